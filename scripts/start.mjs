@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// `npm start`: migrate the local D1, serve the worker on local workerd through `wrangler dev`,
+// seed the demo catalog when the database is empty, and print where everything is.
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { seedIfEmpty } from "./seed.mjs";
+
+const port = Number(process.env.PORT ?? 8787);
+const baseUrl = `http://localhost:${port}`;
+const wrangler = ["node_modules/wrangler/bin/wrangler.js"];
+
+function devVar(name) {
+  if (process.env[name]) return process.env[name];
+  const line = readFileSync(".dev.vars", "utf8")
+    .split("\n")
+    .find((entry) => entry.startsWith(`${name}=`));
+  return line?.slice(name.length + 1).trim();
+}
+
+const migrate = spawnSync(process.execPath, [...wrangler, "d1", "migrations", "apply", "DB", "--local"], {
+  stdio: "inherit",
+  env: { ...process.env, CI: "true" },
+});
+if (migrate.status !== 0) process.exit(migrate.status ?? 1);
+
+const dev = spawn(process.execPath, [...wrangler, "dev", "--port", String(port), "--ip", "127.0.0.1"], {
+  stdio: ["inherit", "inherit", "inherit"],
+});
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));
+dev.on("exit", (code) => process.exit(code ?? 0));
+
+async function waitForHealth(deadline) {
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`${baseUrl}/health`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  throw new Error(`the worker did not become healthy on ${baseUrl}`);
+}
+
+try {
+  await waitForHealth(Date.now() + 90_000);
+  const adminToken = devVar("ADMIN_TOKEN");
+  await seedIfEmpty(baseUrl, adminToken);
+  console.log(
+    [
+      "",
+      "Stampede is running on local workerd (state in .wrangler/state).",
+      `  API          ${baseUrl}/v1/products`,
+      `  Docs         ${baseUrl}/docs`,
+      `  OpenAPI      ${baseUrl}/openapi.json`,
+      `  Health       ${baseUrl}/health`,
+      `  Admin token  ${adminToken}   (Authorization: Bearer ${adminToken})`,
+      "",
+    ].join("\n"),
+  );
+} catch (error) {
+  console.error(`start failed: ${error.message}`);
+  dev.kill("SIGTERM");
+  process.exitCode = 1;
+}

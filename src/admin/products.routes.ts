@@ -1,0 +1,74 @@
+import { createRoute } from "@hono/zod-openapi";
+import { catalogContext } from "../catalog/catalog.http";
+import { Product, ProductIdParams, ProductInput } from "../catalog/catalog.schemas";
+import { archive, createProduct, updateProduct } from "../catalog/catalog.service";
+import { createRouter } from "../http/router";
+import { problems } from "../shared/problem";
+
+const security = [{ adminToken: [] }];
+const writeProblems = problems(
+  { status: 400, description: "Invalid body (code validation_failed or invalid_json)" },
+  { status: 401, description: "Missing or wrong admin token" },
+  { status: 409, description: "Slug or SKU already in use (codes slug_taken, sku_taken)" },
+  { status: 413, description: "Body over 64 KiB" },
+  { status: 415, description: "Body is not JSON" },
+);
+const jsonBody = { required: true, content: { "application/json": { schema: ProductInput } } };
+
+const createProductRoute = createRoute({
+  method: "post",
+  path: "/products",
+  tags: ["Admin"],
+  summary: "Create a product",
+  security,
+  request: { body: jsonBody },
+  responses: {
+    201: { description: "Created", content: { "application/json": { schema: Product } } },
+    ...writeProblems,
+  },
+});
+
+const replaceProductRoute = createRoute({
+  method: "put",
+  path: "/products/{id}",
+  tags: ["Admin"],
+  summary: "Replace a product and its variants",
+  security,
+  request: { params: ProductIdParams, body: jsonBody },
+  responses: {
+    200: { description: "Replaced", content: { "application/json": { schema: Product } } },
+    ...writeProblems,
+    ...problems({ status: 404, description: "No active product with this id (code product_not_found)" }),
+  },
+});
+
+const archiveProductRoute = createRoute({
+  method: "delete",
+  path: "/products/{id}",
+  tags: ["Admin"],
+  summary: "Archive a product (gone from public reads)",
+  security,
+  request: { params: ProductIdParams },
+  responses: {
+    204: { description: "Archived" },
+    ...problems(
+      { status: 401, description: "Missing or wrong admin token" },
+      { status: 404, description: "No active product with this id (code product_not_found)" },
+    ),
+  },
+});
+
+export const adminProductRoutes = createRouter()
+  .openapi(createProductRoute, async (c) => {
+    const product = await createProduct(catalogContext(c), c.req.valid("json"));
+    c.header("Location", `/v1/products/${product.id}`);
+    return c.json(product, 201);
+  })
+  .openapi(replaceProductRoute, async (c) => {
+    const product = await updateProduct(catalogContext(c), c.req.valid("param").id, c.req.valid("json"));
+    return c.json(product, 200);
+  })
+  .openapi(archiveProductRoute, async (c) => {
+    await archive(catalogContext(c), c.req.valid("param").id);
+    return c.body(null, 204);
+  });

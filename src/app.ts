@@ -1,0 +1,85 @@
+import { HTTPException } from "hono/http-exception";
+import { adminInventoryRoutes } from "./admin/inventory.routes";
+import { adminProductRoutes } from "./admin/products.routes";
+import { catalogRoutes } from "./catalog/catalog.routes";
+import { AppError, problemResponse } from "./errors";
+import { adminAuth } from "./http/admin-auth";
+import { limitBody, requireJsonBody } from "./http/body";
+import { requestId } from "./http/request-id";
+import { requestLog } from "./http/request-log";
+import { createRouter } from "./http/router";
+import { ulid } from "./ids";
+import { inventoryRoutes } from "./inventory/inventory.routes";
+import { renderDocs } from "./ops/docs";
+import { opsRoutes } from "./ops/ops.routes";
+
+const OPENAPI = {
+  openapi: "3.1.0",
+  info: {
+    title: "Stampede",
+    version: "1.0.0",
+    description:
+      "Commerce backend for traffic spikes: an edge-cached catalog, race-free inventory and checkout that never loses an order.",
+  },
+};
+
+function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  if (error instanceof HTTPException) {
+    // Hono's JSON validator raises this for a body that does not parse.
+    if (error.status === 400) return new AppError("invalid_json", { detail: error.message, cause: error });
+    if (error.status === 413) return new AppError("payload_too_large", { cause: error });
+  }
+  return new AppError("internal_error", { detail: "Something went wrong on our side", cause: error });
+}
+
+export function buildApp() {
+  const app = createRouter();
+
+  app.use("*", requestId(), requestLog());
+  app.use("/v1/admin/*", adminAuth());
+  app.use("/v1/*", limitBody(), requireJsonBody());
+
+  app.route("/v1", catalogRoutes);
+  app.route("/v1", inventoryRoutes);
+  app.route("/v1/admin", adminProductRoutes);
+  app.route("/v1/admin", adminInventoryRoutes);
+  app.route("/", opsRoutes);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "ADMIN_TOKEN (local default: dev-admin-token)",
+  });
+  app.doc31("/openapi.json", OPENAPI);
+  app.get("/docs", (c) => {
+    const doc = app.getOpenAPI31Document(OPENAPI);
+    return c.html(renderDocs(doc as unknown as Parameters<typeof renderDocs>[0]));
+  });
+
+  app.notFound((c) => {
+    const error = new AppError("not_found", { detail: `No route for ${c.req.method} ${c.req.path}` });
+    return problemResponse(error, c.get("requestId") ?? ulid());
+  });
+
+  app.onError((thrown, c) => {
+    const error = toAppError(thrown);
+    if (error.status >= 500) {
+      console.error(
+        JSON.stringify({
+          level: "error",
+          msg: "request failed",
+          code: error.code,
+          requestId: c.get("requestId"),
+          error: String(error.cause ?? error),
+          stack: error.cause instanceof Error ? error.cause.stack : undefined,
+        }),
+      );
+    }
+    return problemResponse(error, c.get("requestId") ?? ulid());
+  });
+
+  return app;
+}
+
+export const app = buildApp();

@@ -1,0 +1,34 @@
+import type { Context } from "hono";
+import type { AppEnv } from "../env";
+import { type CachedBody, matchesIfNoneMatch } from "./catalog.cache";
+import type { CatalogContext, CatalogRead } from "./catalog.service";
+
+export function catalogContext(c: Context<AppEnv>): CatalogContext {
+  return {
+    env: c.env,
+    origin: new URL(c.req.url).origin,
+    waitUntil: (promise) => c.executionCtx.waitUntil(promise),
+  };
+}
+
+function cacheControl(env: Env): string {
+  const edgeTtl = Number(env.CATALOG_EDGE_TTL_SECONDS) || 30;
+  const fresh = Number(env.CATALOG_KV_FRESH_SECONDS) || 300;
+  // Browsers revalidate every time (cheap with the ETag); shared caches hold the edge TTL.
+  return `public, max-age=0, s-maxage=${edgeTtl}, stale-while-revalidate=${fresh}, stale-if-error=86400`;
+}
+
+/** Answers a catalog read from its cached bytes: 304 when the caller already holds them. */
+export function catalogResponse(c: Context<AppEnv>, read: CatalogRead): Response {
+  const entry: CachedBody = read.entry;
+  c.set("cacheLayer", read.layer);
+  const headers = {
+    ETag: entry.etag,
+    "Cache-Control": cacheControl(c.env),
+    "X-Cache-Layer": read.layer,
+  };
+  if (matchesIfNoneMatch(c.req.header("If-None-Match"), entry.etag)) {
+    return c.body(null, 304, headers);
+  }
+  return c.body(entry.body, 200, { ...headers, "Content-Type": "application/json; charset=utf-8" });
+}

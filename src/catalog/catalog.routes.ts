@@ -1,0 +1,68 @@
+import { createRoute } from "@hono/zod-openapi";
+import { AppError } from "../errors";
+import { createRouter } from "../http/router";
+import { problems } from "../shared/problem";
+import { catalogContext, catalogResponse } from "./catalog.http";
+import { ListQuery, Product, ProductPage, ProductParams } from "./catalog.schemas";
+import { readProduct, readProductPage } from "./catalog.service";
+
+const cachedHeaders = {
+  ETag: { schema: { type: "string" as const }, description: "Strong validator of the body" },
+  "Cache-Control": { schema: { type: "string" as const } },
+  "X-Cache-Layer": {
+    schema: { type: "string" as const, enum: ["cache", "kv", "d1", "stale"] },
+    description: "Which layer answered: Cache API, KV, D1, or a last good copy while D1 fails",
+  },
+};
+
+const listRoute = createRoute({
+  method: "get",
+  path: "/products",
+  tags: ["Catalog"],
+  summary: "List active products",
+  request: { query: ListQuery },
+  responses: {
+    200: {
+      description: "A page of products",
+      headers: cachedHeaders,
+      content: { "application/json": { schema: ProductPage } },
+    },
+    304: { description: "Not modified (If-None-Match matched)" },
+    ...problems(
+      { status: 400, description: "Invalid query or cursor" },
+      { status: 503, description: "Catalog unavailable and no copy cached" },
+    ),
+  },
+});
+
+const getRoute = createRoute({
+  method: "get",
+  path: "/products/{idOrSlug}",
+  tags: ["Catalog"],
+  summary: "Get a product by id or slug",
+  request: { params: ProductParams },
+  responses: {
+    200: {
+      description: "The product",
+      headers: cachedHeaders,
+      content: { "application/json": { schema: Product } },
+    },
+    304: { description: "Not modified (If-None-Match matched)" },
+    ...problems(
+      { status: 404, description: "No active product (code product_not_found)" },
+      { status: 503, description: "Catalog unavailable and no copy cached" },
+    ),
+  },
+});
+
+export const catalogRoutes = createRouter()
+  .openapi(listRoute, async (c) => {
+    const read = await readProductPage(catalogContext(c), c.req.valid("query"));
+    return catalogResponse(c, read) as never;
+  })
+  .openapi(getRoute, async (c) => {
+    const { idOrSlug } = c.req.valid("param");
+    const read = await readProduct(catalogContext(c), idOrSlug);
+    if (!read) throw new AppError("product_not_found", { detail: `No product ${idOrSlug}` });
+    return catalogResponse(c, read) as never;
+  });

@@ -1,0 +1,98 @@
+import { z } from "@hono/zod-openapi";
+import { Money } from "../shared/money";
+
+const slugPattern = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+
+export const Sku = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "Letters, digits, '.', '_' and '-' only")
+  .openapi({ example: "TEE-BLK-M" });
+
+export const Slug = z.string().min(1).max(100).regex(slugPattern, "Lowercase words joined by '-'");
+
+export const Variant = z
+  .object({
+    sku: Sku,
+    title: z.string().trim().min(1).max(200),
+    price: Money,
+    attributes: z
+      .record(z.string().min(1).max(50), z.string().max(200))
+      .refine((value) => Object.keys(value).length <= 20, "At most 20 attributes")
+      .default({}),
+  })
+  .strict()
+  .openapi("Variant");
+
+const productFields = {
+  slug: Slug.openapi({ example: "classic-tee" }),
+  title: z.string().trim().min(1).max(200).openapi({ example: "Classic Tee" }),
+  description: z.string().max(10_000).default(""),
+  category: Slug.openapi({ example: "apparel" }),
+  images: z
+    .array(z.url({ protocol: /^https?$/ }).max(2048))
+    .max(20)
+    .default([]),
+  variants: z
+    .array(Variant)
+    .min(1)
+    .max(50)
+    .superRefine((variants, ctx) => {
+      const seen = new Set<string>();
+      variants.forEach((variant, index) => {
+        if (seen.has(variant.sku)) {
+          ctx.addIssue({ code: "custom", path: [index, "sku"], message: "Duplicate SKU in this product" });
+        }
+        seen.add(variant.sku);
+      });
+    }),
+};
+
+/** What an admin sends to create or replace a product: everything but `id` and `updatedAt`. */
+export const ProductInput = z.object(productFields).strict().openapi("ProductInput");
+
+export const Product = z
+  .object({
+    id: z.string().openapi({ example: "01JD3ZQ5K8W4Y3V2X1T0S9R8Q7" }),
+    ...productFields,
+    variants: z.array(Variant),
+    updatedAt: z.iso.datetime(),
+  })
+  .openapi("Product");
+
+export const ProductPage = z
+  .object({
+    items: z.array(Product),
+    nextCursor: z.string().nullable(),
+  })
+  .openapi("ProductPage");
+
+export const ListQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().min(1).max(200).optional(),
+    category: Slug.optional(),
+  })
+  .openapi("ProductListQuery");
+
+export const ProductParams = z.object({
+  idOrSlug: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: "idOrSlug", in: "path" }, example: "classic-tee" }),
+});
+
+export const ProductIdParams = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: "id", in: "path" } }),
+});
+
+export type ProductInput = z.infer<typeof ProductInput>;
+export type Product = z.infer<typeof Product>;
+export type ProductPage = z.infer<typeof ProductPage>;
+export type ListQuery = z.infer<typeof ListQuery>;

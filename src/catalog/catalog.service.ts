@@ -1,0 +1,272 @@
+import { z } from "@hono/zod-openapi";
+import { database, isUniqueViolation } from "../db/client";
+import { AppError } from "../errors";
+import type { CacheLayer } from "../http/request-log";
+import { ulid } from "../ids";
+import { type CachedBody, EdgeLayers, etagOf } from "./catalog.cache";
+import type { ListQuery, Product, ProductInput, ProductPage } from "./catalog.schemas";
+import {
+  activeSlug,
+  archiveProduct,
+  findActiveProduct,
+  insertProduct,
+  listActiveProducts,
+  productsChangedSince,
+  replaceProduct,
+} from "./catalog.storage";
+
+/** What a catalog operation needs from the request around it. */
+export type CatalogContext = {
+  env: Env;
+  origin: string;
+  waitUntil: (promise: Promise<unknown>) => void;
+};
+
+export type CatalogRead = { entry: CachedBody; layer: CacheLayer };
+
+/** A KV list page or product is kept this long as a last good copy for when D1 fails. */
+const KV_RETENTION_SECONDS = 7 * 24 * 3600;
+const GENERATION_KEY = "catalog:generation";
+
+function layers(ctx: CatalogContext) {
+  return new EdgeLayers({
+    kv: ctx.env.CATALOG,
+    origin: ctx.origin,
+    edgeTtlSeconds: Number(ctx.env.CATALOG_EDGE_TTL_SECONDS) || 30,
+  });
+}
+
+function kvFreshMs(env: Env) {
+  return (Number(env.CATALOG_KV_FRESH_SECONDS) || 300) * 1000;
+}
+
+function report(ctx: CatalogContext, what: string, promise: Promise<unknown>) {
+  ctx.waitUntil(
+    promise.catch((error: unknown) =>
+      console.error(JSON.stringify({ level: "warn", msg: `catalog ${what} failed`, error: String(error) })),
+    ),
+  );
+}
+
+async function entryFor(value: unknown): Promise<CachedBody> {
+  const body = JSON.stringify(value);
+  return { body, etag: await etagOf(body), storedAt: Date.now() };
+}
+
+const productKey = (idOrSlug: string) => `product:${idOrSlug}`;
+
+/**
+ * Read-through: Cache API, then KV, then D1. A KV copy older than the freshness window is revalidated
+ * against D1, and served anyway (stale-if-error) when D1 fails.
+ */
+export async function readProduct(ctx: CatalogContext, idOrSlug: string): Promise<CatalogRead | null> {
+  const edge = layers(ctx);
+  const key = productKey(idOrSlug);
+  const cached = await edge.cacheGet(key);
+  if (cached) return "missing" in cached ? null : { entry: cached, layer: "cache" };
+
+  const stored = await edge.kvGet(key).catch(() => null);
+  if (stored && Date.now() - stored.storedAt < kvFreshMs(ctx.env)) {
+    report(ctx, "cache fill", edge.cachePut(key, stored));
+    return { entry: stored, layer: "kv" };
+  }
+
+  let product: Product | null;
+  try {
+    product = await findActiveProduct(database(ctx.env.DB), idOrSlug);
+  } catch (error) {
+    if (stored) return { entry: stored, layer: "stale" };
+    throw new AppError("service_unavailable", { detail: "The catalog is unavailable", cause: error });
+  }
+  if (!product) {
+    report(ctx, "negative cache fill", edge.cachePut(key, { missing: true }));
+    if (stored) report(ctx, "kv cleanup", edge.kvDelete(key));
+    return null;
+  }
+  const entry = await entryFor(product);
+  report(ctx, "fill", publishProduct(edge, product, entry, [idOrSlug]));
+  return { entry, layer: "d1" };
+}
+
+/** Writes a product's entry under its id and slug in both layers (and under any alias it was read by). */
+async function publishProduct(edge: EdgeLayers, product: Product, entry: CachedBody, aliases: string[] = []) {
+  const keys = new Set([product.id, product.slug, ...aliases].map(productKey));
+  await Promise.all(
+    [...keys].flatMap((key) => [edge.cachePut(key, entry), edge.kvPut(key, entry, KV_RETENTION_SECONDS)]),
+  );
+}
+
+const Cursor = z.object({ after: z.string().min(1).max(100) }).strict();
+
+function decodeCursor(cursor: string): string {
+  try {
+    const json = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+    return Cursor.parse(JSON.parse(json)).after;
+  } catch {
+    throw new AppError("invalid_cursor", { detail: "The cursor is not one this API issued" });
+  }
+}
+
+function encodeCursor(after: string): string {
+  return btoa(JSON.stringify({ after })).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+}
+
+/**
+ * The catalog generation changes on every write. List pages are cached under it, so one write makes
+ * every cached page at this location unreachable without enumerating them. Other locations see the
+ * new generation when their Cache API copy of it expires and KV has propagated.
+ */
+async function generation(ctx: CatalogContext, edge: EdgeLayers): Promise<string> {
+  const cached = await edge.cacheGet(GENERATION_KEY);
+  if (cached && !("missing" in cached)) return cached.body;
+  const stored = await ctx.env.CATALOG.get(GENERATION_KEY).catch(() => null);
+  const value = stored ?? "0";
+  report(
+    ctx,
+    "generation fill",
+    edge.cachePut(GENERATION_KEY, { body: value, etag: "", storedAt: Date.now() }),
+  );
+  return value;
+}
+
+type ListEntry = CachedBody & { generation: string };
+
+export async function readProductPage(ctx: CatalogContext, query: ListQuery): Promise<CatalogRead> {
+  const afterId = query.cursor ? decodeCursor(query.cursor) : undefined;
+  const canonical = `list:${query.category ?? "*"}:${query.limit}:${afterId ?? ""}`;
+  const edge = layers(ctx);
+  const gen = await generation(ctx, edge);
+  const cacheKey = `${canonical}@${gen}`;
+
+  const cached = await edge.cacheGet(cacheKey);
+  if (cached && !("missing" in cached)) return { entry: cached, layer: "cache" };
+
+  const stored = await edge.kvGet<ListEntry>(canonical).catch(() => null);
+  if (stored && stored.generation === gen && Date.now() - stored.storedAt < kvFreshMs(ctx.env)) {
+    report(ctx, "cache fill", edge.cachePut(cacheKey, stored));
+    return { entry: stored, layer: "kv" };
+  }
+
+  let page: Awaited<ReturnType<typeof listActiveProducts>>;
+  try {
+    page = await listActiveProducts(database(ctx.env.DB), {
+      limit: query.limit,
+      afterId,
+      category: query.category,
+    });
+  } catch (error) {
+    if (stored) return { entry: stored, layer: "stale" };
+    throw new AppError("service_unavailable", { detail: "The catalog is unavailable", cause: error });
+  }
+  const body: ProductPage = {
+    items: page.items,
+    nextCursor: page.hasMore && page.lastId ? encodeCursor(page.lastId) : null,
+  };
+  const entry = await entryFor(body);
+  report(
+    ctx,
+    "fill",
+    Promise.all([
+      edge.cachePut(cacheKey, entry),
+      edge.kvPut(canonical, { ...entry, generation: gen }, KV_RETENTION_SECONDS),
+    ]),
+  );
+  return { entry, layer: "d1" };
+}
+
+/**
+ * After a write: the new entries go to both layers under the product's keys, the old slug is dropped,
+ * and a new generation retires every cached list page. Done before answering, so the next read at
+ * this location sees the write. A KV failure here (e.g. its one-write-per-second limit) is logged,
+ * not fatal: D1 already holds the truth and KV copies age out within the freshness window.
+ */
+async function invalidate(ctx: CatalogContext, product: Product | null, dropKeys: string[]) {
+  const edge = layers(ctx);
+  const gen = ulid();
+  const tasks: Promise<unknown>[] = [
+    edge.cachePut(GENERATION_KEY, { body: gen, etag: "", storedAt: Date.now() }),
+    ctx.env.CATALOG.put(GENERATION_KEY, gen),
+    ...dropKeys.map(productKey).flatMap((key) => [edge.cacheDelete(key), edge.kvDelete(key)]),
+  ];
+  if (product) tasks.push(entryFor(product).then((entry) => publishProduct(edge, product, entry)));
+  const results = await Promise.allSettled(tasks);
+  for (const result of results) {
+    if (result.status === "rejected") {
+      console.error(
+        JSON.stringify({
+          level: "warn",
+          msg: "catalog invalidation step failed",
+          error: String(result.reason),
+        }),
+      );
+    }
+  }
+}
+
+function conflictFrom(error: unknown): AppError | null {
+  if (isUniqueViolation(error, "products.slug")) {
+    return new AppError("slug_taken", { detail: "Another product already uses this slug" });
+  }
+  if (isUniqueViolation(error, "variants.sku")) {
+    return new AppError("sku_taken", { detail: "A SKU in this product already belongs to another product" });
+  }
+  return null;
+}
+
+export async function createProduct(ctx: CatalogContext, input: ProductInput): Promise<Product> {
+  const db = database(ctx.env.DB);
+  const id = ulid();
+  const now = new Date().toISOString();
+  try {
+    await insertProduct(db, id, input, now);
+  } catch (error) {
+    throw conflictFrom(error) ?? error;
+  }
+  const product: Product = { id, ...input, updatedAt: now };
+  await invalidate(ctx, product, []);
+  return product;
+}
+
+export async function updateProduct(ctx: CatalogContext, id: string, input: ProductInput): Promise<Product> {
+  const db = database(ctx.env.DB);
+  const previousSlug = await activeSlug(db, id);
+  if (previousSlug === null) throw new AppError("product_not_found", { detail: `No product with id ${id}` });
+  const now = new Date().toISOString();
+  let replaced: boolean;
+  try {
+    replaced = await replaceProduct(db, id, input, now);
+  } catch (error) {
+    throw conflictFrom(error) ?? error;
+  }
+  if (!replaced) throw new AppError("product_not_found", { detail: `No product with id ${id}` });
+  const product: Product = { id, ...input, updatedAt: now };
+  await invalidate(ctx, product, previousSlug === input.slug ? [] : [previousSlug]);
+  return product;
+}
+
+export async function archive(ctx: CatalogContext, id: string): Promise<void> {
+  const slug = await archiveProduct(database(ctx.env.DB), id, new Date().toISOString());
+  if (slug === null) throw new AppError("product_not_found", { detail: `No product with id ${id}` });
+  await invalidate(ctx, null, [id, slug]);
+}
+
+/**
+ * The scheduled safety net for write-through: copies every product changed since `since` from D1 to
+ * KV again, so a KV write that failed during an admin write is healed within one cron period.
+ */
+export async function republishRecentProducts(env: Env, since: Date): Promise<number> {
+  const changed = await productsChangedSince(database(env.DB), since.toISOString(), 500);
+  for (const { id, slug, product } of changed) {
+    const keys = [productKey(id), productKey(slug)];
+    if (product) {
+      const entry = JSON.stringify(await entryFor(product));
+      await Promise.all(
+        keys.map((key) => env.CATALOG.put(key, entry, { expirationTtl: KV_RETENTION_SECONDS })),
+      );
+    } else {
+      await Promise.all(keys.map((key) => env.CATALOG.delete(key)));
+    }
+  }
+  if (changed.length > 0) await env.CATALOG.put(GENERATION_KEY, ulid());
+  return changed.length;
+}

@@ -1,0 +1,199 @@
+import { and, asc, eq, gt, gte, lte, or, sql } from "drizzle-orm";
+import { type Database, statement } from "../db/client";
+import { type ProductRow, products, type VariantRow, variants } from "../db/schema";
+import type { Product, ProductInput } from "./catalog.schemas";
+
+function toProduct(row: ProductRow, rows: VariantRow[]): Product {
+  return {
+    id: row.id,
+    slug: row.slug,
+    title: row.title,
+    description: row.description,
+    category: row.category,
+    images: row.images,
+    variants: rows
+      .sort((a, b) => a.position - b.position)
+      .map((variant) => ({
+        sku: variant.sku,
+        title: variant.title,
+        price: { amount: variant.priceAmount, currency: variant.currency },
+        attributes: variant.attributes,
+      })),
+    updatedAt: row.updatedAt,
+  };
+}
+
+/**
+ * Loads the variants of a page of products with one query. The page is contiguous in id order, so an
+ * id range (two bound parameters, whatever the page size) covers it; rows of products outside the page
+ * are dropped here.
+ */
+async function withVariants(db: Database, rows: ProductRow[]): Promise<Product[]> {
+  const first = rows[0];
+  const last = rows.at(-1);
+  if (!first || !last) return [];
+  const variantRows = await db
+    .select()
+    .from(variants)
+    .where(and(gte(variants.productId, first.id), lte(variants.productId, last.id)));
+  const byProduct = Map.groupBy(variantRows, (variant) => variant.productId);
+  return rows.map((row) => toProduct(row, byProduct.get(row.id) ?? []));
+}
+
+export async function findActiveProduct(db: Database, idOrSlug: string): Promise<Product | null> {
+  const [row] = await db
+    .select()
+    .from(products)
+    .where(and(eq(products.status, "active"), or(eq(products.id, idOrSlug), eq(products.slug, idOrSlug))))
+    .limit(1);
+  if (!row) return null;
+  const [product] = await withVariants(db, [row]);
+  return product ?? null;
+}
+
+export async function listActiveProducts(
+  db: Database,
+  options: { limit: number; afterId?: string; category?: string },
+): Promise<{ items: Product[]; lastId: string | null; hasMore: boolean }> {
+  const rows = await db
+    .select()
+    .from(products)
+    .where(
+      and(
+        eq(products.status, "active"),
+        options.category ? eq(products.category, options.category) : undefined,
+        options.afterId ? gt(products.id, options.afterId) : undefined,
+      ),
+    )
+    .orderBy(asc(products.id))
+    .limit(options.limit + 1);
+  const page = rows.slice(0, options.limit);
+  return {
+    items: await withVariants(db, page),
+    lastId: page.at(-1)?.id ?? null,
+    hasMore: rows.length > options.limit,
+  };
+}
+
+/** D1 binds at most 100 parameters per statement; a variant row takes 7. */
+const VARIANTS_PER_STATEMENT = 14;
+
+/**
+ * Inserts the variants only while the product is active, so that a batch racing an archive writes
+ * nothing. Split into statements that stay under D1's bound-parameter limit.
+ */
+function insertVariants(db: Database, productId: string, input: ProductInput) {
+  const statements: D1PreparedStatement[] = [];
+  for (let start = 0; start < input.variants.length; start += VARIANTS_PER_STATEMENT) {
+    const chunk = input.variants.slice(start, start + VARIANTS_PER_STATEMENT);
+    const values = sql.join(
+      chunk.map(
+        (variant, offset) =>
+          sql`(${variant.sku}, ${productId}, ${start + offset}, ${variant.title}, ${variant.price.amount}, ${variant.price.currency}, ${JSON.stringify(variant.attributes)})`,
+      ),
+      sql`, `,
+    );
+    statements.push(
+      statement(
+        db.$client,
+        sql`INSERT INTO variants (sku, product_id, position, title, price_amount, currency, attributes)
+          SELECT * FROM (VALUES ${values})
+          WHERE EXISTS (SELECT 1 FROM products WHERE id = ${productId} AND status = 'active')`,
+      ),
+    );
+  }
+  return statements;
+}
+
+export async function insertProduct(db: Database, id: string, input: ProductInput, now: string) {
+  await db.$client.batch([
+    statement(
+      db.$client,
+      db.insert(products).values({
+        id,
+        slug: input.slug,
+        title: input.title,
+        description: input.description,
+        category: input.category,
+        images: input.images,
+        createdAt: now,
+        updatedAt: now,
+      }),
+    ),
+    ...insertVariants(db, id, input),
+  ]);
+}
+
+/** The current slug of an active product, so that its old cache entries can be dropped. */
+export async function activeSlug(db: Database, id: string): Promise<string | null> {
+  const [row] = await db
+    .select({ slug: products.slug })
+    .from(products)
+    .where(and(eq(products.id, id), eq(products.status, "active")));
+  return row?.slug ?? null;
+}
+
+/**
+ * Replaces a product and its variants in one D1 transaction. Every statement is conditioned on the
+ * product being active, so a missing or archived product leaves every table untouched (answers false).
+ */
+export async function replaceProduct(
+  db: Database,
+  id: string,
+  input: ProductInput,
+  now: string,
+): Promise<boolean> {
+  const [updated] = await db.$client.batch([
+    statement(
+      db.$client,
+      db
+        .update(products)
+        .set({
+          slug: input.slug,
+          title: input.title,
+          description: input.description,
+          category: input.category,
+          images: input.images,
+          updatedAt: now,
+        })
+        .where(and(eq(products.id, id), eq(products.status, "active")))
+        .returning({ id: products.id }),
+    ),
+    statement(
+      db.$client,
+      sql`DELETE FROM variants WHERE product_id = ${id}
+        AND EXISTS (SELECT 1 FROM products WHERE id = ${id} AND status = 'active')`,
+    ),
+    ...insertVariants(db, id, input),
+  ]);
+  return (updated?.results.length ?? 0) > 0;
+}
+
+export async function archiveProduct(db: Database, id: string, now: string): Promise<string | null> {
+  const [row] = await db
+    .update(products)
+    .set({ status: "archived", updatedAt: now })
+    .where(and(eq(products.id, id), eq(products.status, "active")))
+    .returning({ slug: products.slug });
+  return row?.slug ?? null;
+}
+
+/** Products written since a moment, archived ones included, oldest first. */
+export async function productsChangedSince(db: Database, since: string, limit: number) {
+  const rows = await db
+    .select()
+    .from(products)
+    .where(gte(products.updatedAt, since))
+    .orderBy(asc(products.updatedAt))
+    .limit(limit);
+  const active = rows.filter((row) => row.status === "active");
+  const byProduct = new Map<string, VariantRow[]>();
+  for (const row of active) {
+    byProduct.set(row.id, await db.select().from(variants).where(eq(variants.productId, row.id)));
+  }
+  return rows.map((row) => ({
+    id: row.id,
+    slug: row.slug,
+    product: row.status === "active" ? toProduct(row, byProduct.get(row.id) ?? []) : null,
+  }));
+}

@@ -1,0 +1,104 @@
+import type { ZodError } from "zod";
+
+/** `in` says which part of the request the path points into: body, query, path or header. */
+export type FieldError = { path: string; message: string; in: string };
+
+/** Every stable machine code the API can answer with, and the status it maps to. */
+const codes = {
+  validation_failed: [400, "Request validation failed"],
+  invalid_json: [400, "Malformed JSON body"],
+  invalid_cursor: [400, "Invalid pagination cursor"],
+  unauthorized: [401, "Unauthorized"],
+  not_found: [404, "Not found"],
+  product_not_found: [404, "Product not found"],
+  sku_not_found: [404, "SKU not found"],
+  method_not_allowed: [405, "Method not allowed"],
+  slug_taken: [409, "Slug already in use"],
+  sku_taken: [409, "SKU already in use"],
+  stock_below_reserved: [409, "Stock would fall below what is reserved"],
+  payload_too_large: [413, "Payload too large"],
+  unsupported_media_type: [415, "Unsupported media type"],
+  rate_limited: [429, "Too many requests"],
+  internal_error: [500, "Internal server error"],
+  service_unavailable: [503, "Service unavailable"],
+} as const satisfies Record<string, readonly [number, string]>;
+
+export type ErrorCode = keyof typeof codes;
+
+export type ProblemBody = {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  requestId: string;
+  errors?: FieldError[];
+  [extension: string]: unknown;
+};
+
+type AppErrorOptions = {
+  detail?: string;
+  errors?: FieldError[];
+  /** Extra members of the problem document (RFC 9457 extensions), e.g. `skus`. */
+  extensions?: Record<string, unknown>;
+  headers?: Record<string, string>;
+  cause?: unknown;
+};
+
+/** The single error type of the service: a stable `code` that maps to a status and a problem+json body. */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly title: string;
+  readonly errors: FieldError[] | undefined;
+  readonly extensions: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, options: AppErrorOptions = {}) {
+    const [status, title] = codes[code];
+    super(options.detail ?? title, { cause: options.cause });
+    this.name = "AppError";
+    this.code = code;
+    this.status = status;
+    this.title = title;
+    this.errors = options.errors;
+    this.extensions = options.extensions ?? {};
+    this.headers = options.headers ?? {};
+  }
+
+  toProblem(requestId: string): ProblemBody {
+    return {
+      ...this.extensions,
+      type: `https://stampede.dev/problems/${this.code.replaceAll("_", "-")}`,
+      title: this.title,
+      status: this.status,
+      detail: this.message,
+      code: this.code,
+      requestId,
+      ...(this.errors ? { errors: this.errors } : {}),
+    };
+  }
+}
+
+/** Turns a zod failure into field errors whose paths a client can point at (`items.0.quantity`). */
+export function validationError(error: ZodError, target: string): AppError {
+  const errors = error.issues.flatMap((issue) => {
+    const path = issue.path.map(String);
+    // One entry per unknown field, pointing at the field itself rather than at its parent object.
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((key) => ({ path: [...path, key].join("."), message: "Unknown field", in: target }));
+    }
+    return [{ path: path.join("."), message: issue.message, in: target }];
+  });
+  return new AppError("validation_failed", {
+    detail: `${errors.length} invalid field${errors.length === 1 ? "" : "s"} in the request ${target}`,
+    errors,
+  });
+}
+
+export function problemResponse(error: AppError, requestId: string): Response {
+  const headers = new Headers(error.headers);
+  headers.set("Content-Type", "application/problem+json");
+  headers.set("Cache-Control", "no-store");
+  return new Response(JSON.stringify(error.toProblem(requestId)), { status: error.status, headers });
+}

@@ -1,0 +1,14 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { AppEnv } from "../env";
+import { validationError } from "../errors";
+
+const targets: Record<string, string> = { json: "body", query: "query", param: "path", header: "header" };
+
+/** Every router shares one validation hook, so a zod failure always becomes the same 400 problem. */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook(result) {
+      if (!result.success) throw validationError(result.error, targets[result.target] ?? result.target);
+    },
+  });
+}

@@ -1,0 +1,38 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { AppError } from "../errors";
+import { createRouter } from "../http/router";
+import { problems } from "../shared/problem";
+import { checkHealth } from "./health";
+
+const Check = z.object({ ok: z.boolean(), ms: z.number(), error: z.string().optional() });
+const Health = z.object({ ok: z.literal(true), checks: z.record(z.string(), Check) }).openapi("Health");
+
+const healthRoute = createRoute({
+  method: "get",
+  path: "/health",
+  tags: ["Operations"],
+  summary: "Whether D1, KV and the inventory objects answer",
+  responses: {
+    200: { description: "Every dependency answered", content: { "application/json": { schema: Health } } },
+    ...problems({
+      status: 503,
+      description: "Some dependency failed; `failed` names them and `checks` has detail",
+    }),
+  },
+});
+
+export const opsRoutes = createRouter().openapi(healthRoute, async (c) => {
+  const report = await checkHealth(c.env);
+  c.header("Cache-Control", "no-store");
+  if (!report.ok) {
+    const failed = Object.entries(report.checks)
+      .filter(([, check]) => !check.ok)
+      .map(([name]) => name);
+    throw new AppError("service_unavailable", {
+      detail: `Not answering: ${failed.join(", ")}`,
+      extensions: { ok: false, failed, checks: report.checks },
+      headers: { "Retry-After": "5" },
+    });
+  }
+  return c.json({ ok: true as const, checks: report.checks }, 200);
+});
