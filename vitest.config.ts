@@ -15,6 +15,8 @@ export default defineConfig(async () => {
     ],
     test: {
       setupFiles: ["./test/setup.ts"],
+      // The worker writes one JSON line per request; keep test output to what failed.
+      onConsoleLog: (log: string) => !log.includes('"msg":"request"'),
     },
   };
 });

@@ -86,7 +86,11 @@ export function validationError(error: ZodError, target: string): AppError {
     const path = issue.path.map(String);
     // One entry per unknown field, pointing at the field itself rather than at its parent object.
     if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) => ({ path: [...path, key].join("."), message: "Unknown field", in: target }));
+      return issue.keys.map((key) => ({
+        path: [...path, key].join("."),
+        message: "Unknown field",
+        in: target,
+      }));
     }
     return [{ path: path.join("."), message: issue.message, in: target }];
   });

@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { settings } from "../config";
 import type { AppEnv } from "../env";
 import { type CachedBody, matchesIfNoneMatch } from "./catalog.cache";
 import type { CatalogContext, CatalogRead } from "./catalog.service";
@@ -12,8 +13,7 @@ export function catalogContext(c: Context<AppEnv>): CatalogContext {
 }
 
 function cacheControl(env: Env): string {
-  const edgeTtl = Number(env.CATALOG_EDGE_TTL_SECONDS) || 30;
-  const fresh = Number(env.CATALOG_KV_FRESH_SECONDS) || 300;
+  const { catalogEdgeTtlSeconds: edgeTtl, catalogKvFreshSeconds: fresh } = settings(env);
   // Browsers revalidate every time (cheap with the ETag); shared caches hold the edge TTL.
   return `public, max-age=0, s-maxage=${edgeTtl}, stale-while-revalidate=${fresh}, stale-if-error=86400`;
 }

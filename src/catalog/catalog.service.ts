@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { settings } from "../config";
 import { database, isUniqueViolation } from "../db/client";
 import { AppError } from "../errors";
 import type { CacheLayer } from "../http/request-log";
@@ -32,12 +33,12 @@ function layers(ctx: CatalogContext) {
   return new EdgeLayers({
     kv: ctx.env.CATALOG,
     origin: ctx.origin,
-    edgeTtlSeconds: Number(ctx.env.CATALOG_EDGE_TTL_SECONDS) || 30,
+    edgeTtlSeconds: settings(ctx.env).catalogEdgeTtlSeconds,
   });
 }
 
 function kvFreshMs(env: Env) {
-  return (Number(env.CATALOG_KV_FRESH_SECONDS) || 300) * 1000;
+  return settings(env).catalogKvFreshSeconds * 1000;
 }
 
 function report(ctx: CatalogContext, what: string, promise: Promise<unknown>) {

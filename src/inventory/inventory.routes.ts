@@ -1,8 +1,9 @@
 import { createRoute } from "@hono/zod-openapi";
+import { settings } from "../config";
 import { createRouter } from "../http/router";
 import { problems } from "../shared/problem";
 import { Inventory, SkuParams } from "./inventory.schemas";
-import { lowStockThreshold, readSnapshot, stockStatus } from "./inventory.service";
+import { readSnapshot, stockStatus } from "./inventory.service";
 
 const getRoute = createRoute({
   method: "get",
@@ -21,7 +22,11 @@ export const inventoryRoutes = createRouter().openapi(getRoute, async (c) => {
   const snapshot = await readSnapshot(c.env, sku);
   c.header("Cache-Control", "no-store");
   return c.json(
-    { sku, available: snapshot.available, status: stockStatus(snapshot.available, lowStockThreshold(c.env)) },
+    {
+      sku,
+      available: snapshot.available,
+      status: stockStatus(snapshot.available, settings(c.env).lowStockThreshold),
+    },
     200,
   );
 });

@@ -15,11 +15,6 @@ export function stockStatus(available: number, lowStockThreshold: number): Stock
   return available <= lowStockThreshold ? "low_stock" : "in_stock";
 }
 
-export function lowStockThreshold(env: Env): number {
-  const value = Number(env.LOW_STOCK_THRESHOLD);
-  return Number.isInteger(value) && value >= 0 ? value : 10;
-}
-
 export async function readSnapshot(env: Env, sku: string): Promise<InventorySnapshot> {
   const snapshot = await inventoryObject(env, sku).snapshot();
   if (!snapshot) throw new AppError("sku_not_found", { detail: `No stock is kept for SKU ${sku}` });

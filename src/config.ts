@@ -1,0 +1,25 @@
+import { z } from "zod";
+
+/** The tunable settings of wrangler.toml `[vars]`, parsed once per environment object. */
+const Settings = z.object({
+  catalogEdgeTtlSeconds: z.coerce.number().int().min(0).max(86_400).default(30),
+  catalogKvFreshSeconds: z.coerce.number().int().min(0).max(86_400).default(300),
+  lowStockThreshold: z.coerce.number().int().min(0).default(10),
+});
+
+export type Settings = z.infer<typeof Settings>;
+
+const parsed = new WeakMap<Env, Settings>();
+
+export function settings(env: Env): Settings {
+  let value = parsed.get(env);
+  if (!value) {
+    value = Settings.parse({
+      catalogEdgeTtlSeconds: env.CATALOG_EDGE_TTL_SECONDS,
+      catalogKvFreshSeconds: env.CATALOG_KV_FRESH_SECONDS,
+      lowStockThreshold: env.LOW_STOCK_THRESHOLD,
+    });
+    parsed.set(env, value);
+  }
+  return value;
+}

@@ -1,0 +1,112 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import { brokenD1, call } from "./helpers";
+
+describe("GET /health", () => {
+  it("answers 200 ok when D1, KV and the inventory objects answer", async () => {
+    const response = await call("/health");
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({
+      ok: true,
+      checks: { d1: { ok: true }, kv: { ok: true }, inventory: { ok: true } },
+    });
+  });
+
+  it("answers 503 naming D1 when D1 fails", async () => {
+    const response = await call("/health", {}, { DB: brokenD1 });
+    expect(response.status).toBe(503);
+    expect(response.headers.get("Retry-After")).toBeTruthy();
+    const body = await response.json<Record<string, unknown>>();
+    expect(body).toMatchObject({ ok: false, failed: ["d1"], code: "service_unavailable" });
+  });
+});
+
+describe("request ids and logs", () => {
+  it("echoes a sane X-Request-Id and replaces an insane one", async () => {
+    const echoed = await call("/health", { headers: { "X-Request-Id": "abc-123" } });
+    expect(echoed.headers.get("X-Request-Id")).toBe("abc-123");
+    const replaced = await call("/health", { headers: { "X-Request-Id": "<script>alert(1)</script>" } });
+    expect(replaced.headers.get("X-Request-Id")).toMatch(/^[0-9A-Z]{26}$/);
+  });
+
+  it("carries the request id on problem responses too", async () => {
+    const response = await call("/v1/nowhere", { headers: { "X-Request-Id": "trace-7" } });
+    expect(response.status).toBe(404);
+    expect(response.headers.get("X-Request-Id")).toBe("trace-7");
+    expect(await response.json()).toMatchObject({ code: "not_found", requestId: "trace-7" });
+  });
+
+  it("writes one JSON log line per request with method, path, status, duration, id and cache layer", async () => {
+    const log = vi.spyOn(console, "log");
+    try {
+      await call("/v1/products?limit=1", { headers: { "X-Request-Id": "log-test" } });
+      const lines = log.mock.calls
+        .map(([line]) => String(line))
+        .filter((line) => line.includes('"log-test"'));
+      expect(lines).toHaveLength(1);
+      expect(JSON.parse(lines[0] ?? "")).toMatchObject({
+        msg: "request",
+        method: "GET",
+        path: "/v1/products",
+        status: 200,
+        requestId: "log-test",
+        durationMs: expect.any(Number),
+        cache: expect.stringMatching(/^(cache|kv|d1|stale)$/),
+      });
+    } finally {
+      log.mockRestore();
+    }
+  });
+});
+
+describe("OpenAPI and docs", () => {
+  it("serves an OpenAPI 3.1 document covering every public and admin route", async () => {
+    const response = await call("/openapi.json");
+    expect(response.status).toBe(200);
+    const doc = await response.json<{ openapi: string; paths: Record<string, Record<string, unknown>> }>();
+    expect(doc.openapi).toBe("3.1.0");
+    const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(operations).toEqual(
+      expect.arrayContaining([
+        "GET /v1/products",
+        "GET /v1/products/{idOrSlug}",
+        "GET /v1/inventory/{sku}",
+        "POST /v1/admin/products",
+        "PUT /v1/admin/products/{id}",
+        "DELETE /v1/admin/products/{id}",
+        "GET /v1/admin/inventory/{sku}",
+        "PUT /v1/admin/inventory/{sku}",
+        "POST /v1/admin/inventory/{sku}/adjustments",
+        "GET /health",
+      ]),
+    );
+  });
+
+  it("renders the reference at /docs without any external script", async () => {
+    const response = await call("/docs");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toMatch(/^text\/html/);
+    const html = await response.text();
+    expect(html).toContain("/v1/products/{idOrSlug}");
+    expect(html).not.toMatch(/<script/i);
+  });
+});
+
+describe("scheduled catalog republish", () => {
+  it("copies products changed recently from D1 back into KV", async () => {
+    const { default: worker } = await import("../src/index");
+    const { createExecutionContext, createScheduledController, waitOnExecutionContext } = await import(
+      "cloudflare:test"
+    );
+    const { createProduct } = await import("./helpers");
+    const product = await createProduct();
+    await env.CATALOG.delete(`product:${product.slug}`);
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ scheduledTime: Date.now() }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    const entry = await env.CATALOG.get<{ body: string }>(`product:${product.slug}`, "json");
+    expect(JSON.parse(entry?.body ?? "null")).toEqual(product);
+  });
+});
