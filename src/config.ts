@@ -5,6 +5,8 @@ const Settings = z.object({
   catalogEdgeTtlSeconds: z.coerce.number().int().min(0).max(86_400).default(30),
   catalogKvFreshSeconds: z.coerce.number().int().min(0).max(86_400).default(300),
   lowStockThreshold: z.coerce.number().int().min(0).default(10),
+  holdTtlSeconds: z.coerce.number().int().min(10).max(86_400).default(900),
+  soldOutTtlSeconds: z.coerce.number().int().min(1).max(300).default(5),
 });
 
 export type Settings = z.infer<typeof Settings>;
@@ -18,6 +20,8 @@ export function settings(env: Env): Settings {
       catalogEdgeTtlSeconds: env.CATALOG_EDGE_TTL_SECONDS,
       catalogKvFreshSeconds: env.CATALOG_KV_FRESH_SECONDS,
       lowStockThreshold: env.LOW_STOCK_THRESHOLD,
+      holdTtlSeconds: env.HOLD_TTL_SECONDS,
+      soldOutTtlSeconds: env.SOLD_OUT_TTL_SECONDS,
     });
     parsed.set(env, value);
   }

@@ -97,3 +97,30 @@ export const brokenD1 = new Proxy(env.DB, {
     return typeof value === "function" ? value.bind(object) : value;
   },
 });
+
+/** A service scope like a request's, whose background work a test can wait for. */
+export function testScope(bindings: Partial<Env> = {}) {
+  const pending: Promise<unknown>[] = [];
+  return {
+    scope: {
+      env: { ...env, ...bindings },
+      origin: "https://shop.example",
+      waitUntil: (p: Promise<unknown>) => pending.push(p),
+    },
+    settled: () => Promise.allSettled(pending),
+  };
+}
+
+/** A catalog product with stock set through the admin API; answers its SKU. */
+export async function stockedSku(onHand: number, buckets?: number): Promise<string> {
+  const product = await createProduct();
+  const sku = product.variants[0]?.sku ?? "";
+  const response = await admin(
+    "PUT",
+    `/v1/admin/inventory/${sku}`,
+    buckets ? { onHand, buckets } : { onHand },
+  );
+  if (response.status !== 200)
+    throw new Error(`stocking failed: ${response.status} ${await response.text()}`);
+  return sku;
+}

@@ -1,14 +1,26 @@
-import { createRoute } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../http/router";
-import { InventoryDetail, SetStock, SkuParams, StockAdjustment } from "../inventory/inventory.schemas";
-import { adjustStock, readSnapshot, setStock } from "../inventory/inventory.service";
+import {
+  InventoryDetail,
+  LedgerEntry,
+  LedgerQuery,
+  SetStock,
+  SkuParams,
+  StockAdjustment,
+} from "../inventory/inventory.schemas";
+import { adjustStock, readLedger, readTotals, rebalance, setStock } from "../inventory/inventory.service";
 import { problems } from "../shared/problem";
+import { scopeOf } from "../shared/scope";
 
 const security = [{ adminToken: [] }];
 const detail = {
   description: "Stock of the SKU",
   content: { "application/json": { schema: InventoryDetail } },
 };
+const readProblems = problems(
+  { status: 401, description: "Missing or wrong admin token" },
+  { status: 404, description: "No stock kept for this SKU (code sku_not_found)" },
+);
 const writeProblems = problems(
   { status: 400, description: "Invalid body" },
   { status: 401, description: "Missing or wrong admin token" },
@@ -20,23 +32,18 @@ const getRoute = createRoute({
   method: "get",
   path: "/inventory/{sku}",
   tags: ["Admin"],
-  summary: "Stock detail of one SKU, with its holds",
+  summary: "Stock detail of one SKU, with its holds and buckets",
   security,
   request: { params: SkuParams },
-  responses: {
-    200: detail,
-    ...problems(
-      { status: 401, description: "Missing or wrong admin token" },
-      { status: 404, description: "No stock kept for this SKU (code sku_not_found)" },
-    ),
-  },
+  responses: { 200: detail, ...readProblems },
 });
 
 const setRoute = createRoute({
   method: "put",
   path: "/inventory/{sku}",
   tags: ["Admin"],
-  summary: "Set the count on hand (a stock take); resets committed",
+  summary:
+    "Set the count on hand (a stock take; resets committed), optionally splitting a hot SKU into buckets",
   security,
   request: {
     params: SkuParams,
@@ -58,13 +65,44 @@ const adjustRoute = createRoute({
   responses: { 200: detail, ...writeProblems },
 });
 
+const rebalanceRoute = createRoute({
+  method: "post",
+  path: "/inventory/{sku}/rebalance",
+  tags: ["Admin"],
+  summary: "Even out the free units over a split SKU's buckets",
+  security,
+  request: { params: SkuParams },
+  responses: { 200: detail, ...readProblems },
+});
+
+const ledgerRoute = createRoute({
+  method: "get",
+  path: "/inventory/{sku}/ledger",
+  tags: ["Admin"],
+  summary: "Every movement of the SKU's stock, newest first",
+  security,
+  request: { params: SkuParams, query: LedgerQuery },
+  responses: {
+    200: {
+      description: "Ledger entries",
+      content: { "application/json": { schema: z.object({ items: z.array(LedgerEntry) }) } },
+    },
+    ...readProblems,
+  },
+});
+
 export const adminInventoryRoutes = createRouter()
-  .openapi(getRoute, async (c) => c.json(await readSnapshot(c.env, c.req.valid("param").sku), 200))
+  .openapi(getRoute, async (c) => c.json(await readTotals(c.env, c.req.valid("param").sku), 200))
   .openapi(setRoute, async (c) => {
-    const snapshot = await setStock(c.env, c.req.valid("param").sku, c.req.valid("json").onHand);
-    return c.json(snapshot, 200);
+    const { onHand, buckets } = c.req.valid("json");
+    return c.json(await setStock(scopeOf(c), c.req.valid("param").sku, onHand, buckets), 200);
   })
   .openapi(adjustRoute, async (c) => {
     const { delta, reason } = c.req.valid("json");
-    return c.json(await adjustStock(c.env, c.req.valid("param").sku, delta, reason), 200);
+    return c.json(await adjustStock(scopeOf(c), c.req.valid("param").sku, delta, reason), 200);
+  })
+  .openapi(rebalanceRoute, async (c) => c.json(await rebalance(scopeOf(c), c.req.valid("param").sku), 200))
+  .openapi(ledgerRoute, async (c) => {
+    const items = await readLedger(c.env, c.req.valid("param").sku, c.req.valid("query").limit);
+    return c.json({ items }, 200);
   });

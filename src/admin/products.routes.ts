@@ -1,9 +1,9 @@
 import { createRoute } from "@hono/zod-openapi";
-import { catalogContext } from "../catalog/catalog.http";
 import { Product, ProductIdParams, ProductInput } from "../catalog/catalog.schemas";
 import { archive, createProduct, updateProduct } from "../catalog/catalog.service";
 import { createRouter } from "../http/router";
 import { problems } from "../shared/problem";
+import { scopeOf } from "../shared/scope";
 
 const security = [{ adminToken: [] }];
 const writeProblems = problems(
@@ -60,15 +60,15 @@ const archiveProductRoute = createRoute({
 
 export const adminProductRoutes = createRouter()
   .openapi(createProductRoute, async (c) => {
-    const product = await createProduct(catalogContext(c), c.req.valid("json"));
+    const product = await createProduct(scopeOf(c), c.req.valid("json"));
     c.header("Location", `/v1/products/${product.id}`);
     return c.json(product, 201);
   })
   .openapi(replaceProductRoute, async (c) => {
-    const product = await updateProduct(catalogContext(c), c.req.valid("param").id, c.req.valid("json"));
+    const product = await updateProduct(scopeOf(c), c.req.valid("param").id, c.req.valid("json"));
     return c.json(product, 200);
   })
   .openapi(archiveProductRoute, async (c) => {
-    await archive(catalogContext(c), c.req.valid("param").id);
+    await archive(scopeOf(c), c.req.valid("param").id);
     return c.body(null, 204);
   });

@@ -2,15 +2,7 @@ import type { Context } from "hono";
 import { settings } from "../config";
 import type { AppEnv } from "../env";
 import { type CachedBody, matchesIfNoneMatch } from "./catalog.cache";
-import type { CatalogContext, CatalogRead } from "./catalog.service";
-
-export function catalogContext(c: Context<AppEnv>): CatalogContext {
-  return {
-    env: c.env,
-    origin: new URL(c.req.url).origin,
-    waitUntil: (promise) => c.executionCtx.waitUntil(promise),
-  };
-}
+import type { CatalogRead } from "./catalog.service";
 
 function cacheControl(env: Env): string {
   const { catalogEdgeTtlSeconds: edgeTtl, catalogKvFreshSeconds: fresh } = settings(env);

@@ -2,7 +2,8 @@ import { createRoute } from "@hono/zod-openapi";
 import { AppError } from "../errors";
 import { createRouter } from "../http/router";
 import { problems } from "../shared/problem";
-import { catalogContext, catalogResponse } from "./catalog.http";
+import { scopeOf } from "../shared/scope";
+import { catalogResponse } from "./catalog.http";
 import { ListQuery, Product, ProductPage, ProductParams } from "./catalog.schemas";
 import { readProduct, readProductPage } from "./catalog.service";
 
@@ -57,12 +58,12 @@ const getRoute = createRoute({
 
 export const catalogRoutes = createRouter()
   .openapi(listRoute, async (c) => {
-    const read = await readProductPage(catalogContext(c), c.req.valid("query"));
+    const read = await readProductPage(scopeOf(c), c.req.valid("query"));
     return catalogResponse(c, read) as never;
   })
   .openapi(getRoute, async (c) => {
     const { idOrSlug } = c.req.valid("param");
-    const read = await readProduct(catalogContext(c), idOrSlug);
+    const read = await readProduct(scopeOf(c), idOrSlug);
     if (!read) throw new AppError("product_not_found", { detail: `No product ${idOrSlug}` });
     return catalogResponse(c, read) as never;
   });

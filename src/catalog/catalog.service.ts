@@ -4,6 +4,7 @@ import { database, isUniqueViolation } from "../db/client";
 import { AppError } from "../errors";
 import type { CacheLayer } from "../http/request-log";
 import { ulid } from "../ids";
+import { background, type Scope } from "../shared/scope";
 import { type CachedBody, EdgeLayers, etagOf } from "./catalog.cache";
 import type { ListQuery, Product, ProductInput, ProductPage } from "./catalog.schemas";
 import {
@@ -16,20 +17,13 @@ import {
   replaceProduct,
 } from "./catalog.storage";
 
-/** What a catalog operation needs from the request around it. */
-export type CatalogContext = {
-  env: Env;
-  origin: string;
-  waitUntil: (promise: Promise<unknown>) => void;
-};
-
 export type CatalogRead = { entry: CachedBody; layer: CacheLayer };
 
 /** A KV list page or product is kept this long as a last good copy for when D1 fails. */
 const KV_RETENTION_SECONDS = 7 * 24 * 3600;
 const GENERATION_KEY = "catalog:generation";
 
-function layers(ctx: CatalogContext) {
+function layers(ctx: Scope) {
   return new EdgeLayers({
     kv: ctx.env.CATALOG,
     origin: ctx.origin,
@@ -39,14 +33,6 @@ function layers(ctx: CatalogContext) {
 
 function kvFreshMs(env: Env) {
   return settings(env).catalogKvFreshSeconds * 1000;
-}
-
-function report(ctx: CatalogContext, what: string, promise: Promise<unknown>) {
-  ctx.waitUntil(
-    promise.catch((error: unknown) =>
-      console.error(JSON.stringify({ level: "warn", msg: `catalog ${what} failed`, error: String(error) })),
-    ),
-  );
 }
 
 async function entryFor(value: unknown): Promise<CachedBody> {
@@ -60,7 +46,7 @@ const productKey = (idOrSlug: string) => `product:${idOrSlug}`;
  * Read-through: Cache API, then KV, then D1. A KV copy older than the freshness window is revalidated
  * against D1, and served anyway (stale-if-error) when D1 fails.
  */
-export async function readProduct(ctx: CatalogContext, idOrSlug: string): Promise<CatalogRead | null> {
+export async function readProduct(ctx: Scope, idOrSlug: string): Promise<CatalogRead | null> {
   const edge = layers(ctx);
   const key = productKey(idOrSlug);
   const cached = await edge.cacheGet(key);
@@ -68,7 +54,7 @@ export async function readProduct(ctx: CatalogContext, idOrSlug: string): Promis
 
   const stored = await edge.kvGet(key).catch(() => null);
   if (stored && Date.now() - stored.storedAt < kvFreshMs(ctx.env)) {
-    report(ctx, "cache fill", edge.cachePut(key, stored));
+    background(ctx, "catalog cache fill", edge.cachePut(key, stored));
     return { entry: stored, layer: "kv" };
   }
 
@@ -80,12 +66,12 @@ export async function readProduct(ctx: CatalogContext, idOrSlug: string): Promis
     throw new AppError("service_unavailable", { detail: "The catalog is unavailable", cause: error });
   }
   if (!product) {
-    report(ctx, "negative cache fill", edge.cachePut(key, { missing: true }));
-    if (stored) report(ctx, "kv cleanup", edge.kvDelete(key));
+    background(ctx, "catalog negative cache fill", edge.cachePut(key, { missing: true }));
+    if (stored) background(ctx, "catalog kv cleanup", edge.kvDelete(key));
     return null;
   }
   const entry = await entryFor(product);
-  report(ctx, "fill", publishProduct(edge, product, entry, [idOrSlug]));
+  background(ctx, "catalog fill", publishProduct(edge, product, entry, [idOrSlug]));
   return { entry, layer: "d1" };
 }
 
@@ -117,12 +103,12 @@ function encodeCursor(after: string): string {
  * every cached page at this location unreachable without enumerating them. Other locations see the
  * new generation when their Cache API copy of it expires and KV has propagated.
  */
-async function generation(ctx: CatalogContext, edge: EdgeLayers): Promise<string> {
+async function generation(ctx: Scope, edge: EdgeLayers): Promise<string> {
   const cached = await edge.cacheGet(GENERATION_KEY);
   if (cached && !("missing" in cached)) return cached.body;
   const stored = await ctx.env.CATALOG.get(GENERATION_KEY).catch(() => null);
   const value = stored ?? "0";
-  report(
+  background(
     ctx,
     "generation fill",
     edge.cachePut(GENERATION_KEY, { body: value, etag: "", storedAt: Date.now() }),
@@ -132,7 +118,7 @@ async function generation(ctx: CatalogContext, edge: EdgeLayers): Promise<string
 
 type ListEntry = CachedBody & { generation: string };
 
-export async function readProductPage(ctx: CatalogContext, query: ListQuery): Promise<CatalogRead> {
+export async function readProductPage(ctx: Scope, query: ListQuery): Promise<CatalogRead> {
   const afterId = query.cursor ? decodeCursor(query.cursor) : undefined;
   const canonical = `list:${query.category ?? "*"}:${query.limit}:${afterId ?? ""}`;
   const edge = layers(ctx);
@@ -144,7 +130,7 @@ export async function readProductPage(ctx: CatalogContext, query: ListQuery): Pr
 
   const stored = await edge.kvGet<ListEntry>(canonical).catch(() => null);
   if (stored && stored.generation === gen && Date.now() - stored.storedAt < kvFreshMs(ctx.env)) {
-    report(ctx, "cache fill", edge.cachePut(cacheKey, stored));
+    background(ctx, "catalog cache fill", edge.cachePut(cacheKey, stored));
     return { entry: stored, layer: "kv" };
   }
 
@@ -164,7 +150,7 @@ export async function readProductPage(ctx: CatalogContext, query: ListQuery): Pr
     nextCursor: page.hasMore && page.lastId ? encodeCursor(page.lastId) : null,
   };
   const entry = await entryFor(body);
-  report(
+  background(
     ctx,
     "fill",
     Promise.all([
@@ -181,7 +167,7 @@ export async function readProductPage(ctx: CatalogContext, query: ListQuery): Pr
  * this location sees the write. A KV failure here (e.g. its one-write-per-second limit) is logged,
  * not fatal: D1 already holds the truth and KV copies age out within the freshness window.
  */
-async function invalidate(ctx: CatalogContext, product: Product | null, dropKeys: string[]) {
+async function invalidate(ctx: Scope, product: Product | null, dropKeys: string[]) {
   const edge = layers(ctx);
   const gen = ulid();
   const tasks: Promise<unknown>[] = [
@@ -214,7 +200,7 @@ function conflictFrom(error: unknown): AppError | null {
   return null;
 }
 
-export async function createProduct(ctx: CatalogContext, input: ProductInput): Promise<Product> {
+export async function createProduct(ctx: Scope, input: ProductInput): Promise<Product> {
   const db = database(ctx.env.DB);
   const id = ulid();
   const now = new Date().toISOString();
@@ -228,7 +214,7 @@ export async function createProduct(ctx: CatalogContext, input: ProductInput): P
   return product;
 }
 
-export async function updateProduct(ctx: CatalogContext, id: string, input: ProductInput): Promise<Product> {
+export async function updateProduct(ctx: Scope, id: string, input: ProductInput): Promise<Product> {
   const db = database(ctx.env.DB);
   const previousSlug = await activeSlug(db, id);
   if (previousSlug === null) throw new AppError("product_not_found", { detail: `No product with id ${id}` });
@@ -245,7 +231,7 @@ export async function updateProduct(ctx: CatalogContext, id: string, input: Prod
   return product;
 }
 
-export async function archive(ctx: CatalogContext, id: string): Promise<void> {
+export async function archive(ctx: Scope, id: string): Promise<void> {
   const slug = await archiveProduct(database(ctx.env.DB), id, new Date().toISOString());
   if (slug === null) throw new AppError("product_not_found", { detail: `No product with id ${id}` });
   await invalidate(ctx, null, [id, slug]);

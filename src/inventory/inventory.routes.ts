@@ -1,9 +1,11 @@
 import { createRoute } from "@hono/zod-openapi";
 import { settings } from "../config";
 import { createRouter } from "../http/router";
+import { EdgeMemo } from "../shared/edge-memo";
 import { problems } from "../shared/problem";
+import { background, scopeOf } from "../shared/scope";
 import { Inventory, SkuParams } from "./inventory.schemas";
-import { readSnapshot, stockStatus } from "./inventory.service";
+import { readTotals, stockStatus } from "./inventory.service";
 
 const getRoute = createRoute({
   method: "get",
@@ -19,14 +21,17 @@ const getRoute = createRoute({
 
 export const inventoryRoutes = createRouter().openapi(getRoute, async (c) => {
   const { sku } = c.req.valid("param");
-  const snapshot = await readSnapshot(c.env, sku);
+  const scope = scopeOf(c);
+  const { lowStockThreshold, soldOutTtlSeconds } = settings(c.env);
   c.header("Cache-Control", "no-store");
+  // A SKU this location knows to be sold out is answered without asking its objects: storefronts
+  // poll the flash-sale SKU hardest exactly when it is gone.
+  const soldOut = new EdgeMemo("sold-out", scope.origin);
+  if (await soldOut.get(sku)) return c.json({ sku, available: 0, status: "sold_out" as const }, 200);
+  const totals = await readTotals(c.env, sku);
+  if (totals.available <= 0) background(scope, "sold-out flag", soldOut.put(sku, "1", soldOutTtlSeconds));
   return c.json(
-    {
-      sku,
-      available: snapshot.available,
-      status: stockStatus(snapshot.available, settings(c.env).lowStockThreshold),
-    },
+    { sku, available: totals.available, status: stockStatus(totals.available, lowStockThreshold) },
     200,
   );
 });

@@ -1,7 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { Sku } from "../catalog/catalog.schemas";
-
-const MAX_UNITS = 1_000_000_000;
+import { MAX_BUCKETS, MAX_UNITS } from "./inventory.args";
 
 export const SkuParams = z.object({
   sku: Sku.openapi({ param: { name: "sku", in: "path" } }),
@@ -28,12 +27,49 @@ export const InventoryDetail = z
       z.object({ orderId: z.string(), quantity: z.number().int(), expiresAt: z.iso.datetime() }),
     ),
     updatedAt: z.iso.datetime(),
+    bucketCount: z
+      .number()
+      .int()
+      .openapi({ description: "How many objects share this SKU's stock (1 unless split)" }),
+    buckets: z
+      .array(
+        z.object({
+          bucket: z.number().int(),
+          onHand: z.number().int(),
+          reserved: z.number().int(),
+          available: z.number().int(),
+          committed: z.number().int(),
+        }),
+      )
+      .openapi({ description: "Per-bucket figures; the top-level figures are their sums" }),
   })
   .openapi("InventoryDetail");
+
+export const LedgerEntry = z
+  .object({
+    bucket: z.number().int(),
+    seq: z.number().int(),
+    at: z.iso.datetime(),
+    kind: z.string().openapi({ description: "set, adjust, hold, commit, release or expire" }),
+    quantity: z.number().int(),
+    onHandAfter: z.number().int(),
+    reservedAfter: z.number().int(),
+    orderId: z.string().nullable(),
+    reason: z.string().nullable(),
+  })
+  .openapi("LedgerEntry");
+
+export const LedgerQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
 
 export const SetStock = z
   .object({
     onHand: z.number().int().min(0).max(MAX_UNITS),
+    buckets: z.number().int().min(1).max(MAX_BUCKETS).optional().openapi({
+      description:
+        "Split a hot SKU's stock over this many objects (default: keep the current layout, 1 for a new SKU)",
+    }),
   })
   .strict()
   .openapi("SetStock");

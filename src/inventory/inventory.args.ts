@@ -1,0 +1,26 @@
+import { z } from "zod";
+
+/** Arguments crossing into an inventory object are validated there too: the object trusts no caller. */
+export const MAX_UNITS = 1_000_000_000;
+
+export const SkuArg = z.string().min(1).max(64);
+export const OrderId = z.string().min(1).max(128);
+export const Quantity = z.number().int().min(0).max(MAX_UNITS);
+export const Delta = z.number().int().min(-MAX_UNITS).max(MAX_UNITS);
+export const Reason = z.string().min(1).max(500);
+export const MAX_BUCKETS = 32;
+export const BucketCount = z.number().int().min(1).max(MAX_BUCKETS);
+export const TimestampMs = z.number().int().min(0).max(8.64e15);
+
+export const InventoryArgs = {
+  hold: z
+    .object({
+      orderId: OrderId,
+      quantity: z.number().int().min(1).max(MAX_UNITS),
+      expiresAtMs: TimestampMs,
+      partial: z.boolean().default(false),
+    })
+    .strict(),
+};
+
+export type HoldArgs = z.input<typeof InventoryArgs.hold>;

@@ -1,0 +1,199 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { SkuInventory } from "../src/inventory/inventory.do";
+import { unique } from "./helpers";
+
+const minutes = (n: number) => Date.now() + n * 60_000;
+
+function freshObject(onHand: number) {
+  const name = unique("OBJ");
+  const stub = env.INVENTORY.getByName(name);
+  return { name, stub, ready: stub.set(name, onHand) };
+}
+
+type Row = { order_id: string; state: string; quantity: number };
+const reservations = (stub: DurableObjectStub<SkuInventory>) =>
+  runInDurableObject(stub, (_, state) =>
+    state.storage.sql
+      .exec<Row>("SELECT order_id, state, quantity FROM reservations ORDER BY order_id")
+      .toArray(),
+  );
+
+describe("SkuInventory", () => {
+  it("holds exactly the stock under 1,000 concurrent reserves of one unit", async () => {
+    const { stub, ready } = freshObject(100);
+    await ready;
+    const results = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) =>
+        stub.reserve({ orderId: `order-${i}`, quantity: 1, expiresAtMs: minutes(15) }),
+      ),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(100);
+    expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.error === "insufficient_stock")).toBe(true);
+    const snapshot = await stub.snapshot();
+    expect(snapshot).toMatchObject({ onHand: 100, reserved: 100, available: 0 });
+    expect(snapshot?.holds).toHaveLength(100);
+  });
+
+  it("answers a second reserve for the same order with the same hold", async () => {
+    const { stub, ready } = freshObject(10);
+    await ready;
+    const first = await stub.reserve({ orderId: "o1", quantity: 3, expiresAtMs: minutes(15) });
+    const again = await stub.reserve({ orderId: "o1", quantity: 3, expiresAtMs: minutes(30) });
+    expect(again).toMatchObject({ ok: true, quantity: 3, replayed: true });
+    expect(again.ok && first.ok && again.expiresAt).toBe(first.ok && first.expiresAt);
+    expect(await stub.snapshot()).toMatchObject({ reserved: 3, available: 7 });
+  });
+
+  it("refuses a reserve beyond what is available, holding nothing", async () => {
+    const { stub, ready } = freshObject(2);
+    await ready;
+    expect(await stub.reserve({ orderId: "big", quantity: 3, expiresAtMs: minutes(15) })).toEqual({
+      ok: false,
+      error: "insufficient_stock",
+      available: 2,
+    });
+    expect(await stub.snapshot()).toMatchObject({ reserved: 0, holds: [] });
+  });
+
+  it("commits a hold once: on hand and reserved drop, committed rises, a replay changes nothing", async () => {
+    const { stub, ready } = freshObject(10);
+    await ready;
+    await stub.reserve({ orderId: "o", quantity: 4, expiresAtMs: minutes(15) });
+    expect(await stub.commit("o")).toEqual({ ok: true, quantity: 4, replayed: false });
+    const after = await stub.snapshot();
+    expect(after).toMatchObject({ onHand: 6, reserved: 0, available: 6, committed: 4 });
+    expect(await stub.commit("o")).toEqual({ ok: true, quantity: 4, replayed: true });
+    expect(await stub.snapshot()).toEqual(after);
+    expect(await stub.release("o")).toEqual({ ok: false, error: "committed" });
+    expect(await stub.reserve({ orderId: "o", quantity: 4, expiresAtMs: minutes(15) })).toMatchObject({
+      ok: false,
+      error: "already_committed",
+    });
+    expect(await stub.snapshot()).toEqual(after);
+  });
+
+  it("releases a hold once, and a commit after the release says so instead of selling", async () => {
+    const { stub, ready } = freshObject(5);
+    await ready;
+    await stub.reserve({ orderId: "o", quantity: 2, expiresAtMs: minutes(15) });
+    expect(await stub.release("o")).toEqual({ ok: true, quantity: 2, replayed: false });
+    expect(await stub.release("o")).toEqual({ ok: true, quantity: 2, replayed: true });
+    expect(await stub.commit("o")).toEqual({ ok: false, error: "released" });
+    expect(await stub.snapshot()).toMatchObject({ onHand: 5, reserved: 0, committed: 0 });
+    expect(await stub.commit("never")).toEqual({ ok: false, error: "no_hold" });
+  });
+
+  it("expires a hold by its alarm, returning the stock; a second run changes nothing", async () => {
+    const { stub, ready } = freshObject(5);
+    await ready;
+    await stub.reserve({ orderId: "late", quantity: 2, expiresAtMs: Date.now() + 20 });
+    await stub.reserve({ orderId: "later", quantity: 1, expiresAtMs: minutes(15) });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await reservations(stub)).toEqual([
+      { order_id: "late", state: "expired", quantity: 2 },
+      { order_id: "later", state: "held", quantity: 1 },
+    ]);
+    const ledger = await stub.ledger();
+    expect(ledger.filter((entry) => entry.kind === "expire")).toHaveLength(1);
+    const before = await stub.snapshot();
+    expect(before).toMatchObject({ onHand: 5, reserved: 1, available: 4 });
+    // The alarm is re-armed for the remaining hold; running it now expires nothing.
+    await runDurableObjectAlarm(stub);
+    expect(await stub.snapshot()).toEqual(before);
+    expect((await stub.ledger()).filter((entry) => entry.kind === "expire")).toHaveLength(1);
+    expect(await stub.commit("late")).toEqual({ ok: false, error: "expired" });
+  });
+
+  it("arms its alarm for the earliest hold", async () => {
+    const { stub, ready } = freshObject(5);
+    await ready;
+    const soon = minutes(5);
+    await stub.reserve({ orderId: "a", quantity: 1, expiresAtMs: minutes(15) });
+    await stub.reserve({ orderId: "b", quantity: 1, expiresAtMs: soon });
+    const alarm = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
+    expect(alarm).toBe(soon);
+  });
+
+  it("extends a hold (never shortens it), so the alarm does not expire it", async () => {
+    const { stub, ready } = freshObject(3);
+    await ready;
+    await stub.reserve({ orderId: "paying", quantity: 1, expiresAtMs: Date.now() + 20 });
+    const until = minutes(20);
+    expect(await stub.extend("paying", until)).toMatchObject({
+      ok: true,
+      expiresAt: new Date(until).toISOString(),
+    });
+    expect(await stub.extend("paying", minutes(1))).toMatchObject({
+      replayed: true,
+      expiresAt: new Date(until).toISOString(),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await runDurableObjectAlarm(stub);
+    expect(await stub.snapshot()).toMatchObject({ reserved: 1 });
+    expect(await stub.commit("paying")).toMatchObject({ ok: true });
+  });
+
+  it("refuses to set or adjust stock below what is reserved, changing nothing", async () => {
+    const { stub, ready } = freshObject(10);
+    await ready;
+    await stub.reserve({ orderId: "o", quantity: 6, expiresAtMs: minutes(15) });
+    const before = await stub.snapshot();
+    expect(await stub.set("x", 5)).toMatchObject({ ok: false, error: "stock_below_reserved", reserved: 6 });
+    expect(await stub.adjust(-5, "shrinkage")).toMatchObject({ ok: false, error: "stock_below_reserved" });
+    expect(await stub.snapshot()).toEqual(before);
+    expect(await stub.adjust(-4, "shrinkage")).toMatchObject({
+      ok: true,
+      snapshot: { onHand: 6, available: 0 },
+    });
+  });
+
+  it("sets the same count twice with the same result, restarting committed each time", async () => {
+    const { name, stub, ready } = freshObject(10);
+    await ready;
+    await stub.reserve({ orderId: "o", quantity: 2, expiresAtMs: minutes(15) });
+    await stub.commit("o");
+    const first = await stub.set(name, 20);
+    const second = await stub.set(name, 20);
+    expect(first.ok && first.snapshot).toMatchObject({ onHand: 20, committed: 0, available: 20 });
+    expect(second.ok && { ...second.snapshot, updatedAt: "" }).toEqual(
+      first.ok && { ...first.snapshot, updatedAt: "" },
+    );
+  });
+
+  it("keeps an append-only ledger of every movement with the order and reason", async () => {
+    const { stub, ready } = freshObject(10);
+    await ready;
+    await stub.reserve({ orderId: "a", quantity: 2, expiresAtMs: minutes(15) });
+    await stub.reserve({ orderId: "b", quantity: 1, expiresAtMs: minutes(15) });
+    await stub.commit("a");
+    await stub.release("b");
+    await stub.adjust(5, "delivery");
+    const kinds = (await stub.ledger()).map((e) => [e.kind, e.quantity, e.orderId, e.reason, e.onHandAfter]);
+    expect(kinds).toEqual([
+      ["adjust", 5, null, "delivery", 13],
+      ["release", 1, "b", null, 8],
+      ["commit", 2, "a", null, 8],
+      ["hold", 1, "b", null, 10],
+      ["hold", 2, "a", null, 10],
+      ["set", 10, null, null, 10],
+    ]);
+  });
+
+  it("refuses malformed arguments at its own boundary", async () => {
+    const { stub, ready } = freshObject(10);
+    await ready;
+    const invalid = { ok: false, error: "invalid_argument" };
+    expect(await stub.reserve({ orderId: "o", quantity: 0, expiresAtMs: minutes(1) })).toMatchObject(invalid);
+    expect(await stub.reserve({ orderId: "o", quantity: 1.5, expiresAtMs: minutes(1) })).toMatchObject(
+      invalid,
+    );
+    expect(await stub.reserve({ orderId: "", quantity: 1, expiresAtMs: minutes(1) })).toMatchObject(invalid);
+    expect(await stub.set("x", -1)).toMatchObject(invalid);
+    expect(await stub.adjust(1, "")).toMatchObject(invalid);
+    expect(await stub.extend("o", -5)).toMatchObject(invalid);
+    expect(await stub.snapshot()).toMatchObject({ onHand: 10, reserved: 0 });
+  });
+});
