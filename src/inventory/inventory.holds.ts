@@ -8,7 +8,12 @@ import { assertValidArguments, bucketCount, bucketObject } from "./inventory.ser
 export type CartLine = { sku: string; quantity: number };
 
 /** Where an order's units of one SKU are held: which buckets, how many in each. */
-export type SkuHold = { sku: string; quantity: number; buckets: { bucket: number; quantity: number }[] };
+export type SkuHold = {
+  sku: string;
+  quantity: number;
+  expiresAt: string;
+  buckets: { bucket: number; quantity: number }[];
+};
 
 export type ShortSku = { sku: string; requested: number; available: number };
 
@@ -51,27 +56,20 @@ async function reserveSku(
   expiresAtMs: number,
 ): Promise<SkuOutcome> {
   if (buckets === 1) {
-    const result = await bucketObject(env, line.sku, 0).reserve({
-      orderId,
-      quantity: line.quantity,
-      expiresAtMs,
-    });
-    if (result.ok) {
-      return {
-        ok: true,
-        hold: {
-          sku: line.sku,
-          quantity: result.quantity,
-          buckets: [{ bucket: 0, quantity: result.quantity }],
-        },
-        touched: [0],
-      };
+    const result = assertValidArguments(
+      await bucketObject(env, line.sku, 0).reserve({ orderId, quantity: line.quantity, expiresAtMs }),
+    );
+    if (!result.ok) {
+      const available = "available" in result ? result.available : 0;
+      return { ok: false, short: { ...requested(line), available }, touched: [] };
     }
-    return {
-      ok: false,
-      short: { ...requested(line), available: "available" in result ? result.available : 0 },
-      touched: [],
+    const hold = {
+      sku: line.sku,
+      quantity: result.quantity,
+      expiresAt: result.expiresAt,
+      buckets: [{ bucket: 0, quantity: result.quantity }],
     };
+    return { ok: true, hold, touched: [0] };
   }
 
   const start = hash(orderId) % buckets;
@@ -79,6 +77,7 @@ async function reserveSku(
   const touched: number[] = [];
   let remaining = line.quantity;
   let availableElsewhere = 0;
+  let expiresAt = new Date(expiresAtMs).toISOString();
   for (let step = 0; step < buckets && remaining > 0; step++) {
     const bucket = (start + step) % buckets;
     touched.push(bucket);
@@ -94,13 +93,14 @@ async function reserveSku(
     if (result.ok && result.quantity > 0) {
       held.push({ bucket, quantity: result.quantity });
       remaining -= result.quantity;
+      if (result.expiresAt < expiresAt) expiresAt = result.expiresAt;
     }
   }
   const got = line.quantity - remaining;
   if (remaining > 0) {
     return { ok: false, short: { ...requested(line), available: got + availableElsewhere }, touched };
   }
-  return { ok: true, hold: { sku: line.sku, quantity: got, buckets: held }, touched };
+  return { ok: true, hold: { sku: line.sku, quantity: got, expiresAt, buckets: held }, touched };
 }
 
 function requested(line: CartLine) {
@@ -145,11 +145,10 @@ export async function reserveCart(
   const settled = outcomes.flatMap((outcome) => (outcome.status === "fulfilled" ? [outcome.value] : []));
   const failed = outcomes.find((outcome) => outcome.status === "rejected");
   if (!failed && settled.every((outcome) => outcome.ok)) {
-    return {
-      ok: true,
-      holds: settled.flatMap((outcome) => (outcome.ok ? [outcome.hold] : [])),
-      expiresAt: new Date(expiresAtMs).toISOString(),
-    };
+    const holds = settled.flatMap((outcome) => (outcome.ok ? [outcome.hold] : []));
+    // A replayed reservation keeps the expiry its holds were given the first time.
+    const expiresAt = holds.map((hold) => hold.expiresAt).sort()[0] ?? new Date(expiresAtMs).toISOString();
+    return { ok: true, holds, expiresAt };
   }
 
   // Something is short or failed: give back everything this attempt touched, in every SKU. An

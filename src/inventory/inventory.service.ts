@@ -60,7 +60,12 @@ export async function readTotals(env: Env, sku: string): Promise<InventoryTotals
     available: sum((s) => s.available),
     committed: sum((s) => s.committed),
     holds: mergeHolds(present.flatMap(({ snapshot }) => snapshot.holds)),
-    updatedAt: present.map(({ snapshot }) => snapshot.updatedAt).reduce((a, b) => (a > b ? a : b)),
+    // ISO 8601 UTC strings sort as the instants they name.
+    updatedAt:
+      present
+        .map(({ snapshot }) => snapshot.updatedAt)
+        .sort()
+        .at(-1) ?? first.updatedAt,
     bucketCount: layout.buckets,
     buckets: present.map(({ snapshot, bucket }) => ({
       bucket,
@@ -83,7 +88,7 @@ function mergeHolds(holds: InventorySnapshot["holds"]): InventorySnapshot["holds
         ? {
             ...seen,
             quantity: seen.quantity + hold.quantity,
-            expiresAt: seen.expiresAt > hold.expiresAt ? seen.expiresAt : hold.expiresAt,
+            expiresAt: [seen.expiresAt, hold.expiresAt].sort()[1] ?? hold.expiresAt,
           }
         : hold,
     );
