@@ -32,7 +32,7 @@ describe("SkuInventory", () => {
     expect(results.filter((r) => r.ok)).toHaveLength(100);
     expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.error === "insufficient_stock")).toBe(true);
     const snapshot = await stub.snapshot();
-    expect(snapshot).toMatchObject({ onHand: 100, reserved: 100, available: 0 });
+    expect(snapshot).toMatchObject({ onHand: 100, reserved: 100, available: 0, holdCount: 100 });
     expect(snapshot?.holds).toHaveLength(100);
   });
 

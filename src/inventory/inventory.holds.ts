@@ -3,7 +3,7 @@ import { AppError } from "../errors";
 import { EdgeMemo } from "../shared/edge-memo";
 import { background, type Scope } from "../shared/scope";
 import type { SettleResult } from "./inventory.do";
-import { assertValidArguments, bucketCount, bucketObject } from "./inventory.service";
+import { assertValidArguments, bucketCount, bucketObject, readCounts } from "./inventory.service";
 
 export type CartLine = { sku: string; quantity: number };
 
@@ -103,6 +103,16 @@ async function reserveSku(
   return { ok: true, hold: { sku: line.sku, quantity: got, expiresAt, buckets: held }, touched };
 }
 
+/** What a SKU could give right now, read without holding anything; an unstocked SKU has nothing. */
+async function availableNow(env: Env, sku: string): Promise<number> {
+  try {
+    return (await readCounts(env, sku)).available;
+  } catch (error) {
+    if (error instanceof AppError && error.code === "sku_not_found") return 0;
+    throw error;
+  }
+}
+
 function requested(line: CartLine) {
   return { sku: line.sku, requested: line.quantity };
 }
@@ -128,7 +138,7 @@ export async function reserveCart(
       cart.map(async (line, i) =>
         flags[i]
           ? { ...requested(line), available: 0 }
-          : { ...requested(line), available: await bucketObject(scope.env, line.sku, 0).availability() },
+          : { ...requested(line), available: await availableNow(scope.env, line.sku) },
       ),
     );
     return { ok: false, short: short.filter((s) => s.available < s.requested) };

@@ -5,7 +5,7 @@ import { EdgeMemo } from "../shared/edge-memo";
 import { problems } from "../shared/problem";
 import { background, scopeOf } from "../shared/scope";
 import { Inventory, SkuParams } from "./inventory.schemas";
-import { readTotals, stockStatus } from "./inventory.service";
+import { readCounts, stockStatus } from "./inventory.service";
 
 const getRoute = createRoute({
   method: "get",
@@ -28,7 +28,7 @@ export const inventoryRoutes = createRouter().openapi(getRoute, async (c) => {
   // poll the flash-sale SKU hardest exactly when it is gone.
   const soldOut = new EdgeMemo("sold-out", scope.origin);
   if (await soldOut.get(sku)) return c.json({ sku, available: 0, status: "sold_out" as const }, 200);
-  const totals = await readTotals(c.env, sku);
+  const totals = await readCounts(c.env, sku);
   if (totals.available <= 0) background(scope, "sold-out flag", soldOut.put(sku, "1", soldOutTtlSeconds));
   return c.json(
     { sku, available: totals.available, status: stockStatus(totals.available, lowStockThreshold) },

@@ -26,6 +26,10 @@ export const InventoryDetail = z
     holds: z.array(
       z.object({ orderId: z.string(), quantity: z.number().int(), expiresAt: z.iso.datetime() }),
     ),
+    holdCount: z
+      .number()
+      .int()
+      .openapi({ description: "How many holds there are; `holds` lists the 200 earliest to expire" }),
     updatedAt: z.iso.datetime(),
     bucketCount: z
       .number()

@@ -4,11 +4,11 @@ import { variants } from "../db/schema";
 import { AppError } from "../errors";
 import { EdgeMemo } from "../shared/edge-memo";
 import { background, type Scope } from "../shared/scope";
-import type { InventorySnapshot, StockChange } from "./inventory.do";
+import type { InventorySnapshot, StockChange, StockCounts } from "./inventory.do";
 
 export type StockStatus = "in_stock" | "low_stock" | "sold_out";
 
-export type BucketDetail = Omit<InventorySnapshot, "sku" | "holds" | "updatedAt"> & { bucket: number };
+export type BucketDetail = StockCounts & { bucket: number };
 
 /** A SKU's stock summed over its buckets: what the API shows, whatever the layout. */
 export type InventoryTotals = InventorySnapshot & { bucketCount: number; buckets: BucketDetail[] };
@@ -43,6 +43,23 @@ export async function bucketCount(scope: Scope, sku: string): Promise<number> {
   return buckets;
 }
 
+/** A SKU's four figures summed over its buckets, without reading any holds: for public reads. */
+export async function readCounts(env: Env, sku: string): Promise<StockCounts> {
+  const layout = await bucketObject(env, sku, 0).layout();
+  const counts = await Promise.all(
+    Array.from({ length: layout.span }, (_, bucket) => bucketObject(env, sku, bucket).counts()),
+  );
+  if (!counts[0]) throw new AppError("sku_not_found", { detail: `No stock is kept for SKU ${sku}` });
+  const present = counts.filter((c): c is StockCounts => c !== null);
+  const sum = (pick: (c: StockCounts) => number) => present.reduce((n, c) => n + pick(c), 0);
+  return {
+    onHand: sum((c) => c.onHand),
+    reserved: sum((c) => c.reserved),
+    available: sum((c) => c.available),
+    committed: sum((c) => c.committed),
+  };
+}
+
 export async function readTotals(env: Env, sku: string): Promise<InventoryTotals> {
   const layout = await bucketObject(env, sku, 0).layout();
   const snapshots = await Promise.all(
@@ -60,6 +77,7 @@ export async function readTotals(env: Env, sku: string): Promise<InventoryTotals
     available: sum((s) => s.available),
     committed: sum((s) => s.committed),
     holds: mergeHolds(present.flatMap(({ snapshot }) => snapshot.holds)),
+    holdCount: sum((s) => s.holdCount),
     // ISO 8601 UTC strings sort as the instants they name.
     updatedAt:
       present
