@@ -1,0 +1,98 @@
+// Runs Stampede on workerd through Miniflare's API: no `wrangler dev` proxy in front, fresh
+// in-memory state, the D1 migrations applied. Also runs a bare worker on the same harness, whose
+// throughput is the ceiling every figure is read against.
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { convertV4MiniflareOptions, Log, LogLevel, Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wrangler";
+
+const BUILD_DIR = "loadtest/.build";
+const HOST = "127.0.0.1";
+
+/** A port nothing listens on now; workerd is then told to listen there directly. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, HOST, () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Bundles an entry exactly as `wrangler deploy` would, without uploading anything. */
+export function bundle(entry, name) {
+  const outdir = join(BUILD_DIR, name);
+  const result = spawnSync(
+    process.execPath,
+    ["node_modules/wrangler/bin/wrangler.js", "deploy", entry, "--dry-run", "--outdir", outdir],
+    { encoding: "utf8" },
+  );
+  if (result.status !== 0) throw new Error(`bundling ${entry} failed:\n${result.stderr}`);
+  const script = readdirSync(outdir).find((file) => file.endsWith(".js"));
+  return join(outdir, script);
+}
+
+async function migrate(mf) {
+  const db = await mf.getD1Database("DB");
+  const files = readdirSync("migrations")
+    .filter((file) => file.endsWith(".sql"))
+    .sort();
+  for (const file of files) {
+    for (const statement of unstable_splitSqlQuery(readFileSync(join("migrations", file), "utf8"))) {
+      await db.prepare(statement).run();
+    }
+  }
+}
+
+/** Starts Stampede (or the bench build of it) with the bindings of wrangler.toml; answers its URL. */
+export async function startStampede({ entry = "src/index.ts", name = "stampede", bindings = {} } = {}) {
+  const port = await freePort();
+  const scriptPath = bundle(entry, name);
+  // The bundle is one self-contained module, so wrangler's module rules have nothing to do here.
+  const { modulesRules, ...workerOptions } =
+    unstable_getMiniflareWorkerOptions("wrangler.toml").workerOptions;
+  const mf = start({
+    ...workerOptions,
+    name: "stampede",
+    scriptPath,
+    bindings: { ...workerOptions.bindings, ...bindings },
+    port,
+  });
+  await mf.ready;
+  await migrate(mf);
+  return { url: `http://${HOST}:${port}`, mf, stop: () => mf.dispose() };
+}
+
+/** The same harness serving a worker that answers 200 at once: what this machine can do at all. */
+export async function startBare() {
+  const port = await freePort();
+  const mf = start({
+    name: "bare",
+    script: 'export default { fetch() { return new Response("ok"); } };',
+    compatibilityDate: "2026-08-01",
+    port,
+  });
+  await mf.ready;
+  return { url: `http://${HOST}:${port}`, mf, stop: () => mf.dispose() };
+}
+
+/**
+ * workerd listens on `port` itself (a direct socket), so requests skip Miniflare's entry worker and
+ * its Node.js side: the same path a bare worker's ceiling is measured on.
+ */
+function start({ port, ...worker }) {
+  return new Miniflare(
+    convertV4MiniflareOptions({
+      host: HOST,
+      port: 0,
+      log: new Log(LogLevel.WARN),
+      // The worker's log lines would otherwise cross into this process, which also drives the load.
+      handleStructuredLogs: () => {},
+      workers: [{ ...worker, modules: true, unsafeDirectSockets: [{ host: HOST, port }] }],
+    }),
+  );
+}
