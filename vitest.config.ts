@@ -9,7 +9,13 @@ export default defineConfig(async () => {
         main: "./src/index.ts",
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
-          bindings: { TEST_MIGRATIONS: migrations, ADMIN_TOKEN: "test-admin-token" },
+          bindings: {
+            TEST_MIGRATIONS: migrations,
+            ADMIN_TOKEN: "test-admin-token",
+            // Payment retries in tests go round at once, so every path settles within seconds.
+            PAYMENT_RETRY_BASE_SECONDS: "0",
+            PAYMENT_RETRY_MAX_DELAY_SECONDS: "0",
+          },
         },
       }),
     ],

@@ -1,7 +1,9 @@
 import { HTTPException } from "hono/http-exception";
 import { adminInventoryRoutes } from "./admin/inventory.routes";
+import { adminOrderRoutes } from "./admin/orders.routes";
 import { adminProductRoutes } from "./admin/products.routes";
 import { catalogRoutes } from "./catalog/catalog.routes";
+import { checkoutRoutes } from "./checkout/checkout.routes";
 import { AppError, problemResponse } from "./errors";
 import { adminAuth } from "./http/admin-auth";
 import { limitBody, requireJsonBody } from "./http/body";
@@ -12,6 +14,7 @@ import { ulid } from "./ids";
 import { inventoryRoutes } from "./inventory/inventory.routes";
 import { renderDocs } from "./ops/docs";
 import { opsRoutes } from "./ops/ops.routes";
+import { orderRoutes } from "./orders/orders.routes";
 
 const OPENAPI = {
   openapi: "3.1.0",
@@ -42,14 +45,22 @@ export function buildApp() {
 
   app.route("/v1", catalogRoutes);
   app.route("/v1", inventoryRoutes);
+  app.route("/v1", checkoutRoutes);
+  app.route("/v1", orderRoutes);
   app.route("/v1/admin", adminProductRoutes);
   app.route("/v1/admin", adminInventoryRoutes);
+  app.route("/v1/admin", adminOrderRoutes);
   app.route("/", opsRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
     type: "http",
     scheme: "bearer",
     description: "ADMIN_TOKEN (local default: dev-admin-token)",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "orderToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "The orderToken returned by checkout",
   });
   app.doc31("/openapi.json", OPENAPI);
   app.get("/docs", (c) => {

@@ -7,6 +7,11 @@ const Settings = z.object({
   lowStockThreshold: z.coerce.number().int().min(0).default(10),
   holdTtlSeconds: z.coerce.number().int().min(10).max(86_400).default(900),
   soldOutTtlSeconds: z.coerce.number().int().min(1).max(300).default(5),
+  paymentRetryBaseSeconds: z.coerce.number().int().min(0).max(3600).default(2),
+  paymentRetryMaxDelaySeconds: z.coerce.number().int().min(0).max(43_200).default(300),
+  paymentHoldExtensionSeconds: z.coerce.number().int().min(60).max(86_400).default(1800),
+  reconcileAfterSeconds: z.coerce.number().int().min(0).max(86_400).default(1800),
+  paymentProvider: z.enum(["simulated", "stripe"]).default("simulated"),
 });
 
 export type Settings = z.infer<typeof Settings>;
@@ -22,6 +27,11 @@ export function settings(env: Env): Settings {
       lowStockThreshold: env.LOW_STOCK_THRESHOLD,
       holdTtlSeconds: env.HOLD_TTL_SECONDS,
       soldOutTtlSeconds: env.SOLD_OUT_TTL_SECONDS,
+      paymentRetryBaseSeconds: env.PAYMENT_RETRY_BASE_SECONDS,
+      paymentRetryMaxDelaySeconds: env.PAYMENT_RETRY_MAX_DELAY_SECONDS,
+      paymentHoldExtensionSeconds: env.PAYMENT_HOLD_EXTENSION_SECONDS,
+      reconcileAfterSeconds: env.RECONCILE_AFTER_SECONDS,
+      paymentProvider: env.PAYMENT_PROVIDER,
     });
     parsed.set(env, value);
   }

@@ -1,19 +1,33 @@
 import { app } from "./app";
 import { republishRecentProducts } from "./catalog/catalog.service";
+import {
+  consumeDeadPayments,
+  consumePayments,
+  PAYMENTS_DLQ,
+  PAYMENTS_QUEUE,
+} from "./payments/payments.consumer";
+import { reconcile } from "./payments/reconciler";
 
 export { SkuInventory } from "./inventory/inventory.do";
+export { GatewaySimulator } from "./payments/simulator.do";
 
 export default {
   fetch: app.fetch,
 
-  async queue(batch) {
-    // No consumer is attached to these queues yet: keep every message for a later delivery rather
-    // than acknowledging work nobody did.
-    console.error(JSON.stringify({ level: "error", msg: "no consumer for queue", queue: batch.queue }));
+  async queue(batch, env, _ctx) {
+    if (batch.queue === PAYMENTS_QUEUE) return consumePayments(batch, env);
+    if (batch.queue === PAYMENTS_DLQ) return consumeDeadPayments(batch, env);
+    // A queue this worker does not know: keep the messages for a consumer that does.
+    console.log(JSON.stringify({ level: "error", msg: "no consumer for queue", queue: batch.queue }));
     batch.retryAll({ delaySeconds: 60 });
   },
 
   async scheduled(controller, env, ctx) {
+    ctx.waitUntil(
+      reconcile(env, controller.scheduledTime).then((report) =>
+        console.log(JSON.stringify({ level: "info", msg: "reconciled", ...report })),
+      ),
+    );
     ctx.waitUntil(republishRecentProducts(env, new Date(controller.scheduledTime - 10 * 60_000)));
   },
 } satisfies ExportedHandler<Env>;

@@ -124,3 +124,77 @@ export async function stockedSku(onHand: number, buckets?: number): Promise<stri
     throw new Error(`stocking failed: ${response.status} ${await response.text()}`);
   return sku;
 }
+
+export type Accepted = {
+  orderId: string;
+  orderToken: string;
+  status: string;
+  total: { amount: number; currency: string };
+  items: { sku: string; quantity: number; unitPrice: { amount: number; currency: string } }[];
+  holdExpiresAt: string;
+};
+
+export function checkoutBody(
+  items: { sku: string; quantity: number }[],
+  token = "tok_ok",
+  extra: Record<string, unknown> = {},
+) {
+  return { items, customer: { email: "buyer@example.com", name: "Buyer" }, payment: { token }, ...extra };
+}
+
+/** POST /v1/checkout from a client of its own (so rate limits of other tests never apply). */
+export function postCheckout(
+  body: unknown,
+  key: string | null = unique("key"),
+  headers: Record<string, string> = {},
+  bindings: Partial<Env> = {},
+) {
+  return call(
+    "/v1/checkout",
+    {
+      method: "POST",
+      headers: {
+        ...JSON_HEADERS,
+        "CF-Connecting-IP":
+          headers["CF-Connecting-IP"] ??
+          `10.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}`,
+        ...(key === null ? {} : { "Idempotency-Key": key }),
+        ...headers,
+      },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    },
+    bindings,
+  );
+}
+
+export async function readOrder(orderId: string, token: string) {
+  return call(`/v1/orders/${orderId}`, { headers: { Authorization: `Bearer ${token}` } });
+}
+
+/** Polls an order until it leaves pending_payment (the real queue runs the payment meanwhile). */
+export async function settledOrder(orderId: string, token: string, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const order = await (await readOrder(orderId, token)).json<{
+      status: string;
+      payment: { status: string; attempts: number };
+    }>();
+    if (order.status !== "pending_payment" || Date.now() > deadline) return order;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+export async function chargesFor(orderId: string) {
+  const response = await admin("GET", `/v1/admin/simulator/charges?orderId=${orderId}`);
+  return (await response.json<{ charges: { status: string; idempotencyKey: string }[] }>()).charges;
+}
+
+export async function stockOf(sku: string) {
+  return (await admin("GET", `/v1/admin/inventory/${sku}`)).json<{
+    onHand: number;
+    reserved: number;
+    available: number;
+    committed: number;
+    holds: unknown[];
+  }>();
+}

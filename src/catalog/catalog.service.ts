@@ -4,6 +4,8 @@ import { database, isUniqueViolation } from "../db/client";
 import { AppError } from "../errors";
 import type { CacheLayer } from "../http/request-log";
 import { ulid } from "../ids";
+import { decodeCursor, encodeCursor } from "../shared/cursor";
+import { EdgeMemo } from "../shared/edge-memo";
 import { background, type Scope } from "../shared/scope";
 import { type CachedBody, EdgeLayers, etagOf } from "./catalog.cache";
 import type { ListQuery, Product, ProductInput, ProductPage } from "./catalog.schemas";
@@ -15,6 +17,7 @@ import {
   listActiveProducts,
   productsChangedSince,
   replaceProduct,
+  skuProductId,
 } from "./catalog.storage";
 
 export type CatalogRead = { entry: CachedBody; layer: CacheLayer };
@@ -85,19 +88,6 @@ async function publishProduct(edge: EdgeLayers, product: Product, entry: CachedB
 
 const Cursor = z.object({ after: z.string().min(1).max(100) }).strict();
 
-function decodeCursor(cursor: string): string {
-  try {
-    const json = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
-    return Cursor.parse(JSON.parse(json)).after;
-  } catch {
-    throw new AppError("invalid_cursor", { detail: "The cursor is not one this API issued" });
-  }
-}
-
-function encodeCursor(after: string): string {
-  return btoa(JSON.stringify({ after })).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
-}
-
 /**
  * The catalog generation changes on every write. List pages are cached under it, so one write makes
  * every cached page at this location unreachable without enumerating them. Other locations see the
@@ -119,7 +109,7 @@ async function generation(ctx: Scope, edge: EdgeLayers): Promise<string> {
 type ListEntry = CachedBody & { generation: string };
 
 export async function readProductPage(ctx: Scope, query: ListQuery): Promise<CatalogRead> {
-  const afterId = query.cursor ? decodeCursor(query.cursor) : undefined;
+  const afterId = query.cursor ? decodeCursor(query.cursor, Cursor).after : undefined;
   const canonical = `list:${query.category ?? "*"}:${query.limit}:${afterId ?? ""}`;
   const edge = layers(ctx);
   const gen = await generation(ctx, edge);
@@ -147,7 +137,7 @@ export async function readProductPage(ctx: Scope, query: ListQuery): Promise<Cat
   }
   const body: ProductPage = {
     items: page.items,
-    nextCursor: page.hasMore && page.lastId ? encodeCursor(page.lastId) : null,
+    nextCursor: page.hasMore && page.lastId ? encodeCursor({ after: page.lastId }) : null,
   };
   const entry = await entryFor(body);
   background(
@@ -175,7 +165,11 @@ async function invalidate(ctx: Scope, product: Product | null, dropKeys: string[
     ctx.env.CATALOG.put(GENERATION_KEY, gen),
     ...dropKeys.map(productKey).flatMap((key) => [edge.cacheDelete(key), edge.kvDelete(key)]),
   ];
-  if (product) tasks.push(entryFor(product).then((entry) => publishProduct(edge, product, entry)));
+  if (product) {
+    tasks.push(entryFor(product).then((entry) => publishProduct(edge, product, entry)));
+    // A SKU remembered as unknown (or as another product's) must be priced from this product now.
+    tasks.push(...product.variants.map((variant) => skuMemo(ctx).delete(variant.sku)));
+  }
   const results = await Promise.allSettled(tasks);
   for (const result of results) {
     if (result.status === "rejected") {
@@ -256,4 +250,56 @@ export async function republishRecentProducts(env: Env, since: Date): Promise<nu
   }
   if (changed.length > 0) await env.CATALOG.put(GENERATION_KEY, ulid());
   return changed.length;
+}
+
+/** A SKU as checkout prices it: from the catalog, never from the client. */
+export type PricedSku = {
+  sku: string;
+  productId: string;
+  title: string;
+  price: Product["variants"][number]["price"];
+};
+
+const SKU_MEMO_TTL_SECONDS = 300;
+const UNKNOWN_SKU_TTL_SECONDS = 30;
+
+function skuMemo(scope: Scope) {
+  return new EdgeMemo("sku-product", scope.origin);
+}
+
+async function variantIn(scope: Scope, productId: string, sku: string): Promise<PricedSku | null> {
+  const read = await readProduct(scope, productId);
+  if (!read) return null;
+  const product: Product = JSON.parse(read.entry.body);
+  const variant = product.variants.find((candidate) => candidate.sku === sku);
+  if (!variant) return null;
+  return { sku, productId: product.id, title: `${product.title} (${variant.title})`, price: variant.price };
+}
+
+/**
+ * Prices SKUs through the catalog's read path. Which product holds a SKU is remembered at the edge
+ * and checked against the (properly invalidated) product itself, so a SKU that moved or vanished is
+ * looked up again in D1 rather than priced from a stale copy. Unknown SKUs are left out.
+ */
+export async function priceSkus(scope: Scope, skus: string[]): Promise<Map<string, PricedSku>> {
+  const memo = skuMemo(scope);
+  const priced = await Promise.all(
+    skus.map(async (sku) => {
+      const remembered = await memo.get(sku);
+      if (remembered === "") return null;
+      const cached = remembered ? await variantIn(scope, remembered, sku) : null;
+      if (cached) return cached;
+      const productId = await skuProductId(database(scope.env.DB), sku);
+      const found = productId ? await variantIn(scope, productId, sku) : null;
+      background(
+        scope,
+        "sku memo",
+        found
+          ? memo.put(sku, found.productId, SKU_MEMO_TTL_SECONDS)
+          : memo.put(sku, "", UNKNOWN_SKU_TTL_SECONDS),
+      );
+      return found;
+    }),
+  );
+  return new Map(priced.flatMap((entry) => (entry ? [[entry.sku, entry] as const] : [])));
 }

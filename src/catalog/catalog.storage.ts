@@ -197,3 +197,12 @@ export async function productsChangedSince(db: Database, since: string, limit: n
     product: row.status === "active" ? toProduct(row, byProduct.get(row.id) ?? []) : null,
   }));
 }
+
+/** The product a SKU belongs to, archived or not (the caller checks the product is active). */
+export async function skuProductId(db: Database, sku: string): Promise<string | null> {
+  const [row] = await db
+    .select({ productId: variants.productId })
+    .from(variants)
+    .where(eq(variants.sku, sku));
+  return row?.productId ?? null;
+}

@@ -1,0 +1,81 @@
+import { z } from "@hono/zod-openapi";
+import { Sku } from "../catalog/catalog.schemas";
+import { Money } from "../shared/money";
+
+export const MAX_UNITS_PER_SKU = 1000;
+
+const Line = z
+  .object({
+    sku: Sku,
+    quantity: z.number().int().min(1).max(MAX_UNITS_PER_SKU),
+  })
+  .strict();
+
+const Address = z
+  .object({
+    name: z.string().trim().min(1).max(200).optional(),
+    line1: z.string().trim().min(1).max(200),
+    line2: z.string().trim().max(200).optional(),
+    city: z.string().trim().min(1).max(100),
+    region: z.string().trim().max(100).optional(),
+    postalCode: z.string().trim().min(1).max(20),
+    country: z.string().regex(/^[A-Z]{2}$/, "ISO 3166-1 alpha-2 code such as US"),
+  })
+  .strict()
+  .openapi("Address");
+
+export const CheckoutRequest = z
+  .object({
+    items: z
+      .array(Line)
+      .min(1)
+      .max(50)
+      .superRefine((lines, ctx) => {
+        const totals = new Map<string, number>();
+        lines.forEach((line, index) => {
+          const total = (totals.get(line.sku) ?? 0) + line.quantity;
+          totals.set(line.sku, total);
+          if (total > MAX_UNITS_PER_SKU) {
+            ctx.addIssue({
+              code: "custom",
+              path: [index, "quantity"],
+              message: `At most ${MAX_UNITS_PER_SKU} units of one SKU per order`,
+            });
+          }
+        });
+      }),
+    customer: z
+      .object({
+        email: z.email().max(254),
+        name: z.string().trim().min(1).max(200).optional(),
+      })
+      .strict(),
+    shippingAddress: Address.optional(),
+    payment: z
+      .object({
+        token: z.string().min(1).max(255).openapi({
+          description:
+            "Gateway payment token; with the simulator: tok_ok, tok_declined, tok_flaky, tok_timeout_after_charge, tok_down",
+          example: "tok_ok",
+        }),
+      })
+      .strict(),
+  })
+  .strict()
+  .openapi("CheckoutRequest");
+
+export const CheckoutAccepted = z
+  .object({
+    orderId: z.string(),
+    orderToken: z.string().openapi({ description: "Bearer capability for GET /v1/orders/:id; shown once" }),
+    status: z.literal("pending_payment"),
+    total: Money,
+    items: z.array(
+      z.object({ sku: z.string(), quantity: z.number().int(), unitPrice: Money, title: z.string() }),
+    ),
+    holdExpiresAt: z.iso.datetime(),
+  })
+  .openapi("CheckoutAccepted");
+
+export type CheckoutRequest = z.infer<typeof CheckoutRequest>;
+export type CheckoutAccepted = z.infer<typeof CheckoutAccepted>;

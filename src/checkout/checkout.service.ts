@@ -1,0 +1,199 @@
+import { type PricedSku, priceSkus } from "../catalog/catalog.service";
+import { type Database, database, statement } from "../db/client";
+import { orderItems, orders, paymentOutbox } from "../db/schema";
+import { AppError, problemResponse } from "../errors";
+import { ulid } from "../ids";
+import {
+  type CartLine,
+  mergeLines,
+  releaseHolds,
+  reserveCart,
+  type SkuHold,
+} from "../inventory/inventory.holds";
+import { markSent } from "../orders/orders.storage";
+import { base64url, sha256Hex } from "../shared/crypto";
+import { background, type Scope } from "../shared/scope";
+import type { CheckoutAccepted, CheckoutRequest } from "./checkout.schemas";
+import { abandon, type Claim, claim, completion, fingerprint, type StoredResponse } from "./idempotency";
+
+type Owner = Extract<Claim, { kind: "owner" }>;
+export type CheckoutResult = StoredResponse & { replayed: boolean };
+
+const encoder = new TextEncoder();
+
+/** An order token: 256 random bits, base64url. Only its SHA-256 is stored. */
+async function newOrderToken(): Promise<{ token: string; hash: string }> {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  const token = btoa(String.fromCharCode(...bytes))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replaceAll("=", "");
+  return { token, hash: await hashToken(token) };
+}
+
+export async function hashToken(token: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(token));
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** Prices every line from the catalog; an unknown SKU or mixed currencies is the client's error. */
+async function price(scope: Scope, request: CheckoutRequest, lines: CartLine[]) {
+  const priced = await priceSkus(
+    scope,
+    lines.map((line) => line.sku),
+  );
+  const unknown = request.items.flatMap((item, index) =>
+    priced.has(item.sku) ? [] : [{ path: `items.${index}.sku`, message: "Unknown SKU", in: "body" }],
+  );
+  if (unknown.length > 0) {
+    throw new AppError("validation_failed", { detail: "Some SKUs are not in the catalog", errors: unknown });
+  }
+  const currencies = new Set([...priced.values()].map((entry) => entry.price.currency));
+  if (currencies.size > 1) {
+    throw new AppError("validation_failed", {
+      detail: "All items of one checkout must be priced in one currency",
+      errors: [{ path: "items", message: `Mixed currencies: ${[...currencies].join(", ")}`, in: "body" }],
+    });
+  }
+  return lines.map((line) => ({ line, priced: priced.get(line.sku) as PricedSku }));
+}
+
+/**
+ * Checkout: validate and price, claim the Idempotency-Key, hold the stock, record the order with its
+ * items, its payment outbox row and the idempotent response in one D1 batch, then queue the payment
+ * and answer 202. Whatever fails before the batch lands gives the holds and the key back.
+ */
+export async function checkout(
+  scope: Scope,
+  key: string,
+  request: CheckoutRequest,
+  requestId: string,
+): Promise<CheckoutResult> {
+  const lines = mergeLines(request.items);
+  const pricedLines = await price(scope, request, lines);
+  const db = database(scope.env.DB);
+  const claimed = await claim(db, key, await fingerprint(request), ulid());
+  if (claimed.kind === "replay") return { ...claimed.response, replayed: true };
+
+  let reservation: Awaited<ReturnType<typeof reserveCart>>;
+  try {
+    reservation = await reserveCart(scope, claimed.orderId, lines);
+  } catch (error) {
+    await abandon(db, claimed);
+    throw error;
+  }
+
+  if (!reservation.ok) {
+    const refusal = new AppError("insufficient_stock", {
+      detail: "Some items do not have enough stock; nothing was held",
+      extensions: { skus: reservation.short },
+    });
+    const response = await storedFrom(problemResponse(refusal, requestId));
+    await db.$client.batch([await completion(db, claimed, response)]);
+    return { ...response, replayed: false };
+  }
+
+  try {
+    const response = await recordOrder(
+      db,
+      claimed,
+      request,
+      pricedLines,
+      reservation.holds,
+      reservation.expiresAt,
+    );
+    const orderId = claimed.orderId;
+    background(
+      scope,
+      "payment enqueue",
+      scope.env.PAYMENTS.send({ orderId }).then(() => markSent(db, orderId)),
+    );
+    return { ...response, replayed: false };
+  } catch (error) {
+    await releaseHolds(scope.env, claimed.orderId, reservation.holds);
+    await abandon(db, claimed);
+    throw error;
+  }
+}
+
+async function storedFrom(response: Response): Promise<StoredResponse> {
+  return {
+    status: response.status,
+    headers: Object.fromEntries(response.headers),
+    body: await response.text(),
+  };
+}
+
+/** D1 binds at most 100 parameters a statement; an order item row takes 7. */
+const ITEMS_PER_STATEMENT = 14;
+
+async function recordOrder(
+  db: Database,
+  owner: Owner,
+  request: CheckoutRequest,
+  pricedLines: { line: CartLine; priced: PricedSku }[],
+  holds: SkuHold[],
+  holdExpiresAt: string,
+): Promise<StoredResponse> {
+  const orderId = owner.orderId;
+  const currency = pricedLines[0]?.priced.price.currency ?? "USD";
+  const total = pricedLines.reduce((sum, { line, priced }) => sum + line.quantity * priced.price.amount, 0);
+  const { token, hash } = await newOrderToken();
+  const now = new Date().toISOString();
+  const items = pricedLines.map(({ line, priced }) => ({
+    orderId,
+    sku: line.sku,
+    productId: priced.productId,
+    title: priced.title,
+    quantity: line.quantity,
+    unitAmount: priced.price.amount,
+    currency,
+  }));
+  const body: CheckoutAccepted = {
+    orderId,
+    orderToken: token,
+    status: "pending_payment",
+    total: { amount: total, currency },
+    items: items.map((item) => ({
+      sku: item.sku,
+      quantity: item.quantity,
+      unitPrice: { amount: item.unitAmount, currency },
+      title: item.title,
+    })),
+    holdExpiresAt,
+  };
+  const response: StoredResponse = {
+    status: 202,
+    headers: { "Content-Type": "application/json", Location: `/v1/orders/${orderId}` },
+    body: JSON.stringify(body),
+  };
+  const itemStatements = [];
+  for (let start = 0; start < items.length; start += ITEMS_PER_STATEMENT) {
+    itemStatements.push(
+      statement(db.$client, db.insert(orderItems).values(items.slice(start, start + ITEMS_PER_STATEMENT))),
+    );
+  }
+  await db.$client.batch([
+    statement(
+      db.$client,
+      db.insert(orders).values({
+        id: orderId,
+        tokenHash: hash,
+        email: request.customer.email,
+        name: request.customer.name ?? null,
+        shippingAddress: request.shippingAddress ?? null,
+        currency,
+        totalAmount: total,
+        paymentToken: request.payment.token,
+        holds,
+        holdExpiresAt,
+        createdAt: now,
+        updatedAt: now,
+      }),
+    ),
+    ...itemStatements,
+    statement(db.$client, db.insert(paymentOutbox).values({ orderId, createdAt: Date.now() })),
+    await completion(db, owner, response),
+  ]);
+  return response;
+}

@@ -1,0 +1,44 @@
+import { z } from "@hono/zod-openapi";
+import { ORDER_STATUSES } from "../db/schema";
+import { Money } from "../shared/money";
+
+export const OrderStatus = z.enum(ORDER_STATUSES);
+
+export const Order = z
+  .object({
+    id: z.string(),
+    status: OrderStatus,
+    items: z.array(
+      z.object({ sku: z.string(), quantity: z.number().int(), unitPrice: Money, title: z.string() }),
+    ),
+    total: Money,
+    customer: z.object({ email: z.string(), name: z.string().optional() }),
+    payment: z.object({
+      status: z.enum(["pending", "succeeded", "failed", "refunded"]),
+      attempts: z.number().int(),
+    }),
+    holdExpiresAt: z.iso.datetime(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .openapi("Order");
+
+export const OrderParams = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: "id", in: "path" } }),
+});
+
+export const OrderListQuery = z.object({
+  status: OrderStatus.optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().min(1).max(200).optional(),
+});
+
+export const OrderPage = z
+  .object({ items: z.array(Order), nextCursor: z.string().nullable() })
+  .openapi("OrderPage");
+
+export type Order = z.infer<typeof Order>;
