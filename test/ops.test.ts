@@ -80,6 +80,14 @@ describe("OpenAPI and docs", () => {
         "PUT /v1/admin/inventory/{sku}",
         "POST /v1/admin/inventory/{sku}/adjustments",
         "GET /health",
+        "POST /v1/checkout",
+        "GET /v1/orders/{id}",
+        "POST /v1/orders/{id}/cancel",
+        "GET /v1/admin/orders",
+        "GET /v1/admin/simulator/charges",
+        "POST /v1/admin/reconcile",
+        "POST /v1/admin/inventory/{sku}/rebalance",
+        "GET /v1/admin/inventory/{sku}/ledger",
       ]),
     );
   });

@@ -1,4 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../env";
 import { AppError } from "../errors";
 import { createRouter } from "../http/router";
 import { problems } from "../shared/problem";
@@ -48,7 +50,8 @@ function clientKey(headers: Headers): string {
 
 const RATE_LIMIT_PERIOD_SECONDS = 10;
 
-export const checkoutRoutes = createRouter().openapi(checkoutRoute, async (c) => {
+/** Applied before the body is even parsed, so junk is limited as much as real checkouts are. */
+const rateLimit = createMiddleware<AppEnv>(async function checkoutRateLimit(c, next) {
   const { success } = await c.env.CHECKOUT_LIMITER.limit({ key: clientKey(c.req.raw.headers) });
   if (!success) {
     throw new AppError("rate_limited", {
@@ -56,6 +59,12 @@ export const checkoutRoutes = createRouter().openapi(checkoutRoute, async (c) =>
       headers: { "Retry-After": String(RATE_LIMIT_PERIOD_SECONDS) },
     });
   }
+  await next();
+});
+
+export const checkoutRoutes = createRouter();
+checkoutRoutes.use("/checkout", rateLimit);
+checkoutRoutes.openapi(checkoutRoute, async (c) => {
   const key = parseIdempotencyKey(c.req.header("Idempotency-Key"));
   const result = await checkout(scopeOf(c), key, c.req.valid("json"), c.get("requestId"));
   const headers = new Headers(result.headers);

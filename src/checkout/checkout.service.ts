@@ -19,21 +19,10 @@ import { abandon, type Claim, claim, completion, fingerprint, type StoredRespons
 type Owner = Extract<Claim, { kind: "owner" }>;
 export type CheckoutResult = StoredResponse & { replayed: boolean };
 
-const encoder = new TextEncoder();
-
 /** An order token: 256 random bits, base64url. Only its SHA-256 is stored. */
 async function newOrderToken(): Promise<{ token: string; hash: string }> {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  const token = btoa(String.fromCharCode(...bytes))
-    .replaceAll("+", "-")
-    .replaceAll("/", "_")
-    .replaceAll("=", "");
-  return { token, hash: await hashToken(token) };
-}
-
-export async function hashToken(token: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(token));
-  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
+  const token = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  return { token, hash: await sha256Hex(token) };
 }
 
 /** Prices every line from the catalog; an unknown SKU or mixed currencies is the client's error. */
