@@ -314,3 +314,29 @@ describe("GET /v1/orders/:id", () => {
     expect(stranger.status).toBe(404);
   });
 });
+
+describe("when recording the order fails", () => {
+  it("answers 503, releases every hold and gives the key back", async () => {
+    const sku = await stockedSku(5);
+    const failingBatch = new Proxy(env.DB, {
+      get(target, property) {
+        if (property === "batch") return () => Promise.reject(new Error("D1_ERROR: simulated write failure"));
+        const value = Reflect.get(target, property);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const key = unique("d1-down");
+    const body = checkoutBody([{ sku, quantity: 2 }], "tok_down");
+    const before = await orderCount();
+    const response = await postCheckout(body, key, {}, { DB: failingBatch });
+    expect(response.status).toBe(503);
+    expect(response.headers.get("Retry-After")).toBeTruthy();
+    expect(await response.json()).toMatchObject({ code: "service_unavailable" });
+    expect(await orderCount()).toBe(before);
+    expect(await stockOf(sku)).toMatchObject({ reserved: 0, available: 5 });
+    // The same key works once D1 is back: nothing of the failed attempt is left to replay.
+    const retried = await postCheckout(body, key);
+    expect(retried.status).toBe(202);
+    expect(retried.headers.get("Idempotent-Replayed")).toBeNull();
+  });
+});

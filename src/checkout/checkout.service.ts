@@ -101,7 +101,11 @@ export async function checkout(
   } catch (error) {
     await releaseHolds(scope.env, claimed.orderId, reservation.holds);
     await abandon(db, claimed);
-    throw error;
+    throw new AppError("service_unavailable", {
+      detail: "The order could not be recorded; nothing was held or charged. Retry with the same key.",
+      headers: { "Retry-After": "1" },
+      cause: error,
+    });
   }
 }
 
