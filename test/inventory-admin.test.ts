@@ -64,6 +64,10 @@ describe("inventory endpoints", () => {
     ["a string count", { onHand: "5" }],
     ["an unknown field", { onHand: 5, buckets: "lots", extra: true }],
     ["no count", {}],
+    ["zero buckets", { onHand: 5, buckets: 0 }],
+    ["too many buckets", { onHand: 5, buckets: 33 }],
+    ["fractional buckets", { onHand: 5, buckets: 1.5 }],
+    ["string buckets", { onHand: 5, buckets: "4" }],
   ])("refuses %s on PUT with 400 and leaves the stock as it was", async (_, body) => {
     const sku = await stockedSku(7);
     const response = await admin("PUT", `/v1/admin/inventory/${sku}`, body);
