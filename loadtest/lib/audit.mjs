@@ -1,0 +1,100 @@
+// The proof after the storm, from the admin API and the simulator's ledger: nothing oversold,
+// nothing lost, no one charged twice, nothing stuck, stock conserved, no hold left behind.
+import { readFileSync } from "node:fs";
+
+/** What the audit compares against: stock of the watched SKUs before the run. */
+export async function baseline(api, skus) {
+  const before = {};
+  for (const sku of skus) {
+    const detail = await api.inventory(sku);
+    before[sku] = { onHand: detail.onHand, committed: detail.committed };
+  }
+  return before;
+}
+
+/** Waits until no order is pending, running the reconciler as it goes; answers how many remain. */
+export async function drain(api, { deadlineMs, log }) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const pending = await api.orders("pending_payment");
+    if (pending.length === 0 || Date.now() > deadline) return pending.length;
+    log(`drain: ${pending.length} orders still pending`);
+    await api.reconcile().catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
+export async function audit(api, { before, acceptedFile, simulator = true }) {
+  const orders = await api.orders();
+  const byId = new Map(orders.map((order) => [order.id, order]));
+  const accepted = acceptedFile
+    ? [...new Set(readFileSync(acceptedFile, "utf8").split("\n").filter(Boolean))]
+    : [];
+  const terminal = new Set(["paid", "payment_failed", "cancelled"]);
+  const lost = accepted.filter((id) => !terminal.has(byId.get(id)?.status)).length;
+  const stuck = orders.filter((order) => order.status === "pending_payment").length;
+
+  let oversold = 0;
+  let leakedHolds = 0;
+  const conservation = {};
+  for (const [sku, start] of Object.entries(before)) {
+    const now = await api.inventory(sku);
+    const ledger = (await api.ledger(sku)).items;
+    const adjustments = ledger
+      .filter((entry) => entry.kind === "adjust")
+      .reduce((n, entry) => n + entry.quantity, 0);
+    const paidUnits = orders
+      .filter((order) => order.status === "paid")
+      .flatMap((order) => order.items)
+      .filter((item) => item.sku === sku)
+      .reduce((n, item) => n + item.quantity, 0);
+    const stock = start.onHand + adjustments;
+    oversold += Math.max(0, paidUnits - stock) + Math.max(0, now.committed - start.committed - stock);
+    if (stuck === 0) leakedHolds += now.reserved;
+    conservation[sku] = {
+      ok: now.onHand + now.committed === start.onHand + start.committed + adjustments && now.available >= 0,
+      onHand: now.onHand,
+      committed: now.committed,
+      reserved: now.reserved,
+      paidUnits,
+      initial: start.onHand,
+    };
+  }
+
+  let doubleCharged = 0;
+  if (simulator) {
+    const charges = await api.charges();
+    const live = new Map();
+    for (const charge of charges.filter((c) => c.status === "succeeded")) {
+      live.set(charge.orderId, (live.get(charge.orderId) ?? 0) + 1);
+    }
+    for (const [orderId, count] of live) {
+      const status = byId.get(orderId)?.status;
+      if (count > 1 || (status && status !== "paid" && status !== "pending_payment")) doubleCharged++;
+    }
+  }
+
+  const conserved = Object.values(conservation).every((entry) => entry.ok);
+  return {
+    oversold,
+    lost,
+    double_charged: doubleCharged,
+    stuck,
+    leaked_holds: leakedHolds,
+    conserved,
+    accepted: accepted.length,
+    orders: orders.length,
+    paid: orders.filter((o) => o.status === "paid").length,
+    conservation,
+    passed:
+      oversold === 0 && lost === 0 && doubleCharged === 0 && stuck === 0 && leakedHolds === 0 && conserved,
+  };
+}
+
+export function auditLine(result) {
+  return (
+    `audit: oversold=${result.oversold} lost=${result.lost} double_charged=${result.double_charged} ` +
+    `stuck=${result.stuck} leaked_holds=${result.leaked_holds} conserved=${result.conserved} ` +
+    `(accepted=${result.accepted} orders=${result.orders} paid=${result.paid})`
+  );
+}

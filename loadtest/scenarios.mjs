@@ -1,0 +1,75 @@
+// The load-test scenarios: Artillery flows (see processor.cjs) and how each is driven.
+// `steps` is an open-model ramp (new virtual users per second, one step after another);
+// `phases` is a fixed profile run once.
+import { FLASH_SALE } from "../scripts/demo-catalog.mjs";
+
+const checkout = (sku) => ({
+  loop: [
+    {
+      post: {
+        url: "/v1/checkout",
+        headers: { "Idempotency-Key": "{{ idempotencyKey }}", "CF-Connecting-IP": "{{ clientIp }}" },
+        json: {
+          items: [{ sku, quantity: 1 }],
+          customer: { email: "loadtest@example.com" },
+          payment: { token: "{{ paymentToken }}" },
+        },
+        afterResponse: "checkoutOutcome",
+      },
+    },
+    { function: "backOff" },
+  ],
+  whileTrue: "shouldRetry",
+});
+
+const browse = [
+  { function: "pickProduct" },
+  { get: { url: "/v1/products?limit=20&category={{ category }}" } },
+  { get: { url: "/v1/products/{{ slug }}" } },
+  { get: { url: "/v1/inventory/{{ sku }}" } },
+];
+
+const flashSale = [{ function: "newClient" }, checkout(FLASH_SALE.sku)];
+
+const funnel = [
+  { function: "newClient" },
+  ...browse,
+  { loop: checkout("{{ sku }}").loop, whileTrue: "wantsToBuy" },
+];
+
+export const scenarios = {
+  browse: {
+    description: "catalog list, product and inventory reads with Zipf-like popularity",
+    flow: [{ function: "newClient" }, ...browse],
+    steps: [50, 100, 200, 400, 800, 1600, 3200],
+  },
+  "flash-sale": {
+    description: `thousands of buyers on ${FLASH_SALE.sku} (${FLASH_SALE.stock} units), retrying like real clients`,
+    flow: flashSale,
+    steps: [25, 50, 100, 200, 400, 800, 1600, 3200],
+  },
+  funnel: {
+    description: "browse to buy at about 3% conversion, 10% of payments with failing tokens",
+    flow: funnel,
+    steps: [50, 100, 200, 400, 800, 1600, 3200],
+    env: { LOADTEST_CONVERSION: "0.03", LOADTEST_FAILING_SHARE: "0.1" },
+  },
+  spike: {
+    description: "the funnel at a steady baseline, then 10x for a minute, then back",
+    flow: funnel,
+    phases: [
+      { name: "baseline", rate: 40, seconds: 30 },
+      { name: "10x spike", rate: 400, seconds: 60 },
+      { name: "recovery", rate: 40, seconds: 30 },
+    ],
+    env: { LOADTEST_CONVERSION: "0.03", LOADTEST_FAILING_SHARE: "0.1" },
+  },
+  smoke: {
+    description: "a short flash sale that ends in the audit (CI)",
+    flow: flashSale,
+    phases: [
+      { name: "warm", rate: 20, seconds: 10 },
+      { name: "rush", rate: 80, seconds: 15 },
+    ],
+  },
+};
