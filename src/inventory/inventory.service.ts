@@ -50,7 +50,7 @@ export async function readCounts(env: Env, sku: string): Promise<StockCounts> {
     Array.from({ length: layout.span }, (_, bucket) => bucketObject(env, sku, bucket).counts()),
   );
   if (!counts[0]) throw new AppError("sku_not_found", { detail: `No stock is kept for SKU ${sku}` });
-  const present = counts.filter((c): c is StockCounts => c !== null);
+  const present: StockCounts[] = counts.flatMap((c) => (c ? [c] : []));
   const sum = (pick: (c: StockCounts) => number) => present.reduce((n, c) => n + pick(c), 0);
   return {
     onHand: sum((c) => c.onHand),
