@@ -5,6 +5,7 @@ import {
   type Accepted,
   call,
   checkoutBody,
+  counting,
   JSON_HEADERS,
   postCheckout,
   readOrder,
@@ -338,5 +339,33 @@ describe("when recording the order fails", () => {
     const retried = await postCheckout(body, key);
     expect(retried.status).toBe(202);
     expect(retried.headers.get("Idempotent-Replayed")).toBeNull();
+  });
+});
+
+describe("late buyers of a sold-out SKU", () => {
+  it("are refused with 409 insufficient_stock without any D1 query or inventory object", async () => {
+    const sku = await stockedSku(1);
+    expect((await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_down"))).status).toBe(202);
+    expect((await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_down"))).status).toBe(409);
+    const d1 = counting(env.DB, ["prepare", "batch", "exec"]);
+    const objects = counting(env.INVENTORY, ["getByName", "get", "idFromName"]);
+    for (let i = 0; i < 20; i++) {
+      const response = await postCheckout(
+        checkoutBody([{ sku, quantity: 1 }]),
+        undefined,
+        {},
+        {
+          DB: d1.binding,
+          INVENTORY: objects.binding,
+        },
+      );
+      expect(response.status).toBe(409);
+      expect(await response.json()).toMatchObject({
+        code: "insufficient_stock",
+        skus: [{ sku, requested: 1, available: 0 }],
+      });
+    }
+    expect(d1.calls()).toBe(0);
+    expect(objects.calls()).toBe(0);
   });
 });

@@ -5,9 +5,11 @@ import { AppError, problemResponse } from "../errors";
 import { ulid } from "../ids";
 import {
   type CartLine,
+  knownShortage,
   mergeLines,
   releaseHolds,
   reserveCart,
+  type ShortSku,
   type SkuHold,
 } from "../inventory/inventory.holds";
 import { markSent } from "../orders/orders.storage";
@@ -59,6 +61,10 @@ export async function checkout(
   requestId: string,
 ): Promise<CheckoutResult> {
   const lines = mergeLines(request.items);
+  // Late buyers of a sold-out SKU are answered here, before any D1 read or write. Such a refusal is
+  // not stored against the key: a retry while the SKU is still sold out is refused the same way.
+  const known = await knownShortage(scope, lines);
+  if (known) return { ...(await storedFrom(problemResponse(shortage(known), requestId))), replayed: false };
   const pricedLines = await price(scope, request, lines);
   const db = database(scope.env.DB);
   const claimed = await claim(db, key, await fingerprint(request), ulid());
@@ -73,11 +79,7 @@ export async function checkout(
   }
 
   if (!reservation.ok) {
-    const refusal = new AppError("insufficient_stock", {
-      detail: "Some items do not have enough stock; nothing was held",
-      extensions: { skus: reservation.short },
-    });
-    const response = await storedFrom(problemResponse(refusal, requestId));
+    const response = await storedFrom(problemResponse(shortage(reservation.short), requestId));
     await db.$client.batch([await completion(db, claimed, response)]);
     return { ...response, replayed: false };
   }
@@ -107,6 +109,13 @@ export async function checkout(
       cause: error,
     });
   }
+}
+
+function shortage(short: ShortSku[]) {
+  return new AppError("insufficient_stock", {
+    detail: "Some items do not have enough stock; nothing was held",
+    extensions: { skus: short },
+  });
 }
 
 async function storedFrom(response: Response): Promise<StoredResponse> {

@@ -125,24 +125,35 @@ function requested(line: CartLine) {
  * SKUs known to be sold out at this location are refused without reaching their objects: in a flash
  * sale the late buyers then cost an isolate lookup, not a Durable Object request.
  */
+/**
+ * The sold-out fast path: when this location knows a SKU of the cart is sold out, answers the
+ * shortage without holding anything (and without reaching the sold-out SKU's objects); otherwise
+ * null. Other SKUs of such a cart are read, not held, so every short SKU is still reported.
+ */
+export async function knownShortage(scope: Scope, lines: CartLine[]): Promise<ShortSku[] | null> {
+  const cart = mergeLines(lines);
+  const memo = soldOutMemo(scope);
+  const flags = await Promise.all(cart.map((line) => memo.get(line.sku)));
+  if (!flags.some(Boolean)) return null;
+  const short = await Promise.all(
+    cart.map(async (line, i) =>
+      flags[i]
+        ? { ...requested(line), available: 0 }
+        : { ...requested(line), available: await availableNow(scope.env, line.sku) },
+    ),
+  );
+  return short.filter((s) => s.available < s.requested);
+}
+
 export async function reserveCart(
   scope: Scope,
   orderId: string,
   lines: CartLine[],
 ): Promise<CartReservation> {
   const cart = mergeLines(lines);
+  const known = await knownShortage(scope, cart);
+  if (known) return { ok: false, short: known };
   const memo = soldOutMemo(scope);
-  const flags = await Promise.all(cart.map((line) => memo.get(line.sku)));
-  if (flags.some(Boolean)) {
-    const short = await Promise.all(
-      cart.map(async (line, i) =>
-        flags[i]
-          ? { ...requested(line), available: 0 }
-          : { ...requested(line), available: await availableNow(scope.env, line.sku) },
-      ),
-    );
-    return { ok: false, short: short.filter((s) => s.available < s.requested) };
-  }
 
   const { holdTtlSeconds, soldOutTtlSeconds } = settings(scope.env);
   const expiresAtMs = Date.now() + holdTtlSeconds * 1000;
