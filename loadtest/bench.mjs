@@ -1,65 +1,81 @@
 #!/usr/bin/env node
-// `npm run bench`: throughput of Stampede's hot paths on a local workerd harness, each beside the
-// ceiling of the same harness serving a bare worker, measured in the same run. Writes
-// loadtest/reports/bench.json and prints a table.
+// `npm run bench`: throughput of Stampede's hot paths on the local workerd harness, each beside
+// the ceiling of the same harness serving a bare worker, measured in the same run. Writes
+// loadtest/reports/bench.json ([{ name, rps, p50Ms, p99Ms, bareRps, ratio }]) and prints a table.
 import { mkdirSync, writeFileSync } from "node:fs";
+import { adminClient } from "./lib/api.mjs";
 import { drive } from "./lib/drive.mjs";
 import { startBare, startStampede } from "./lib/harness.mjs";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const ADMIN = { Authorization: "Bearer bench-admin-token", "Content-Type": "application/json" };
+const ADMIN_TOKEN = "bench-admin-token";
+const SPREAD_SKUS = 40;
+const UNLIMITED = 1_000_000_000;
 
-async function admin(base, method, path, body) {
-  const response = await fetch(base + path, { method, headers: ADMIN, body: body && JSON.stringify(body) });
-  if (!response.ok)
-    throw new Error(`${method} ${path} answered ${response.status}: ${await response.text()}`);
-  return response.json();
-}
-
-async function setUp(base) {
-  const variants = ["HOT-ONE", "HOT-FOUR", "GONE"].map((sku) => ({
-    sku,
-    title: sku,
-    price: { amount: 4999, currency: "USD" },
-    attributes: {},
-  }));
-  const product = await admin(base, "POST", "/v1/admin/products", {
+async function setUp(api) {
+  const variant = (sku) => ({ sku, title: sku, price: { amount: 4999, currency: "USD" }, attributes: {} });
+  await api.call("POST", "/v1/admin/products", {
     slug: "bench-sneaker",
     title: "Bench Sneaker",
     category: "bench",
-    variants,
+    variants: ["HOT-ONE", "HOT-FOUR", "GONE"].map(variant),
   });
-  await admin(base, "PUT", "/v1/admin/inventory/HOT-ONE", { onHand: 1_000_000_000 });
-  await admin(base, "PUT", "/v1/admin/inventory/HOT-FOUR", { onHand: 1_000_000_000, buckets: 4 });
-  await admin(base, "PUT", "/v1/admin/inventory/GONE", { onHand: 0 });
-  // One refused reservation teaches the edge that GONE is sold out.
-  await fetch(`${base}/bench/reserve?sku=GONE`, { method: "POST" });
-  return product;
+  await api.call("POST", "/v1/admin/products", {
+    slug: "bench-spread",
+    title: "Bench Spread",
+    category: "bench",
+    variants: Array.from({ length: SPREAD_SKUS }, (_, i) => variant(`SPREAD-${i}`)),
+  });
+  await api.call("PUT", "/v1/admin/inventory/HOT-ONE", { onHand: UNLIMITED });
+  await api.call("PUT", "/v1/admin/inventory/HOT-FOUR", { onHand: UNLIMITED, buckets: 4 });
+  await api.call("PUT", "/v1/admin/inventory/GONE", { onHand: 0 });
+  for (let i = 0; i < SPREAD_SKUS; i++)
+    await api.call("PUT", `/v1/admin/inventory/SPREAD-${i}`, { onHand: UNLIMITED });
 }
 
+/** A checkout as a storefront sends it: its own client address and a fresh Idempotency-Key. */
+const checkout = (pickSku) => (i) => ({
+  method: "POST",
+  path: "/v1/checkout",
+  headers: {
+    "Content-Type": "application/json",
+    "Idempotency-Key": crypto.randomUUID(),
+    "CF-Connecting-IP": `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+  },
+  body: JSON.stringify({
+    items: [{ sku: pickSku(i), quantity: 1 }],
+    customer: { email: "bench@example.com" },
+    payment: { token: "tok_ok" },
+  }),
+});
+
 const cases = [
-  { name: "catalog read (hot product)", path: "/v1/products/bench-sneaker", method: "GET", expect: 200 },
-  { name: "reserve, one object", path: "/bench/reserve?sku=HOT-ONE", method: "POST", expect: 201 },
-  { name: "reserve, 4 buckets", path: "/bench/reserve?sku=HOT-FOUR", method: "POST", expect: 201 },
-  { name: "sold-out fast path", path: "/bench/reserve?sku=GONE", method: "POST", expect: 409 },
+  { name: "catalog read (hot product)", path: "/v1/products/bench-sneaker", expect: 200 },
+  { name: "checkout, hot SKU, one object", request: checkout(() => "HOT-ONE"), expect: 202 },
+  { name: "checkout, hot SKU, 4 buckets", request: checkout(() => "HOT-FOUR"), expect: 202 },
+  { name: "checkout, sold-out fast path", request: checkout(() => "GONE"), expect: 409 },
+  {
+    name: `checkout spread over ${SPREAD_SKUS} SKUs`,
+    request: checkout((i) => `SPREAD-${i % SPREAD_SKUS}`),
+    expect: 202,
+  },
 ];
 
 const bare = await startBare();
-const stampede = await startStampede({
-  entry: "loadtest/bench-worker.ts",
-  name: "bench",
-  bindings: { ADMIN_TOKEN: "bench-admin-token", SOLD_OUT_TTL_SECONDS: "300" },
-});
+const stampede = await startStampede({ bindings: { ADMIN_TOKEN, SOLD_OUT_TTL_SECONDS: "300" } });
 const rows = [];
 try {
-  await setUp(stampede.url);
+  await setUp(adminClient(stampede.url, ADMIN_TOKEN));
+  // One refused checkout teaches this location that GONE is sold out.
+  await fetch(stampede.url + checkout(() => "GONE")(0).path, checkout(() => "GONE")(-1));
   for (const c of cases) {
     process.stdout.write(`${c.name}: bare ceiling... `);
     const ceiling = await drive({ url: bare.url, connections, seconds: Math.max(3, seconds / 2) });
     process.stdout.write(`${ceiling.rps} rps; measuring... `);
-    await drive({ url: stampede.url + c.path, method: c.method, connections, seconds: 2 });
-    const run = await drive({ url: stampede.url + c.path, method: c.method, connections, seconds });
+    const target = { url: stampede.url + (c.path ?? "/"), request: c.request, connections };
+    await drive({ ...target, seconds: 2 });
+    const run = await drive({ ...target, seconds });
     const unexpected = Object.entries(run.statuses)
       .filter(([status]) => Number(status) !== c.expect)
       .reduce((n, [, count]) => n + count, 0);
@@ -80,6 +96,8 @@ try {
 
 mkdirSync("loadtest/reports", { recursive: true });
 writeFileSync("loadtest/reports/bench.json", `${JSON.stringify(rows, null, 2)}\n`);
-console.log(`\n${connections} connections, ${seconds} s per case, workerd via Miniflare (no dev proxy)\n`);
+console.log(
+  `\n${connections} connections, ${seconds} s per case, workerd via Miniflare (direct socket, no dev proxy)\n`,
+);
 console.table(rows);
 console.log("written: loadtest/reports/bench.json");

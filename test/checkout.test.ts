@@ -261,7 +261,9 @@ describe("hostile checkout bodies get a 4xx and change nothing", () => {
     const ip = "10.200.200.200";
     let limited: Response | undefined;
     for (let i = 0; i < 150 && !limited; i++) {
-      const response = await postCheckout("{}", null, { "CF-Connecting-IP": ip });
+      const response = await postCheckout(checkoutBody([{ sku: "NO-SUCH-SKU", quantity: 1 }]), unique("rl"), {
+        "CF-Connecting-IP": ip,
+      });
       if (response.status === 429) limited = response;
     }
     expect(limited?.status).toBe(429);

@@ -1,13 +1,35 @@
 // Closed-model load for throughput figures: a fixed number of connections kept busy for a fixed
 // time, bounded in both. Answers requests per second and latency percentiles in milliseconds.
+// `request(i)` may shape each request (fresh Idempotency-Key, client address, SKU).
 import autocannon from "autocannon";
 
-export async function drive({ url, method = "GET", headers = {}, body, connections = 50, seconds = 10 }) {
+export async function drive({
+  url,
+  method = "GET",
+  headers = {},
+  body,
+  request,
+  connections = 50,
+  seconds = 10,
+}) {
+  let sequence = 0;
+  const requests = request
+    ? [
+        {
+          method,
+          setupRequest(req) {
+            const shaped = request(sequence++);
+            return { ...req, ...shaped, headers: { ...req.headers, ...shaped.headers } };
+          },
+        },
+      ]
+    : undefined;
   const result = await autocannon({
     url,
     method,
     headers,
     body,
+    requests,
     connections,
     duration: seconds,
     timeout: 10,

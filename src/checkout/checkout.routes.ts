@@ -1,13 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { createMiddleware } from "hono/factory";
-import type { AppEnv } from "../env";
-import { AppError } from "../errors";
 import { createRouter } from "../http/router";
 import { problems } from "../shared/problem";
 import { scopeOf } from "../shared/scope";
 import { CheckoutAccepted, CheckoutRequest } from "./checkout.schemas";
 import { checkout } from "./checkout.service";
 import { parseIdempotencyKey } from "./idempotency";
+import { clientKey } from "./rate-limit";
 
 const checkoutRoute = createRoute({
   method: "post",
@@ -43,30 +41,13 @@ const checkoutRoute = createRoute({
   },
 });
 
-/** Rate limiting is per client; behind Cloudflare the connecting IP cannot be forged. */
-function clientKey(headers: Headers): string {
-  return headers.get("CF-Connecting-IP") ?? "anonymous";
-}
-
-const RATE_LIMIT_PERIOD_SECONDS = 10;
-
-/** Applied before the body is even parsed, so junk is limited as much as real checkouts are. */
-const rateLimit = createMiddleware<AppEnv>(async function checkoutRateLimit(c, next) {
-  const { success } = await c.env.CHECKOUT_LIMITER.limit({ key: clientKey(c.req.raw.headers) });
-  if (!success) {
-    throw new AppError("rate_limited", {
-      detail: "Too many checkouts from this client; retry after the period",
-      headers: { "Retry-After": String(RATE_LIMIT_PERIOD_SECONDS) },
-    });
-  }
-  await next();
-});
-
 export const checkoutRoutes = createRouter();
-checkoutRoutes.use("/checkout", rateLimit);
 checkoutRoutes.openapi(checkoutRoute, async (c) => {
   const key = parseIdempotencyKey(c.req.header("Idempotency-Key"));
-  const result = await checkout(scopeOf(c), key, c.req.valid("json"), c.get("requestId"));
+  const result = await checkout(scopeOf(c), key, c.req.valid("json"), {
+    requestId: c.get("requestId"),
+    client: clientKey(c.req.raw.headers),
+  });
   const headers = new Headers(result.headers);
   if (result.replayed) headers.set("Idempotent-Replayed", "true");
   headers.set("Cache-Control", "no-store");

@@ -17,6 +17,7 @@ import { base64url, sha256Hex } from "../shared/crypto";
 import { background, type Scope } from "../shared/scope";
 import type { CheckoutAccepted, CheckoutRequest } from "./checkout.schemas";
 import { abandon, type Claim, claim, completion, fingerprint, type StoredResponse } from "./idempotency";
+import { spendCheckoutBudget } from "./rate-limit";
 
 type Owner = Extract<Claim, { kind: "owner" }>;
 export type CheckoutResult = StoredResponse & { replayed: boolean };
@@ -58,13 +59,14 @@ export async function checkout(
   scope: Scope,
   key: string,
   request: CheckoutRequest,
-  requestId: string,
+  { requestId, client }: { requestId: string; client: string },
 ): Promise<CheckoutResult> {
   const lines = mergeLines(request.items);
   // Late buyers of a sold-out SKU are answered here, before any D1 read or write. Such a refusal is
   // not stored against the key: a retry while the SKU is still sold out is refused the same way.
   const known = await knownShortage(scope, lines);
   if (known) return { ...(await storedFrom(problemResponse(shortage(known), requestId))), replayed: false };
+  await spendCheckoutBudget(scope.env, client);
   const pricedLines = await price(scope, request, lines);
   const db = database(scope.env.DB);
   const claimed = await claim(db, key, await fingerprint(request), ulid());

@@ -1,0 +1,23 @@
+import { AppError } from "../errors";
+
+const PERIOD_SECONDS = 10;
+
+/** Rate limiting is per client; behind Cloudflare the connecting IP cannot be forged. */
+export function clientKey(headers: Headers): string {
+  return headers.get("CF-Connecting-IP") ?? "anonymous";
+}
+
+/**
+ * Spends one unit of the client's checkout budget (CHECKOUT_LIMITER: 100 per 10 s per location).
+ * Checkout calls it just before its first costly step, so answers that cost nothing (validation
+ * errors, the sold-out fast path) never wait on the limiter.
+ */
+export async function spendCheckoutBudget(env: Env, client: string) {
+  const { success } = await env.CHECKOUT_LIMITER.limit({ key: client });
+  if (!success) {
+    throw new AppError("rate_limited", {
+      detail: "Too many checkouts from this client; retry after the period",
+      headers: { "Retry-After": String(PERIOD_SECONDS) },
+    });
+  }
+}
