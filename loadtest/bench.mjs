@@ -4,6 +4,7 @@
 // loadtest/reports/bench.json ([{ name, rps, p50Ms, p99Ms, bareRps, ratio }]) and prints a table.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { adminClient } from "./lib/api.mjs";
+import { drain } from "./lib/audit.mjs";
 import { drive } from "./lib/drive.mjs";
 import { startBare, startStampede } from "./lib/harness.mjs";
 
@@ -69,7 +70,10 @@ try {
   await setUp(adminClient(stampede.url, ADMIN_TOKEN));
   // One refused checkout teaches this location that GONE is sold out.
   await fetch(stampede.url + checkout(() => "GONE")(0).path, checkout(() => "GONE")(-1));
+  const api = adminClient(stampede.url, ADMIN_TOKEN);
   for (const c of cases) {
+    // Payments queued by the previous case would otherwise run during this one.
+    await drain(api, { deadlineMs: 120_000, log: () => {} });
     process.stdout.write(`${c.name}: bare ceiling... `);
     const ceiling = await drive({ url: bare.url, connections, seconds: Math.max(3, seconds / 2) });
     process.stdout.write(`${ceiling.rps} rps; measuring... `);
