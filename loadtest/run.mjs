@@ -2,8 +2,8 @@
 // `npm run loadtest -- <scenario> [--target URL] [--admin-token TOKEN] [--step-seconds N]`
 // Starts Stampede on a local workerd harness (fresh state, seeded catalog) unless --target names a
 // running deployment; finds the knee with an open-model step ramp (or runs the scenario's fixed
-// phases); drains; audits; writes a report under loadtest/reports/. Exits non-zero when the audit
-// fails or the run was invalid.
+// phases, or its crash); drains; audits; writes a report under loadtest/reports/. Exits non-zero
+// when the audit fails or the run was invalid.
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,8 +14,9 @@ import { adminClient } from "./lib/api.mjs";
 import { runPhase } from "./lib/artillery.mjs";
 import { audit, auditLine, baseline, drain } from "./lib/audit.mjs";
 import { drive } from "./lib/drive.mjs";
-import { startBare, startStampede } from "./lib/harness.mjs";
+import { bundle, freePort, startBare, startStampede } from "./lib/harness.mjs";
 import { writeReport } from "./lib/report.mjs";
+import { spawnServer } from "./lib/server-process.mjs";
 import { scenarios } from "./scenarios.mjs";
 
 const { values, positionals } = parseArgs({
@@ -34,14 +35,58 @@ if (!scenario) {
   );
   process.exit(2);
 }
+if (scenario.crash && values.target) {
+  console.error("the crash scenario kills the runtime it started; it cannot run against --target");
+  process.exit(2);
+}
 const stepSeconds = Number(values["step-seconds"]);
 const adminToken = values["admin-token"] ?? process.env.ADMIN_TOKEN ?? "loadtest-admin-token";
 const log = (line) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
 const startedAt = new Date();
 const workdir = mkdtempSync(join(tmpdir(), "stampede-loadtest-"));
 
+/** Stampede on this machine: in this process, or (for the crash) in a process group it can kill. */
+async function startLocal() {
+  const bindings = {
+    ADMIN_TOKEN: adminToken,
+    PAYMENT_RETRY_BASE_SECONDS: "0",
+    PAYMENT_RETRY_MAX_DELAY_SECONDS: "1",
+  };
+  if (!scenario.crash) {
+    const server = await startStampede({ bindings });
+    return { url: server.url, stop: () => server.stop() };
+  }
+  // Short holds and a prompt reconciler, so what the crash cut off settles within the drain.
+  const options = {
+    script: bundle("src/index.ts", "stampede"),
+    port: await freePort(),
+    persistTo: join(workdir, "state"),
+    bindings: { ...bindings, HOLD_TTL_SECONDS: "15", RECONCILE_AFTER_SECONDS: "10" },
+  };
+  let server = spawnServer(options);
+  const url = await server.ready;
+  return {
+    url,
+    async crash() {
+      await server.kill();
+      server = spawnServer(options);
+      await server.ready;
+    },
+    stop: () => server.kill(),
+  };
+}
+
+function logStep(step) {
+  log(
+    `${String(step.name).padEnd(12)} offered ${String(step.offered).padStart(5)}/s  ${String(step.achievedRps).padStart(6)} req/s  ` +
+      `p50 ${step.p50Ms} p95 ${step.p95Ms} p99 ${step.p99Ms} ms  ok ${step.mix.ok} sold-out ${step.mix.soldOut} ` +
+      `429 ${step.mix.rateLimited} 4xx ${step.mix.clientErrors} 5xx/net ${step.mix.serverErrors + step.mix.networkErrors}  ` +
+      `generator ${step.generatorSaturated ? "SATURATED" : "ok"}`,
+  );
+}
+
 let ceiling = null;
-let stampede = null;
+let local = null;
 let target = values.target;
 if (!target) {
   log("measuring the bare-worker ceiling of this harness...");
@@ -52,14 +97,8 @@ if (!target) {
     await bare.stop();
   }
   log(`ceiling: ${ceiling.rps} requests/s (bare worker, same harness)`);
-  stampede = await startStampede({
-    bindings: {
-      ADMIN_TOKEN: adminToken,
-      PAYMENT_RETRY_BASE_SECONDS: "0",
-      PAYMENT_RETRY_MAX_DELAY_SECONDS: "1",
-    },
-  });
-  target = stampede.url;
+  local = await startLocal();
+  target = local.url;
   await seedIfEmpty(target, adminToken, log);
 }
 
@@ -76,48 +115,64 @@ try {
   writeFileSync(catalogFile, JSON.stringify({ products }));
   const acceptedFile = join(workdir, "accepted.txt");
   writeFileSync(acceptedFile, "");
+  if (scenario.crash)
+    await api.call("PUT", `/v1/admin/inventory/${FLASH_SALE.sku}`, { onHand: scenario.crash.stock });
   const watched = [...new Set([FLASH_SALE.sku, ...products.flatMap((p) => p.skus)])];
   const before = await baseline(api, watched);
   const env = { ...scenario.env, LOADTEST_CATALOG: catalogFile, LOADTEST_ACCEPTED_FILE: acceptedFile };
-
   log(`${name}: ${scenario.description}`);
-  const plan =
-    scenario.phases ?? scenario.steps.map((rate) => ({ name: `${rate}/s`, rate, seconds: stepSeconds }));
+
   const steps = [];
   let kneeIndex = -1;
   let invalid = null;
-  for (const phase of plan) {
-    const step = await runPhase({
-      target,
-      flow: scenario.flow,
-      rate: phase.rate,
-      seconds: phase.seconds,
-      workdir,
-      name: phase.name.replace(/[^\w-]/g, "_"),
-      env,
-    });
-    steps.push({ name: phase.name, ...step });
-    const base = steps[0].p99Ms ?? 0;
-    const healthy = step.errorRate < 0.001 && (step.p99Ms ?? Infinity) <= Math.max(2 * base, 1);
-    log(
-      `${phase.name.padEnd(12)} offered ${String(phase.rate).padStart(5)}/s  ${String(step.achievedRps).padStart(6)} req/s  ` +
-        `p50 ${step.p50Ms} p95 ${step.p95Ms} p99 ${step.p99Ms} ms  ok ${step.mix.ok} sold-out ${step.mix.soldOut} ` +
-        `429 ${step.mix.rateLimited} 4xx ${step.mix.clientErrors} 5xx/net ${step.mix.serverErrors + step.mix.networkErrors}  ` +
-        `generator ${step.generatorSaturated ? "SATURATED" : "ok"}`,
-    );
-    if (step.generatorSaturated) {
-      invalid = `the load generator could not keep up at ${phase.rate}/s (cpu ${step.generatorCpu}); figures past this step are not the service's`;
-      break;
-    }
-    if (!scenario.phases) {
-      if (!healthy) break;
-      kneeIndex = steps.length - 1;
+  if (scenario.crash) {
+    const { rate, seconds, killAfterSeconds } = scenario.crash;
+    const running = runPhase({ target, flow: scenario.flow, rate, seconds, workdir, name: "crash", env });
+    await new Promise((resolve) => setTimeout(resolve, killAfterSeconds * 1000));
+    const killedAt = Date.now();
+    log(`killing the runtime outright (SIGKILL) ${killAfterSeconds} s into the sale...`);
+    await local.crash();
+    log(`restarted on the same state after ${((Date.now() - killedAt) / 1000).toFixed(1)} s`);
+    const step = { name: "crash", ...(await running) };
+    steps.push(step);
+    logStep(step);
+  } else {
+    const plan =
+      scenario.phases ?? scenario.steps.map((rate) => ({ name: `${rate}/s`, rate, seconds: stepSeconds }));
+    for (const phase of plan) {
+      const step = {
+        name: phase.name,
+        ...(await runPhase({
+          target,
+          flow: scenario.flow,
+          rate: phase.rate,
+          seconds: phase.seconds,
+          workdir,
+          name: phase.name.replace(/[^\w-]/g, "_"),
+          env,
+        })),
+      };
+      steps.push(step);
+      logStep(step);
+      if (step.generatorSaturated) {
+        invalid = `the load generator could not keep up at ${phase.rate}/s; figures past this step are not the service's`;
+        break;
+      }
+      if (scenario.steps) {
+        const base = steps[0].p99Ms ?? 0;
+        const healthy =
+          step.errorRate < 0.001 && (step.p99Ms ?? Number.POSITIVE_INFINITY) <= Math.max(2 * base, 1);
+        if (!healthy) break;
+        kneeIndex = steps.length - 1;
+      }
     }
   }
 
   log("draining: waiting for every order to settle...");
-  const remaining = await drain(api, { deadlineMs: 120_000, log });
-  if (remaining > 0) log(`drain deadline passed with ${remaining} orders pending`);
+  const remaining = await drain(api, { deadlineMs: 120_000, log, watch: [FLASH_SALE.sku] });
+  if (remaining.pending > 0 || remaining.held > 0) {
+    log(`drain deadline passed with ${remaining.pending} orders pending and ${remaining.held} units held`);
+  }
   const result = await audit(api, { before, acceptedFile });
   const paths = writeReport({
     scenario: name,
@@ -131,9 +186,10 @@ try {
   });
   if (kneeIndex >= 0) {
     const knee = steps[kneeIndex];
-    log(
-      `knee: ${knee.offered} users/s, ${knee.achievedRps} req/s${ceiling ? ` = ${(knee.achievedRps / ceiling.rps).toFixed(2)} of the ${ceiling.rps} req/s ceiling` : ""}`,
-    );
+    const share = ceiling
+      ? ` = ${(knee.achievedRps / ceiling.rps).toFixed(2)} of the ${ceiling.rps} req/s ceiling`
+      : "";
+    log(`knee: ${knee.offered} users/s, ${knee.achievedRps} req/s${share}`);
   }
   log(`report: ${paths.html} (data: ${paths.json})`);
   console.log(auditLine(result));
@@ -143,6 +199,6 @@ try {
     exitCode = exitCode || 3;
   }
 } finally {
-  if (stampede) await stampede.stop();
+  if (local) await local.stop();
 }
 process.exit(exitCode);

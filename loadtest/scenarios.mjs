@@ -64,6 +64,13 @@ export const scenarios = {
     ],
     env: { LOADTEST_CONVERSION: "0.03", LOADTEST_FAILING_SHARE: "0.1" },
   },
+  crash: {
+    description:
+      "a flash sale during which the runtime is killed outright, restarted on the same state, and drained",
+    flow: flashSale,
+    crash: { rate: 50, seconds: 30, killAfterSeconds: 8, stock: 1000 },
+    env: { LOADTEST_FAILING_SHARE: "0.1" },
+  },
   smoke: {
     description: "a short flash sale that ends in the audit (CI)",
     flow: flashSale,

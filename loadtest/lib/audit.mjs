@@ -12,13 +12,18 @@ export async function baseline(api, skus) {
   return before;
 }
 
-/** Waits until no order is pending, running the reconciler as it goes; answers how many remain. */
-export async function drain(api, { deadlineMs, log }) {
+/**
+ * Waits until no order is pending and no watched SKU holds stock for anyone (holds of requests cut
+ * off mid-way expire by their alarms), running the reconciler as it goes; answers what remains.
+ */
+export async function drain(api, { deadlineMs, log, watch = [] }) {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
-    const pending = await api.orders("pending_payment");
-    if (pending.length === 0 || Date.now() > deadline) return pending.length;
-    log(`drain: ${pending.length} orders still pending`);
+    const pending = (await api.orders("pending_payment")).length;
+    let held = 0;
+    if (pending === 0) for (const sku of watch) held += (await api.inventory(sku)).reserved;
+    if ((pending === 0 && held === 0) || Date.now() > deadline) return { pending, held };
+    log(`drain: ${pending} orders pending, ${held} units held`);
     await api.reconcile().catch(() => {});
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }

@@ -12,7 +12,7 @@ const BUILD_DIR = "loadtest/.build";
 const HOST = "127.0.0.1";
 
 /** A port nothing listens on now; workerd is then told to listen there directly. */
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -36,22 +36,32 @@ export function bundle(entry, name) {
   return join(outdir, script);
 }
 
+/** Applies the D1 migrations not yet applied (a restarted harness keeps its state). */
 async function migrate(mf) {
   const db = await mf.getD1Database("DB");
+  await db.prepare("CREATE TABLE IF NOT EXISTS loadtest_migrations (name TEXT PRIMARY KEY)").run();
   const files = readdirSync("migrations")
     .filter((file) => file.endsWith(".sql"))
     .sort();
   for (const file of files) {
+    if (await db.prepare("SELECT 1 FROM loadtest_migrations WHERE name = ?").bind(file).first()) continue;
     for (const statement of unstable_splitSqlQuery(readFileSync(join("migrations", file), "utf8"))) {
       await db.prepare(statement).run();
     }
+    await db.prepare("INSERT INTO loadtest_migrations (name) VALUES (?)").bind(file).run();
   }
 }
 
 /** Starts Stampede (or the bench build of it) with the bindings of wrangler.toml; answers its URL. */
-export async function startStampede({ entry = "src/index.ts", name = "stampede", bindings = {} } = {}) {
-  const port = await freePort();
-  const scriptPath = bundle(entry, name);
+export async function startStampede({
+  entry = "src/index.ts",
+  name = "stampede",
+  bindings = {},
+  scriptPath = bundle(entry, name),
+  port,
+  persistTo,
+} = {}) {
+  port ??= await freePort();
   // The bundle is one self-contained module, so wrangler's module rules have nothing to do here.
   const { modulesRules, ...workerOptions } =
     unstable_getMiniflareWorkerOptions("wrangler.toml").workerOptions;
@@ -61,6 +71,7 @@ export async function startStampede({ entry = "src/index.ts", name = "stampede",
     scriptPath,
     bindings: { ...workerOptions.bindings, ...bindings },
     port,
+    persistTo,
   });
   await mf.ready;
   await migrate(mf);
@@ -84,10 +95,12 @@ export async function startBare() {
  * workerd listens on `port` itself (a direct socket), so requests skip Miniflare's entry worker and
  * its Node.js side: the same path a bare worker's ceiling is measured on.
  */
-function start({ port, ...worker }) {
+function start({ port, persistTo, ...worker }) {
   return new Miniflare(
     convertV4MiniflareOptions({
       host: HOST,
+      // Where D1, KV, Durable Objects, queues and the cache keep their state; in memory when unset.
+      ...(persistTo ? { resourcePersistencePath: persistTo } : {}),
       port: 0,
       log: new Log(LogLevel.WARN),
       // The worker's log lines would otherwise cross into this process, which also drives the load.

@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
-const escape = (text) => String(text).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (text) => String(text).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function chart(steps, kneeIndex) {
   const width = 720;
@@ -51,18 +51,18 @@ export function writeReport({ scenario, target, ceiling, steps, kneeIndex, inval
   const rows = steps
     .map(
       (s, i) =>
-        `<tr${i === kneeIndex ? ' class="knee"' : ""}><td>${escape(s.name ?? s.offered)}</td><td>${s.offered}</td><td>${s.achievedRps}</td><td>${s.p50Ms}</td><td>${s.p95Ms}</td><td>${s.p99Ms}</td><td>${s.mix.ok}</td><td>${s.mix.soldOut}</td><td>${s.mix.rateLimited}</td><td>${s.mix.clientErrors}</td><td>${s.mix.serverErrors + s.mix.networkErrors}</td><td>${(s.errorRate * 100).toFixed(2)}%</td><td>${s.generatorSaturated ? "saturated" : "ok"}</td></tr>`,
+        `<tr${i === kneeIndex ? ' class="knee"' : ""}><td>${escapeHtml(s.name ?? s.offered)}</td><td>${s.offered}</td><td>${s.achievedRps}</td><td>${s.p50Ms}</td><td>${s.p95Ms}</td><td>${s.p99Ms}</td><td>${s.mix.ok}</td><td>${s.mix.soldOut}</td><td>${s.mix.rateLimited}</td><td>${s.mix.clientErrors}</td><td>${s.mix.serverErrors + s.mix.networkErrors}</td><td>${(s.errorRate * 100).toFixed(2)}%</td><td>${s.generatorSaturated ? "saturated" : "ok"}</td></tr>`,
     )
     .join("");
-  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Stampede load test: ${escape(scenario)}</title>
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Stampede load test: ${escapeHtml(scenario)}</title>
 <style>body{font:14px/1.5 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}tr.knee{background:#e8f7ee}.bad{color:#c03}</style></head><body>
-<h1>Load test: ${escape(scenario)}</h1>
-<p>Target ${escape(target)}, started ${escape(startedAt.toISOString())}. Bare-worker ceiling on the same harness: ${ceiling ? `${ceiling.rps} requests/s` : "not measured (remote target)"}.</p>
+<h1>Load test: ${escapeHtml(scenario)}</h1>
+<p>Target ${escapeHtml(target)}, started ${escapeHtml(startedAt.toISOString())}. Bare-worker ceiling on the same harness: ${ceiling ? `${ceiling.rps} requests/s` : "not measured (remote target)"}.</p>
 <p>Knee: ${kneeIndex >= 0 ? `<strong>${steps[kneeIndex].offered} users/s</strong>, ${steps[kneeIndex].achievedRps} requests/s${ceiling ? ` (${(steps[kneeIndex].achievedRps / ceiling.rps).toFixed(2)} of the ceiling)` : ""}` : "none found (the first step already failed the criteria)"}: the highest step whose p99 stays within 2x of the first step's p99 with under 0.1% errors (sold-out 409s and 429s are expected answers, counted apart).</p>
-${invalid ? `<p class="bad">Invalid run: ${escape(invalid)}</p>` : ""}
+${invalid ? `<p class="bad">Invalid run: ${escapeHtml(invalid)}</p>` : ""}
 ${chart(steps, kneeIndex)}
 <table><tr><th>step</th><th>offered users/s</th><th>requests/s</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>2xx/3xx</th><th>sold out</th><th>429</th><th>other 4xx</th><th>5xx/net</th><th>errors</th><th>generator</th></tr>${rows}</table>
-${audit ? `<h2>Audit</h2><pre>${escape(JSON.stringify(audit, null, 2))}</pre>` : ""}
+${audit ? `<h2>Audit</h2><pre>${escapeHtml(JSON.stringify(audit, null, 2))}</pre>` : ""}
 </body></html>`;
   writeFileSync(`${base}.html`, html);
   return { json: `${base}.json`, html: `${base}.html` };
