@@ -13,7 +13,9 @@ function chart(steps, kneeIndex) {
   const maxX = Math.max(...xs, 1);
   const maxLatency = Math.max(...steps.map((s) => s.p99Ms ?? 0), 1);
   const maxRps = Math.max(...steps.map((s) => s.achievedRps), 1);
-  const x = (v) => pad.left + (Math.log2(v) / Math.log2(maxX || 2)) * (width - pad.left - pad.right);
+  const minX = Math.min(...xs, maxX);
+  const span = Math.log2(maxX / minX) || 1;
+  const x = (v) => pad.left + 20 + (Math.log2(v / minX) / span) * (width - pad.left - pad.right - 40);
   const yL = (v) => height - pad.bottom - (v / maxLatency) * (height - pad.top - pad.bottom);
   const yR = (v) => height - pad.bottom - (v / maxRps) * (height - pad.top - pad.bottom);
   const line = (pick, y) =>
