@@ -15,6 +15,7 @@ import { inventoryRoutes } from "./inventory/inventory.routes";
 import { renderDocs } from "./ops/docs";
 import { opsRoutes } from "./ops/ops.routes";
 import { orderRoutes } from "./orders/orders.routes";
+import { logEvent } from "./shared/log";
 
 const OPENAPI = {
   openapi: "3.1.0",
@@ -76,16 +77,12 @@ export function buildApp() {
   app.onError((thrown, c) => {
     const error = toAppError(thrown);
     if (error.status >= 500) {
-      console.error(
-        JSON.stringify({
-          level: "error",
-          msg: "request failed",
-          code: error.code,
-          requestId: c.get("requestId"),
-          error: String(error.cause ?? error),
-          stack: error.cause instanceof Error ? error.cause.stack : undefined,
-        }),
-      );
+      logEvent("error", "request failed", {
+        code: error.code,
+        requestId: c.get("requestId"),
+        error: String(error.cause ?? error),
+        stack: error.cause instanceof Error ? error.cause.stack : undefined,
+      });
     }
     return problemResponse(error, c.get("requestId") ?? ulid());
   });

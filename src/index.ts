@@ -7,6 +7,7 @@ import {
   PAYMENTS_QUEUE,
 } from "./payments/payments.consumer";
 import { reconcile } from "./payments/reconciler";
+import { logEvent } from "./shared/log";
 
 export { SkuInventory } from "./inventory/inventory.do";
 export { GatewaySimulator } from "./payments/simulator.do";
@@ -18,15 +19,13 @@ export default {
     if (batch.queue === PAYMENTS_QUEUE) return consumePayments(batch, env);
     if (batch.queue === PAYMENTS_DLQ) return consumeDeadPayments(batch, env);
     // A queue this worker does not know: keep the messages for a consumer that does.
-    console.log(JSON.stringify({ level: "error", msg: "no consumer for queue", queue: batch.queue }));
+    logEvent("error", "no consumer for queue", { queue: batch.queue });
     batch.retryAll({ delaySeconds: 60 });
   },
 
   async scheduled(controller, env, ctx) {
     ctx.waitUntil(
-      reconcile(env, controller.scheduledTime).then((report) =>
-        console.log(JSON.stringify({ level: "info", msg: "reconciled", ...report })),
-      ),
+      reconcile(env, controller.scheduledTime).then((report) => logEvent("info", "reconciled", report)),
     );
     ctx.waitUntil(republishRecentProducts(env, new Date(controller.scheduledTime - 10 * 60_000)));
   },

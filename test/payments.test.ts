@@ -22,6 +22,17 @@ async function placeOrder(token: string, quantity = 2, onHand = 10) {
   return { sku, accepted: await response.json<Accepted>() };
 }
 
+/** A charge the gateway made for the order that the payment side has not heard of yet. */
+async function chargeBehindTheQueue(accepted: Accepted) {
+  await env.SIMULATOR.getByName("simulator").charge({
+    idempotencyKey: chargeKey(accepted.orderId),
+    orderId: accepted.orderId,
+    amount: accepted.total.amount,
+    currency: accepted.total.currency,
+    token: "tok_ok",
+  });
+}
+
 describe("payments through the queue, per simulator token", () => {
   it("tok_ok: paid, one charge, stock committed", async () => {
     const { sku, accepted } = await placeOrder("tok_ok");
@@ -95,13 +106,7 @@ describe("duplicates, races and recovery", () => {
   it("refunds a charge that lands on an order cancelled while it was in flight", async () => {
     // tok_down keeps the queue from charging; the charge "in flight" is made here under the order's key.
     const { sku, accepted } = await placeOrder("tok_down");
-    await env.SIMULATOR.getByName("simulator").charge({
-      idempotencyKey: chargeKey(accepted.orderId),
-      orderId: accepted.orderId,
-      amount: accepted.total.amount,
-      currency: accepted.total.currency,
-      token: "tok_ok",
-    });
+    await chargeBehindTheQueue(accepted);
     const cancelled = await call(`/v1/orders/${accepted.orderId}/cancel`, {
       method: "POST",
       headers: { Authorization: `Bearer ${accepted.orderToken}` },
@@ -147,13 +152,7 @@ describe("duplicates, races and recovery", () => {
   it("settles a dead-lettered payment from what the gateway really did", async () => {
     const { sku, accepted } = await placeOrder("tok_down");
     // The gateway did charge (say its answer was lost): the dead-letter consumer must find it.
-    await env.SIMULATOR.getByName("simulator").charge({
-      idempotencyKey: chargeKey(accepted.orderId),
-      orderId: accepted.orderId,
-      amount: accepted.total.amount,
-      currency: accepted.total.currency,
-      token: "tok_ok",
-    });
+    await chargeBehindTheQueue(accepted);
     const batch = createMessageBatch("stampede-payments-dlq", [
       { id: "dead", timestamp: new Date(), attempts: 1, body: { orderId: accepted.orderId } },
     ]);

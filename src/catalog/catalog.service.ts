@@ -6,6 +6,7 @@ import type { CacheLayer } from "../http/request-log";
 import { ulid } from "../ids";
 import { decodeCursor, encodeCursor } from "../shared/cursor";
 import { EdgeMemo } from "../shared/edge-memo";
+import { logEvent } from "../shared/log";
 import { background, type Scope } from "../shared/scope";
 import { type CachedBody, EdgeLayers, etagOf } from "./catalog.cache";
 import type { ListQuery, Product, ProductInput, ProductPage } from "./catalog.schemas";
@@ -173,13 +174,7 @@ async function invalidate(ctx: Scope, product: Product | null, dropKeys: string[
   const results = await Promise.allSettled(tasks);
   for (const result of results) {
     if (result.status === "rejected") {
-      console.error(
-        JSON.stringify({
-          level: "warn",
-          msg: "catalog invalidation step failed",
-          error: String(result.reason),
-        }),
-      );
+      logEvent("warn", "catalog invalidation step failed", { error: String(result.reason) });
     }
   }
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { logEvent } from "../shared/log";
 import { attemptPayment, retryDelaySeconds, settleByGatewayTruth } from "./settlement";
 
 export const PAYMENTS_QUEUE = "stampede-payments";
@@ -6,10 +7,6 @@ export const PAYMENTS_DLQ = "stampede-payments-dlq";
 
 export const PaymentMessage = z.object({ orderId: z.string().min(1).max(64) }).strict();
 export type PaymentMessage = z.infer<typeof PaymentMessage>;
-
-function log(level: "warn" | "error", msg: string, fields: Record<string, unknown>) {
-  console.log(JSON.stringify({ level, msg, ...fields }));
-}
 
 /**
  * Every message is handled on its own and acked or retried explicitly; every message may be a
@@ -20,7 +17,7 @@ export async function consumePayments(batch: MessageBatch, env: Env) {
   for (const message of batch.messages) {
     const parsed = PaymentMessage.safeParse(message.body);
     if (!parsed.success) {
-      log("error", "malformed payment message dropped", { id: message.id, issues: parsed.error.issues });
+      logEvent("error", "malformed payment message dropped", { id: message.id, issues: parsed.error.issues });
       message.ack();
       continue;
     }
@@ -29,7 +26,7 @@ export async function consumePayments(batch: MessageBatch, env: Env) {
       if (outcome === "settled") message.ack();
       else message.retry({ delaySeconds: retryDelaySeconds(env, message.attempts) });
     } catch (error) {
-      log("warn", "payment attempt failed; will retry", {
+      logEvent("warn", "payment attempt failed; will retry", {
         orderId: parsed.data.orderId,
         error: String(error),
       });
@@ -43,7 +40,7 @@ export async function consumeDeadPayments(batch: MessageBatch, env: Env) {
   for (const message of batch.messages) {
     const parsed = PaymentMessage.safeParse(message.body);
     if (!parsed.success) {
-      log("error", "malformed dead payment message dropped", { id: message.id });
+      logEvent("error", "malformed dead payment message dropped", { id: message.id });
       message.ack();
       continue;
     }
@@ -51,7 +48,7 @@ export async function consumeDeadPayments(batch: MessageBatch, env: Env) {
       await settleByGatewayTruth(env, parsed.data.orderId);
       message.ack();
     } catch (error) {
-      log("error", "dead payment could not be settled; will retry", {
+      logEvent("error", "dead payment could not be settled; will retry", {
         orderId: parsed.data.orderId,
         error: String(error),
       });

@@ -3,6 +3,7 @@ import { settings } from "../config";
 import { database } from "../db/client";
 import { idempotencyKeys } from "../db/schema";
 import { markSent, ordersToReconcile, unsentPayments } from "../orders/orders.storage";
+import { logEvent } from "../shared/log";
 import { settleByGatewayTruth } from "./settlement";
 
 /** An outbox row this old that is still unsent lost its enqueue: checkout answered long ago. */
@@ -28,9 +29,7 @@ export async function reconcile(env: Env, now = Date.now()): Promise<ReconcileRe
       report.resent++;
     } catch (error) {
       report.failures++;
-      console.log(
-        JSON.stringify({ level: "error", msg: "outbox re-send failed", orderId, error: String(error) }),
-      );
+      logEvent("error", "outbox re-send failed", { orderId, error: String(error) });
     }
   }
 
@@ -41,9 +40,7 @@ export async function reconcile(env: Env, now = Date.now()): Promise<ReconcileRe
       report.settled++;
     } catch (error) {
       report.failures++;
-      console.log(
-        JSON.stringify({ level: "error", msg: "reconcile failed", orderId: order.id, error: String(error) }),
-      );
+      logEvent("error", "reconcile failed", { orderId: order.id, error: String(error) });
     }
   }
 

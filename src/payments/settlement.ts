@@ -10,14 +10,11 @@ import {
   markStockCommitted,
   transition,
 } from "../orders/orders.storage";
+import { logEvent } from "../shared/log";
 import { type ChargeLookup, chargeKey, gatewayFor, type PaymentGateway } from "./gateway";
 
 /** What the caller should do with the message that asked for this: done, or try again later. */
 export type Settlement = "settled" | "retry";
-
-function log(level: "info" | "warn" | "error", msg: string, fields: Record<string, unknown>) {
-  console.log(JSON.stringify({ level, msg, ...fields }));
-}
 
 /**
  * A charge exists for the order. The order becomes `paid` only if it is still pending; whoever
@@ -28,7 +25,7 @@ async function onCharged(env: Env, gateway: PaymentGateway, order: OrderRow, cha
   const db = database(env.DB);
   if (await transition(db, order.id, "paid", { paymentStatus: "succeeded", chargeId })) {
     await commitStock(env, order);
-    log("info", "order paid", { orderId: order.id, chargeId });
+    logEvent("info", "order paid", { orderId: order.id, chargeId });
     return;
   }
   const current = await findOrder(db, order.id);
@@ -40,7 +37,11 @@ async function onCharged(env: Env, gateway: PaymentGateway, order: OrderRow, cha
   await db.update(orders).set({ paymentStatus: "succeeded", chargeId }).where(eq(orders.id, order.id));
   await gateway.refund(chargeId, `refund-${order.id}`);
   await markRefunded(db, order.id);
-  log("warn", "charge on a closed order refunded", { orderId: order.id, chargeId, status: current?.status });
+  logEvent("warn", "charge on a closed order refunded", {
+    orderId: order.id,
+    chargeId,
+    status: current?.status,
+  });
 }
 
 async function commitStock(env: Env, order: OrderRow) {
@@ -48,7 +49,7 @@ async function commitStock(env: Env, order: OrderRow) {
   const lost = results.filter(({ result }) => !result.ok);
   if (lost.length > 0) {
     // Paid, but a hold was no longer there to commit: someone must look at this stock by hand.
-    log("error", "paid order could not commit its holds", { orderId: order.id, lost });
+    logEvent("error", "paid order could not commit its holds", { orderId: order.id, lost });
     return;
   }
   await markStockCommitted(database(env.DB), order.id);
@@ -57,7 +58,7 @@ async function commitStock(env: Env, order: OrderRow) {
 async function onDeclined(env: Env, order: OrderRow, reason: string) {
   if (await transition(database(env.DB), order.id, "payment_failed", { paymentStatus: "failed" })) {
     await releaseHolds(env, order.id, order.holds);
-    log("info", "payment failed", { orderId: order.id, reason });
+    logEvent("info", "payment failed", { orderId: order.id, reason });
   }
 }
 
@@ -87,7 +88,7 @@ export async function attemptPayment(env: Env, orderId: string): Promise<Settlem
   const db = database(env.DB);
   const order = await findOrder(db, orderId);
   if (!order) {
-    log("warn", "payment for an unknown order dropped", { orderId });
+    logEvent("warn", "payment for an unknown order dropped", { orderId });
     return "settled";
   }
   const gateway = await gatewayFor(env);
@@ -120,7 +121,11 @@ export async function attemptPayment(env: Env, orderId: string): Promise<Settlem
     await onDeclined(env, order, outcome.reason);
     return "settled";
   }
-  log("warn", "payment outcome unknown; will retry", { orderId: order.id, attempts, reason: outcome.reason });
+  logEvent("warn", "payment outcome unknown; will retry", {
+    orderId: order.id,
+    attempts,
+    reason: outcome.reason,
+  });
   return "retry";
 }
 

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../env";
+import { logEvent } from "./log";
 
 /** What a service needs from the request around it: bindings, the origin its cache keys live on, and waitUntil. */
 export type Scope = {
@@ -19,8 +20,6 @@ export function scopeOf(c: Context<AppEnv>): Scope {
 /** Runs work after the response without letting its failure go unseen. */
 export function background(scope: Scope, what: string, promise: Promise<unknown>) {
   scope.waitUntil(
-    promise.catch((error: unknown) =>
-      console.error(JSON.stringify({ level: "warn", msg: `${what} failed`, error: String(error) })),
-    ),
+    promise.catch((error: unknown) => logEvent("warn", `${what} failed`, { error: String(error) })),
   );
 }
