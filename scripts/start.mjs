@@ -6,6 +6,9 @@ import { readFileSync } from "node:fs";
 import { seedIfEmpty } from "./seed.mjs";
 
 const port = Number(process.env.PORT ?? 8787);
+// Local state lives in .wrangler/state unless PERSIST_TO names another folder (the browser tests
+// use a fresh one).
+const persist = process.env.PERSIST_TO ? ["--persist-to", process.env.PERSIST_TO] : [];
 const baseUrl = `http://localhost:${port}`;
 const wrangler = ["node_modules/wrangler/bin/wrangler.js"];
 
@@ -17,15 +20,23 @@ function devVar(name) {
   return line?.slice(name.length + 1).trim();
 }
 
-const migrate = spawnSync(process.execPath, [...wrangler, "d1", "migrations", "apply", "DB", "--local"], {
-  stdio: "inherit",
-  env: { ...process.env, CI: "true" },
-});
+const migrate = spawnSync(
+  process.execPath,
+  [...wrangler, "d1", "migrations", "apply", "DB", "--local", ...persist],
+  {
+    stdio: "inherit",
+    env: { ...process.env, CI: "true" },
+  },
+);
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
-const dev = spawn(process.execPath, [...wrangler, "dev", "--port", String(port), "--ip", "127.0.0.1"], {
-  stdio: ["inherit", "inherit", "inherit"],
-});
+const dev = spawn(
+  process.execPath,
+  [...wrangler, "dev", "--port", String(port), "--ip", "127.0.0.1", ...persist],
+  {
+    stdio: ["inherit", "inherit", "inherit"],
+  },
+);
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));
 dev.on("exit", (code) => process.exit(code ?? 0));
 
@@ -49,6 +60,8 @@ try {
     [
       "",
       "Stampede is running on local workerd (state in .wrangler/state).",
+      `  Shop         ${baseUrl}/`,
+      `  Ops page     ${baseUrl}/admin`,
       `  API          ${baseUrl}/v1/products`,
       `  Docs         ${baseUrl}/docs`,
       `  OpenAPI      ${baseUrl}/openapi.json`,

@@ -16,6 +16,7 @@ import { renderDocs } from "./ops/docs";
 import { opsRoutes } from "./ops/ops.routes";
 import { orderRoutes } from "./orders/orders.routes";
 import { logEvent } from "./shared/log";
+import { storefrontRoutes } from "./storefront/storefront.routes";
 
 const OPENAPI = {
   openapi: "3.1.0",
@@ -52,6 +53,7 @@ export function buildApp() {
   app.route("/v1/admin", adminInventoryRoutes);
   app.route("/v1/admin", adminOrderRoutes);
   app.route("/", opsRoutes);
+  app.route("/", storefrontRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
     type: "http",

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { database } from "../db/client";
 import { createRouter } from "../http/router";
 import { OrderListQuery, OrderPage } from "../orders/orders.schemas";
-import { listOrders } from "../orders/orders.storage";
+import { listOrders, orderSummary } from "../orders/orders.storage";
 import { reconcile } from "../payments/reconciler";
 import { decodeCursor, encodeCursor } from "../shared/cursor";
 import { Money } from "../shared/money";
@@ -79,9 +79,36 @@ const reconcileRoute = createRoute({
   },
 });
 
+const summaryRoute = createRoute({
+  method: "get",
+  path: "/orders/summary",
+  tags: ["Admin"],
+  summary: "Orders by status, payments pending, dead-lettered and unsent (for the ops page)",
+  security,
+  responses: {
+    200: {
+      description: "Counts",
+      content: {
+        "application/json": {
+          schema: z.object({
+            byStatus: z.record(z.string(), z.number()),
+            paymentsPending: z.number(),
+            deadLettered: z
+              .number()
+              .openapi({ description: "Orders whose payment retries ran out (dead-letter queue)" }),
+            unsentPayments: z.number().openapi({ description: "Outbox rows not yet handed to the queue" }),
+          }),
+        },
+      },
+    },
+    ...unauthorized,
+  },
+});
+
 const Cursor = z.object({ before: z.string().min(1).max(64) }).strict();
 
 export const adminOrderRoutes = createRouter()
+  .openapi(summaryRoute, async (c) => c.json(await orderSummary(database(c.env.DB)), 200))
   .openapi(listRoute, async (c) => {
     const { status, limit, cursor } = c.req.valid("query");
     const beforeId = cursor ? decodeCursor(cursor, Cursor).before : undefined;

@@ -137,3 +137,34 @@ export async function ordersToReconcile(db: Database, pendingBefore: string, lim
     .orderBy(asc(orders.updatedAt))
     .limit(limit);
 }
+
+/** Matches `max_retries` of the payments queue: an order attempted more often went to the dead-letter queue. */
+const QUEUE_MAX_RETRIES = 8;
+
+/** Counts for the ops page: orders by status, payments in flight, dead-lettered, and unsent. */
+export async function orderSummary(db: Database) {
+  const byStatus = await db
+    .select({ status: orders.status, count: sql<number>`COUNT(*)` })
+    .from(orders)
+    .groupBy(orders.status);
+  const [dead] = await db
+    .select({ count: sql<number>`COUNT(*)` })
+    .from(orders)
+    .where(sql`${orders.paymentAttempts} > ${QUEUE_MAX_RETRIES}`);
+  const [unsent] = await db
+    .select({ count: sql<number>`COUNT(*)` })
+    .from(paymentOutbox)
+    .where(sql`${paymentOutbox.sentAt} IS NULL`);
+  const counts = Object.fromEntries(byStatus.map((row) => [row.status, row.count]));
+  return {
+    byStatus: {
+      pending_payment: counts.pending_payment ?? 0,
+      paid: counts.paid ?? 0,
+      payment_failed: counts.payment_failed ?? 0,
+      cancelled: counts.cancelled ?? 0,
+    },
+    paymentsPending: counts.pending_payment ?? 0,
+    deadLettered: dead?.count ?? 0,
+    unsentPayments: unsent?.count ?? 0,
+  };
+}

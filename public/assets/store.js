@@ -1,0 +1,402 @@
+// The Stampede storefront: plain DOM over the public API. Pages: home, product, cart, order.
+const app = document.getElementById("app");
+const notice = document.getElementById("notice");
+const CART_KEY = "stampede.cart";
+const ORDERS_KEY = "stampede.orders";
+const ATTEMPT_KEY = "stampede.checkoutAttempt";
+
+const el = (tag, attributes = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === false || value === undefined || value === null) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  node.append(...children.flat().filter((child) => child !== null && child !== undefined));
+  return node;
+};
+
+const money = ({ amount, currency }) =>
+  new Intl.NumberFormat(undefined, { style: "currency", currency }).format(amount / 100);
+
+function say(message, tone = "info") {
+  notice.textContent = message;
+  notice.dataset.tone = tone;
+  notice.hidden = !message;
+}
+
+function render(...nodes) {
+  app.replaceChildren(...nodes);
+}
+
+const readJson = (key, fallback) => {
+  try {
+    return JSON.parse(localStorage.getItem(key)) ?? fallback;
+  } catch {
+    return fallback;
+  }
+};
+
+const cart = {
+  lines: () => readJson(CART_KEY, []),
+  save(lines) {
+    localStorage.setItem(CART_KEY, JSON.stringify(lines));
+    document.getElementById("cart-count").textContent = String(
+      lines.reduce((n, line) => n + line.quantity, 0),
+    );
+  },
+  add(line) {
+    const lines = cart.lines();
+    const existing = lines.find((entry) => entry.sku === line.sku);
+    if (existing) existing.quantity = Math.min(existing.quantity + 1, 10);
+    else lines.push({ ...line, quantity: 1 });
+    cart.save(lines);
+  },
+};
+
+async function getJson(path) {
+  const response = await fetch(path);
+  if (!response.ok) throw Object.assign(new Error(`${response.status}`), { status: response.status });
+  return response.json();
+}
+
+const availabilityText = { in_stock: "In stock", low_stock: "Low stock", sold_out: "Sold out" };
+
+// Home: products with a category filter and pagination.
+async function home() {
+  const params = new URLSearchParams(location.search);
+  const category = params.get("category") ?? "";
+  const cursor = params.get("cursor");
+  const query = new URLSearchParams({
+    limit: "12",
+    ...(category ? { category } : {}),
+    ...(cursor ? { cursor } : {}),
+  });
+  const [page, all] = await Promise.all([
+    getJson(`/v1/products?${query}`),
+    getJson("/v1/products?limit=100"),
+  ]);
+  const categories = [...new Set(all.items.map((p) => p.category))].sort();
+  const filter = el(
+    "form",
+    { class: "filter", method: "get", action: "/" },
+    el("label", { for: "category" }, "Category "),
+    el(
+      "select",
+      { id: "category", name: "category", onchange: (event) => event.target.form.submit() },
+      el("option", { value: "" }, "All"),
+      categories.map((name) => el("option", { value: name, selected: name === category }, name)),
+    ),
+    el("noscript", {}, el("button", { type: "submit" }, "Filter")),
+  );
+  const grid = el(
+    "ul",
+    { class: "grid" },
+    page.items.map((product) =>
+      el(
+        "li",
+        { class: "card", "data-testid": "product-card" },
+        el("a", { href: `/products/${product.slug}` }, el("h2", {}, product.title)),
+        el("p", { class: "price" }, money(product.variants[0].price)),
+        el("p", { class: "muted" }, product.category),
+      ),
+    ),
+  );
+  const nav = el("nav", { class: "pager", "aria-label": "Pages" });
+  if (cursor) nav.append(el("button", { type: "button", onclick: () => history.back() }, "← Previous"));
+  if (page.nextCursor) {
+    const next = new URLSearchParams({ ...(category ? { category } : {}), cursor: page.nextCursor });
+    nav.append(el("a", { href: `/?${next}` }, "Next →"));
+  }
+  render(el("h1", {}, "Products"), filter, grid, nav);
+}
+
+// Product: variants, price and live availability.
+async function product() {
+  const slug = decodeURIComponent(location.pathname.split("/")[2] ?? "");
+  let item;
+  try {
+    item = await getJson(`/v1/products/${encodeURIComponent(slug)}`);
+  } catch (error) {
+    render(
+      el(
+        "h1",
+        {},
+        error.status === 404 ? "This product is not available" : "The shop could not load this product",
+      ),
+    );
+    return;
+  }
+  document.title = `${item.title} · Stampede`;
+  let selected = item.variants[0];
+  const status = el(
+    "p",
+    { class: "availability", "data-testid": "availability", "aria-live": "polite" },
+    "Checking stock…",
+  );
+  const add = el("button", { type: "button", "data-testid": "add-to-cart", class: "primary" }, "Add to cart");
+  const price = el("p", { class: "price" }, money(selected.price));
+
+  async function refreshStock() {
+    try {
+      const stock = await getJson(`/v1/inventory/${encodeURIComponent(selected.sku)}`);
+      status.textContent =
+        availabilityText[stock.status] + (stock.status === "low_stock" ? ` (${stock.available} left)` : "");
+      status.dataset.status = stock.status;
+      add.disabled = stock.status === "sold_out";
+      add.textContent = stock.status === "sold_out" ? "Sold out" : "Add to cart";
+    } catch {
+      status.textContent = "Stock unknown right now";
+    }
+  }
+  add.addEventListener("click", () => {
+    cart.add({
+      sku: selected.sku,
+      title: `${item.title} (${selected.title})`,
+      price: selected.price,
+      slug: item.slug,
+    });
+    say(`Added ${item.title} (${selected.title}) to your cart.`);
+  });
+  const variants = el(
+    "fieldset",
+    { class: "variants" },
+    el("legend", {}, "Choose a variant"),
+    item.variants.map((variant, index) =>
+      el(
+        "label",
+        {},
+        el("input", {
+          type: "radio",
+          name: "variant",
+          value: variant.sku,
+          checked: index === 0,
+          onchange: () => {
+            selected = variant;
+            price.textContent = money(variant.price);
+            refreshStock();
+          },
+        }),
+        ` ${variant.title} · ${money(variant.price)}`,
+      ),
+    ),
+  );
+  render(
+    el("h1", {}, item.title),
+    item.images[0]
+      ? el("img", { src: item.images[0], alt: item.title, width: 320, height: 320, loading: "lazy" })
+      : null,
+    el("p", {}, item.description),
+    variants,
+    price,
+    status,
+    add,
+  );
+  await refreshStock();
+  setInterval(refreshStock, 5000);
+}
+
+// Cart and checkout.
+function cartPage() {
+  const lines = cart.lines();
+  if (lines.length === 0) {
+    render(
+      el("h1", {}, "Your cart"),
+      el("p", {}, "Your cart is empty. ", el("a", { href: "/" }, "Browse products")),
+    );
+    return;
+  }
+  const total = lines.reduce((sum, line) => sum + line.quantity * line.price.amount, 0);
+  const rows = lines.map((line, index) =>
+    el(
+      "li",
+      {},
+      el("span", {}, line.title),
+      el("label", { for: `qty-${index}`, class: "sr-only" }, `Quantity of ${line.title}`),
+      el("input", {
+        id: `qty-${index}`,
+        type: "number",
+        min: 1,
+        max: 10,
+        value: line.quantity,
+        onchange: (event) => {
+          const next = cart.lines();
+          next[index].quantity = Math.max(1, Math.min(10, Number(event.target.value) || 1));
+          cart.save(next);
+          cartPage();
+        },
+      }),
+      el("span", {}, money({ amount: line.quantity * line.price.amount, currency: line.price.currency })),
+      el(
+        "button",
+        {
+          type: "button",
+          onclick: () => (cart.save(cart.lines().filter((_, i) => i !== index)), cartPage()),
+        },
+        "Remove",
+      ),
+    ),
+  );
+  const form = el(
+    "form",
+    { class: "checkout", onsubmit: placeOrder },
+    el("label", { for: "email" }, "Email"),
+    el("input", {
+      id: "email",
+      name: "email",
+      type: "email",
+      required: true,
+      autocomplete: "email",
+      "data-testid": "checkout-email",
+    }),
+    el("label", { for: "payment" }, "Payment (test card)"),
+    el(
+      "select",
+      { id: "payment", name: "payment" },
+      el("option", { value: "tok_ok" }, "Card that pays"),
+      el("option", { value: "tok_declined" }, "Card that is declined"),
+      el("option", { value: "tok_flaky" }, "Gateway that fails twice, then pays"),
+      el("option", { value: "tok_timeout_after_charge" }, "Gateway that times out after charging"),
+      el("option", { value: "tok_down" }, "Gateway that is down"),
+    ),
+    el("button", { type: "submit", class: "primary", "data-testid": "place-order" }, "Place order"),
+  );
+  render(
+    el("h1", {}, "Your cart"),
+    el("ul", { class: "lines" }, rows),
+    el("p", { class: "total" }, "Total ", money({ amount: total, currency: lines[0].price.currency })),
+    form,
+  );
+}
+
+/**
+ * One Idempotency-Key per attempt at this exact cart and form, kept until the attempt ends: a
+ * double click or a retry after a network error sends the same key, so it can never make two orders.
+ */
+function attemptKey(body) {
+  const fingerprint = JSON.stringify(body);
+  const saved = readJson(ATTEMPT_KEY, null);
+  if (saved?.fingerprint === fingerprint) return saved.key;
+  const key = crypto.randomUUID();
+  localStorage.setItem(ATTEMPT_KEY, JSON.stringify({ fingerprint, key }));
+  return key;
+}
+
+let placing = false;
+async function placeOrder(event) {
+  event.preventDefault();
+  if (placing) return;
+  placing = true;
+  const button = event.target.querySelector("[data-testid=place-order]");
+  button.disabled = true;
+  const form = new FormData(event.target);
+  const body = {
+    items: cart.lines().map(({ sku, quantity }) => ({ sku, quantity })),
+    customer: { email: String(form.get("email")) },
+    payment: { token: String(form.get("payment")) },
+  };
+  const key = attemptKey(body);
+  try {
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      let response;
+      try {
+        response = await fetch("/v1/checkout", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "Idempotency-Key": key },
+          body: JSON.stringify(body),
+        });
+      } catch {
+        say("The network failed. Your order was not placed twice; press Place order to try again.", "error");
+        return;
+      }
+      if (response.status === 202) {
+        const accepted = await response.json();
+        const orders = readJson(ORDERS_KEY, {});
+        orders[accepted.orderId] = accepted.orderToken;
+        localStorage.setItem(ORDERS_KEY, JSON.stringify(orders));
+        localStorage.removeItem(ATTEMPT_KEY);
+        cart.save([]);
+        location.assign(`/orders/${accepted.orderId}`);
+        return;
+      }
+      const problem = await response.json().catch(() => ({}));
+      if (response.status === 409 && problem.code === "insufficient_stock") {
+        const titles = new Map(cart.lines().map((line) => [line.sku, line.title]));
+        const names = (problem.skus ?? [])
+          .map((s) => `${titles.get(s.sku) ?? s.sku} (${s.available} left)`)
+          .join(", ");
+        say(`Sold out: ${names}. Adjust your cart and try again.`, "error");
+        localStorage.removeItem(ATTEMPT_KEY);
+        return;
+      }
+      if (response.status === 429 || response.status === 503 || problem.code === "idempotency_key_in_use") {
+        const wait = Math.min(Number(response.headers.get("Retry-After")) || 2, 30);
+        say(`The shop is busy. Trying again in ${wait} s…`, "warn");
+        await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+        continue;
+      }
+      say(problem.detail ?? "The order could not be placed.", "error");
+      return;
+    }
+    say("The shop is still busy. Please try again in a minute.", "error");
+  } finally {
+    placing = false;
+    button.disabled = false;
+  }
+}
+
+// Order: polls until the payment settles and says what happened.
+const outcomes = {
+  pending_payment: "Payment in progress…",
+  paid: "Paid: your order is confirmed.",
+  payment_failed: "Payment failed: nothing was charged and the items were released.",
+  cancelled: "Cancelled.",
+};
+
+async function order() {
+  const id = location.pathname.split("/")[2] ?? "";
+  const token = readJson(ORDERS_KEY, {})[id];
+  const status = el(
+    "p",
+    { class: "order-status", "data-testid": "order-status", "aria-live": "polite" },
+    "Loading…",
+  );
+  render(el("h1", {}, "Your order"), el("p", { class: "muted" }, `Order ${id}`), status);
+  if (!token) {
+    status.textContent = "This order was placed on another device.";
+    return;
+  }
+  for (;;) {
+    const response = await fetch(`/v1/orders/${encodeURIComponent(id)}`, {
+      headers: { Authorization: `Bearer ${token}` },
+    }).catch(() => null);
+    if (response?.ok) {
+      const current = await response.json();
+      status.textContent = outcomes[current.status];
+      status.dataset.status = current.status;
+      if (current.status !== "pending_payment") {
+        app.append(
+          el(
+            "ul",
+            { class: "lines" },
+            current.items.map((item) =>
+              el("li", {}, `${item.quantity} × ${item.title} · ${money(item.unitPrice)}`),
+            ),
+          ),
+          el("p", { class: "total" }, "Total ", money(current.total)),
+        );
+        return;
+      }
+    } else if (response?.status === 404) {
+      status.textContent = "This order could not be found.";
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+cart.save(cart.lines());
+const pages = { home, product, cart: cartPage, order };
+Promise.resolve()
+  .then(() => pages[document.body.dataset.page]?.())
+  .catch(() => say("The shop could not load. Check your connection and reload.", "error"));

@@ -1,0 +1,38 @@
+import { html, raw } from "hono/html";
+
+export type Page = "home" | "product" | "cart" | "order" | "admin";
+
+const titles: Record<Page, string> = {
+  home: "Shop",
+  product: "Product",
+  cart: "Your cart",
+  order: "Your order",
+  admin: "Operations",
+};
+
+/**
+ * The shell every page shares: the header, a live region for messages, and the main element the
+ * client script fills in for this page. No framework: one small module and one stylesheet.
+ */
+export function shell(page: Page) {
+  const admin = page === "admin";
+  return html`<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <title>${titles[page]} · Stampede</title>
+    <link rel="stylesheet" href="/assets/store.css" />
+    <script type="module" src="${admin ? "/assets/ops.js" : "/assets/store.js"}"></script>
+  </head>
+  <body data-page="${page}">
+    <header class="top">
+      <a class="brand" href="/">Stampede</a>
+      ${admin ? raw('<span class="tag">Operations</span>') : raw('<a href="/cart" data-testid="cart-link" class="cart-link">Cart (<span id="cart-count">0</span>)</a>')}
+    </header>
+    <p id="notice" role="status" aria-live="polite" class="notice" hidden></p>
+    <main id="app" tabindex="-1"><p class="muted">Loading…</p></main>
+    <noscript><p>This shop needs JavaScript to load its live stock and cart.</p></noscript>
+  </body>
+</html>`;
+}

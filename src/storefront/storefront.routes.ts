@@ -1,0 +1,20 @@
+import type { Context } from "hono";
+import { Hono } from "hono";
+import type { AppEnv } from "../env";
+import { type Page, shell } from "./pages";
+
+/**
+ * The shop and the ops page: HTML shells served by the worker; their script and stylesheet are
+ * static assets (public/assets) that the client fills each page from the public and admin APIs.
+ */
+const page = (name: Page) => (c: Context<AppEnv>) => {
+  c.header("Cache-Control", "no-cache");
+  return c.html(shell(name));
+};
+
+export const storefrontRoutes = new Hono<AppEnv>()
+  .get("/", page("home"))
+  .get("/products/:slug", page("product"))
+  .get("/cart", page("cart"))
+  .get("/orders/:id", page("order"))
+  .get("/admin", page("admin"));
