@@ -119,6 +119,11 @@ export class SkuInventory extends DurableObject<Env> {
     return this.#counts();
   }
 
+  /** The counts with the SKU's layout, in one call: a public read of an unsplit SKU needs nothing else. */
+  countsAndLayout(): { counts: StockCounts | null; layout: { buckets: number; span: number } } {
+    return { counts: this.counts(), layout: this.#store.layout() };
+  }
+
   snapshot(): InventorySnapshot | null {
     this.#expireDue(Date.now());
     const stock = this.#store.stock();

@@ -45,11 +45,12 @@ export async function bucketCount(scope: Scope, sku: string): Promise<number> {
 
 /** A SKU's four figures summed over its buckets, without reading any holds: for public reads. */
 export async function readCounts(env: Env, sku: string): Promise<StockCounts> {
-  const layout = await bucketObject(env, sku, 0).layout();
-  const counts = await Promise.all(
-    Array.from({ length: layout.span }, (_, bucket) => bucketObject(env, sku, bucket).counts()),
+  const first = await bucketObject(env, sku, 0).countsAndLayout();
+  if (!first.counts) throw new AppError("sku_not_found", { detail: `No stock is kept for SKU ${sku}` });
+  const others = await Promise.all(
+    Array.from({ length: first.layout.span - 1 }, (_, i) => bucketObject(env, sku, i + 1).counts()),
   );
-  if (!counts[0]) throw new AppError("sku_not_found", { detail: `No stock is kept for SKU ${sku}` });
+  const counts = [first.counts, ...others];
   const present: StockCounts[] = counts.flatMap((c) => (c ? [c] : []));
   const sum = (pick: (c: StockCounts) => number) => present.reduce((n, c) => n + pick(c), 0);
   return {
