@@ -50,6 +50,7 @@ checkoutRoutes.openapi(checkoutRoute, async (c) => {
   });
   const headers = new Headers(result.headers);
   if (result.replayed) headers.set("Idempotent-Replayed", "true");
+  if (result.serverTiming) headers.set("Server-Timing", result.serverTiming);
   headers.set("Cache-Control", "no-store");
   return new Response(result.body, { status: result.status, headers }) as never;
 });

@@ -20,7 +20,23 @@ import { abandon, type Claim, claim, completion, fingerprint, type StoredRespons
 import { spendCheckoutBudget } from "./rate-limit";
 
 type Owner = Extract<Claim, { kind: "owner" }>;
-export type CheckoutResult = StoredResponse & { replayed: boolean };
+export type CheckoutResult = StoredResponse & { replayed: boolean; serverTiming?: string };
+
+/** Times each stage of a checkout for the Server-Timing header: where a slow checkout spends it. */
+function stageTimer() {
+  const stages: string[] = [];
+  return {
+    async time<T>(name: string, work: Promise<T>): Promise<T> {
+      const started = performance.now();
+      try {
+        return await work;
+      } finally {
+        stages.push(`${name};dur=${(performance.now() - started).toFixed(1)}`);
+      }
+    },
+    header: () => stages.join(", "),
+  };
+}
 
 /** An order token: 256 random bits, base64url. Only its SHA-256 is stored. */
 async function newOrderToken(): Promise<{ token: string; hash: string }> {
@@ -62,19 +78,23 @@ export async function checkout(
   { requestId, client }: { requestId: string; client: string },
 ): Promise<CheckoutResult> {
   const lines = mergeLines(request.items);
+  const timer = stageTimer();
   // Late buyers of a sold-out SKU are answered here, before any D1 read or write. Such a refusal is
   // not stored against the key: a retry while the SKU is still sold out is refused the same way.
   const known = await knownShortage(scope, lines);
   if (known) return { ...(await storedFrom(problemResponse(shortage(known), requestId))), replayed: false };
-  await spendCheckoutBudget(scope.env, client);
-  const pricedLines = await price(scope, request, lines);
+  await timer.time("limit", spendCheckoutBudget(scope.env, client));
+  const pricedLines = await timer.time("price", price(scope, request, lines));
   const db = database(scope.env.DB);
-  const claimed = await claim(db, key, await fingerprint(request), ulid());
+  const claimed = await timer.time(
+    "claim",
+    fingerprint(request).then((print) => claim(db, key, print, ulid())),
+  );
   if (claimed.kind === "replay") return { ...claimed.response, replayed: true };
 
   let reservation: Awaited<ReturnType<typeof reserveCart>>;
   try {
-    reservation = await reserveCart(scope, claimed.orderId, lines);
+    reservation = await timer.time("reserve", reserveCart(scope, claimed.orderId, lines));
   } catch (error) {
     await abandon(db, claimed);
     throw error;
@@ -87,13 +107,9 @@ export async function checkout(
   }
 
   try {
-    const response = await recordOrder(
-      db,
-      claimed,
-      request,
-      pricedLines,
-      reservation.holds,
-      reservation.expiresAt,
+    const response = await timer.time(
+      "record",
+      recordOrder(db, claimed, request, pricedLines, reservation.holds, reservation.expiresAt),
     );
     const orderId = claimed.orderId;
     background(
@@ -101,7 +117,7 @@ export async function checkout(
       "payment enqueue",
       scope.env.PAYMENTS.send({ orderId }).then(() => markSent(db, orderId)),
     );
-    return { ...response, replayed: false };
+    return { ...response, replayed: false, serverTiming: timer.header() };
   } catch (error) {
     await releaseHolds(scope.env, claimed.orderId, reservation.holds);
     await abandon(db, claimed);
