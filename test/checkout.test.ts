@@ -33,7 +33,9 @@ describe("POST /v1/checkout", () => {
     expect(response.status).toBe(202);
     const body = await response.json<Accepted>();
     expect(response.headers.get("Location")).toBe(`/v1/orders/${body.orderId}`);
-    expect(response.headers.get("Server-Timing")).toMatch(/limit;dur=.*price;dur=.*claim;dur=.*reserve;dur=.*record;dur=/);
+    expect(response.headers.get("Server-Timing")).toMatch(
+      /limit;dur=.*price;dur=.*claim;dur=.*reserve;dur=.*record;dur=/,
+    );
     expect(body).toMatchObject({
       status: "pending_payment",
       total: { amount: 3 * 1999, currency: "USD" },

@@ -231,7 +231,10 @@ function cartPage() {
         "button",
         {
           type: "button",
-          onclick: () => (cart.save(cart.lines().filter((_, i) => i !== index)), cartPage()),
+          onclick: () => {
+            cart.save(cart.lines().filter((_, i) => i !== index));
+            cartPage();
+          },
         },
         "Remove",
       ),
