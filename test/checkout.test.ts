@@ -374,3 +374,24 @@ describe("late buyers of a sold-out SKU", () => {
     expect(objects.calls()).toBe(0);
   });
 });
+
+describe("a retry that took over a stalled claim", () => {
+  it("never releases the holds of the order the stalled request did record", async () => {
+    const sku = await stockedSku(5);
+    const key = unique("stalled");
+    const body = checkoutBody([{ sku, quantity: 2 }], "tok_down");
+    const first = await postCheckout(body, key);
+    expect(first.status).toBe(202);
+    // As if the first request had stalled past its lock before its batch landed: the retry takes
+    // the claim over, reuses the order id, and then finds the order already recorded.
+    const keyHash = await sha256Hex(`idempotency-key:${key}`);
+    await env.DB.prepare(
+      "UPDATE idempotency_keys SET state = 'in_flight', locked_until = 0 WHERE key_hash = ?",
+    )
+      .bind(keyHash)
+      .run();
+    const retry = await postCheckout(body, key);
+    expect(retry.status).toBe(503);
+    expect(await stockOf(sku)).toMatchObject({ reserved: 2, available: 3 });
+  });
+});

@@ -12,11 +12,19 @@ import {
   type ShortSku,
   type SkuHold,
 } from "../inventory/inventory.holds";
-import { markSent } from "../orders/orders.storage";
+import { findOrder, markSent } from "../orders/orders.storage";
 import { base64url, sha256Hex } from "../shared/crypto";
 import { background, type Scope } from "../shared/scope";
 import type { CheckoutAccepted, CheckoutRequest } from "./checkout.schemas";
-import { abandon, type Claim, claim, completion, fingerprint, type StoredResponse } from "./idempotency";
+import {
+  abandon,
+  type Claim,
+  claim,
+  completion,
+  fingerprint,
+  type StoredResponse,
+  storedResponse,
+} from "./idempotency";
 import { spendCheckoutBudget } from "./rate-limit";
 
 type Owner = Extract<Claim, { kind: "owner" }>;
@@ -119,6 +127,13 @@ export async function checkout(
     );
     return { ...response, replayed: false, serverTiming: timer.header() };
   } catch (error) {
+    // A request that took over a stalled claim can lose the race to record the same order id to
+    // the request it took over from. That order is real: its holds stay and its response replays.
+    if (await findOrder(db, claimed.orderId)) {
+      const stored = await storedResponse(db, claimed);
+      if (stored) return { ...stored, replayed: true };
+      throw new AppError("service_unavailable", { headers: { "Retry-After": "1" }, cause: error });
+    }
     await releaseHolds(scope.env, claimed.orderId, reservation.holds);
     await abandon(db, claimed);
     throw new AppError("service_unavailable", {

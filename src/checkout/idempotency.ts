@@ -179,6 +179,12 @@ export async function completion(
   );
 }
 
+/** The response stored under a claimed key once its request completed, if it has. */
+export async function storedResponse(db: Database, owner: Extract<Claim, { kind: "owner" }>) {
+  const [row] = await db.select().from(idempotencyKeys).where(eq(idempotencyKeys.keyHash, owner.keyHash));
+  return row?.state === "done" && row.response ? open(owner.cipherKey, row.response) : null;
+}
+
 /** Gives a key back when nothing was done under it, so the client's retry starts afresh. */
 export async function abandon(db: Database, owner: Extract<Claim, { kind: "owner" }>) {
   await db
