@@ -1,4 +1,9 @@
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  getQueueResult,
+  runInDurableObject,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../src/index";
@@ -172,5 +177,33 @@ describe("duplicates, races and recovery", () => {
     const page = await response.json<{ items: { id: string; status: string }[] }>();
     expect(page.items.map((o) => o.id)).toContain(accepted.orderId);
     expect(new Set(page.items.map((o) => o.status))).toEqual(new Set(["payment_failed"]));
+  });
+});
+
+describe("a hold that lapsed before payment began", () => {
+  it("fails the order without charging it, since its units may be sold elsewhere", async () => {
+    const sku = await stockedSku(5);
+    // A queue that accepts the message and never delivers it, as a long backlog would.
+    const silentQueue = { send: () => Promise.resolve() } as unknown as Queue;
+    const response = await postCheckout(
+      checkoutBody([{ sku, quantity: 2 }], "tok_ok"),
+      undefined,
+      {},
+      { PAYMENTS: silentQueue },
+    );
+    const accepted = await response.json<Accepted>();
+    await runInDurableObject(env.INVENTORY.getByName(sku), (_, state) => {
+      state.storage.sql.exec("UPDATE reservations SET expires_at = 0 WHERE order_id = ?", accepted.orderId);
+    });
+    const batch = createMessageBatch("stampede-payments", [
+      { id: "late-start", timestamp: new Date(), attempts: 1, body: { orderId: accepted.orderId } },
+    ]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, env, ctx);
+    expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(["late-start"]);
+    const order = await settledOrder(accepted.orderId, accepted.orderToken);
+    expect(order).toMatchObject({ status: "payment_failed", payment: { status: "failed" } });
+    expect(await chargesFor(accepted.orderId)).toEqual([]);
+    expect(await stockOf(sku)).toMatchObject({ onHand: 5, reserved: 0, committed: 0 });
   });
 });

@@ -95,7 +95,13 @@ export async function attemptPayment(env: Env, orderId: string): Promise<Settlem
   if (order.status !== "pending_payment") return tidyClosed(env, gateway, order);
 
   const extendTo = Date.now() + settings(env).paymentHoldExtensionSeconds * 1000;
-  await extendHolds(env, order.id, order.holds, extendTo);
+  const extended = await extendHolds(env, order.id, order.holds, extendTo);
+  if (extended.some(({ result }) => !result.ok)) {
+    // The hold lapsed before payment began (say, behind a long queue backlog): its units may be
+    // sold to someone else by now, so this order must not be charged.
+    await onDeclined(env, order, "stock hold lapsed before payment");
+    return "settled";
+  }
   const attempts = await countAttempt(db, order.id);
   const key = chargeKey(order.id);
 
