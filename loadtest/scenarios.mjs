@@ -15,6 +15,8 @@ const checkout = (sku) => ({
           payment: { token: "{{ paymentToken }}" },
         },
         afterResponse: "checkoutOutcome",
+        // Only buyers check out; the others leave after browsing.
+        ifTrue: "buy",
       },
     },
     { function: "backOff" },
