@@ -91,6 +91,13 @@ export async function startBare() {
   return { url: `http://${HOST}:${port}`, mf, stop: () => mf.dispose() };
 }
 
+let errorsShown = 0;
+function reportErrors(log) {
+  if (log.level !== "error" || String(log.message).includes('"level":"warn"') || errorsShown >= 20) return;
+  errorsShown++;
+  process.stderr.write(`[worker] ${String(log.message).slice(0, 600)}\n`);
+}
+
 /**
  * workerd listens on `port` itself (a direct socket), so requests skip Miniflare's entry worker and
  * its Node.js side: the same path a bare worker's ceiling is measured on.
@@ -104,7 +111,8 @@ function start({ port, persistTo, ...worker }) {
       port: 0,
       log: new Log(LogLevel.WARN),
       // The worker's log lines would otherwise cross into this process, which also drives the load.
-      handleStructuredLogs: () => {},
+      // Errors are kept (a few, to stderr) so that a run's 5xx can be explained.
+      handleStructuredLogs: reportErrors,
       workers: [{ ...worker, modules: true, unsafeDirectSockets: [{ host: HOST, port }] }],
     }),
   );
