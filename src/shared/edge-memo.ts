@@ -3,10 +3,11 @@
  * Cache API (shared by every isolate at this location). Nothing here is global: it is for facts that
  * may be a few seconds stale everywhere but the location that changed them.
  *
- * Absence is remembered too, for `missTtlMs`, and concurrent lookups of one key share a single Cache
- * API read, so a busy isolate asks the Cache API about a key at most about once per `missTtlMs`.
+ * Absence is remembered too, for `missTtlMs`. Only settled values are kept in memory, never a lookup
+ * in flight: a promise doing I/O for one request must not be awaited by another (Workers refuses
+ * I/O across request contexts), so concurrent misses each ask the Cache API once.
  */
-type Entry = { value: Promise<string | null>; until: number; put?: string };
+type Entry = { value: string | null; until: number; put?: boolean };
 
 const memory = new Map<string, Entry>();
 
@@ -29,22 +30,15 @@ export class EdgeMemo {
     return new Request(new URL(this.#prefix + encodeURIComponent(key), this.#origin));
   }
 
-  get(key: string, now = Date.now()): Promise<string | null> {
+  async get(key: string, now = Date.now()): Promise<string | null> {
     const id = this.#prefix + key;
     const known = memory.get(id);
     if (known && known.until > now) return known.value;
-    const value = this.#lookup(id, key);
-    memory.set(id, { value, until: now + this.#missTtlMs });
-    return value;
-  }
-
-  async #lookup(id: string, key: string): Promise<string | null> {
     const response = await this.#cache.match(this.#request(key)).catch(() => undefined);
-    if (!response) return null;
-    const value = await response.text();
-    const until = Number(response.headers.get("X-Until") ?? 0);
-    if (until > Date.now()) memory.set(id, { value: Promise.resolve(value), until });
-    return value;
+    const value = response ? await response.text() : null;
+    const until = Number(response?.headers.get("X-Until") ?? 0);
+    memory.set(id, until > now ? { value, until } : { value: null, until: now + this.#missTtlMs });
+    return until > now ? value : null;
   }
 
   /** Remembers a value here and at this location. Repeats within half its TTL are not written again. */
@@ -52,8 +46,8 @@ export class EdgeMemo {
     const id = this.#prefix + key;
     const until = now + ttlSeconds * 1000;
     const known = memory.get(id);
-    if (known?.put === value && known.until - now > (ttlSeconds * 1000) / 2) return;
-    memory.set(id, { value: Promise.resolve(value), until, put: value });
+    if (known?.put && known.value === value && known.until - now > (ttlSeconds * 1000) / 2) return;
+    memory.set(id, { value, until, put: true });
     await this.#cache.put(
       this.#request(key),
       new Response(value, {
