@@ -39,6 +39,9 @@ const funnel = [
   { loop: checkout("{{ sku }}").loop, whileTrue: "wantsToBuy" },
 ];
 
+/** Visitors who buy about 3% of the time, one payment in ten with a failing token. */
+const shoppers = { LOADTEST_CONVERSION: "0.03", LOADTEST_FAILING_SHARE: "0.1" };
+
 export const scenarios = {
   browse: {
     description: "catalog list, product and inventory reads with Zipf-like popularity",
@@ -54,7 +57,7 @@ export const scenarios = {
     description: "browse to buy at about 3% conversion, 10% of payments with failing tokens",
     flow: funnel,
     steps: [50, 100, 200, 400, 800, 1600, 3200],
-    env: { LOADTEST_CONVERSION: "0.03", LOADTEST_FAILING_SHARE: "0.1" },
+    env: shoppers,
   },
   spike: {
     description: "the funnel at a steady baseline, then 10x for a minute, then back",
@@ -64,7 +67,7 @@ export const scenarios = {
       { name: "10x spike", rate: 400, seconds: 60 },
       { name: "recovery", rate: 40, seconds: 30 },
     ],
-    env: { LOADTEST_CONVERSION: "0.03", LOADTEST_FAILING_SHARE: "0.1" },
+    env: shoppers,
   },
   crash: {
     description:

@@ -110,7 +110,7 @@ export async function checkout(
 
   if (!reservation.ok) {
     const response = await storedFrom(problemResponse(shortage(reservation.short), requestId));
-    await db.$client.batch([await completion(db, claimed, response)]);
+    await (await completion(db, claimed, response)).run();
     return { ...response, replayed: false };
   }
 

@@ -1,9 +1,10 @@
 import type { z } from "zod";
 import { AppError } from "../errors";
+import { base64url } from "./crypto";
 
 /** Opaque pagination cursors: base64url JSON, checked against a schema when they come back. */
 export function encodeCursor(value: object): string {
-  return btoa(JSON.stringify(value)).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+  return base64url(new TextEncoder().encode(JSON.stringify(value)));
 }
 
 export function decodeCursor<T>(cursor: string, schema: z.ZodType<T>): T {
