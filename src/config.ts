@@ -4,6 +4,8 @@ import { z } from "zod";
 const Settings = z.object({
   catalogEdgeTtlSeconds: z.coerce.number().int().min(0).max(86_400).default(30),
   catalogKvFreshSeconds: z.coerce.number().int().min(0).max(86_400).default(300),
+  catalogMemoryTtlMs: z.coerce.number().int().min(0).max(10_000).default(100),
+  accessLogSampleRate: z.coerce.number().min(0).max(1).default(0.01),
   lowStockThreshold: z.coerce.number().int().min(0).default(10),
   holdTtlSeconds: z.coerce.number().int().min(10).max(86_400).default(900),
   soldOutTtlSeconds: z.coerce.number().int().min(1).max(300).default(5),
@@ -24,6 +26,8 @@ export function settings(env: Env): Settings {
     value = Settings.parse({
       catalogEdgeTtlSeconds: env.CATALOG_EDGE_TTL_SECONDS,
       catalogKvFreshSeconds: env.CATALOG_KV_FRESH_SECONDS,
+      catalogMemoryTtlMs: env.CATALOG_MEMORY_TTL_MS,
+      accessLogSampleRate: env.ACCESS_LOG_SAMPLE_RATE,
       lowStockThreshold: env.LOW_STOCK_THRESHOLD,
       holdTtlSeconds: env.HOLD_TTL_SECONDS,
       soldOutTtlSeconds: env.SOLD_OUT_TTL_SECONDS,

@@ -43,7 +43,7 @@ export type ProblemBody = {
   [extension: string]: unknown;
 };
 
-type AppErrorOptions = {
+type ProblemOptions = {
   detail?: string;
   errors?: FieldError[];
   /** Extra members of the problem document (RFC 9457 extensions), e.g. `skus`. */
@@ -61,7 +61,7 @@ export class AppError extends Error {
   readonly extensions: Record<string, unknown>;
   readonly headers: Record<string, string>;
 
-  constructor(code: ErrorCode, options: AppErrorOptions = {}) {
+  constructor(code: ErrorCode, options: ProblemOptions = {}) {
     const [status, title] = codes[code];
     super(options.detail ?? title, { cause: options.cause });
     this.name = "AppError";
@@ -74,17 +74,28 @@ export class AppError extends Error {
   }
 
   toProblem(requestId: string): ProblemBody {
-    return {
-      ...this.extensions,
-      type: `https://stampede.dev/problems/${this.code.replaceAll("_", "-")}`,
-      title: this.title,
-      status: this.status,
-      detail: this.message,
-      code: this.code,
+    return problemDocument(
+      { code: this.code, detail: this.message, errors: this.errors, extensions: this.extensions },
       requestId,
-      ...(this.errors ? { errors: this.errors } : {}),
-    };
+    );
   }
+}
+
+/** An answered problem that is not a failure (a refusal given every second in a sale): no Error, no stack. */
+export type Problem = ProblemOptions & { code: ErrorCode };
+
+export function problemDocument(problem: Problem, requestId: string): ProblemBody {
+  const [status, title] = codes[problem.code];
+  return {
+    ...problem.extensions,
+    type: `https://stampede.dev/problems/${problem.code.replaceAll("_", "-")}`,
+    title,
+    status,
+    detail: problem.detail ?? title,
+    code: problem.code,
+    requestId,
+    ...(problem.errors ? { errors: problem.errors } : {}),
+  };
 }
 
 /** Turns a zod failure into field errors whose paths a client can point at (`items.0.quantity`). */
@@ -107,9 +118,15 @@ export function validationError(error: ZodError, target: string): AppError {
   });
 }
 
-export function problemResponse(error: AppError, requestId: string): Response {
-  const headers = new Headers(error.headers);
-  headers.set("Content-Type", "application/problem+json");
-  headers.set("Cache-Control", "no-store");
-  return new Response(JSON.stringify(error.toProblem(requestId)), { status: error.status, headers });
+export function problemResponse(problem: AppError | Problem, requestId: string): Response {
+  const document =
+    problem instanceof AppError ? problem.toProblem(requestId) : problemDocument(problem, requestId);
+  return new Response(JSON.stringify(document), {
+    status: document.status,
+    headers: {
+      ...problem.headers,
+      "Content-Type": "application/problem+json",
+      "Cache-Control": "no-store",
+    },
+  });
 }

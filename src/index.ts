@@ -1,5 +1,6 @@
 import { app } from "./app";
 import { republishRecentProducts } from "./catalog/catalog.service";
+import { answerHot } from "./http/hot-paths";
 import {
   consumeDeadPayments,
   consumePayments,
@@ -13,7 +14,9 @@ export { SkuInventory } from "./inventory/inventory.do";
 export { GatewaySimulator } from "./payments/simulator.do";
 
 export default {
-  fetch: app.fetch,
+  fetch(request: Request, env: Env, ctx: ExecutionContext) {
+    return answerHot(request, env, (routed) => app.fetch(routed, env, ctx));
+  },
 
   async queue(batch, env, _ctx) {
     if (batch.queue === PAYMENTS_QUEUE) return consumePayments(batch, env);

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { settings } from "../config";
 import type { AppEnv } from "../env";
+import type { CacheLayer } from "../http/request-log";
 import { type CachedBody, matchesIfNoneMatch } from "./catalog.cache";
 import type { CatalogRead } from "./catalog.service";
 
@@ -10,17 +11,28 @@ function cacheControl(env: Env): string {
   return `public, max-age=0, s-maxage=${edgeTtl}, stale-while-revalidate=${fresh}, stale-if-error=86400`;
 }
 
-/** Answers a catalog read from its cached bytes: 304 when the caller already holds them. */
-export function catalogResponse(c: Context<AppEnv>, read: CatalogRead): Response {
-  const entry: CachedBody = read.entry;
-  c.set("cacheLayer", read.layer);
-  const headers = {
+/** A catalog entry as an HTTP answer: 304 when the caller already holds its bytes. */
+export function catalogAnswer(
+  env: Env,
+  entry: CachedBody,
+  layer: CacheLayer,
+  ifNoneMatch: string | null | undefined,
+  extraHeaders: Record<string, string> = {},
+): Response {
+  const headers: Record<string, string> = {
     ETag: entry.etag,
-    "Cache-Control": cacheControl(c.env),
-    "X-Cache-Layer": read.layer,
+    "Cache-Control": cacheControl(env),
+    "X-Cache-Layer": layer,
+    ...extraHeaders,
   };
-  if (matchesIfNoneMatch(c.req.header("If-None-Match"), entry.etag)) {
-    return c.body(null, 304, headers);
+  if (matchesIfNoneMatch(ifNoneMatch ?? undefined, entry.etag)) {
+    return new Response(null, { status: 304, headers });
   }
-  return c.body(entry.body, 200, { ...headers, "Content-Type": "application/json; charset=utf-8" });
+  headers["Content-Type"] = "application/json; charset=utf-8";
+  return new Response(entry.body, { status: 200, headers });
+}
+
+export function catalogResponse(c: Context<AppEnv>, read: CatalogRead): Response {
+  c.set("cacheLayer", read.layer);
+  return catalogAnswer(c.env, read.entry, read.layer, c.req.header("If-None-Match"));
 }

@@ -11,8 +11,9 @@ const cachedHeaders = {
   ETag: { schema: { type: "string" as const }, description: "Strong validator of the body" },
   "Cache-Control": { schema: { type: "string" as const } },
   "X-Cache-Layer": {
-    schema: { type: "string" as const, enum: ["cache", "kv", "d1", "stale"] },
-    description: "Which layer answered: Cache API, KV, D1, or a last good copy while D1 fails",
+    schema: { type: "string" as const, enum: ["memory", "cache", "kv", "d1", "stale"] },
+    description:
+      "Which layer answered: isolate memory, Cache API, KV, D1, or a last good copy while D1 fails",
   },
 };
 

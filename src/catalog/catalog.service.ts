@@ -9,6 +9,7 @@ import { EdgeMemo } from "../shared/edge-memo";
 import { logEvent } from "../shared/log";
 import { background, type Scope } from "../shared/scope";
 import { type CachedBody, EdgeLayers, etagOf } from "./catalog.cache";
+import { forgetHeldReads, hold, readEpoch, recall } from "./catalog.memory";
 import type { ListQuery, Product, ProductInput, ProductPage } from "./catalog.schemas";
 import {
   activeSlug,
@@ -44,15 +45,40 @@ async function entryFor(value: unknown): Promise<CachedBody> {
   return { body, etag: await etagOf(body), storedAt: Date.now() };
 }
 
-const productKey = (idOrSlug: string) => `product:${idOrSlug}`;
+export const productKey = (idOrSlug: string) => `product:${idOrSlug}`;
+
+/** Answers from this isolate's memory when it read `key` moments ago; otherwise reads and holds. */
+async function heldOr(
+  ctx: Scope,
+  key: string,
+  read: () => Promise<CatalogRead | null>,
+): Promise<CatalogRead | null> {
+  const ttlMs = settings(ctx.env).catalogMemoryTtlMs;
+  if (ttlMs === 0) return read();
+  const now = Date.now();
+  const held = recall(key, now);
+  if (held !== undefined) return held && { entry: held, layer: "memory" };
+  const since = readEpoch();
+  const fresh = await read();
+  hold(key, fresh?.entry ?? null, ttlMs, since, now);
+  return fresh;
+}
 
 /**
- * Read-through: Cache API, then KV, then D1. A KV copy older than the freshness window is revalidated
- * against D1, and served anyway (stale-if-error) when D1 fails.
+ * Read-through: isolate memory, Cache API, KV, then D1. A KV copy older than the freshness window is
+ * revalidated against D1, and served anyway (stale-if-error) when D1 fails.
  */
-export async function readProduct(ctx: Scope, idOrSlug: string): Promise<CatalogRead | null> {
-  const edge = layers(ctx);
+export function readProduct(ctx: Scope, idOrSlug: string): Promise<CatalogRead | null> {
   const key = productKey(idOrSlug);
+  return heldOr(ctx, key, () => readProductThroughEdge(ctx, key, idOrSlug));
+}
+
+async function readProductThroughEdge(
+  ctx: Scope,
+  key: string,
+  idOrSlug: string,
+): Promise<CatalogRead | null> {
+  const edge = layers(ctx);
   const cached = await edge.cacheGet(key);
   if (cached) return "missing" in cached ? null : { entry: cached, layer: "cache" };
 
@@ -112,6 +138,17 @@ type ListEntry = CachedBody & { generation: string };
 export async function readProductPage(ctx: Scope, query: ListQuery): Promise<CatalogRead> {
   const afterId = query.cursor ? decodeCursor(query.cursor, Cursor).after : undefined;
   const canonical = `list:${query.category ?? "*"}:${query.limit}:${afterId ?? ""}`;
+  const read = await heldOr(ctx, canonical, () => readPageThroughEdge(ctx, query, canonical, afterId));
+  // A page always exists (perhaps empty), so nothing is ever held as missing under a list key.
+  return read as CatalogRead;
+}
+
+async function readPageThroughEdge(
+  ctx: Scope,
+  query: ListQuery,
+  canonical: string,
+  afterId: string | undefined,
+): Promise<CatalogRead> {
   const edge = layers(ctx);
   const gen = await generation(ctx, edge);
   const cacheKey = `${canonical}@${gen}`;
@@ -159,6 +196,7 @@ export async function readProductPage(ctx: Scope, query: ListQuery): Promise<Cat
  * not fatal: D1 already holds the truth and KV copies age out within the freshness window.
  */
 async function invalidate(ctx: Scope, product: Product | null, dropKeys: string[]) {
+  forgetHeldReads();
   const edge = layers(ctx);
   const gen = ulid();
   const tasks: Promise<unknown>[] = [

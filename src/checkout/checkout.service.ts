@@ -1,13 +1,15 @@
 import { type PricedSku, priceSkus } from "../catalog/catalog.service";
 import { type Database, database, statement } from "../db/client";
 import { orderItems, orders, paymentOutbox } from "../db/schema";
-import { AppError, problemResponse } from "../errors";
+import { AppError, type Problem, problemResponse } from "../errors";
+import { REQUEST_ID_HEADER } from "../http/request-id";
 import { ulid } from "../ids";
 import {
   type CartLine,
   knownShortage,
   mergeLines,
   releaseHolds,
+  remembersSoldOut,
   reserveCart,
   type ShortSku,
   type SkuHold,
@@ -144,11 +146,28 @@ export async function checkout(
   }
 }
 
-function shortage(short: ShortSku[]) {
-  return new AppError("insufficient_stock", {
+/**
+ * The sold-out refusal given before the router (see http/hot-paths): only when this isolate's memory
+ * alone says every SKU of the cart is sold out, so it is the answer `checkout` would give.
+ */
+export function refusalIfKnownSoldOut(request: CheckoutRequest, requestId: string): Response | null {
+  const lines = mergeLines(request.items);
+  if (!lines.every((line) => remembersSoldOut(line.sku))) return null;
+  return problemResponse(
+    {
+      ...shortage(lines.map((line) => ({ sku: line.sku, requested: line.quantity, available: 0 }))),
+      headers: { [REQUEST_ID_HEADER]: requestId },
+    },
+    requestId,
+  );
+}
+
+function shortage(short: ShortSku[]): Problem {
+  return {
+    code: "insufficient_stock",
     detail: "Some items do not have enough stock; nothing was held",
     extensions: { skus: short },
-  });
+  };
 }
 
 async function storedFrom(response: Response): Promise<StoredResponse> {

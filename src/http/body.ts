@@ -16,12 +16,16 @@ export function limitBody(maxSize = MAX_BODY_BYTES) {
 
 const jsonMediaType = /^application\/([\w.-]+\+)?json$/i;
 
+/** `application/json` or any `+json` type, parameters aside. */
+export function isJsonMediaType(contentType: string | null | undefined): boolean {
+  return jsonMediaType.test((contentType ?? "").split(";")[0]?.trim() ?? "");
+}
+
 /** A write that carries a body must say it is JSON; anything else is refused before it is parsed. */
 export function requireJsonBody() {
   return createMiddleware(async function requireJsonBodyMiddleware(c, next) {
     const hasBody = c.req.raw.body !== null && c.req.header("Content-Length") !== "0";
-    const mediaType = (c.req.header("Content-Type") ?? "").split(";")[0]?.trim() ?? "";
-    if (hasBody && !jsonMediaType.test(mediaType)) {
+    if (hasBody && !isJsonMediaType(c.req.header("Content-Type"))) {
       throw new AppError("unsupported_media_type", { detail: "Request bodies must be application/json" });
     }
     await next();

@@ -1,33 +1,70 @@
 import { createMiddleware } from "hono/factory";
+import { settings } from "../config";
 import type { RequestIdVariables } from "./request-id";
 
-/** Which layer answered a read: the Cache API, KV, D1, or a stale copy served because D1 failed. */
-export type CacheLayer = "cache" | "kv" | "d1" | "stale";
+/** Which layer answered a read: isolate memory, the Cache API, KV, D1, or a stale copy served because D1 failed. */
+export type CacheLayer = "memory" | "cache" | "kv" | "d1" | "stale";
 
-export type RequestLogVariables = { cacheLayer: CacheLayer | undefined };
+export type RequestLogVariables = { cacheLayer: CacheLayer | undefined; routine: boolean | undefined };
+
+export type AccessLine = {
+  method: string;
+  path: string;
+  status: number;
+  durationMs: number;
+  requestId: string;
+  cache?: CacheLayer | undefined;
+};
 
 export type RequestLogOptions = {
   write?: (line: string) => void;
 };
 
-/** One structured JSON line per request. */
+const defaultWrite = (line: string) => console.log(line);
+
+/**
+ * One structured JSON line per request, except for routine answers (a catalog read from memory or
+ * the Cache API, a sold-out refusal), of which only `ACCESS_LOG_SAMPLE_RATE` are written: in a flash
+ * sale those are most of the traffic, and a line costs the isolate more than answering them does.
+ * Failures are always written; Workers Logs records every invocation either way.
+ */
+export function writeAccessLog(
+  env: Env,
+  line: AccessLine,
+  routine: boolean,
+  write: (line: string) => void = defaultWrite,
+) {
+  if (routine && line.status < 500 && Math.random() >= settings(env).accessLogSampleRate) return;
+  write(
+    JSON.stringify({
+      level: line.status >= 500 ? "error" : "info",
+      msg: "request",
+      ...line,
+      durationMs: Math.round(line.durationMs * 100) / 100,
+      ...(routine ? { sampled: settings(env).accessLogSampleRate } : {}),
+    }),
+  );
+}
+
 export function requestLog(options: RequestLogOptions = {}) {
-  const write = options.write ?? ((line: string) => console.log(line));
-  return createMiddleware<{ Variables: RequestIdVariables & RequestLogVariables }>(
+  const write = options.write ?? defaultWrite;
+  return createMiddleware<{ Bindings: Env; Variables: RequestIdVariables & RequestLogVariables }>(
     async function requestLogMiddleware(c, next) {
       const started = performance.now();
       await next();
-      write(
-        JSON.stringify({
-          level: c.res.status >= 500 ? "error" : "info",
-          msg: "request",
+      const cache = c.get("cacheLayer");
+      writeAccessLog(
+        c.env,
+        {
           method: c.req.method,
           path: c.req.path,
           status: c.res.status,
-          durationMs: Math.round((performance.now() - started) * 100) / 100,
+          durationMs: performance.now() - started,
           requestId: c.get("requestId"),
-          cache: c.get("cacheLayer"),
-        }),
+          cache,
+        },
+        c.get("routine") ?? (cache === "memory" || cache === "cache"),
+        write,
       );
     },
   );

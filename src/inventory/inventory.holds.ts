@@ -1,6 +1,6 @@
 import { settings } from "../config";
 import { AppError } from "../errors";
-import { EdgeMemo } from "../shared/edge-memo";
+import { EdgeMemo, peekMemo } from "../shared/edge-memo";
 import { background, type Scope } from "../shared/scope";
 import type { SettleResult } from "./inventory.do";
 import { assertValidArguments, bucketCount, bucketObject, readCounts } from "./inventory.service";
@@ -39,8 +39,15 @@ function hash(text: string): number {
   return h >>> 0;
 }
 
+const SOLD_OUT = "sold-out";
+
 function soldOutMemo(scope: Scope) {
-  return new EdgeMemo("sold-out", scope.origin);
+  return new EdgeMemo(SOLD_OUT, scope.origin);
+}
+
+/** Whether this isolate's memory already says `sku` is sold out: no I/O, so no doubt either way. */
+export function remembersSoldOut(sku: string): boolean {
+  return Boolean(peekMemo(SOLD_OUT, sku));
 }
 
 /**

@@ -11,6 +11,12 @@ type Entry = { value: string | null; until: number; put?: boolean };
 
 const memory = new Map<string, Entry>();
 
+/** What this isolate's memory alone knows of `key` in `namespace` (null: absent), without any I/O. */
+export function peekMemo(namespace: string, key: string, now = Date.now()): string | null | undefined {
+  const known = memory.get(`/_memo/${namespace}/${key}`);
+  return known && known.until > now ? known.value : undefined;
+}
+
 export type EdgeMemoOptions = { cache?: Cache; missTtlMs?: number };
 
 export class EdgeMemo {

@@ -1,0 +1,100 @@
+import { catalogAnswer } from "../catalog/catalog.http";
+import { recall } from "../catalog/catalog.memory";
+import { productKey } from "../catalog/catalog.service";
+import { CheckoutRequest } from "../checkout/checkout.schemas";
+import { refusalIfKnownSoldOut } from "../checkout/checkout.service";
+import { parseIdempotencyKey } from "../checkout/idempotency";
+import { isJsonMediaType, MAX_BODY_BYTES } from "./body";
+import { REQUEST_ID_HEADER, requestIdOf } from "./request-id";
+import { writeAccessLog } from "./request-log";
+
+/**
+ * The two answers a flash sale asks for most, given before the router when this isolate already
+ * knows them from memory: a product it read moments ago, and the refusal of a checkout whose SKUs
+ * it knows are sold out. Each is the answer the routed request would get, headers included; a
+ * request that is not certain to get it (anything unusual, anything not in memory) goes on to the
+ * router unchanged. Nothing here does I/O, so these answers cost what answering costs.
+ */
+type HotOutcome = { response: Response } | { request: Request };
+type Route = (request: Request) => Response | Promise<Response>;
+
+const PRODUCT_PREFIX = "/v1/products/";
+
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  const query = url.indexOf("?", start);
+  return query === -1 ? url.slice(start) : url.slice(start, query);
+}
+
+/** Answers from memory when it can (synchronously for reads), else hands the request to `route`. */
+export function answerHot(request: Request, env: Env, route: Route): Response | Promise<Response> {
+  const started = performance.now();
+  const path = pathOf(request.url);
+  if (request.method === "GET" && path.startsWith(PRODUCT_PREFIX)) {
+    const held = heldProduct(request, env, path.slice(PRODUCT_PREFIX.length));
+    return held ? logged(env, request, path, held, started) : route(request);
+  }
+  if (request.method === "POST" && path === "/v1/checkout") {
+    return refusedCheckout(request).then((outcome) =>
+      "response" in outcome ? logged(env, request, path, outcome.response, started) : route(outcome.request),
+    );
+  }
+  return route(request);
+}
+
+function logged(env: Env, request: Request, path: string, response: Response, started: number) {
+  writeAccessLog(
+    env,
+    {
+      method: request.method,
+      path,
+      status: response.status,
+      durationMs: performance.now() - started,
+      requestId: response.headers.get(REQUEST_ID_HEADER) ?? "",
+      ...(response.status < 400 ? { cache: "memory" as const } : {}),
+    },
+    true,
+  );
+  return response;
+}
+
+/** A product read moments ago, by the id or slug exactly as the router saw it (no escapes). */
+function heldProduct(request: Request, env: Env, idOrSlug: string): Response | null {
+  if (idOrSlug === "" || idOrSlug.includes("/") || idOrSlug.includes("%")) return null;
+  // Only reads the routed path validated and served are held, so the key is known to be sane.
+  const entry = recall(productKey(idOrSlug));
+  if (!entry) return null;
+  return catalogAnswer(env, entry, "memory", request.headers.get("If-None-Match"), {
+    [REQUEST_ID_HEADER]: requestIdOf(request.headers),
+  });
+}
+
+/**
+ * A checkout for SKUs this isolate knows are sold out, refused before anything is held or written.
+ * The body has to be read to know its SKUs; when the refusal does not apply, the request goes on
+ * with the same bytes.
+ */
+async function refusedCheckout(request: Request): Promise<HotOutcome> {
+  const length = Number(request.headers.get("Content-Length") ?? Number.NaN);
+  if (!(length > 0 && length <= MAX_BODY_BYTES)) return { request };
+  if (!isJsonMediaType(request.headers.get("Content-Type"))) return { request };
+  try {
+    parseIdempotencyKey(request.headers.get("Idempotency-Key") ?? undefined);
+  } catch {
+    return { request };
+  }
+  const text = await request.text();
+  const refusal = refusalOf(text, request.headers);
+  return refusal ? { response: refusal } : { request: new Request(request, { body: text }) };
+}
+
+function refusalOf(text: string, headers: Headers): Response | null {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const parsed = CheckoutRequest.safeParse(body);
+  return parsed.success ? refusalIfKnownSoldOut(parsed.data, requestIdOf(headers)) : null;
+}
