@@ -5,73 +5,27 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { adminClient } from "./lib/api.mjs";
 import { drain } from "./lib/audit.mjs";
+import { ADMIN_TOKEN, cases, learnSoldOut, setUp } from "./lib/bench-cases.mjs";
 import { drive } from "./lib/drive.mjs";
 import { startBare, startStampede } from "./lib/harness.mjs";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const ADMIN_TOKEN = "bench-admin-token";
-const SPREAD_SKUS = 40;
-const UNLIMITED = 1_000_000_000;
-
-async function setUp(api) {
-  const variant = (sku) => ({ sku, title: sku, price: { amount: 4999, currency: "USD" }, attributes: {} });
-  await api.call("POST", "/v1/admin/products", {
-    slug: "bench-sneaker",
-    title: "Bench Sneaker",
-    category: "bench",
-    variants: ["HOT-ONE", "HOT-FOUR", "GONE"].map(variant),
-  });
-  await api.call("POST", "/v1/admin/products", {
-    slug: "bench-spread",
-    title: "Bench Spread",
-    category: "bench",
-    variants: Array.from({ length: SPREAD_SKUS }, (_, i) => variant(`SPREAD-${i}`)),
-  });
-  await api.call("PUT", "/v1/admin/inventory/HOT-ONE", { onHand: UNLIMITED });
-  await api.call("PUT", "/v1/admin/inventory/HOT-FOUR", { onHand: UNLIMITED, buckets: 4 });
-  await api.call("PUT", "/v1/admin/inventory/GONE", { onHand: 0 });
-  for (let i = 0; i < SPREAD_SKUS; i++)
-    await api.call("PUT", `/v1/admin/inventory/SPREAD-${i}`, { onHand: UNLIMITED });
+const only = process.argv.slice(2);
+const selected = only.length ? cases.filter((c) => only.includes(c.id)) : cases;
+if (selected.length === 0) {
+  console.error(`usage: npm run bench [-- <${cases.map((c) => c.id).join("|")}> ...]`);
+  process.exit(2);
 }
-
-/** A checkout as a storefront sends it: its own client address and a fresh Idempotency-Key. */
-const checkout = (pickSku) => (i) => ({
-  method: "POST",
-  path: "/v1/checkout",
-  headers: {
-    "Content-Type": "application/json",
-    "Idempotency-Key": crypto.randomUUID(),
-    "CF-Connecting-IP": `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
-  },
-  body: JSON.stringify({
-    items: [{ sku: pickSku(i), quantity: 1 }],
-    customer: { email: "bench@example.com" },
-    payment: { token: "tok_ok" },
-  }),
-});
-
-const cases = [
-  { name: "catalog read (hot product)", path: "/v1/products/bench-sneaker", expect: 200 },
-  { name: "checkout, hot SKU, one object", request: checkout(() => "HOT-ONE"), expect: 202 },
-  { name: "checkout, hot SKU, 4 buckets", request: checkout(() => "HOT-FOUR"), expect: 202 },
-  { name: "checkout, sold-out fast path", request: checkout(() => "GONE"), expect: 409 },
-  {
-    name: `checkout spread over ${SPREAD_SKUS} SKUs`,
-    request: checkout((i) => `SPREAD-${i % SPREAD_SKUS}`),
-    expect: 202,
-  },
-];
 
 const bare = await startBare();
 const stampede = await startStampede({ bindings: { ADMIN_TOKEN, SOLD_OUT_TTL_SECONDS: "300" } });
 const rows = [];
 try {
   await setUp(adminClient(stampede.url, ADMIN_TOKEN));
-  // One refused checkout teaches this location that GONE is sold out.
-  await fetch(stampede.url + checkout(() => "GONE")(0).path, checkout(() => "GONE")(-1));
+  await learnSoldOut(stampede.url);
   const api = adminClient(stampede.url, ADMIN_TOKEN);
-  for (const c of cases) {
+  for (const c of selected) {
     // Payments queued by the previous case would otherwise run during this one.
     await drain(api, { deadlineMs: 120_000, log: () => {} });
     process.stdout.write(`${c.name}: bare ceiling... `);

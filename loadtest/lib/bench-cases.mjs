@@ -1,0 +1,61 @@
+// The hot paths `npm run bench` measures and `npm run profile` samples, and the catalog they need.
+export const ADMIN_TOKEN = "bench-admin-token";
+const SPREAD_SKUS = 40;
+const UNLIMITED = 1_000_000_000;
+
+/** Products and stock for every case: two hot SKUs (one object, four buckets), one sold out, a spread. */
+export async function setUp(api) {
+  const variant = (sku) => ({ sku, title: sku, price: { amount: 4999, currency: "USD" }, attributes: {} });
+  await api.call("POST", "/v1/admin/products", {
+    slug: "bench-sneaker",
+    title: "Bench Sneaker",
+    category: "bench",
+    variants: ["HOT-ONE", "HOT-FOUR", "GONE"].map(variant),
+  });
+  await api.call("POST", "/v1/admin/products", {
+    slug: "bench-spread",
+    title: "Bench Spread",
+    category: "bench",
+    variants: Array.from({ length: SPREAD_SKUS }, (_, i) => variant(`SPREAD-${i}`)),
+  });
+  await api.call("PUT", "/v1/admin/inventory/HOT-ONE", { onHand: UNLIMITED });
+  await api.call("PUT", "/v1/admin/inventory/HOT-FOUR", { onHand: UNLIMITED, buckets: 4 });
+  await api.call("PUT", "/v1/admin/inventory/GONE", { onHand: 0 });
+  for (let i = 0; i < SPREAD_SKUS; i++)
+    await api.call("PUT", `/v1/admin/inventory/SPREAD-${i}`, { onHand: UNLIMITED });
+}
+
+/** A checkout as a storefront sends it: its own client address and a fresh Idempotency-Key. */
+export const checkout = (pickSku) => (i) => ({
+  method: "POST",
+  path: "/v1/checkout",
+  headers: {
+    "Content-Type": "application/json",
+    "Idempotency-Key": crypto.randomUUID(),
+    "CF-Connecting-IP": `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+  },
+  body: JSON.stringify({
+    items: [{ sku: pickSku(i), quantity: 1 }],
+    customer: { email: "bench@example.com" },
+    payment: { token: "tok_ok" },
+  }),
+});
+
+export const cases = [
+  { id: "catalog", name: "catalog read (hot product)", path: "/v1/products/bench-sneaker", expect: 200 },
+  { id: "hot-one", name: "checkout, hot SKU, one object", request: checkout(() => "HOT-ONE"), expect: 202 },
+  { id: "hot-four", name: "checkout, hot SKU, 4 buckets", request: checkout(() => "HOT-FOUR"), expect: 202 },
+  { id: "sold-out", name: "checkout, sold-out fast path", request: checkout(() => "GONE"), expect: 409 },
+  {
+    id: "spread",
+    name: `checkout spread over ${SPREAD_SKUS} SKUs`,
+    request: checkout((i) => `SPREAD-${i % SPREAD_SKUS}`),
+    expect: 202,
+  },
+];
+
+/** One refused checkout teaches the location that GONE is sold out. */
+export async function learnSoldOut(url) {
+  const refused = checkout(() => "GONE")(0);
+  await fetch(url + refused.path, refused);
+}
