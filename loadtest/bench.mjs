@@ -1,26 +1,68 @@
 #!/usr/bin/env node
 // `npm run bench`: throughput of Stampede's hot paths on the local workerd harness, each beside
 // the ceiling of the same harness serving a bare worker, measured in the same run. Writes
-// loadtest/reports/bench.json ([{ name, rps, p50Ms, p99Ms, bareRps, ratio }]) and prints a table.
+// loadtest/reports/bench.json ([{ name, rps, p50Ms, p99Ms, bareRps, ratio, costUs }]) and prints a
+// table. `costUs` is what one request adds to the bare worker's time on workerd's one thread. The
+// "binding:" rows time a single call of each binding checkout uses, alone in a request.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { adminClient } from "./lib/api.mjs";
 import { drain } from "./lib/audit.mjs";
 import { ADMIN_TOKEN, cases, learnSoldOut, setUp } from "./lib/bench-cases.mjs";
 import { drive } from "./lib/drive.mjs";
-import { startBare, startStampede } from "./lib/harness.mjs";
+import { startBare, startBindings, startStampede } from "./lib/harness.mjs";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const only = process.argv.slice(2);
 const selected = only.length ? cases.filter((c) => only.includes(c.id)) : cases;
-if (selected.length === 0) {
-  console.error(`usage: npm run bench [-- <${cases.map((c) => c.id).join("|")}> ...]`);
+const withBindings = only.length === 0 || only.includes("bindings");
+if (selected.length === 0 && !withBindings) {
+  console.error(`usage: npm run bench [-- <${[...cases.map((c) => c.id), "bindings"].join("|")}> ...]`);
   process.exit(2);
 }
+
+/** One call of each binding a checkout makes, alone in a request: the floor under checkout's figures. */
+const bindingCalls = [
+  { path: "/rate-limit", name: "binding: rate limiter .limit()" },
+  { path: "/d1-insert", name: "binding: D1 insert" },
+  { path: "/d1-batch", name: "binding: D1 batch of 3 inserts" },
+  { path: "/d1-read", name: "binding: D1 read" },
+  { path: "/object-write", name: "binding: Durable Object call + SQLite write" },
+  { path: "/object-call", name: "binding: Durable Object call" },
+  { path: "/queue-send", name: "binding: queue send" },
+  { path: "/kv-read", name: "binding: KV read" },
+  { path: "/cache-match", name: "binding: Cache API match" },
+];
+
+/** Microseconds of workerd's thread one request adds over the bare worker's. */
+const costUs = (rps, bareRps) => Math.round(1e6 / rps - 1e6 / bareRps);
 
 const bare = await startBare();
 const stampede = await startStampede({ bindings: { ADMIN_TOKEN, SOLD_OUT_TTL_SECONDS: "300" } });
 const rows = [];
+
+async function measure(name, target, expect) {
+  process.stdout.write(`${name}: bare ceiling... `);
+  const ceiling = await drive({ url: bare.url, connections, seconds: Math.max(3, seconds / 2) });
+  process.stdout.write(`${ceiling.rps} rps; measuring... `);
+  await drive({ ...target, connections, seconds: 2 });
+  const run = await drive({ ...target, connections, seconds });
+  const unexpected = Object.entries(run.statuses)
+    .filter(([status]) => Number(status) !== expect)
+    .reduce((n, [, count]) => n + count, 0);
+  console.log(`${run.rps} rps`);
+  rows.push({
+    name,
+    rps: run.rps,
+    p50Ms: run.p50Ms,
+    p99Ms: run.p99Ms,
+    bareRps: ceiling.rps,
+    ratio: Math.round((run.rps / ceiling.rps) * 100) / 100,
+    costUs: costUs(run.rps, ceiling.rps),
+    unexpected: unexpected + run.errors,
+  });
+}
+
 try {
   await setUp(adminClient(stampede.url, ADMIN_TOKEN));
   await learnSoldOut(stampede.url);
@@ -28,25 +70,18 @@ try {
   for (const c of selected) {
     // Payments queued by the previous case would otherwise run during this one.
     await drain(api, { deadlineMs: 120_000, log: () => {} });
-    process.stdout.write(`${c.name}: bare ceiling... `);
-    const ceiling = await drive({ url: bare.url, connections, seconds: Math.max(3, seconds / 2) });
-    process.stdout.write(`${ceiling.rps} rps; measuring... `);
-    const target = { url: stampede.url + (c.path ?? "/"), request: c.request, connections };
-    await drive({ ...target, seconds: 2 });
-    const run = await drive({ ...target, seconds });
-    const unexpected = Object.entries(run.statuses)
-      .filter(([status]) => Number(status) !== c.expect)
-      .reduce((n, [, count]) => n + count, 0);
-    console.log(`${run.rps} rps`);
-    rows.push({
-      name: c.name,
-      rps: run.rps,
-      p50Ms: run.p50Ms,
-      p99Ms: run.p99Ms,
-      bareRps: ceiling.rps,
-      ratio: Math.round((run.rps / ceiling.rps) * 100) / 100,
-      unexpected: unexpected + run.errors,
-    });
+    await measure(c.name, { url: stampede.url + (c.path ?? "/"), request: c.request }, c.expect);
+  }
+  if (withBindings) {
+    // Nothing of Stampede's may run beside these: its last payments compete for the same cores.
+    await drain(api, { deadlineMs: 120_000, log: () => {} });
+    await stampede.stop();
+    const bindings = await startBindings();
+    try {
+      for (const call of bindingCalls) await measure(call.name, { url: bindings.url + call.path }, 200);
+    } finally {
+      await bindings.stop();
+    }
   }
 } finally {
   await Promise.allSettled([stampede.stop(), bare.stop()]);

@@ -95,6 +95,26 @@ export async function startBare() {
   return { url: `http://${HOST}:${port}`, mf, stop: () => mf.dispose() };
 }
 
+/** The same harness serving one binding call per request (see bindings-worker.mjs). */
+export async function startBindings() {
+  const port = await freePort();
+  const mf = start({
+    name: "bindings",
+    scriptPath: "loadtest/lib/bindings-worker.mjs",
+    compatibilityDate: "2026-08-01",
+    port,
+    d1Databases: ["DB"],
+    kvNamespaces: ["KV"],
+    durableObjects: { STOCK: { className: "Stock", useSQLite: true } },
+    queueProducers: { QUEUE: "bench-bindings" },
+    queueConsumers: ["bench-bindings"],
+    ratelimits: { LIMITER: { namespace_id: "1", simple: { limit: 1_000_000, period: 10 } } },
+  });
+  await mf.ready;
+  await (await mf.getD1Database("DB")).prepare("CREATE TABLE rows (id TEXT PRIMARY KEY)").run();
+  return { url: `http://${HOST}:${port}`, mf, stop: () => mf.dispose() };
+}
+
 let errorsShown = 0;
 function reportErrors(log) {
   if (log.level !== "error" || String(log.message).includes('"level":"warn"') || errorsShown >= 20) return;
