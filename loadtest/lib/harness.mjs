@@ -83,26 +83,20 @@ export async function startStampede({
 }
 
 /** The same harness serving a worker that answers 200 at once: what this machine can do at all. */
-export async function startBare() {
-  const port = await freePort();
-  const mf = start({
+export function startBare() {
+  return serve({
     name: "bare",
     script: 'export default { fetch() { return new Response("ok"); } };',
     compatibilityDate: "2026-08-01",
-    port,
   });
-  await mf.ready;
-  return { url: `http://${HOST}:${port}`, mf, stop: () => mf.dispose() };
 }
 
 /** The same harness serving one binding call per request (see bindings-worker.mjs). */
 export async function startBindings() {
-  const port = await freePort();
-  const mf = start({
+  const bindings = await serve({
     name: "bindings",
     scriptPath: "loadtest/lib/bindings-worker.mjs",
     compatibilityDate: "2026-08-01",
-    port,
     d1Databases: ["DB"],
     kvNamespaces: ["KV"],
     durableObjects: { STOCK: { className: "Stock", useSQLite: true } },
@@ -110,8 +104,15 @@ export async function startBindings() {
     queueConsumers: ["bench-bindings"],
     ratelimits: { LIMITER: { namespace_id: "1", simple: { limit: 1_000_000, period: 10 } } },
   });
+  await (await bindings.mf.getD1Database("DB")).prepare("CREATE TABLE rows (id TEXT PRIMARY KEY)").run();
+  return bindings;
+}
+
+/** Starts one worker on a free port and answers its URL. */
+async function serve(worker) {
+  const port = await freePort();
+  const mf = start({ ...worker, port });
   await mf.ready;
-  await (await mf.getD1Database("DB")).prepare("CREATE TABLE rows (id TEXT PRIMARY KEY)").run();
   return { url: `http://${HOST}:${port}`, mf, stop: () => mf.dispose() };
 }
 

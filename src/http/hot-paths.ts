@@ -4,6 +4,7 @@ import { productKey } from "../catalog/catalog.service";
 import { CheckoutRequest } from "../checkout/checkout.schemas";
 import { refusalIfKnownSoldOut } from "../checkout/checkout.service";
 import { parseIdempotencyKey } from "../checkout/idempotency";
+import { remembersAnySoldOut } from "../inventory/inventory.holds";
 import { isJsonMediaType, MAX_BODY_BYTES } from "./body";
 import { REQUEST_ID_HEADER, requestIdOf } from "./request-id";
 import { writeAccessLog } from "./request-log";
@@ -71,10 +72,12 @@ function heldProduct(request: Request, env: Env, idOrSlug: string): Response | n
 
 /**
  * A checkout for SKUs this isolate knows are sold out, refused before anything is held or written.
- * The body has to be read to know its SKUs; when the refusal does not apply, the request goes on
- * with the same bytes.
+ * The body has to be read to know its SKUs (only once this isolate knows of some sold-out SKU); when
+ * the refusal does not apply, the request goes on with the same bytes.
  */
 async function refusedCheckout(request: Request): Promise<HotOutcome> {
+  // Before anything sells out, checkouts are not read twice.
+  if (!remembersAnySoldOut()) return { request };
   const length = Number(request.headers.get("Content-Length") ?? Number.NaN);
   if (!(length > 0 && length <= MAX_BODY_BYTES)) return { request };
   if (!isJsonMediaType(request.headers.get("Content-Type"))) return { request };

@@ -34,14 +34,15 @@ export function writeAccessLog(
   routine: boolean,
   write: (line: string) => void = defaultWrite,
 ) {
-  if (routine && line.status < 500 && Math.random() >= settings(env).accessLogSampleRate) return;
+  const rate = settings(env).accessLogSampleRate;
+  if (routine && line.status < 500 && Math.random() >= rate) return;
   write(
     JSON.stringify({
       level: line.status >= 500 ? "error" : "info",
       msg: "request",
       ...line,
       durationMs: Math.round(line.durationMs * 100) / 100,
-      ...(routine ? { sampled: settings(env).accessLogSampleRate } : {}),
+      ...(routine ? { sampled: rate } : {}),
     }),
   );
 }

@@ -1,6 +1,6 @@
 import { settings } from "../config";
 import { AppError } from "../errors";
-import { EdgeMemo, peekMemo } from "../shared/edge-memo";
+import { EdgeMemo, memoMayHoldAny, peekMemo } from "../shared/edge-memo";
 import { background, type Scope } from "../shared/scope";
 import type { SettleResult } from "./inventory.do";
 import { assertValidArguments, bucketCount, bucketObject, readCounts } from "./inventory.service";
@@ -48,6 +48,11 @@ function soldOutMemo(scope: Scope) {
 /** Whether this isolate's memory already says `sku` is sold out: no I/O, so no doubt either way. */
 export function remembersSoldOut(sku: string): boolean {
   return Boolean(peekMemo(SOLD_OUT, sku));
+}
+
+/** False when this isolate remembers no sold-out SKU at all, so no cart can be refused from memory. */
+export function remembersAnySoldOut(): boolean {
+  return memoMayHoldAny(SOLD_OUT);
 }
 
 /**

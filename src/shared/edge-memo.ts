@@ -10,23 +10,41 @@
 type Entry = { value: string | null; until: number; put?: boolean };
 
 const memory = new Map<string, Entry>();
+/** Per namespace, until when some value (not an absence) this isolate remembers may still be live. */
+const liveUntil = new Map<string, number>();
+
+const prefixOf = (namespace: string) => `/_memo/${namespace}/`;
+
+function remember(namespace: string, id: string, entry: Entry) {
+  memory.set(id, entry);
+  if (entry.value !== null && entry.until > (liveUntil.get(namespace) ?? 0)) {
+    liveUntil.set(namespace, entry.until);
+  }
+}
 
 /** What this isolate's memory alone knows of `key` in `namespace` (null: absent), without any I/O. */
 export function peekMemo(namespace: string, key: string, now = Date.now()): string | null | undefined {
-  const known = memory.get(`/_memo/${namespace}/${key}`);
+  const known = memory.get(prefixOf(namespace) + key);
   return known && known.until > now ? known.value : undefined;
+}
+
+/** Whether this isolate may remember any value in `namespace` now; false means it surely does not. */
+export function memoMayHoldAny(namespace: string, now = Date.now()): boolean {
+  return (liveUntil.get(namespace) ?? 0) > now;
 }
 
 export type EdgeMemoOptions = { cache?: Cache; missTtlMs?: number };
 
 export class EdgeMemo {
+  readonly #namespace: string;
   readonly #prefix: string;
   readonly #origin: string;
   readonly #cache: Cache;
   readonly #missTtlMs: number;
 
   constructor(namespace: string, origin: string, options: EdgeMemoOptions = {}) {
-    this.#prefix = `/_memo/${namespace}/`;
+    this.#namespace = namespace;
+    this.#prefix = prefixOf(namespace);
     this.#origin = origin;
     this.#cache = options.cache ?? caches.default;
     this.#missTtlMs = options.missTtlMs ?? 1000;
@@ -43,7 +61,11 @@ export class EdgeMemo {
     const response = await this.#cache.match(this.#request(key)).catch(() => undefined);
     const value = response ? await response.text() : null;
     const until = Number(response?.headers.get("X-Until") ?? 0);
-    memory.set(id, until > now ? { value, until } : { value: null, until: now + this.#missTtlMs });
+    remember(
+      this.#namespace,
+      id,
+      until > now ? { value, until } : { value: null, until: now + this.#missTtlMs },
+    );
     return until > now ? value : null;
   }
 
@@ -53,7 +75,7 @@ export class EdgeMemo {
     const until = now + ttlSeconds * 1000;
     const known = memory.get(id);
     if (known?.put && known.value === value && known.until - now > (ttlSeconds * 1000) / 2) return;
-    memory.set(id, { value, until, put: true });
+    remember(this.#namespace, id, { value, until, put: true });
     await this.#cache.put(
       this.#request(key),
       new Response(value, {
