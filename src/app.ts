@@ -28,8 +28,28 @@ const OPENAPI = {
   },
 };
 
+/**
+ * A binding that failed (D1, KV, a Durable Object, a queue): Durable Object errors say `retryable` or
+ * `overloaded`; the others name themselves in their message. The client gets a 503 and should retry.
+ */
+function isDependencyFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const flags = error as Error & { retryable?: boolean; overloaded?: boolean };
+  if (flags.retryable || flags.overloaded) return true;
+  return /D1_|Durable Object|Network connection lost|KV |Queue|storage/i.test(
+    `${error.message} ${String(error.cause ?? "")}`,
+  );
+}
+
 function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
+  if (isDependencyFailure(error)) {
+    return new AppError("service_unavailable", {
+      detail: "A service this request depends on is unavailable; retry shortly",
+      headers: { "Retry-After": "1" },
+      cause: error,
+    });
+  }
   if (error instanceof HTTPException) {
     // Hono's JSON validator raises this for a body that does not parse.
     if (error.status === 400) return new AppError("invalid_json", { detail: error.message, cause: error });

@@ -11,8 +11,8 @@ const Settings = z.object({
   soldOutTtlSeconds: z.coerce.number().int().min(1).max(300).default(5),
   paymentRetryBaseSeconds: z.coerce.number().int().min(0).max(3600).default(2),
   paymentRetryMaxDelaySeconds: z.coerce.number().int().min(0).max(43_200).default(300),
-  paymentHoldExtensionSeconds: z.coerce.number().int().min(60).max(86_400).default(1800),
-  reconcileAfterSeconds: z.coerce.number().int().min(0).max(86_400).default(1800),
+  paymentMaxAttempts: z.coerce.number().int().min(1).max(100).default(8),
+  orderShards: z.coerce.number().int().min(1).max(1024).default(16),
   paymentProvider: z.enum(["simulated", "stripe"]).default("simulated"),
 });
 
@@ -33,8 +33,8 @@ export function settings(env: Env): Settings {
       soldOutTtlSeconds: env.SOLD_OUT_TTL_SECONDS,
       paymentRetryBaseSeconds: env.PAYMENT_RETRY_BASE_SECONDS,
       paymentRetryMaxDelaySeconds: env.PAYMENT_RETRY_MAX_DELAY_SECONDS,
-      paymentHoldExtensionSeconds: env.PAYMENT_HOLD_EXTENSION_SECONDS,
-      reconcileAfterSeconds: env.RECONCILE_AFTER_SECONDS,
+      paymentMaxAttempts: env.PAYMENT_MAX_ATTEMPTS,
+      orderShards: env.ORDER_SHARDS,
       paymentProvider: env.PAYMENT_PROVIDER,
     });
     parsed.set(env, value);

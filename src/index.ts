@@ -1,16 +1,17 @@
 import { app } from "./app";
 import { republishRecentProducts } from "./catalog/catalog.service";
 import { answerHot } from "./http/hot-paths";
+import { reconcile } from "./orders/reconcile";
 import {
   consumeDeadPayments,
   consumePayments,
   PAYMENTS_DLQ,
   PAYMENTS_QUEUE,
 } from "./payments/payments.consumer";
-import { reconcile } from "./payments/reconciler";
 import { logEvent } from "./shared/log";
 
 export { SkuInventory } from "./inventory/inventory.do";
+export { OrderShard } from "./orders/order-shard.do";
 export { GatewaySimulator } from "./payments/simulator.do";
 
 export default {
@@ -27,9 +28,7 @@ export default {
   },
 
   async scheduled(controller, env, ctx) {
-    ctx.waitUntil(
-      reconcile(env, controller.scheduledTime).then((report) => logEvent("info", "reconciled", report)),
-    );
+    ctx.waitUntil(reconcile(env).then((report) => logEvent("info", "reconciled", report)));
     ctx.waitUntil(republishRecentProducts(env, new Date(controller.scheduledTime - 10 * 60_000)));
   },
 } satisfies ExportedHandler<Env>;

@@ -1,22 +1,22 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { sha256Hex } from "../src/shared/crypto";
+import { SkuInventory } from "../src/inventory/inventory.do";
 import {
   type Accepted,
+  breakMethod,
   call,
   checkoutBody,
+  claimOf,
   counting,
   JSON_HEADERS,
+  shardOrderCount as orderCount,
   postCheckout,
   readOrder,
+  shardRow,
   stockedSku,
   stockOf,
   unique,
 } from "./helpers";
-
-async function orderCount(): Promise<number> {
-  return (await env.DB.prepare("SELECT COUNT(*) AS n FROM orders").first<{ n: number }>())?.n ?? 0;
-}
 
 describe("POST /v1/checkout", () => {
   it("holds the stock, records the order and answers 202 with catalog prices", async () => {
@@ -34,7 +34,7 @@ describe("POST /v1/checkout", () => {
     const body = await response.json<Accepted>();
     expect(response.headers.get("Location")).toBe(`/v1/orders/${body.orderId}`);
     expect(response.headers.get("Server-Timing")).toMatch(
-      /limit;dur=.*price;dur=.*claim;dur=.*reserve;dur=.*record;dur=/,
+      /plan;dur=.*limit;dur=.*price;dur=.*intake;dur=.*claim;dur=.*reserve;dur=.*record;dur=/,
     );
     expect(body).toMatchObject({
       status: "pending_payment",
@@ -44,11 +44,10 @@ describe("POST /v1/checkout", () => {
     expect(body.orderToken.length).toBeGreaterThanOrEqual(43);
     expect(new Date(body.holdExpiresAt).getTime()).toBeGreaterThan(Date.now());
     expect(await stockOf(sku)).toMatchObject({ reserved: 3, available: 7 });
-    const stored = await env.DB.prepare("SELECT token_hash FROM orders WHERE id = ?")
-      .bind(body.orderId)
-      .first<{ token_hash: string }>();
-    expect(stored?.token_hash).toMatch(/^[0-9a-f]{64}$/);
-    expect(stored?.token_hash).not.toContain(body.orderToken);
+    // The shard keeps the token's hash only; neither the order nor the stored answer reveals it.
+    const stored = await shardRow(body.orderId);
+    expect(JSON.parse(String(stored?.accepted)).tokenHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(stored)).not.toContain(body.orderToken);
   });
 
   it("ignores any price the client sends: unknown fields are refused", async () => {
@@ -171,10 +170,8 @@ describe("Idempotency-Key", () => {
       expect(refused.headers.get("Retry-After")).toBeTruthy();
     }
     expect(await stockOf(sku)).toMatchObject({ reserved: 1 });
-    const orders = await env.DB.prepare("SELECT COUNT(*) AS n FROM order_items WHERE sku = ?")
-      .bind(sku)
-      .first<{ n: number }>();
-    expect(orders?.n).toBe(1);
+    expect(await claimOf(key)).toMatchObject({ state: "done", order_id: accepted[0]?.orderId });
+    expect(await shardRow(accepted[0]?.orderId ?? "")).not.toBeNull();
   });
 });
 
@@ -253,11 +250,7 @@ describe("hostile checkout bodies get a 4xx and change nothing", () => {
     expect(await orderCount()).toBe(before);
     expect(await stockOf(sku)).toMatchObject({ reserved: 0 });
     // A refused request leaves its key unclaimed, so the client can fix the body and retry with it.
-    const keyHash = await sha256Hex(`idempotency-key:${key}`);
-    const claimed = await env.DB.prepare("SELECT 1 FROM idempotency_keys WHERE key_hash = ?")
-      .bind(keyHash)
-      .first();
-    expect(claimed).toBeNull();
+    expect(await claimOf(key)).toBeNull();
   });
 
   it("rate limits one client with 429 and Retry-After", async () => {
@@ -321,26 +314,26 @@ describe("GET /v1/orders/:id", () => {
   });
 });
 
-describe("when recording the order fails", () => {
-  it("answers 503, releases every hold and gives the key back", async () => {
+describe("when inventory cannot be reached", () => {
+  it("answers 503 with Retry-After, holds nothing and gives the key back", async () => {
     const sku = await stockedSku(5);
-    const failingBatch = new Proxy(env.DB, {
-      get(target, property) {
-        if (property === "batch") return () => Promise.reject(new Error("D1_ERROR: simulated write failure"));
-        const value = Reflect.get(target, property);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-    const key = unique("d1-down");
+    const key = unique("inventory-down");
     const body = checkoutBody([{ sku, quantity: 2 }], "tok_down");
     const before = await orderCount();
-    const response = await postCheckout(body, key, {}, { DB: failingBatch });
+    const restore = breakMethod(SkuInventory.prototype, "reserve");
+    let response: Response;
+    try {
+      response = await postCheckout(body, key);
+    } finally {
+      restore();
+    }
     expect(response.status).toBe(503);
     expect(response.headers.get("Retry-After")).toBeTruthy();
     expect(await response.json()).toMatchObject({ code: "service_unavailable" });
     expect(await orderCount()).toBe(before);
     expect(await stockOf(sku)).toMatchObject({ reserved: 0, available: 5 });
-    // The same key works once D1 is back: nothing of the failed attempt is left to replay.
+    expect(await claimOf(key)).toBeNull();
+    // The same key works once inventory is back: nothing of the failed attempt is left to replay.
     const retried = await postCheckout(body, key);
     expect(retried.status).toBe(202);
     expect(retried.headers.get("Idempotent-Replayed")).toBeNull();
@@ -348,21 +341,19 @@ describe("when recording the order fails", () => {
 });
 
 describe("late buyers of a sold-out SKU", () => {
-  it("are refused with 409 insufficient_stock without any D1 query or inventory object", async () => {
+  it("are refused with 409 insufficient_stock without D1 or inventory, asking only the key's shard", async () => {
     const sku = await stockedSku(1);
     expect((await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_down"))).status).toBe(202);
     expect((await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_down"))).status).toBe(409);
     const d1 = counting(env.DB, ["prepare", "batch", "exec"]);
     const objects = counting(env.INVENTORY, ["getByName", "get", "idFromName"]);
+    const shards = counting(env.ORDERS, ["getByName"]);
     for (let i = 0; i < 20; i++) {
       const response = await postCheckout(
         checkoutBody([{ sku, quantity: 1 }]),
         undefined,
         {},
-        {
-          DB: d1.binding,
-          INVENTORY: objects.binding,
-        },
+        { DB: d1.binding, INVENTORY: objects.binding, ORDERS: shards.binding },
       );
       expect(response.status).toBe(409);
       expect(await response.json()).toMatchObject({
@@ -372,26 +363,7 @@ describe("late buyers of a sold-out SKU", () => {
     }
     expect(d1.calls()).toBe(0);
     expect(objects.calls()).toBe(0);
-  });
-});
-
-describe("a retry that took over a stalled claim", () => {
-  it("never releases the holds of the order the stalled request did record", async () => {
-    const sku = await stockedSku(5);
-    const key = unique("stalled");
-    const body = checkoutBody([{ sku, quantity: 2 }], "tok_down");
-    const first = await postCheckout(body, key);
-    expect(first.status).toBe(202);
-    // As if the first request had stalled past its lock before its batch landed: the retry takes
-    // the claim over, reuses the order id, and then finds the order already recorded.
-    const keyHash = await sha256Hex(`idempotency-key:${key}`);
-    await env.DB.prepare(
-      "UPDATE idempotency_keys SET state = 'in_flight', locked_until = 0 WHERE key_hash = ?",
-    )
-      .bind(keyHash)
-      .run();
-    const retry = await postCheckout(body, key);
-    expect(retry.status).toBe(503);
-    expect(await stockOf(sku)).toMatchObject({ reserved: 2, available: 3 });
+    // One question per refusal, to the key's shard: does this key already hold an answer?
+    expect(shards.calls()).toBe(20);
   });
 });

@@ -1,6 +1,23 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  runDurableObjectAlarm,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { keyHashOf } from "../src/checkout/idempotency";
+import { settings } from "../src/config";
 import worker from "../src/index";
+import {
+  type CartLine,
+  holdCart,
+  planCart,
+  rememberShortage,
+  type SkuHold,
+  settleOrders,
+} from "../src/inventory/inventory.holds";
+import { allShards, orderShard, shardOfKey, shardOfOrder } from "../src/orders/shards";
+import type { Scope } from "../src/shared/scope";
 
 export const ADMIN = { Authorization: `Bearer ${env.ADMIN_TOKEN}` };
 export const JSON_HEADERS = { "Content-Type": "application/json" };
@@ -197,4 +214,122 @@ export async function stockOf(sku: string) {
     committed: number;
     holds: unknown[];
   }>();
+}
+
+/**
+ * A cart reserved the way checkout reserves it: the edge plans it (sold-out fast path, bucket counts),
+ * the order shard holds it, and the edge remembers what it found sold out.
+ */
+export async function reserveCart(scope: Scope, orderId: string, lines: CartLine[]) {
+  const plan = await planCart(scope, lines);
+  if (!plan.ok) return { ok: false as const, short: plan.short };
+  const expiresAtMs = Date.now() + settings(scope.env).holdTtlSeconds * 1000;
+  const result = await holdCart(scope.env, orderId, plan.lines, expiresAtMs);
+  if (result.ok) return result;
+  if ("unavailable" in result) throw new Error(`inventory unavailable: ${String(result.cause)}`);
+  rememberShortage(scope, result.short);
+  return { ok: false as const, short: result.short };
+}
+
+export const commitHolds = (e: Env, orderId: string, holds: SkuHold[]) =>
+  settleOrders(e, [{ orderId, holds }], "committed");
+
+export const releaseHolds = (e: Env, orderId: string, holds: SkuHold[]) =>
+  settleOrders(e, [{ orderId, holds }], "released");
+
+/** The order shard an Idempotency-Key belongs to, and the key's hash there. */
+export async function shardOfTestKey(key: string) {
+  const keyHash = await keyHashOf(key);
+  return { keyHash, stub: orderShard(env, shardOfKey(env, keyHash)) };
+}
+
+/** What the key's shard keeps for it: its claim (state, order id, lock) or null. */
+export async function claimOf(key: string) {
+  const { keyHash, stub } = await shardOfTestKey(key);
+  return runInDurableObject(
+    stub,
+    (_, state) =>
+      state.storage.sql
+        .exec<{ state: string; order_id: string; token: number; locked_until: number }>(
+          "SELECT state, order_id, token, locked_until FROM keys WHERE key_hash = ?",
+          keyHash,
+        )
+        .toArray()
+        .at(0) ?? null,
+  );
+}
+
+/** The shard's row of an order, as stored (lifecycle columns by their SQL names). */
+export async function shardRow(orderId: string) {
+  return runInDurableObject(
+    orderShard(env, shardOfOrder(orderId) ?? 0),
+    (_, state) =>
+      state.storage.sql
+        .exec<Record<string, string | number | null>>("SELECT * FROM orders WHERE id = ?", orderId)
+        .toArray()
+        .at(0) ?? null,
+  );
+}
+
+/** Changes an order's row in its shard directly: the way a test moves time past a due date or lease. */
+export async function patchShardRow(orderId: string, assignments: string, ...values: unknown[]) {
+  await runInDurableObject(orderShard(env, shardOfOrder(orderId) ?? 0), (_, state) => {
+    state.storage.sql.exec(`UPDATE orders SET ${assignments} WHERE id = ?`, ...values, orderId);
+  });
+}
+
+/** Orders recorded by every shard. */
+export async function shardOrderCount(): Promise<number> {
+  const counts = await Promise.all(
+    allShards(env).map((stub) =>
+      runInDurableObject(
+        stub,
+        (_, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM orders").one().n,
+      ),
+    ),
+  );
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/** Runs an order's shard alarm now, as the runtime would when its due time comes. */
+export async function runShardAlarm(orderId: string) {
+  return runDurableObjectAlarm(orderShard(env, shardOfOrder(orderId) ?? 0));
+}
+
+/**
+ * Makes `method` on every instance behind `prototype` (a class's, or a binding's) fail until the
+ * returned function restores it: the way a test makes a binding or an object throw mid-operation.
+ */
+export function breakMethod(
+  prototype: object,
+  method: string,
+  fail: (...args: unknown[]) => unknown = () => {
+    throw new Error(`${method}: simulated outage`);
+  },
+): () => void {
+  const original = Reflect.get(prototype, method);
+  Reflect.set(prototype, method, fail);
+  return () => Reflect.set(prototype, method, original);
+}
+
+/** D1 down everywhere (the worker, the shards): every query throws until restored. */
+export function takeD1Down(): () => void {
+  const prototype = Object.getPrototypeOf(env.DB);
+  const restores = ["prepare", "batch", "exec"].map((method) =>
+    breakMethod(prototype, method, () => {
+      throw new Error("D1_ERROR: simulated outage");
+    }),
+  );
+  return () => {
+    for (const restore of restores) restore();
+  };
+}
+
+/** A payments queue that accepts every message and delivers none, as a lost send would. */
+export function silenceQueue(): () => void {
+  const prototype = Object.getPrototypeOf(env.PAYMENTS);
+  const restores = ["send", "sendBatch"].map((method) => breakMethod(prototype, method, async () => {}));
+  return () => {
+    for (const restore of restores) restore();
+  };
 }

@@ -1,8 +1,17 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { commitHolds, releaseHolds, reserveCart } from "../src/inventory/inventory.holds";
 import { bucketObject, readTotals } from "../src/inventory/inventory.service";
-import { admin, call, counting, stockedSku, testScope, unique } from "./helpers";
+import {
+  admin,
+  call,
+  commitHolds,
+  counting,
+  releaseHolds,
+  reserveCart,
+  stockedSku,
+  testScope,
+  unique,
+} from "./helpers";
 
 async function holdsOf(sku: string) {
   return (await readTotals(env, sku)).holds;

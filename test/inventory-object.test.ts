@@ -117,23 +117,28 @@ describe("SkuInventory", () => {
     expect(alarm).toBe(soon);
   });
 
-  it("extends a hold (never shortens it), so the alarm does not expire it", async () => {
+  it("keeps a pinned hold past its expiry until a decision commits or releases it", async () => {
     const { stub, ready } = freshObject(3);
     await ready;
     await stub.reserve({ orderId: "paying", quantity: 1, expiresAtMs: Date.now() + 20 });
-    const until = minutes(20);
-    expect(await stub.extend("paying", until)).toMatchObject({
-      ok: true,
-      expiresAt: new Date(until).toISOString(),
+    await stub.reserve({ orderId: "idle", quantity: 1, expiresAtMs: Date.now() + 20 });
+    expect(await stub.pin(["paying", "nobody"])).toEqual({
+      paying: { ok: true, quantity: 1, replayed: false },
+      nobody: { ok: false, error: "no_hold" },
     });
-    expect(await stub.extend("paying", minutes(1))).toMatchObject({
-      replayed: true,
-      expiresAt: new Date(until).toISOString(),
-    });
+    expect((await stub.pin(["paying"])).paying).toMatchObject({ ok: true, replayed: true });
     await new Promise((resolve) => setTimeout(resolve, 30));
     await runDurableObjectAlarm(stub);
-    expect(await stub.snapshot()).toMatchObject({ reserved: 1 });
-    expect(await stub.commit("paying")).toMatchObject({ ok: true });
+    expect(await stub.snapshot()).toMatchObject({
+      reserved: 1,
+      holds: [{ orderId: "paying", pinned: true }],
+    });
+    expect((await stub.pin(["idle"])).idle).toEqual({ ok: false, error: "expired" });
+    expect(await stub.settleMany(["paying", "idle"], "committed")).toEqual({
+      paying: { ok: true, quantity: 1, replayed: false },
+      idle: { ok: false, error: "expired" },
+    });
+    expect(await stub.snapshot()).toMatchObject({ onHand: 2, reserved: 0, committed: 1 });
   });
 
   it("refuses to set or adjust stock below what is reserved, changing nothing", async () => {
@@ -193,7 +198,7 @@ describe("SkuInventory", () => {
     expect(await stub.reserve({ orderId: "", quantity: 1, expiresAtMs: minutes(1) })).toMatchObject(invalid);
     expect(await stub.set("x", -1)).toMatchObject(invalid);
     expect(await stub.adjust(1, "")).toMatchObject(invalid);
-    expect(await stub.extend("o", -5)).toMatchObject(invalid);
+    expect((await stub.pin([""]))[""]).toMatchObject(invalid);
     expect(await stub.snapshot()).toMatchObject({ onHand: 10, reserved: 0 });
   });
 });

@@ -46,25 +46,31 @@ const request = {
 };
 
 describe("Stripe gateway (PaymentIntents, against a mocked Stripe API)", () => {
-  it("creates and confirms a PaymentIntent under Stripe's Idempotency-Key", async () => {
-    const { fetchFn, seen } = fakeStripe([() => json(200, intent("succeeded"))]);
+  it("creates the PaymentIntent under the order's key, then confirms it under a key of its own", async () => {
+    const { fetchFn, seen } = fakeStripe([
+      () => json(200, intent("requires_confirmation")),
+      () => json(200, intent("succeeded")),
+    ]);
     const outcome = await new StripeGateway("sk_test_123", fetchFn).charge(request);
-    expect(outcome).toEqual({ status: "succeeded", chargeId: "pi_123" });
-    const sent = seen[0];
-    expect(sent?.method).toBe("POST");
-    expect(sent?.url).toBe("https://api.stripe.com/v1/payment_intents");
-    expect(sent?.headers.get("Idempotency-Key")).toBe("order-01ORDER");
-    expect(sent?.headers.get("Authorization")).toBe("Bearer sk_test_123");
-    const form = new URLSearchParams(sent?.body);
+    expect(outcome).toEqual({ status: "succeeded", chargeId: "pi_123", intentId: "pi_123" });
+    const [created, confirmed] = seen;
+    expect(created?.method).toBe("POST");
+    expect(created?.url).toBe("https://api.stripe.com/v1/payment_intents");
+    expect(created?.headers.get("Idempotency-Key")).toBe("order-01ORDER");
+    expect(created?.headers.get("Authorization")).toBe("Bearer sk_test_123");
+    const form = new URLSearchParams(created?.body);
     expect(form.get("amount")).toBe("4999");
     expect(form.get("currency")).toBe("usd");
-    expect(form.get("confirm")).toBe("true");
+    expect(form.get("confirm")).toBeNull();
     expect(form.get("payment_method")).toBe("pm_card_visa");
     expect(form.get("metadata[order_id]")).toBe("01ORDER");
+    expect(confirmed?.url).toBe("https://api.stripe.com/v1/payment_intents/pi_123/confirm");
+    expect(confirmed?.headers.get("Idempotency-Key")).toBe("order-01ORDER-confirm");
   });
 
-  it("reports a card error as a decline", async () => {
+  it("reports a card error as a decline, with the PaymentIntent it concerns", async () => {
     const { fetchFn } = fakeStripe([
+      () => json(200, intent("requires_confirmation")),
       () =>
         json(402, {
           error: {
@@ -78,6 +84,7 @@ describe("Stripe gateway (PaymentIntents, against a mocked Stripe API)", () => {
     expect(await new StripeGateway("sk_test_123", fetchFn).charge(request)).toEqual({
       status: "declined",
       reason: "insufficient_funds",
+      intentId: "pi_123",
     });
   });
 
@@ -89,29 +96,43 @@ describe("Stripe gateway (PaymentIntents, against a mocked Stripe API)", () => {
         throw new TypeError("network connection lost");
       },
     ],
-  ])("reports %s as an unknown outcome, to be looked up before any retry", async (_, answer) => {
-    const { fetchFn } = fakeStripe([answer]);
+  ])("reports %s on confirm as an unknown outcome, keeping the PaymentIntent's id", async (_, answer) => {
+    const { fetchFn } = fakeStripe([() => json(200, intent("requires_confirmation")), answer]);
     const outcome = await new StripeGateway("sk_test_123", fetchFn).charge(request);
-    expect(outcome.status).toBe("unknown");
+    expect(outcome).toMatchObject({ status: "unknown", intentId: "pi_123" });
   });
 
-  it("looks a charge up by the order id in the PaymentIntent metadata", async () => {
+  it("looks a charge up by retrieving the PaymentIntent whose id it was given, never by search", async () => {
     const { fetchFn, seen } = fakeStripe([
-      () =>
-        json(200, {
-          object: "search_result",
-          data: [intent("succeeded", { latest_charge: { id: "ch_1", refunded: false } })],
-          has_more: false,
-        }),
-      () => json(200, { object: "search_result", data: [], has_more: false }),
+      () => json(200, intent("succeeded", { latest_charge: { id: "ch_1", refunded: false } })),
+      () => json(200, intent("requires_payment_method", { id: "pi_456" })),
     ]);
     const gateway = new StripeGateway("sk_test_123", fetchFn);
-    expect(await gateway.lookup("order-01ORDER", "01ORDER")).toEqual({
+    expect(await gateway.lookup({ ...request, intentId: "pi_123" })).toEqual({
       status: "succeeded",
       chargeId: "pi_123",
+      intentId: "pi_123",
     });
-    expect(new URL(seen[0]?.url ?? "").searchParams.get("query")).toBe("metadata['order_id']:'01ORDER'");
-    expect(await gateway.lookup("order-01OTHER", "01OTHER")).toEqual({ status: "none" });
+    const url = new URL(seen[0]?.url ?? "");
+    expect(seen[0]?.method).toBe("GET");
+    expect(url.pathname).toBe("/v1/payment_intents/pi_123");
+    expect(url.searchParams.get("expand[0]")).toBe("latest_charge");
+    expect(await gateway.lookup({ ...request, intentId: "pi_456" })).toEqual({
+      status: "none",
+      intentId: "pi_456",
+    });
+    expect(seen.some((sent) => sent.url.includes("/search"))).toBe(false);
+  });
+
+  it("finds an unreported PaymentIntent by repeating its idempotent create, then reads it", async () => {
+    const { fetchFn, seen } = fakeStripe([
+      () => json(200, intent("succeeded")),
+      () => json(200, intent("succeeded", { latest_charge: { id: "ch_1", refunded: true } })),
+    ]);
+    const found = await new StripeGateway("sk_test_123", fetchFn).lookup({ ...request, intentId: null });
+    expect(found).toEqual({ status: "refunded", chargeId: "pi_123", intentId: "pi_123" });
+    expect(seen[0]?.headers.get("Idempotency-Key")).toBe("order-01ORDER");
+    expect(new URL(seen[1]?.url ?? "").pathname).toBe("/v1/payment_intents/pi_123");
   });
 
   it("refunds a PaymentIntent under its own idempotency key", async () => {

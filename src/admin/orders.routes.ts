@@ -1,9 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { settings } from "../config";
 import { database } from "../db/client";
 import { createRouter } from "../http/router";
 import { OrderListQuery, OrderPage } from "../orders/orders.schemas";
 import { listOrders, orderSummary } from "../orders/orders.storage";
-import { reconcile } from "../payments/reconciler";
+import { intakeCounts, reconcile } from "../orders/reconcile";
 import { decodeCursor, encodeCursor } from "../shared/cursor";
 import { Money } from "../shared/money";
 import { problems } from "../shared/problem";
@@ -59,18 +60,26 @@ const reconcileRoute = createRoute({
   method: "post",
   path: "/reconcile",
   tags: ["Admin"],
-  summary: "Run the payment reconciler now (it also runs on the cron trigger)",
+  summary: "Have every order shard work through what it owes now (they also do so by their own alarms)",
   security,
   responses: {
     200: {
-      description: "What the run did",
+      description: "What the run did, summed over the shards",
       content: {
         "application/json": {
           schema: z.object({
-            resent: z.number(),
-            settled: z.number(),
+            resent: z.number().openapi({ description: "Payments handed to the queue again" }),
+            settled: z
+              .number()
+              .openapi({ description: "Owed steps finished (commits, releases, refunds, checks)" }),
+            failed: z
+              .number()
+              .openapi({ description: "Owed steps that failed this time; each retries on its backoff" }),
+            stillOwed: z.number().openapi({ description: "Orders that still owe something" }),
+            projected: z.number().openapi({ description: "Orders written to D1" }),
+            released: z.number().openapi({ description: "Holds of abandoned checkout attempts given back" }),
             expiredKeys: z.number(),
-            failures: z.number(),
+            shardsUnreachable: z.number(),
           }),
         },
       },
@@ -93,10 +102,25 @@ const summaryRoute = createRoute({
           schema: z.object({
             byStatus: z.record(z.string(), z.number()),
             paymentsPending: z.number(),
-            deadLettered: z
+            deadLettered: z.number().openapi({
+              description:
+                "Pending orders whose charge retries ran out: only the gateway's answer settles them",
+            }),
+            unsentPayments: z
               .number()
-              .openapi({ description: "Orders whose payment retries ran out (dead-letter queue)" }),
-            unsentPayments: z.number().openapi({ description: "Outbox rows not yet handed to the queue" }),
+              .openapi({ description: "Accepted orders whose payment has not been attempted yet" }),
+            intake: z
+              .object({
+                owed: z.number(),
+                overdue: z.number(),
+                unprojected: z.number(),
+                claimsInFlight: z.number(),
+                releasesOwed: z.number(),
+              })
+              .openapi({
+                description:
+                  "From the order shards: orders owing work, overdue by a minute, not yet in D1; open claims",
+              }),
           }),
         },
       },
@@ -108,7 +132,14 @@ const summaryRoute = createRoute({
 const Cursor = z.object({ before: z.string().min(1).max(64) }).strict();
 
 export const adminOrderRoutes = createRouter()
-  .openapi(summaryRoute, async (c) => c.json(await orderSummary(database(c.env.DB)), 200))
+  .openapi(summaryRoute, async (c) => {
+    const [summary, intake] = await Promise.all([
+      orderSummary(database(c.env.DB), settings(c.env).paymentMaxAttempts),
+      intakeCounts(c.env),
+    ]);
+    const { notStarted, ...rest } = intake;
+    return c.json({ ...summary, unsentPayments: notStarted, intake: rest }, 200);
+  })
   .openapi(listRoute, async (c) => {
     const { status, limit, cursor } = c.req.valid("query");
     const beforeId = cursor ? decodeCursor(cursor, Cursor).before : undefined;

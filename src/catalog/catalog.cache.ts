@@ -67,7 +67,7 @@ export class EdgeLayers {
     return this.#kv.get<CachedBody & T>(key, "json");
   }
 
-  async kvPut<T extends CachedBody>(key: string, value: T, expirationTtl?: number): Promise<void> {
+  async kvPut(key: string, value: unknown, expirationTtl?: number): Promise<void> {
     await this.#kv.put(key, JSON.stringify(value), expirationTtl ? { expirationTtl } : {});
   }
 

@@ -105,13 +105,19 @@ async function readProductThroughEdge(
   return { entry, layer: "d1" };
 }
 
-/** Writes a product's entry under its id and slug in both layers (and under any alias it was read by). */
+/**
+ * Writes a product's entry under its id and slug in both layers (and under any alias it was read by),
+ * and which product each of its SKUs belongs to, so checkout can price a SKU while D1 is down.
+ */
 async function publishProduct(edge: EdgeLayers, product: Product, entry: CachedBody, aliases: string[] = []) {
   const keys = new Set([product.id, product.slug, ...aliases].map(productKey));
-  await Promise.all(
-    [...keys].flatMap((key) => [edge.cachePut(key, entry), edge.kvPut(key, entry, KV_RETENTION_SECONDS)]),
-  );
+  await Promise.all([
+    ...[...keys].flatMap((key) => [edge.cachePut(key, entry), edge.kvPut(key, entry, KV_RETENTION_SECONDS)]),
+    ...product.variants.map((variant) => edge.kvPut(skuKey(variant.sku), product.id, KV_RETENTION_SECONDS)),
+  ]);
 }
+
+const skuKey = (sku: string) => `sku-product:${sku}`;
 
 const Cursor = z.object({ after: z.string().min(1).max(100) }).strict();
 
@@ -274,9 +280,11 @@ export async function republishRecentProducts(env: Env, since: Date): Promise<nu
     const keys = [productKey(id), productKey(slug)];
     if (product) {
       const entry = JSON.stringify(await entryFor(product));
-      await Promise.all(
-        keys.map((key) => env.CATALOG.put(key, entry, { expirationTtl: KV_RETENTION_SECONDS })),
-      );
+      const options = { expirationTtl: KV_RETENTION_SECONDS };
+      await Promise.all([
+        ...keys.map((key) => env.CATALOG.put(key, entry, options)),
+        ...product.variants.map((v) => env.CATALOG.put(skuKey(v.sku), JSON.stringify(product.id), options)),
+      ]);
     } else {
       await Promise.all(keys.map((key) => env.CATALOG.delete(key)));
     }
@@ -322,8 +330,11 @@ export async function priceSkus(scope: Scope, skus: string[]): Promise<Map<strin
       if (remembered === "") return null;
       const cached = remembered ? await variantIn(scope, remembered, sku) : null;
       if (cached) return cached;
-      const productId = await skuProductId(database(scope.env.DB), sku);
-      const found = productId ? await variantIn(scope, productId, sku) : null;
+      // KV names the product while D1 is down; D1 is asked when KV does not know or is wrong.
+      const published = await scope.env.CATALOG.get<string>(skuKey(sku), "json").catch(() => null);
+      const viaKv = published ? await variantIn(scope, published, sku) : null;
+      const productId = viaKv ? null : await skuProductId(database(scope.env.DB), sku);
+      const found = viaKv ?? (productId ? await variantIn(scope, productId, sku) : null);
       background(
         scope,
         "sku memo",

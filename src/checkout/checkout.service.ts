@@ -1,61 +1,46 @@
 import { type PricedSku, priceSkus } from "../catalog/catalog.service";
-import { type Database, database, statement } from "../db/client";
-import { orderItems, orders, paymentOutbox } from "../db/schema";
 import { AppError, type Problem, problemResponse } from "../errors";
 import { REQUEST_ID_HEADER } from "../http/request-id";
-import { ulid } from "../ids";
 import {
   type CartLine,
-  knownShortage,
   mergeLines,
-  releaseHolds,
+  type PlannedLine,
+  planCart,
+  rememberShortage,
   remembersSoldOut,
-  reserveCart,
-  type ShortSku,
-  type SkuHold,
 } from "../inventory/inventory.holds";
-import { findOrder, markSent } from "../orders/orders.storage";
-import { base64url, sha256Hex } from "../shared/crypto";
-import { background, type Scope } from "../shared/scope";
-import type { CheckoutAccepted, CheckoutRequest } from "./checkout.schemas";
-import {
-  abandon,
-  type Claim,
-  claim,
-  completion,
-  fingerprint,
-  type StoredResponse,
-  storedResponse,
-} from "./idempotency";
-import { spendCheckoutBudget } from "./rate-limit";
+import type { IntakeAnswer, KeyAnswer } from "../orders/order-shard.do";
+import { orderShard, shardOfKey } from "../orders/shards";
+import type { Scope } from "../shared/scope";
+import { shortage, storedProblem } from "./checkout.responses";
+import type { CheckoutRequest } from "./checkout.schemas";
+import { fingerprint, inUse, keyHashOf, mismatch, type StoredResponse } from "./idempotency";
+import { checkoutRefusedByLimiter } from "./rate-limit";
 
-type Owner = Extract<Claim, { kind: "owner" }>;
 export type CheckoutResult = StoredResponse & { replayed: boolean; serverTiming?: string };
 
 /** Times each stage of a checkout for the Server-Timing header: where a slow checkout spends it. */
 function stageTimer() {
   const stages: string[] = [];
   return {
-    async time<T>(name: string, work: Promise<T>): Promise<T> {
+    async time<T>(name: string, work: () => Promise<T>): Promise<T> {
       const started = performance.now();
       try {
-        return await work;
+        return await work();
       } finally {
         stages.push(`${name};dur=${(performance.now() - started).toFixed(1)}`);
       }
     },
+    add: (timing: string) => timing && stages.push(timing),
     header: () => stages.join(", "),
   };
 }
 
-/** An order token: 256 random bits, base64url. Only its SHA-256 is stored. */
-async function newOrderToken(): Promise<{ token: string; hash: string }> {
-  const token = base64url(crypto.getRandomValues(new Uint8Array(32)));
-  return { token, hash: await sha256Hex(token) };
-}
+type Priced = { line: CartLine; priced: PricedSku }[];
+type Timer = ReturnType<typeof stageTimer>;
 
 /** Prices every line from the catalog; an unknown SKU or mixed currencies is the client's error. */
-async function price(scope: Scope, request: CheckoutRequest, lines: CartLine[]) {
+async function price(scope: Scope, request: CheckoutRequest, lines: CartLine[]): Promise<Priced | Problem> {
   const priced = await priceSkus(
     scope,
     lines.map((line) => line.sku),
@@ -64,22 +49,45 @@ async function price(scope: Scope, request: CheckoutRequest, lines: CartLine[]) 
     priced.has(item.sku) ? [] : [{ path: `items.${index}.sku`, message: "Unknown SKU", in: "body" }],
   );
   if (unknown.length > 0) {
-    throw new AppError("validation_failed", { detail: "Some SKUs are not in the catalog", errors: unknown });
+    return { code: "validation_failed", detail: "Some SKUs are not in the catalog", errors: unknown };
   }
   const currencies = new Set([...priced.values()].map((entry) => entry.price.currency));
   if (currencies.size > 1) {
-    throw new AppError("validation_failed", {
+    return {
+      code: "validation_failed",
       detail: "All items of one checkout must be priced in one currency",
       errors: [{ path: "items", message: `Mixed currencies: ${[...currencies].join(", ")}`, in: "body" }],
-    });
+    };
   }
   return lines.map((line) => ({ line, priced: priced.get(line.sku) as PricedSku }));
 }
 
 /**
- * Checkout: validate and price, claim the Idempotency-Key, hold the stock, record the order with its
- * items, its payment outbox row and the idempotent response in one D1 batch, then queue the payment
- * and answer 202. Whatever fails before the batch lands gives the holds and the key back.
+ * What the edge decides alone, cheapest first: a SKU it knows is sold out, the client's rate limit,
+ * the catalog's prices. A refusal here changes nothing, and is given only to a key with no answer yet.
+ */
+async function decideAtEdge(
+  scope: Scope,
+  request: CheckoutRequest,
+  lines: CartLine[],
+  client: string,
+  timer: Timer,
+): Promise<{ refusal: Problem } | { planned: PlannedLine[]; priced: Priced }> {
+  const plan = await timer.time("plan", () => planCart(scope, lines));
+  if (!plan.ok) return { refusal: shortage(plan.short) };
+  const limited = await timer.time("limit", () => checkoutRefusedByLimiter(scope.env, client));
+  if (limited) return { refusal: limited };
+  const priced = await timer.time("price", () => price(scope, request, lines));
+  if (!Array.isArray(priced)) return { refusal: priced };
+  return { planned: plan.lines, priced };
+}
+
+/**
+ * Checkout, from the edge to the order intake; no D1 on the way. The edge decides what it can alone:
+ * a SKU it knows is sold out, the client's rate limit, the prices. Whatever it would refuse, it first
+ * asks the key's shard whether the key already holds an answer (a retry of a placed order gets its 202
+ * back, whatever stock, prices or limits say now). Otherwise the shard claims the key, holds the
+ * stock and records the order and its answer in one transaction, and the 202 goes back.
  */
 export async function checkout(
   scope: Scope,
@@ -87,167 +95,80 @@ export async function checkout(
   request: CheckoutRequest,
   { requestId, client }: { requestId: string; client: string },
 ): Promise<CheckoutResult> {
-  const lines = mergeLines(request.items);
   const timer = stageTimer();
-  // Late buyers of a sold-out SKU are answered here, before any D1 read or write. Such a refusal is
-  // not stored against the key: a retry while the SKU is still sold out is refused the same way.
-  const known = await knownShortage(scope, lines);
-  if (known) return { ...(await storedFrom(problemResponse(shortage(known), requestId))), replayed: false };
-  await timer.time("limit", spendCheckoutBudget(scope.env, client));
-  const pricedLines = await timer.time("price", price(scope, request, lines));
-  const db = database(scope.env.DB);
-  const claimed = await timer.time(
-    "claim",
-    fingerprint(request).then((print) => claim(db, key, print, ulid())),
+  const lines = mergeLines(request.items);
+  const [keyHash, print] = await Promise.all([keyHashOf(key), fingerprint(request)]);
+  const shardNo = shardOfKey(scope.env, keyHash);
+  const shard = orderShard(scope.env, shardNo);
+
+  const decided = await decideAtEdge(scope, request, lines, client, timer);
+  if ("refusal" in decided) {
+    const known = await timer.time("key", async () => shard.lookupKey(key, keyHash, print));
+    return (
+      (await answerKnown(known)) ?? { ...(await storedProblem(decided.refusal, requestId)), replayed: false }
+    );
+  }
+
+  const { planned, priced } = decided;
+  const currency = priced[0]?.priced.price.currency ?? "USD";
+  const items = priced.map(({ line, priced: sku }) => ({
+    sku: line.sku,
+    productId: sku.productId,
+    title: sku.title,
+    quantity: line.quantity,
+    unitPrice: sku.price,
+  }));
+  const answer: IntakeAnswer = await timer.time("intake", async () =>
+    shard.checkout({
+      key,
+      keyHash,
+      fingerprint: print,
+      shard: shardNo,
+      requestId,
+      lines: planned,
+      items,
+      total: {
+        amount: items.reduce((sum, item) => sum + item.quantity * item.unitPrice.amount, 0),
+        currency,
+      },
+      customer: request.customer,
+      ...(request.shippingAddress ? { shippingAddress: request.shippingAddress } : {}),
+      paymentToken: request.payment.token,
+    }),
   );
-  if (claimed.kind === "replay") return { ...claimed.response, replayed: true };
-
-  let reservation: Awaited<ReturnType<typeof reserveCart>>;
-  try {
-    reservation = await timer.time("reserve", reserveCart(scope, claimed.orderId, lines));
-  } catch (error) {
-    await abandon(db, claimed);
-    throw error;
-  }
-
-  if (!reservation.ok) {
-    const response = await storedFrom(problemResponse(shortage(reservation.short), requestId));
-    await (await completion(db, claimed, response)).run();
-    return { ...response, replayed: false };
-  }
-
-  try {
-    const response = await timer.time(
-      "record",
-      recordOrder(db, claimed, request, pricedLines, reservation.holds, reservation.expiresAt),
-    );
-    const orderId = claimed.orderId;
-    background(
-      scope,
-      "payment enqueue",
-      scope.env.PAYMENTS.send({ orderId }).then(() => markSent(db, orderId)),
-    );
-    return { ...response, replayed: false, serverTiming: timer.header() };
-  } catch (error) {
-    // A request that took over a stalled claim can lose the race to record the same order id to
-    // the request it took over from. That order is real: its holds stay and its response replays.
-    if (await findOrder(db, claimed.orderId)) {
-      const stored = await storedResponse(db, claimed);
-      if (stored) return { ...stored, replayed: true };
-      throw new AppError("service_unavailable", { headers: { "Retry-After": "1" }, cause: error });
-    }
-    await releaseHolds(scope.env, claimed.orderId, reservation.holds);
-    await abandon(db, claimed);
+  if (answer.kind === "unavailable") {
     throw new AppError("service_unavailable", {
-      detail: "The order could not be recorded; nothing was held or charged. Retry with the same key.",
+      detail: `${answer.reason}. Retry with the same Idempotency-Key.`,
       headers: { "Retry-After": "1" },
-      cause: error,
     });
   }
+  const known = await answerKnown(answer);
+  if (known) return known;
+  if (answer.kind !== "accepted" && answer.kind !== "refused") throw new Error("unreachable intake answer");
+  if (answer.short) rememberShortage(scope, answer.short);
+  timer.add(answer.timing);
+  return { ...answer.response, replayed: false, serverTiming: timer.header() };
+}
+
+/** A key the shard already knows: its stored answer, or the refusal the contract gives for it. */
+async function answerKnown(known: KeyAnswer | IntakeAnswer): Promise<CheckoutResult | null> {
+  if (known.kind === "replay") return { ...known.response, replayed: true };
+  if (known.kind === "in_use") throw inUse(known.retryAfterMs);
+  if (known.kind === "mismatch") throw mismatch();
+  return null;
 }
 
 /**
  * The sold-out refusal given before the router (see http/hot-paths): only when this isolate's memory
- * alone says every SKU of the cart is sold out, so it is the answer `checkout` would give.
+ * alone says every SKU of the cart is sold out, and only after the key's shard said the key holds no
+ * answer, so it is the answer `checkout` would give.
  */
-export function refusalIfKnownSoldOut(request: CheckoutRequest, requestId: string): Response | null {
+export function refusalIfKnownSoldOut(request: CheckoutRequest): Problem | null {
   const lines = mergeLines(request.items);
   if (!lines.every((line) => remembersSoldOut(line.sku))) return null;
-  return problemResponse(
-    {
-      ...shortage(lines.map((line) => ({ sku: line.sku, requested: line.quantity, available: 0 }))),
-      headers: { [REQUEST_ID_HEADER]: requestId },
-    },
-    requestId,
-  );
+  return shortage(lines.map((line) => ({ sku: line.sku, requested: line.quantity, available: 0 })));
 }
 
-function shortage(short: ShortSku[]): Problem {
-  return {
-    code: "insufficient_stock",
-    detail: "Some items do not have enough stock; nothing was held",
-    extensions: { skus: short },
-  };
-}
-
-async function storedFrom(response: Response): Promise<StoredResponse> {
-  return {
-    status: response.status,
-    headers: Object.fromEntries(response.headers),
-    body: await response.text(),
-  };
-}
-
-/** D1 binds at most 100 parameters a statement; an order item row takes 7. */
-const ITEMS_PER_STATEMENT = 14;
-
-async function recordOrder(
-  db: Database,
-  owner: Owner,
-  request: CheckoutRequest,
-  pricedLines: { line: CartLine; priced: PricedSku }[],
-  holds: SkuHold[],
-  holdExpiresAt: string,
-): Promise<StoredResponse> {
-  const orderId = owner.orderId;
-  const currency = pricedLines[0]?.priced.price.currency ?? "USD";
-  const total = pricedLines.reduce((sum, { line, priced }) => sum + line.quantity * priced.price.amount, 0);
-  const { token, hash } = await newOrderToken();
-  const now = new Date().toISOString();
-  const items = pricedLines.map(({ line, priced }) => ({
-    orderId,
-    sku: line.sku,
-    productId: priced.productId,
-    title: priced.title,
-    quantity: line.quantity,
-    unitAmount: priced.price.amount,
-    currency,
-  }));
-  const body: CheckoutAccepted = {
-    orderId,
-    orderToken: token,
-    status: "pending_payment",
-    total: { amount: total, currency },
-    items: items.map((item) => ({
-      sku: item.sku,
-      quantity: item.quantity,
-      unitPrice: { amount: item.unitAmount, currency },
-      title: item.title,
-    })),
-    holdExpiresAt,
-  };
-  const response: StoredResponse = {
-    status: 202,
-    headers: { "Content-Type": "application/json", Location: `/v1/orders/${orderId}` },
-    body: JSON.stringify(body),
-  };
-  const itemStatements = [];
-  for (let start = 0; start < items.length; start += ITEMS_PER_STATEMENT) {
-    itemStatements.push(
-      statement(db.$client, db.insert(orderItems).values(items.slice(start, start + ITEMS_PER_STATEMENT))),
-    );
-  }
-  await db.$client.batch([
-    statement(
-      db.$client,
-      db.insert(orders).values({
-        id: orderId,
-        tokenHash: hash,
-        email: request.customer.email,
-        name: request.customer.name ?? null,
-        shippingAddress: request.shippingAddress ?? null,
-        currency,
-        totalAmount: total,
-        paymentToken: request.payment.token,
-        holds,
-        holdExpiresAt,
-        createdAt: now,
-        updatedAt: now,
-      }),
-    ),
-    ...itemStatements,
-    statement(db.$client, db.insert(paymentOutbox).values({ orderId, createdAt: Date.now() })),
-    await completion(db, owner, response),
-  ]);
-  return response;
+export function soldOutResponse(problem: Problem, requestId: string): Response {
+  return problemResponse({ ...problem, headers: { [REQUEST_ID_HEADER]: requestId } }, requestId);
 }

@@ -47,6 +47,10 @@ export type VariantRow = typeof variants.$inferSelect;
 export const ORDER_STATUSES = ["pending_payment", "paid", "payment_failed", "cancelled"] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
+/**
+ * Orders as D1 shows them: a projection of the order shards (orders/order-shard.do.ts), which are the
+ * system of record. Each shard writes its changed orders here in batches; nothing else writes them.
+ */
 export const orders = sqliteTable(
   "orders",
   {
@@ -79,8 +83,12 @@ export const orders = sqliteTable(
       .notNull(),
     holdExpiresAt: text("hold_expires_at").notNull(),
     stockCommitted: integer("stock_committed", { mode: "boolean" }).notNull().default(false),
+    /** Why a payment_failed or cancelled order ended so. */
+    failureReason: text("failure_reason"),
     createdAt: text("created_at").notNull(),
     updatedAt: text("updated_at").notNull(),
+    /** The shard's version of the order this row shows; only a newer one replaces it. */
+    version: integer("version").notNull().default(0),
   },
   (table) => [index("orders_status_id").on(table.status, table.id)],
 );
@@ -99,34 +107,6 @@ export const orderItems = sqliteTable(
     currency: text("currency").notNull(),
   },
   (table) => [primaryKey({ columns: [table.orderId, table.sku] })],
-);
-
-/** One row per order whose payment must be queued; the reconciler re-sends rows never marked sent. */
-export const paymentOutbox = sqliteTable("payment_outbox", {
-  orderId: text("order_id")
-    .primaryKey()
-    .references(() => orders.id, { onDelete: "cascade" }),
-  createdAt: integer("created_at").notNull(),
-  sentAt: integer("sent_at"),
-  sendAttempts: integer("send_attempts").notNull().default(0),
-});
-
-export const idempotencyKeys = sqliteTable(
-  "idempotency_keys",
-  {
-    /** SHA-256 of the client's key: the key itself is what decrypts the stored response. */
-    keyHash: text("key_hash").primaryKey(),
-    fingerprint: text("fingerprint").notNull(),
-    state: text("state", { enum: ["in_flight", "done"] }).notNull(),
-    orderId: text("order_id").notNull(),
-    statusCode: integer("status_code"),
-    /** AES-GCM ciphertext of the first response (headers and body), keyed from the client's key. */
-    response: text("response"),
-    lockedUntil: integer("locked_until").notNull(),
-    createdAt: integer("created_at").notNull(),
-    expiresAt: integer("expires_at").notNull(),
-  },
-  (table) => [index("idempotency_keys_expires_at").on(table.expiresAt)],
 );
 
 export type OrderRow = typeof orders.$inferSelect;

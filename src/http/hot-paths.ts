@@ -2,9 +2,10 @@ import { catalogAnswer } from "../catalog/catalog.http";
 import { recall } from "../catalog/catalog.memory";
 import { productKey } from "../catalog/catalog.service";
 import { CheckoutRequest } from "../checkout/checkout.schemas";
-import { refusalIfKnownSoldOut } from "../checkout/checkout.service";
-import { parseIdempotencyKey } from "../checkout/idempotency";
+import { refusalIfKnownSoldOut, soldOutResponse } from "../checkout/checkout.service";
+import { fingerprint, keyHashOf, parseIdempotencyKey } from "../checkout/idempotency";
 import { remembersAnySoldOut } from "../inventory/inventory.holds";
+import { orderShard, shardOfKey } from "../orders/shards";
 import { isJsonMediaType, MAX_BODY_BYTES } from "./body";
 import { REQUEST_ID_HEADER, requestIdOf } from "./request-id";
 import { writeAccessLog } from "./request-log";
@@ -14,7 +15,8 @@ import { writeAccessLog } from "./request-log";
  * knows them from memory: a product it read moments ago, and the refusal of a checkout whose SKUs
  * it knows are sold out. Each is the answer the routed request would get, headers included; a
  * request that is not certain to get it (anything unusual, anything not in memory) goes on to the
- * router unchanged. Nothing here does I/O, so these answers cost what answering costs.
+ * router unchanged. A product read does no I/O; a refusal asks one question of the key's order shard
+ * (does the key already hold an answer?), which no correct refusal can skip.
  */
 type HotOutcome = { response: Response } | { request: Request };
 type Route = (request: Request) => Response | Promise<Response>;
@@ -36,7 +38,7 @@ export function answerHot(request: Request, env: Env, route: Route): Response | 
     return held ? logged(env, request, path, held, started) : route(request);
   }
   if (request.method === "POST" && path === "/v1/checkout") {
-    return refusedCheckout(request).then((outcome) =>
+    return refusedCheckout(request, env).then((outcome) =>
       "response" in outcome ? logged(env, request, path, outcome.response, started) : route(outcome.request),
     );
   }
@@ -71,27 +73,38 @@ function heldProduct(request: Request, env: Env, idOrSlug: string): Response | n
 }
 
 /**
- * A checkout for SKUs this isolate knows are sold out, refused before anything is held or written.
- * The body has to be read to know its SKUs (only once this isolate knows of some sold-out SKU); when
- * the refusal does not apply, the request goes on with the same bytes.
+ * A checkout for SKUs this isolate knows are sold out, refused before anything is held or written,
+ * once the key's shard says the key holds no answer yet (a retry of a placed order gets its 202). The
+ * body has to be read to know its SKUs (only once this isolate knows of some sold-out SKU); when the
+ * refusal does not apply, the request goes on with the same bytes.
  */
-async function refusedCheckout(request: Request): Promise<HotOutcome> {
+async function refusedCheckout(request: Request, env: Env): Promise<HotOutcome> {
   // Before anything sells out, checkouts are not read twice.
   if (!remembersAnySoldOut()) return { request };
   const length = Number(request.headers.get("Content-Length") ?? Number.NaN);
   if (!(length > 0 && length <= MAX_BODY_BYTES)) return { request };
   if (!isJsonMediaType(request.headers.get("Content-Type"))) return { request };
+  let key: string;
   try {
-    parseIdempotencyKey(request.headers.get("Idempotency-Key") ?? undefined);
+    key = parseIdempotencyKey(request.headers.get("Idempotency-Key") ?? undefined);
   } catch {
     return { request };
   }
   const text = await request.text();
-  const refusal = refusalOf(text, request.headers);
-  return refusal ? { response: refusal } : { request: new Request(request, { body: text }) };
+  const routed = { request: new Request(request, { body: text }) };
+  const body = parsedCheckout(text);
+  const problem = body && refusalIfKnownSoldOut(body);
+  if (!body || !problem) return routed;
+  const [keyHash, print] = await Promise.all([keyHashOf(key), fingerprint(body)]);
+  const known = await orderShard(env, shardOfKey(env, keyHash))
+    .lookupKey(key, keyHash, print)
+    .catch(() => null);
+  // A key with an answer (or a shard that did not answer) goes the routed way.
+  if (known?.kind !== "fresh") return routed;
+  return { response: soldOutResponse(problem, requestIdOf(request.headers)) };
 }
 
-function refusalOf(text: string, headers: Headers): Response | null {
+function parsedCheckout(text: string): CheckoutRequest | null {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -99,5 +112,5 @@ function refusalOf(text: string, headers: Headers): Response | null {
     return null;
   }
   const parsed = CheckoutRequest.safeParse(body);
-  return parsed.success ? refusalIfKnownSoldOut(parsed.data, requestIdOf(headers)) : null;
+  return parsed.success ? parsed.data : null;
 }

@@ -9,11 +9,10 @@ import {
   Quantity,
   Reason,
   SkuArg,
-  TimestampMs,
 } from "./inventory.args";
 import { type Reservation, StockStore } from "./inventory.store";
 
-export type Hold = { orderId: string; quantity: number; expiresAt: string };
+export type Hold = { orderId: string; quantity: number; expiresAt: string; pinned: boolean };
 
 export type StockCounts = { onHand: number; reserved: number; available: number; committed: number };
 
@@ -45,11 +44,13 @@ export type ReserveResult =
   | InvalidArgument;
 
 export type SettleResult =
-  | { ok: true; quantity: number; replayed: boolean; expiresAt?: string }
+  | { ok: true; quantity: number; replayed: boolean }
   | { ok: false; error: "no_hold" | "released" | "expired" | "committed" }
   | InvalidArgument;
 
 const SNAPSHOT_HOLDS = 200;
+/** The most orders one batched call may name: a queue batch of payments, grouped by object. */
+const MAX_BATCH = 1000;
 /** Settled reservations are kept this long for idempotent replays, then pruned; the ledger stays. */
 const SETTLED_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
@@ -210,6 +211,13 @@ export class SkuInventory extends DurableObject<Env> {
     return this.#settle(orderId, "released");
   }
 
+  /** `commit` or `release` for several orders in one call (and one write), each answered as alone. */
+  settleMany(orderIds: string[], to: "committed" | "released"): Record<string, SettleResult> {
+    const checked = z.array(OrderId).max(MAX_BATCH).safeParse(orderIds);
+    if (!checked.success) return Object.fromEntries(orderIds.map((id) => [id, invalid(checked.error)]));
+    return Object.fromEntries(checked.data.map((id) => [id, this.#settle(id, to)]));
+  }
+
   #settle(orderId: string, to: "committed" | "released"): SettleResult {
     const checked = OrderId.safeParse(orderId);
     if (!checked.success) return invalid(checked.error);
@@ -230,23 +238,27 @@ export class SkuInventory extends DurableObject<Env> {
     return { ok: true, quantity: existing.quantity, replayed: false };
   }
 
-  /** Pushes a hold's expiry out (never in) while its payment is in flight. */
-  extend(orderId: string, untilMs: number): SettleResult {
-    const checked = z.tuple([OrderId, TimestampMs]).safeParse([orderId, untilMs]);
-    if (!checked.success) return invalid(checked.error);
+  /**
+   * Keeps these orders' holds until their orders are decided, whatever the time: called before a
+   * charge may be in flight, so a late or unknown gateway answer never finds its units sold elsewhere.
+   * A hold that already lapsed is not brought back; its order must not be charged.
+   */
+  pin(orderIds: string[]): Record<string, SettleResult> {
+    const checked = z.array(OrderId).max(MAX_BATCH).safeParse(orderIds);
+    if (!checked.success) return Object.fromEntries(orderIds.map((id) => [id, invalid(checked.error)]));
     const now = Date.now();
     this.#expireDue(now);
-    const existing = this.#store.reservation(orderId);
-    if (!existing || existing.state === "refused") return { ok: false, error: "no_hold" };
-    if (existing.state !== "held") return { ok: false, error: existing.state };
-    const expiresAt = Math.max(existing.expiresAt, untilMs);
-    if (expiresAt !== existing.expiresAt) this.#store.extend(orderId, expiresAt, now);
-    return {
-      ok: true,
-      quantity: existing.quantity,
-      replayed: expiresAt === existing.expiresAt,
-      expiresAt: new Date(expiresAt).toISOString(),
-    };
+    const results: Record<string, SettleResult> = {};
+    for (const orderId of checked.data) {
+      const existing = this.#store.reservation(orderId);
+      if (!existing || existing.state === "refused") results[orderId] = { ok: false, error: "no_hold" };
+      else if (existing.state !== "held") results[orderId] = { ok: false, error: existing.state };
+      else {
+        if (!existing.pinned) this.#store.pin(orderId, now);
+        results[orderId] = { ok: true, quantity: existing.quantity, replayed: existing.pinned };
+      }
+    }
+    return results;
   }
 
   /** Sets the count on hand (a stock take); `committed` restarts from zero. */

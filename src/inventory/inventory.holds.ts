@@ -3,7 +3,7 @@ import { AppError } from "../errors";
 import { EdgeMemo, memoMayHoldAny, peekMemo } from "../shared/edge-memo";
 import { background, type Scope } from "../shared/scope";
 import type { SettleResult } from "./inventory.do";
-import { assertValidArguments, bucketCount, bucketObject, readCounts } from "./inventory.service";
+import { assertValidArguments, bucketCount, bucketName, bucketObject, readCounts } from "./inventory.service";
 
 export type CartLine = { sku: string; quantity: number };
 
@@ -17,9 +17,14 @@ export type SkuHold = {
 
 export type ShortSku = { sku: string; requested: number; available: number };
 
+/**
+ * What reserving a cart came to. A failed one gave back everything it touched, unless `leftovers` says
+ * a release could not be made (those buckets still hold until released or expired).
+ */
 export type CartReservation =
   | { ok: true; holds: SkuHold[]; expiresAt: string }
-  | { ok: false; short: ShortSku[] };
+  | { ok: false; short: ShortSku[]; leftovers: boolean }
+  | { ok: false; unavailable: true; cause: unknown; leftovers: boolean };
 
 type SkuOutcome =
   | { ok: true; hold: SkuHold; touched: number[] }
@@ -130,14 +135,6 @@ function requested(line: CartLine) {
 }
 
 /**
- * Reserves a whole cart for an order, all or nothing. Every SKU is asked in parallel and no lock is
- * held across objects, so overlapping carts cannot deadlock. If any SKU is short, every unit obtained
- * is released and every short SKU is reported. Safe to retry with the same order id.
- *
- * SKUs known to be sold out at this location are refused without reaching their objects: in a flash
- * sale the late buyers then cost an isolate lookup, not a Durable Object request.
- */
-/**
  * The sold-out fast path: when this location knows a SKU of the cart is sold out, answers the
  * shortage without holding anything (and without reaching the sold-out SKU's objects); otherwise
  * null. Other SKUs of such a cart are read, not held, so every short SKU is still reported.
@@ -157,22 +154,49 @@ export async function knownShortage(scope: Scope, lines: CartLine[]): Promise<Sh
   return short.filter((s) => s.available < s.requested);
 }
 
-export async function reserveCart(
+/** A cart line with the bucket count its SKU is routed by, as this edge knows it. */
+export type PlannedLine = CartLine & { buckets: number };
+
+/**
+ * What the edge knows before anything is held: a shortage it can already answer (the sold-out fast
+ * path), or each line with its SKU's bucket count, for `holdCart`.
+ */
+export async function planCart(
   scope: Scope,
-  orderId: string,
   lines: CartLine[],
-): Promise<CartReservation> {
+): Promise<{ ok: true; lines: PlannedLine[] } | { ok: false; short: ShortSku[] }> {
   const cart = mergeLines(lines);
   const known = await knownShortage(scope, cart);
   if (known) return { ok: false, short: known };
-  const memo = soldOutMemo(scope);
+  const planned = await Promise.all(
+    cart.map(async (line) => ({ ...line, buckets: await bucketCount(scope, line.sku) })),
+  );
+  return { ok: true, lines: planned };
+}
 
-  const { holdTtlSeconds, soldOutTtlSeconds } = settings(scope.env);
-  const expiresAtMs = Date.now() + holdTtlSeconds * 1000;
+/** Remembers at this location the SKUs a refused cart found empty, for the sold-out fast path. */
+export function rememberShortage(scope: Scope, short: ShortSku[]) {
+  const { soldOutTtlSeconds } = settings(scope.env);
+  const memo = soldOutMemo(scope);
+  for (const { sku, available } of short) {
+    if (available === 0) background(scope, "sold-out flag", memo.put(sku, "1", soldOutTtlSeconds));
+  }
+}
+
+/**
+ * Reserves a whole cart for an order, all or nothing, until `expiresAtMs`. Every SKU is asked in
+ * parallel and no lock is held across objects, so overlapping carts cannot deadlock. If any SKU is
+ * short, or an object cannot be reached, every unit obtained is released and every short SKU is
+ * reported. Safe to retry with the same order id.
+ */
+export async function holdCart(
+  env: Env,
+  orderId: string,
+  lines: PlannedLine[],
+  expiresAtMs: number,
+): Promise<CartReservation> {
   const outcomes = await Promise.allSettled(
-    cart.map(async (line) =>
-      reserveSku(scope.env, orderId, line, await bucketCount(scope, line.sku), expiresAtMs),
-    ),
+    lines.map((line) => reserveSku(env, orderId, line, line.buckets, expiresAtMs)),
   );
 
   const settled = outcomes.flatMap((outcome) => (outcome.status === "fulfilled" ? [outcome.value] : []));
@@ -184,68 +208,91 @@ export async function reserveCart(
     return { ok: true, holds, expiresAt };
   }
 
-  // Something is short or failed: give back everything this attempt touched, in every SKU. An
-  // object that cannot be reached now still lets its hold expire by its own alarm.
-  const touchedLines = cart.flatMap((line, i) => {
+  // Something is short or failed: give back everything this attempt may have touched, in every SKU.
+  // An object that cannot be reached now still lets its hold expire by its own alarm.
+  const touchedLines = lines.map((line, i) => {
     const outcome = outcomes[i];
-    if (outcome?.status === "fulfilled") return [{ sku: line.sku, buckets: outcome.value.touched }];
-    return [{ sku: line.sku, buckets: [0] }];
+    if (outcome?.status === "fulfilled") return { sku: line.sku, buckets: outcome.value.touched };
+    return { sku: line.sku, buckets: everyBucket(line.buckets) };
   });
-  await releaseBuckets(scope.env, orderId, touchedLines);
-  if (failed) {
-    throw new AppError("service_unavailable", {
-      detail: "Inventory could not be reached; nothing was held",
-      headers: { "Retry-After": "1" },
-      cause: failed.reason,
-    });
-  }
-
-  const short = settled.flatMap((outcome) => (outcome.ok ? [] : [outcome.short]));
-  for (const { sku, available } of short) {
-    if (available === 0) background(scope, "sold-out flag", memo.put(sku, "1", soldOutTtlSeconds));
-  }
-  return { ok: false, short };
+  const leftovers = !(await releaseBuckets(env, orderId, touchedLines));
+  if (failed) return { ok: false, unavailable: true, cause: failed.reason, leftovers };
+  return { ok: false, short: settled.flatMap((outcome) => (outcome.ok ? [] : [outcome.short])), leftovers };
 }
 
-async function releaseBuckets(env: Env, orderId: string, lines: { sku: string; buckets: number[] }[]) {
-  await Promise.allSettled(
+export const everyBucket = (count: number) => Array.from({ length: count }, (_, bucket) => bucket);
+
+/** Releases whatever `orderId` holds in the given buckets; a bucket that holds nothing answers so. */
+export async function releaseBuckets(env: Env, orderId: string, lines: { sku: string; buckets: number[] }[]) {
+  const results = await Promise.allSettled(
     lines.flatMap(({ sku, buckets }) =>
       buckets.map((bucket) => bucketObject(env, sku, bucket).release(orderId)),
     ),
   );
+  return results.every((result) => result.status === "fulfilled");
 }
 
-/** Turns an order's holds into sales. Answers per bucket whether the units were committed (or had been). */
-export function commitHolds(env: Env, orderId: string, holds: SkuHold[]) {
-  return settleHolds(
-    holds,
-    async (sku, bucket) => (await bucketObject(env, sku, bucket).commit(orderId)) as SettleResult,
+export type OrderHolds = { orderId: string; holds: SkuHold[] };
+export type HoldOutcome = {
+  sku: string;
+  bucket: number;
+  quantity: number;
+  result: SettleResult | { ok: false; error: "unreachable" };
+};
+
+/**
+ * One batched call per inventory object for the holds of many orders (a queue batch's worth),
+ * answered per order with what each of its buckets said. An object that cannot be reached answers
+ * `unreachable` for its orders, so one failing object never hides the others' answers.
+ */
+async function perObject(
+  env: Env,
+  orders: OrderHolds[],
+  call: (stub: ReturnType<typeof bucketObject>, orderIds: string[]) => Promise<Record<string, SettleResult>>,
+): Promise<Map<string, HoldOutcome[]>> {
+  const byObject = new Map<string, { sku: string; bucket: number; orderIds: string[] }>();
+  for (const { orderId, holds } of orders) {
+    for (const { sku, buckets } of holds) {
+      for (const { bucket } of buckets) {
+        const name = bucketName(sku, bucket);
+        const group = byObject.get(name) ?? { sku, bucket, orderIds: [] };
+        group.orderIds.push(orderId);
+        byObject.set(name, group);
+      }
+    }
+  }
+  const answers = new Map<string, Record<string, SettleResult> | null>();
+  await Promise.all(
+    [...byObject].map(async ([name, { sku, bucket, orderIds }]) => {
+      answers.set(name, await call(bucketObject(env, sku, bucket), orderIds).catch(() => null));
+    }),
+  );
+  return new Map(
+    orders.map(({ orderId, holds }) => [
+      orderId,
+      holds.flatMap(({ sku, buckets }) =>
+        buckets.map(({ bucket, quantity }) => {
+          const result = answers.get(bucketName(sku, bucket))?.[orderId];
+          return {
+            sku,
+            bucket,
+            quantity,
+            result: result
+              ? assertValidArguments(result)
+              : { ok: false as const, error: "unreachable" as const },
+          };
+        }),
+      ),
+    ]),
   );
 }
 
-/** Returns an order's held units to stock. */
-export function releaseHolds(env: Env, orderId: string, holds: SkuHold[]) {
-  return settleHolds(
-    holds,
-    async (sku, bucket) => (await bucketObject(env, sku, bucket).release(orderId)) as SettleResult,
-  );
+/** Commits (sells) or releases the holds of many orders, one call per inventory object. */
+export function settleOrders(env: Env, orders: OrderHolds[], to: "committed" | "released") {
+  return perObject(env, orders, async (stub, orderIds) => stub.settleMany(orderIds, to));
 }
 
-/** Keeps an order's holds alive until `untilMs`, e.g. while its payment is in flight. */
-export function extendHolds(env: Env, orderId: string, holds: SkuHold[], untilMs: number) {
-  return settleHolds(
-    holds,
-    async (sku, bucket) => (await bucketObject(env, sku, bucket).extend(orderId, untilMs)) as SettleResult,
-  );
-}
-
-async function settleHolds(
-  holds: SkuHold[],
-  settle: (sku: string, bucket: number) => Promise<SettleResult>,
-): Promise<{ sku: string; bucket: number; result: SettleResult }[]> {
-  return Promise.all(
-    holds.flatMap(({ sku, buckets }) =>
-      buckets.map(async ({ bucket }) => ({ sku, bucket, result: await settle(sku, bucket) })),
-    ),
-  );
+/** Pins the holds of many orders (no expiry until a decision), one call per inventory object. */
+export function pinOrders(env: Env, orders: OrderHolds[]) {
+  return perObject(env, orders, async (stub, orderIds) => stub.pin(orderIds));
 }

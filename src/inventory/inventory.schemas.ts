@@ -24,7 +24,15 @@ export const InventoryDetail = z
     available: z.number().int(),
     committed: z.number().int().openapi({ description: "Units sold since the last PUT" }),
     holds: z.array(
-      z.object({ orderId: z.string(), quantity: z.number().int(), expiresAt: z.iso.datetime() }),
+      z.object({
+        orderId: z.string(),
+        quantity: z.number().int(),
+        expiresAt: z.iso.datetime(),
+        pinned: z.boolean().openapi({
+          description:
+            "A payment may be in flight: the hold lasts until the order is decided, past expiresAt",
+        }),
+      }),
     ),
     holdCount: z
       .number()

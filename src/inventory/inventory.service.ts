@@ -108,6 +108,7 @@ function mergeHolds(holds: InventorySnapshot["holds"]): InventorySnapshot["holds
             ...seen,
             quantity: seen.quantity + hold.quantity,
             expiresAt: [seen.expiresAt, hold.expiresAt].sort()[1] ?? hold.expiresAt,
+            pinned: seen.pinned || hold.pinned,
           }
         : hold,
     );

@@ -11,7 +11,14 @@ export type StockRow = {
   updatedAt: string;
 };
 export type ReservationState = "held" | "committed" | "released" | "expired" | "refused";
-export type Reservation = { orderId: string; quantity: number; state: ReservationState; expiresAt: number };
+/** A pinned hold has no expiry: a charge may be in flight for it, so only a decision on its order ends it. */
+export type Reservation = {
+  orderId: string;
+  quantity: number;
+  state: ReservationState;
+  expiresAt: number;
+  pinned: boolean;
+};
 export type LedgerKind = "set" | "adjust" | "hold" | "commit" | "release" | "expire";
 
 /** Each entry upgrades the schema by one version; applied in order, once, in the constructor. */
@@ -47,6 +54,7 @@ const MIGRATIONS = [
      order_id TEXT,
      reason TEXT
    );`,
+  "ALTER TABLE reservations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;",
 ];
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -91,24 +99,38 @@ export class StockStore {
 
   reservation(orderId: string): Reservation | null {
     const row = this.#sql
-      .exec<{ order_id: string; quantity: number; state: ReservationState; expires_at: number }>(
-        "SELECT order_id, quantity, state, expires_at FROM reservations WHERE order_id = ?",
-        orderId,
-      )
+      .exec<{
+        order_id: string;
+        quantity: number;
+        state: ReservationState;
+        expires_at: number;
+        pinned: number;
+      }>("SELECT order_id, quantity, state, expires_at, pinned FROM reservations WHERE order_id = ?", orderId)
       .toArray()[0];
     return row
-      ? { orderId: row.order_id, quantity: row.quantity, state: row.state, expiresAt: row.expires_at }
+      ? {
+          orderId: row.order_id,
+          quantity: row.quantity,
+          state: row.state,
+          expiresAt: row.expires_at,
+          pinned: row.pinned === 1,
+        }
       : null;
   }
 
-  holds(limit: number): { orderId: string; quantity: number; expiresAt: number }[] {
+  holds(limit: number): { orderId: string; quantity: number; expiresAt: number; pinned: boolean }[] {
     return this.#sql
-      .exec<{ order_id: string; quantity: number; expires_at: number }>(
-        "SELECT order_id, quantity, expires_at FROM reservations WHERE state = 'held' ORDER BY expires_at, order_id LIMIT ?",
+      .exec<{ order_id: string; quantity: number; expires_at: number; pinned: number }>(
+        "SELECT order_id, quantity, expires_at, pinned FROM reservations WHERE state = 'held' ORDER BY expires_at, order_id LIMIT ?",
         limit,
       )
       .toArray()
-      .map((row) => ({ orderId: row.order_id, quantity: row.quantity, expiresAt: row.expires_at }));
+      .map((row) => ({
+        orderId: row.order_id,
+        quantity: row.quantity,
+        expiresAt: row.expires_at,
+        pinned: row.pinned === 1,
+      }));
   }
 
   holdCount(): number {
@@ -119,7 +141,7 @@ export class StockStore {
   dueHolds(now: number): { orderId: string; quantity: number }[] {
     return this.#sql
       .exec<{ order_id: string; quantity: number }>(
-        "SELECT order_id, quantity FROM reservations WHERE state = 'held' AND expires_at <= ?",
+        "SELECT order_id, quantity FROM reservations WHERE state = 'held' AND pinned = 0 AND expires_at <= ?",
         now,
       )
       .toArray()
@@ -128,7 +150,9 @@ export class StockStore {
 
   nextExpiry(): number | null {
     return this.#sql
-      .exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM reservations WHERE state = 'held'")
+      .exec<{ next: number | null }>(
+        "SELECT MIN(expires_at) AS next FROM reservations WHERE state = 'held' AND pinned = 0",
+      )
       .one().next;
   }
 
@@ -151,7 +175,7 @@ export class StockStore {
     this.#sql.exec(
       `INSERT INTO reservations (order_id, quantity, state, expires_at, updated_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (order_id) DO UPDATE SET quantity = excluded.quantity, state = excluded.state,
-         expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
+         expires_at = excluded.expires_at, pinned = 0, updated_at = excluded.updated_at`,
       orderId,
       quantity,
       quantity > 0 ? "held" : "refused",
@@ -186,13 +210,8 @@ export class StockStore {
     );
   }
 
-  extend(orderId: string, expiresAt: number, now: number) {
-    this.#sql.exec(
-      "UPDATE reservations SET expires_at = ?, updated_at = ? WHERE order_id = ?",
-      expiresAt,
-      now,
-      orderId,
-    );
+  pin(orderId: string, now: number) {
+    this.#sql.exec("UPDATE reservations SET pinned = 1, updated_at = ? WHERE order_id = ?", now, orderId);
   }
 
   forget(orderId: string) {

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { database } from "../db/client";
+import { orderShard } from "../orders/shards";
 
 export type CheckResult = { ok: boolean; ms: number; error?: string };
 export type HealthReport = { ok: boolean; checks: Record<string, CheckResult> };
@@ -34,6 +35,7 @@ export async function checkHealth(env: Env): Promise<HealthReport> {
       d1: () => database(env.DB).run(sql`SELECT 1`),
       kv: () => env.CATALOG.get("health:probe"),
       inventory: () => env.INVENTORY.getByName("health:probe").ping(),
+      orders: () => orderShard(env, 0).ping(),
     }).map(async ([name, check]) => [name, await timed(check)] as const),
   );
   const checks = Object.fromEntries(entries);

@@ -8,6 +8,10 @@ export const Order = z
   .object({
     id: z.string(),
     status: OrderStatus,
+    failureReason: z
+      .string()
+      .optional()
+      .openapi({ description: "Why a payment_failed or cancelled order ended so" }),
     items: z.array(
       z.object({ sku: z.string(), quantity: z.number().int(), unitPrice: Money, title: z.string() }),
     ),

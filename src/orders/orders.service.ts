@@ -1,46 +1,59 @@
 import { database } from "../db/client";
-import type { OrderRow } from "../db/schema";
 import { AppError } from "../errors";
 import { secretsEqual } from "../http/admin-auth";
-import { releaseHolds } from "../inventory/inventory.holds";
 import { sha256Hex } from "../shared/crypto";
 import type { Order } from "./orders.schemas";
-import { findOrder, itemsOf, toOrder, transition } from "./orders.storage";
+import { findOrder, itemsOf, toOrder } from "./orders.storage";
+import { orderShard, shardOfOrder } from "./shards";
 
 const notFound = (id: string) => new AppError("order_not_found", { detail: `No order ${id} for this token` });
 
-/** An order is found only with its token: an unknown id and a wrong token look exactly alike. */
-async function authorized(env: Env, id: string, authorization: string | undefined): Promise<OrderRow> {
-  const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "")?.[1];
-  const row = await findOrder(database(env.DB), id);
-  const given = await sha256Hex(token ?? "");
-  // Compare even when there is no order, so a miss costs what a wrong token costs.
-  const matches = await secretsEqual(given, row?.tokenHash ?? "0".repeat(64));
-  if (!row || !token || !matches) throw notFound(id);
-  return row;
+/**
+ * An order with its token's hash, from where it lives: its shard (the record, always current), or D1
+ * for an id no shard issued.
+ */
+async function lookup(env: Env, id: string): Promise<{ order: Order; tokenHash: string } | null> {
+  const shard = shardOfOrder(id);
+  if (shard !== null) {
+    const found = await orderShard(env, shard).order(id);
+    if (!found) return null;
+    const { tokenHash, ...order } = found;
+    return { order, tokenHash };
+  }
+  const db = database(env.DB);
+  const row = await findOrder(db, id);
+  if (!row) return null;
+  const items = await itemsOf(db, [row.id]);
+  return { order: toOrder(row, items.get(row.id) ?? []), tokenHash: row.tokenHash };
 }
 
-export async function readOrder(env: Env, id: string, authorization: string | undefined): Promise<Order> {
-  const row = await authorized(env, id, authorization);
-  const items = await itemsOf(database(env.DB), [row.id]);
-  return toOrder(row, items.get(row.id) ?? []);
+/** An order is found only with its token: an unknown id and a wrong token look exactly alike. */
+async function authorize(env: Env, id: string, authorization: string | undefined) {
+  const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "")?.[1];
+  const found = await lookup(env, id);
+  const given = await sha256Hex(token ?? "");
+  // Compare even when there is no order, so a miss costs what a wrong token costs.
+  const matches = await secretsEqual(given, found?.tokenHash ?? "0".repeat(64));
+  if (!found || !token || !matches) throw notFound(id);
+  return found.order;
+}
+
+export function readOrder(env: Env, id: string, authorization: string | undefined): Promise<Order> {
+  return authorize(env, id, authorization);
 }
 
 /**
- * Cancels an unpaid order: the conditional move out of `pending_payment` decides any race with the
- * payment, and whoever makes it owns the holds. A charge that lands afterwards is refunded by the
- * payment side.
+ * Cancels an unpaid order. The shard decides it like any other decision, so a charge that lands
+ * afterwards finds the order cancelled and is refunded.
  */
 export async function cancelOrder(env: Env, id: string, authorization: string | undefined): Promise<Order> {
-  const row = await authorized(env, id, authorization);
-  const db = database(env.DB);
-  if (await transition(db, row.id, "cancelled", {})) {
-    await releaseHolds(env, row.id, row.holds);
-  } else {
-    const current = await findOrder(db, row.id);
-    if (current?.status !== "cancelled") {
-      throw new AppError("order_not_cancellable", { detail: `The order is already ${current?.status}` });
-    }
+  await authorize(env, id, authorization);
+  const shard = shardOfOrder(id);
+  const result = shard === null ? null : await orderShard(env, shard).cancel(id);
+  if (!result) {
+    throw new AppError("order_not_cancellable", { detail: "This order can no longer be cancelled" });
   }
-  return readOrder(env, id, authorization);
+  if (!result.ok)
+    throw new AppError("order_not_cancellable", { detail: `The order is already ${result.status}` });
+  return result.order;
 }

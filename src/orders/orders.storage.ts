@@ -1,19 +1,13 @@
 import { and, asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
-import {
-  type OrderItemRow,
-  type OrderRow,
-  type OrderStatus,
-  orderItems,
-  orders,
-  paymentOutbox,
-} from "../db/schema";
+import { type OrderItemRow, type OrderRow, type OrderStatus, orderItems, orders } from "../db/schema";
 import type { Order } from "./orders.schemas";
 
 export function toOrder(row: OrderRow, items: OrderItemRow[]): Order {
   return {
     id: row.id,
     status: row.status,
+    ...(row.failureReason ? { failureReason: row.failureReason } : {}),
     items: items.map((item) => ({
       sku: item.sku,
       quantity: item.quantity,
@@ -71,78 +65,8 @@ export async function listOrders(
   };
 }
 
-/**
- * Moves an order out of `pending_payment`, once: the condition makes a duplicate or a racing
- * transition change nothing. Answers whether this call made the move.
- */
-export async function transition(
-  db: Database,
-  id: string,
-  to: Exclude<OrderStatus, "pending_payment">,
-  payment: Partial<Pick<OrderRow, "paymentStatus" | "chargeId">>,
-): Promise<boolean> {
-  const moved = await db
-    .update(orders)
-    .set({ status: to, ...payment, updatedAt: new Date().toISOString() })
-    .where(and(eq(orders.id, id), eq(orders.status, "pending_payment")))
-    .returning({ id: orders.id });
-  return moved.length > 0;
-}
-
-export async function countAttempt(db: Database, id: string): Promise<number> {
-  const [row] = await db
-    .update(orders)
-    .set({ paymentAttempts: sql`${orders.paymentAttempts} + 1`, updatedAt: new Date().toISOString() })
-    .where(eq(orders.id, id))
-    .returning({ attempts: orders.paymentAttempts });
-  return row?.attempts ?? 0;
-}
-
-export async function markStockCommitted(db: Database, id: string) {
-  await db.update(orders).set({ stockCommitted: true }).where(eq(orders.id, id));
-}
-
-export async function markRefunded(db: Database, id: string) {
-  await db
-    .update(orders)
-    .set({ paymentStatus: "refunded", updatedAt: new Date().toISOString() })
-    .where(eq(orders.id, id));
-}
-
-export async function markSent(db: Database, orderId: string) {
-  await db
-    .update(paymentOutbox)
-    .set({ sentAt: Date.now(), sendAttempts: sql`${paymentOutbox.sendAttempts} + 1` })
-    .where(eq(paymentOutbox.orderId, orderId));
-}
-
-export async function unsentPayments(db: Database, olderThan: number, limit: number) {
-  return db
-    .select({ orderId: paymentOutbox.orderId })
-    .from(paymentOutbox)
-    .where(and(sql`${paymentOutbox.sentAt} IS NULL`, lt(paymentOutbox.createdAt, olderThan)))
-    .orderBy(asc(paymentOutbox.createdAt))
-    .limit(limit);
-}
-
-export async function ordersToReconcile(db: Database, pendingBefore: string, limit: number) {
-  return db
-    .select()
-    .from(orders)
-    .where(
-      sql`(${orders.status} = 'pending_payment' AND ${orders.updatedAt} < ${pendingBefore})
-        OR (${orders.status} = 'paid' AND ${orders.stockCommitted} = 0)
-        OR (${orders.status} IN ('cancelled', 'payment_failed') AND ${orders.paymentStatus} = 'succeeded')`,
-    )
-    .orderBy(asc(orders.updatedAt))
-    .limit(limit);
-}
-
-/** Matches `max_retries` of the payments queue: an order attempted more often went to the dead-letter queue. */
-const QUEUE_MAX_RETRIES = 8;
-
-/** Counts for the ops page: orders by status, payments in flight, dead-lettered, and unsent. */
-export async function orderSummary(db: Database) {
+/** Counts for the ops page from the D1 projection: orders by status, and payments past their retries. */
+export async function orderSummary(db: Database, maxAttempts: number) {
   const byStatus = await db
     .select({ status: orders.status, count: sql<number>`COUNT(*)` })
     .from(orders)
@@ -150,11 +74,7 @@ export async function orderSummary(db: Database) {
   const [dead] = await db
     .select({ count: sql<number>`COUNT(*)` })
     .from(orders)
-    .where(sql`${orders.paymentAttempts} > ${QUEUE_MAX_RETRIES}`);
-  const [unsent] = await db
-    .select({ count: sql<number>`COUNT(*)` })
-    .from(paymentOutbox)
-    .where(sql`${paymentOutbox.sentAt} IS NULL`);
+    .where(sql`${orders.status} = 'pending_payment' AND ${orders.paymentAttempts} >= ${maxAttempts}`);
   const counts = Object.fromEntries(byStatus.map((row) => [row.status, row.count]));
   return {
     byStatus: {
@@ -165,6 +85,5 @@ export async function orderSummary(db: Database) {
     },
     paymentsPending: counts.pending_payment ?? 0,
     deadLettered: dead?.count ?? 0,
-    unsentPayments: unsent?.count ?? 0,
   };
 }

@@ -3,28 +3,39 @@ import type { Money } from "../shared/money";
 
 export type ChargeRequest = { orderId: string; idempotencyKey: string; amount: Money; token: string };
 
+/** One order's charge at the gateway: as it was requested, and the gateway's own id once known. */
+export type ChargeRef = ChargeRequest & { intentId: string | null };
+
 /**
  * `unknown` means the gateway may or may not have charged (a timeout, a 5xx): the caller must ask
- * `lookup` before trying again, never assume either way.
+ * `lookup` before deciding anything, never assume either way. `intentId` is the gateway's own id for
+ * the payment, returned as soon as it exists, so a later lookup reads exactly that payment.
  */
 export type ChargeOutcome =
-  | { status: "succeeded"; chargeId: string }
-  | { status: "declined"; reason: string }
-  | { status: "unknown"; reason: string };
+  | { status: "succeeded"; chargeId: string; intentId?: string }
+  | { status: "declined"; reason: string; intentId?: string }
+  | { status: "unknown"; reason: string; intentId?: string };
 
-export type ChargeLookup = { status: "succeeded" | "refunded"; chargeId: string } | { status: "none" };
+/** `pending`: the gateway has the payment but not its result yet (Stripe's `processing`). */
+export type ChargeLookup =
+  | { status: "succeeded" | "refunded"; chargeId: string; intentId?: string }
+  | { status: "none" | "pending"; intentId?: string };
 
 /** A payment gateway as the rest of Stampede sees it: every call is idempotent by its key. */
 export interface PaymentGateway {
   charge(request: ChargeRequest): Promise<ChargeOutcome>;
-  /** What the gateway really did for this idempotency key. */
-  lookup(idempotencyKey: string, orderId: string): Promise<ChargeLookup>;
+  /** What the gateway really did for this order's charge. */
+  lookup(ref: ChargeRef): Promise<ChargeLookup>;
   refund(chargeId: string, idempotencyKey: string): Promise<void>;
 }
 
 /** The one key per order under which every attempt to charge it is made. */
 export function chargeKey(orderId: string): string {
   return `order-${orderId}`;
+}
+
+export function refundKey(orderId: string): string {
+  return `refund-${orderId}`;
 }
 
 export async function gatewayFor(env: Env): Promise<PaymentGateway> {

@@ -1,4 +1,4 @@
-import type { ChargeLookup, ChargeOutcome, ChargeRequest, PaymentGateway } from "./gateway";
+import type { ChargeLookup, ChargeOutcome, ChargeRef, ChargeRequest, PaymentGateway } from "./gateway";
 import type { GatewaySimulator } from "./simulator.do";
 
 /** The simulator behind the gateway interface; its 5xx and timeouts become `unknown` outcomes. */
@@ -22,8 +22,8 @@ export class SimulatedGateway implements PaymentGateway {
     return { status: "unknown", reason: `${answer.status} ${answer.reason}` };
   }
 
-  async lookup(idempotencyKey: string): Promise<ChargeLookup> {
-    const charge = await this.#simulator.lookup(idempotencyKey);
+  async lookup(ref: ChargeRef): Promise<ChargeLookup> {
+    const charge = await this.#simulator.lookup(ref.idempotencyKey);
     return charge ? { status: charge.status, chargeId: charge.id } : { status: "none" };
   }
 

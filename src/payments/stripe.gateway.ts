@@ -1,11 +1,12 @@
 import Stripe from "stripe";
-import type { ChargeLookup, ChargeOutcome, ChargeRequest, PaymentGateway } from "./gateway";
+import type { ChargeLookup, ChargeOutcome, ChargeRef, ChargeRequest, PaymentGateway } from "./gateway";
 
 /**
  * Stripe PaymentIntents behind the gateway interface, through the official SDK and its fetch HTTP
- * client. Every PaymentIntent is created and confirmed under Stripe's own Idempotency-Key (the
- * order's charge key), so a retry never charges twice, and carries the order id in its metadata so
- * reconciliation can find it.
+ * client. A charge is two idempotent steps: create the PaymentIntent under the order's charge key
+ * (its id is then reported and kept with the order), then confirm it under a key of its own. A lookup
+ * retrieves that PaymentIntent by id: Stripe's Search API is not read-after-write consistent, so a
+ * charge made a moment ago could be missing from it.
  */
 export class StripeGateway implements PaymentGateway {
   readonly #stripe: Stripe;
@@ -25,37 +26,52 @@ export class StripeGateway implements PaymentGateway {
     return new StripeGateway(key);
   }
 
+  /** The order's PaymentIntent, created once: the same key and parameters always answer the same one. */
+  #intentFor(request: ChargeRequest) {
+    return this.#stripe.paymentIntents.create(
+      {
+        amount: request.amount.amount,
+        currency: request.amount.currency.toLowerCase(),
+        payment_method: request.token,
+        automatic_payment_methods: { enabled: true, allow_redirects: "never" },
+        metadata: { order_id: request.orderId },
+      },
+      { idempotencyKey: request.idempotencyKey },
+    );
+  }
+
   async charge(request: ChargeRequest): Promise<ChargeOutcome> {
+    let intentId: string | undefined;
     try {
-      const intent = await this.#stripe.paymentIntents.create(
-        {
-          amount: request.amount.amount,
-          currency: request.amount.currency.toLowerCase(),
-          payment_method: request.token,
-          confirm: true,
-          automatic_payment_methods: { enabled: true, allow_redirects: "never" },
-          metadata: { order_id: request.orderId },
-        },
-        { idempotencyKey: request.idempotencyKey },
+      intentId = (await this.#intentFor(request)).id;
+      const intent = await this.#stripe.paymentIntents.confirm(
+        intentId,
+        {},
+        { idempotencyKey: `${request.idempotencyKey}-confirm` },
       );
-      if (intent.status === "succeeded") return { status: "succeeded", chargeId: intent.id };
-      if (intent.status === "processing") return { status: "unknown", reason: "payment still processing" };
-      return { status: "declined", reason: `payment intent ${intent.status}` };
+      if (intent.status === "succeeded") return { status: "succeeded", chargeId: intent.id, intentId };
+      if (intent.status === "processing") {
+        return { status: "unknown", reason: "payment still processing", intentId };
+      }
+      return { status: "declined", reason: `payment intent ${intent.status}`, intentId };
     } catch (error) {
-      return outcomeOf(error);
+      return { ...outcomeOf(error), ...(intentId ? { intentId } : {}) };
     }
   }
 
-  async lookup(_idempotencyKey: string, orderId: string): Promise<ChargeLookup> {
-    const found = await this.#stripe.paymentIntents.search({
-      query: `metadata['order_id']:'${orderId.replaceAll("'", "")}'`,
-      expand: ["data.latest_charge"],
-    });
-    const paid = found.data.find((intent) => intent.status === "succeeded");
-    if (!paid) return { status: "none" };
-    const charge = paid.latest_charge;
+  /**
+   * Reads the order's PaymentIntent by the id it was given. When that id was never reported (the
+   * attempt died between Stripe's answer and ours), the same idempotent create answers it again.
+   */
+  async lookup(ref: ChargeRef): Promise<ChargeLookup> {
+    const id = ref.intentId ?? (await this.#intentFor(ref)).id;
+    const intent = await this.#stripe.paymentIntents.retrieve(id, { expand: ["latest_charge"] });
+    const intentId = intent.id;
+    if (intent.status === "processing") return { status: "pending", intentId };
+    if (intent.status !== "succeeded") return { status: "none", intentId };
+    const charge = intent.latest_charge;
     const refunded = typeof charge === "object" && charge !== null && charge.refunded;
-    return { status: refunded ? "refunded" : "succeeded", chargeId: paid.id };
+    return { status: refunded ? "refunded" : "succeeded", chargeId: intent.id, intentId };
   }
 
   async refund(chargeId: string, idempotencyKey: string): Promise<void> {

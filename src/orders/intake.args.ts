@@ -1,0 +1,57 @@
+import { z } from "zod";
+import { Money } from "../shared/money";
+
+/** Arguments crossing into an order shard are checked there too: the shard trusts no caller. */
+const Line = z.object({
+  sku: z.string().min(1).max(64),
+  quantity: z.number().int().min(1).max(1_000_000),
+  buckets: z.number().int().min(1).max(32),
+});
+
+const Item = z.object({
+  sku: z.string().min(1).max(64),
+  productId: z.string().min(1).max(64),
+  title: z.string().max(600),
+  quantity: z.number().int().min(1).max(1_000_000),
+  unitPrice: Money,
+});
+
+const Hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const IntakeInput = z.object({
+  key: z.string().min(1).max(255),
+  keyHash: Hex64,
+  fingerprint: Hex64,
+  shard: z.number().int().min(0).max(1023),
+  requestId: z.string().min(1).max(128),
+  lines: z.array(Line).min(1).max(50),
+  items: z.array(Item).min(1).max(50),
+  total: Money,
+  customer: z.object({ email: z.string().min(3).max(254), name: z.string().max(200).optional() }),
+  shippingAddress: z.record(z.string(), z.string().max(200)).optional(),
+  paymentToken: z.string().min(1).max(255),
+});
+export type IntakeInput = z.input<typeof IntakeInput>;
+
+const OrderId = z.string().min(1).max(64);
+export const OrderIds = z.array(OrderId).max(1000);
+
+const Outcome = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("charged"), chargeId: z.string().min(1), intentId: z.string().optional() }),
+  z.object({
+    kind: z.literal("declined"),
+    reason: z.string().max(500),
+    lookedUp: z.boolean(),
+    intentId: z.string().optional(),
+  }),
+  z.object({ kind: z.literal("no_charge"), lookedUp: z.literal(true) }),
+  z.object({ kind: z.literal("lapsed"), lookedUp: z.boolean() }),
+  z.object({ kind: z.literal("unknown"), reason: z.string().max(500), intentId: z.string().optional() }),
+  z.object({ kind: z.literal("not_attempted"), reason: z.string().max(500) }),
+]);
+
+export const PaymentReports = z
+  .array(
+    z.object({ orderId: OrderId, attempt: z.number().int().min(1), pinned: z.boolean(), outcome: Outcome }),
+  )
+  .max(1000);

@@ -1,0 +1,179 @@
+import { settings } from "../config";
+import type { SkuHold } from "../inventory/inventory.holds";
+import type { Money } from "../shared/money";
+import type { OrderChange, OrderRow } from "./order-shard.store";
+
+/**
+ * The order lifecycle, as decisions over one order's row: what it still owes, and how each answer
+ * from the payment side moves it. The shard applies these synchronously, so every decision is made
+ * on the row as it is now. The invariants they keep:
+ * - an order is `paid` only once its stock is committed; a charge whose stock cannot be committed is
+ *   refunded and the order fails with a reason;
+ * - once a charge may be in flight its holds are pinned, so time alone never releases them: only a
+ *   decision on the order does;
+ * - a succeeded charge on a failed or cancelled order is always found (`chargeInDoubt`) and refunded;
+ * - after an unknown outcome, no decision is made before the gateway has been asked what happened.
+ */
+
+/** A claim on an Idempotency-Key is locked this long; a retry after it takes the claim over. */
+export const CLAIM_LOCK_MS = 30_000;
+/** Keys are kept at least 24 h, as the contract promises; the shard drops them after this. */
+export const KEY_RETENTION_MS = 48 * 3600 * 1000;
+/** How long the payment consumer may hold an attempt before the shard treats its outcome as unknown. */
+export const ATTEMPT_LEASE_MS = 60_000;
+/** An order handed to the queue and not picked up by then is handed over again (then with backoff). */
+export const RESEND_AFTER_MS = 10_000;
+/** Accepted orders are gathered this long into one queue message per shard. */
+export const FLUSH_DELAY_MS = 20;
+/** How often a shard writes the orders that changed to D1, in one batch. */
+export const PROJECT_EVERY_MS = 1000;
+const BACKOFF_BASE_MS = 1000;
+const BACKOFF_CAP_MS = 5 * 60_000;
+
+/** Exponential backoff with jitter, per row: half the step fixed, half random. */
+export function backoffMs(attempts: number, baseMs = BACKOFF_BASE_MS, capMs = BACKOFF_CAP_MS): number {
+  const step = Math.min(capMs, baseMs * 2 ** Math.max(0, attempts));
+  return Math.round(step / 2 + Math.random() * (step / 2));
+}
+
+/** When to try a payment again after the attempt-th one ended without a known outcome. */
+export function paymentRetryMs(env: Env, attempt: number): number {
+  const { paymentRetryBaseSeconds: base, paymentRetryMaxDelaySeconds: cap } = settings(env);
+  return backoffMs(attempt - 1, base * 1000, cap * 1000);
+}
+
+export type Work = "pay" | "await" | "lapse" | "expire" | "commit" | "release" | "refund" | "verify";
+
+/** What an order still owes, judged on its row at `now`; null when nothing is left to do. */
+export function owedWork(order: OrderRow, now: number): Work | null {
+  if (order.status === "pending_payment") {
+    if (order.paymentStatus === "succeeded") return "commit";
+    if (order.leaseUntil !== null) return order.leaseUntil > now ? "await" : "lapse";
+    if (order.unknownAttempts === 0 && Date.parse(order.holdExpiresAt) <= now) return "expire";
+    return "pay";
+  }
+  if (order.status === "paid") return order.stock === "committed" ? null : "commit";
+  if (order.stock === "held" || order.stock === "pinned") return "release";
+  if (order.paymentStatus === "succeeded") return "refund";
+  if (order.chargeInDoubt) return order.leaseUntil !== null && order.leaseUntil > now ? "await" : "verify";
+  return null;
+}
+
+/** Closes an unpaid order as failed (or cancelled): its stock is owed back, a possible charge checked. */
+export function close(
+  order: OrderRow,
+  status: "payment_failed" | "cancelled",
+  reason: string | null,
+  now: number,
+): OrderChange {
+  return {
+    status,
+    failureReason: reason,
+    paymentStatus: order.paymentStatus === "pending" ? "failed" : order.paymentStatus,
+    // An attempt still out, or one whose lease ran out unreported, may have charged.
+    chargeInDoubt: order.unknownAttempts > 0 || order.leaseUntil !== null,
+    dueAt: now,
+    dueAttempts: 0,
+  };
+}
+
+/** What the payment consumer is asked to do for one order. */
+export type PaymentTask = {
+  orderId: string;
+  attempt: number;
+  /** `charge`: charge it (asking first when `mustLookup`); `lookup`: retries are over, only ask. */
+  mode: "charge" | "lookup";
+  mustLookup: boolean;
+  pinned: boolean;
+  holds: SkuHold[];
+  amount: Money;
+  token: string;
+  intentId: string | null;
+};
+
+/** What came of a task; `lookedUp` says the gateway was asked before this answer was given. */
+export type PaymentOutcome =
+  | { kind: "charged"; chargeId: string; intentId?: string }
+  | { kind: "declined"; reason: string; lookedUp: boolean; intentId?: string }
+  | { kind: "no_charge"; lookedUp: true }
+  | { kind: "lapsed"; lookedUp: boolean }
+  | { kind: "unknown"; reason: string; intentId?: string }
+  /** Nothing was charged and nothing learned (inventory or gateway unreachable): try again later. */
+  | { kind: "not_attempted"; reason: string };
+
+export type PaymentReport = { orderId: string; attempt: number; pinned: boolean; outcome: PaymentOutcome };
+
+/** Hands out the next attempt, or says why none is due (the order is closed, busy, or just lapsed). */
+export function nextAttempt(
+  env: Env,
+  order: OrderRow,
+  now: number,
+): { change: OrderChange; task: PaymentTask | null } {
+  const work = owedWork(order, now);
+  if (work === "expire") {
+    return {
+      change: close(order, "payment_failed", "The stock hold expired before payment began", now),
+      task: null,
+    };
+  }
+  if (work !== "pay" && work !== "lapse") return { change: {}, task: null };
+  const unknownAttempts = order.unknownAttempts + (work === "lapse" ? 1 : 0);
+  const attempt = order.attempts + 1;
+  const leaseUntil = now + ATTEMPT_LEASE_MS;
+  return {
+    change: { attempts: attempt, unknownAttempts, leaseUntil, dueAt: leaseUntil, dueAttempts: 0 },
+    task: {
+      orderId: order.id,
+      attempt,
+      mode: order.attempts >= settings(env).paymentMaxAttempts ? "lookup" : "charge",
+      mustLookup: unknownAttempts > 0,
+      pinned: order.stock === "pinned",
+      holds: order.holds,
+      amount: order.total,
+      token: order.paymentToken,
+      intentId: order.intentId,
+    },
+  };
+}
+
+/**
+ * Applies what the consumer found. A charge is a fact whichever attempt reports it; anything else
+ * counts only from the attempt that holds the lease. A "no charge" answer decides the order only when
+ * nothing before it was left unknown, or the gateway was asked first.
+ */
+export function applyReport(env: Env, order: OrderRow, report: PaymentReport, now: number): OrderChange {
+  const { outcome } = report;
+  const current = report.attempt === order.attempts && order.leaseUntil !== null;
+  const stock = report.pinned && order.stock === "held" ? { stock: "pinned" as const } : {};
+  if (outcome.kind === "charged") {
+    const charge = { chargeId: outcome.chargeId, intentId: outcome.intentId ?? order.intentId };
+    if (order.paymentStatus === "succeeded" || order.paymentStatus === "refunded") return {};
+    const lease = current ? { leaseUntil: null } : {};
+    return { ...charge, ...stock, ...lease, paymentStatus: "succeeded", chargeInDoubt: false, dueAt: now };
+  }
+  if (!current || order.status !== "pending_payment") return {};
+  const retryAt = now + paymentRetryMs(env, report.attempt);
+  if (outcome.kind === "not_attempted") {
+    return { ...stock, attempts: order.attempts - 1, leaseUntil: null, dueAt: retryAt, dueAttempts: 0 };
+  }
+  const intent = "intentId" in outcome && outcome.intentId ? { intentId: outcome.intentId } : {};
+  const definitive = outcome.kind !== "unknown" && (order.unknownAttempts === 0 || outcome.lookedUp);
+  if (!definitive) {
+    return {
+      ...stock,
+      ...intent,
+      unknownAttempts: order.unknownAttempts + 1,
+      leaseUntil: null,
+      dueAt: retryAt,
+      dueAttempts: 0,
+    };
+  }
+  const reason =
+    outcome.kind === "declined"
+      ? `Payment declined: ${outcome.reason}`
+      : outcome.kind === "lapsed"
+        ? "The stock hold lapsed before payment; nothing was charged"
+        : `No charge was made after ${order.attempts} attempts`;
+  const closed = close({ ...order, unknownAttempts: 0, leaseUntil: null }, "payment_failed", reason, now);
+  return { ...stock, ...intent, ...closed, unknownAttempts: 0, leaseUntil: null };
+}

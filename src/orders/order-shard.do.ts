@@ -1,0 +1,317 @@
+import { DurableObject } from "cloudflare:workers";
+import { acceptedResponse, newOrderToken, shortage, storedProblem } from "../checkout/checkout.responses";
+import { openResponse, type StoredResponse, sealResponse } from "../checkout/idempotency";
+import { settings } from "../config";
+import { holdCart, type ShortSku } from "../inventory/inventory.holds";
+import { logEvent } from "../shared/log";
+import { IntakeInput, OrderIds, PaymentReports } from "./intake.args";
+import {
+  applyReport,
+  CLAIM_LOCK_MS,
+  close,
+  FLUSH_DELAY_MS,
+  KEY_RETENTION_MS,
+  nextAttempt,
+  type PaymentReport,
+  type PaymentTask,
+} from "./lifecycle";
+import { type AcceptedOrder, type OrderChange, ShardStore } from "./order-shard.store";
+import { type HealReport, ShardWork } from "./order-shard.work";
+import { type OrderView, toOrderView } from "./orders.view";
+import { newOrderId } from "./shards";
+
+export type IntakeAnswer =
+  | { kind: "accepted" | "refused" | "replay"; response: StoredResponse; short?: ShortSku[]; timing: string }
+  | { kind: "in_use"; retryAfterMs: number }
+  | { kind: "mismatch" }
+  | { kind: "unavailable"; reason: string };
+
+export type KeyAnswer =
+  | { kind: "fresh" }
+  | { kind: "replay"; response: StoredResponse }
+  | { kind: "in_use"; retryAfterMs: number }
+  | { kind: "mismatch" };
+
+/**
+ * One shard of the order intake. It is the system of record for the Idempotency-Keys that hash to it
+ * and for every order it accepted, from the 202 to the end of its lifecycle: checkout claims the key,
+ * holds the stock and records the order and its stored answer here, without D1; the payment consumer
+ * takes attempts from here and reports back; the decisions (lifecycle.ts) are made here, on the row as
+ * it is, synchronously. Whatever an order still owes (a payment to hand on, stock to commit or give
+ * back, a charge to refund or verify) has a due time with its own backoff, and the shard's alarm works
+ * through it, so a lost message or a failed call costs seconds, not a cron period. D1 receives a
+ * projection of the orders, in batches, for listing.
+ */
+export class OrderShard extends DurableObject<Env> {
+  readonly #store: ShardStore;
+  readonly #work: ShardWork;
+  /** The alarm time last asked for, so work that comes due later does not re-arm it. */
+  #alarmAt: number | null = null;
+  #healing: Promise<HealReport> | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#store = new ShardStore(ctx.storage.sql);
+    this.#work = new ShardWork(this.#store, env, (change) => this.#atomically(change));
+    ctx.blockConcurrencyWhile(async () => {
+      this.#store.migrate();
+      this.#alarmAt = await ctx.storage.getAlarm();
+      // After a restart the alarm may be gone while work is owed (a local runtime that was killed).
+      if (this.#alarmAt === null) this.#arm(Date.now());
+    });
+  }
+
+  #atomically<T>(work: () => T): T {
+    return this.ctx.storage.transactionSync(work);
+  }
+
+  /** Asks for the alarm at `at` unless one is already due sooner. Synchronous, so it joins the write. */
+  #armFor(at: number) {
+    if (this.#alarmAt !== null && this.#alarmAt <= at) return;
+    this.#alarmAt = at;
+    void this.ctx.storage.setAlarm(at);
+  }
+
+  /** Sets the alarm for the earliest thing anything here owes (after work, which may have moved it). */
+  #arm(now: number) {
+    const next = this.#work.nextWorkAt(now);
+    const at = next === null ? null : Math.max(next, now);
+    if (at === null || at === this.#alarmAt) return;
+    this.#alarmAt = at;
+    void this.ctx.storage.setAlarm(at);
+  }
+
+  /**
+   * Checkout's intake: look the key up (replay, in use, mismatch), claim it (or take over a claim
+   * whose request stopped), hold the cart, and record the order with its stored answer in one
+   * transaction. The claim carries a fencing token: a request whose claim was taken over can neither
+   * complete nor abandon it, and only ever gives back the holds of its own order id.
+   */
+  async checkout(input: IntakeInput): Promise<IntakeAnswer> {
+    const args = IntakeInput.parse(input);
+    const started = performance.now();
+    const now = Date.now();
+    const known = this.#knownKey(args.keyHash, args.fingerprint, now);
+    if (known && known.kind !== "fresh") {
+      return known.kind === "replay"
+        ? { kind: "replay", response: await this.#open(args.key, known.sealed), timing: "" }
+        : known;
+    }
+    const previous = this.#store.key(args.keyHash);
+    const token = (previous?.token ?? 0) + 1;
+    const orderId = newOrderId(args.shard, now);
+    this.#atomically(() => {
+      this.#store.claimKey(
+        {
+          keyHash: args.keyHash,
+          fingerprint: args.fingerprint,
+          orderId,
+          token,
+          lockedUntil: now + CLAIM_LOCK_MS,
+          lines: args.lines,
+          expiresAt: now + KEY_RETENTION_MS,
+        },
+        now,
+      );
+      // A takeover: the stopped request's holds go back (it can no longer record its order).
+      if (previous?.state === "in_flight") this.#store.scheduleRelease(previous.orderId, previous.lines, now);
+    });
+    if (previous?.state === "in_flight") this.#armFor(now);
+    const claimed = performance.now();
+
+    const { holdTtlSeconds } = settings(this.env);
+    const reservation = await holdCart(this.env, orderId, args.lines, now + holdTtlSeconds * 1000);
+    const reserved = performance.now();
+    const stillOurs = () => {
+      const row = this.#store.key(args.keyHash);
+      return row?.state === "in_flight" && row.token === token;
+    };
+
+    if (!reservation.ok) {
+      if (reservation.leftovers) this.#giveBack(orderId, args.lines);
+      if ("unavailable" in reservation) {
+        if (stillOurs()) this.#store.dropKey(args.keyHash);
+        logEvent("warn", "intake could not reach inventory", { error: String(reservation.cause) });
+        return { kind: "unavailable", reason: "Inventory could not be reached; nothing was held" };
+      }
+      const response = await storedProblem(shortage(reservation.short), args.requestId);
+      const sealed = await sealResponse(args.key, response);
+      if (!stillOurs()) return { kind: "unavailable", reason: "The request was taken over by a retry" };
+      this.#store.completeKey(args.keyHash, sealed);
+      return { kind: "refused", response, short: reservation.short, timing: "" };
+    }
+
+    const { token: orderToken, hash } = await newOrderToken();
+    const order: AcceptedOrder = {
+      id: orderId,
+      keyHash: args.keyHash,
+      tokenHash: hash,
+      items: args.items,
+      total: args.total,
+      customer: args.customer,
+      ...(args.shippingAddress ? { shippingAddress: args.shippingAddress } : {}),
+      paymentToken: args.paymentToken,
+      holds: reservation.holds,
+      holdExpiresAt: reservation.expiresAt,
+      createdAt: new Date(now).toISOString(),
+    };
+    const response = acceptedResponse(order, orderToken);
+    const sealed = await sealResponse(args.key, response);
+    if (!stillOurs()) {
+      // Taken over while holding: this order id is ours alone, so its holds are ours to give back.
+      this.#giveBack(orderId, args.lines);
+      return { kind: "unavailable", reason: "The request was taken over by a retry" };
+    }
+    this.#atomically(() => {
+      this.#store.insertOrder(order, this.#work.handOn(orderId, Date.now()));
+      this.#store.completeKey(args.keyHash, sealed);
+    });
+    this.#armFor(Date.now() + FLUSH_DELAY_MS);
+    const recorded = performance.now();
+    const timing = [
+      `claim;dur=${(claimed - started).toFixed(1)}`,
+      `reserve;dur=${(reserved - claimed).toFixed(1)}`,
+      `record;dur=${(recorded - reserved).toFixed(1)}`,
+    ].join(", ");
+    return { kind: "accepted", response, timing };
+  }
+
+  /**
+   * The key's standing without claiming it, for answers that change nothing (a sold-out refusal, a
+   * rate limit, an unknown SKU): a key that holds a stored answer gets that answer instead.
+   */
+  async lookupKey(key: string, keyHash: string, fingerprint: string): Promise<KeyAnswer> {
+    const known = this.#knownKey(keyHash, fingerprint, Date.now());
+    if (!known) return { kind: "fresh" };
+    return known.kind === "replay"
+      ? { kind: "replay", response: await this.#open(key, known.sealed) }
+      : known;
+  }
+
+  #knownKey(keyHash: string, fingerprint: string, now: number) {
+    const row = this.#store.key(keyHash);
+    if (!row || row.expiresAt <= now) return null;
+    if (row.fingerprint !== fingerprint) return { kind: "mismatch" as const };
+    if (row.state === "done" && row.response) return { kind: "replay" as const, sealed: row.response };
+    if (row.lockedUntil > now) return { kind: "in_use" as const, retryAfterMs: row.lockedUntil - now };
+    return { kind: "fresh" as const };
+  }
+
+  #open(key: string, sealed: string) {
+    return openResponse(key, sealed);
+  }
+
+  #giveBack(orderId: string, lines: IntakeInput["lines"]) {
+    const now = Date.now();
+    this.#store.scheduleRelease(orderId, lines, now);
+    this.#armFor(now);
+  }
+
+  /** An order with its token's hash, for the caller to check the buyer's token against. */
+  order(id: string): (OrderView & { tokenHash: string }) | null {
+    const row = this.#store.order(id);
+    return row ? { ...toOrderView(row), tokenHash: row.tokenHash } : null;
+  }
+
+  /**
+   * Cancels an order not yet paid: a decision like any other, so its holds go back at once; if a
+   * charge may have been made, it is looked up and refunded.
+   */
+  async cancel(id: string): Promise<{ ok: true; order: OrderView } | { ok: false; status: string } | null> {
+    OrderIds.parse([id]);
+    const now = Date.now();
+    const row = this.#store.order(id);
+    if (!row) return null;
+    if (row.status !== "cancelled") {
+      if (row.status !== "pending_payment" || row.paymentStatus === "succeeded") {
+        return { ok: false, status: row.status === "pending_payment" ? "being paid" : row.status };
+      }
+      this.#decide(id, close(row, "cancelled", "Cancelled by the buyer", now), now);
+      await this.#work.run([id], Date.now());
+      this.#arm(Date.now());
+    }
+    const after = this.#store.order(id);
+    return after ? { ok: true, order: toOrderView(after) } : null;
+  }
+
+  #decide(id: string, change: OrderChange, now: number) {
+    this.#atomically(() => this.#store.update(id, change, now));
+    if (change.dueAt !== undefined && change.dueAt !== null) this.#armFor(change.dueAt);
+  }
+
+  /** Hands out the next payment attempt of each order that is due one (see `nextAttempt`). */
+  beginPayments(orderIds: string[]): PaymentTask[] {
+    const ids = OrderIds.parse(orderIds);
+    const now = Date.now();
+    const tasks: PaymentTask[] = [];
+    let earliest = Number.POSITIVE_INFINITY;
+    this.#atomically(() => {
+      for (const id of ids) {
+        const row = this.#store.order(id);
+        if (!row) continue;
+        const { change, task } = nextAttempt(this.env, row, now);
+        this.#store.update(id, change, now);
+        if (task) tasks.push(task);
+        if (typeof change.dueAt === "number") earliest = Math.min(earliest, change.dueAt);
+      }
+    });
+    if (earliest < Number.POSITIVE_INFINITY) this.#armFor(earliest);
+    return tasks;
+  }
+
+  /**
+   * Takes the payment consumer's reports, decides each order, and settles its stock at once (commit
+   * for a charge, release for a failure), so a buyer sees `paid` as soon as the stock is sold.
+   */
+  async settlePayments(reports: PaymentReport[]): Promise<void> {
+    const parsed = PaymentReports.parse(reports);
+    const now = Date.now();
+    this.#atomically(() => {
+      for (const report of parsed) {
+        const row = this.#store.order(report.orderId);
+        if (row) this.#store.update(row.id, applyReport(this.env, row, report, now), now);
+      }
+    });
+    await this.#work.run(
+      parsed.map((report) => report.orderId),
+      Date.now(),
+    );
+    this.#arm(Date.now());
+  }
+
+  /**
+   * Works through everything due now; the alarm and the reconciler both come here. The reconciler
+   * also has the projection written at once, so D1 is complete when it answers.
+   */
+  heal(project = false): Promise<HealReport> {
+    const previous = this.#healing;
+    // A run already under way covers the alarm; the reconciler waits for it and runs again.
+    if (previous && !project) return previous;
+    const run = async () => {
+      if (previous) await previous.catch(() => undefined);
+      try {
+        return await this.#work.heal(Date.now(), project);
+      } finally {
+        if (this.#healing === next) this.#healing = null;
+        this.#arm(Date.now());
+      }
+    };
+    const next = run();
+    this.#healing = next;
+    return next;
+  }
+
+  override async alarm() {
+    this.#alarmAt = null;
+    await this.heal();
+  }
+
+  stats() {
+    return this.#store.counts(Date.now());
+  }
+
+  /** Whether the shard answers at all (for /health); touches no storage. */
+  ping(): true {
+    return true;
+  }
+}

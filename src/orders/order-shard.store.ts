@@ -1,0 +1,415 @@
+import type { OrderStatus } from "../db/schema";
+import type { PlannedLine, SkuHold } from "../inventory/inventory.holds";
+import type { Money } from "../shared/money";
+
+/**
+ * The SQLite storage of one order shard: its Idempotency-Keys, the orders it accepted with their
+ * lifecycle, and what each still owes (a due time with its own backoff). Every method is
+ * synchronous, so a caller that reads and then writes cannot be interleaved with another request.
+ */
+export type PaymentStatus = "pending" | "succeeded" | "failed" | "refunded";
+/** Where the order's held units are: held (may expire), pinned (until decided), or settled. */
+export type StockState = "held" | "pinned" | "committed" | "released";
+
+export type OrderItem = { sku: string; productId: string; title: string; quantity: number; unitPrice: Money };
+
+/** An order as checkout accepted it: nothing here changes afterwards. */
+export type AcceptedOrder = {
+  id: string;
+  keyHash: string;
+  tokenHash: string;
+  items: OrderItem[];
+  total: Money;
+  customer: { email: string; name?: string };
+  shippingAddress?: Record<string, string>;
+  paymentToken: string;
+  holds: SkuHold[];
+  holdExpiresAt: string;
+  createdAt: string;
+};
+
+export type OrderRow = AcceptedOrder & {
+  status: OrderStatus;
+  failureReason: string | null;
+  paymentStatus: PaymentStatus;
+  /** Attempts handed to the payment consumer. */
+  attempts: number;
+  /** Attempts whose outcome never became known: until a lookup, a charge may exist. */
+  unknownAttempts: number;
+  /** While an attempt is out with the consumer, no other is handed out and no decision waits on time. */
+  leaseUntil: number | null;
+  chargeId: string | null;
+  intentId: string | null;
+  /** A charge may have been made and nobody has since asked the gateway whether it was. */
+  chargeInDoubt: boolean;
+  stock: StockState;
+  updatedAt: string;
+  dueAt: number | null;
+  dueAttempts: number;
+  version: number;
+  projected: number;
+};
+
+export type KeyRow = {
+  keyHash: string;
+  fingerprint: string;
+  state: "in_flight" | "done";
+  orderId: string;
+  token: number;
+  lockedUntil: number;
+  lines: PlannedLine[];
+  response: string | null;
+  expiresAt: number;
+};
+
+const MIGRATIONS = [
+  `CREATE TABLE keys (
+     key_hash TEXT PRIMARY KEY,
+     fingerprint TEXT NOT NULL,
+     state TEXT NOT NULL,
+     order_id TEXT NOT NULL,
+     token INTEGER NOT NULL,
+     locked_until INTEGER NOT NULL,
+     lines TEXT NOT NULL,
+     response TEXT,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE INDEX keys_expiry ON keys (expires_at);
+   CREATE INDEX keys_claims ON keys (state, locked_until);
+   CREATE TABLE orders (
+     id TEXT PRIMARY KEY,
+     accepted TEXT NOT NULL,
+     status TEXT NOT NULL,
+     failure_reason TEXT,
+     payment_status TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     unknown_attempts INTEGER NOT NULL DEFAULT 0,
+     lease_until INTEGER,
+     charge_id TEXT,
+     intent_id TEXT,
+     charge_in_doubt INTEGER NOT NULL DEFAULT 0,
+     stock TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     due_at INTEGER,
+     due_attempts INTEGER NOT NULL DEFAULT 0,
+     version INTEGER NOT NULL DEFAULT 1,
+     projected INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX orders_due ON orders (due_at) WHERE due_at IS NOT NULL;
+   CREATE INDEX orders_unprojected ON orders (id) WHERE projected < version;
+   CREATE TABLE releases (
+     order_id TEXT PRIMARY KEY,
+     lines TEXT NOT NULL,
+     due_at INTEGER NOT NULL,
+     due_attempts INTEGER NOT NULL DEFAULT 0
+   );`,
+];
+
+type RawOrder = {
+  id: string;
+  accepted: string;
+  status: OrderStatus;
+  failure_reason: string | null;
+  payment_status: PaymentStatus;
+  attempts: number;
+  unknown_attempts: number;
+  lease_until: number | null;
+  charge_id: string | null;
+  intent_id: string | null;
+  charge_in_doubt: number;
+  stock: StockState;
+  updated_at: string;
+  due_at: number | null;
+  due_attempts: number;
+  version: number;
+  projected: number;
+};
+
+function toOrder(raw: RawOrder): OrderRow {
+  return {
+    ...(JSON.parse(raw.accepted) as AcceptedOrder),
+    status: raw.status,
+    failureReason: raw.failure_reason,
+    paymentStatus: raw.payment_status,
+    attempts: raw.attempts,
+    unknownAttempts: raw.unknown_attempts,
+    leaseUntil: raw.lease_until,
+    chargeId: raw.charge_id,
+    intentId: raw.intent_id,
+    chargeInDoubt: raw.charge_in_doubt === 1,
+    stock: raw.stock,
+    updatedAt: raw.updated_at,
+    dueAt: raw.due_at,
+    dueAttempts: raw.due_attempts,
+    version: raw.version,
+    projected: raw.projected,
+  };
+}
+
+type RawKey = {
+  key_hash: string;
+  fingerprint: string;
+  state: "in_flight" | "done";
+  order_id: string;
+  token: number;
+  locked_until: number;
+  lines: string;
+  response: string | null;
+  expires_at: number;
+};
+
+function toKey(raw: RawKey): KeyRow {
+  return {
+    keyHash: raw.key_hash,
+    fingerprint: raw.fingerprint,
+    state: raw.state,
+    orderId: raw.order_id,
+    token: raw.token,
+    lockedUntil: raw.locked_until,
+    lines: JSON.parse(raw.lines),
+    response: raw.response,
+    expiresAt: raw.expires_at,
+  };
+}
+
+/** The lifecycle columns a decision may change; `version` moves with every change. */
+export type OrderChange = Partial<
+  Pick<
+    OrderRow,
+    | "status"
+    | "failureReason"
+    | "paymentStatus"
+    | "attempts"
+    | "unknownAttempts"
+    | "leaseUntil"
+    | "chargeId"
+    | "intentId"
+    | "chargeInDoubt"
+    | "stock"
+    | "dueAt"
+    | "dueAttempts"
+  >
+>;
+
+const COLUMNS: Record<keyof OrderChange, string> = {
+  status: "status",
+  failureReason: "failure_reason",
+  paymentStatus: "payment_status",
+  attempts: "attempts",
+  unknownAttempts: "unknown_attempts",
+  leaseUntil: "lease_until",
+  chargeId: "charge_id",
+  intentId: "intent_id",
+  chargeInDoubt: "charge_in_doubt",
+  stock: "stock",
+  dueAt: "due_at",
+  dueAttempts: "due_attempts",
+};
+
+/** Scheduling alone (when work is next due) is not part of the order anyone sees or projects. */
+const SCHEDULING: (keyof OrderChange)[] = ["dueAt", "dueAttempts", "leaseUntil"];
+
+export class ShardStore {
+  readonly #sql: SqlStorage;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+  }
+
+  migrate() {
+    this.#sql.exec(
+      "CREATE TABLE IF NOT EXISTS schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
+    );
+    const current =
+      this.#sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0]?.version ?? 0;
+    MIGRATIONS.slice(current).forEach((statement, index) => {
+      this.#sql.exec(statement);
+      this.#sql.exec(
+        "INSERT INTO schema_version (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+        current + index + 1,
+      );
+    });
+  }
+
+  key(keyHash: string): KeyRow | null {
+    const raw = this.#sql.exec<RawKey>("SELECT * FROM keys WHERE key_hash = ?", keyHash).toArray()[0];
+    return raw ? toKey(raw) : null;
+  }
+
+  claimKey(row: Omit<KeyRow, "response" | "state">, now: number) {
+    this.#sql.exec(
+      `INSERT INTO keys (key_hash, fingerprint, state, order_id, token, locked_until, lines, created_at, expires_at)
+       VALUES (?, ?, 'in_flight', ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (key_hash) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'in_flight',
+         order_id = excluded.order_id, token = excluded.token, locked_until = excluded.locked_until,
+         lines = excluded.lines, response = NULL, created_at = excluded.created_at,
+         expires_at = excluded.expires_at`,
+      row.keyHash,
+      row.fingerprint,
+      row.orderId,
+      row.token,
+      row.lockedUntil,
+      JSON.stringify(row.lines),
+      now,
+      row.expiresAt,
+    );
+  }
+
+  completeKey(keyHash: string, response: string) {
+    this.#sql.exec("UPDATE keys SET state = 'done', response = ? WHERE key_hash = ?", response, keyHash);
+  }
+
+  dropKey(keyHash: string) {
+    this.#sql.exec("DELETE FROM keys WHERE key_hash = ?", keyHash);
+  }
+
+  /** Claims whose request stopped without finishing: their lock ran out at least `graceMs` ago. */
+  abandonedClaims(before: number, limit: number): KeyRow[] {
+    return this.#sql
+      .exec<RawKey>(
+        "SELECT * FROM keys WHERE state = 'in_flight' AND locked_until <= ? ORDER BY locked_until LIMIT ?",
+        before,
+        limit,
+      )
+      .toArray()
+      .map(toKey);
+  }
+
+  nextClaimLockEnd(): number | null {
+    return this.#sql
+      .exec<{ next: number | null }>("SELECT MIN(locked_until) AS next FROM keys WHERE state = 'in_flight'")
+      .one().next;
+  }
+
+  dropExpiredKeys(now: number, limit: number): number {
+    return this.#sql.exec(
+      "DELETE FROM keys WHERE key_hash IN (SELECT key_hash FROM keys WHERE expires_at <= ? LIMIT ?)",
+      now,
+      limit,
+    ).rowsWritten;
+  }
+
+  nextKeyExpiry(): number | null {
+    return this.#sql.exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM keys").one().next;
+  }
+
+  insertOrder(order: AcceptedOrder, dueAt: number) {
+    this.#sql.exec(
+      `INSERT INTO orders (id, accepted, status, payment_status, stock, updated_at, due_at)
+       VALUES (?, ?, 'pending_payment', 'pending', 'held', ?, ?)`,
+      order.id,
+      JSON.stringify(order),
+      order.createdAt,
+      dueAt,
+    );
+  }
+
+  order(id: string): OrderRow | null {
+    const raw = this.#sql.exec<RawOrder>("SELECT * FROM orders WHERE id = ?", id).toArray()[0];
+    return raw ? toOrder(raw) : null;
+  }
+
+  /** Applies a change; anything beyond scheduling is a new version of the order, to be projected. */
+  update(id: string, change: OrderChange, now: number) {
+    const keys = Object.keys(change) as (keyof OrderChange)[];
+    if (keys.length === 0) return;
+    const visible = keys.some((key) => !SCHEDULING.includes(key));
+    const sets = keys.map((key) => `${COLUMNS[key]} = ?`);
+    const values = keys.map((key) => {
+      const value = change[key];
+      return typeof value === "boolean" ? Number(value) : (value ?? null);
+    });
+    if (visible) sets.push("updated_at = ?", "version = version + 1");
+    this.#sql.exec(
+      `UPDATE orders SET ${sets.join(", ")} WHERE id = ?`,
+      ...values,
+      ...(visible ? [new Date(now).toISOString()] : []),
+      id,
+    );
+  }
+
+  dueOrders(now: number, limit: number): OrderRow[] {
+    return this.#sql
+      .exec<RawOrder>("SELECT * FROM orders WHERE due_at <= ? ORDER BY due_at LIMIT ?", now, limit)
+      .toArray()
+      .map(toOrder);
+  }
+
+  nextDue(): number | null {
+    return this.#sql.exec<{ next: number | null }>("SELECT MIN(due_at) AS next FROM orders").one().next;
+  }
+
+  unprojected(limit: number): OrderRow[] {
+    return this.#sql
+      .exec<RawOrder>("SELECT * FROM orders WHERE projected < version ORDER BY id LIMIT ?", limit)
+      .toArray()
+      .map(toOrder);
+  }
+
+  hasUnprojected(): boolean {
+    return this.#sql.exec("SELECT 1 FROM orders WHERE projected < version LIMIT 1").toArray().length > 0;
+  }
+
+  markProjected(versions: { id: string; version: number }[]) {
+    for (const { id, version } of versions) {
+      this.#sql.exec("UPDATE orders SET projected = ? WHERE id = ? AND projected < ?", version, id, version);
+    }
+  }
+
+  /** An abandoned attempt's order id, whose holds must be given back; retried until it is. */
+  scheduleRelease(orderId: string, lines: PlannedLine[], dueAt: number) {
+    this.#sql.exec(
+      "INSERT INTO releases (order_id, lines, due_at) VALUES (?, ?, ?) ON CONFLICT (order_id) DO NOTHING",
+      orderId,
+      JSON.stringify(lines),
+      dueAt,
+    );
+  }
+
+  dueReleases(now: number, limit: number): { orderId: string; lines: PlannedLine[]; dueAttempts: number }[] {
+    return this.#sql
+      .exec<{ order_id: string; lines: string; due_attempts: number }>(
+        "SELECT order_id, lines, due_attempts FROM releases WHERE due_at <= ? ORDER BY due_at LIMIT ?",
+        now,
+        limit,
+      )
+      .toArray()
+      .map((row) => ({ orderId: row.order_id, lines: JSON.parse(row.lines), dueAttempts: row.due_attempts }));
+  }
+
+  releaseDone(orderId: string) {
+    this.#sql.exec("DELETE FROM releases WHERE order_id = ?", orderId);
+  }
+
+  releaseFailed(orderId: string, dueAt: number) {
+    this.#sql.exec(
+      "UPDATE releases SET due_at = ?, due_attempts = due_attempts + 1 WHERE order_id = ?",
+      dueAt,
+      orderId,
+    );
+  }
+
+  nextRelease(): number | null {
+    return this.#sql.exec<{ next: number | null }>("SELECT MIN(due_at) AS next FROM releases").one().next;
+  }
+
+  owedCount(): number {
+    return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM orders WHERE due_at IS NOT NULL").one().n;
+  }
+
+  /** Counts for the ops page, each read through an index over what is owed or in flight. */
+  counts(now: number) {
+    const one = (query: string, ...args: unknown[]) => this.#sql.exec<{ n: number }>(query, ...args).one().n;
+    return {
+      owed: this.owedCount(),
+      overdue: one("SELECT COUNT(*) AS n FROM orders WHERE due_at <= ?", now - 60_000),
+      notStarted: one(
+        "SELECT COUNT(*) AS n FROM orders WHERE due_at IS NOT NULL AND status = 'pending_payment' AND attempts = 0",
+      ),
+      unprojected: one("SELECT COUNT(*) AS n FROM orders WHERE projected < version"),
+      claimsInFlight: one("SELECT COUNT(*) AS n FROM keys WHERE state = 'in_flight'"),
+      releasesOwed: one("SELECT COUNT(*) AS n FROM releases"),
+    };
+  }
+}

@@ -1,0 +1,363 @@
+import { everyBucket, pinOrders, releaseBuckets, settleOrders } from "../inventory/inventory.holds";
+import { chargeKey, gatewayFor, refundKey } from "../payments/gateway";
+import { logEvent } from "../shared/log";
+import {
+  backoffMs,
+  close,
+  FLUSH_DELAY_MS,
+  owedWork,
+  PROJECT_EVERY_MS,
+  RESEND_AFTER_MS,
+  type Work,
+} from "./lifecycle";
+import type { OrderChange, OrderRow, ShardStore } from "./order-shard.store";
+import { projectOrders } from "./projection";
+
+export type HealReport = {
+  /** Orders handed to the payment queue again (their message was lost, or their retry came due). */
+  resent: number;
+  /** Pieces of owed work finished: stock committed or given back, refunds, verifications, expiries. */
+  settled: number;
+  /** Pieces of owed work that failed this time; each is retried on its own backoff. */
+  failed: number;
+  /** Orders that still owe something after this run. */
+  stillOwed: number;
+  /** Orders written to D1. */
+  projected: number;
+  /** Holds of abandoned checkout attempts given back. */
+  released: number;
+  expiredKeys: number;
+};
+
+const DUE_BATCH = 200;
+const PROJECT_BATCH = 500;
+const MESSAGE_ORDERS = 200;
+/** Orders one queue message hands on: the queue's own limit is 128 KB a message. */
+const orderChunks = (ids: string[]) =>
+  Array.from({ length: Math.ceil(ids.length / MESSAGE_ORDERS) }, (_, i) =>
+    ids.slice(i * MESSAGE_ORDERS, (i + 1) * MESSAGE_ORDERS),
+  );
+
+type Tally = { settled: number; failed: number; resent: number };
+
+const holdsOf = (row: OrderRow) => ({ orderId: row.id, holds: row.holds });
+
+/**
+ * What an order shard does with the work its orders owe: hand payments to the queue, commit or give
+ * back stock, refund and verify charges, give back the holds of abandoned attempts, expire keys and
+ * write the projection to D1. Every step re-reads the row after its I/O and applies its result only
+ * if the order still owes that step, so a step done twice (inline and by the alarm) changes nothing
+ * the second time; a step that fails moves that order's due time out on its own backoff.
+ */
+export class ShardWork {
+  readonly #store: ShardStore;
+  readonly #env: Env;
+  readonly #atomically: (work: () => void) => void;
+  /** Accepted orders not yet handed to the queue; their due time re-sends them if this is lost. */
+  #unsent: string[] = [];
+  #projectAt = 0;
+  #projectFailures = 0;
+
+  constructor(store: ShardStore, env: Env, atomically: (work: () => void) => void) {
+    this.#store = store;
+    this.#env = env;
+    this.#atomically = atomically;
+  }
+
+  /** Queues an accepted order for the next flush; answers when to hand it on again if unconfirmed. */
+  handOn(orderId: string, now: number): number {
+    this.#unsent.push(orderId);
+    return now + RESEND_AFTER_MS;
+  }
+
+  nextWorkAt(now: number): number | null {
+    const times = [
+      this.#store.nextDue(),
+      this.#store.nextRelease(),
+      this.#store.nextClaimLockEnd(),
+      this.#store.nextKeyExpiry(),
+      this.#unsent.length > 0 ? now + FLUSH_DELAY_MS : null,
+      this.#store.hasUnprojected() ? Math.max(now, this.#projectAt) : null,
+    ].filter((time): time is number => time !== null);
+    return times.length > 0 ? Math.min(...times) : null;
+  }
+
+  /** `project`: write the projection now rather than at its next turn (the reconciler asks so). */
+  async heal(now: number, project = false): Promise<HealReport> {
+    const tally: Tally = { settled: 0, failed: 0, resent: 0 };
+    const unsent = this.#unsent.splice(0);
+    const due = this.#store.dueOrders(now, DUE_BATCH).map((row) => row.id);
+    const [, , released] = await Promise.all([
+      this.#send(unsent),
+      this.run(due, now, tally),
+      this.#releaseAbandoned(now, tally),
+    ]);
+    const expiredKeys = this.#store.dropExpiredKeys(now, 1000);
+    if (project) this.#projectAt = 0;
+    const projected = await this.#project(Date.now());
+    return { ...tally, released, expiredKeys, projected, stillOwed: this.#store.owedCount() };
+  }
+
+  /** Does what each of these orders owes now, as far as it can. */
+  async run(ids: string[], now: number, tally: Tally = { settled: 0, failed: 0, resent: 0 }) {
+    const groups = new Map<Work, OrderRow[]>();
+    const resend: string[] = [];
+    this.#atomically(() => {
+      for (const id of ids) {
+        let row = this.#store.order(id);
+        // Work that is not due yet (a retry backing off) waits for its time.
+        if (!row || (row.dueAt !== null && row.dueAt > now)) continue;
+        let work = owedWork(row, now);
+        if (work === "expire") {
+          this.#store.update(
+            id,
+            close(row, "payment_failed", "The stock hold expired before payment began", now),
+            now,
+          );
+          tally.settled++;
+          row = this.#store.order(id) as OrderRow;
+          work = owedWork(row, now);
+        }
+        if (work === "pay" || work === "lapse") {
+          resend.push(id);
+          const dueAt = now + backoffMs(row.dueAttempts, RESEND_AFTER_MS);
+          this.#store.update(id, { dueAt, dueAttempts: row.dueAttempts + 1 }, now);
+        } else if (work === null || work === "await") {
+          this.#schedule(row, now);
+        } else {
+          groups.set(work, [...(groups.get(work) ?? []), row]);
+        }
+      }
+    });
+    tally.resent += resend.length;
+    await Promise.all([
+      this.#send(resend),
+      this.#commit(groups.get("commit") ?? [], tally),
+      this.#release(groups.get("release") ?? [], tally),
+      this.#refund(groups.get("refund") ?? [], tally),
+      this.#verify(groups.get("verify") ?? [], tally),
+    ]);
+    return tally;
+  }
+
+  /** Sets when a row next owes something: now, when its lease ends, or never. */
+  #schedule(row: OrderRow, now: number) {
+    const work = owedWork(row, now);
+    const dueAt = work === null ? null : work === "await" ? (row.leaseUntil ?? now) : now;
+    if (dueAt !== row.dueAt) this.#store.update(row.id, { dueAt, dueAttempts: 0 }, now);
+  }
+
+  /** Applies a step's result to an order that still owes `work`, then schedules what comes next. */
+  #apply(id: string, work: Work, change: (row: OrderRow) => OrderChange | "retry", tally: Tally) {
+    const now = Date.now();
+    this.#atomically(() => {
+      const row = this.#store.order(id);
+      if (!row || owedWork(row, now) !== work) return;
+      const decided = change(row);
+      if (decided === "retry") {
+        tally.failed++;
+        this.#store.update(
+          id,
+          { dueAt: now + backoffMs(row.dueAttempts), dueAttempts: row.dueAttempts + 1 },
+          now,
+        );
+        return;
+      }
+      tally.settled++;
+      this.#store.update(id, decided, now);
+      this.#schedule(this.#store.order(id) as OrderRow, now);
+    });
+  }
+
+  async #send(ids: string[]) {
+    for (const orders of orderChunks(ids)) {
+      // A lost send is not lost work: each order's due time hands it on again.
+      await this.#env.PAYMENTS.send({ orders }).catch((error: unknown) =>
+        logEvent("warn", "payment hand-on failed; will resend", {
+          orders: orders.length,
+          error: String(error),
+        }),
+      );
+    }
+  }
+
+  /**
+   * A charge succeeded: its stock is sold, then the order is paid. Holds not yet pinned (a charge
+   * found by a lookup) are pinned first, which proves they are all still there; if any is gone, its
+   * units may be sold to someone else, so the order fails and the charge is refunded.
+   */
+  async #commit(rows: OrderRow[], tally: Tally) {
+    const unpinned = rows.filter((row) => row.stock === "held");
+    if (unpinned.length > 0) {
+      const pinned = await pinOrders(this.#env, unpinned.map(holdsOf));
+      for (const { id } of unpinned) {
+        const outcomes = pinned.get(id) ?? [];
+        this.#apply(
+          id,
+          "commit",
+          (row) => {
+            if (outcomes.some(({ result }) => !result.ok && result.error === "unreachable")) return "retry";
+            if (outcomes.every(({ result }) => result.ok)) return { stock: "pinned" };
+            return close(
+              row,
+              "payment_failed",
+              "The stock was no longer held when the charge succeeded; refunded",
+              Date.now(),
+            );
+          },
+          tally,
+        );
+      }
+    }
+    const ready = rows.flatMap((row) => {
+      const fresh = this.#store.order(row.id);
+      return fresh && fresh.stock === "pinned" && owedWork(fresh, Date.now()) === "commit" ? [fresh] : [];
+    });
+    if (ready.length === 0) return;
+    const committed = await settleOrders(this.#env, ready.map(holdsOf), "committed");
+    for (const { id } of ready) {
+      const outcomes = committed.get(id) ?? [];
+      this.#apply(
+        id,
+        "commit",
+        (row) => {
+          if (outcomes.every(({ result }) => result.ok)) {
+            logEvent("info", "order paid", { orderId: id, chargeId: row.chargeId });
+            return { status: "paid", stock: "committed" };
+          }
+          if (outcomes.some(({ result }) => !result.ok && result.error === "unreachable")) return "retry";
+          // Pinned holds cannot lapse, so this is a fault worth a look: the order is refunded.
+          logEvent("error", "a pinned hold could not be committed", { orderId: id, outcomes });
+          return close(
+            row,
+            "payment_failed",
+            "The stock could not be committed; the charge is refunded",
+            Date.now(),
+          );
+        },
+        tally,
+      );
+    }
+  }
+
+  async #release(rows: OrderRow[], tally: Tally) {
+    if (rows.length === 0) return;
+    const released = await settleOrders(this.#env, rows.map(holdsOf), "released");
+    for (const { id } of rows) {
+      const outcomes = released.get(id) ?? [];
+      this.#apply(
+        id,
+        "release",
+        () => {
+          if (outcomes.some(({ result }) => !result.ok && result.error === "unreachable")) return "retry";
+          const sold = outcomes.filter(({ result }) => !result.ok && result.error === "committed");
+          if (sold.length > 0)
+            logEvent("error", "a closed order's units were committed", { orderId: id, sold });
+          return { stock: "released" };
+        },
+        tally,
+      );
+    }
+  }
+
+  async #refund(rows: OrderRow[], tally: Tally) {
+    if (rows.length === 0) return;
+    const gateway = await gatewayFor(this.#env);
+    await Promise.all(
+      rows.map(async (order) => {
+        const refunded = await gateway
+          .refund(order.chargeId ?? "", refundKey(order.id))
+          .then(() => true)
+          .catch((error: unknown) => {
+            logEvent("warn", "refund failed; will retry", { orderId: order.id, error: String(error) });
+            return false;
+          });
+        if (refunded) logEvent("warn", "charge on a closed order refunded", { orderId: order.id });
+        this.#apply(order.id, "refund", () => (refunded ? { paymentStatus: "refunded" } : "retry"), tally);
+      }),
+    );
+  }
+
+  /** A closed order whose payment was left unknown: ask the gateway whether a charge exists. */
+  async #verify(rows: OrderRow[], tally: Tally) {
+    if (rows.length === 0) return;
+    const gateway = await gatewayFor(this.#env);
+    await Promise.all(
+      rows.map(async (order) => {
+        const found = await gateway
+          .lookup({
+            orderId: order.id,
+            idempotencyKey: chargeKey(order.id),
+            amount: order.total,
+            token: order.paymentToken,
+            intentId: order.intentId,
+          })
+          .catch(() => null);
+        this.#apply(
+          order.id,
+          "verify",
+          () => {
+            if (!found || found.status === "pending") return "retry";
+            if (found.status === "none") return { chargeInDoubt: false };
+            if (found.status !== "succeeded" && found.status !== "refunded") return "retry";
+            return {
+              chargeInDoubt: false,
+              paymentStatus: found.status,
+              chargeId: found.chargeId,
+              ...(found.intentId ? { intentId: found.intentId } : {}),
+            };
+          },
+          tally,
+        );
+      }),
+    );
+  }
+
+  /** Gives back the holds of checkout attempts that stopped (or were taken over) before recording. */
+  async #releaseAbandoned(now: number, tally: Tally): Promise<number> {
+    this.#atomically(() => {
+      for (const claim of this.#store.abandonedClaims(now, 100)) {
+        this.#store.scheduleRelease(claim.orderId, claim.lines, now);
+        this.#store.dropKey(claim.keyHash);
+      }
+    });
+    let released = 0;
+    for (const { orderId, lines, dueAttempts } of this.#store.dueReleases(now, 100)) {
+      const done = await releaseBuckets(
+        this.#env,
+        orderId,
+        lines.map((line) => ({ sku: line.sku, buckets: everyBucket(line.buckets) })),
+      );
+      if (done) {
+        this.#store.releaseDone(orderId);
+        released++;
+      } else {
+        tally.failed++;
+        this.#store.releaseFailed(orderId, Date.now() + backoffMs(dueAttempts));
+      }
+    }
+    return released;
+  }
+
+  /** Writes the orders that changed to D1, at most once a `PROJECT_EVERY_MS`, backing off while it fails. */
+  async #project(now: number): Promise<number> {
+    if (now < this.#projectAt) return 0;
+    const rows = this.#store.unprojected(PROJECT_BATCH);
+    if (rows.length === 0) return 0;
+    try {
+      await projectOrders(this.#env.DB, rows);
+    } catch (error) {
+      this.#projectFailures++;
+      this.#projectAt = Date.now() + backoffMs(this.#projectFailures, 1000, 30_000);
+      logEvent("warn", "order projection to D1 failed; will retry", {
+        orders: rows.length,
+        error: String(error),
+      });
+      return 0;
+    }
+    this.#atomically(() => this.#store.markProjected(rows.map(({ id, version }) => ({ id, version }))));
+    this.#projectFailures = 0;
+    this.#projectAt = rows.length === PROJECT_BATCH ? 0 : Date.now() + PROJECT_EVERY_MS;
+    return rows.length;
+  }
+}
