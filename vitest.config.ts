@@ -21,6 +21,8 @@ export default defineConfig(async () => {
     ],
     test: {
       setupFiles: ["./test/setup.ts"],
+      // Every test goes through workerd and real bindings; CI shares two cores with other work.
+      testTimeout: 30_000,
       // The worker writes one JSON line per request; keep test output to what failed.
       onConsoleLog: (log: string) => !log.includes('"msg":"request"'),
     },

@@ -1,5 +1,7 @@
 import {
   createExecutionContext,
+  createMessageBatch,
+  getQueueResult,
   runDurableObjectAlarm,
   runInDurableObject,
   waitOnExecutionContext,
@@ -16,6 +18,7 @@ import {
   type SkuHold,
   settleOrders,
 } from "../src/inventory/inventory.holds";
+import { reconcile } from "../src/orders/reconcile";
 import { allShards, orderShard, shardOfKey, shardOfOrder } from "../src/orders/shards";
 import type { Scope } from "../src/shared/scope";
 
@@ -332,4 +335,23 @@ export function silenceQueue(): () => void {
   return () => {
     for (const restore of restores) restore();
   };
+}
+
+/** Hands these orders' payments to the consumer in one message, as the queue would deliver it. */
+export async function deliverPayments(orderIds: string[], queue = "stampede-payments") {
+  const batch = createMessageBatch(queue, [
+    { id: unique("message"), timestamp: new Date(), attempts: 1, body: { orders: orderIds } },
+  ]);
+  const ctx = createExecutionContext();
+  await worker.queue(batch, env, ctx);
+  return getQueueResult(batch, ctx);
+}
+
+/** Has every shard work through what it owes until nothing is left (or it stops making progress). */
+export async function settleShards(rounds = 5) {
+  let report = await reconcile(env);
+  for (let i = 1; i < rounds && report.stillOwed > 0 && report.settled + report.resent > 0; i++) {
+    report = await reconcile(env);
+  }
+  return report;
 }

@@ -91,16 +91,16 @@ async function refusedCheckout(request: Request, env: Env): Promise<HotOutcome> 
     return { request };
   }
   const text = await request.text();
-  const routed = { request: new Request(request, { body: text }) };
+  const routed = () => ({ request: new Request(request, { body: text }) });
   const body = parsedCheckout(text);
   const problem = body && refusalIfKnownSoldOut(body);
-  if (!body || !problem) return routed;
+  if (!body || !problem) return routed();
   const [keyHash, print] = await Promise.all([keyHashOf(key), fingerprint(body)]);
   const known = await orderShard(env, shardOfKey(env, keyHash))
     .lookupKey(key, keyHash, print)
     .catch(() => null);
   // A key with an answer (or a shard that did not answer) goes the routed way.
-  if (known?.kind !== "fresh") return routed;
+  if (known?.kind !== "fresh") return routed();
   return { response: soldOutResponse(problem, requestIdOf(request.headers)) };
 }
 

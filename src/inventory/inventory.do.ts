@@ -67,6 +67,8 @@ export class SkuInventory extends DurableObject<Env> {
   readonly #store: StockStore;
   /** The alarm time this object last asked for, so a reserve re-arms only when it must. */
   #alarmAt: number | null = null;
+  /** No unpinned hold expires before this, so calls before it need not look for due holds. */
+  #dueFrom = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -83,16 +85,19 @@ export class SkuInventory extends DurableObject<Env> {
 
   /** Holds past their expiry return to stock even before the alarm fires (alarms can run late). */
   #expireDue(now: number) {
+    if (now < this.#dueFrom) return;
     const due = this.#store.dueHolds(now);
-    if (due.length === 0) return;
-    this.#atomically(() => {
-      for (const { orderId } of due) {
-        const hold = this.#store.reservation(orderId);
-        if (hold?.state !== "held") continue;
-        this.#store.settle(hold, "expired", now);
-        this.#store.record("expire", hold.quantity, now, orderId);
-      }
-    });
+    if (due.length > 0) {
+      this.#atomically(() => {
+        for (const { orderId } of due) {
+          const hold = this.#store.reservation(orderId);
+          if (hold?.state !== "held") continue;
+          this.#store.settle(hold, "expired", now);
+          this.#store.record("expire", hold.quantity, now, orderId);
+        }
+      });
+    }
+    this.#dueFrom = this.#store.nextExpiry() ?? Number.POSITIVE_INFINITY;
   }
 
   /** Asks for an alarm at `at` when none is set or the one set is later. Called synchronously. */
@@ -191,7 +196,10 @@ export class SkuInventory extends DurableObject<Env> {
       this.#store.hold(orderId, quantityHeld, expiresAtMs, now);
       if (quantityHeld > 0) this.#store.record("hold", quantityHeld, now, orderId);
     });
-    if (quantityHeld > 0) this.#armFor(expiresAtMs);
+    if (quantityHeld > 0) {
+      this.#dueFrom = Math.min(this.#dueFrom, expiresAtMs);
+      this.#armFor(expiresAtMs);
+    }
     return {
       ok: true,
       quantity: quantityHeld,
@@ -304,6 +312,7 @@ export class SkuInventory extends DurableObject<Env> {
   /** Expires due holds and re-arms for the next one. Running it twice changes nothing the second time. */
   override async alarm() {
     const now = Date.now();
+    this.#dueFrom = 0;
     this.#expireDue(now);
     this.#store.prune(now - SETTLED_RETENTION_MS);
     const next = this.#store.nextExpiry();

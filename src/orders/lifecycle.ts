@@ -24,7 +24,7 @@ export const ATTEMPT_LEASE_MS = 60_000;
 /** An order handed to the queue and not picked up by then is handed over again (then with backoff). */
 export const RESEND_AFTER_MS = 10_000;
 /** Accepted orders are gathered this long into one queue message per shard. */
-export const FLUSH_DELAY_MS = 20;
+export const FLUSH_DELAY_MS = 50;
 /** How often a shard writes the orders that changed to D1, in one batch. */
 export const PROJECT_EVERY_MS = 1000;
 const BACKOFF_BASE_MS = 1000;

@@ -7,15 +7,16 @@ import { logEvent } from "../shared/log";
 import { IntakeInput, OrderIds, PaymentReports } from "./intake.args";
 import {
   applyReport,
+  backoffMs,
   CLAIM_LOCK_MS,
   close,
-  FLUSH_DELAY_MS,
   KEY_RETENTION_MS,
   nextAttempt,
+  owedWork,
   type PaymentReport,
   type PaymentTask,
 } from "./lifecycle";
-import { type AcceptedOrder, type OrderChange, ShardStore } from "./order-shard.store";
+import { type AcceptedOrder, type OrderChange, type OrderRow, ShardStore } from "./order-shard.store";
 import { type HealReport, ShardWork } from "./order-shard.work";
 import { type OrderView, toOrderView } from "./orders.view";
 import { newOrderId } from "./shards";
@@ -162,11 +163,12 @@ export class OrderShard extends DurableObject<Env> {
       this.#giveBack(orderId, args.lines);
       return { kind: "unavailable", reason: "The request was taken over by a retry" };
     }
+    const resendAt = this.#work.handOn(orderId, Date.now());
     this.#atomically(() => {
-      this.#store.insertOrder(order, this.#work.handOn(orderId, Date.now()));
+      this.#store.insertOrder(order, resendAt);
       this.#store.completeKey(args.keyHash, sealed);
     });
-    this.#armFor(Date.now() + FLUSH_DELAY_MS);
+    this.#armFor(resendAt);
     const recorded = performance.now();
     const timing = [
       `claim;dur=${(claimed - started).toFixed(1)}`,
@@ -223,7 +225,8 @@ export class OrderShard extends DurableObject<Env> {
     const row = this.#store.order(id);
     if (!row) return null;
     if (row.status !== "cancelled") {
-      if (row.status !== "pending_payment" || row.paymentStatus === "succeeded") {
+      const paying = row.paymentStatus === "succeeded" || this.#work.settling.has(id);
+      if (row.status !== "pending_payment" || paying) {
         return { ok: false, status: row.status === "pending_payment" ? "being paid" : row.status };
       }
       this.#decide(id, close(row, "cancelled", "Cancelled by the buyer", now), now);
@@ -247,7 +250,7 @@ export class OrderShard extends DurableObject<Env> {
     let earliest = Number.POSITIVE_INFINITY;
     this.#atomically(() => {
       for (const id of ids) {
-        const row = this.#store.order(id);
+        const row = this.#work.settling.has(id) ? null : this.#store.order(id);
         if (!row) continue;
         const { change, task } = nextAttempt(this.env, row, now);
         this.#store.update(id, change, now);
@@ -260,22 +263,47 @@ export class OrderShard extends DurableObject<Env> {
   }
 
   /**
-   * Takes the payment consumer's reports, decides each order, and settles its stock at once (commit
-   * for a charge, release for a failure), so a buyer sees `paid` as soon as the stock is sold.
+   * Takes the payment consumer's reports and decides each order; a decision that pays or closes it
+   * settles its stock first (commit for a charge, release for a failure), and the decision is written
+   * together with what that step came to, so a buyer sees `paid` once the stock is sold. While the
+   * step runs, nothing else decides these orders. Dying before the write loses nothing: the attempt's
+   * lease runs out, the gateway is asked, and the same report comes again (the stock steps repeat
+   * harmlessly).
    */
   async settlePayments(reports: PaymentReport[]): Promise<void> {
     const parsed = PaymentReports.parse(reports);
     const now = Date.now();
-    this.#atomically(() => {
-      for (const report of parsed) {
-        const row = this.#store.order(report.orderId);
-        if (row) this.#store.update(row.id, applyReport(this.env, row, report, now), now);
-      }
-    });
-    await this.#work.run(
-      parsed.map((report) => report.orderId),
-      Date.now(),
-    );
+    const settling = this.#work.settling;
+    const decisions: { row: OrderRow; change: OrderChange }[] = [];
+    for (const report of parsed) {
+      const row = settling.has(report.orderId) ? null : this.#store.order(report.orderId);
+      if (!row) continue;
+      decisions.push({ row, change: applyReport(this.env, row, report, now) });
+      settling.add(row.id);
+    }
+    try {
+      const decided = decisions.map(({ row, change }) => ({ ...row, ...change }));
+      const owing = (work: "commit" | "release") => decided.filter((row) => owedWork(row, now) === work);
+      const [commits, releases] = await Promise.all([
+        this.#work.commitStep(owing("commit")),
+        this.#work.releaseStep(owing("release")),
+      ]);
+      const written = Date.now();
+      this.#atomically(() => {
+        for (const { row, change } of decisions) {
+          const step = commits.get(row.id) ?? releases.get(row.id);
+          const retry = { dueAt: written + backoffMs(0), dueAttempts: 1 };
+          this.#store.update(
+            row.id,
+            step === "retry" ? { ...change, ...retry } : { ...change, ...step },
+            written,
+          );
+          if (step !== "retry") this.#work.schedule(this.#store.order(row.id) as OrderRow, written);
+        }
+      });
+    } finally {
+      for (const { row } of decisions) settling.delete(row.id);
+    }
     this.#arm(Date.now());
   }
 

@@ -1,4 +1,10 @@
-import { everyBucket, pinOrders, releaseBuckets, settleOrders } from "../inventory/inventory.holds";
+import {
+  everyBucket,
+  type HoldOutcome,
+  pinOrders,
+  releaseBuckets,
+  settleOrders,
+} from "../inventory/inventory.holds";
 import { chargeKey, gatewayFor, refundKey } from "../payments/gateway";
 import { logEvent } from "../shared/log";
 import {
@@ -40,6 +46,12 @@ const orderChunks = (ids: string[]) =>
 
 type Tally = { settled: number; failed: number; resent: number };
 
+/** What one step of owed work came to for an order: a change to write, or "try again later". */
+export type Step = OrderChange | "retry";
+
+const unreachable = ({ result }: HoldOutcome) => !result.ok && result.error === "unreachable";
+const isDue = (at: number | null, now: number) => at !== null && at <= now;
+
 const holdsOf = (row: OrderRow) => ({ orderId: row.id, holds: row.holds });
 
 /**
@@ -55,6 +67,12 @@ export class ShardWork {
   readonly #atomically: (work: () => void) => void;
   /** Accepted orders not yet handed to the queue; their due time re-sends them if this is lost. */
   #unsent: string[] = [];
+  #flushing: ReturnType<typeof setTimeout> | null = null;
+  /**
+   * Orders whose payment report is being applied right now (its stock step is under way): nothing
+   * else decides them meanwhile, so the report's decision and its stock step land in one write.
+   */
+  readonly settling = new Set<string>();
   #projectAt = 0;
   #projectFailures = 0;
 
@@ -64,9 +82,17 @@ export class ShardWork {
     this.#atomically = atomically;
   }
 
-  /** Queues an accepted order for the next flush; answers when to hand it on again if unconfirmed. */
+  /**
+   * Queues an accepted order for the next hand-on, a moment from now, in one message with the others
+   * accepted meanwhile; answers when to hand it on again if the consumer has not taken it by then.
+   * The moment is kept in memory only: if this instance goes, the due time covers it.
+   */
   handOn(orderId: string, now: number): number {
     this.#unsent.push(orderId);
+    this.#flushing ??= setTimeout(() => {
+      this.#flushing = null;
+      void this.#send(this.#unsent.splice(0));
+    }, FLUSH_DELAY_MS);
     return now + RESEND_AFTER_MS;
   }
 
@@ -76,7 +102,6 @@ export class ShardWork {
       this.#store.nextRelease(),
       this.#store.nextClaimLockEnd(),
       this.#store.nextKeyExpiry(),
-      this.#unsent.length > 0 ? now + FLUSH_DELAY_MS : null,
       this.#store.hasUnprojected() ? Math.max(now, this.#projectAt) : null,
     ].filter((time): time is number => time !== null);
     return times.length > 0 ? Math.min(...times) : null;
@@ -85,14 +110,9 @@ export class ShardWork {
   /** `project`: write the projection now rather than at its next turn (the reconciler asks so). */
   async heal(now: number, project = false): Promise<HealReport> {
     const tally: Tally = { settled: 0, failed: 0, resent: 0 };
-    const unsent = this.#unsent.splice(0);
     const due = this.#store.dueOrders(now, DUE_BATCH).map((row) => row.id);
-    const [, , released] = await Promise.all([
-      this.#send(unsent),
-      this.run(due, now, tally),
-      this.#releaseAbandoned(now, tally),
-    ]);
-    const expiredKeys = this.#store.dropExpiredKeys(now, 1000);
+    const [, released] = await Promise.all([this.run(due, now, tally), this.#releaseAbandoned(now, tally)]);
+    const expiredKeys = isDue(this.#store.nextKeyExpiry(), now) ? this.#store.dropExpiredKeys(now, 1000) : 0;
     if (project) this.#projectAt = 0;
     const projected = await this.#project(Date.now());
     return { ...tally, released, expiredKeys, projected, stillOwed: this.#store.owedCount() };
@@ -106,7 +126,7 @@ export class ShardWork {
       for (const id of ids) {
         let row = this.#store.order(id);
         // Work that is not due yet (a retry backing off) waits for its time.
-        if (!row || (row.dueAt !== null && row.dueAt > now)) continue;
+        if (!row || (row.dueAt !== null && row.dueAt > now) || this.settling.has(id)) continue;
         let work = owedWork(row, now);
         if (work === "expire") {
           this.#store.update(
@@ -123,7 +143,7 @@ export class ShardWork {
           const dueAt = now + backoffMs(row.dueAttempts, RESEND_AFTER_MS);
           this.#store.update(id, { dueAt, dueAttempts: row.dueAttempts + 1 }, now);
         } else if (work === null || work === "await") {
-          this.#schedule(row, now);
+          this.schedule(row, now);
         } else {
           groups.set(work, [...(groups.get(work) ?? []), row]);
         }
@@ -141,7 +161,7 @@ export class ShardWork {
   }
 
   /** Sets when a row next owes something: now, when its lease ends, or never. */
-  #schedule(row: OrderRow, now: number) {
+  schedule(row: OrderRow, now: number) {
     const work = owedWork(row, now);
     const dueAt = work === null ? null : work === "await" ? (row.leaseUntil ?? now) : now;
     if (dueAt !== row.dueAt) this.#store.update(row.id, { dueAt, dueAttempts: 0 }, now);
@@ -152,7 +172,7 @@ export class ShardWork {
     const now = Date.now();
     this.#atomically(() => {
       const row = this.#store.order(id);
-      if (!row || owedWork(row, now) !== work) return;
+      if (!row || owedWork(row, now) !== work || this.settling.has(id)) return;
       const decided = change(row);
       if (decided === "retry") {
         tally.failed++;
@@ -165,7 +185,7 @@ export class ShardWork {
       }
       tally.settled++;
       this.#store.update(id, decided, now);
-      this.#schedule(this.#store.order(id) as OrderRow, now);
+      this.schedule(this.#store.order(id) as OrderRow, now);
     });
   }
 
@@ -184,80 +204,70 @@ export class ShardWork {
   /**
    * A charge succeeded: its stock is sold, then the order is paid. Holds not yet pinned (a charge
    * found by a lookup) are pinned first, which proves they are all still there; if any is gone, its
-   * units may be sold to someone else, so the order fails and the charge is refunded.
+   * units may be sold to someone else, so the order fails and the charge is refunded. Answers each
+   * order's change without applying it, so a caller can write it together with its own.
    */
-  async #commit(rows: OrderRow[], tally: Tally) {
+  async commitStep(rows: OrderRow[]): Promise<Map<string, Step>> {
+    const steps = new Map<string, Step>();
     const unpinned = rows.filter((row) => row.stock === "held");
-    if (unpinned.length > 0) {
-      const pinned = await pinOrders(this.#env, unpinned.map(holdsOf));
-      for (const { id } of unpinned) {
-        const outcomes = pinned.get(id) ?? [];
-        this.#apply(
-          id,
-          "commit",
-          (row) => {
-            if (outcomes.some(({ result }) => !result.ok && result.error === "unreachable")) return "retry";
-            if (outcomes.every(({ result }) => result.ok)) return { stock: "pinned" };
-            return close(
-              row,
-              "payment_failed",
-              "The stock was no longer held when the charge succeeded; refunded",
-              Date.now(),
-            );
-          },
-          tally,
-        );
+    const pinned = unpinned.length > 0 ? await pinOrders(this.#env, unpinned.map(holdsOf)) : new Map();
+    const ready: OrderRow[] = [];
+    for (const row of rows) {
+      const outcomes: HoldOutcome[] = pinned.get(row.id) ?? [];
+      if (outcomes.some(unreachable)) steps.set(row.id, "retry");
+      else if (outcomes.every(({ result }) => result.ok)) ready.push(row);
+      else {
+        const reason = "The stock was no longer held when the charge succeeded; the charge is refunded";
+        steps.set(row.id, close(row, "payment_failed", reason, Date.now()));
       }
     }
-    const ready = rows.flatMap((row) => {
-      const fresh = this.#store.order(row.id);
-      return fresh && fresh.stock === "pinned" && owedWork(fresh, Date.now()) === "commit" ? [fresh] : [];
-    });
-    if (ready.length === 0) return;
-    const committed = await settleOrders(this.#env, ready.map(holdsOf), "committed");
-    for (const { id } of ready) {
-      const outcomes = committed.get(id) ?? [];
-      this.#apply(
-        id,
-        "commit",
-        (row) => {
-          if (outcomes.every(({ result }) => result.ok)) {
-            logEvent("info", "order paid", { orderId: id, chargeId: row.chargeId });
-            return { status: "paid", stock: "committed" };
-          }
-          if (outcomes.some(({ result }) => !result.ok && result.error === "unreachable")) return "retry";
-          // Pinned holds cannot lapse, so this is a fault worth a look: the order is refunded.
-          logEvent("error", "a pinned hold could not be committed", { orderId: id, outcomes });
-          return close(
-            row,
-            "payment_failed",
-            "The stock could not be committed; the charge is refunded",
-            Date.now(),
-          );
-        },
-        tally,
-      );
+    const committed =
+      ready.length > 0 ? await settleOrders(this.#env, ready.map(holdsOf), "committed") : null;
+    for (const row of ready) {
+      const outcomes = committed?.get(row.id) ?? [];
+      if (outcomes.every(({ result }) => result.ok)) {
+        logEvent("info", "order paid", { orderId: row.id, chargeId: row.chargeId });
+        steps.set(row.id, { status: "paid", stock: "committed" });
+      } else if (outcomes.some(unreachable)) {
+        steps.set(row.id, "retry");
+      } else {
+        // Pinned holds cannot lapse, so this is a fault worth a look: the order is refunded.
+        logEvent("error", "a pinned hold could not be committed", { orderId: row.id, outcomes });
+        const reason = "The stock could not be committed; the charge is refunded";
+        steps.set(row.id, close(row, "payment_failed", reason, Date.now()));
+      }
     }
+    return steps;
+  }
+
+  /** Gives a closed order's held units back. Answers each order's change without applying it. */
+  async releaseStep(rows: OrderRow[]): Promise<Map<string, Step>> {
+    const steps = new Map<string, Step>();
+    if (rows.length === 0) return steps;
+    const released = await settleOrders(this.#env, rows.map(holdsOf), "released");
+    for (const row of rows) {
+      const outcomes = released.get(row.id) ?? [];
+      if (outcomes.some(unreachable)) {
+        steps.set(row.id, "retry");
+        continue;
+      }
+      const sold = outcomes.filter(({ result }) => !result.ok && result.error === "committed");
+      if (sold.length > 0)
+        logEvent("error", "a closed order's units were committed", { orderId: row.id, sold });
+      steps.set(row.id, { stock: "released" });
+    }
+    return steps;
+  }
+
+  async #commit(rows: OrderRow[], tally: Tally) {
+    if (rows.length === 0) return;
+    const steps = await this.commitStep(rows);
+    for (const [id, step] of steps) this.#apply(id, "commit", () => step, tally);
   }
 
   async #release(rows: OrderRow[], tally: Tally) {
-    if (rows.length === 0) return;
-    const released = await settleOrders(this.#env, rows.map(holdsOf), "released");
-    for (const { id } of rows) {
-      const outcomes = released.get(id) ?? [];
-      this.#apply(
-        id,
-        "release",
-        () => {
-          if (outcomes.some(({ result }) => !result.ok && result.error === "unreachable")) return "retry";
-          const sold = outcomes.filter(({ result }) => !result.ok && result.error === "committed");
-          if (sold.length > 0)
-            logEvent("error", "a closed order's units were committed", { orderId: id, sold });
-          return { stock: "released" };
-        },
-        tally,
-      );
-    }
+    const steps = await this.releaseStep(rows);
+    for (const [id, step] of steps) this.#apply(id, "release", () => step, tally);
   }
 
   async #refund(rows: OrderRow[], tally: Tally) {
@@ -315,12 +325,15 @@ export class ShardWork {
 
   /** Gives back the holds of checkout attempts that stopped (or were taken over) before recording. */
   async #releaseAbandoned(now: number, tally: Tally): Promise<number> {
-    this.#atomically(() => {
-      for (const claim of this.#store.abandonedClaims(now, 100)) {
-        this.#store.scheduleRelease(claim.orderId, claim.lines, now);
-        this.#store.dropKey(claim.keyHash);
-      }
-    });
+    if (isDue(this.#store.nextClaimLockEnd(), now)) {
+      this.#atomically(() => {
+        for (const claim of this.#store.abandonedClaims(now, 100)) {
+          this.#store.scheduleRelease(claim.orderId, claim.lines, now);
+          this.#store.dropKey(claim.keyHash);
+        }
+      });
+    }
+    if (!isDue(this.#store.nextRelease(), now)) return 0;
     let released = 0;
     for (const { orderId, lines, dueAttempts } of this.#store.dueReleases(now, 100)) {
       const done = await releaseBuckets(

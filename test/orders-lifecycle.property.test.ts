@@ -1,0 +1,203 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { SkuInventory } from "../src/inventory/inventory.do";
+import { orderShard, shardOfOrder } from "../src/orders/shards";
+import { chargeKey } from "../src/payments/gateway";
+import { GatewaySimulator, type SimulatorAnswer } from "../src/payments/simulator.do";
+import {
+  type Accepted,
+  breakMethod,
+  call,
+  chargesFor,
+  checkoutBody,
+  deliverPayments,
+  patchShardRow,
+  postCheckout,
+  readOrder,
+  settleShards,
+  shardRow,
+  silenceQueue,
+  stockedSku,
+  stockOf,
+} from "./helpers";
+
+/**
+ * Random sequences of what can happen to an order between checkout and its end, with faults injected
+ * between the steps (the gateway charging and then timing out, lookups failing, inventory objects
+ * unreachable, refunds failing, a consumer dying mid-attempt, holds outliving their time, the buyer
+ * cancelling). Whatever the sequence, once the faults pass and the shard has worked through what it
+ * owes, the order must have ended consistently with the money and the stock.
+ */
+type GatewayBehaviour = "ok" | "declined" | "error" | "timeout_after_charge";
+type Step =
+  | { kind: "deliver"; gateway: GatewayBehaviour; lookupsFail: boolean; inventoryDown: boolean }
+  | { kind: "abandon"; charged: boolean }
+  | { kind: "cancel" }
+  | { kind: "time_passes" }
+  | { kind: "heal"; refundsFail: boolean; inventoryDown: boolean };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  fc.record({
+    kind: fc.constant("deliver" as const),
+    gateway: fc.constantFrom<GatewayBehaviour>("ok", "declined", "error", "timeout_after_charge"),
+    lookupsFail: fc.boolean(),
+    inventoryDown: fc.boolean(),
+  }),
+  fc.record({ kind: fc.constant("abandon" as const), charged: fc.boolean() }),
+  fc.record({ kind: fc.constant("cancel" as const) }),
+  fc.record({ kind: fc.constant("time_passes" as const) }),
+  fc.record({ kind: fc.constant("heal" as const), refundsFail: fc.boolean(), inventoryDown: fc.boolean() }),
+);
+
+const originalCharge = GatewaySimulator.prototype.charge;
+
+/** The simulator answering as `behaviour` says, yet, like any gateway, idempotent per key. */
+function scriptGateway(behaviour: GatewayBehaviour) {
+  return breakMethod(GatewaySimulator.prototype, "charge", function (
+    this: GatewaySimulator,
+    input: Parameters<GatewaySimulator["charge"]>[0],
+  ): SimulatorAnswer {
+    const existing = this.lookup(input.idempotencyKey);
+    if (existing) return { ok: true, charge: existing };
+    if (behaviour === "declined") return { ok: false, kind: "declined", reason: "card_declined" };
+    if (behaviour === "error") return { ok: false, kind: "error", status: 503, reason: "gateway down" };
+    const made = originalCharge.call(this, { ...input, token: "tok_ok" });
+    return behaviour === "ok" ? made : { ok: false, kind: "error", status: 504, reason: "timeout" };
+  } as never);
+}
+
+function inventoryOutage() {
+  const restores = ["pin", "settleMany"].map((method) => breakMethod(SkuInventory.prototype, method));
+  return () => {
+    for (const restore of restores) restore();
+  };
+}
+
+async function withFaults(faults: (() => () => void)[], work: () => Promise<unknown>) {
+  const restores = faults.map((fault) => fault());
+  try {
+    await work();
+  } finally {
+    for (const restore of restores.reverse()) restore();
+  }
+}
+
+async function apply(s: Step, sku: string, accepted: Accepted) {
+  const id = accepted.orderId;
+  const shard = orderShard(env, shardOfOrder(id) ?? 0);
+  switch (s.kind) {
+    case "deliver":
+      return withFaults(
+        [
+          () => scriptGateway(s.gateway),
+          ...(s.lookupsFail ? [() => breakMethod(GatewaySimulator.prototype, "lookup")] : []),
+          ...(s.inventoryDown ? [inventoryOutage] : []),
+        ],
+        () => deliverPayments([id]),
+      );
+    case "abandon": {
+      // A consumer takes the attempt, maybe charges, and dies before it reports.
+      const [task] = await shard.beginPayments([id]);
+      if (task && s.charged) {
+        await withFaults([() => scriptGateway("ok")], () =>
+          env.SIMULATOR.getByName("simulator").charge({
+            idempotencyKey: chargeKey(id),
+            orderId: id,
+            amount: accepted.total.amount,
+            currency: accepted.total.currency,
+            token: "tok_ok",
+          }),
+        );
+      }
+      if (task) await patchShardRow(id, "lease_until = 1, due_at = 1");
+      return;
+    }
+    case "cancel":
+      return call(`/v1/orders/${id}/cancel`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${accepted.orderToken}` },
+      });
+    case "time_passes": {
+      // The hold's time runs out, at the shard and at the inventory object alike.
+      await patchShardRow(id, "accepted = json_set(accepted, '$.holdExpiresAt', '2000-01-01T00:00:00.000Z')");
+      const stub = env.INVENTORY.getByName(sku);
+      await runInDurableObject(stub, (_, state) => {
+        state.storage.sql.exec("UPDATE reservations SET expires_at = 1 WHERE order_id = ?", id);
+      });
+      await runDurableObjectAlarm(stub);
+      return;
+    }
+    case "heal":
+      await patchShardRow(id, "due_at = CASE WHEN due_at IS NULL THEN NULL ELSE 1 END");
+      return withFaults(
+        [
+          ...(s.refundsFail ? [() => breakMethod(GatewaySimulator.prototype, "refund")] : []),
+          ...(s.inventoryDown ? [inventoryOutage] : []),
+        ],
+        () => settleShards(1),
+      );
+  }
+}
+
+/** With every fault gone, lets time and the shard do their work until the order owes nothing. */
+async function driveToEnd(accepted: Accepted) {
+  for (let round = 0; round < 12; round++) {
+    const row = await shardRow(accepted.orderId);
+    if (row?.status !== "pending_payment" && row?.due_at === null) return;
+    await patchShardRow(
+      accepted.orderId,
+      "lease_until = CASE WHEN lease_until IS NULL THEN NULL ELSE 1 END, due_at = CASE WHEN due_at IS NULL THEN NULL ELSE 1 END",
+    );
+    if (row?.status === "pending_payment") await deliverPayments([accepted.orderId]);
+    await settleShards(2);
+  }
+}
+
+describe("the order lifecycle under random faults (fast-check)", () => {
+  it("always ends with the money and the stock agreeing with the order", async () => {
+    const restoreQueue = silenceQueue();
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(step, { minLength: 1, maxLength: 8 }),
+          fc.integer({ min: 1, max: 2 }),
+          async (steps, quantity) => {
+            const sku = await stockedSku(3);
+            const response = await postCheckout(checkoutBody([{ sku, quantity }], "tok_ok"));
+            expect(response.status).toBe(202);
+            const accepted = await response.json<Accepted>();
+            for (const s of steps) await apply(s, sku, accepted);
+            await driveToEnd(accepted);
+
+            const order = await (await readOrder(accepted.orderId, accepted.orderToken)).json<{
+              status: string;
+              payment: { status: string };
+            }>();
+            const row = await shardRow(accepted.orderId);
+            expect(order.status).not.toBe("pending_payment");
+            expect(row?.due_at).toBeNull();
+
+            const live = (await chargesFor(accepted.orderId)).filter((c) => c.status === "succeeded");
+            const stock = await stockOf(sku);
+            expect(stock.onHand + stock.committed).toBe(3);
+            expect(stock.reserved).toBe(0);
+            if (order.status === "paid") {
+              expect(live).toHaveLength(1);
+              expect(order.payment.status).toBe("succeeded");
+              expect(stock.committed).toBe(quantity);
+            } else {
+              expect(live).toHaveLength(0);
+              expect(["failed", "refunded"]).toContain(order.payment.status);
+              expect(stock.committed).toBe(0);
+            }
+          },
+        ),
+        { numRuns: 40 },
+      );
+    } finally {
+      restoreQueue();
+    }
+  }, 240_000);
+});
