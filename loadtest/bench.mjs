@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // `npm run bench`: throughput of Stampede's hot paths on the local workerd harness, each beside
 // the ceiling of the same harness serving a bare worker, measured in the same run. Writes
-// loadtest/reports/bench.json ([{ name, rps, p50Ms, p99Ms, bareRps, ratio, costUs }]) and prints a
-// table. `costUs` is what one request adds to the bare worker's time on workerd's one thread. The
-// "binding:" rows time a single call of each binding checkout uses, alone in a request.
+// loadtest/reports/bench.json ([{ name, rps, p50Ms, p99Ms, bareRps, ratio, costUs, cpuUsPerOrder,
+// sustainableOrdersPerSec }]) and prints a table. `costUs` is what one request adds to the bare
+// worker's time on workerd's one thread; for checkouts, `cpuUsPerOrder` is workerd's CPU per order
+// until it is settled, payment included. The "binding:" rows time a single call of each binding
+// checkout uses, alone in a request.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { adminClient } from "./lib/api.mjs";
 import { drain } from "./lib/audit.mjs";
 import { ADMIN_TOKEN, cases, learnSoldOut, setUp } from "./lib/bench-cases.mjs";
+import { cpuSeconds, workerdPids } from "./lib/cpu.mjs";
 import { drive } from "./lib/drive.mjs";
 import { startBare, startBindings, startStampede } from "./lib/harness.mjs";
 
@@ -38,19 +41,41 @@ const bindingCalls = [
 const costUs = (rps, bareRps) => Math.round(1e6 / rps - 1e6 / bareRps);
 
 const bare = await startBare();
+const others = new Set(workerdPids());
 const stampede = await startStampede({ bindings: { ADMIN_TOKEN, SOLD_OUT_TTL_SECONDS: "300" } });
+const stampedePids = workerdPids().filter((pid) => !others.has(pid));
 const rows = [];
 
-async function measure(name, target, expect) {
+/**
+ * What an accepted order costs until it is settled (paid, its stock sold, its record written): the
+ * CPU workerd spent from the start of the run until every order of it was drained, per order. One
+ * core can sustain 1e6 / cpuUsPerOrder orders a second; the rps of the run alone can look better
+ * than that when the payments of its orders are still queued when it ends.
+ */
+async function settledCost(settle, cpuBefore, orders) {
+  if (!settle || orders === 0) return {};
+  await settle();
+  const cpuAfter = cpuSeconds(stampedePids);
+  if (cpuBefore === null || cpuAfter === null) return {};
+  const cpuUsPerOrder = Math.round(((cpuAfter - cpuBefore) * 1e6) / orders);
+  return { cpuUsPerOrder, sustainableOrdersPerSec: Math.round(1e6 / cpuUsPerOrder) };
+}
+
+async function measure(name, target, expect, settle) {
   process.stdout.write(`${name}: bare ceiling... `);
   const ceiling = await drive({ url: bare.url, connections, seconds: Math.max(3, seconds / 2) });
   process.stdout.write(`${ceiling.rps} rps; measuring... `);
   await drive({ ...target, connections, seconds: 2 });
+  if (settle) await settle();
+  const cpuBefore = cpuSeconds(stampedePids);
   const run = await drive({ ...target, connections, seconds });
   const unexpected = Object.entries(run.statuses)
     .filter(([status]) => Number(status) !== expect)
     .reduce((n, [, count]) => n + count, 0);
-  console.log(`${run.rps} rps`);
+  const settled = await settledCost(expect === 202 ? settle : null, cpuBefore, run.statuses[202] ?? 0);
+  console.log(
+    `${run.rps} rps${settled.cpuUsPerOrder ? `, ${settled.cpuUsPerOrder} µs of CPU per settled order` : ""}`,
+  );
   rows.push({
     name,
     rps: run.rps,
@@ -59,6 +84,7 @@ async function measure(name, target, expect) {
     bareRps: ceiling.rps,
     ratio: Math.round((run.rps / ceiling.rps) * 100) / 100,
     costUs: costUs(run.rps, ceiling.rps),
+    ...settled,
     unexpected: unexpected + run.errors,
   });
 }
@@ -67,10 +93,11 @@ try {
   await setUp(adminClient(stampede.url, ADMIN_TOKEN));
   await learnSoldOut(stampede.url);
   const api = adminClient(stampede.url, ADMIN_TOKEN);
+  const settle = () => drain(api, { deadlineMs: 180_000, log: () => {} });
   for (const c of selected) {
     // Payments queued by the previous case would otherwise run during this one.
-    await drain(api, { deadlineMs: 120_000, log: () => {} });
-    await measure(c.name, { url: stampede.url + (c.path ?? "/"), request: c.request }, c.expect);
+    await settle();
+    await measure(c.name, { url: stampede.url + (c.path ?? "/"), request: c.request }, c.expect, settle);
   }
   if (withBindings) {
     // Nothing of Stampede's may run beside these: its last payments compete for the same cores.

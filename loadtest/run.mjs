@@ -15,6 +15,7 @@ import { runPhase } from "./lib/artillery.mjs";
 import { audit, auditLine, baseline, drain } from "./lib/audit.mjs";
 import { drive } from "./lib/drive.mjs";
 import { bundle, freePort, startBare, startStampede } from "./lib/harness.mjs";
+import { lockDatabases } from "./lib/outage.mjs";
 import { writeReport } from "./lib/report.mjs";
 import { spawnServer } from "./lib/server-process.mjs";
 import { scenarios } from "./scenarios.mjs";
@@ -35,8 +36,9 @@ if (!scenario) {
   );
   process.exit(2);
 }
-if (scenario.crash && values.target) {
-  console.error("the crash scenario kills the runtime it started; it cannot run against --target");
+const sale = scenario.crash ?? scenario.outage;
+if (sale && values.target) {
+  console.error(`the ${name} scenario breaks the runtime it started; it cannot run against --target`);
   process.exit(2);
 }
 const stepSeconds = Number(values["step-seconds"]);
@@ -52,16 +54,17 @@ async function startLocal() {
     PAYMENT_RETRY_BASE_SECONDS: "0",
     PAYMENT_RETRY_MAX_DELAY_SECONDS: "1",
   };
-  if (!scenario.crash) {
+  if (!sale) {
     const server = await startStampede({ bindings });
     return { url: server.url, stop: () => server.stop() };
   }
-  // Short holds and a prompt reconciler, so what the crash cut off settles within the drain.
+  // On disk, in a process of its own, so it can be killed or have its D1 file locked. Short holds,
+  // so the holds of checkouts the crash cut off (before their order was recorded) expire in the drain.
   const options = {
     script: bundle("src/index.ts", "stampede"),
     port: await freePort(),
     persistTo: join(workdir, "state"),
-    bindings: { ...bindings, HOLD_TTL_SECONDS: "15", RECONCILE_AFTER_SECONDS: "10" },
+    bindings: { ...bindings, HOLD_TTL_SECONDS: "15" },
   };
   let server = spawnServer(options);
   const url = await server.ready;
@@ -71,6 +74,10 @@ async function startLocal() {
       await server.kill();
       server = spawnServer(options);
       await server.ready;
+    },
+    /** Holds an exclusive lock on every D1 database file, so each D1 write fails, until released. */
+    lockD1() {
+      return lockDatabases(join(workdir, "state"));
     },
     stop: () => server.kill(),
   };
@@ -115,8 +122,7 @@ try {
   writeFileSync(catalogFile, JSON.stringify({ products }));
   const acceptedFile = join(workdir, "accepted.txt");
   writeFileSync(acceptedFile, "");
-  if (scenario.crash)
-    await api.call("PUT", `/v1/admin/inventory/${FLASH_SALE.sku}`, { onHand: scenario.crash.stock });
+  if (sale) await api.call("PUT", `/v1/admin/inventory/${FLASH_SALE.sku}`, { onHand: sale.stock });
   const watched = [...new Set([FLASH_SALE.sku, ...products.flatMap((p) => p.skus)])];
   const before = await baseline(api, watched);
   const env = { ...scenario.env, LOADTEST_CATALOG: catalogFile, LOADTEST_ACCEPTED_FILE: acceptedFile };
@@ -134,6 +140,19 @@ try {
     await local.crash();
     log(`restarted on the same state after ${((Date.now() - killedAt) / 1000).toFixed(1)} s`);
     const step = { name: "crash", ...(await running) };
+    steps.push(step);
+    logStep(step);
+  } else if (scenario.outage) {
+    const { rate, seconds, afterSeconds, forSeconds } = scenario.outage;
+    const running = runPhase({ target, flow: scenario.flow, rate, seconds, workdir, name: "outage", env });
+    await new Promise((resolve) => setTimeout(resolve, afterSeconds * 1000));
+    log(`locking D1 for ${forSeconds} s (every D1 write now fails)...`);
+    const release = local.lockD1();
+    await new Promise((resolve) => setTimeout(resolve, forSeconds * 1000));
+    const backlog = await api.call("GET", "/v1/admin/orders/summary").catch(() => null);
+    release();
+    log(`D1 is back; orders the shards had not yet written to D1: ${backlog?.intake.unprojected ?? "?"}`);
+    const step = { name: "d1-outage", ...(await running) };
     steps.push(step);
     logStep(step);
   } else {

@@ -76,6 +76,13 @@ export const scenarios = {
     crash: { rate: 50, seconds: 30, killAfterSeconds: 8, stock: 1000 },
     env: { LOADTEST_FAILING_SHARE: "0.1" },
   },
+  "d1-outage": {
+    description:
+      "a flash sale during which D1 refuses every write for 15 s (its file locked), then recovers; drained",
+    flow: flashSale,
+    outage: { rate: 50, seconds: 30, afterSeconds: 8, forSeconds: 15, stock: 1000 },
+    env: { LOADTEST_FAILING_SHARE: "0.1" },
+  },
   smoke: {
     description: "a short flash sale that ends in the audit (CI)",
     flow: flashSale,

@@ -218,6 +218,7 @@ export class StockStore {
     this.#sql.exec("DELETE FROM reservations WHERE order_id = ?", orderId);
   }
 
+  /** Appends a movement to the ledger with the counts it left behind, in one statement. */
   record(
     kind: LedgerKind,
     quantity: number,
@@ -225,15 +226,12 @@ export class StockStore {
     orderId: string | null = null,
     reason: string | null = null,
   ) {
-    const stock = this.stock();
     this.#sql.exec(
       `INSERT INTO ledger (at, kind, quantity, on_hand_after, reserved_after, order_id, reason)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+       SELECT ?, ?, ?, on_hand, reserved, ?, ? FROM stock WHERE id = 1`,
       iso(now),
       kind,
       quantity,
-      stock?.onHand ?? 0,
-      stock?.reserved ?? 0,
       orderId,
       reason,
     );

@@ -24,7 +24,7 @@ export const ATTEMPT_LEASE_MS = 60_000;
 /** An order handed to the queue and not picked up by then is handed over again (then with backoff). */
 export const RESEND_AFTER_MS = 10_000;
 /** Accepted orders are gathered this long into one queue message per shard. */
-export const FLUSH_DELAY_MS = 50;
+export const FLUSH_DELAY_MS = 100;
 /** How often a shard writes the orders that changed to D1, in one batch. */
 export const PROJECT_EVERY_MS = 1000;
 const BACKOFF_BASE_MS = 1000;
@@ -57,6 +57,13 @@ export function owedWork(order: OrderRow, now: number): Work | null {
   if (order.paymentStatus === "succeeded") return "refund";
   if (order.chargeInDoubt) return order.leaseUntil !== null && order.leaseUntil > now ? "await" : "verify";
   return null;
+}
+
+/** When an order next owes something: now, when its attempt's lease ends, or never. */
+export function dueAtFor(order: OrderRow, now: number): number | null {
+  const work = owedWork(order, now);
+  if (work === null) return null;
+  return work === "await" ? (order.leaseUntil ?? now) : now;
 }
 
 /** Closes an unpaid order as failed (or cancelled): its stock is owed back, a possible charge checked. */

@@ -10,13 +10,20 @@ import {
   backoffMs,
   CLAIM_LOCK_MS,
   close,
+  dueAtFor,
   KEY_RETENTION_MS,
   nextAttempt,
   owedWork,
   type PaymentReport,
   type PaymentTask,
 } from "./lifecycle";
-import { type AcceptedOrder, type OrderChange, type OrderRow, ShardStore } from "./order-shard.store";
+import {
+  type AcceptedOrder,
+  type KeyRow,
+  type OrderChange,
+  type OrderRow,
+  ShardStore,
+} from "./order-shard.store";
 import { type HealReport, ShardWork } from "./order-shard.work";
 import { type OrderView, toOrderView } from "./orders.view";
 import { newOrderId } from "./shards";
@@ -92,13 +99,13 @@ export class OrderShard extends DurableObject<Env> {
     const args = IntakeInput.parse(input);
     const started = performance.now();
     const now = Date.now();
-    const known = this.#knownKey(args.keyHash, args.fingerprint, now);
+    const previous = this.#store.key(args.keyHash);
+    const known = this.#standing(previous, args.fingerprint, now);
     if (known && known.kind !== "fresh") {
       return known.kind === "replay"
         ? { kind: "replay", response: await this.#open(args.key, known.sealed), timing: "" }
         : known;
     }
-    const previous = this.#store.key(args.keyHash);
     const token = (previous?.token ?? 0) + 1;
     const orderId = newOrderId(args.shard, now);
     this.#atomically(() => {
@@ -183,15 +190,14 @@ export class OrderShard extends DurableObject<Env> {
    * rate limit, an unknown SKU): a key that holds a stored answer gets that answer instead.
    */
   async lookupKey(key: string, keyHash: string, fingerprint: string): Promise<KeyAnswer> {
-    const known = this.#knownKey(keyHash, fingerprint, Date.now());
+    const known = this.#standing(this.#store.key(keyHash), fingerprint, Date.now());
     if (!known) return { kind: "fresh" };
     return known.kind === "replay"
       ? { kind: "replay", response: await this.#open(key, known.sealed) }
       : known;
   }
 
-  #knownKey(keyHash: string, fingerprint: string, now: number) {
-    const row = this.#store.key(keyHash);
+  #standing(row: KeyRow | null, fingerprint: string, now: number) {
     if (!row || row.expiresAt <= now) return null;
     if (row.fingerprint !== fingerprint) return { kind: "mismatch" as const };
     if (row.state === "done" && row.response) return { kind: "replay" as const, sealed: row.response };
@@ -292,13 +298,13 @@ export class OrderShard extends DurableObject<Env> {
       this.#atomically(() => {
         for (const { row, change } of decisions) {
           const step = commits.get(row.id) ?? releases.get(row.id);
-          const retry = { dueAt: written + backoffMs(0), dueAttempts: 1 };
-          this.#store.update(
-            row.id,
-            step === "retry" ? { ...change, ...retry } : { ...change, ...step },
-            written,
-          );
-          if (step !== "retry") this.#work.schedule(this.#store.order(row.id) as OrderRow, written);
+          if (step === "retry") {
+            this.#store.update(row.id, { ...change, dueAt: written + backoffMs(0), dueAttempts: 1 }, written);
+            continue;
+          }
+          const decided = { ...change, ...step };
+          const dueAt = dueAtFor({ ...row, ...decided }, written);
+          this.#store.update(row.id, { ...decided, dueAt, dueAttempts: 0 }, written);
         }
       });
     } finally {

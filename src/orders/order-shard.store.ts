@@ -352,9 +352,12 @@ export class ShardStore {
   }
 
   markProjected(versions: { id: string; version: number }[]) {
-    for (const { id, version } of versions) {
-      this.#sql.exec("UPDATE orders SET projected = ? WHERE id = ? AND projected < ?", version, id, version);
-    }
+    this.#sql.exec(
+      `UPDATE orders SET projected = written.value->>'version'
+       FROM json_each(?) AS written
+       WHERE orders.id = written.value->>'id' AND orders.projected < written.value->>'version'`,
+      JSON.stringify(versions),
+    );
   }
 
   /** An abandoned attempt's order id, whose holds must be given back; retried until it is. */

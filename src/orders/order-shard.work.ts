@@ -10,6 +10,7 @@ import { logEvent } from "../shared/log";
 import {
   backoffMs,
   close,
+  dueAtFor,
   FLUSH_DELAY_MS,
   owedWork,
   PROJECT_EVERY_MS,
@@ -162,8 +163,7 @@ export class ShardWork {
 
   /** Sets when a row next owes something: now, when its lease ends, or never. */
   schedule(row: OrderRow, now: number) {
-    const work = owedWork(row, now);
-    const dueAt = work === null ? null : work === "await" ? (row.leaseUntil ?? now) : now;
+    const dueAt = dueAtFor(row, now);
     if (dueAt !== row.dueAt) this.#store.update(row.id, { dueAt, dueAttempts: 0 }, now);
   }
 

@@ -23,7 +23,8 @@ export type ChargeLookup =
 
 /** A payment gateway as the rest of Stampede sees it: every call is idempotent by its key. */
 export interface PaymentGateway {
-  charge(request: ChargeRequest): Promise<ChargeOutcome>;
+  /** Charges several orders (a consumer batch's worth), each answered as if alone. */
+  chargeAll(requests: ChargeRequest[]): Promise<ChargeOutcome[]>;
   /** What the gateway really did for this order's charge. */
   lookup(ref: ChargeRef): Promise<ChargeLookup>;
   refund(chargeId: string, idempotencyKey: string): Promise<void>;

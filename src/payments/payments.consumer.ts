@@ -8,7 +8,7 @@ import {
 } from "../orders/lifecycle";
 import { orderShard, shardOfOrder } from "../orders/shards";
 import { logEvent } from "../shared/log";
-import { type ChargeRef, chargeKey, gatewayFor, type PaymentGateway } from "./gateway";
+import { type ChargeOutcome, type ChargeRef, chargeKey, gatewayFor, type PaymentGateway } from "./gateway";
 
 export const PAYMENTS_QUEUE = "stampede-payments";
 export const PAYMENTS_DLQ = "stampede-payments-dlq";
@@ -20,12 +20,13 @@ export const PaymentMessage = z
 export type PaymentMessage = z.infer<typeof PaymentMessage>;
 
 /**
- * The payment consumer. For each shard named in the batch: take the attempts that are due from the
- * shard (it knows which orders still need one, so a duplicate or late message costs a lookup in the
- * shard, nothing more), pin their holds (one call per inventory object), ask or charge the gateway,
- * and report every outcome back to the shard, which decides each order and settles its stock. A
- * message is acked once its shard has the reports; if the shard or its inventory cannot be reached,
- * the message is retried with backoff, and after the queue's `max_retries` it goes to the DLQ.
+ * The payment consumer. For the whole batch: take from each shard the attempts that are due (a shard
+ * knows which orders still need one, so a duplicate or late message costs a lookup in the shard,
+ * nothing more), pin their holds (one call per inventory object), ask the gateway where an earlier
+ * outcome was left unknown, charge the rest together, and report every outcome back to its shard,
+ * which decides each order and settles its stock. A message is acked once its shard has the reports;
+ * if the shard cannot be reached, its messages are retried with backoff, and after the queue's
+ * `max_retries` they go to the DLQ.
  */
 export async function consumePayments(batch: MessageBatch, env: Env) {
   const byShard = new Map<number, { ids: Set<string>; messages: Message[] }>();
@@ -43,17 +44,39 @@ export async function consumePayments(batch: MessageBatch, env: Env) {
     group.messages.push(message);
     byShard.set(shard, group);
   }
-  const gateway = byShard.size > 0 ? await gatewayFor(env) : null;
-  await Promise.all(
+  if (byShard.size === 0) return;
+
+  const retry = (messages: Message[], error: unknown) => {
+    logEvent("warn", "payments of a shard failed; will retry", { error: String(error) });
+    for (const message of messages) {
+      message.retry({ delaySeconds: Math.round(paymentRetryMs(env, message.attempts) / 1000) });
+    }
+  };
+  const begun = await Promise.all(
     [...byShard].map(async ([shard, { ids, messages }]) => {
       try {
-        await payShard(env, gateway as PaymentGateway, shard, [...ids]);
+        return { shard, messages, tasks: await orderShard(env, shard).beginPayments([...ids]) };
+      } catch (error) {
+        retry(messages, error);
+        return null;
+      }
+    }),
+  );
+  const shards = begun.filter((entry) => entry !== null);
+  const reports = await pay(
+    env,
+    shards.flatMap(({ tasks }) => tasks),
+  );
+  await Promise.all(
+    shards.map(async ({ shard, messages, tasks }) => {
+      const mine = new Set(tasks.map((task) => task.orderId));
+      try {
+        if (mine.size > 0) {
+          await orderShard(env, shard).settlePayments(reports.filter((r) => mine.has(r.orderId)));
+        }
         for (const message of messages) message.ack();
       } catch (error) {
-        logEvent("warn", "payments of a shard failed; will retry", { shard, error: String(error) });
-        for (const message of messages) {
-          message.retry({ delaySeconds: Math.round(paymentRetryMs(env, message.attempts) / 1000) });
-        }
+        retry(messages, error);
       }
     }),
   );
@@ -69,41 +92,59 @@ export async function consumeDeadPayments(batch: MessageBatch, env: Env) {
   await consumePayments(batch, env);
 }
 
-async function payShard(env: Env, gateway: PaymentGateway, shard: number, ids: string[]) {
-  const stub = orderShard(env, shard);
-  const tasks = await stub.beginPayments(ids);
-  if (tasks.length === 0) return;
-  const toPin = tasks.filter((task) => task.mode === "charge" && !task.pinned);
-  const pins = toPin.length > 0 ? await pinOrders(env, toPin) : new Map<string, HoldOutcome[]>();
-  const reports = await Promise.all(
-    tasks.map(async (task): Promise<PaymentReport> => {
-      const pinned = pins.get(task.orderId);
-      const outcome = await attempt(gateway, task, pinned).catch(
-        (error: unknown): PaymentOutcome => ({ kind: "unknown", reason: String(error) }),
-      );
-      return {
-        orderId: task.orderId,
-        attempt: task.attempt,
-        pinned: task.pinned || (pinned?.every(({ result }) => result.ok) ?? false),
-        outcome,
-      };
-    }),
-  );
-  await stub.settlePayments(reports);
-}
+type Prepared =
+  | { task: PaymentTask; outcome: PaymentOutcome }
+  | { task: PaymentTask; ref: ChargeRef; lookedUp: boolean };
 
 /**
- * One attempt. The holds are pinned before anything could charge, so no answer, however late, finds
- * its units sold elsewhere. After an earlier attempt ended unknown, the gateway is asked first; once
- * retries are over, it is only asked.
+ * The attempts of a batch. The holds are pinned before anything could charge, so no answer, however
+ * late, finds its units sold elsewhere. After an earlier attempt ended unknown, the gateway is asked
+ * first; once retries are over, it is only asked. The charges that remain go out together.
  */
-async function attempt(
+async function pay(env: Env, tasks: PaymentTask[]): Promise<PaymentReport[]> {
+  if (tasks.length === 0) return [];
+  const gateway = await gatewayFor(env);
+  const toPin = tasks.filter((task) => task.mode === "charge" && !task.pinned);
+  const pins = toPin.length > 0 ? await pinOrders(env, toPin) : new Map<string, HoldOutcome[]>();
+  const pinned = (task: PaymentTask) =>
+    task.pinned || (pins.get(task.orderId)?.every(({ result }) => result.ok) ?? false);
+  const prepared = await Promise.all(
+    tasks.map((task) =>
+      prepare(gateway, task, pins.get(task.orderId), pinned(task)).catch(
+        (error: unknown): Prepared => ({ task, outcome: { kind: "not_attempted", reason: String(error) } }),
+      ),
+    ),
+  );
+  const toCharge = prepared.flatMap((entry) => ("ref" in entry ? [entry] : []));
+  const answers =
+    toCharge.length > 0
+      ? await gateway
+          .chargeAll(toCharge.map(({ ref }) => ref))
+          .catch((error: unknown) =>
+            toCharge.map((): ChargeOutcome => ({ status: "unknown", reason: String(error) })),
+          )
+      : [];
+  const charged = new Map(toCharge.map((entry, i) => [entry.task.orderId, answers[i]]));
+  return prepared.map((entry) => ({
+    orderId: entry.task.orderId,
+    attempt: entry.task.attempt,
+    pinned: pinned(entry.task),
+    outcome:
+      "outcome" in entry
+        ? entry.outcome
+        : outcomeOf(entry.task, charged.get(entry.task.orderId), entry.lookedUp),
+  }));
+}
+
+/** What an attempt knows before charging: an answer already, or the charge to make. */
+async function prepare(
   gateway: PaymentGateway,
   task: PaymentTask,
   pins: HoldOutcome[] | undefined,
-): Promise<PaymentOutcome> {
+  pinned: boolean,
+): Promise<Prepared> {
   if (pins?.some(({ result }) => !result.ok && result.error === "unreachable")) {
-    return { kind: "not_attempted", reason: "inventory could not be reached" };
+    return { task, outcome: { kind: "not_attempted", reason: "inventory could not be reached" } };
   }
   const ref: ChargeRef = {
     orderId: task.orderId,
@@ -116,26 +157,26 @@ async function attempt(
   if (task.mustLookup || task.mode === "lookup") {
     const found = await gateway.lookup(ref).catch(() => null);
     if (!found || found.status === "pending") {
-      return { kind: "not_attempted", reason: found ? "the payment is still processing" : "lookup failed" };
+      const reason = found ? "the payment is still processing" : "lookup failed";
+      return { task, outcome: { kind: "not_attempted", reason } };
     }
     if (found.status === "succeeded") {
-      return {
-        kind: "charged",
-        chargeId: found.chargeId,
-        ...(found.intentId ? { intentId: found.intentId } : {}),
-      };
+      const intent = found.intentId ? { intentId: found.intentId } : {};
+      return { task, outcome: { kind: "charged", chargeId: found.chargeId, ...intent } };
     }
-    if (found.status === "refunded") return { kind: "no_charge", lookedUp: true };
+    if (found.status === "refunded") return { task, outcome: { kind: "no_charge", lookedUp: true } };
     lookedUp = true;
   }
-  if (task.mode === "lookup") return { kind: "no_charge", lookedUp: true };
-  const pinned = task.pinned || (pins?.every(({ result }) => result.ok) ?? false);
-  if (!pinned) return { kind: "lapsed", lookedUp };
+  if (task.mode === "lookup") return { task, outcome: { kind: "no_charge", lookedUp: true } };
+  if (!pinned) return { task, outcome: { kind: "lapsed", lookedUp } };
+  return { task, ref, lookedUp };
+}
 
-  const outcome = await gateway.charge(ref);
-  const intent = outcome.intentId ? { intentId: outcome.intentId } : {};
-  if (outcome.status === "succeeded") return { kind: "charged", chargeId: outcome.chargeId, ...intent };
-  if (outcome.status === "declined") return { kind: "declined", reason: outcome.reason, lookedUp, ...intent };
-  logEvent("warn", "payment outcome unknown; will retry", { orderId: task.orderId, reason: outcome.reason });
-  return { kind: "unknown", reason: outcome.reason, ...intent };
+function outcomeOf(task: PaymentTask, answer: ChargeOutcome | undefined, lookedUp: boolean): PaymentOutcome {
+  if (!answer) return { kind: "unknown", reason: "no answer" };
+  const intent = answer.intentId ? { intentId: answer.intentId } : {};
+  if (answer.status === "succeeded") return { kind: "charged", chargeId: answer.chargeId, ...intent };
+  if (answer.status === "declined") return { kind: "declined", reason: answer.reason, lookedUp, ...intent };
+  logEvent("warn", "payment outcome unknown; will retry", { orderId: task.orderId, reason: answer.reason });
+  return { kind: "unknown", reason: answer.reason, ...intent };
 }

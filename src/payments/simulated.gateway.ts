@@ -9,17 +9,21 @@ export class SimulatedGateway implements PaymentGateway {
     this.#simulator = simulator;
   }
 
-  async charge(request: ChargeRequest): Promise<ChargeOutcome> {
-    const answer = await this.#simulator.charge({
-      idempotencyKey: request.idempotencyKey,
-      orderId: request.orderId,
-      amount: request.amount.amount,
-      currency: request.amount.currency,
-      token: request.token,
+  async chargeAll(requests: ChargeRequest[]): Promise<ChargeOutcome[]> {
+    const answers = await this.#simulator.chargeMany(
+      requests.map((request) => ({
+        idempotencyKey: request.idempotencyKey,
+        orderId: request.orderId,
+        amount: request.amount.amount,
+        currency: request.amount.currency,
+        token: request.token,
+      })),
+    );
+    return answers.map((answer) => {
+      if (answer.ok) return { status: "succeeded", chargeId: answer.charge.id };
+      if (answer.kind === "declined") return { status: "declined", reason: answer.reason };
+      return { status: "unknown", reason: `${answer.status} ${answer.reason}` };
     });
-    if (answer.ok) return { status: "succeeded", chargeId: answer.charge.id };
-    if (answer.kind === "declined") return { status: "declined", reason: answer.reason };
-    return { status: "unknown", reason: `${answer.status} ${answer.reason}` };
   }
 
   async lookup(ref: ChargeRef): Promise<ChargeLookup> {

@@ -98,16 +98,18 @@ export class GatewaySimulator extends DurableObject<Env> {
 
   #create(args: z.infer<typeof ChargeArgs>): SimulatedCharge {
     const id = `ch_sim_${crypto.randomUUID().replaceAll("-", "")}`;
-    this.#sql.exec(
-      "INSERT INTO charges (id, idempotency_key, order_id, amount, currency, status, created_at) VALUES (?, ?, ?, ?, ?, 'succeeded', ?)",
-      id,
-      args.idempotencyKey,
-      args.orderId,
-      args.amount,
-      args.currency,
-      new Date().toISOString(),
-    );
-    return this.#existing(args.idempotencyKey) as SimulatedCharge;
+    const row = this.#sql
+      .exec<ChargeRow>(
+        "INSERT INTO charges (id, idempotency_key, order_id, amount, currency, status, created_at) VALUES (?, ?, ?, ?, ?, 'succeeded', ?) RETURNING *",
+        id,
+        args.idempotencyKey,
+        args.orderId,
+        args.amount,
+        args.currency,
+        new Date().toISOString(),
+      )
+      .one();
+    return toCharge(row);
   }
 
   charge(input: z.input<typeof ChargeArgs>): SimulatorAnswer {
@@ -135,6 +137,11 @@ export class GatewaySimulator extends DurableObject<Env> {
       default:
         return { ok: false, kind: "declined", reason: "invalid_token" };
     }
+  }
+
+  /** Several charges in one call, each answered as if alone: what a batch API of a gateway does. */
+  chargeMany(inputs: z.input<typeof ChargeArgs>[]): SimulatorAnswer[] {
+    return inputs.slice(0, 1000).map((input) => this.charge(input));
   }
 
   lookup(idempotencyKey: string): SimulatedCharge | null {

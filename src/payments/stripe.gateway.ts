@@ -40,6 +40,11 @@ export class StripeGateway implements PaymentGateway {
     );
   }
 
+  /** Stripe has no batch call: the charges go out side by side. */
+  chargeAll(requests: ChargeRequest[]): Promise<ChargeOutcome[]> {
+    return Promise.all(requests.map((request) => this.charge(request)));
+  }
+
   async charge(request: ChargeRequest): Promise<ChargeOutcome> {
     let intentId: string | undefined;
     try {
