@@ -105,7 +105,7 @@ async function refresh(token, skus) {
     ),
     table(
       "Payments",
-      ["pending", "paid", "failed", "cancelled", "dead-lettered", "not yet queued"],
+      ["pending", "paid", "failed", "cancelled", "retries over", "not yet attempted"],
       [
         [
           summary.paymentsPending,
@@ -117,6 +117,19 @@ async function refresh(token, skus) {
         ],
       ],
       "ops-payments",
+    ),
+    table(
+      "Order intake (shards)",
+      ["orders owing work", "overdue > 1 min", "not yet in D1", "checkouts in flight"],
+      [
+        [
+          summary.intake.owed,
+          summary.intake.overdue,
+          summary.intake.unprojected,
+          summary.intake.claimsInFlight,
+        ],
+      ],
+      "ops-intake",
     ),
     table(
       "Recent orders",

@@ -156,6 +156,8 @@ describe("ops page", () => {
     await payments.waitFor();
     const paid = Number(await payments.locator("tbody td").nth(1).textContent());
     assert.ok(paid >= 2, `paid orders shown: ${paid}`);
+    const intake = page.getByTestId("ops-intake");
+    assert.equal(await intake.locator("tbody td").count(), 4);
     const stock = page.getByTestId("ops-stock");
     assert.ok((await stock.locator("tbody tr").count()) >= 50);
     await page.getByTestId("ops-orders").locator("tbody tr").first().waitFor();
