@@ -132,12 +132,18 @@ describe("sold-out refusals from isolate memory", () => {
     return sku;
   }
 
-  it("refuses a checkout of a known sold-out SKU with the routed answer, touching nothing", async () => {
+  it("refuses a checkout of a known sold-out SKU with the routed answer, asking only the key's shard", async () => {
     const sku = await soldOutSku();
     const d1 = counting(env.DB, ["prepare", "batch", "exec"]);
     const objects = counting(env.INVENTORY, ["getByName", "get", "idFromName"]);
     const limiter = counting(env.CHECKOUT_LIMITER, ["limit"]);
-    const bindings = { DB: d1.binding, INVENTORY: objects.binding, CHECKOUT_LIMITER: limiter.binding };
+    const shards = counting(env.ORDERS, ["getByName"]);
+    const bindings = {
+      DB: d1.binding,
+      INVENTORY: objects.binding,
+      CHECKOUT_LIMITER: limiter.binding,
+      ORDERS: shards.binding,
+    };
     for (let i = 0; i < 20; i++) {
       const response = await postCheckout(
         checkoutBody([{ sku, quantity: 2 }]),
@@ -160,8 +166,22 @@ describe("sold-out refusals from isolate memory", () => {
       });
     }
     expect(d1.calls() + objects.calls() + limiter.calls()).toBe(0);
+    expect(shards.calls()).toBe(20);
     // Only the first buyer's unit is held.
     expect((await stockOf(sku)).holds).toHaveLength(1);
+  });
+
+  it("sends the retry of a placed order on, so it gets its 202 back rather than a refusal", async () => {
+    const sku = await stockedSku(1);
+    const key = unique("placed");
+    const body = checkoutBody([{ sku, quantity: 1 }], "tok_down");
+    const placed = await postCheckout(body, key);
+    expect(placed.status).toBe(202);
+    expect((await postCheckout(checkoutBody([{ sku, quantity: 1 }]))).status).toBe(409);
+    const retry = await postCheckout(body, key);
+    expect(retry.status).toBe(202);
+    expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(await retry.text()).toBe(await placed.text());
   });
 
   it("sends every other checkout on with its body intact", async () => {
