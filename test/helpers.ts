@@ -20,6 +20,7 @@ import {
 } from "../src/inventory/inventory.holds";
 import { reconcile } from "../src/orders/reconcile";
 import { allShards, orderShard, shardOfKey, shardOfOrder } from "../src/orders/shards";
+import { chargeKey } from "../src/payments/gateway";
 import type { Scope } from "../src/shared/scope";
 
 export const ADMIN = { Authorization: `Bearer ${env.ADMIN_TOKEN}` };
@@ -354,4 +355,28 @@ export async function settleShards(rounds = 5) {
     report = await reconcile(env);
   }
   return report;
+}
+
+/** The order shard that holds an order. */
+export function shardOf(orderId: string) {
+  return orderShard(env, shardOfOrder(orderId) ?? 0);
+}
+
+/** A charge the gateway made under the order's key that the shard has not heard of. */
+export function chargeBehindTheQueue(accepted: Accepted) {
+  return env.SIMULATOR.getByName("simulator").charge({
+    idempotencyKey: chargeKey(accepted.orderId),
+    orderId: accepted.orderId,
+    amount: accepted.total.amount,
+    currency: accepted.total.currency,
+    token: "tok_ok",
+  });
+}
+
+/** The buyer cancels, with the order's token. */
+export function cancelOrder(accepted: Accepted) {
+  return call(`/v1/orders/${accepted.orderId}/cancel`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${accepted.orderToken}` },
+  });
 }

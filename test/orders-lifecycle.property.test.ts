@@ -3,13 +3,12 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SkuInventory } from "../src/inventory/inventory.do";
-import { orderShard, shardOfOrder } from "../src/orders/shards";
-import { chargeKey } from "../src/payments/gateway";
 import { GatewaySimulator, type SimulatorAnswer } from "../src/payments/simulator.do";
 import {
   type Accepted,
   breakMethod,
-  call,
+  cancelOrder,
+  chargeBehindTheQueue,
   chargesFor,
   checkoutBody,
   deliverPayments,
@@ -17,6 +16,7 @@ import {
   postCheckout,
   readOrder,
   settleShards,
+  shardOf,
   shardRow,
   silenceQueue,
   stockedSku,
@@ -86,7 +86,7 @@ async function withFaults(faults: (() => () => void)[], work: () => Promise<unkn
 
 async function apply(s: Step, sku: string, accepted: Accepted) {
   const id = accepted.orderId;
-  const shard = orderShard(env, shardOfOrder(id) ?? 0);
+  const shard = shardOf(id);
   switch (s.kind) {
     case "deliver":
       return withFaults(
@@ -100,25 +100,13 @@ async function apply(s: Step, sku: string, accepted: Accepted) {
     case "abandon": {
       // A consumer takes the attempt, maybe charges, and dies before it reports.
       const [task] = await shard.beginPayments([id]);
-      if (task && s.charged) {
-        await withFaults([() => scriptGateway("ok")], () =>
-          env.SIMULATOR.getByName("simulator").charge({
-            idempotencyKey: chargeKey(id),
-            orderId: id,
-            amount: accepted.total.amount,
-            currency: accepted.total.currency,
-            token: "tok_ok",
-          }),
-        );
-      }
+      if (task && s.charged)
+        await withFaults([() => scriptGateway("ok")], () => chargeBehindTheQueue(accepted));
       if (task) await patchShardRow(id, "lease_until = 1, due_at = 1");
       return;
     }
     case "cancel":
-      return call(`/v1/orders/${id}/cancel`, {
-        method: "POST",
-        headers: { Authorization: `Bearer ${accepted.orderToken}` },
-      });
+      return cancelOrder(accepted);
     case "time_passes": {
       // The hold's time runs out, at the shard and at the inventory object alike.
       await patchShardRow(id, "accepted = json_set(accepted, '$.holdExpiresAt', '2000-01-01T00:00:00.000Z')");

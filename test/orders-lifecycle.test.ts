@@ -4,14 +4,13 @@ import { describe, expect, it } from "vitest";
 import { keyHashOf } from "../src/checkout/idempotency";
 import { SkuInventory } from "../src/inventory/inventory.do";
 import { reconcile } from "../src/orders/reconcile";
-import { orderShard, shardOfOrder } from "../src/orders/shards";
-import { chargeKey } from "../src/payments/gateway";
 import { GatewaySimulator } from "../src/payments/simulator.do";
 import {
   type Accepted,
   admin,
   breakMethod,
-  call,
+  cancelOrder,
+  chargeBehindTheQueue,
   chargesFor,
   checkoutBody,
   claimOf,
@@ -22,6 +21,7 @@ import {
   readOrder,
   settledOrder,
   settleShards,
+  shardOf,
   shardOfTestKey,
   shardRow,
   silenceQueue,
@@ -247,22 +247,11 @@ describe("a succeeded charge on a closed order (issue: a charge left unrefunded)
     try {
       const { sku } = await stockedProduct(3);
       const { accepted } = await place(sku, 1, "tok_ok");
-      const shard = orderShard(env, shardOfOrder(accepted.orderId) ?? 0);
       // The consumer takes the attempt and charges, then dies before reporting.
-      const [task] = await shard.beginPayments([accepted.orderId]);
+      const [task] = await shardOf(accepted.orderId).beginPayments([accepted.orderId]);
       expect(task).toMatchObject({ attempt: 1, mode: "charge" });
-      await env.SIMULATOR.getByName("simulator").charge({
-        idempotencyKey: chargeKey(accepted.orderId),
-        orderId: accepted.orderId,
-        amount: accepted.total.amount,
-        currency: accepted.total.currency,
-        token: "tok_ok",
-      });
-      const cancelled = await call(`/v1/orders/${accepted.orderId}/cancel`, {
-        method: "POST",
-        headers: { Authorization: `Bearer ${accepted.orderToken}` },
-      });
-      expect(cancelled.status).toBe(200);
+      await chargeBehindTheQueue(accepted);
+      expect((await cancelOrder(accepted)).status).toBe(200);
       expect(await stockOf(sku)).toMatchObject({ reserved: 0, available: 3 });
 
       // The attempt's lease runs out: the shard asks the gateway and gives the money back.
@@ -282,7 +271,7 @@ describe("after an unknown outcome", () => {
     try {
       const { sku } = await stockedProduct(3);
       const { accepted } = await place(sku, 1, "tok_ok");
-      const shard = orderShard(env, shardOfOrder(accepted.orderId) ?? 0);
+      const shard = shardOf(accepted.orderId);
       const report = async (outcome: Parameters<typeof shard.settlePayments>[0][number]["outcome"]) => {
         const [task] = await shard.beginPayments([accepted.orderId]);
         await shard.settlePayments([
@@ -315,12 +304,9 @@ describe("work that keeps failing (issue: reconciler starvation)", () => {
       const poison: Accepted[] = [];
       for (let i = 0; i < 2; i++) {
         const { accepted } = await place(sku, 1, "tok_ok");
-        const shard = orderShard(env, shardOfOrder(accepted.orderId) ?? 0);
+        const shard = shardOf(accepted.orderId);
         const [task] = await shard.beginPayments([accepted.orderId]);
-        await call(`/v1/orders/${accepted.orderId}/cancel`, {
-          method: "POST",
-          headers: { Authorization: `Bearer ${accepted.orderToken}` },
-        });
+        await cancelOrder(accepted);
         await shard.settlePayments([
           {
             orderId: accepted.orderId,

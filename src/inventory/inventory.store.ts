@@ -1,3 +1,5 @@
+import { migrate } from "../shared/sql-schema";
+
 /**
  * The SQLite storage of one inventory object. Every method is synchronous, so a caller that reads
  * and then writes through it cannot be interleaved with another request of the same object.
@@ -67,18 +69,7 @@ export class StockStore {
   }
 
   migrate() {
-    this.#sql.exec(
-      "CREATE TABLE IF NOT EXISTS schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
-    );
-    const current =
-      this.#sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0]?.version ?? 0;
-    MIGRATIONS.slice(current).forEach((statement, index) => {
-      this.#sql.exec(statement);
-      this.#sql.exec(
-        "INSERT INTO schema_version (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version",
-        current + index + 1,
-      );
-    });
+    migrate(this.#sql, MIGRATIONS);
   }
 
   stock(): StockRow | null {

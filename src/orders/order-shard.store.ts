@@ -1,6 +1,7 @@
 import type { OrderStatus } from "../db/schema";
 import type { PlannedLine, SkuHold } from "../inventory/inventory.holds";
 import type { Money } from "../shared/money";
+import { migrate } from "../shared/sql-schema";
 
 /**
  * The SQLite storage of one order shard: its Idempotency-Keys, the orders it accepted with their
@@ -218,18 +219,7 @@ export class ShardStore {
   }
 
   migrate() {
-    this.#sql.exec(
-      "CREATE TABLE IF NOT EXISTS schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
-    );
-    const current =
-      this.#sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0]?.version ?? 0;
-    MIGRATIONS.slice(current).forEach((statement, index) => {
-      this.#sql.exec(statement);
-      this.#sql.exec(
-        "INSERT INTO schema_version (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version",
-        current + index + 1,
-      );
-    });
+    migrate(this.#sql, MIGRATIONS);
   }
 
   key(keyHash: string): KeyRow | null {
