@@ -17,13 +17,8 @@ import {
   type PaymentReport,
   type PaymentTask,
 } from "./lifecycle";
-import {
-  type AcceptedOrder,
-  type KeyRow,
-  type OrderChange,
-  type OrderRow,
-  ShardStore,
-} from "./order-shard.store";
+import type { KeyRow } from "./order-shard.keys";
+import { type AcceptedOrder, type OrderChange, type OrderRow, ShardStore } from "./order-shard.store";
 import { type HealReport, ShardWork } from "./order-shard.work";
 import { type OrderView, toOrderView } from "./orders.view";
 import { newOrderId } from "./shards";
@@ -99,17 +94,17 @@ export class OrderShard extends DurableObject<Env> {
     const args = IntakeInput.parse(input);
     const started = performance.now();
     const now = Date.now();
-    const previous = this.#store.key(args.keyHash);
+    const previous = this.#store.keys.get(args.keyHash);
     const known = this.#standing(previous, args.fingerprint, now);
     if (known && known.kind !== "fresh") {
       return known.kind === "replay"
-        ? { kind: "replay", response: await this.#open(args.key, known.sealed), timing: "" }
+        ? { kind: "replay", response: await openResponse(args.key, known.sealed), timing: "" }
         : known;
     }
     const token = (previous?.token ?? 0) + 1;
     const orderId = newOrderId(args.shard, now);
     this.#atomically(() => {
-      this.#store.claimKey(
+      this.#store.keys.claim(
         {
           keyHash: args.keyHash,
           fingerprint: args.fingerprint,
@@ -131,21 +126,21 @@ export class OrderShard extends DurableObject<Env> {
     const reservation = await holdCart(this.env, orderId, args.lines, now + holdTtlSeconds * 1000);
     const reserved = performance.now();
     const stillOurs = () => {
-      const row = this.#store.key(args.keyHash);
+      const row = this.#store.keys.get(args.keyHash);
       return row?.state === "in_flight" && row.token === token;
     };
 
     if (!reservation.ok) {
       if (reservation.leftovers) this.#giveBack(orderId, args.lines);
       if ("unavailable" in reservation) {
-        if (stillOurs()) this.#store.dropKey(args.keyHash);
+        if (stillOurs()) this.#store.keys.drop(args.keyHash);
         logEvent("warn", "intake could not reach inventory", { error: String(reservation.cause) });
         return { kind: "unavailable", reason: "Inventory could not be reached; nothing was held" };
       }
       const response = await storedProblem(shortage(reservation.short), args.requestId);
       const sealed = await sealResponse(args.key, response);
       if (!stillOurs()) return { kind: "unavailable", reason: "The request was taken over by a retry" };
-      this.#store.completeKey(args.keyHash, sealed);
+      this.#store.keys.complete(args.keyHash, sealed);
       return { kind: "refused", response, short: reservation.short, timing: "" };
     }
 
@@ -173,7 +168,7 @@ export class OrderShard extends DurableObject<Env> {
     const resendAt = this.#work.handOn(orderId, Date.now());
     this.#atomically(() => {
       this.#store.insertOrder(order, resendAt);
-      this.#store.completeKey(args.keyHash, sealed);
+      this.#store.keys.complete(args.keyHash, sealed);
     });
     this.#armFor(resendAt);
     const recorded = performance.now();
@@ -190,10 +185,10 @@ export class OrderShard extends DurableObject<Env> {
    * rate limit, an unknown SKU): a key that holds a stored answer gets that answer instead.
    */
   async lookupKey(key: string, keyHash: string, fingerprint: string): Promise<KeyAnswer> {
-    const known = this.#standing(this.#store.key(keyHash), fingerprint, Date.now());
+    const known = this.#standing(this.#store.keys.get(keyHash), fingerprint, Date.now());
     if (!known) return { kind: "fresh" };
     return known.kind === "replay"
-      ? { kind: "replay", response: await this.#open(key, known.sealed) }
+      ? { kind: "replay", response: await openResponse(key, known.sealed) }
       : known;
   }
 
@@ -203,10 +198,6 @@ export class OrderShard extends DurableObject<Env> {
     if (row.state === "done" && row.response) return { kind: "replay" as const, sealed: row.response };
     if (row.lockedUntil > now) return { kind: "in_use" as const, retryAfterMs: row.lockedUntil - now };
     return { kind: "fresh" as const };
-  }
-
-  #open(key: string, sealed: string) {
-    return openResponse(key, sealed);
   }
 
   #giveBack(orderId: string, lines: IntakeInput["lines"]) {

@@ -2,6 +2,7 @@ import type { OrderStatus } from "../db/schema";
 import type { PlannedLine, SkuHold } from "../inventory/inventory.holds";
 import type { Money } from "../shared/money";
 import { migrate } from "../shared/sql-schema";
+import { KeyStore } from "./order-shard.keys";
 
 /**
  * The SQLite storage of one order shard: its Idempotency-Keys, the orders it accepted with their
@@ -49,18 +50,6 @@ export type OrderRow = AcceptedOrder & {
   dueAttempts: number;
   version: number;
   projected: number;
-};
-
-export type KeyRow = {
-  keyHash: string;
-  fingerprint: string;
-  state: "in_flight" | "done";
-  orderId: string;
-  token: number;
-  lockedUntil: number;
-  lines: PlannedLine[];
-  response: string | null;
-  expiresAt: number;
 };
 
 const MIGRATIONS = [
@@ -148,32 +137,6 @@ function toOrder(raw: RawOrder): OrderRow {
   };
 }
 
-type RawKey = {
-  key_hash: string;
-  fingerprint: string;
-  state: "in_flight" | "done";
-  order_id: string;
-  token: number;
-  locked_until: number;
-  lines: string;
-  response: string | null;
-  expires_at: number;
-};
-
-function toKey(raw: RawKey): KeyRow {
-  return {
-    keyHash: raw.key_hash,
-    fingerprint: raw.fingerprint,
-    state: raw.state,
-    orderId: raw.order_id,
-    token: raw.token,
-    lockedUntil: raw.locked_until,
-    lines: JSON.parse(raw.lines),
-    response: raw.response,
-    expiresAt: raw.expires_at,
-  };
-}
-
 /** The lifecycle columns a decision may change; `version` moves with every change. */
 export type OrderChange = Partial<
   Pick<
@@ -213,75 +176,16 @@ const SCHEDULING: (keyof OrderChange)[] = ["dueAt", "dueAttempts", "leaseUntil"]
 
 export class ShardStore {
   readonly #sql: SqlStorage;
+  /** The Idempotency-Keys hashed to this shard, with their claims and stored answers. */
+  readonly keys: KeyStore;
 
   constructor(sql: SqlStorage) {
     this.#sql = sql;
+    this.keys = new KeyStore(sql);
   }
 
   migrate() {
     migrate(this.#sql, MIGRATIONS);
-  }
-
-  key(keyHash: string): KeyRow | null {
-    const raw = this.#sql.exec<RawKey>("SELECT * FROM keys WHERE key_hash = ?", keyHash).toArray()[0];
-    return raw ? toKey(raw) : null;
-  }
-
-  claimKey(row: Omit<KeyRow, "response" | "state">, now: number) {
-    this.#sql.exec(
-      `INSERT INTO keys (key_hash, fingerprint, state, order_id, token, locked_until, lines, created_at, expires_at)
-       VALUES (?, ?, 'in_flight', ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (key_hash) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'in_flight',
-         order_id = excluded.order_id, token = excluded.token, locked_until = excluded.locked_until,
-         lines = excluded.lines, response = NULL, created_at = excluded.created_at,
-         expires_at = excluded.expires_at`,
-      row.keyHash,
-      row.fingerprint,
-      row.orderId,
-      row.token,
-      row.lockedUntil,
-      JSON.stringify(row.lines),
-      now,
-      row.expiresAt,
-    );
-  }
-
-  completeKey(keyHash: string, response: string) {
-    this.#sql.exec("UPDATE keys SET state = 'done', response = ? WHERE key_hash = ?", response, keyHash);
-  }
-
-  dropKey(keyHash: string) {
-    this.#sql.exec("DELETE FROM keys WHERE key_hash = ?", keyHash);
-  }
-
-  /** Claims whose request stopped without finishing: their lock ran out at least `graceMs` ago. */
-  abandonedClaims(before: number, limit: number): KeyRow[] {
-    return this.#sql
-      .exec<RawKey>(
-        "SELECT * FROM keys WHERE state = 'in_flight' AND locked_until <= ? ORDER BY locked_until LIMIT ?",
-        before,
-        limit,
-      )
-      .toArray()
-      .map(toKey);
-  }
-
-  nextClaimLockEnd(): number | null {
-    return this.#sql
-      .exec<{ next: number | null }>("SELECT MIN(locked_until) AS next FROM keys WHERE state = 'in_flight'")
-      .one().next;
-  }
-
-  dropExpiredKeys(now: number, limit: number): number {
-    return this.#sql.exec(
-      "DELETE FROM keys WHERE key_hash IN (SELECT key_hash FROM keys WHERE expires_at <= ? LIMIT ?)",
-      now,
-      limit,
-    ).rowsWritten;
-  }
-
-  nextKeyExpiry(): number | null {
-    return this.#sql.exec<{ next: number | null }>("SELECT MIN(expires_at) AS next FROM keys").one().next;
   }
 
   insertOrder(order: AcceptedOrder, dueAt: number) {

@@ -101,8 +101,8 @@ export class ShardWork {
     const times = [
       this.#store.nextDue(),
       this.#store.nextRelease(),
-      this.#store.nextClaimLockEnd(),
-      this.#store.nextKeyExpiry(),
+      this.#store.keys.nextClaimLockEnd(),
+      this.#store.keys.nextExpiry(),
       this.#store.hasUnprojected() ? Math.max(now, this.#projectAt) : null,
     ].filter((time): time is number => time !== null);
     return times.length > 0 ? Math.min(...times) : null;
@@ -113,7 +113,9 @@ export class ShardWork {
     const tally: Tally = { settled: 0, failed: 0, resent: 0 };
     const due = this.#store.dueOrders(now, DUE_BATCH).map((row) => row.id);
     const [, released] = await Promise.all([this.run(due, now, tally), this.#releaseAbandoned(now, tally)]);
-    const expiredKeys = isDue(this.#store.nextKeyExpiry(), now) ? this.#store.dropExpiredKeys(now, 1000) : 0;
+    const expiredKeys = isDue(this.#store.keys.nextExpiry(), now)
+      ? this.#store.keys.dropExpired(now, 1000)
+      : 0;
     if (project) this.#projectAt = 0;
     const projected = await this.#project(Date.now());
     return { ...tally, released, expiredKeys, projected, stillOwed: this.#store.owedCount() };
@@ -325,11 +327,11 @@ export class ShardWork {
 
   /** Gives back the holds of checkout attempts that stopped (or were taken over) before recording. */
   async #releaseAbandoned(now: number, tally: Tally): Promise<number> {
-    if (isDue(this.#store.nextClaimLockEnd(), now)) {
+    if (isDue(this.#store.keys.nextClaimLockEnd(), now)) {
       this.#atomically(() => {
-        for (const claim of this.#store.abandonedClaims(now, 100)) {
+        for (const claim of this.#store.keys.abandonedClaims(now, 100)) {
           this.#store.scheduleRelease(claim.orderId, claim.lines, now);
-          this.#store.dropKey(claim.keyHash);
+          this.#store.keys.drop(claim.keyHash);
         }
       });
     }
