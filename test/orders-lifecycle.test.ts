@@ -5,6 +5,7 @@ import { keyHashOf } from "../src/checkout/idempotency";
 import { SkuInventory } from "../src/inventory/inventory.do";
 import { reconcile } from "../src/orders/reconcile";
 import { GatewaySimulator } from "../src/payments/simulator.do";
+import { EdgeMemo } from "../src/shared/edge-memo";
 import {
   type Accepted,
   admin,
@@ -394,6 +395,23 @@ describe("abandoned attempts and expired keys", () => {
 });
 
 describe("while D1 is down", () => {
+  it("prices a SKU from KV, which learns each SKU's product the first time D1 names it", async () => {
+    const { sku } = await stockedProduct(5);
+    const forget = () => new EdgeMemo("sku-product", "https://shop.example").delete(sku);
+    // As for a SKU published before KV named products: only D1 knows it.
+    await env.CATALOG.delete(`sku-product:${sku}`);
+    await forget();
+    expect((await place(sku, 1, "tok_down")).accepted.orderId).toBeTruthy();
+    expect(await env.CATALOG.get(`sku-product:${sku}`, "json")).toBeTruthy();
+    await forget();
+    const restoreD1 = takeD1Down();
+    try {
+      await place(sku, 1, "tok_down");
+    } finally {
+      restoreD1();
+    }
+  });
+
   it("keeps accepting and paying orders, and D1 catches up afterwards with nothing missing", async () => {
     const { sku } = await stockedProduct(20);
     const restoreD1 = takeD1Down();

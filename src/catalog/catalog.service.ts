@@ -342,6 +342,16 @@ export async function priceSkus(scope: Scope, skus: string[]): Promise<Map<strin
           ? memo.put(sku, found.productId, SKU_MEMO_TTL_SECONDS)
           : memo.put(sku, "", UNKNOWN_SKU_TTL_SECONDS),
       );
+      // A SKU published before KV named products (or whose KV entry expired) is named there now.
+      if (found && !viaKv) {
+        background(
+          scope,
+          "sku product in KV",
+          scope.env.CATALOG.put(skuKey(sku), JSON.stringify(found.productId), {
+            expirationTtl: KV_RETENTION_SECONDS,
+          }),
+        );
+      }
       return found;
     }),
   );
