@@ -6,6 +6,7 @@ import { catalogRoutes } from "./catalog/catalog.routes";
 import { checkoutRoutes } from "./checkout/checkout.routes";
 import { AppError, problemResponse } from "./errors";
 import { adminAuth } from "./http/admin-auth";
+import { methodsByPath } from "./http/allowed-methods";
 import { limitBody, requireJsonBody } from "./http/body";
 import { requestId } from "./http/request-id";
 import { requestLog } from "./http/request-log";
@@ -16,6 +17,7 @@ import { renderDocs } from "./ops/docs";
 import { opsRoutes } from "./ops/ops.routes";
 import { orderRoutes } from "./orders/orders.routes";
 import { logEvent } from "./shared/log";
+import { notFoundPage } from "./storefront/pages";
 import { storefrontRoutes } from "./storefront/storefront.routes";
 
 const OPENAPI = {
@@ -54,6 +56,13 @@ function toAppError(error: unknown): AppError {
     // Hono's JSON validator raises this for a body that does not parse.
     if (error.status === 400) return new AppError("invalid_json", { detail: error.message, cause: error });
     if (error.status === 413) return new AppError("payload_too_large", { cause: error });
+    // The OpenAPI router's media-type gate: a body route called with another Content-Type.
+    if (error.status === 415) {
+      return new AppError("unsupported_media_type", {
+        detail: "This route takes an application/json body",
+        cause: error,
+      });
+    }
   }
   return new AppError("internal_error", { detail: "Something went wrong on our side", cause: error });
 }
@@ -91,9 +100,22 @@ export function buildApp() {
     return c.html(renderDocs(doc as unknown as Parameters<typeof renderDocs>[0]));
   });
 
+  const allowedOn = methodsByPath(app.routes);
   app.notFound((c) => {
+    const requestId = c.get("requestId") ?? ulid();
+    const allow = allowedOn(c.req.path);
+    if (allow.length > 0) {
+      const error = new AppError("method_not_allowed", {
+        detail: `${c.req.path} answers ${allow.join(", ")}, not ${c.req.method}`,
+        headers: { Allow: allow.join(", ") },
+      });
+      return problemResponse(error, requestId);
+    }
+    if (!c.req.path.startsWith("/v1/") && (c.req.header("Accept") ?? "").includes("text/html")) {
+      return c.html(notFoundPage(), 404, { "Cache-Control": "no-store" });
+    }
     const error = new AppError("not_found", { detail: `No route for ${c.req.method} ${c.req.path}` });
-    return problemResponse(error, c.get("requestId") ?? ulid());
+    return problemResponse(error, requestId);
   });
 
   app.onError((thrown, c) => {

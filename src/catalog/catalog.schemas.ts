@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { Money } from "../shared/money";
+import { multiLine, singleLine } from "../shared/text";
 
 const slugPattern = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 
@@ -15,10 +16,10 @@ export const Slug = z.string().min(1).max(100).regex(slugPattern, "Lowercase wor
 export const Variant = z
   .object({
     sku: Sku,
-    title: z.string().trim().min(1).max(200),
+    title: singleLine(200),
     price: Money,
     attributes: z
-      .record(z.string().min(1).max(50), z.string().max(200))
+      .record(singleLine(50), singleLine(200, 0))
       .refine((value) => Object.keys(value).length <= 20, "At most 20 attributes")
       .default({}),
   })
@@ -27,8 +28,8 @@ export const Variant = z
 
 const productFields = {
   slug: Slug.openapi({ example: "classic-tee" }),
-  title: z.string().trim().min(1).max(200).openapi({ example: "Classic Tee" }),
-  description: z.string().max(10_000).default(""),
+  title: singleLine(200).openapi({ example: "Classic Tee" }),
+  description: multiLine(10_000).default(""),
   category: Slug.openapi({ example: "apparel" }),
   images: z
     .array(z.url({ protocol: /^https?$/ }).max(2048))

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { Sku } from "../catalog/catalog.schemas";
 import { Money } from "../shared/money";
+import { singleLine, visibleAscii } from "../shared/text";
 
 export const MAX_UNITS_PER_SKU = 1000;
 
@@ -13,12 +14,12 @@ const Line = z
 
 const Address = z
   .object({
-    name: z.string().trim().min(1).max(200).optional(),
-    line1: z.string().trim().min(1).max(200),
-    line2: z.string().trim().max(200).optional(),
-    city: z.string().trim().min(1).max(100),
-    region: z.string().trim().max(100).optional(),
-    postalCode: z.string().trim().min(1).max(20),
+    name: singleLine(200).optional(),
+    line1: singleLine(200),
+    line2: singleLine(200, 0).optional(),
+    city: singleLine(100),
+    region: singleLine(100, 0).optional(),
+    postalCode: singleLine(20),
     country: z.string().regex(/^[A-Z]{2}$/, "ISO 3166-1 alpha-2 code such as US"),
   })
   .strict()
@@ -47,13 +48,13 @@ export const CheckoutRequest = z
     customer: z
       .object({
         email: z.email().max(254),
-        name: z.string().trim().min(1).max(200).optional(),
+        name: singleLine(200).optional(),
       })
       .strict(),
     shippingAddress: Address.optional(),
     payment: z
       .object({
-        token: z.string().min(1).max(255).openapi({
+        token: visibleAscii(255).openapi({
           description:
             "Gateway payment token; with the simulator: tok_ok, tok_declined, tok_flaky, tok_timeout_after_charge, tok_down",
           example: "tok_ok",

@@ -46,6 +46,8 @@ export type VariantRow = typeof variants.$inferSelect;
 
 export const ORDER_STATUSES = ["pending_payment", "paid", "payment_failed", "cancelled"] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
+/** `not_charged`: the order was cancelled before any charge; `failed`: the payment itself failed. */
+export const PAYMENT_STATUSES = ["pending", "succeeded", "failed", "not_charged", "refunded"] as const;
 
 /**
  * Orders as D1 shows them: a projection of the order shards (orders/order-shard.do.ts), which are the
@@ -65,7 +67,7 @@ export const orders = sqliteTable(
     totalAmount: integer("total_amount").notNull(),
     /** What the gateway charges: the simulator's token, or a Stripe PaymentMethod id. */
     paymentToken: text("payment_token").notNull(),
-    paymentStatus: text("payment_status", { enum: ["pending", "succeeded", "failed", "refunded"] })
+    paymentStatus: text("payment_status", { enum: PAYMENT_STATUSES })
       .notNull()
       .default("pending"),
     paymentAttempts: integer("payment_attempts").notNull().default(0),

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { Sku } from "../catalog/catalog.schemas";
+import { singleLine } from "../shared/text";
 import { MAX_BUCKETS, MAX_UNITS } from "./inventory.args";
 
 export const SkuParams = z.object({
@@ -94,7 +95,7 @@ export const StockAdjustment = z
       .min(-MAX_UNITS)
       .max(MAX_UNITS)
       .refine((delta) => delta !== 0, "A zero adjustment changes nothing"),
-    reason: z.string().trim().min(1).max(500),
+    reason: singleLine(500),
   })
   .strict()
   .openapi("StockAdjustment");

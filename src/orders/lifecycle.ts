@@ -76,7 +76,8 @@ export function close(
   return {
     status,
     failureReason: reason,
-    paymentStatus: order.paymentStatus === "pending" ? "failed" : order.paymentStatus,
+    paymentStatus:
+      order.paymentStatus !== "pending" ? order.paymentStatus : status === "cancelled" ? "not_charged" : "failed",
     // An attempt still out, or one whose lease ran out unreported, may have charged.
     chargeInDoubt: order.unknownAttempts > 0 || order.leaseUntil !== null,
     dueAt: now,

@@ -1,4 +1,4 @@
-import type { OrderStatus } from "../db/schema";
+import type { OrderStatus, PAYMENT_STATUSES } from "../db/schema";
 import type { PlannedLine, SkuHold } from "../inventory/inventory.holds";
 import type { Money } from "../shared/money";
 import { migrate } from "../shared/sql-schema";
@@ -9,7 +9,7 @@ import { KeyStore } from "./order-shard.keys";
  * lifecycle, and what each still owes (a due time with its own backoff). Every method is
  * synchronous, so a caller that reads and then writes cannot be interleaved with another request.
  */
-export type PaymentStatus = "pending" | "succeeded" | "failed" | "refunded";
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 /** Where the order's held units are: held (may expire), pinned (until decided), or settled. */
 export type StockState = "held" | "pinned" | "committed" | "released";
 

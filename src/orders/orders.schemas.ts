@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { ORDER_STATUSES } from "../db/schema";
+import { ORDER_STATUSES, PAYMENT_STATUSES } from "../db/schema";
 import { Money } from "../shared/money";
 
 export const OrderStatus = z.enum(ORDER_STATUSES);
@@ -18,7 +18,9 @@ export const Order = z
     total: Money,
     customer: z.object({ email: z.string(), name: z.string().optional() }),
     payment: z.object({
-      status: z.enum(["pending", "succeeded", "failed", "refunded"]),
+      status: z.enum(PAYMENT_STATUSES).openapi({
+        description: "not_charged: cancelled before any charge; refunded: charged, then given back",
+      }),
       attempts: z.number().int(),
     }),
     holdExpiresAt: z.iso.datetime(),

@@ -22,6 +22,7 @@ export function shell(page: Page) {
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <title>${titles[page]} · Stampede</title>
+    <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
     <link rel="stylesheet" href="/assets/store.css" />
     <script type="module" src="${admin ? "/assets/ops.js" : "/assets/store.js"}"></script>
   </head>
@@ -33,6 +34,24 @@ export function shell(page: Page) {
     <p id="notice" role="status" aria-live="polite" class="notice" hidden></p>
     <main id="app" tabindex="-1"><p class="muted">Loading…</p></main>
     <noscript><p>This shop needs JavaScript to load its live stock and cart.</p></noscript>
+  </body>
+</html>`;
+}
+
+/** What a browser is shown for a page that does not exist, instead of an API problem document. */
+export function notFoundPage() {
+  return html`<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <title>Not found · Stampede</title>
+    <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+    <link rel="stylesheet" href="/assets/store.css" />
+  </head>
+  <body>
+    <header class="top"><a class="brand" href="/">Stampede</a></header>
+    <main id="app"><h1>Page not found</h1><p>There is nothing here. <a href="/">Back to the shop</a>.</p></main>
   </body>
 </html>`;
 }

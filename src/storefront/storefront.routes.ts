@@ -17,4 +17,6 @@ export const storefrontRoutes = new Hono<AppEnv>()
   .get("/products/:slug", page("product"))
   .get("/cart", page("cart"))
   .get("/orders/:id", page("order"))
-  .get("/admin", page("admin"));
+  .get("/admin", page("admin"))
+  // Browsers ask for this on every page; the icon is a static asset.
+  .get("/favicon.ico", (c) => c.redirect("/favicon.svg", 301));
