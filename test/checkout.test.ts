@@ -34,7 +34,7 @@ describe("POST /v1/checkout", () => {
     const body = await response.json<Accepted>();
     expect(response.headers.get("Location")).toBe(`/v1/orders/${body.orderId}`);
     expect(response.headers.get("Server-Timing")).toMatch(
-      /plan;dur=.*limit;dur=.*price;dur=.*intake;dur=.*claim;dur=.*reserve;dur=.*record;dur=/,
+      /limit;dur=.*price;dur=.*plan;dur=.*intake;dur=.*claim;dur=.*reserve;dur=.*record;dur=/,
     );
     expect(body).toMatchObject({
       status: "pending_payment",

@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   ADMIN,
@@ -5,6 +6,7 @@ import {
   call,
   checkoutBody,
   claimOf,
+  counting,
   createProduct,
   postCheckout,
   stockedSku,
@@ -124,5 +126,22 @@ describe("methods and pages that do not exist", () => {
     const response = await call("/favicon.ico", { redirect: "manual" });
     expect(response.status).toBe(301);
     expect(response.headers.get("Location")).toBe("/favicon.svg");
+  });
+});
+
+describe("SKUs the catalog does not sell", () => {
+  it("are refused without creating or reaching an inventory object", async () => {
+    const objects = counting(env.INVENTORY, ["getByName", "get", "idFromName"]);
+    const read = await call(`/v1/inventory/${unique("NO-SUCH")}`, {}, { INVENTORY: objects.binding });
+    expect(read.status).toBe(404);
+    expect(await read.json()).toMatchObject({ code: "sku_not_found" });
+    const bought = await postCheckout(
+      checkoutBody([{ sku: unique("NO-SUCH"), quantity: 1 }]),
+      unique("k"),
+      {},
+      { INVENTORY: objects.binding },
+    );
+    expect(bought.status).toBe(400);
+    expect(objects.calls()).toBe(0);
   });
 });

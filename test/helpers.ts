@@ -170,19 +170,22 @@ export function postCheckout(
   headers: Record<string, string> = {},
   bindings: Partial<Env> = {},
 ) {
+  const text = typeof body === "string" ? body : JSON.stringify(body);
   return call(
     "/v1/checkout",
     {
       method: "POST",
       headers: {
         ...JSON_HEADERS,
+        // As a client sends it over the network, so the hot path sees what it would deployed.
+        "Content-Length": String(new TextEncoder().encode(text).length),
         "CF-Connecting-IP":
           headers["CF-Connecting-IP"] ??
           `10.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}`,
         ...(key === null ? {} : { "Idempotency-Key": key }),
         ...headers,
       },
-      body: typeof body === "string" ? body : JSON.stringify(body),
+      body: text,
     },
     bindings,
   );

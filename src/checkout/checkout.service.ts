@@ -3,6 +3,7 @@ import { AppError, type Problem, problemResponse } from "../errors";
 import { REQUEST_ID_HEADER } from "../http/request-id";
 import {
   type CartLine,
+  knownSoldOut,
   mergeLines,
   type PlannedLine,
   planCart,
@@ -63,8 +64,10 @@ async function price(scope: Scope, request: CheckoutRequest, lines: CartLine[]):
 }
 
 /**
- * What the edge decides alone, cheapest first: a SKU it knows is sold out, the client's rate limit,
- * the catalog's prices. A refusal here changes nothing, and is given only to a key with no answer yet.
+ * What the edge decides alone: a cart whose SKUs this location knows are all sold out; the client's
+ * rate limit; the catalog's prices (an unknown SKU never reaches an inventory object, so naming SKUs
+ * cannot create objects); then any SKU known to be short. A refusal here changes nothing, and is
+ * given only to a key with no answer yet.
  */
 async function decideAtEdge(
   scope: Scope,
@@ -73,18 +76,20 @@ async function decideAtEdge(
   client: string,
   timer: Timer,
 ): Promise<{ refusal: Problem } | { planned: PlannedLine[]; priced: Priced }> {
-  const plan = await timer.time("plan", () => planCart(scope, lines));
-  if (!plan.ok) return { refusal: shortage(plan.short) };
+  const soldOut = await knownSoldOut(scope, lines);
+  if (soldOut) return { refusal: shortage(soldOut) };
   const limited = await timer.time("limit", () => checkoutRefusedByLimiter(scope.env, client));
   if (limited) return { refusal: limited };
   const priced = await timer.time("price", () => price(scope, request, lines));
   if (!Array.isArray(priced)) return { refusal: priced };
+  const plan = await timer.time("plan", () => planCart(scope, lines));
+  if (!plan.ok) return { refusal: shortage(plan.short) };
   return { planned: plan.lines, priced };
 }
 
 /**
  * Checkout, from the edge to the order intake; no D1 on the way. The edge decides what it can alone:
- * a SKU it knows is sold out, the client's rate limit, the prices. Whatever it would refuse, it first
+ * a sold-out cart, the client's rate limit, the prices. Whatever it would refuse, it first
  * asks the key's shard whether the key already holds an answer (a retry of a placed order gets its 202
  * back, whatever stock, prices or limits say now). Otherwise the shard claims the key, holds the
  * stock and records the order and its answer in one transaction, and the 202 goes back.

@@ -67,9 +67,7 @@ export const orders = sqliteTable(
     totalAmount: integer("total_amount").notNull(),
     /** What the gateway charges: the simulator's token, or a Stripe PaymentMethod id. */
     paymentToken: text("payment_token").notNull(),
-    paymentStatus: text("payment_status", { enum: PAYMENT_STATUSES })
-      .notNull()
-      .default("pending"),
+    paymentStatus: text("payment_status", { enum: PAYMENT_STATUSES }).notNull().default("pending"),
     paymentAttempts: integer("payment_attempts").notNull().default(0),
     chargeId: text("charge_id"),
     /** Where the order's units are held, per SKU and bucket, so payment can commit or release them. */

@@ -154,6 +154,18 @@ export async function knownShortage(scope: Scope, lines: CartLine[]): Promise<Sh
   return short.filter((s) => s.available < s.requested);
 }
 
+/**
+ * The cheapest refusal: every SKU of the cart is known at this location to be sold out (isolate
+ * memory or the Cache API). No object, no limiter, no catalog: late buyers of a sale cost this.
+ */
+export async function knownSoldOut(scope: Scope, lines: CartLine[]): Promise<ShortSku[] | null> {
+  const cart = mergeLines(lines);
+  const memo = soldOutMemo(scope);
+  const flags = await Promise.all(cart.map((line) => memo.get(line.sku)));
+  if (!flags.every(Boolean)) return null;
+  return cart.map((line) => ({ ...requested(line), available: 0 }));
+}
+
 /** A cart line with the bucket count its SKU is routed by, as this edge knows it. */
 export type PlannedLine = CartLine & { buckets: number };
 

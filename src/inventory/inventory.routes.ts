@@ -1,5 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
+import { priceSkus } from "../catalog/catalog.service";
 import { settings } from "../config";
+import { AppError } from "../errors";
 import { createRouter } from "../http/router";
 import { EdgeMemo } from "../shared/edge-memo";
 import { problems } from "../shared/problem";
@@ -28,6 +30,10 @@ export const inventoryRoutes = createRouter().openapi(getRoute, async (c) => {
   // poll the flash-sale SKU hardest exactly when it is gone.
   const soldOut = new EdgeMemo("sold-out", scope.origin);
   if (await soldOut.get(sku)) return c.json({ sku, available: 0, status: "sold_out" as const }, 200);
+  // Only SKUs the catalog sells are looked up: naming a SKU must not create an object for it.
+  if (!(await priceSkus(scope, [sku])).has(sku)) {
+    throw new AppError("sku_not_found", { detail: `No product in the catalog has SKU ${sku}` });
+  }
   const totals = await readCounts(c.env, sku);
   if (totals.available <= 0) background(scope, "sold-out flag", soldOut.put(sku, "1", soldOutTtlSeconds));
   return c.json(

@@ -77,7 +77,11 @@ export function close(
     status,
     failureReason: reason,
     paymentStatus:
-      order.paymentStatus !== "pending" ? order.paymentStatus : status === "cancelled" ? "not_charged" : "failed",
+      order.paymentStatus !== "pending"
+        ? order.paymentStatus
+        : status === "cancelled"
+          ? "not_charged"
+          : "failed",
     // An attempt still out, or one whose lease ran out unreported, may have charged.
     chargeInDoubt: order.unknownAttempts > 0 || order.leaseUntil !== null,
     dueAt: now,
