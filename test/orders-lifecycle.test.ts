@@ -437,3 +437,28 @@ describe("while D1 is down", () => {
     for (const accepted of placedOrders) expect(listed.has(accepted.orderId)).toBe(true);
   }, 30_000);
 });
+
+describe("a bucket walk that fails part-way", () => {
+  it("gives back what every bucket held for the attempt, and the key, when one bucket throws", async () => {
+    const product = await createProduct();
+    const sku = product.variants[0]?.sku ?? "";
+    await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 6, buckets: 3 });
+    const reserve = SkuInventory.prototype.reserve;
+    // Bucket 2 is overloaded; the others answer.
+    const restore = breakMethod(SkuInventory.prototype, "reserve", function (this: SkuInventory, ...args) {
+      if (this.ctx.id.name === `${sku}#2`) throw new Error("Durable Object is overloaded");
+      return reserve.apply(this, args as Parameters<typeof reserve>);
+    });
+    const key = unique("walk");
+    try {
+      const response = await postCheckout(checkoutBody([{ sku, quantity: 6 }]), key);
+      expect(response.status).toBe(503);
+      expect(response.headers.get("Retry-After")).toBeTruthy();
+    } finally {
+      restore();
+    }
+    expect(await stockOf(sku)).toMatchObject({ onHand: 6, reserved: 0, available: 6 });
+    expect(await claimOf(key)).toBeNull();
+    expect((await postCheckout(checkoutBody([{ sku, quantity: 6 }], "tok_down"), key)).status).toBe(202);
+  });
+});
