@@ -5,7 +5,7 @@ import {
   releaseBuckets,
   settleOrders,
 } from "../inventory/inventory.holds";
-import { chargeKey, gatewayFor, refundKey } from "../payments/gateway";
+import { chargeRef, gatewayFor, refundKey } from "../payments/gateway";
 import { logEvent } from "../shared/log";
 import {
   backoffMs,
@@ -155,8 +155,8 @@ export class ShardWork {
     tally.resent += resend.length;
     await Promise.all([
       this.#send(resend),
-      this.#commit(groups.get("commit") ?? [], tally),
-      this.#release(groups.get("release") ?? [], tally),
+      this.#stock("commit", groups.get("commit") ?? [], tally),
+      this.#stock("release", groups.get("release") ?? [], tally),
       this.#refund(groups.get("refund") ?? [], tally),
       this.#verify(groups.get("verify") ?? [], tally),
     ]);
@@ -261,15 +261,11 @@ export class ShardWork {
     return steps;
   }
 
-  async #commit(rows: OrderRow[], tally: Tally) {
+  /** Commits or releases the stock of these orders and applies what each step came to. */
+  async #stock(work: "commit" | "release", rows: OrderRow[], tally: Tally) {
     if (rows.length === 0) return;
-    const steps = await this.commitStep(rows);
-    for (const [id, step] of steps) this.#apply(id, "commit", () => step, tally);
-  }
-
-  async #release(rows: OrderRow[], tally: Tally) {
-    const steps = await this.releaseStep(rows);
-    for (const [id, step] of steps) this.#apply(id, "release", () => step, tally);
+    const steps = await (work === "commit" ? this.commitStep(rows) : this.releaseStep(rows));
+    for (const [id, step] of steps) this.#apply(id, work, () => step, tally);
   }
 
   async #refund(rows: OrderRow[], tally: Tally) {
@@ -296,28 +292,28 @@ export class ShardWork {
     const gateway = await gatewayFor(this.#env);
     await Promise.all(
       rows.map(async (order) => {
-        const found = await gateway
-          .lookup({
-            orderId: order.id,
-            idempotencyKey: chargeKey(order.id),
-            amount: order.total,
-            token: order.paymentToken,
-            intentId: order.intentId,
-          })
-          .catch(() => null);
+        const ref = {
+          orderId: order.id,
+          amount: order.total,
+          token: order.paymentToken,
+          intentId: order.intentId,
+        };
+        const found = await gateway.lookup(chargeRef(ref)).catch(() => null);
         this.#apply(
           order.id,
           "verify",
           () => {
-            if (!found || found.status === "pending") return "retry";
-            if (found.status === "none") return { chargeInDoubt: false };
-            if (found.status !== "succeeded" && found.status !== "refunded") return "retry";
-            return {
-              chargeInDoubt: false,
-              paymentStatus: found.status,
-              chargeId: found.chargeId,
-              ...(found.intentId ? { intentId: found.intentId } : {}),
-            };
+            if (!found) return "retry";
+            if ("chargeId" in found) {
+              const intent = found.intentId ? { intentId: found.intentId } : {};
+              return {
+                chargeInDoubt: false,
+                paymentStatus: found.status,
+                chargeId: found.chargeId,
+                ...intent,
+              };
+            }
+            return found.status === "pending" ? "retry" : { chargeInDoubt: false };
           },
           tally,
         );

@@ -35,6 +35,16 @@ export function chargeKey(orderId: string): string {
   return `order-${orderId}`;
 }
 
+/** An order's charge as the gateway is asked about it, whoever asks (the consumer, the shard). */
+export function chargeRef(order: {
+  orderId: string;
+  amount: Money;
+  token: string;
+  intentId: string | null;
+}): ChargeRef {
+  return { ...order, idempotencyKey: chargeKey(order.orderId) };
+}
+
 export function refundKey(orderId: string): string {
   return `refund-${orderId}`;
 }

@@ -8,7 +8,7 @@ import {
 } from "../orders/lifecycle";
 import { orderShard, shardOfOrder } from "../orders/shards";
 import { logEvent } from "../shared/log";
-import { type ChargeOutcome, type ChargeRef, chargeKey, gatewayFor, type PaymentGateway } from "./gateway";
+import { type ChargeOutcome, type ChargeRef, chargeRef, gatewayFor, type PaymentGateway } from "./gateway";
 
 export const PAYMENTS_QUEUE = "stampede-payments";
 export const PAYMENTS_DLQ = "stampede-payments-dlq";
@@ -146,13 +146,7 @@ async function prepare(
   if (pins?.some(({ result }) => !result.ok && result.error === "unreachable")) {
     return { task, outcome: { kind: "not_attempted", reason: "inventory could not be reached" } };
   }
-  const ref: ChargeRef = {
-    orderId: task.orderId,
-    idempotencyKey: chargeKey(task.orderId),
-    amount: task.amount,
-    token: task.token,
-    intentId: task.intentId,
-  };
+  const ref = chargeRef(task);
   let lookedUp = false;
   if (task.mustLookup || task.mode === "lookup") {
     const found = await gateway.lookup(ref).catch(() => null);
