@@ -11,6 +11,8 @@ export default defineConfig(async () => {
         miniflare: {
           bindings: {
             TEST_MIGRATIONS: migrations,
+            // More sequences for the property tests when asked (PROPERTY_RUNS=500 npm test).
+            PROPERTY_RUNS: process.env.PROPERTY_RUNS ?? "",
             ADMIN_TOKEN: "test-admin-token",
             // Payment retries in tests go round at once, so every path settles within seconds.
             PAYMENT_RETRY_BASE_SECONDS: "0",

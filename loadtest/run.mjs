@@ -123,6 +123,10 @@ try {
   const acceptedFile = join(workdir, "accepted.txt");
   writeFileSync(acceptedFile, "");
   if (sale) await api.call("PUT", `/v1/admin/inventory/${FLASH_SALE.sku}`, { onHand: sale.stock });
+  if (scenario.operator) {
+    const { stock, buckets } = scenario.operator;
+    await api.call("PUT", `/v1/admin/inventory/${FLASH_SALE.sku}`, { onHand: stock, buckets });
+  }
   const watched = [...new Set([FLASH_SALE.sku, ...products.flatMap((p) => p.skus)])];
   const before = await baseline(api, watched);
   const env = { ...scenario.env, LOADTEST_CATALOG: catalogFile, LOADTEST_ACCEPTED_FILE: acceptedFile };
@@ -153,6 +157,23 @@ try {
     release();
     log(`D1 is back; orders the shards had not yet written to D1: ${backlog?.intake.unprojected ?? "?"}`);
     const step = { name: "d1-outage", ...(await running) };
+    steps.push(step);
+    logStep(step);
+  } else if (scenario.operator) {
+    const { rate, seconds, actions } = scenario.operator;
+    const running = runPhase({ target, flow: scenario.flow, rate, seconds, workdir, name: "operator", env });
+    const started = Date.now();
+    for (const action of actions) {
+      await new Promise((resolve) => setTimeout(resolve, started + action.atSeconds * 1000 - Date.now()));
+      const path = `/v1/admin/inventory/${FLASH_SALE.sku}/${action.path}`;
+      const outcome = await api.call(action.method, path, action.body).then(
+        (detail) =>
+          `on hand ${detail.onHand}, available ${detail.available}, moving ${detail.conservation.inTransit}`,
+        (error) => `failed: ${error.message}`,
+      );
+      log(`operator: ${action.label}: ${outcome}`);
+    }
+    const step = { name: "operator", ...(await running) };
     steps.push(step);
     logStep(step);
   } else {

@@ -83,6 +83,43 @@ export const scenarios = {
     outage: { rate: 50, seconds: 30, afterSeconds: 8, forSeconds: 15, stock: 1000 },
     env: { LOADTEST_FAILING_SHARE: "0.1" },
   },
+  operator: {
+    description: `a flash sale on ${FLASH_SALE.sku} split over 4 buckets while the operator restocks, removes units and rebalances; drained`,
+    flow: flashSale,
+    operator: {
+      rate: 20,
+      seconds: 30,
+      stock: 400,
+      buckets: 4,
+      actions: [
+        { atSeconds: 4, label: "rebalance", method: "POST", path: "rebalance" },
+        {
+          atSeconds: 7,
+          label: "restock +60",
+          method: "POST",
+          path: "adjustments",
+          body: { delta: 60, reason: "delivery" },
+        },
+        { atSeconds: 10, label: "rebalance", method: "POST", path: "rebalance" },
+        {
+          atSeconds: 13,
+          label: "remove 25",
+          method: "POST",
+          path: "adjustments",
+          body: { delta: -25, reason: "damaged" },
+        },
+        { atSeconds: 16, label: "rebalance", method: "POST", path: "rebalance" },
+        {
+          atSeconds: 20,
+          label: "restock +40",
+          method: "POST",
+          path: "adjustments",
+          body: { delta: 40, reason: "delivery" },
+        },
+        { atSeconds: 24, label: "rebalance", method: "POST", path: "rebalance" },
+      ],
+    },
+  },
   smoke: {
     description: "a short flash sale that ends in the audit (CI)",
     flow: flashSale,

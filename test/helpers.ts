@@ -10,6 +10,7 @@ import { env } from "cloudflare:workers";
 import { keyHashOf } from "../src/checkout/idempotency";
 import { settings } from "../src/config";
 import worker from "../src/index";
+import { SkuInventory } from "../src/inventory/inventory.do";
 import {
   type CartLine,
   holdCart,
@@ -18,6 +19,7 @@ import {
   type SkuHold,
   settleOrders,
 } from "../src/inventory/inventory.holds";
+import { bucketObject } from "../src/inventory/inventory.service";
 import { reconcile } from "../src/orders/reconcile";
 import { allShards, orderShard, shardOfKey, shardOfOrder } from "../src/orders/shards";
 import { chargeKey } from "../src/payments/gateway";
@@ -317,6 +319,33 @@ export function breakMethod(
   const original = Reflect.get(prototype, method);
   Reflect.set(prototype, method, fail);
   return () => Reflect.set(prototype, method, original);
+}
+
+/**
+ * One inventory object (a SKU's bucket, by name) throws on these methods, as an overloaded or
+ * unreachable object would; every other object answers as usual.
+ */
+export function objectDown(name: string, methods: (keyof SkuInventory)[]): () => void {
+  const restores = methods.map((method) => {
+    const original = Reflect.get(SkuInventory.prototype, method) as (...args: unknown[]) => unknown;
+    return breakMethod(SkuInventory.prototype, method, function (this: SkuInventory, ...args: unknown[]) {
+      const ctx = Reflect.get(this, "ctx") as DurableObjectState;
+      if (ctx.id.name === name) throw new Error(`${method}: Durable Object is overloaded`);
+      return original.apply(this, args);
+    });
+  });
+  return () => {
+    for (const restore of restores.reverse()) restore();
+  };
+}
+
+/** Has every bucket of a SKU deliver its open moves now; answers how many are still open. */
+export async function finishMoves(sku: string): Promise<number> {
+  const { span } = await bucketObject(env, sku, 0).layout();
+  const open = await Promise.all(
+    Array.from({ length: span }, (_, bucket) => bucketObject(env, sku, bucket).finishMoves()),
+  );
+  return open.reduce((a, b) => a + b, 0);
 }
 
 /** D1 down everywhere (the worker, the shards): every query throws until restored. */

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { admin, call, createProduct, unique } from "./helpers";
+import { ADMIN, admin, call, createProduct, JSON_HEADERS, unique } from "./helpers";
 
 async function stockedSku(onHand: number): Promise<string> {
   const product = await createProduct();
@@ -46,6 +46,26 @@ describe("inventory endpoints", () => {
     expect(down.status).toBe(409);
     expect(await down.json()).toMatchObject({ code: "stock_below_reserved" });
     expect(await (await admin("GET", `/v1/admin/inventory/${sku}`)).json()).toMatchObject({ onHand: 8 });
+  });
+
+  it("makes an adjustment sent with an Idempotency-Key once, however often it is repeated", async () => {
+    const sku = await stockedSku(5);
+    const adjust = (body: unknown, key: string) =>
+      call(`/v1/admin/inventory/${sku}/adjustments`, {
+        method: "POST",
+        headers: { ...ADMIN, ...JSON_HEADERS, "Idempotency-Key": key },
+        body: JSON.stringify(body),
+      });
+    const key = unique("restock");
+    const first = await adjust({ delta: 4, reason: "delivery" }, key);
+    const again = await adjust({ delta: 4, reason: "delivery" }, key);
+    expect([first.status, again.status]).toEqual([200, 200]);
+    expect(await again.json()).toMatchObject({ onHand: 9, conservation: { adjusted: 4 } });
+    const other = await adjust({ delta: 5, reason: "delivery" }, key);
+    expect(other.status).toBe(422);
+    expect(await other.json()).toMatchObject({ code: "idempotency_key_mismatch" });
+    expect((await adjust({ delta: 1, reason: "x" }, "bad key")).status).toBe(400);
+    expect(await (await admin("GET", `/v1/admin/inventory/${sku}`)).json()).toMatchObject({ onHand: 9 });
   });
 
   it("answers 404 sku_not_found for a SKU the catalog does not have, creating nothing", async () => {

@@ -13,6 +13,9 @@ import {
   unique,
 } from "./helpers";
 
+/** Concurrency tests fire hundreds of calls at once: generous, for a busy two-core CI machine. */
+const CONCURRENCY_TIMEOUT_MS = 120_000;
+
 async function holdsOf(sku: string) {
   return (await readTotals(env, sku)).holds;
 }
@@ -62,40 +65,48 @@ describe("reserveCart", () => {
     expect(await readTotals(env, sku)).toMatchObject({ reserved: 3 });
   });
 
-  it("never deadlocks or oversells with overlapping carts in opposite orders", async () => {
-    const [a, b] = [await stockedSku(30), await stockedSku(30)];
-    const { scope } = testScope();
-    const results = await Promise.all(
-      Array.from({ length: 100 }, (_, i) =>
-        reserveCart(
-          scope,
-          `cross-${i}`,
-          i % 2
-            ? [
-                { sku: a, quantity: 1 },
-                { sku: b, quantity: 1 },
-              ]
-            : [
-                { sku: b, quantity: 1 },
-                { sku: a, quantity: 1 },
-              ],
+  it(
+    "never deadlocks or oversells with overlapping carts in opposite orders",
+    async () => {
+      const [a, b] = [await stockedSku(30), await stockedSku(30)];
+      const { scope } = testScope();
+      const results = await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          reserveCart(
+            scope,
+            `cross-${i}`,
+            i % 2
+              ? [
+                  { sku: a, quantity: 1 },
+                  { sku: b, quantity: 1 },
+                ]
+              : [
+                  { sku: b, quantity: 1 },
+                  { sku: a, quantity: 1 },
+                ],
+          ),
         ),
-      ),
-    );
-    expect(results.filter((r) => r.ok)).toHaveLength(30);
-    for (const sku of [a, b])
-      expect(await readTotals(env, sku)).toMatchObject({ reserved: 30, available: 0 });
-  });
+      );
+      expect(results.filter((r) => r.ok)).toHaveLength(30);
+      for (const sku of [a, b])
+        expect(await readTotals(env, sku)).toMatchObject({ reserved: 30, available: 0 });
+    },
+    CONCURRENCY_TIMEOUT_MS,
+  );
 
-  it("holds exactly the stock under 1,000 concurrent single-unit carts", async () => {
-    const sku = await stockedSku(100);
-    const { scope } = testScope();
-    const results = await Promise.all(
-      Array.from({ length: 1000 }, (_, i) => reserveCart(scope, `rush-${i}`, [{ sku, quantity: 1 }])),
-    );
-    expect(results.filter((r) => r.ok)).toHaveLength(100);
-    expect(await readTotals(env, sku)).toMatchObject({ onHand: 100, reserved: 100, available: 0 });
-  });
+  it(
+    "holds exactly the stock under 1,000 concurrent single-unit carts",
+    async () => {
+      const sku = await stockedSku(100);
+      const { scope } = testScope();
+      const results = await Promise.all(
+        Array.from({ length: 1000 }, (_, i) => reserveCart(scope, `rush-${i}`, [{ sku, quantity: 1 }])),
+      );
+      expect(results.filter((r) => r.ok)).toHaveLength(100);
+      expect(await readTotals(env, sku)).toMatchObject({ onHand: 100, reserved: 100, available: 0 });
+    },
+    CONCURRENCY_TIMEOUT_MS,
+  );
 
   it("commits and releases what it held, per bucket", async () => {
     const [a, b] = [await stockedSku(5), await stockedSku(5)];
@@ -128,18 +139,22 @@ describe("hot SKUs split into buckets", () => {
     });
   });
 
-  it("never oversells under concurrency and drains every bucket before sold out", async () => {
-    const sku = await stockedSku(100, 4);
-    const { scope } = testScope();
-    const results = await Promise.all(
-      Array.from({ length: 400 }, (_, i) => reserveCart(scope, `b-${i}`, [{ sku, quantity: 1 }])),
-    );
-    expect(results.filter((r) => r.ok)).toHaveLength(100);
-    const totals = await readTotals(env, sku);
-    expect(totals).toMatchObject({ onHand: 100, reserved: 100, available: 0 });
-    expect(totals.buckets.map((b) => b.available)).toEqual([0, 0, 0, 0]);
-    expect(totals.buckets.map((b) => b.reserved)).toEqual([25, 25, 25, 25]);
-  });
+  it(
+    "never oversells under concurrency and drains every bucket before sold out",
+    async () => {
+      const sku = await stockedSku(100, 4);
+      const { scope } = testScope();
+      const results = await Promise.all(
+        Array.from({ length: 400 }, (_, i) => reserveCart(scope, `b-${i}`, [{ sku, quantity: 1 }])),
+      );
+      expect(results.filter((r) => r.ok)).toHaveLength(100);
+      const totals = await readTotals(env, sku);
+      expect(totals).toMatchObject({ onHand: 100, reserved: 100, available: 0 });
+      expect(totals.buckets.map((b) => b.available)).toEqual([0, 0, 0, 0]);
+      expect(totals.buckets.map((b) => b.reserved)).toEqual([25, 25, 25, 25]);
+    },
+    CONCURRENCY_TIMEOUT_MS,
+  );
 
   it("falls over to other buckets when one is empty, and reports sold out only when all are", async () => {
     const sku = await stockedSku(4, 4);

@@ -4,6 +4,9 @@ import { describe, expect, it } from "vitest";
 import type { SkuInventory } from "../src/inventory/inventory.do";
 import { unique } from "./helpers";
 
+/** Concurrency tests fire hundreds of calls at once: generous, for a busy two-core CI machine. */
+const CONCURRENCY_TIMEOUT_MS = 120_000;
+
 const minutes = (n: number) => Date.now() + n * 60_000;
 
 function freshObject(onHand: number) {
@@ -21,20 +24,24 @@ const reservations = (stub: DurableObjectStub<SkuInventory>) =>
   );
 
 describe("SkuInventory", () => {
-  it("holds exactly the stock under 1,000 concurrent reserves of one unit", async () => {
-    const { stub, ready } = freshObject(100);
-    await ready;
-    const results = await Promise.all(
-      Array.from({ length: 1000 }, (_, i) =>
-        stub.reserve({ orderId: `order-${i}`, quantity: 1, expiresAtMs: minutes(15) }),
-      ),
-    );
-    expect(results.filter((r) => r.ok)).toHaveLength(100);
-    expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.error === "insufficient_stock")).toBe(true);
-    const snapshot = await stub.snapshot();
-    expect(snapshot).toMatchObject({ onHand: 100, reserved: 100, available: 0, holdCount: 100 });
-    expect(snapshot?.holds).toHaveLength(100);
-  });
+  it(
+    "holds exactly the stock under 1,000 concurrent reserves of one unit",
+    async () => {
+      const { stub, ready } = freshObject(100);
+      await ready;
+      const results = await Promise.all(
+        Array.from({ length: 1000 }, (_, i) =>
+          stub.reserve({ orderId: `order-${i}`, quantity: 1, expiresAtMs: minutes(15) }),
+        ),
+      );
+      expect(results.filter((r) => r.ok)).toHaveLength(100);
+      expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.error === "insufficient_stock")).toBe(true);
+      const snapshot = await stub.snapshot();
+      expect(snapshot).toMatchObject({ onHand: 100, reserved: 100, available: 0, holdCount: 100 });
+      expect(snapshot?.holds).toHaveLength(100);
+    },
+    CONCURRENCY_TIMEOUT_MS,
+  );
 
   it("answers a second reserve for the same order with the same hold", async () => {
     const { stub, ready } = freshObject(10);
@@ -160,8 +167,8 @@ describe("SkuInventory", () => {
     await ready;
     await stub.reserve({ orderId: "o", quantity: 2, expiresAtMs: minutes(15) });
     await stub.commit("o");
-    const first = await stub.set(name, 20);
-    const second = await stub.set(name, 20);
+    const first = await stub.set(name, 20, "stock-take-1");
+    const second = await stub.set(name, 20, "stock-take-1");
     expect(first.ok && first.snapshot).toMatchObject({ onHand: 20, committed: 0, available: 20 });
     expect(second.ok && { ...second.snapshot, updatedAt: "" }).toEqual(
       first.ok && { ...first.snapshot, updatedAt: "" },

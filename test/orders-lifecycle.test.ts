@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { keyHashOf } from "../src/checkout/idempotency";
 import { SkuInventory } from "../src/inventory/inventory.do";
 import { reconcile } from "../src/orders/reconcile";
@@ -374,6 +374,54 @@ describe("abandoned attempts and expired keys", () => {
     expect(await stockOf(sku)).toMatchObject({ reserved: 0, available: 4 });
     expect(await claimOf(key)).toBeNull();
   });
+
+  it("gives back a stopped walk's holds in every bucket it walked, though the bucket count changed since", async () => {
+    const product = await createProduct();
+    const sku = product.variants[0]?.sku ?? "";
+    await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 8, buckets: 4 });
+    const key = unique("walked-under-four");
+    const { keyHash, stub } = await shardOfTestKey(key);
+    const orderId = unique("ATTEMPT");
+    // A walk under four buckets held in buckets 2 and 3, then its request died.
+    for (const bucket of [2, 3]) {
+      await env.INVENTORY.getByName(`${sku}#${bucket}`).reserve({
+        orderId,
+        quantity: 2,
+        expiresAtMs: Date.now() + 600_000,
+        partial: true,
+      });
+    }
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec(
+        `INSERT INTO keys (key_hash, fingerprint, state, order_id, token, locked_until, lines, created_at, expires_at)
+         VALUES (?, ?, 'in_flight', ?, 1, 1, ?, 1, ?)`,
+        keyHash,
+        "0".repeat(64),
+        orderId,
+        JSON.stringify([{ sku, quantity: 4, buckets: 4 }]),
+        Date.now() + 3600_000,
+      );
+    });
+    // Meanwhile the SKU shrinks to two buckets: checkout no longer walks buckets 2 and 3.
+    expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 8, buckets: 2 })).status).toBe(200);
+    expect(await stockOf(sku)).toMatchObject({ reserved: 4, available: 4 });
+
+    expect((await reconcile(env)).released).toBeGreaterThanOrEqual(1);
+    await vi.waitFor(
+      async () => {
+        const detail = await (await admin("GET", `/v1/admin/inventory/${sku}`)).json<{
+          reserved: number;
+          available: number;
+          conservation: { inTransit: number; stranded: number; balanced: boolean };
+        }>();
+        expect(detail).toMatchObject({ reserved: 0, available: 8 });
+        expect(detail.conservation).toMatchObject({ inTransit: 0, stranded: 0, balanced: true });
+      },
+      { timeout: 15_000, interval: 100 },
+    );
+    const all = await postCheckout(checkoutBody([{ sku, quantity: 8 }]), unique("all-of-it"));
+    expect(all.status).toBe(202);
+  }, 30_000);
 
   it("drops keys past their retention, after which the key makes a new order", async () => {
     const restoreQueue = silenceQueue();

@@ -5,9 +5,15 @@ import { readFileSync } from "node:fs";
 /** What the audit compares against: stock of the watched SKUs before the run. */
 export async function baseline(api, skus) {
   const before = {};
+  const at = new Date().toISOString();
   for (const sku of skus) {
     const detail = await api.inventory(sku);
-    before[sku] = { onHand: detail.onHand, committed: detail.committed };
+    before[sku] = {
+      onHand: detail.onHand,
+      committed: detail.committed,
+      adjusted: detail.conservation.adjusted,
+      at,
+    };
   }
   return before;
 }
@@ -21,9 +27,17 @@ export async function drain(api, { deadlineMs, log, watch = [] }) {
   for (;;) {
     const pending = (await api.orders("pending_payment")).length;
     let held = 0;
-    if (pending === 0) for (const sku of watch) held += (await api.inventory(sku)).reserved;
-    if ((pending === 0 && held === 0) || Date.now() > deadline) return { pending, held };
-    log(`drain: ${pending} orders pending, ${held} units held`);
+    let moving = 0;
+    if (pending === 0) {
+      for (const sku of watch) {
+        const detail = await api.inventory(sku);
+        held += detail.reserved;
+        moving += detail.conservation.inTransit;
+      }
+    }
+    if ((pending === 0 && held === 0 && moving === 0) || Date.now() > deadline)
+      return { pending, held, moving };
+    log(`drain: ${pending} orders pending, ${held} units held, ${moving} moving between buckets`);
     await api.reconcile().catch(() => {});
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
@@ -44,24 +58,39 @@ export async function audit(api, { before, acceptedFile, simulator = true }) {
   const conservation = {};
   for (const [sku, start] of Object.entries(before)) {
     const now = await api.inventory(sku);
-    const ledger = (await api.ledger(sku)).items;
-    const adjustments = ledger
-      .filter((entry) => entry.kind === "adjust")
-      .reduce((n, entry) => n + entry.quantity, 0);
-    const paidUnits = orders
-      .filter((order) => order.status === "paid")
-      .flatMap((order) => order.items)
-      .filter((item) => item.sku === sku)
-      .reduce((n, item) => n + item.quantity, 0);
+    const adjustments = now.conservation.adjusted - start.adjusted;
+    const unitsOf = (list) =>
+      list
+        .flatMap((order) => order.items)
+        .filter((item) => item.sku === sku)
+        .reduce((n, item) => n + item.quantity, 0);
+    const paid = orders.filter((order) => order.status === "paid");
+    const paidUnits = unitsOf(paid);
+    const paidDuringRun = unitsOf(paid.filter((order) => order.createdAt >= start.at));
+    const sold = now.committed - start.committed;
     const stock = start.onHand + adjustments;
-    oversold += Math.max(0, paidUnits - stock) + Math.max(0, now.committed - start.committed - stock);
+    oversold += Math.max(0, paidUnits - stock) + Math.max(0, sold - stock);
     if (stuck === 0) leakedHolds += now.reserved;
+    // The server's own books (every bucket, every move between buckets), checked beside ours.
+    const books = now.conservation;
+    const problems = [
+      ...(books.balanced ? [] : books.problems),
+      ...(books.inTransit === 0 ? [] : [`${books.inTransit} units still moving between buckets`]),
+      ...(books.stranded === 0 ? [] : [`${books.stranded} free units where checkout does not walk`]),
+      ...(now.onHand + now.committed === start.onHand + start.committed + adjustments
+        ? []
+        : ["on hand + committed is not what the run started with plus adjustments"]),
+      ...(sold === paidDuringRun ? [] : [`${sold} units sold but ${paidDuringRun} paid for`]),
+      ...(now.available >= 0 ? [] : ["available below zero"]),
+    ];
     conservation[sku] = {
-      ok: now.onHand + now.committed === start.onHand + start.committed + adjustments && now.available >= 0,
+      ok: problems.length === 0,
+      problems,
       onHand: now.onHand,
       committed: now.committed,
       reserved: now.reserved,
-      paidUnits,
+      sold,
+      paidUnits: paidDuringRun,
       initial: start.onHand,
     };
   }

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { parseIdempotencyKey } from "../checkout/idempotency";
 import { createRouter } from "../http/router";
 import {
   InventoryDetail,
@@ -57,12 +58,26 @@ const adjustRoute = createRoute({
   path: "/inventory/{sku}/adjustments",
   tags: ["Admin"],
   summary: "Add or remove units with a reason",
+  description:
+    "With an Idempotency-Key the adjustment is made once: repeat a request that got no answer or a 503 with the same key, and it is not applied twice.",
   security,
   request: {
     params: SkuParams,
+    headers: z.object({
+      "idempotency-key": z.string().optional().openapi({
+        description: "Optional: 1..255 visible ASCII characters; makes the adjustment safe to repeat",
+      }),
+    }),
     body: { required: true, content: { "application/json": { schema: StockAdjustment } } },
   },
-  responses: { 200: detail, ...writeProblems },
+  responses: {
+    200: detail,
+    ...writeProblems,
+    ...problems({
+      status: 422,
+      description: "idempotency_key_mismatch: the key was used for another adjustment of this SKU",
+    }),
+  },
 });
 
 const rebalanceRoute = createRoute({
@@ -99,7 +114,9 @@ export const adminInventoryRoutes = createRouter()
   })
   .openapi(adjustRoute, async (c) => {
     const { delta, reason } = c.req.valid("json");
-    return c.json(await adjustStock(scopeOf(c), c.req.valid("param").sku, delta, reason), 200);
+    const header = c.req.header("Idempotency-Key");
+    const key = header === undefined ? undefined : parseIdempotencyKey(header);
+    return c.json(await adjustStock(scopeOf(c), c.req.valid("param").sku, delta, reason, key), 200);
   })
   .openapi(rebalanceRoute, async (c) => c.json(await rebalance(scopeOf(c), c.req.valid("param").sku), 200))
   .openapi(ledgerRoute, async (c) => {

@@ -10,6 +10,11 @@ export const Delta = z.number().int().min(-MAX_UNITS).max(MAX_UNITS);
 export const Reason = z.string().min(1).max(500);
 export const MAX_BUCKETS = 32;
 export const BucketCount = z.number().int().min(1).max(MAX_BUCKETS);
+/** An object's name: a SKU, or `SKU#n` for bucket n of a split one. */
+export const BucketName = z.string().min(1).max(72);
+export const StockTakeId = z.string().min(1).max(64);
+export const AdjustmentKey = z.string().min(1).max(255);
+export const TransferId = z.string().min(1).max(64);
 export const TimestampMs = z.number().int().min(0).max(8.64e15);
 
 export const InventoryArgs = {
@@ -21,6 +26,20 @@ export const InventoryArgs = {
       partial: z.boolean().default(false),
     })
     .strict(),
+  move: z
+    .object({ transferId: TransferId, to: BucketName, units: z.number().int().min(1).max(MAX_UNITS) })
+    .strict(),
+  moveIn: z
+    .object({
+      transferId: TransferId,
+      from: BucketName,
+      to: BucketName,
+      units: z.number().int().min(1).max(MAX_UNITS),
+      stockTake: z.string().max(64),
+    })
+    .strict(),
 };
 
 export type HoldArgs = z.input<typeof InventoryArgs.hold>;
+export type MoveArgs = z.input<typeof InventoryArgs.move>;
+export type MoveInArgs = z.input<typeof InventoryArgs.moveIn>;

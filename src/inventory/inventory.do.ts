@@ -1,16 +1,21 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
+import { ulid } from "../ids";
 import {
+  AdjustmentKey,
   BucketCount,
+  BucketName,
   Delta,
   type HoldArgs,
   InventoryArgs,
+  type MoveArgs,
+  type MoveInArgs,
   OrderId,
   Quantity,
   Reason,
-  SkuArg,
+  StockTakeId,
 } from "./inventory.args";
-import { type Reservation, StockStore } from "./inventory.store";
+import { type Books, type Reservation, StockStore, type Transfer } from "./inventory.store";
 
 export type Hold = { orderId: string; quantity: number; expiresAt: string; pinned: boolean };
 
@@ -22,6 +27,8 @@ export type InventorySnapshot = StockCounts & {
   holds: Hold[];
   holdCount: number;
   updatedAt: string;
+  /** The object's books since its last stock take, and the units of its moves not yet acknowledged. */
+  books: Books & { inFlight: number };
 };
 
 /** A call whose arguments fail validation changes nothing and says why. */
@@ -32,7 +39,8 @@ export type StockChange =
   | { ok: true; snapshot: InventorySnapshot }
   | InvalidArgument
   | { ok: false; error: "stock_below_reserved"; onHand: number; reserved: number }
-  | { ok: false; error: "not_stocked" };
+  | { ok: false; error: "not_stocked" }
+  | { ok: false; error: "key_reused" };
 
 /**
  * What a reservation got. `quantity` may be less than asked only when `partial` was requested; a
@@ -41,6 +49,14 @@ export type StockChange =
 export type ReserveResult =
   | { ok: true; quantity: number; expiresAt: string; available: number; replayed: boolean }
   | { ok: false; error: "insufficient_stock" | "already_committed" | "not_stocked"; available: number }
+  | InvalidArgument;
+
+/** What a move out of this object took: `units` may be less than asked, never more than was free. */
+export type MoveResult = { ok: true; units: number; delivered: boolean; replayed: boolean } | InvalidArgument;
+
+/** How the receiving side took a move: `superseded` means a stock take here came after it was sent. */
+export type MoveInResult =
+  | { ok: true; state: "received" | "superseded"; replayed: boolean }
   | InvalidArgument;
 
 export type SettleResult =
@@ -53,6 +69,11 @@ const SNAPSHOT_HOLDS = 200;
 const MAX_BATCH = 1000;
 /** Settled reservations are kept this long for idempotent replays, then pruned; the ledger stays. */
 const SETTLED_RETENTION_MS = 7 * 24 * 3600 * 1000;
+/** An undelivered move is tried again after this, doubling up to a minute. */
+const MOVE_RETRY_MS = 1000;
+const MOVE_RETRY_MAX_MS = 60_000;
+/** The most moves one delivery round sends. */
+const MOVE_BATCH = 50;
 
 function invalid(error: z.ZodError): InvalidArgument {
   return { ok: false, error: "invalid_argument", detail: z.prettifyError(error) };
@@ -79,8 +100,16 @@ export class SkuInventory extends DurableObject<Env> {
     });
   }
 
+  /** A move sent inside the current transaction, to deliver (by the alarm, at once) after it commits. */
+  #moveSent = false;
+
   #atomically<T>(work: () => T): T {
-    return this.ctx.storage.transactionSync(work);
+    const result = this.ctx.storage.transactionSync(work);
+    if (this.#moveSent) {
+      this.#moveSent = false;
+      this.#armFor(Date.now());
+    }
+    return result;
   }
 
   /** Holds past their expiry return to stock even before the alarm fires (alarms can run late). */
@@ -95,9 +124,71 @@ export class SkuInventory extends DurableObject<Env> {
           this.#store.settle(hold, "expired", now);
           this.#store.record("expire", hold.quantity, now, orderId);
         }
+        this.#drain(now);
       });
     }
     this.#dueFrom = this.#store.nextExpiry() ?? Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * The rule of a retired bucket (one beyond a shrunk layout, which checkout no longer walks): it
+   * keeps no free unit. Whatever comes free here moves on to its drain bucket, in the same write that
+   * freed it. Called inside a transaction.
+   */
+  #drain(now: number) {
+    const stock = this.#store.stock();
+    const drainTo = stock?.books.drainTo;
+    if (!stock || !drainTo) return;
+    const free = stock.onHand - stock.reserved;
+    if (free <= 0) return;
+    this.#store.sendOut(ulid(now), drainTo, free, now);
+    this.#store.record("move_out", free, now, null, `drain to ${drainTo}`);
+    this.#moveSent = true;
+  }
+
+  /**
+   * Delivers this object's open moves that are due (all of them with `now = Infinity`), each at most
+   * once on the other side, by its id. A move the other side refused as superseded comes back here,
+   * unless a stock take here superseded it too. Answers how many are still open.
+   */
+  async #deliver(now: number, only?: string): Promise<number> {
+    const due = only
+      ? [this.#store.transfer(only)].filter((t): t is Transfer => t?.state === "open")
+      : this.#store.dueTransfers(now, MOVE_BATCH);
+    const self = this.#store.stock()?.sku ?? "";
+    await Promise.all(
+      due.map(async (move) => {
+        let answer: MoveInResult | null = null;
+        try {
+          answer = await this.env.INVENTORY.getByName(move.peer).moveIn({
+            transferId: move.id,
+            from: self,
+            to: move.peer,
+            units: move.units,
+            stockTake: move.stockTake,
+          });
+        } catch {
+          answer = null;
+        }
+        const at = Date.now();
+        // Re-read: a stock take may have superseded the move while it was on its way.
+        if (this.#store.transfer(move.id)?.state !== "open") return;
+        if (!answer?.ok) {
+          const delay = Math.min(MOVE_RETRY_MS * 2 ** move.attempts, MOVE_RETRY_MAX_MS);
+          this.#store.deliveryFailed(move.id, at + delay, at);
+          this.#armFor(at + delay);
+          return;
+        }
+        this.#atomically(() => {
+          if (answer.state === "received") this.#store.delivered(move.id, at);
+          else {
+            this.#store.takeBack(move.id, move.units, at);
+            this.#store.record("move_back", move.units, at, null, `refused by ${move.peer}`);
+          }
+        });
+      }),
+    );
+    return this.#store.dueTransfers(Number.POSITIVE_INFINITY, 1).length;
   }
 
   /** Asks for an alarm at `at` when none is set or the one set is later. Called synchronously. */
@@ -144,6 +235,7 @@ export class SkuInventory extends DurableObject<Env> {
       holds,
       holdCount: this.#store.holdCount(),
       updatedAt: stock.updatedAt,
+      books: { ...stock.books, inFlight: this.#store.unitsInFlight() },
     };
   }
 
@@ -242,6 +334,7 @@ export class SkuInventory extends DurableObject<Env> {
     this.#atomically(() => {
       this.#store.settle(existing, to, now);
       this.#store.record(to === "committed" ? "commit" : "release", existing.quantity, now, orderId);
+      if (to === "released") this.#drain(now);
     });
     return { ok: true, quantity: existing.quantity, replayed: false };
   }
@@ -269,9 +362,12 @@ export class SkuInventory extends DurableObject<Env> {
     return results;
   }
 
-  /** Sets the count on hand (a stock take); `committed` restarts from zero. */
-  set(sku: string, onHand: number): StockChange {
-    const checked = z.tuple([SkuArg, Quantity]).safeParse([sku, onHand]);
+  /**
+   * Sets the count on hand (a stock take); `committed` and the books restart from it. The buckets of
+   * a split SKU share one `stockTake` id, so moves sent before it are superseded on both sides.
+   */
+  set(sku: string, onHand: number, stockTake: string = ulid()): StockChange {
+    const checked = z.tuple([BucketName, Quantity, StockTakeId]).safeParse([sku, onHand, stockTake]);
     if (!checked.success) return invalid(checked.error);
     const now = Date.now();
     this.#expireDue(now);
@@ -280,28 +376,122 @@ export class SkuInventory extends DurableObject<Env> {
       return { ok: false, error: "stock_below_reserved", onHand: stock.onHand, reserved: stock.reserved };
     }
     this.#atomically(() => {
-      this.#store.setOnHand(sku, onHand, now);
+      this.#store.setOnHand(sku, onHand, stockTake, now);
       this.#store.record("set", onHand, now);
+      this.#drain(now);
     });
     return { ok: true, snapshot: this.snapshot() as InventorySnapshot };
   }
 
-  /** Adds (or with a negative delta removes) units, refusing to go below what is reserved. */
-  adjust(delta: number, reason: string): StockChange {
-    const checked = z.tuple([Delta, Reason]).safeParse([delta, reason]);
+  /**
+   * Adds (or with a negative delta removes) units, refusing to go below what is reserved. With a
+   * `key`, made once: a repeat answers as the first did, and the key with another change is refused.
+   */
+  adjust(delta: number, reason: string, key?: string): StockChange {
+    const checked = z.tuple([Delta, Reason, AdjustmentKey.optional()]).safeParse([delta, reason, key]);
     if (!checked.success) return invalid(checked.error);
     const now = Date.now();
     this.#expireDue(now);
     const stock = this.#store.stock();
     if (!stock) return { ok: false, error: "not_stocked" };
+    const made = key === undefined ? null : this.#store.adjustment(key);
+    if (made) {
+      if (made.delta !== delta || made.reason !== reason) return { ok: false, error: "key_reused" };
+      return { ok: true, snapshot: this.snapshot() as InventorySnapshot };
+    }
     if (stock.onHand + delta < stock.reserved) {
       return { ok: false, error: "stock_below_reserved", onHand: stock.onHand, reserved: stock.reserved };
     }
     this.#atomically(() => {
       this.#store.addOnHand(delta, now);
       this.#store.record("adjust", delta, now, null, reason);
+      if (key !== undefined) this.#store.rememberAdjustment(key, delta, reason, now);
+      this.#drain(now);
     });
     return { ok: true, snapshot: this.snapshot() as InventorySnapshot };
+  }
+
+  /**
+   * Moves up to `units` free units to another bucket of the SKU. Taking them off this shelf and
+   * recording the move is one write; delivering it is retried by this object's alarm until the other
+   * side has it, and the other side counts each move id once. So a failure at any point leaves the
+   * units either here, on their way, or there: never lost, never twice.
+   */
+  async moveOut(args: MoveArgs): Promise<MoveResult> {
+    const parsed = InventoryArgs.move.safeParse(args);
+    if (!parsed.success) return invalid(parsed.error);
+    const { transferId, to, units } = parsed.data;
+    const now = Date.now();
+    this.#expireDue(now);
+    const known = this.#store.transfer(transferId);
+    if (known) {
+      if (known.state === "open") await this.#deliver(now, transferId);
+      const state = this.#store.transfer(transferId)?.state;
+      const moved = state === "returned" || state === "superseded" ? 0 : known.units;
+      return { ok: true, units: moved, delivered: state === "delivered", replayed: true };
+    }
+    const counts = this.#counts();
+    const take = Math.min(units, Math.max(0, counts?.available ?? 0));
+    if (take === 0) return { ok: true, units: 0, delivered: true, replayed: false };
+    this.#atomically(() => {
+      this.#store.sendOut(transferId, to, take, now);
+      this.#store.record("move_out", take, now, null, `to ${to}`);
+    });
+    this.#armFor(now + MOVE_RETRY_MS);
+    await this.#deliver(now, transferId);
+    const state = this.#store.transfer(transferId)?.state;
+    return {
+      ok: true,
+      units: state === "returned" ? 0 : take,
+      delivered: state === "delivered",
+      replayed: false,
+    };
+  }
+
+  /** The receiving side of a move: counts its units once, whatever number of times it is delivered. */
+  moveIn(args: MoveInArgs): MoveInResult {
+    const parsed = InventoryArgs.moveIn.safeParse(args);
+    if (!parsed.success) return invalid(parsed.error);
+    const move = parsed.data;
+    const now = Date.now();
+    const known = this.#store.transfer(move.transferId);
+    if (known) {
+      return { ok: true, state: known.state === "received" ? "received" : "superseded", replayed: true };
+    }
+    const stock = this.#store.stock();
+    const state = !stock || stock.books.stockTake === move.stockTake ? "received" : "superseded";
+    this.#atomically(() => {
+      // A bucket first stocked by a move joins the stock take the move was sent under.
+      if (!stock) this.#store.setOnHand(move.to, 0, move.stockTake, now);
+      this.#store.receive({ ...move, id: move.transferId }, state, now);
+      if (state === "received") {
+        this.#store.record("move_in", move.units, now, null, `from ${move.from}`);
+        this.#drain(now);
+      }
+    });
+    return { ok: true, state, replayed: false };
+  }
+
+  /**
+   * Retires this bucket from checkout (it now lies beyond the SKU's layout): its free units, and every
+   * unit that comes free here from now on, move to `drainTo`. `null` brings it back into service.
+   */
+  async retire(drainTo: string | null): Promise<{ ok: true; inFlight: number } | InvalidArgument> {
+    const checked = BucketName.nullable().safeParse(drainTo);
+    if (!checked.success) return invalid(checked.error);
+    const now = Date.now();
+    this.#expireDue(now);
+    if (!this.#store.stock()) return { ok: true, inFlight: 0 };
+    this.#atomically(() => {
+      this.#store.drainTo(checked.data);
+      this.#drain(now);
+    });
+    return { ok: true, inFlight: await this.#deliver(now) };
+  }
+
+  /** Delivers every open move now; answers how many are still open (their peers did not answer). */
+  async finishMoves(): Promise<number> {
+    return this.#deliver(Number.POSITIVE_INFINITY);
   }
 
   /** The movements of this object's stock, newest first. */
@@ -309,15 +499,21 @@ export class SkuInventory extends DurableObject<Env> {
     return this.#store.ledger(Math.min(Math.max(1, Math.trunc(limit) || 1), 1000));
   }
 
-  /** Expires due holds and re-arms for the next one. Running it twice changes nothing the second time. */
+  /**
+   * Expires due holds, delivers due moves, and re-arms for whichever comes next. Running it twice
+   * changes nothing the second time.
+   */
   override async alarm() {
     const now = Date.now();
     this.#dueFrom = 0;
     this.#expireDue(now);
     this.#store.prune(now - SETTLED_RETENTION_MS);
-    const next = this.#store.nextExpiry();
-    this.#alarmAt = next;
-    if (next !== null) await this.ctx.storage.setAlarm(next);
+    this.#alarmAt = null;
+    await this.#deliver(now);
+    const next = [this.#store.nextExpiry(), this.#store.nextTransferDue()]
+      .filter((at): at is number => at !== null)
+      .sort((a, b) => a - b)[0];
+    if (next !== undefined) this.#armFor(next);
   }
 }
 

@@ -52,9 +52,34 @@ export const InventoryDetail = z
           reserved: z.number().int(),
           available: z.number().int(),
           committed: z.number().int(),
+          retired: z.boolean().openapi({
+            description:
+              "Beyond the layout after a shrink: checkout no longer walks it, and every unit freed here moves to a walked bucket",
+          }),
         }),
       )
       .openapi({ description: "Per-bucket figures; the top-level figures are their sums" }),
+    conservation: z
+      .object({
+        stocked: z.number().int().openapi({ description: "What the last stock take (PUT) counted" }),
+        adjusted: z.number().int().openapi({ description: "Units added or removed by adjustments since" }),
+        onHand: z.number().int(),
+        committed: z.number().int(),
+        inTransit: z
+          .number()
+          .int()
+          .openapi({ description: "Units moving between buckets: left one, not yet arrived in another" }),
+        stranded: z
+          .number()
+          .int()
+          .openapi({ description: "Free units in buckets checkout does not walk; 0 at rest" }),
+        balanced: z.boolean().openapi({
+          description:
+            "onHand + committed + inTransit = stocked + adjusted, in every bucket's books and in sum",
+        }),
+        problems: z.array(z.string()).openapi({ description: "What does not add up, in words" }),
+      })
+      .openapi({ description: "Whether every unit of the SKU is accounted for" }),
   })
   .openapi("InventoryDetail");
 
@@ -63,7 +88,10 @@ export const LedgerEntry = z
     bucket: z.number().int(),
     seq: z.number().int(),
     at: z.iso.datetime(),
-    kind: z.string().openapi({ description: "set, adjust, hold, commit, release or expire" }),
+    kind: z.string().openapi({
+      description:
+        "set, adjust, hold, commit, release, expire, move_out / move_in (units moved between buckets) or move_back (a move refused and returned)",
+    }),
     quantity: z.number().int(),
     onHandAfter: z.number().int(),
     reservedAfter: z.number().int(),

@@ -2,16 +2,41 @@ import { eq } from "drizzle-orm";
 import { database } from "../db/client";
 import { variants } from "../db/schema";
 import { AppError } from "../errors";
+import { ulid } from "../ids";
 import { EdgeMemo } from "../shared/edge-memo";
+import { logEvent } from "../shared/log";
 import { background, type Scope } from "../shared/scope";
 import type { InventorySnapshot, StockChange, StockCounts } from "./inventory.do";
 
 export type StockStatus = "in_stock" | "low_stock" | "sold_out";
 
-export type BucketDetail = StockCounts & { bucket: number };
+export type BucketDetail = StockCounts & { bucket: number; retired: boolean };
+
+/**
+ * Whether a SKU's units add up, from the books every bucket keeps since the last stock take. A
+ * bucket moves exactly one figure of its books in the same write as each change of its shelf, so at
+ * rest `onHand + committed + inTransit = stocked + adjusted`; `problems` says in words what does not.
+ */
+export type Conservation = {
+  /** What the last stock take counted, and what adjustments added or removed since. */
+  stocked: number;
+  adjusted: number;
+  onHand: number;
+  committed: number;
+  /** Units that left one bucket and have not yet arrived in another. */
+  inTransit: number;
+  /** Free units in buckets checkout does not walk (0 unless a move is on its way). */
+  stranded: number;
+  balanced: boolean;
+  problems: string[];
+};
 
 /** A SKU's stock summed over its buckets: what the API shows, whatever the layout. */
-export type InventoryTotals = InventorySnapshot & { bucketCount: number; buckets: BucketDetail[] };
+export type InventoryTotals = Omit<InventorySnapshot, "books"> & {
+  bucketCount: number;
+  buckets: BucketDetail[];
+  conservation: Conservation;
+};
 
 /** Bucket 0 of a SKU is the object named after the SKU itself, so an unsplit SKU is simply one object. */
 export function bucketName(sku: string, bucket: number): string {
@@ -92,8 +117,49 @@ export async function readTotals(env: Env, sku: string): Promise<InventoryTotals
       reserved: snapshot.reserved,
       available: snapshot.available,
       committed: snapshot.committed,
+      retired: bucket >= layout.buckets,
     })),
+    conservation: conservation(present, layout.buckets),
   };
+}
+
+function conservation(
+  present: { snapshot: InventorySnapshot; bucket: number }[],
+  walked: number,
+): Conservation {
+  const sum = (pick: (s: InventorySnapshot) => number) =>
+    present.reduce((n, { snapshot }) => n + pick(snapshot), 0);
+  const problems: string[] = [];
+  for (const { snapshot: s, bucket } of present) {
+    const { stocked, adjusted, movedIn, movedOut } = s.books;
+    if (s.onHand + s.committed !== stocked + adjusted + movedIn - movedOut) {
+      problems.push(
+        `bucket ${bucket}: on hand ${s.onHand} + committed ${s.committed} is not stocked ${stocked} + adjusted ${adjusted} + moved in ${movedIn} - moved out ${movedOut}`,
+      );
+    }
+    if (s.available < 0) problems.push(`bucket ${bucket}: available ${s.available}`);
+  }
+  const stockTakes = new Set(present.map(({ snapshot }) => snapshot.books.stockTake));
+  if (stockTakes.size > 1) {
+    problems.push(
+      "the buckets were counted by different stock takes: the last one did not finish; set the stock again",
+    );
+  }
+  const inTransit = sum((s) => s.books.movedOut) - sum((s) => s.books.movedIn);
+  const unacknowledged = sum((s) => s.books.inFlight);
+  if (inTransit > unacknowledged) {
+    problems.push(`${inTransit} units left a bucket but only ${unacknowledged} are on their way`);
+  }
+  const stranded = present
+    .filter(({ bucket, snapshot }) => bucket >= walked && snapshot.available > 0)
+    .reduce((n, { snapshot }) => n + snapshot.available, 0);
+  const figures = {
+    stocked: sum((s) => s.books.stocked),
+    adjusted: sum((s) => s.books.adjusted),
+    onHand: sum((s) => s.onHand),
+    committed: sum((s) => s.committed),
+  };
+  return { ...figures, inTransit, stranded, balanced: problems.length === 0, problems };
 }
 
 /** An order held in several buckets shows as one hold of the summed quantity. */
@@ -149,6 +215,11 @@ function applied(change: StockChange, sku: string): void {
     throw new AppError("sku_not_found", { detail: `No stock is kept for SKU ${sku}; set it first` });
   }
   if (change.error === "stock_below_reserved") throw belowReserved(sku, change.onHand, change.reserved);
+  if (change.error === "key_reused") {
+    throw new AppError("idempotency_key_mismatch", {
+      detail: "This Idempotency-Key was used for another adjustment of this SKU",
+    });
+  }
 }
 
 /** After a restock this location stops refusing the SKU at once; others within the sold-out TTL. */
@@ -168,9 +239,15 @@ const SET_ATTEMPTS = 3;
 
 /**
  * A stock take. With one bucket it is one atomic `set`. Over several buckets, every bucket keeps
- * what it has reserved and the free units are spread evenly; a bucket beyond a shrunk layout keeps
- * only its holds, which drain as they settle. A bucket whose holds moved under us refuses, and the
- * whole spread is recomputed from fresh snapshots.
+ * what it has reserved and the free units are spread evenly over the buckets checkout walks, all
+ * under one stock take id (which supersedes moves sent before it). A bucket whose holds moved under
+ * us refuses, and the whole spread is recomputed from fresh snapshots.
+ *
+ * A change of layout keeps every free unit where checkout can reach it, at every step: a growing
+ * SKU is walked over its new buckets before they are stocked; a shrinking one retires the buckets
+ * beyond the new count (their free units, and every unit freed there later, move to a walked bucket)
+ * before checkout stops walking them. A failure part-way leaves extra buckets walked or retired
+ * early, both safe; the stock take itself is then to be repeated, and the conservation report says so.
  */
 export async function setStock(
   scope: Scope,
@@ -179,19 +256,37 @@ export async function setStock(
   buckets?: number,
 ): Promise<InventoryTotals> {
   await assertCatalogSku(scope.env, sku);
-  const layout = await bucketObject(scope.env, sku, 0).layout();
+  const first = bucketObject(scope.env, sku, 0);
+  const layout = await first.layout();
   const target = buckets ?? layout.buckets;
+  const span = Math.max(target, layout.span);
   if (target === 1 && layout.span === 1) {
-    applied(await bucketObject(scope.env, sku, 0).set(sku, onHand), sku);
+    applied(await first.set(sku, onHand), sku);
   } else {
-    await spreadStock(scope.env, sku, onHand, target, Math.max(target, layout.span));
+    if (target > layout.buckets) await first.setLayout(target);
+    await retireBeyond(scope.env, sku, target, span);
+    if (target < layout.buckets) await first.setLayout(target);
+    await spreadStock(scope.env, sku, onHand, target, span);
   }
-  if (target !== layout.buckets) await bucketObject(scope.env, sku, 0).setLayout(target);
   await forgetEdgeState(scope, sku);
   return readTotals(scope.env, sku);
 }
 
+/**
+ * Puts buckets `[0, walked)` in service and retires the rest of `[walked, span)`, each draining to a
+ * walked bucket. Every call is idempotent, so a repeat finishes what a failed one left.
+ */
+async function retireBeyond(env: Env, sku: string, walked: number, span: number) {
+  const results = await Promise.all(
+    Array.from({ length: span }, (_, bucket) =>
+      bucketObject(env, sku, bucket).retire(bucket < walked ? null : bucketName(sku, bucket % walked)),
+    ),
+  );
+  for (const result of results) assertValidArguments(result);
+}
+
 async function spreadStock(env: Env, sku: string, onHand: number, target: number, span: number) {
+  const stockTake = ulid();
   for (let attempt = 1; ; attempt++) {
     const snapshots = await Promise.all(
       Array.from({ length: span }, (_, bucket) => bucketObject(env, sku, bucket).snapshot()),
@@ -208,7 +303,7 @@ async function spreadStock(env: Env, sku: string, onHand: number, target: number
     const free = evenShares(onHand - totalReserved, target);
     const results = await Promise.all(
       reserved.map((held, bucket) =>
-        bucketObject(env, sku, bucket).set(bucketName(sku, bucket), held + (free[bucket] ?? 0)),
+        bucketObject(env, sku, bucket).set(bucketName(sku, bucket), held + (free[bucket] ?? 0), stockTake),
       ),
     );
     const refused = results.find((result) => !result.ok);
@@ -218,90 +313,118 @@ async function spreadStock(env: Env, sku: string, onHand: number, target: number
 }
 
 /**
- * Adds or removes units. Over several buckets, added units are spread evenly and removed units are
- * taken from the buckets with the most free; a removal that cannot be completed is put back.
+ * Adds or removes units, in the SKU's first bucket, atomically: over several buckets a removal first
+ * gathers enough free units there by moves, and the free units are evened out by moves afterwards.
+ * Moves are durable, so a failure part-way changes where units are, never how many. With a `key` the
+ * adjustment is made once, so a request answered 503 can be repeated safely.
  */
-export async function adjustStock(scope: Scope, sku: string, delta: number, reason: string) {
-  const layout = await bucketObject(scope.env, sku, 0).layout();
+export async function adjustStock(scope: Scope, sku: string, delta: number, reason: string, key?: string) {
+  const env = scope.env;
+  const first = bucketObject(env, sku, 0);
+  const layout = await first.layout();
   if (layout.span === 1) {
-    applied(await bucketObject(scope.env, sku, 0).adjust(delta, reason), sku);
-  } else if (delta > 0) {
-    const shares = evenShares(delta, layout.buckets);
-    const results = await Promise.all(
-      shares.map((share, bucket) =>
-        share > 0 ? bucketObject(scope.env, sku, bucket).adjust(share, reason) : null,
-      ),
-    );
-    for (const result of results) if (result) applied(result, sku);
+    applied(await first.adjust(delta, reason, key), sku);
   } else {
-    await withdraw(scope.env, sku, -delta, reason, layout.span);
+    if (delta < 0) await gather(env, sku, await walkedSnapshots(env, sku, layout.buckets), 0, -delta);
+    const change = await first.adjust(delta, reason, key);
+    if (!change.ok && change.error === "stock_below_reserved") {
+      // Say it with the SKU's figures, not the one bucket's.
+      const totals = await readCounts(env, sku);
+      throw belowReserved(sku, totals.onHand, totals.reserved);
+    }
+    applied(change, sku);
+    await evenOut(env, sku, layout.buckets).catch((error) =>
+      logEvent("warn", "evening out a SKU's buckets failed; its moves finish by alarm", {
+        sku,
+        error: String(error),
+      }),
+    );
   }
   if (delta > 0) await forgetEdgeState(scope, sku);
-  return readTotals(scope.env, sku);
+  return readTotals(env, sku);
 }
 
-async function withdraw(env: Env, sku: string, units: number, reason: string, span: number) {
+type WalkedBucket = { bucket: number; available: number };
+
+async function walkedSnapshots(env: Env, sku: string, walked: number): Promise<WalkedBucket[]> {
   const snapshots = await Promise.all(
-    Array.from({ length: span }, (_, bucket) => bucketObject(env, sku, bucket).snapshot()),
+    Array.from({ length: walked }, (_, bucket) => bucketObject(env, sku, bucket).snapshot()),
   );
-  const order = snapshots
-    .map((snapshot, bucket) => ({ bucket, available: snapshot?.available ?? 0 }))
-    .sort((a, b) => b.available - a.available);
-  const taken: { bucket: number; units: number }[] = [];
-  let remaining = units;
-  for (const { bucket, available } of order) {
-    if (remaining === 0) break;
-    const take = Math.min(available, remaining);
-    if (take === 0) continue;
-    const result = await bucketObject(env, sku, bucket).adjust(-take, reason);
-    if (!result.ok) continue;
-    taken.push({ bucket, units: take });
-    remaining -= take;
+  if (!snapshots[0]) throw new AppError("sku_not_found", { detail: `No stock is kept for SKU ${sku}` });
+  return snapshots.map((snapshot, bucket) => ({ bucket, available: snapshot?.available ?? 0 }));
+}
+
+/**
+ * Moves free units from the other walked buckets into `into` until it has `units` free, if it can. A
+ * move that could not be delivered yet stops it: its units are on their way, not yet usable there.
+ */
+async function gather(env: Env, sku: string, buckets: WalkedBucket[], into: number, units: number) {
+  let missing = units - (buckets.find((b) => b.bucket === into)?.available ?? 0);
+  for (const { bucket, available } of [...buckets].sort((a, b) => b.available - a.available)) {
+    if (missing <= 0) return;
+    if (bucket === into || available === 0) continue;
+    const moved = await move(env, sku, bucket, into, Math.min(available, missing));
+    if (!moved.delivered) {
+      throw new AppError("service_unavailable", {
+        detail: `Units of ${sku} are still moving between its buckets; retry shortly`,
+        headers: { "Retry-After": "1" },
+      });
+    }
+    missing -= moved.units;
   }
-  if (remaining > 0) {
-    await Promise.all(
-      taken.map(({ bucket, units: back }) =>
-        bucketObject(env, sku, bucket).adjust(back, `undo: ${reason}`.slice(0, 500)),
-      ),
-    );
-    const total = snapshots.reduce((n, s) => n + (s?.onHand ?? 0), 0);
-    const reserved = snapshots.reduce((n, s) => n + (s?.reserved ?? 0), 0);
-    throw belowReserved(sku, total, reserved);
+}
+
+/** One durable move of free units between two buckets: how many it took (maybe fewer), and whether they arrived. */
+async function move(env: Env, sku: string, from: number, to: number, units: number) {
+  const result = assertValidArguments(
+    await bucketObject(env, sku, from).moveOut({ transferId: ulid(), to: bucketName(sku, to), units }),
+  );
+  return result.ok ? result : { units: 0, delivered: true };
+}
+
+/** Evens out the free units over the walked buckets by moves, from the richest to the poorest. */
+async function evenOut(env: Env, sku: string, walked: number) {
+  const buckets = await walkedSnapshots(env, sku, walked);
+  const targets = evenShares(
+    buckets.reduce((n, b) => n + b.available, 0),
+    walked,
+  );
+  const surplus = buckets
+    .map(({ bucket, available }) => ({ bucket, units: available - (targets[bucket] ?? 0) }))
+    .filter((b) => b.units > 0);
+  const deficit = buckets
+    .map(({ bucket, available }) => ({ bucket, units: (targets[bucket] ?? 0) - available }))
+    .filter((b) => b.units > 0);
+  for (const need of deficit) {
+    for (const give of surplus) {
+      if (need.units === 0) break;
+      const units = Math.min(need.units, give.units);
+      if (units === 0) continue;
+      const { units: moved } = await move(env, sku, give.bucket, need.bucket, units);
+      give.units -= moved;
+      need.units -= moved;
+    }
   }
 }
 
 /**
- * Evens out the free units over a SKU's buckets: takes from the richest first, then gives exactly
- * what was taken, so no unit is ever created or lost even while reservations go on.
+ * Evens out the free units over a SKU's buckets. First it finishes whatever earlier moves left
+ * half-done and retires any bucket beyond the layout that still keeps free units; then every unit
+ * it moves goes by a durable move, so no unit is created or lost, even while reservations go on.
  */
 export async function rebalance(scope: Scope, sku: string): Promise<InventoryTotals> {
   const env = scope.env;
   const layout = await bucketObject(env, sku, 0).layout();
-  const snapshots = await Promise.all(
-    Array.from({ length: layout.span }, (_, bucket) => bucketObject(env, sku, bucket).snapshot()),
-  );
-  if (!snapshots[0]) throw new AppError("sku_not_found", { detail: `No stock is kept for SKU ${sku}` });
-  const available = snapshots.map((snapshot) => snapshot?.available ?? 0);
-  const targets = evenShares(
-    available.reduce((a, b) => a + b, 0),
-    layout.buckets,
-  );
-  let pool = 0;
-  for (const [bucket, free] of available.entries()) {
-    const surplus = free - (targets[bucket] ?? 0);
-    if (surplus <= 0) continue;
-    const result = await bucketObject(env, sku, bucket).adjust(-surplus, "rebalance out");
-    if (result.ok) pool += surplus;
+  if (layout.span > 1) {
+    await retireBeyond(env, sku, layout.buckets, layout.span);
+    await Promise.all(
+      Array.from({ length: layout.span }, (_, bucket) => bucketObject(env, sku, bucket).finishMoves()),
+    );
+    await evenOut(env, sku, layout.buckets);
   }
-  for (const [bucket, free] of available.entries()) {
-    const deficit = Math.min((targets[bucket] ?? 0) - free, pool);
-    if (deficit <= 0) continue;
-    const result = await bucketObject(env, sku, bucket).adjust(deficit, "rebalance in");
-    if (result.ok) pool -= deficit;
-  }
-  if (pool > 0) await bucketObject(env, sku, 0).adjust(pool, "rebalance in");
+  const totals = await readTotals(env, sku);
   await forgetEdgeState(scope, sku);
-  return readTotals(env, sku);
+  return totals;
 }
 
 /** The stock movements of a SKU over all its buckets, newest first. */

@@ -11,7 +11,39 @@ export type StockRow = {
   reserved: number;
   committed: number;
   updatedAt: string;
+  /** The books of this object since its last stock take: see `Books`. */
+  books: Books;
 };
+
+/**
+ * Where every unit on hand came from and went, since the object's last stock take. Each write that
+ * changes `on_hand` moves exactly one of these in the same statement, so at every moment
+ * `onHand + committed = stocked + adjusted + movedIn - movedOut`.
+ */
+export type Books = {
+  /** Which stock take counted this object; a SKU's buckets share one. */
+  stockTake: string;
+  stocked: number;
+  adjusted: number;
+  movedIn: number;
+  movedOut: number;
+  /** Set on a bucket beyond a shrunk layout: every unit that comes free here moves on to this bucket. */
+  drainTo: string | null;
+};
+
+/** A durable move of free units between two buckets of a SKU, recorded under one id on both sides. */
+export type Transfer = {
+  id: string;
+  direction: "out" | "in";
+  peer: string;
+  units: number;
+  stockTake: string;
+  /** out: open, delivered, returned or superseded; in: received or superseded. */
+  state: TransferState;
+  attempts: number;
+  dueAt: number | null;
+};
+export type TransferState = "open" | "delivered" | "returned" | "superseded" | "received";
 export type ReservationState = "held" | "committed" | "released" | "expired" | "refused";
 /** A pinned hold has no expiry: a charge may be in flight for it, so only a decision on its order ends it. */
 export type Reservation = {
@@ -21,7 +53,16 @@ export type Reservation = {
   expiresAt: number;
   pinned: boolean;
 };
-export type LedgerKind = "set" | "adjust" | "hold" | "commit" | "release" | "expire";
+export type LedgerKind =
+  | "set"
+  | "adjust"
+  | "hold"
+  | "commit"
+  | "release"
+  | "expire"
+  | "move_out"
+  | "move_in"
+  | "move_back";
 
 /** Each entry upgrades the schema by one version; applied in order, once, in the constructor. */
 const MIGRATIONS = [
@@ -57,6 +98,31 @@ const MIGRATIONS = [
      reason TEXT
    );`,
   "ALTER TABLE reservations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;",
+  `ALTER TABLE stock ADD COLUMN stock_take TEXT NOT NULL DEFAULT '';
+   ALTER TABLE stock ADD COLUMN stocked INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE stock ADD COLUMN adjusted INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE stock ADD COLUMN moved_in INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE stock ADD COLUMN moved_out INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE stock ADD COLUMN drain_to TEXT;
+   UPDATE stock SET stocked = on_hand + committed;
+   CREATE TABLE transfers (
+     id TEXT PRIMARY KEY,
+     direction TEXT NOT NULL CHECK (direction IN ('out', 'in')),
+     peer TEXT NOT NULL,
+     units INTEGER NOT NULL CHECK (units > 0),
+     stock_take TEXT NOT NULL,
+     state TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     due_at INTEGER,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE INDEX transfers_due ON transfers (state, due_at);
+   CREATE TABLE adjustments (
+     key TEXT PRIMARY KEY,
+     delta INTEGER NOT NULL,
+     reason TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );`,
 ];
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -74,8 +140,21 @@ export class StockStore {
 
   stock(): StockRow | null {
     const row = this.#sql
-      .exec<{ sku: string; on_hand: number; reserved: number; committed: number; updated_at: string }>(
-        "SELECT sku, on_hand, reserved, committed, updated_at FROM stock WHERE id = 1",
+      .exec<{
+        sku: string;
+        on_hand: number;
+        reserved: number;
+        committed: number;
+        updated_at: string;
+        stock_take: string;
+        stocked: number;
+        adjusted: number;
+        moved_in: number;
+        moved_out: number;
+        drain_to: string | null;
+      }>(
+        `SELECT sku, on_hand, reserved, committed, updated_at, stock_take, stocked, adjusted, moved_in,
+           moved_out, drain_to FROM stock WHERE id = 1`,
       )
       .toArray()[0];
     if (!row) return null;
@@ -85,6 +164,14 @@ export class StockStore {
       reserved: row.reserved,
       committed: row.committed,
       updatedAt: row.updated_at,
+      books: {
+        stockTake: row.stock_take,
+        stocked: row.stocked,
+        adjusted: row.adjusted,
+        movedIn: row.moved_in,
+        movedOut: row.moved_out,
+        drainTo: row.drain_to,
+      },
     };
   }
 
@@ -147,18 +234,167 @@ export class StockStore {
       .one().next;
   }
 
-  setOnHand(sku: string, onHand: number, now: number) {
+  /**
+   * A stock take: `onHand` is what was counted, the books restart from it, and moves still open from
+   * before it are superseded (the count already saw where their units were).
+   */
+  setOnHand(sku: string, onHand: number, stockTake: string, now: number) {
     this.#sql.exec(
-      `INSERT INTO stock (id, sku, on_hand, reserved, committed, updated_at) VALUES (1, ?, ?, 0, 0, ?)
-       ON CONFLICT (id) DO UPDATE SET on_hand = excluded.on_hand, committed = 0, updated_at = excluded.updated_at`,
+      `INSERT INTO stock (id, sku, on_hand, reserved, committed, updated_at, stock_take, stocked)
+       VALUES (1, ?, ?, 0, 0, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET on_hand = excluded.on_hand, committed = 0,
+         updated_at = excluded.updated_at, stock_take = excluded.stock_take, stocked = excluded.on_hand,
+         adjusted = 0, moved_in = 0, moved_out = 0`,
       sku,
       onHand,
       iso(now),
+      stockTake,
+      onHand,
+    );
+    this.#sql.exec(
+      "UPDATE transfers SET state = 'superseded', due_at = NULL, updated_at = ? WHERE direction = 'out' AND state = 'open'",
+      now,
+    );
+  }
+
+  /** An adjustment already made under this Idempotency-Key, if any. */
+  adjustment(key: string): { delta: number; reason: string } | null {
+    return (
+      this.#sql
+        .exec<{ delta: number; reason: string }>("SELECT delta, reason FROM adjustments WHERE key = ?", key)
+        .toArray()[0] ?? null
+    );
+  }
+
+  rememberAdjustment(key: string, delta: number, reason: string, now: number) {
+    this.#sql.exec(
+      "INSERT INTO adjustments (key, delta, reason, at) VALUES (?, ?, ?, ?)",
+      key,
+      delta,
+      reason,
+      now,
     );
   }
 
   addOnHand(delta: number, now: number) {
-    this.#sql.exec("UPDATE stock SET on_hand = on_hand + ?, updated_at = ? WHERE id = 1", delta, iso(now));
+    this.#sql.exec(
+      "UPDATE stock SET on_hand = on_hand + ?, adjusted = adjusted + ?, updated_at = ? WHERE id = 1",
+      delta,
+      delta,
+      iso(now),
+    );
+  }
+
+  drainTo(bucket: string | null) {
+    this.#sql.exec("UPDATE stock SET drain_to = ? WHERE id = 1", bucket);
+  }
+
+  transfer(id: string): Transfer | null {
+    const row = this.#sql.exec<TransferRow>("SELECT * FROM transfers WHERE id = ?", id).toArray()[0];
+    return row ? transferOf(row) : null;
+  }
+
+  /** Takes `units` free units off the shelf into an open move to `peer`, due for delivery at once. */
+  sendOut(id: string, peer: string, units: number, now: number) {
+    this.#sql.exec(
+      `INSERT INTO transfers (id, direction, peer, units, stock_take, state, due_at, updated_at)
+       SELECT ?, 'out', ?, ?, stock_take, 'open', ?, ? FROM stock WHERE id = 1`,
+      id,
+      peer,
+      units,
+      now,
+      now,
+    );
+    this.#sql.exec(
+      "UPDATE stock SET on_hand = on_hand - ?, moved_out = moved_out + ?, updated_at = ? WHERE id = 1",
+      units,
+      units,
+      iso(now),
+    );
+  }
+
+  /** Puts an open move's units back on this shelf: the other side refused them. */
+  takeBack(id: string, units: number, now: number) {
+    this.#sql.exec(
+      "UPDATE transfers SET state = 'returned', due_at = NULL, updated_at = ? WHERE id = ?",
+      now,
+      id,
+    );
+    this.#sql.exec(
+      "UPDATE stock SET on_hand = on_hand + ?, moved_out = moved_out - ?, updated_at = ? WHERE id = 1",
+      units,
+      units,
+      iso(now),
+    );
+  }
+
+  /** Records a move arriving here; `received` also puts its units on the shelf. */
+  receive(
+    move: { id: string; from: string; units: number; stockTake: string },
+    state: "received" | "superseded",
+    now: number,
+  ) {
+    this.#sql.exec(
+      `INSERT INTO transfers (id, direction, peer, units, stock_take, state, updated_at)
+       VALUES (?, 'in', ?, ?, ?, ?, ?)`,
+      move.id,
+      move.from,
+      move.units,
+      move.stockTake,
+      state,
+      now,
+    );
+    if (state === "received") {
+      this.#sql.exec(
+        "UPDATE stock SET on_hand = on_hand + ?, moved_in = moved_in + ?, updated_at = ? WHERE id = 1",
+        move.units,
+        move.units,
+        iso(now),
+      );
+    }
+  }
+
+  delivered(id: string, now: number) {
+    this.#sql.exec(
+      "UPDATE transfers SET state = 'delivered', due_at = NULL, updated_at = ? WHERE id = ?",
+      now,
+      id,
+    );
+  }
+
+  deliveryFailed(id: string, dueAt: number, now: number) {
+    this.#sql.exec(
+      "UPDATE transfers SET attempts = attempts + 1, due_at = ?, updated_at = ? WHERE id = ?",
+      dueAt,
+      now,
+      id,
+    );
+  }
+
+  dueTransfers(now: number, limit: number): Transfer[] {
+    return this.#sql
+      .exec<TransferRow>(
+        "SELECT * FROM transfers WHERE state = 'open' AND due_at <= ? ORDER BY due_at LIMIT ?",
+        now,
+        limit,
+      )
+      .toArray()
+      .map(transferOf);
+  }
+
+  nextTransferDue(): number | null {
+    return this.#sql
+      .exec<{ next: number | null }>("SELECT MIN(due_at) AS next FROM transfers WHERE state = 'open'")
+      .one().next;
+  }
+
+  /** Units that left this object in moves not yet acknowledged by the other side. */
+  unitsInFlight(): number {
+    return this.#sql
+      .exec<{ units: number }>(
+        "SELECT COALESCE(SUM(units), 0) AS units FROM transfers WHERE direction = 'out' AND state = 'open'",
+      )
+      .one().units;
   }
 
   /** Records what an order got here (nothing, for a remembered refusal) and holds it. */
@@ -269,8 +505,34 @@ export class StockStore {
     );
   }
 
-  /** Drops settled reservations older than `before`; the ledger keeps their history. */
+  /** Drops settled reservations and finished moves older than `before`; the ledger keeps their history. */
   prune(before: number) {
     this.#sql.exec("DELETE FROM reservations WHERE state != 'held' AND updated_at < ?", before);
+    this.#sql.exec("DELETE FROM transfers WHERE state != 'open' AND updated_at < ?", before);
+    this.#sql.exec("DELETE FROM adjustments WHERE at < ?", before);
   }
+}
+
+type TransferRow = {
+  id: string;
+  direction: "out" | "in";
+  peer: string;
+  units: number;
+  stock_take: string;
+  state: TransferState;
+  attempts: number;
+  due_at: number | null;
+};
+
+function transferOf(row: TransferRow): Transfer {
+  return {
+    id: row.id,
+    direction: row.direction,
+    peer: row.peer,
+    units: row.units,
+    stockTake: row.stock_take,
+    state: row.state,
+    attempts: row.attempts,
+    dueAt: row.due_at,
+  };
 }
