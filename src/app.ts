@@ -14,6 +14,7 @@ import { createRouter } from "./http/router";
 import { ulid } from "./ids";
 import { inventoryRoutes } from "./inventory/inventory.routes";
 import { renderDocs } from "./ops/docs";
+import { finishDocument } from "./ops/openapi";
 import { opsRoutes } from "./ops/ops.routes";
 import { orderRoutes } from "./orders/orders.routes";
 import { logEvent } from "./shared/log";
@@ -27,6 +28,7 @@ const OPENAPI = {
     version: "1.0.0",
     description:
       "Commerce backend for traffic spikes: an edge-cached catalog, race-free inventory and checkout that never loses an order.",
+    license: { name: "Proprietary" },
   },
 };
 
@@ -94,9 +96,10 @@ export function buildApp() {
     scheme: "bearer",
     description: "The orderToken returned by checkout",
   });
-  app.doc31("/openapi.json", OPENAPI);
+  const document = (url: string) => finishDocument(app.getOpenAPI31Document(OPENAPI), new URL(url).origin);
+  app.get("/openapi.json", (c) => c.json(document(c.req.url)));
   app.get("/docs", (c) => {
-    const doc = app.getOpenAPI31Document(OPENAPI);
+    const doc = document(c.req.url);
     return c.html(renderDocs(doc as unknown as Parameters<typeof renderDocs>[0]));
   });
 

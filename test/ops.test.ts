@@ -97,6 +97,37 @@ describe("OpenAPI and docs", () => {
     );
   });
 
+  it("gives every operation an id and its security, every body route its 413/415, every 429/503 its Retry-After", async () => {
+    type Operation = {
+      operationId?: string;
+      security?: unknown[];
+      requestBody?: unknown;
+      responses: Record<string, { headers?: Record<string, unknown> }>;
+    };
+    const doc = await (await call("/openapi.json")).json<{
+      servers: { url: string }[];
+      paths: Record<string, Record<string, Operation>>;
+    }>();
+    expect(doc.servers).toEqual([{ url: "https://shop.example", description: "This deployment" }]);
+    const operations = Object.values(doc.paths).flatMap((methods) => Object.values(methods));
+    const ids = operations.map((op) => op.operationId);
+    expect(new Set(ids).size).toBe(operations.length);
+    for (const op of operations) {
+      expect(op.operationId).toMatch(/^[a-z][A-Za-z]+$/);
+      expect(op.security).toBeDefined();
+      if (op.requestBody) expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(["413", "415"]));
+      for (const status of ["429", "503"]) {
+        if (op.responses[status]) expect(op.responses[status]?.headers).toHaveProperty("Retry-After");
+      }
+    }
+    const checkout = doc.paths["/v1/checkout"]?.post as unknown as {
+      parameters: { name: string; required: boolean }[];
+    };
+    expect(checkout.parameters).toContainEqual(
+      expect.objectContaining({ name: "idempotency-key", required: true }),
+    );
+  });
+
   it("renders the reference at /docs without any external script", async () => {
     const response = await call("/docs");
     expect(response.status).toBe(200);

@@ -32,6 +32,7 @@ const writeProblems = problems(
 const getRoute = createRoute({
   method: "get",
   path: "/inventory/{sku}",
+  operationId: "getStockDetail",
   tags: ["Admin"],
   summary: "Stock detail of one SKU, with its holds and buckets",
   security,
@@ -42,6 +43,7 @@ const getRoute = createRoute({
 const setRoute = createRoute({
   method: "put",
   path: "/inventory/{sku}",
+  operationId: "setStock",
   tags: ["Admin"],
   summary:
     "Set the count on hand (a stock take; resets committed), optionally splitting a hot SKU into buckets",
@@ -56,6 +58,7 @@ const setRoute = createRoute({
 const adjustRoute = createRoute({
   method: "post",
   path: "/inventory/{sku}/adjustments",
+  operationId: "adjustStock",
   tags: ["Admin"],
   summary: "Add or remove units with a reason",
   description:
@@ -83,6 +86,7 @@ const adjustRoute = createRoute({
 const rebalanceRoute = createRoute({
   method: "post",
   path: "/inventory/{sku}/rebalance",
+  operationId: "rebalanceStock",
   tags: ["Admin"],
   summary: "Even out the free units over a split SKU's buckets",
   security,
@@ -93,6 +97,7 @@ const rebalanceRoute = createRoute({
 const ledgerRoute = createRoute({
   method: "get",
   path: "/inventory/{sku}/ledger",
+  operationId: "getStockLedger",
   tags: ["Admin"],
   summary: "Every movement of the SKU's stock, newest first",
   security,

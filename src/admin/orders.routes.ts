@@ -15,6 +15,7 @@ const unauthorized = problems({ status: 401, description: "Missing or wrong admi
 const listRoute = createRoute({
   method: "get",
   path: "/orders",
+  operationId: "listOrders",
   tags: ["Admin"],
   summary: "Orders, newest first, optionally by status",
   security,
@@ -29,6 +30,7 @@ const listRoute = createRoute({
 const chargesRoute = createRoute({
   method: "get",
   path: "/simulator/charges",
+  operationId: "listSimulatedCharges",
   tags: ["Admin"],
   summary: "The payment simulator's own ledger, for audits",
   security,
@@ -59,6 +61,7 @@ const chargesRoute = createRoute({
 const reconcileRoute = createRoute({
   method: "post",
   path: "/reconcile",
+  operationId: "reconcileOrders",
   tags: ["Admin"],
   summary: "Have every order shard work through what it owes now (they also do so by their own alarms)",
   security,
@@ -91,6 +94,7 @@ const reconcileRoute = createRoute({
 const summaryRoute = createRoute({
   method: "get",
   path: "/orders/summary",
+  operationId: "getOrdersSummary",
   tags: ["Admin"],
   summary: "Orders by status, payments pending, dead-lettered and unsent (for the ops page)",
   security,

@@ -18,6 +18,7 @@ const jsonBody = { required: true, content: { "application/json": { schema: Prod
 const createProductRoute = createRoute({
   method: "post",
   path: "/products",
+  operationId: "createProduct",
   tags: ["Admin"],
   summary: "Create a product",
   security,
@@ -31,6 +32,7 @@ const createProductRoute = createRoute({
 const replaceProductRoute = createRoute({
   method: "put",
   path: "/products/{id}",
+  operationId: "updateProduct",
   tags: ["Admin"],
   summary: "Replace a product and its variants",
   security,
@@ -45,6 +47,7 @@ const replaceProductRoute = createRoute({
 const archiveProductRoute = createRoute({
   method: "delete",
   path: "/products/{id}",
+  operationId: "deleteProduct",
   tags: ["Admin"],
   summary: "Archive a product (gone from public reads)",
   security,

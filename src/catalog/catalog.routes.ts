@@ -1,4 +1,4 @@
-import { createRoute } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { AppError } from "../errors";
 import { createRouter } from "../http/router";
 import { problems } from "../shared/problem";
@@ -17,12 +17,22 @@ const cachedHeaders = {
   },
 };
 
+/** Revalidation: a client that sends back the ETag it holds gets a 304 without a body. */
+const conditional = z.object({
+  "if-none-match": z.string().optional().openapi({
+    description: "An ETag this client holds (or a list of them, or *): 304 when it still matches",
+  }),
+});
+
 const listRoute = createRoute({
   method: "get",
   path: "/products",
+  operationId: "listProducts",
+  // Public: no credentials.
+  security: [],
   tags: ["Catalog"],
   summary: "List active products",
-  request: { query: ListQuery },
+  request: { query: ListQuery, headers: conditional },
   responses: {
     200: {
       description: "A page of products",
@@ -40,9 +50,12 @@ const listRoute = createRoute({
 const getRoute = createRoute({
   method: "get",
   path: "/products/{idOrSlug}",
+  operationId: "getProduct",
+  // Public: no credentials.
+  security: [],
   tags: ["Catalog"],
   summary: "Get a product by id or slug",
-  request: { params: ProductParams },
+  request: { params: ProductParams, headers: conditional },
   responses: {
     200: {
       description: "The product",

@@ -10,13 +10,21 @@ import { clientKey } from "./rate-limit";
 const checkoutRoute = createRoute({
   method: "post",
   path: "/checkout",
+  operationId: "createCheckout",
+  // Public: no credentials.
+  security: [],
   tags: ["Checkout"],
   summary: "Hold the stock, record the order and queue its payment",
   request: {
     headers: z.object({
-      "idempotency-key": z.string().optional().openapi({
-        description: "Required: 1..255 visible ASCII characters, or a quoted sf-string",
-      }),
+      // Checked by parseIdempotencyKey, so a missing key gets its own code (idempotency_key_missing).
+      "idempotency-key": z
+        .string()
+        .optional()
+        .openapi({
+          param: { name: "idempotency-key", in: "header", required: true },
+          description: "1..255 visible ASCII characters, or a quoted sf-string",
+        }),
     }),
     body: { required: true, content: { "application/json": { schema: CheckoutRequest } } },
   },

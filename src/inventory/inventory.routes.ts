@@ -12,6 +12,9 @@ import { readCounts, stockStatus } from "./inventory.service";
 const getRoute = createRoute({
   method: "get",
   path: "/inventory/{sku}",
+  operationId: "getInventory",
+  // Public: no credentials.
+  security: [],
   tags: ["Inventory"],
   summary: "Availability of one SKU",
   request: { params: SkuParams },

@@ -10,6 +10,9 @@ const Health = z.object({ ok: z.literal(true), checks: z.record(z.string(), Chec
 const healthRoute = createRoute({
   method: "get",
   path: "/health",
+  operationId: "getHealth",
+  // Public: no credentials.
+  security: [],
   tags: ["Operations"],
   summary: "Whether D1, KV and the inventory objects answer",
   responses: {

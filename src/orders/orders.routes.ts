@@ -9,6 +9,7 @@ const security = [{ orderToken: [] }];
 const getRoute = createRoute({
   method: "get",
   path: "/orders/{id}",
+  operationId: "getOrder",
   tags: ["Orders"],
   summary: "An order, for the holder of its token",
   security,
@@ -22,6 +23,7 @@ const getRoute = createRoute({
 const cancelRoute = createRoute({
   method: "post",
   path: "/orders/{id}/cancel",
+  operationId: "cancelOrder",
   tags: ["Orders"],
   summary: "Cancel an unpaid order and release its stock",
   security,
