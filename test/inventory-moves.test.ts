@@ -122,6 +122,45 @@ describe("moves between buckets", () => {
   });
 });
 
+describe("retired buckets", () => {
+  it("send on what a receiver sent back, once the receiver's newer count has reached them", async () => {
+    const { a, b, from: retired, to: walked } = await twoBuckets(3);
+    await retired.reserve({ orderId: "o", quantity: 3, expiresAtMs: minutes(15) });
+    await retired.retire(a, b);
+    // A stock take reaches the retired bucket first; then a release there drains to a bucket
+    // still counted by the old one, which sends the units back.
+    await retired.set(a, 3, "newer-count");
+    await retired.release("o");
+    await vi.waitFor(async () => expect(await retired.snapshot()).toMatchObject({ books: { inFlight: 3 } }), {
+      timeout: 10_000,
+      interval: 100,
+    });
+    await walked.set(b, 10, "newer-count");
+    await vi.waitFor(
+      async () => {
+        expect(await retired.snapshot()).toMatchObject({ onHand: 0, available: 0, books: { inFlight: 0 } });
+        expect(await walked.snapshot()).toMatchObject({ onHand: 13 });
+      },
+      { timeout: 20_000, interval: 200 },
+    );
+  }, 30_000);
+
+  it("a bucket retired before it was ever stocked keeps nothing that reaches it", async () => {
+    const [never, walkedName] = [unique("MOVE-NEVER"), unique("MOVE-W")];
+    const walked = env.INVENTORY.getByName(walkedName);
+    await walked.set(walkedName, 10, "count");
+    await env.INVENTORY.getByName(never).retire(never, walkedName);
+    await walked.moveOut({ transferId: unique("t"), to: never, units: 4 });
+    await vi.waitFor(
+      async () => {
+        expect(await env.INVENTORY.getByName(never).snapshot()).toMatchObject({ available: 0 });
+        expect(await walked.snapshot()).toMatchObject({ onHand: 10, available: 10 });
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+  }, 30_000);
+});
+
 describe("rebalancing a split SKU", () => {
   it("conserves every unit when the step that gives units back fails, and finishes it later", async () => {
     const sku = await stockedSku(40, 4);

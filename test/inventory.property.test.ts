@@ -47,7 +47,15 @@ type Op =
   | { kind: "set"; onHand: number; fault: Fault }
   | { kind: "rebalance"; fault: Fault }
   | { kind: "buckets"; count: number; fault: Fault }
-  | { kind: "alarms" };
+  | { kind: "alarms" }
+  | {
+      kind: "storm";
+      admin: "rebalance" | "adjust" | "buckets";
+      delta: number;
+      count: number;
+      carts: number[];
+      releases: number;
+    };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   {
@@ -107,6 +115,18 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("alarms" as const) }) },
+  {
+    // An operator's change while checkouts and releases go on at the same moment.
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("storm" as const),
+      admin: fc.constantFrom("rebalance" as const, "adjust" as const, "buckets" as const),
+      delta: fc.integer({ min: -6, max: 6 }).filter((d) => d !== 0),
+      count: fc.integer({ min: 1, max: MAX_BUCKETS }),
+      carts: fc.array(fc.integer({ min: 1, max: 4 }), { maxLength: 6 }),
+      releases: fc.nat(4),
+    }),
+  },
 );
 
 type Order = { orderId: string; holds: SkuHold[]; state: "held" | "committing" | "releasing" | "done" };
@@ -225,6 +245,32 @@ async function apply(sku: string, model: Model, step: Op) {
     case "alarms":
       await finishMoves(sku);
       return false;
+    case "storm": {
+      const releasing = model.orders.filter((o) => o.state === "held").slice(0, step.releases);
+      const key = unique("storm");
+      const expected = model.expected;
+      const operator = async () => {
+        if (step.admin === "rebalance") await rebalance(scope, sku);
+        else if (step.admin === "adjust") {
+          const outcome = await withFault(sku, null, () => adjustStock(scope, sku, step.delta, "storm", key));
+          if (outcome === "done") model.expected += step.delta;
+        } else await setStock(scope, sku, expected, step.count);
+      };
+      const cart = async (quantity: number) => {
+        const id = unique("storm-order");
+        const result = await reserveCart(scope, id, [{ sku, quantity }]);
+        if (result.ok) model.orders.push({ orderId: id, holds: result.holds, state: "held" });
+        else model.abandoned.push(id);
+      };
+      const release = async (order: Order) => {
+        const outcomes = (await settleOrders(env, [order], "released")).get(order.orderId) ?? [];
+        order.state = outcomes.every((o) => o.result.ok || o.result.error !== "unreachable")
+          ? "done"
+          : "releasing";
+      };
+      await Promise.all([operator(), ...step.carts.map(cart), ...releasing.map(release)]);
+      return false;
+    }
   }
 }
 

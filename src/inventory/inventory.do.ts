@@ -135,15 +135,16 @@ export class SkuInventory extends DurableObject<Env> {
    * keeps no free unit. Whatever comes free here moves on to its drain bucket, in the same write that
    * freed it. Called inside a transaction.
    */
-  #drain(now: number) {
+  #drain(now: number, dueAt = now) {
     const stock = this.#store.stock();
     const drainTo = stock?.books.drainTo;
     if (!stock || !drainTo) return;
     const free = stock.onHand - stock.reserved;
     if (free <= 0) return;
-    this.#store.sendOut(ulid(now), drainTo, free, now);
+    this.#store.sendOut(ulid(now), drainTo, free, now, dueAt);
     this.#store.record("move_out", free, now, null, `drain to ${drainTo}`);
-    this.#moveSent = true;
+    if (dueAt <= now) this.#moveSent = true;
+    else this.#armFor(dueAt);
   }
 
   /**
@@ -184,6 +185,10 @@ export class SkuInventory extends DurableObject<Env> {
           else {
             this.#store.takeBack(move.id, move.units, at);
             this.#store.record("move_back", move.units, at, null, `refused by ${move.peer}`);
+            // A retired bucket keeps no free unit, not even one sent back: it tries again later
+            // (the receiver was counted by a newer stock take that this bucket has yet to see).
+            const retry = Math.min(MOVE_RETRY_MS * 2 ** (move.attempts + 1), MOVE_RETRY_MAX_MS);
+            this.#drain(at, at + retry);
           }
         });
       }),
@@ -440,12 +445,8 @@ export class SkuInventory extends DurableObject<Env> {
     this.#armFor(now + MOVE_RETRY_MS);
     await this.#deliver(now, transferId);
     const state = this.#store.transfer(transferId)?.state;
-    return {
-      ok: true,
-      units: state === "returned" ? 0 : take,
-      delivered: state === "delivered",
-      replayed: false,
-    };
+    const moved = state === "returned" || state === "superseded" ? 0 : take;
+    return { ok: true, units: moved, delivered: state === "delivered", replayed: false };
   }
 
   /** The receiving side of a move: counts its units once, whatever number of times it is delivered. */
@@ -476,14 +477,20 @@ export class SkuInventory extends DurableObject<Env> {
    * Retires this bucket from checkout (it now lies beyond the SKU's layout): its free units, and every
    * unit that comes free here from now on, move to `drainTo`. `null` brings it back into service.
    */
-  async retire(drainTo: string | null): Promise<{ ok: true; inFlight: number } | InvalidArgument> {
-    const checked = BucketName.nullable().safeParse(drainTo);
+  async retire(
+    name: string,
+    drainTo: string | null,
+  ): Promise<{ ok: true; inFlight: number } | InvalidArgument> {
+    const checked = z.tuple([BucketName, BucketName.nullable()]).safeParse([name, drainTo]);
     if (!checked.success) return invalid(checked.error);
     const now = Date.now();
     this.#expireDue(now);
-    if (!this.#store.stock()) return { ok: true, inFlight: 0 };
+    const stock = this.#store.stock();
+    if (!stock && drainTo === null) return { ok: true, inFlight: 0 };
     this.#atomically(() => {
-      this.#store.drainTo(checked.data);
+      // An empty, never-stocked bucket still keeps its drain target, for whatever reaches it later.
+      if (!stock) this.#store.setOnHand(name, 0, "", now);
+      this.#store.drainTo(drainTo);
       this.#drain(now);
     });
     return { ok: true, inFlight: await this.#deliver(now) };
@@ -505,10 +512,11 @@ export class SkuInventory extends DurableObject<Env> {
    */
   override async alarm() {
     const now = Date.now();
+    // The alarm that was set is the one running: whatever happens below may arm the next.
+    this.#alarmAt = null;
     this.#dueFrom = 0;
     this.#expireDue(now);
-    this.#store.prune(now - SETTLED_RETENTION_MS);
-    this.#alarmAt = null;
+    this.#store.prune(now - SETTLED_RETENTION_MS, now);
     await this.#deliver(now);
     const next = [this.#store.nextExpiry(), this.#store.nextTransferDue()]
       .filter((at): at is number => at !== null)

@@ -294,15 +294,15 @@ export class StockStore {
     return row ? transferOf(row) : null;
   }
 
-  /** Takes `units` free units off the shelf into an open move to `peer`, due for delivery at once. */
-  sendOut(id: string, peer: string, units: number, now: number) {
+  /** Takes `units` free units off the shelf into an open move to `peer`, due for delivery at `dueAt`. */
+  sendOut(id: string, peer: string, units: number, now: number, dueAt = now) {
     this.#sql.exec(
       `INSERT INTO transfers (id, direction, peer, units, stock_take, state, due_at, updated_at)
        SELECT ?, 'out', ?, ?, stock_take, 'open', ?, ? FROM stock WHERE id = 1`,
       id,
       peer,
       units,
-      now,
+      dueAt,
       now,
     );
     this.#sql.exec(
@@ -505,10 +505,18 @@ export class StockStore {
     );
   }
 
-  /** Drops settled reservations and finished moves older than `before`; the ledger keeps their history. */
-  prune(before: number) {
+  /**
+   * Drops settled reservations and finished moves older than `before`; the ledger keeps their
+   * history. A move received here is remembered ten times longer: its sender redelivers until it
+   * hears back, and a redelivery after the record is gone would count the units twice.
+   */
+  prune(before: number, now: number) {
     this.#sql.exec("DELETE FROM reservations WHERE state != 'held' AND updated_at < ?", before);
-    this.#sql.exec("DELETE FROM transfers WHERE state != 'open' AND updated_at < ?", before);
+    this.#sql.exec(
+      "DELETE FROM transfers WHERE state != 'open' AND updated_at < ? AND (direction = 'out' OR updated_at < ?)",
+      before,
+      now - (now - before) * 10,
+    );
     this.#sql.exec("DELETE FROM adjustments WHERE at < ?", before);
   }
 }
