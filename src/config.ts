@@ -14,6 +14,10 @@ const Settings = z.object({
   paymentMaxAttempts: z.coerce.number().int().min(1).max(100).default(8),
   orderShards: z.coerce.number().int().min(1).max(1024).default(16),
   paymentProvider: z.enum(["simulated", "stripe"]).default("simulated"),
+  allowSimulatedPayments: z
+    .enum(["true", "false", ""])
+    .default("false")
+    .transform((value) => value === "true"),
 });
 
 export type Settings = z.infer<typeof Settings>;
@@ -36,8 +40,45 @@ export function settings(env: Env): Settings {
       paymentMaxAttempts: env.PAYMENT_MAX_ATTEMPTS,
       orderShards: env.ORDER_SHARDS,
       paymentProvider: env.PAYMENT_PROVIDER,
+      allowSimulatedPayments: env.ALLOW_SIMULATED_PAYMENTS,
     });
     parsed.set(env, value);
   }
   return value;
+}
+
+/**
+ * How this deployment takes payments. The simulator "pays" without money, so it runs only where it
+ * is allowed (`ALLOW_SIMULATED_PAYMENTS = "true"`: `.dev.vars` locally, a demo deployment on
+ * purpose); anywhere else checkout refuses and /health says why, rather than selling for nothing.
+ */
+export type PaymentMode = {
+  provider: "simulated" | "stripe";
+  live: boolean;
+  ready: boolean;
+  problem?: string;
+};
+
+export function paymentMode(env: Env): PaymentMode {
+  const { paymentProvider, allowSimulatedPayments } = settings(env);
+  if (paymentProvider === "stripe") {
+    return env.STRIPE_SECRET_KEY
+      ? { provider: "stripe", live: true, ready: true }
+      : {
+          provider: "stripe",
+          live: true,
+          ready: false,
+          problem:
+            "PAYMENT_PROVIDER is stripe but STRIPE_SECRET_KEY is not set (wrangler secret put STRIPE_SECRET_KEY)",
+        };
+  }
+  return allowSimulatedPayments
+    ? { provider: "simulated", live: false, ready: true }
+    : {
+        provider: "simulated",
+        live: false,
+        ready: false,
+        problem:
+          'The payment simulator takes no money and is not allowed here: set PAYMENT_PROVIDER = "stripe" (and STRIPE_SECRET_KEY), or ALLOW_SIMULATED_PAYMENTS = "true" for a demo shop',
+      };
 }

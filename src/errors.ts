@@ -28,6 +28,7 @@ const codes = {
   rate_limited: [429, "Too many requests"],
   internal_error: [500, "Internal server error"],
   service_unavailable: [503, "Service unavailable"],
+  payments_not_configured: [503, "This shop cannot take payments"],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type ErrorCode = keyof typeof codes;

@@ -1,5 +1,6 @@
 import { app } from "./app";
 import { republishRecentProducts } from "./catalog/catalog.service";
+import { paymentMode } from "./config";
 import { answerHot } from "./http/hot-paths";
 import { reconcile } from "./orders/reconcile";
 import {
@@ -14,8 +15,16 @@ export { SkuInventory } from "./inventory/inventory.do";
 export { OrderShard } from "./orders/order-shard.do";
 export { GatewaySimulator } from "./payments/simulator.do";
 
+/** Whether this isolate has said, at its first request, that the shop cannot take payments. */
+let paymentsAnnounced = false;
+
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext) {
+    if (!paymentsAnnounced) {
+      paymentsAnnounced = true;
+      const payments = paymentMode(env);
+      if (!payments.ready) logEvent("error", "checkout is refused: payments are not configured", payments);
+    }
     return answerHot(request, env, (routed) => app.fetch(routed, env, ctx));
   },
 

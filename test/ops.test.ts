@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { brokenD1, call } from "./helpers";
+import { brokenD1, call, checkoutBody, postCheckout, stockedSku, stockOf, unique } from "./helpers";
 
 describe("GET /health", () => {
   it("answers 200 ok when D1, KV and the inventory objects answer", async () => {
@@ -152,5 +152,46 @@ describe("scheduled catalog republish", () => {
     await waitOnExecutionContext(ctx);
     const entry = await env.CATALOG.get<{ body: string }>(`product:${product.slug}`, "json");
     expect(JSON.parse(entry?.body ?? "null")).toEqual(product);
+  });
+});
+
+describe("a deployment whose payments are not configured", () => {
+  const deployed = { ALLOW_SIMULATED_PAYMENTS: "false" } as Partial<Env>;
+
+  it("refuses checkout with the simulator unless allowed, holding nothing", async () => {
+    const sku = await stockedSku(3);
+    const response = await postCheckout(checkoutBody([{ sku, quantity: 1 }]), unique("key"), {}, deployed);
+    expect(response.status).toBe(503);
+    expect(response.headers.get("Retry-After")).toBe("300");
+    expect(await response.json()).toMatchObject({
+      code: "payments_not_configured",
+      detail: expect.stringContaining("ALLOW_SIMULATED_PAYMENTS"),
+    });
+    expect(await stockOf(sku)).toMatchObject({ reserved: 0, available: 3 });
+  });
+
+  it("says so in /health", async () => {
+    const response = await call("/health", {}, deployed);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({
+      failed: ["payments"],
+      payments: { provider: "simulated", live: false },
+      checks: { payments: { ok: false, error: expect.stringContaining("simulator") } },
+    });
+    const stripeWithoutKey = await call("/health", {}, { PAYMENT_PROVIDER: "stripe", STRIPE_SECRET_KEY: "" });
+    expect(await stripeWithoutKey.json()).toMatchObject({
+      failed: ["payments"],
+      checks: { payments: { error: expect.stringContaining("STRIPE_SECRET_KEY") } },
+    });
+    expect(await (await call("/health")).json()).toMatchObject({
+      payments: { provider: "simulated", live: false },
+    });
+  });
+
+  it("offers no test cards in the shop, which says it takes no payments", async () => {
+    const page = await (await call("/cart", { headers: { Accept: "text/html" } }, deployed)).text();
+    expect(page).toContain('data-payments="off"');
+    const local = await (await call("/cart", { headers: { Accept: "text/html" } })).text();
+    expect(local).toContain('data-payments="simulated"');
   });
 });

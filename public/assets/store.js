@@ -252,17 +252,12 @@ function cartPage() {
       autocomplete: "email",
       "data-testid": "checkout-email",
     }),
-    el("label", { for: "payment" }, "Payment (test card)"),
+    ...paymentFields(),
     el(
-      "select",
-      { id: "payment", name: "payment" },
-      el("option", { value: "tok_ok" }, "Card that pays"),
-      el("option", { value: "tok_declined" }, "Card that is declined"),
-      el("option", { value: "tok_flaky" }, "Gateway that fails twice, then pays"),
-      el("option", { value: "tok_timeout_after_charge" }, "Gateway that times out after charging"),
-      el("option", { value: "tok_down" }, "Gateway that is down"),
+      "button",
+      { type: "submit", class: "primary", "data-testid": "place-order", disabled: PAYMENTS === "off" },
+      "Place order",
     ),
-    el("button", { type: "submit", class: "primary", "data-testid": "place-order" }, "Place order"),
   );
   render(
     el("h1", {}, "Your cart"),
@@ -270,6 +265,39 @@ function cartPage() {
     el("p", { class: "total" }, "Total ", money({ amount: total, currency: lines[0].price.currency })),
     form,
   );
+}
+
+/** How this deployment pays (set by the worker on the page): test cards only with the simulator. */
+const PAYMENTS = document.body.dataset.payments ?? "off";
+
+function paymentFields() {
+  if (PAYMENTS === "simulated") {
+    return [
+      el("label", { for: "payment" }, "Payment (test card: this shop runs the payment simulator)"),
+      el(
+        "select",
+        { id: "payment", name: "payment" },
+        el("option", { value: "tok_ok" }, "Card that pays"),
+        el("option", { value: "tok_declined" }, "Card that is declined"),
+        el("option", { value: "tok_flaky" }, "Gateway that fails twice, then pays"),
+        el("option", { value: "tok_timeout_after_charge" }, "Gateway that times out after charging"),
+        el("option", { value: "tok_down" }, "Gateway that is down"),
+      ),
+    ];
+  }
+  if (PAYMENTS === "stripe") {
+    return [
+      el("label", { for: "payment" }, "Payment method (a Stripe PaymentMethod id)"),
+      el("input", { id: "payment", name: "payment", required: true, autocomplete: "off" }),
+    ];
+  }
+  return [
+    el(
+      "p",
+      { class: "notice-inline", "data-testid": "payments-off" },
+      "This shop is not taking payments yet.",
+    ),
+  ];
 }
 
 /**

@@ -44,7 +44,11 @@ const checkoutRoute = createRoute({
       { status: 413, description: "Body over 64 KiB" },
       { status: 422, description: "idempotency_key_mismatch: the key was used with another body" },
       { status: 429, description: "rate_limited (Retry-After)" },
-      { status: 503, description: "service_unavailable (Retry-After); nothing was held or recorded" },
+      {
+        status: 503,
+        description:
+          "service_unavailable, or payments_not_configured (a deployment with no gateway allowed); Retry-After; nothing was held or recorded",
+      },
     ),
   },
 });

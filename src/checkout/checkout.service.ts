@@ -1,4 +1,5 @@
 import { type PricedSku, priceSkus } from "../catalog/catalog.service";
+import { paymentMode } from "../config";
 import { AppError, type Problem, problemResponse } from "../errors";
 import { REQUEST_ID_HEADER } from "../http/request-id";
 import {
@@ -100,6 +101,13 @@ export async function checkout(
   request: CheckoutRequest,
   { requestId, client }: { requestId: string; client: string },
 ): Promise<CheckoutResult> {
+  const payments = paymentMode(scope.env);
+  if (!payments.ready) {
+    throw new AppError("payments_not_configured", {
+      detail: payments.problem ?? "This shop cannot take payments",
+      headers: { "Retry-After": "300" },
+    });
+  }
   const timer = stageTimer();
   const lines = mergeLines(request.items);
   const [keyHash, print] = await Promise.all([keyHashOf(key), fingerprint(request)]);

@@ -1,9 +1,14 @@
 import { sql } from "drizzle-orm";
+import { paymentMode } from "../config";
 import { database } from "../db/client";
 import { orderShard } from "../orders/shards";
 
 export type CheckResult = { ok: boolean; ms: number; error?: string };
-export type HealthReport = { ok: boolean; checks: Record<string, CheckResult> };
+export type HealthReport = {
+  ok: boolean;
+  checks: Record<string, CheckResult>;
+  payments: { provider: "simulated" | "stripe"; live: boolean };
+};
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -38,6 +43,14 @@ export async function checkHealth(env: Env): Promise<HealthReport> {
       orders: () => orderShard(env, 0).ping(),
     }).map(async ([name, check]) => [name, await timed(check)] as const),
   );
-  const checks = Object.fromEntries(entries);
-  return { ok: entries.every(([, result]) => result.ok), checks };
+  const mode = paymentMode(env);
+  const payments: CheckResult = mode.problem
+    ? { ok: false, ms: 0, error: mode.problem }
+    : { ok: true, ms: 0 };
+  const checks = { ...Object.fromEntries(entries), payments };
+  return {
+    ok: Object.values(checks).every((result) => result.ok),
+    checks,
+    payments: { provider: mode.provider, live: mode.live },
+  };
 }

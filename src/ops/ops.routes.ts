@@ -5,7 +5,16 @@ import { problems } from "../shared/problem";
 import { checkHealth } from "./health";
 
 const Check = z.object({ ok: z.boolean(), ms: z.number(), error: z.string().optional() });
-const Health = z.object({ ok: z.literal(true), checks: z.record(z.string(), Check) }).openapi("Health");
+const Health = z
+  .object({
+    ok: z.literal(true),
+    checks: z.record(z.string(), Check),
+    payments: z.object({
+      provider: z.enum(["simulated", "stripe"]),
+      live: z.boolean().openapi({ description: "false: the simulator, which takes no money" }),
+    }),
+  })
+  .openapi("Health");
 
 const healthRoute = createRoute({
   method: "get",
@@ -14,7 +23,7 @@ const healthRoute = createRoute({
   // Public: no credentials.
   security: [],
   tags: ["Operations"],
-  summary: "Whether D1, KV and the inventory objects answer",
+  summary: "Whether D1, KV, the inventory and order objects answer, and payments are configured",
   responses: {
     200: { description: "Every dependency answered", content: { "application/json": { schema: Health } } },
     ...problems({
@@ -33,9 +42,9 @@ export const opsRoutes = createRouter().openapi(healthRoute, async (c) => {
       .map(([name]) => name);
     throw new AppError("service_unavailable", {
       detail: `Not answering: ${failed.join(", ")}`,
-      extensions: { ok: false, failed, checks: report.checks },
+      extensions: { ok: false, failed, checks: report.checks, payments: report.payments },
       headers: { "Retry-After": "5" },
     });
   }
-  return c.json({ ok: true as const, checks: report.checks }, 200);
+  return c.json({ ok: true as const, checks: report.checks, payments: report.payments }, 200);
 });

@@ -14,7 +14,10 @@ const titles: Record<Page, string> = {
  * The shell every page shares: the header, a live region for messages, and the main element the
  * client script fills in for this page. No framework: one small module and one stylesheet.
  */
-export function shell(page: Page) {
+/** How the shop's checkout pays: the simulator's test cards, Stripe, or not at all (not configured). */
+export type Payments = "simulated" | "stripe" | "off";
+
+export function shell(page: Page, payments: Payments) {
   const admin = page === "admin";
   return html`<!doctype html>
 <html lang="en">
@@ -26,7 +29,7 @@ export function shell(page: Page) {
     <link rel="stylesheet" href="/assets/store.css" />
     <script type="module" src="${admin ? "/assets/ops.js" : "/assets/store.js"}"></script>
   </head>
-  <body data-page="${page}">
+  <body data-page="${page}" data-payments="${payments}">
     <header class="top">
       <a class="brand" href="/">Stampede</a>
       ${admin ? raw('<span class="tag">Operations</span>') : raw('<a href="/cart" data-testid="cart-link" class="cart-link">Cart (<span id="cart-count">0</span>)</a>')}

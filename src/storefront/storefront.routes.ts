@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import { Hono } from "hono";
+import { paymentMode } from "../config";
 import type { AppEnv } from "../env";
 import { type Page, shell } from "./pages";
 
@@ -9,7 +10,8 @@ import { type Page, shell } from "./pages";
  */
 const page = (name: Page) => (c: Context<AppEnv>) => {
   c.header("Cache-Control", "no-cache");
-  return c.html(shell(name));
+  const mode = paymentMode(c.env);
+  return c.html(shell(name, mode.ready ? mode.provider : "off"));
 };
 
 export const storefrontRoutes = new Hono<AppEnv>()
