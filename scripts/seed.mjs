@@ -1,38 +1,52 @@
+#!/usr/bin/env node
+// `npm run seed -- [--target URL] [--admin-token T] [--catalog catalog.json] [--force]`: fills an
+// empty shop with the demo catalog (or the products of a catalog file, in the shape of
+// `{ "products": [ ...POST /v1/admin/products bodies, each variant with an optional "stock" ] }`).
+// A shop that already has products is left alone unless --force.
+import { readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { targetOf, uploadCatalog } from "./catalog-upload.mjs";
 import { demoCatalog } from "./demo-catalog.mjs";
 
-/**
- * Seeds the demo catalog through the admin API, so the seed passes the same validation and cache
- * invalidation as any admin write. Does nothing when the catalog already has products.
- */
-export async function seedIfEmpty(baseUrl, adminToken, log = console.log) {
+async function isEmpty(baseUrl) {
   const probe = await fetch(`${baseUrl}/v1/products?limit=1`);
   if (!probe.ok) throw new Error(`catalog probe answered ${probe.status}`);
-  if ((await probe.json()).items.length > 0) return { seeded: false };
+  return (await probe.json()).items.length === 0;
+}
 
-  const headers = { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" };
-  let products = 0;
-  let skus = 0;
-  for (const { variants, ...product } of demoCatalog()) {
-    const created = await fetch(`${baseUrl}/v1/admin/products`, {
-      method: "POST",
-      headers,
-      body: JSON.stringify({ ...product, variants: variants.map(({ stock, ...variant }) => variant) }),
-    });
-    // A slug taken by an earlier, interrupted seed is kept as it is.
-    if (created.status !== 201 && created.status !== 409) {
-      throw new Error(`creating ${product.slug} answered ${created.status}: ${await created.text()}`);
-    }
-    if (created.status === 201) products++;
-    for (const { sku, stock } of variants) {
-      const stocked = await fetch(`${baseUrl}/v1/admin/inventory/${encodeURIComponent(sku)}`, {
-        method: "PUT",
-        headers,
-        body: JSON.stringify({ onHand: stock }),
-      });
-      if (!stocked.ok) throw new Error(`stocking ${sku} answered ${stocked.status}: ${await stocked.text()}`);
-      skus++;
-    }
+/** Seeds the demo catalog when the catalog is empty (`npm start`, the load tests). */
+export async function seedIfEmpty(baseUrl, adminToken, log = console.log) {
+  if (!(await isEmpty(baseUrl))) return { seeded: false };
+  const tally = await uploadCatalog(baseUrl, adminToken, demoCatalog(), () => {});
+  log(`seeded ${tally.created + tally.replaced} products and stock for ${tally.stocked} SKUs`);
+  return { seeded: true, products: tally.created, skus: tally.stocked };
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      target: { type: "string" },
+      "admin-token": { type: "string" },
+      catalog: { type: "string" },
+      force: { type: "boolean", default: false },
+    },
+  });
+  const { target, adminToken } = targetOf(values);
+  if (!values.force && !(await isEmpty(target))) {
+    console.log(
+      `${target} already has products; nothing seeded (--force writes over products with the same slugs)`,
+    );
+    return;
   }
-  log(`seeded ${products} products and stock for ${skus} SKUs`);
-  return { seeded: true, products, skus };
+  const products = values.catalog ? JSON.parse(readFileSync(values.catalog, "utf8")).products : demoCatalog();
+  console.log(`seeding ${products.length} products into ${target}...`);
+  await uploadCatalog(target, adminToken, products);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  main().catch((error) => {
+    console.error(`seed failed: ${error.message}`);
+    process.exit(1);
+  });
 }

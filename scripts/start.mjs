@@ -3,6 +3,7 @@
 // seed the demo catalog when the database is empty, and print where everything is.
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
 import { seedIfEmpty } from "./seed.mjs";
 
 const port = Number(process.env.PORT ?? 8787);
@@ -34,9 +35,18 @@ const dev = spawn(
   process.execPath,
   [...wrangler, "dev", "--port", String(port), "--ip", "127.0.0.1", ...persist],
   {
-    stdio: ["inherit", "inherit", "inherit"],
+    stdio: ["inherit", "pipe", "inherit"],
   },
 );
+// Until the URLs are printed, the lines per request (wrangler's and the worker's own, for the health
+// probes and the seed's hundreds of admin writes) are left out; everything else, and every line
+// after, passes through.
+let starting = true;
+const requestLine = /\[wrangler:info\] (GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) |"msg":"request"/;
+createInterface({ input: dev.stdout }).on("line", (line) => {
+  if (starting && requestLine.test(line)) return;
+  process.stdout.write(`${line}\n`);
+});
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill(signal));
 dev.on("exit", (code) => process.exit(code ?? 0));
 
@@ -59,7 +69,7 @@ try {
   console.log(
     [
       "",
-      "Stampede is running on local workerd (state in .wrangler/state).",
+      `Stampede is running on local workerd (state in ${process.env.PERSIST_TO ?? ".wrangler/state"}).`,
       `  Shop         ${baseUrl}/`,
       `  Ops page     ${baseUrl}/admin`,
       `  API          ${baseUrl}/v1/products`,
@@ -70,6 +80,7 @@ try {
       "",
     ].join("\n"),
   );
+  starting = false;
 } catch (error) {
   console.error(`start failed: ${error.message}`);
   dev.kill("SIGTERM");
