@@ -1,4 +1,5 @@
 import { HTTPException } from "hono/http-exception";
+import { adminDashboardRoutes } from "./admin/dashboard.routes";
 import { adminInventoryRoutes } from "./admin/inventory.routes";
 import { adminOrderRoutes } from "./admin/orders.routes";
 import { adminProductRoutes } from "./admin/products.routes";
@@ -83,6 +84,7 @@ export function buildApp() {
   app.route("/v1/admin", adminProductRoutes);
   app.route("/v1/admin", adminInventoryRoutes);
   app.route("/v1/admin", adminOrderRoutes);
+  app.route("/v1/admin", adminDashboardRoutes);
   app.route("/", opsRoutes);
   app.route("/", storefrontRoutes);
 

@@ -2,6 +2,7 @@ import { app } from "./app";
 import { republishRecentProducts } from "./catalog/catalog.service";
 import { paymentMode } from "./config";
 import { answerHot } from "./http/hot-paths";
+import { countCheckout } from "./ops/sale-metrics";
 import { reconcile } from "./orders/reconcile";
 import {
   consumeDeadPayments,
@@ -12,6 +13,7 @@ import {
 import { logEvent } from "./shared/log";
 
 export { SkuInventory } from "./inventory/inventory.do";
+export { SaleMetrics } from "./ops/sale-metrics.do";
 export { OrderShard } from "./orders/order-shard.do";
 export { GatewaySimulator } from "./payments/simulator.do";
 
@@ -25,7 +27,12 @@ export default {
       const payments = paymentMode(env);
       if (!payments.ready) logEvent("error", "checkout is refused: payments are not configured", payments);
     }
-    return answerHot(request, env, (routed) => app.fetch(routed, env, ctx));
+    const started = performance.now();
+    const answer = answerHot(request, env, (routed) => app.fetch(routed, env, ctx));
+    if (request.method === "POST" && new URL(request.url).pathname === "/v1/checkout") {
+      return countCheckout(answer, env, ctx, started);
+    }
+    return answer;
   },
 
   async queue(batch, env, _ctx) {

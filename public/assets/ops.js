@@ -1,27 +1,66 @@
-// The ops page: what an operator watches during a sale, refreshed every few seconds from the admin API.
+// The ops page: the sale at a glance. One request to the admin API per refresh (GET
+// /v1/admin/dashboard), none while the tab is hidden; charts drawn as inline SVG, no library.
 const app = document.getElementById("app");
 const notice = document.getElementById("notice");
 const TOKEN_KEY = "stampede.adminToken";
-const REFRESH_MS = 3000;
+const WATCH_KEY = "stampede.watchedSkus";
+const REFRESH_MS = 5000;
+const MINUTES = 5;
+const SVG = "http://www.w3.org/2000/svg";
 
 const el = (tag, attributes = {}, ...children) => {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
+    if (value === false || value === undefined || value === null) continue;
     if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, String(value));
+    else node.setAttribute(name, value === true ? "" : String(value));
   }
-  node.append(...children.flat());
+  node.append(...children.flat().filter((child) => child !== null && child !== undefined));
   return node;
 };
 
+const svg = (tag, attributes = {}, ...children) => {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  node.append(...children);
+  return node;
+};
+
+// One time zone for every time on the page: the operator's, named in the header.
+const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
+const clock = new Intl.DateTimeFormat(undefined, {
+  timeZone: ZONE,
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  hour12: false,
+});
+const time = (iso) => clock.format(new Date(iso));
 const money = ({ amount, currency }) =>
   new Intl.NumberFormat(undefined, { style: "currency", currency }).format(amount / 100);
 
-async function admin(path, token) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+/** Replaces the page's content; parts that are null are left out. */
+const show = (...parts) =>
+  app.replaceChildren(...parts.filter((part) => part !== null && part !== undefined));
+
+function say(message) {
+  notice.hidden = !message;
+  notice.textContent = message ?? "";
+  notice.dataset.tone = message ? "error" : "";
+}
+
+const watched = () => (localStorage.getItem(WATCH_KEY) ?? "").split(",").filter(Boolean);
+
+async function fetchDashboard(token) {
+  const query = new URLSearchParams({ minutes: String(MINUTES) });
+  if (watched().length > 0) query.set("skus", watched().join(","));
+  const response = await fetch(`/v1/admin/dashboard?${query}`, {
+    headers: { Authorization: `Bearer ${token}` },
+  });
   if (response.status === 401) throw Object.assign(new Error("unauthorized"), { status: 401 });
-  if (!response.ok) throw new Error(`${path} answered ${response.status}`);
-  return response.json();
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new Error(body?.detail ?? `the dashboard answered ${response.status}`);
+  return body;
 }
 
 function signIn(message) {
@@ -40,21 +79,100 @@ function signIn(message) {
       id: "token",
       name: "token",
       type: "password",
-      required: "",
+      required: true,
       autocomplete: "off",
       "data-testid": "admin-token",
     }),
     el("button", { type: "submit", class: "primary", "data-testid": "admin-sign-in" }, "Open"),
   );
-  app.replaceChildren(el("h1", {}, "Operations"), message ? el("p", { class: "muted" }, message) : "", form);
+  show(
+    el("h1", {}, "Operations"),
+    message ? el("p", { class: "muted", role: "alert", "data-testid": "admin-refused" }, message) : null,
+    form,
+  );
 }
 
-/** Asks for many SKUs at once, a few at a time, so a refresh does not flood the objects. */
-async function inBatches(items, size, work) {
-  const results = [];
-  for (let i = 0; i < items.length; i += size)
-    results.push(...(await Promise.all(items.slice(i, i + size).map(work))));
-  return results;
+/** A line chart of several series over the same times; `max` at least 1 so a quiet sale draws flat. */
+function lineChart(testid, title, unit, times, series) {
+  const width = 560;
+  const height = 160;
+  const pad = { left: 44, right: 8, top: 10, bottom: 22 };
+  const values = series.flatMap((s) => s.values.filter((v) => v !== null));
+  const max = Math.max(1, ...values);
+  const x = (i) => pad.left + (i / Math.max(1, times.length - 1)) * (width - pad.left - pad.right);
+  const y = (v) => pad.top + (1 - v / max) * (height - pad.top - pad.bottom);
+  const chart = svg(
+    "svg",
+    { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title, class: "chart" },
+    svg("line", { x1: pad.left, x2: width - pad.right, y1: y(0), y2: y(0), class: "axis" }),
+    svg(
+      "text",
+      { x: pad.left - 6, y: y(max) + 4, "text-anchor": "end", class: "tick" },
+      `${Math.round(max * 10) / 10}`,
+    ),
+    svg("text", { x: pad.left - 6, y: y(0) + 4, "text-anchor": "end", class: "tick" }, "0"),
+    svg("text", { x: pad.left, y: height - 4, class: "tick" }, times.length ? time(times[0]) : ""),
+    svg(
+      "text",
+      { x: width - pad.right, y: height - 4, "text-anchor": "end", class: "tick" },
+      times.length ? time(times.at(-1)) : "",
+    ),
+  );
+  for (const s of series) {
+    let d = "";
+    s.values.forEach((v, i) => {
+      if (v === null) return;
+      d += `${d && s.values[i - 1] !== null ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
+    });
+    chart.append(svg("path", { d, fill: "none", stroke: s.color, "stroke-width": 2, "data-series": s.name }));
+  }
+  const legend = el(
+    "p",
+    { class: "legend" },
+    series.map((s) => {
+      const last = s.values.filter((v) => v !== null).at(-1);
+      return el("span", {}, el("i", { style: `background:${s.color}` }), ` ${s.name} ${last ?? "–"}${unit}`);
+    }),
+  );
+  return el("figure", { "data-testid": testid }, el("figcaption", {}, title), chart, legend);
+}
+
+/** Units sold (and held) against what the sale started with, one bar per watched SKU. */
+function stockChart(rows) {
+  const known = rows.filter((r) => r.known);
+  if (known.length === 0)
+    return el(
+      "p",
+      { class: "muted", "data-testid": "chart-stock" },
+      "No SKU is selling yet; watch one below.",
+    );
+  return el(
+    "figure",
+    { "data-testid": "chart-stock" },
+    el("figcaption", {}, "Units sold against stock"),
+    el(
+      "div",
+      { class: "bars" },
+      known.map((r) => {
+        const total = Math.max(1, r.stocked);
+        return el(
+          "div",
+          { class: "bar-row", "data-sku": r.sku },
+          el("span", { class: "bar-label" }, r.sku),
+          el(
+            "span",
+            {
+              class: "bar",
+              title: `${r.committed} sold, ${r.reserved} held, ${r.available} left of ${r.stocked}`,
+            },
+            el("span", { class: "sold", style: `width:${(100 * r.committed) / total}%` }),
+            el("span", { class: "held", style: `width:${(100 * r.reserved) / total}%` }),
+          ),
+          el("span", { class: "bar-value" }, `${r.committed} / ${r.stocked}`),
+        );
+      }),
+    ),
+  );
 }
 
 const table = (caption, head, rows, testid) =>
@@ -84,92 +202,165 @@ const table = (caption, head, rows, testid) =>
     ),
   );
 
-async function refresh(token, skus) {
-  const [summary, recent, stock] = await Promise.all([
-    admin("/v1/admin/orders/summary", token),
-    admin("/v1/admin/orders?limit=15", token),
-    inBatches(skus, 10, (sku) =>
-      admin(`/v1/admin/inventory/${encodeURIComponent(sku)}`, token).catch(() => null),
-    ),
-  ]);
-  const rows = stock
-    .filter(Boolean)
-    .sort((a, b) => b.committed + b.reserved - (a.committed + a.reserved) || a.available - b.available)
-    .map((s) => [s.sku, s.onHand, s.reserved, s.available, s.committed, s.bucketCount]);
-  app.replaceChildren(
+const unknown = (value) => (value === null || value === undefined ? "?" : value);
+let filter = "";
+
+function watchForm() {
+  return el(
+    "form",
+    {
+      class: "watch",
+      onsubmit: (event) => {
+        event.preventDefault();
+        const skus = String(new FormData(event.target).get("skus") ?? "")
+          .split(/[\s,]+/)
+          .filter(Boolean)
+          .slice(0, 20);
+        localStorage.setItem(WATCH_KEY, skus.join(","));
+        tick();
+      },
+    },
+    el("label", { for: "skus" }, "Watch SKUs (comma-separated; empty: those selling most)"),
+    el("input", { id: "skus", name: "skus", value: watched().join(", "), "data-testid": "watch-skus" }),
+    el("button", { type: "submit" }, "Watch"),
+  );
+}
+
+function render(data) {
+  const points = data.sale?.points ?? [];
+  const times = points.map((p) => p.at);
+  const per = (key) => points.map((p) => p.perSecond[key]);
+  const stockRows = (data.stock ?? []).filter((r) => !filter || r.sku.toLowerCase().includes(filter));
+  show(
     el("h1", {}, "Operations"),
     el(
       "p",
-      { class: "muted" },
-      `Updated ${new Date().toLocaleTimeString()} · refreshes every ${REFRESH_MS / 1000} s`,
+      { class: "muted", "data-testid": "ops-updated" },
+      `Updated ${time(data.now)} · times in ${ZONE} · last ${data.minutes} minutes · refreshes every ${REFRESH_MS / 1000} s`,
+    ),
+    data.unavailable.length > 0
+      ? el(
+          "p",
+          { class: "notice", "data-tone": "error" },
+          `Not answering right now: ${data.unavailable.join(", ")}`,
+        )
+      : null,
+    el(
+      "section",
+      { class: "charts" },
+      lineChart("chart-checkouts", "Checkouts per second", "/s", times, [
+        { name: "accepted", color: "#0a7d4b", values: per("accepted") },
+        { name: "sold out (409)", color: "#c77700", values: per("refused") },
+        { name: "rate limited (429)", color: "#6b4fbb", values: per("rateLimited") },
+        { name: "unavailable (503)", color: "#c0262d", values: per("unavailable") },
+      ]),
+      lineChart("chart-latency", "Checkout latency", " ms", times, [
+        { name: "p50", color: "#1f6feb", values: points.map((p) => p.p50Ms) },
+        { name: "p99", color: "#c0262d", values: points.map((p) => p.p99Ms) },
+      ]),
+      stockChart(data.stock ?? []),
     ),
     table(
       "Payments",
-      ["pending", "paid", "failed", "cancelled", "retries over", "not yet attempted"],
-      [
-        [
-          summary.paymentsPending,
-          summary.byStatus.paid,
-          summary.byStatus.payment_failed,
-          summary.byStatus.cancelled,
-          summary.deadLettered,
-          summary.unsentPayments,
-        ],
-      ],
+      ["pending", "paid", "failed", "cancelled", "retries over", "queued, not yet attempted"],
+      data.payments
+        ? [
+            [
+              data.payments.paymentsPending,
+              data.payments.byStatus.paid ?? 0,
+              data.payments.byStatus.payment_failed ?? 0,
+              data.payments.byStatus.cancelled ?? 0,
+              data.payments.deadLettered,
+              unknown(data.payments.unsentPayments),
+            ],
+          ]
+        : [["?", "?", "?", "?", "?", "?"]],
       "ops-payments",
     ),
     table(
       "Order intake (shards)",
       ["orders owing work", "overdue > 1 min", "not yet in D1", "checkouts in flight"],
-      [
-        [
-          summary.intake.owed,
-          summary.intake.overdue,
-          summary.intake.unprojected,
-          summary.intake.claimsInFlight,
-        ],
-      ],
+      data.intake
+        ? [[data.intake.owed, data.intake.overdue, data.intake.unprojected, data.intake.claimsInFlight]]
+        : [["?", "?", "?", "?"]],
       "ops-intake",
+    ),
+    watchForm(),
+    el("label", { for: "filter" }, "Filter"),
+    el("input", {
+      id: "filter",
+      type: "search",
+      value: filter,
+      placeholder: "SKU contains…",
+      "data-testid": "stock-filter",
+      oninput: (event) => {
+        filter = event.target.value.trim().toLowerCase();
+        render(data);
+        document.getElementById("filter")?.focus();
+      },
+    }),
+    table(
+      "Stock of the watched SKUs",
+      ["SKU", "stocked", "sold", "held", "available", `sold in ${data.minutes} min`],
+      stockRows.map((r) =>
+        r.known
+          ? [r.sku, r.stocked, r.committed, r.reserved, r.available, r.soldInWindow]
+          : [r.sku, "not in the catalog", "", "", "", ""],
+      ),
+      "ops-stock",
     ),
     table(
       "Recent orders",
-      ["order", "status", "payment", "attempts", "total", "created"],
-      recent.items.map((o) => [
+      ["order", "status", "payment", "attempts", "total", `created (${ZONE})`],
+      (data.recentOrders ?? []).map((o) => [
         o.id,
         o.status,
         o.payment.status,
         o.payment.attempts,
         money(o.total),
-        o.createdAt,
+        time(o.createdAt),
       ]),
       "ops-orders",
-    ),
-    table(
-      "Stock (busiest first)",
-      ["SKU", "on hand", "reserved", "available", "committed", "buckets"],
-      rows,
-      "ops-stock",
     ),
   );
 }
 
-function showFailure(error) {
-  notice.hidden = false;
-  notice.textContent = `Refresh failed: ${error.message}`;
+let token = null;
+let timer = null;
+let last = null;
+
+async function tick() {
+  clearTimeout(timer);
+  try {
+    last = await fetchDashboard(token);
+    say(null);
+    render(last);
+  } catch (error) {
+    if (error.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      return signIn("That token was not accepted.");
+    }
+    // Keep showing the last figures, marked stale; try again at the next refresh.
+    say(
+      `Refresh failed (${error.message}); showing ${last ? `figures from ${time(last.now)}` : "nothing yet"}, retrying…`,
+    );
+  }
+  if (!document.hidden) timer = setTimeout(tick, REFRESH_MS);
 }
 
-async function start() {
-  const token = sessionStorage.getItem(TOKEN_KEY);
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && token) tick();
+  else clearTimeout(timer);
+});
+
+function start() {
+  token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) return signIn();
-  try {
-    const listed = await (await fetch("/v1/products?limit=100")).json();
-    const skus = listed.items.flatMap((p) => p.variants.map((v) => v.sku));
-    await refresh(token, skus);
-    setInterval(() => refresh(token, skus).catch(showFailure), REFRESH_MS);
-  } catch (error) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    signIn(error.status === 401 ? "That token was not accepted." : "The admin API could not be reached.");
-  }
+  app.replaceChildren(
+    el("h1", {}, "Operations"),
+    el("p", { class: "muted", "data-testid": "ops-loading" }, "Loading the sale…"),
+  );
+  tick();
 }
 
 start();

@@ -273,7 +273,8 @@ const PAYMENTS = document.body.dataset.payments ?? "off";
 function paymentFields() {
   if (PAYMENTS === "simulated") {
     return [
-      el("label", { for: "payment" }, "Payment (test card: this shop runs the payment simulator)"),
+      el("label", { for: "payment" }, "Payment (test card)"),
+      el("p", { class: "muted" }, "This shop runs the payment simulator: no money is taken."),
       el(
         "select",
         { id: "payment", name: "payment" },

@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../http/router";
+import { saleCounters } from "../ops/sale-metrics";
 import { problems } from "../shared/problem";
 import { scopeOf } from "../shared/scope";
 import { CheckoutAccepted, CheckoutRequest } from "./checkout.schemas";
@@ -56,10 +57,12 @@ const checkoutRoute = createRoute({
 export const checkoutRoutes = createRouter();
 checkoutRoutes.openapi(checkoutRoute, async (c) => {
   const key = parseIdempotencyKey(c.req.header("Idempotency-Key"));
-  const result = await checkout(scopeOf(c), key, c.req.valid("json"), {
+  const body = c.req.valid("json");
+  const result = await checkout(scopeOf(c), key, body, {
     requestId: c.get("requestId"),
     client: clientKey(c.req.raw.headers),
   });
+  if (result.status === 202 && !result.replayed) saleCounters.units(body.items);
   const headers = new Headers(result.headers);
   if (result.replayed) headers.set("Idempotent-Replayed", "true");
   if (result.serverTiming) headers.set("Server-Timing", result.serverTiming);

@@ -147,20 +147,89 @@ describe("storefront", () => {
 });
 
 describe("ops page", () => {
-  it("shows the sale: payments by status and stock per SKU", async () => {
+  it("rejects a wrong token on its first request", async () => {
+    const page = await newPage("ops-refused");
+    const calls = [];
+    page.on("request", (request) => {
+      if (new URL(request.url()).pathname.startsWith("/v1/")) calls.push(request.url());
+    });
+    await page.goto(`${BASE}/admin`);
+    await page.getByTestId("admin-token").fill("not-the-token");
+    await page.getByTestId("admin-sign-in").click();
+    await page.getByTestId("admin-refused").waitFor();
+    assert.equal(await page.getByTestId("admin-refused").textContent(), "That token was not accepted.");
+    assert.deepEqual(
+      calls.map((url) => new URL(url).pathname),
+      ["/v1/admin/dashboard"],
+    );
+    await page.shot();
+  });
+
+  it("draws the sale the test runs as charts, with one request per refresh", async () => {
+    // A small sale: three accepted checkouts of one SKU, and sold-out refusals of another.
+    const listed = await (await fetch(`${BASE}/v1/products?limit=5`)).json();
+    const sku = listed.items.find((p) => p.slug !== "flash-sale-sneaker").variants[0].sku;
+    await adminCall("PUT", `/v1/admin/inventory/${sku}`, { onHand: 50 });
+    await adminCall("PUT", "/v1/admin/inventory/FLASH-SNEAKER", { onHand: 0 });
+    const buy = (item, i) =>
+      fetch(`${BASE}/v1/checkout`, {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          "Idempotency-Key": `ops-sale-${item}-${i}-${Date.now()}`,
+        },
+        body: JSON.stringify({
+          items: [{ sku: item, quantity: 1 }],
+          customer: { email: `ops${i}@example.com` },
+          payment: { token: "tok_ok" },
+        }),
+      });
+    const answers = await Promise.all([
+      ...[0, 1, 2].map((i) => buy(sku, i)),
+      ...[0, 1, 2, 3].map((i) => buy("FLASH-SNEAKER", i)),
+    ]);
+    assert.deepEqual(
+      answers.map((r) => r.status),
+      [202, 202, 202, 409, 409, 409, 409],
+    );
+
     const page = await newPage("ops");
+    const calls = [];
+    page.on("request", (request) => {
+      if (new URL(request.url()).pathname.startsWith("/v1/")) calls.push(Date.now());
+    });
     await page.goto(`${BASE}/admin`);
     await page.getByTestId("admin-token").fill(ADMIN);
     await page.getByTestId("admin-sign-in").click();
-    const payments = page.getByTestId("ops-payments");
-    await payments.waitFor();
-    const paid = Number(await payments.locator("tbody td").nth(1).textContent());
+    const accepted = page.locator('[data-testid=chart-checkouts] path[data-series="accepted"]');
+    await accepted.waitFor();
+    assert.match(await accepted.getAttribute("d"), /^M[\d.]+,[\d.]+(L[\d.]+,[\d.]+)+$/);
+    const refused = page.locator('[data-testid=chart-checkouts] path[data-series="sold out (409)"]');
+    assert.ok((await refused.getAttribute("d")).length > 0);
+    assert.ok(
+      (await page.locator('[data-testid=chart-latency] path[data-series="p99"]').getAttribute("d")).length >
+        0,
+    );
+    // The SKU that sold is watched by default, with its bar.
+    await page.locator(`[data-testid=chart-stock] [data-sku="${sku}"]`).waitFor();
+    assert.match(await page.getByTestId("ops-updated").textContent(), /times in \S+/);
+    const paid = Number(await page.getByTestId("ops-payments").locator("tbody td").nth(1).textContent());
     assert.ok(paid >= 2, `paid orders shown: ${paid}`);
-    const intake = page.getByTestId("ops-intake");
-    assert.equal(await intake.locator("tbody td").count(), 4);
-    const stock = page.getByTestId("ops-stock");
-    assert.ok((await stock.locator("tbody tr").count()) >= 50);
     await page.getByTestId("ops-orders").locator("tbody tr").first().waitFor();
     await page.shot();
+
+    // Over two refresh periods: one request each, nothing per SKU.
+    const first = calls.length;
+    await page.waitForTimeout(10_500);
+    const refreshes = calls.length - first;
+    assert.ok(refreshes >= 1 && refreshes <= 3, `requests in 10.5 s: ${refreshes}`);
+
+    // The filter narrows the stock table without asking the server.
+    const before = calls.length;
+    await page.getByTestId("stock-filter").fill("no-such-sku");
+    assert.equal(await page.getByTestId("ops-stock").locator("tbody tr").count(), 0);
+    await page.getByTestId("stock-filter").fill(sku.slice(0, 4).toLowerCase());
+    assert.ok((await page.getByTestId("ops-stock").locator("tbody tr").count()) >= 1);
+    assert.ok(calls.length - before <= 1);
   });
 });

@@ -277,6 +277,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Everything the ops page shows, in one request */
+        get: operations["getDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -284,7 +301,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Whether D1, KV and the inventory objects answer */
+        /** Whether D1, KV, the inventory and order objects answer, and payments are configured */
         get: operations["getHealth"];
         put?: never;
         post?: never;
@@ -526,6 +543,68 @@ export interface components {
             items: components["schemas"]["Order"][];
             nextCursor: string | null;
         };
+        Dashboard: {
+            /** Format: date-time */
+            now: string;
+            minutes: number;
+            payments: {
+                byStatus: {
+                    [key: string]: number;
+                };
+                paymentsPending: number;
+                deadLettered: number;
+                unsentPayments: number | null;
+            } | null;
+            intake: {
+                owed: number;
+                overdue: number;
+                unprojected: number;
+                claimsInFlight: number;
+                releasesOwed: number;
+            } | null;
+            recentOrders: components["schemas"]["Order"][] | null;
+            /** @description Checkout answers per second by outcome, and latency, over the window */
+            sale: {
+                stepSeconds: number;
+                points: {
+                    /** Format: date-time */
+                    at: string;
+                    perSecond: {
+                        accepted: number;
+                        replayed: number;
+                        /** @description 409: sold out, or the key in use */
+                        refused: number;
+                        rateLimited: number;
+                        unavailable: number;
+                        invalid: number;
+                    };
+                    p50Ms: number | null;
+                    p99Ms: number | null;
+                }[];
+                topSkus: {
+                    sku: string;
+                    units: number;
+                }[];
+            } | null;
+            stock: ({
+                sku: string;
+                /** @enum {boolean} */
+                known: true;
+                onHand: number;
+                reserved: number;
+                available: number;
+                committed: number;
+                /** @description onHand + committed: what the sale started with */
+                stocked: number;
+                soldInWindow: number;
+            } | {
+                sku: string;
+                /** @enum {boolean} */
+                known: false;
+            })[] | null;
+            /** @description Parts that could not be read this time (the rest is current) */
+            unavailable: ("payments" | "intake" | "orders" | "sale" | "stock")[];
+        };
         Health: {
             /** @enum {boolean} */
             ok: true;
@@ -535,6 +614,12 @@ export interface components {
                     ms: number;
                     error?: string;
                 };
+            };
+            payments: {
+                /** @enum {string} */
+                provider: "simulated" | "stripe";
+                /** @description false: the simulator, which takes no money */
+                live: boolean;
             };
         };
     };
@@ -775,7 +860,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description service_unavailable (Retry-After); nothing was held or recorded */
+            /** @description service_unavailable, or payments_not_configured (a deployment with no gateway allowed); Retry-After; nothing was held or recorded */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -1501,6 +1586,48 @@ export interface operations {
                         expiredKeys: number;
                         shardsUnreachable: number;
                     };
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDashboard: {
+        parameters: {
+            query?: {
+                /** @description Comma-separated SKUs to watch (at most 20); default: the ones selling most */
+                skus?: string;
+                minutes?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sale now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dashboard"];
+                };
+            };
+            /** @description Invalid query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Missing or wrong admin token */

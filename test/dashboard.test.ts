@@ -1,0 +1,119 @@
+import { describe, expect, it } from "vitest";
+import { SkuInventory } from "../src/inventory/inventory.do";
+import {
+  admin,
+  breakMethod,
+  call,
+  checkoutBody,
+  postCheckout,
+  settleShards,
+  stockedSku,
+  takeD1Down,
+  unique,
+} from "./helpers";
+
+type Dashboard = {
+  now: string;
+  minutes: number;
+  payments: { byStatus: Record<string, number>; paymentsPending: number } | null;
+  intake: { owed: number } | null;
+  recentOrders: { id: string }[] | null;
+  sale: {
+    stepSeconds: number;
+    points: { at: string; perSecond: Record<string, number>; p50Ms: number | null; p99Ms: number | null }[];
+    topSkus: { sku: string; units: number }[];
+  } | null;
+  stock:
+    | (
+        | {
+            sku: string;
+            known: true;
+            committed: number;
+            reserved: number;
+            stocked: number;
+            soldInWindow: number;
+          }
+        | { sku: string; known: false }
+      )[]
+    | null;
+  unavailable: string[];
+};
+
+async function dashboard(query = "") {
+  const response = await admin("GET", `/v1/admin/dashboard${query}`);
+  expect(response.status).toBe(200);
+  return response.json<Dashboard>();
+}
+
+const sum = (d: Dashboard, outcome: string) =>
+  (d.sale?.points ?? []).reduce((n, p) => n + (p.perSecond[outcome] ?? 0) * (d.sale?.stepSeconds ?? 1), 0);
+
+describe("GET /v1/admin/dashboard", () => {
+  it("answers the whole ops page in one request: the sale's figures, payments, orders and the busiest SKUs", async () => {
+    const before = await dashboard("?minutes=5");
+    const sku = await stockedSku(3);
+    const answers = [];
+    for (let i = 0; i < 5; i++)
+      answers.push((await postCheckout(checkoutBody([{ sku, quantity: 1 }]))).status);
+    expect(answers).toEqual([202, 202, 202, 409, 409]);
+
+    await settleShards();
+    const after = await dashboard("?minutes=5");
+    expect(after.unavailable).toEqual([]);
+    expect(after.sale?.stepSeconds).toBe(5);
+    expect(after.sale?.points.length).toBeGreaterThanOrEqual(60);
+    expect(Math.round(sum(after, "accepted") - sum(before, "accepted"))).toBeGreaterThanOrEqual(3);
+    expect(Math.round(sum(after, "refused") - sum(before, "refused"))).toBeGreaterThanOrEqual(2);
+    expect(after.sale?.points.some((p) => p.p99Ms !== null)).toBe(true);
+    expect(after.sale?.topSkus).toContainEqual({ sku, units: 3 });
+    expect(after.stock).toContainEqual(
+      expect.objectContaining({ sku, known: true, stocked: 3, soldInWindow: 3 }),
+    );
+    expect(after.payments?.byStatus).toHaveProperty("paid");
+    expect(after.recentOrders?.length).toBeGreaterThan(0);
+  });
+
+  it("watches the SKUs asked for, and never touches an object for a SKU the catalog does not know", async () => {
+    const sku = await stockedSku(7);
+    const ghost = unique("GHOST").toUpperCase();
+    const reached: string[] = [];
+    const original = SkuInventory.prototype.countsAndLayout;
+    const restore = breakMethod(SkuInventory.prototype, "countsAndLayout", function (this: SkuInventory) {
+      reached.push((Reflect.get(this, "ctx") as DurableObjectState).id.name ?? "");
+      return original.call(this);
+    });
+    let data: Dashboard;
+    try {
+      data = await dashboard(`?skus=${sku},${ghost}`);
+    } finally {
+      restore();
+    }
+    expect(reached).toEqual([sku]);
+    expect(data.stock).toEqual([
+      expect.objectContaining({ sku, known: true, stocked: 7, committed: 0 }),
+      { sku: ghost, known: false },
+    ]);
+    expect((await admin("GET", "/v1/admin/dashboard?skus=bad%20sku")).status).toBe(400);
+    expect((await admin("GET", "/v1/admin/dashboard?minutes=0")).status).toBe(400);
+  });
+
+  it("refuses without the admin token", async () => {
+    expect((await call("/v1/admin/dashboard")).status).toBe(401);
+  });
+
+  it("still shows the sale and the stock while D1 is down, naming what it could not read", async () => {
+    const sku = await stockedSku(4);
+    expect((await postCheckout(checkoutBody([{ sku, quantity: 1 }]))).status).toBe(202);
+    const restore = takeD1Down();
+    try {
+      const data = await dashboard(`?skus=${sku}`);
+      expect(data.unavailable).toEqual(["payments", "orders"]);
+      expect(data.payments).toBeNull();
+      expect(data.intake).not.toBeNull();
+      expect(data.sale).not.toBeNull();
+      expect(data.stock).toEqual([expect.objectContaining({ sku, known: true, reserved: 1 })]);
+    } finally {
+      restore();
+    }
+  });
+});
