@@ -123,7 +123,11 @@ const slugify = (text) =>
     .replace(/[^a-z0-9]+/g, "-")
     .replace(/^-|-$/g, "");
 
-export function demoCatalog() {
+/**
+ * `imagesAt`: the origin the shop is served from; the demo images are its own static assets
+ * (public/images/demo), so the shop looks right offline.
+ */
+export function demoCatalog(imagesAt = "http://localhost:8787") {
   const next = random(42);
   const products = [];
   for (const [category, { nouns, options }] of Object.entries(categories)) {
@@ -144,7 +148,7 @@ export function demoCatalog() {
         title,
         description: `The ${title.toLowerCase()}: made to last, priced to move.`,
         category,
-        images: [`https://picsum.photos/seed/${slug}/800/800`],
+        images: [`${imagesAt}/images/demo/${category}.svg`],
         variants,
       });
     });
@@ -154,7 +158,7 @@ export function demoCatalog() {
     title: "Flash Sale Sneaker",
     description: "One colour, one size run, one hundred pairs. When they are gone, they are gone.",
     category: "footwear",
-    images: [`https://picsum.photos/seed/${FLASH_SALE.slug}/800/800`],
+    images: [`${imagesAt}/images/demo/flash-sale.svg`],
     variants: [
       {
         sku: FLASH_SALE.sku,

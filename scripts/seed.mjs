@@ -9,6 +9,9 @@ import { parseArgs } from "node:util";
 import { targetOf, uploadCatalog } from "./catalog-upload.mjs";
 import { demoCatalog } from "./demo-catalog.mjs";
 
+/** The demo images are served by the shop itself, at the origin it is seeded through. */
+const publicOrigin = (baseUrl) => new URL(baseUrl).origin;
+
 async function isEmpty(baseUrl) {
   const probe = await fetch(`${baseUrl}/v1/products?limit=1`);
   if (!probe.ok) throw new Error(`catalog probe answered ${probe.status}`);
@@ -18,7 +21,7 @@ async function isEmpty(baseUrl) {
 /** Seeds the demo catalog when the catalog is empty (`npm start`, the load tests). */
 export async function seedIfEmpty(baseUrl, adminToken, log = console.log) {
   if (!(await isEmpty(baseUrl))) return { seeded: false };
-  const tally = await uploadCatalog(baseUrl, adminToken, demoCatalog(), () => {});
+  const tally = await uploadCatalog(baseUrl, adminToken, demoCatalog(publicOrigin(baseUrl)), () => {});
   log(`seeded ${tally.created + tally.replaced} products and stock for ${tally.stocked} SKUs`);
   return { seeded: true, products: tally.created, skus: tally.stocked };
 }
@@ -39,7 +42,9 @@ async function main() {
     );
     return;
   }
-  const products = values.catalog ? JSON.parse(readFileSync(values.catalog, "utf8")).products : demoCatalog();
+  const products = values.catalog
+    ? JSON.parse(readFileSync(values.catalog, "utf8")).products
+    : demoCatalog(publicOrigin(target));
   console.log(`seeding ${products.length} products into ${target}...`);
   await uploadCatalog(target, adminToken, products);
 }

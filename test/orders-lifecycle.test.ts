@@ -1,7 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { keyHashOf } from "../src/checkout/idempotency";
 import { SkuInventory } from "../src/inventory/inventory.do";
 import { reconcile } from "../src/orders/reconcile";
 import { GatewaySimulator } from "../src/payments/simulator.do";
@@ -348,26 +347,34 @@ describe("work that keeps failing (issue: reconciler starvation)", () => {
   });
 });
 
+/** What a checkout request leaves when it dies after holding: its key's claim, locked and lapsed. */
+async function leaveStoppedClaim(
+  key: string,
+  orderId: string,
+  lines: { sku: string; quantity: number; buckets: number }[],
+) {
+  const { keyHash, stub } = await shardOfTestKey(key);
+  await runInDurableObject(stub, (_, state) => {
+    state.storage.sql.exec(
+      `INSERT INTO keys (key_hash, fingerprint, state, order_id, token, locked_until, lines, created_at, expires_at)
+       VALUES (?, ?, 'in_flight', ?, 1, 1, ?, 1, ?)`,
+      keyHash,
+      "0".repeat(64),
+      orderId,
+      JSON.stringify(lines),
+      Date.now() + 3600_000,
+    );
+  });
+}
+
 describe("abandoned attempts and expired keys", () => {
   it("gives back the holds of a checkout that stopped between holding and recording", async () => {
     const { sku } = await stockedProduct(4);
     const key = unique("crashed");
-    const keyHash = await keyHashOf(key);
-    const { stub } = await shardOfTestKey(key);
     const orderId = `${unique("ATTEMPT")}`;
     // What a request leaves when it dies after holding: a locked claim and holds under its order id.
     await env.INVENTORY.getByName(sku).reserve({ orderId, quantity: 3, expiresAtMs: Date.now() + 600_000 });
-    await runInDurableObject(stub, (_, state) => {
-      state.storage.sql.exec(
-        `INSERT INTO keys (key_hash, fingerprint, state, order_id, token, locked_until, lines, created_at, expires_at)
-         VALUES (?, ?, 'in_flight', ?, 1, 1, ?, 1, ?)`,
-        keyHash,
-        "0".repeat(64),
-        orderId,
-        JSON.stringify([{ sku, quantity: 3, buckets: 1 }]),
-        Date.now() + 3600_000,
-      );
-    });
+    await leaveStoppedClaim(key, orderId, [{ sku, quantity: 3, buckets: 1 }]);
     expect(await stockOf(sku)).toMatchObject({ reserved: 3 });
     const report = await reconcile(env);
     expect(report.released).toBeGreaterThanOrEqual(1);
@@ -380,7 +387,6 @@ describe("abandoned attempts and expired keys", () => {
     const sku = product.variants[0]?.sku ?? "";
     await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 8, buckets: 4 });
     const key = unique("walked-under-four");
-    const { keyHash, stub } = await shardOfTestKey(key);
     const orderId = unique("ATTEMPT");
     // A walk under four buckets held in buckets 2 and 3, then its request died.
     for (const bucket of [2, 3]) {
@@ -391,17 +397,7 @@ describe("abandoned attempts and expired keys", () => {
         partial: true,
       });
     }
-    await runInDurableObject(stub, (_, state) => {
-      state.storage.sql.exec(
-        `INSERT INTO keys (key_hash, fingerprint, state, order_id, token, locked_until, lines, created_at, expires_at)
-         VALUES (?, ?, 'in_flight', ?, 1, 1, ?, 1, ?)`,
-        keyHash,
-        "0".repeat(64),
-        orderId,
-        JSON.stringify([{ sku, quantity: 4, buckets: 4 }]),
-        Date.now() + 3600_000,
-      );
-    });
+    await leaveStoppedClaim(key, orderId, [{ sku, quantity: 4, buckets: 4 }]);
     // Meanwhile the SKU shrinks to two buckets: checkout no longer walks buckets 2 and 3.
     expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 8, buckets: 2 })).status).toBe(200);
     expect(await stockOf(sku)).toMatchObject({ reserved: 4, available: 4 });

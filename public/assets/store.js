@@ -26,7 +26,7 @@ function say(message, tone = "info") {
 }
 
 function render(...nodes) {
-  app.replaceChildren(...nodes);
+  app.replaceChildren(...nodes.filter((node) => node !== null && node !== undefined));
 }
 
 const readJson = (key, fallback) => {
@@ -62,7 +62,75 @@ async function getJson(path) {
 
 const availabilityText = { in_stock: "In stock", low_stock: "Low stock", sold_out: "Sold out" };
 
+/**
+ * A product's picture; where it cannot load, a designed placeholder (the title's initials on a tint)
+ * instead of a broken-image icon.
+ */
+function picture(item, size) {
+  const placeholder = () =>
+    el(
+      "span",
+      {
+        class: "placeholder",
+        style: `width:${size}px;height:${size}px`,
+        role: "img",
+        "aria-label": item.title,
+      },
+      item.title
+        .split(/\s+/)
+        .slice(0, 2)
+        .map((word) => word[0])
+        .join(""),
+    );
+  if (!item.images?.[0]) return placeholder();
+  const img = el("img", { src: item.images[0], alt: "", width: size, height: size, loading: "lazy" });
+  img.addEventListener("error", () => img.replaceWith(placeholder()), { once: true });
+  return img;
+}
+
+/** The featured product (a flash sale) with its live availability, refreshed while the page is open. */
+async function featuredBanner(slug) {
+  let item;
+  try {
+    item = await getJson(`/v1/products/${encodeURIComponent(slug)}`);
+  } catch {
+    return null;
+  }
+  const sku = item.variants[0].sku;
+  const left = el("strong", { "data-testid": "featured-available" }, "…");
+  const refresh = async () => {
+    try {
+      const stock = await getJson(`/v1/inventory/${encodeURIComponent(sku)}`);
+      left.textContent = stock.status === "sold_out" ? "Sold out" : `${stock.available} left`;
+      left.dataset.status = stock.status;
+    } catch {
+      left.textContent = "";
+    }
+  };
+  refresh();
+  setInterval(refresh, 5000);
+  return el(
+    "a",
+    { class: "featured", href: `/products/${item.slug}`, "data-testid": "featured" },
+    picture(item, 120),
+    el(
+      "span",
+      { class: "featured-text" },
+      el("span", { class: "badge" }, "Flash sale"),
+      el("span", { class: "featured-title" }, item.title),
+      el("span", {}, money(item.variants[0].price), " · ", left),
+    ),
+  );
+}
+
 // Home: products with a category filter and pagination.
+/** One price for a product: its only one, or "from" the lowest when its variants differ. */
+function fromPrice(product) {
+  const prices = product.variants.map((v) => v.price.amount);
+  const lowest = product.variants[prices.indexOf(Math.min(...prices))].price;
+  return new Set(prices).size > 1 ? `from ${money(lowest)}` : money(lowest);
+}
+
 async function home() {
   const params = new URLSearchParams(location.search);
   const category = params.get("category") ?? "";
@@ -72,9 +140,11 @@ async function home() {
     ...(category ? { category } : {}),
     ...(cursor ? { cursor } : {}),
   });
-  const [page, all] = await Promise.all([
+  const featured = document.body.dataset.featured;
+  const [page, all, banner] = await Promise.all([
     getJson(`/v1/products?${query}`),
     getJson("/v1/products?limit=100"),
+    featured && !category && !cursor ? featuredBanner(featured) : null,
   ]);
   const categories = [...new Set(all.items.map((p) => p.category))].sort();
   const filter = el(
@@ -95,10 +165,16 @@ async function home() {
     page.items.map((product) =>
       el(
         "li",
-        { class: "card", "data-testid": "product-card" },
-        el("a", { href: `/products/${product.slug}` }, el("h2", {}, product.title)),
-        el("p", { class: "price" }, money(product.variants[0].price)),
-        el("p", { class: "muted" }, product.category),
+        { "data-testid": "product-card" },
+        // The whole card opens the product.
+        el(
+          "a",
+          { class: "card", href: `/products/${product.slug}` },
+          picture(product, 160),
+          el("h2", {}, product.title),
+          el("p", { class: "price" }, fromPrice(product)),
+          el("p", { class: "muted" }, product.category),
+        ),
       ),
     ),
   );
@@ -108,7 +184,7 @@ async function home() {
     const next = new URLSearchParams({ ...(category ? { category } : {}), cursor: page.nextCursor });
     nav.append(el("a", { href: `/?${next}` }, "Next →"));
   }
-  render(el("h1", {}, "Products"), filter, grid, nav);
+  render(banner, el("h1", {}, "Products"), filter, grid, nav);
 }
 
 // Product: variants, price and live availability.
@@ -158,6 +234,7 @@ async function product() {
     });
     say(`Added ${item.title} (${selected.title}) to your cart.`);
   });
+  const samePrice = new Set(item.variants.map((v) => v.price.amount)).size === 1;
   const variants = el(
     "fieldset",
     { class: "variants" },
@@ -177,17 +254,16 @@ async function product() {
             refreshStock();
           },
         }),
-        ` ${variant.title} · ${money(variant.price)}`,
+        // The price shows once, below; a variant names its own only where prices differ.
+        samePrice ? ` ${variant.title}` : ` ${variant.title} · ${money(variant.price)}`,
       ),
     ),
   );
   render(
     el("h1", {}, item.title),
-    item.images[0]
-      ? el("img", { src: item.images[0], alt: item.title, width: 320, height: 320, loading: "lazy" })
-      : null,
+    picture(item, 320),
     el("p", {}, item.description),
-    variants,
+    item.variants.length > 1 ? variants : null,
     price,
     status,
     add,

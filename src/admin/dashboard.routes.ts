@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { Sku } from "../catalog/catalog.schemas";
 import { createRouter } from "../http/router";
 import { dashboard, MAX_WATCHED } from "../ops/dashboard";
-import { Order } from "../orders/orders.schemas";
+import { IntakeCounts, Order } from "../orders/orders.schemas";
 import { problems } from "../shared/problem";
 import { scopeOf } from "../shared/scope";
 
@@ -52,15 +52,7 @@ const Dashboard = z
         unsentPayments: z.number().nullable(),
       })
       .nullable(),
-    intake: z
-      .object({
-        owed: z.number(),
-        overdue: z.number(),
-        unprojected: z.number(),
-        claimsInFlight: z.number(),
-        releasesOwed: z.number(),
-      })
-      .nullable(),
+    intake: IntakeCounts.nullable(),
     recentOrders: z.array(Order).nullable(),
     sale: z
       .object({

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { settings } from "../config";
 import { database } from "../db/client";
 import { createRouter } from "../http/router";
-import { OrderListQuery, OrderPage } from "../orders/orders.schemas";
+import { IntakeCounts, OrderListQuery, OrderPage } from "../orders/orders.schemas";
 import { listOrders, orderSummary } from "../orders/orders.storage";
 import { intakeCounts, reconcile } from "../orders/reconcile";
 import { decodeCursor, encodeCursor } from "../shared/cursor";
@@ -113,18 +113,7 @@ const summaryRoute = createRoute({
             unsentPayments: z
               .number()
               .openapi({ description: "Accepted orders whose payment has not been attempted yet" }),
-            intake: z
-              .object({
-                owed: z.number(),
-                overdue: z.number(),
-                unprojected: z.number(),
-                claimsInFlight: z.number(),
-                releasesOwed: z.number(),
-              })
-              .openapi({
-                description:
-                  "From the order shards: orders owing work, overdue by a minute, not yet in D1; open claims",
-              }),
+            intake: IntakeCounts,
           }),
         },
       },

@@ -48,3 +48,16 @@ export const OrderPage = z
   .openapi("OrderPage");
 
 export type Order = z.infer<typeof Order>;
+
+/** What the order shards still owe, summed over them (the ops page's intake figures). */
+export const IntakeCounts = z
+  .object({
+    owed: z.number(),
+    overdue: z.number(),
+    unprojected: z.number(),
+    claimsInFlight: z.number(),
+    releasesOwed: z.number(),
+  })
+  .openapi({
+    description: "From the order shards: orders owing work, overdue by a minute, not yet in D1; open claims",
+  });

@@ -17,7 +17,7 @@ const titles: Record<Page, string> = {
 /** How the shop's checkout pays: the simulator's test cards, Stripe, or not at all (not configured). */
 export type Payments = "simulated" | "stripe" | "off";
 
-export function shell(page: Page, payments: Payments) {
+export function shell(page: Page, payments: Payments, featured = "") {
   const admin = page === "admin";
   return html`<!doctype html>
 <html lang="en">
@@ -29,7 +29,7 @@ export function shell(page: Page, payments: Payments) {
     <link rel="stylesheet" href="/assets/store.css" />
     <script type="module" src="${admin ? "/assets/ops.js" : "/assets/store.js"}"></script>
   </head>
-  <body data-page="${page}" data-payments="${payments}">
+  <body data-page="${page}" data-payments="${payments}" data-featured="${featured}">
     <header class="top">
       <a class="brand" href="/">Stampede</a>
       ${admin ? raw('<span class="tag">Operations</span>') : raw('<a href="/cart" data-testid="cart-link" class="cart-link">Cart (<span id="cart-count">0</span>)</a>')}

@@ -11,7 +11,7 @@ import { type Page, shell } from "./pages";
 const page = (name: Page) => (c: Context<AppEnv>) => {
   c.header("Cache-Control", "no-cache");
   const mode = paymentMode(c.env);
-  return c.html(shell(name, mode.ready ? mode.provider : "off"));
+  return c.html(shell(name, mode.ready ? mode.provider : "off", c.env.FEATURED_PRODUCT ?? ""));
 };
 
 export const storefrontRoutes = new Hono<AppEnv>()

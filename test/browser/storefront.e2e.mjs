@@ -106,6 +106,39 @@ describe("storefront", () => {
     await page.shot();
   });
 
+  it("features the flash sale with live stock, shows its own pictures offline, and shows a price once", async () => {
+    const page = await newPage("home");
+    await page.goto(`${BASE}/`);
+    const featured = page.getByTestId("featured");
+    await featured.waitFor();
+    assert.match(await featured.textContent(), /Flash sale.*Flash Sale Sneaker/);
+    await page
+      .getByTestId("featured-available")
+      .filter({ hasText: /\d+ left|Sold out/ })
+      .waitFor();
+    // Every picture on the page is the shop's own and loads without the internet.
+    await page.waitForLoadState("networkidle");
+    const pictures = await page
+      .locator("img")
+      .evaluateAll((imgs) =>
+        imgs.map((img) => ({ src: img.getAttribute("src"), loaded: img.complete && img.naturalWidth > 0 })),
+      );
+    assert.ok(pictures.length >= 6);
+    for (const picture of pictures) {
+      assert.ok(picture.src.startsWith(`${BASE}/images/demo/`), picture.src);
+      assert.ok(picture.loaded, `${picture.src} did not load`);
+    }
+    await page.shot();
+    // The whole card opens its product (a click on its picture, not only on its title).
+    await page.getByTestId("product-card").first().locator("img").click();
+    await page.waitForURL(/\/products\//);
+    await featured.waitFor({ state: "detached" });
+    await page.goto(`${BASE}/products/flash-sale-sneaker`);
+    await page.getByTestId("availability").waitFor();
+    const text = await page.locator("main").textContent();
+    assert.equal(text.match(/\$49\.99/g)?.length, 1, "the price shows once");
+  });
+
   it("places one order, not two, when place order is clicked twice", async () => {
     const before = (await adminCall("GET", "/v1/admin/orders/summary")).byStatus;
     const page = await newPage("double-click");

@@ -555,6 +555,7 @@ export interface components {
                 deadLettered: number;
                 unsentPayments: number | null;
             } | null;
+            /** @description From the order shards: orders owing work, overdue by a minute, not yet in D1; open claims */
             intake: {
                 owed: number;
                 overdue: number;
