@@ -135,13 +135,14 @@ export class SkuInventory extends DurableObject<Env> {
    * keeps no free unit. Whatever comes free here moves on to its drain bucket, in the same write that
    * freed it. Called inside a transaction.
    */
-  #drain(now: number, dueAt = now) {
+  #drain(now: number, retry?: { dueAt: number; attempts: number }) {
     const stock = this.#store.stock();
     const drainTo = stock?.books.drainTo;
     if (!stock || !drainTo) return;
     const free = stock.onHand - stock.reserved;
     if (free <= 0) return;
-    this.#store.sendOut(ulid(now), drainTo, free, now, dueAt);
+    const dueAt = retry?.dueAt ?? now;
+    this.#store.sendOut(ulid(now), drainTo, free, now, dueAt, retry?.attempts ?? 0);
     this.#store.record("move_out", free, now, null, `drain to ${drainTo}`);
     if (dueAt <= now) this.#moveSent = true;
     else this.#armFor(dueAt);
@@ -185,10 +186,11 @@ export class SkuInventory extends DurableObject<Env> {
           else {
             this.#store.takeBack(move.id, move.units, at);
             this.#store.record("move_back", move.units, at, null, `refused by ${move.peer}`);
-            // A retired bucket keeps no free unit, not even one sent back: it tries again later
-            // (the receiver was counted by a newer stock take that this bucket has yet to see).
-            const retry = Math.min(MOVE_RETRY_MS * 2 ** (move.attempts + 1), MOVE_RETRY_MAX_MS);
-            this.#drain(at, at + retry);
+            // A retired bucket keeps no free unit, not even one sent back: it tries again later,
+            // backing off (the receiver was counted by a newer stock take this bucket has not seen).
+            const attempts = move.attempts + 1;
+            const delay = Math.min(MOVE_RETRY_MS * 2 ** attempts, MOVE_RETRY_MAX_MS);
+            this.#drain(at, { dueAt: at + delay, attempts });
           }
         });
       }),
@@ -414,6 +416,11 @@ export class SkuInventory extends DurableObject<Env> {
       this.#drain(now);
     });
     return { ok: true, snapshot: this.snapshot() as InventorySnapshot };
+  }
+
+  /** Whether an adjustment was already made here under this key (so a repeat need not prepare it). */
+  madeAdjustment(key: string): boolean {
+    return AdjustmentKey.safeParse(key).success && this.#store.adjustment(key) !== null;
   }
 
   /**

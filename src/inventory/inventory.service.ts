@@ -334,7 +334,10 @@ export async function adjustStock(scope: Scope, sku: string, delta: number, reas
   if (layout.span === 1) {
     applied(await first.adjust(delta, reason, key), sku);
   } else {
-    if (delta < 0) await gather(env, sku, await walkedSnapshots(env, sku, layout.buckets), 0, -delta);
+    // A repeat of a removal already made (same key) has nothing to gather: it only answers again.
+    const repeat = key !== undefined && (await first.madeAdjustment(key));
+    if (delta < 0 && !repeat)
+      await gather(env, sku, await walkedSnapshots(env, sku, layout.buckets), 0, -delta);
     const change = await first.adjust(delta, reason, key);
     if (!change.ok && change.error === "stock_below_reserved") {
       // Say it with the SKU's figures, not the one bucket's.

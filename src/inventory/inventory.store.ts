@@ -295,13 +295,14 @@ export class StockStore {
   }
 
   /** Takes `units` free units off the shelf into an open move to `peer`, due for delivery at `dueAt`. */
-  sendOut(id: string, peer: string, units: number, now: number, dueAt = now) {
+  sendOut(id: string, peer: string, units: number, now: number, dueAt = now, attempts = 0) {
     this.#sql.exec(
-      `INSERT INTO transfers (id, direction, peer, units, stock_take, state, due_at, updated_at)
-       SELECT ?, 'out', ?, ?, stock_take, 'open', ?, ? FROM stock WHERE id = 1`,
+      `INSERT INTO transfers (id, direction, peer, units, stock_take, state, attempts, due_at, updated_at)
+       SELECT ?, 'out', ?, ?, stock_take, 'open', ?, ?, ? FROM stock WHERE id = 1`,
       id,
       peer,
       units,
+      attempts,
       dueAt,
       now,
     );
