@@ -35,8 +35,15 @@ export async function uploadCatalog(target, adminToken, products, log = console.
       existing.status === 200
         ? await api(target, adminToken, "PUT", `/v1/admin/products/${existing.body.id}`, input)
         : await api(target, adminToken, "POST", "/v1/admin/products", input);
+    if (written.status === 409 && written.body?.code === "slug_taken") {
+      throw new Error(
+        `${product.slug}: the slug belongs to an archived product; give this one another slug (nothing after it was written)`,
+      );
+    }
     if (written.status !== 200 && written.status !== 201) {
-      throw new Error(`${product.slug}: ${written.status} ${JSON.stringify(written.body)}`);
+      throw new Error(
+        `${product.slug}: ${written.status} ${JSON.stringify(written.body)} (nothing after it was written; a re-run replaces what was)`,
+      );
     }
     tally[written.status === 201 ? "created" : "replaced"]++;
     for (const { sku, stock } of variants) {

@@ -11,12 +11,16 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { targetOf, uploadCatalog } from "./catalog-upload.mjs";
 
-/** RFC 4180: commas, quoted fields with "" for a quote, CRLF or LF line ends. */
+/**
+ * RFC 4180: commas, CRLF or LF line ends, fields quoted with `"` (a `""` inside is one quote); a
+ * quote inside an unquoted field is an ordinary character. Throws on a quote left open.
+ */
 export function parseCsv(text) {
   const rows = [];
   let row = [];
   let field = "";
   let quoted = false;
+  let atFieldStart = true;
   for (let i = 0; i < text.length; i++) {
     const char = text[i];
     if (quoted) {
@@ -25,7 +29,15 @@ export function parseCsv(text) {
         i++;
       } else if (char === '"') quoted = false;
       else field += char;
-    } else if (char === '"') quoted = true;
+      continue;
+    }
+    if (char === '"' && atFieldStart) {
+      quoted = true;
+      atFieldStart = false;
+      continue;
+    }
+    atFieldStart = char === "," || char === "\n" || char === "\r";
+    if (char === '"') field += char;
     else if (char === ",") {
       row.push(field);
       field = "";
@@ -37,32 +49,53 @@ export function parseCsv(text) {
       field = "";
     } else field += char;
   }
+  if (quoted) throw new Error(`a quoted field opened on line ${rows.length + 1} is never closed`);
   row.push(field);
   if (row.some((value) => value !== "")) rows.push(row);
   return rows;
 }
 
 const REQUIRED = ["slug", "title", "category", "sku", "price", "currency"];
-/** Currencies with no minor unit: their prices are whole numbers. */
-const ZERO_DECIMAL = new Set(["JPY", "KRW", "VND", "CLP", "ISK", "HUF", "TWD", "UGX", "XAF", "XOF"]);
+// The rules the admin API applies to a product, checked here first so a bad row stops the import
+// before anything is written.
+const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+const SKU = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const CURRENCY = /^[A-Z]{3}$/;
+/** Prices are kept in hundredths; currencies with another number of decimals are not sold here. */
+const NOT_TWO_DECIMALS = new Set(
+  "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF BHD IQD JOD KWD LYD OMR TND".split(
+    " ",
+  ),
+);
 
 /** The products of a CSV text, or the list of what is wrong with it (line by line). */
 export function catalogFromCsv(text) {
-  const [header = [], ...rows] = parseCsv(text.replace(/^\uFEFF/, ""));
+  let parsed;
+  try {
+    parsed = parseCsv(text.replace(/^\uFEFF/, ""));
+  } catch (error) {
+    return { errors: [error.message] };
+  }
+  const [header = [], ...rows] = parsed;
   const columns = header.map((name) => name.trim().toLowerCase());
   const missing = REQUIRED.filter((name) => !columns.includes(name));
   if (missing.length > 0) return { errors: [`header: missing column(s) ${missing.join(", ")}`] };
   const errors = [];
   const products = new Map();
+  const skusSeen = new Set();
   rows.forEach((cells, index) => {
     const line = index + 2;
     const cell = (name) => (cells[columns.indexOf(name)] ?? "").trim();
     const currency = cell("currency").toUpperCase();
-    const decimals = ZERO_DECIMAL.has(currency) ? 0 : 2;
+    if (!CURRENCY.test(currency) || NOT_TWO_DECIMALS.has(currency)) {
+      errors.push(
+        `line ${line}: currency "${cell("currency")}" is not one with two decimals (such as USD or EUR)`,
+      );
+      return;
+    }
     const price = cell("price");
-    const amount = decimals === 0 ? /^\d+$/ : /^\d+(\.\d{1,2})?$/;
-    if (!amount.test(price)) {
-      errors.push(`line ${line}: price "${price}" is not an amount in ${currency || "the currency"}`);
+    if (!/^\d+(\.\d{1,2})?$/.test(price)) {
+      errors.push(`line ${line}: price "${price}" is not an amount such as 12.50`);
       return;
     }
     const stockText = cell("stock");
@@ -89,6 +122,29 @@ export function catalogFromCsv(text) {
       }
     }
     const slug = cell("slug");
+    const problems = [
+      ...(SLUG.test(slug) && slug.length <= 100
+        ? []
+        : [`slug "${slug}" is not lowercase words joined by "-"`]),
+      ...(SLUG.test(cell("category"))
+        ? []
+        : [`category "${cell("category")}" is not lowercase words joined by "-"`]),
+      ...(SKU.test(cell("sku")) && cell("sku").length <= 64
+        ? []
+        : [`sku "${cell("sku")}" may hold letters, digits, ".", "_" and "-" only`]),
+      ...(cell("title").length <= 200 ? [] : ["title is over 200 characters"]),
+      ...cell("images")
+        .split(/\s+/)
+        .filter(Boolean)
+        .filter((url) => !/^https?:\/\/\S+$/.test(url))
+        .map((url) => `image "${url}" is not an http(s) URL`),
+      ...(skusSeen.has(cell("sku")) ? [`sku "${cell("sku")}" is on an earlier line too`] : []),
+    ];
+    if (problems.length > 0) {
+      for (const problem of problems) errors.push(`line ${line}: ${problem}`);
+      return;
+    }
+    skusSeen.add(cell("sku"));
     const product = products.get(slug) ?? {
       slug,
       title: cell("title"),
@@ -98,6 +154,7 @@ export function catalogFromCsv(text) {
       variants: [],
     };
     const [units, cents = ""] = price.split(".");
+    const decimals = 2;
     product.variants.push({
       sku: cell("sku"),
       title: cell("variant_title") || cell("sku"),

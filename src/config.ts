@@ -13,11 +13,15 @@ const Settings = z.object({
   paymentRetryMaxDelaySeconds: z.coerce.number().int().min(0).max(43_200).default(300),
   paymentMaxAttempts: z.coerce.number().int().min(1).max(100).default(8),
   orderShards: z.coerce.number().int().min(1).max(1024).default(16),
-  paymentProvider: z.enum(["simulated", "stripe"]).default("simulated"),
+  // Read leniently: a typo here must not take the shop down; paymentMode() names what it cannot use.
+  paymentProvider: z
+    .string()
+    .default("simulated")
+    .transform((value) => value.trim().toLowerCase() || "simulated"),
   allowSimulatedPayments: z
-    .enum(["true", "false", ""])
+    .string()
     .default("false")
-    .transform((value) => value === "true"),
+    .transform((value) => ["true", "1", "yes"].includes(value.trim().toLowerCase())),
 });
 
 export type Settings = z.infer<typeof Settings>;
@@ -61,6 +65,14 @@ export type PaymentMode = {
 
 export function paymentMode(env: Env): PaymentMode {
   const { paymentProvider, allowSimulatedPayments } = settings(env);
+  if (paymentProvider !== "stripe" && paymentProvider !== "simulated") {
+    return {
+      provider: "simulated",
+      live: false,
+      ready: false,
+      problem: `PAYMENT_PROVIDER "${paymentProvider}" is not a gateway this shop knows: use "stripe" or "simulated"`,
+    };
+  }
   if (paymentProvider === "stripe") {
     return env.STRIPE_SECRET_KEY
       ? { provider: "stripe", live: true, ready: true }

@@ -2,7 +2,7 @@ import { app } from "./app";
 import { republishRecentProducts } from "./catalog/catalog.service";
 import { paymentMode } from "./config";
 import { answerHot } from "./http/hot-paths";
-import { countCheckout } from "./ops/sale-metrics";
+import { countCheckout, handOn } from "./ops/sale-metrics";
 import { reconcile } from "./orders/reconcile";
 import {
   consumeDeadPayments,
@@ -24,14 +24,19 @@ export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext) {
     if (!paymentsAnnounced) {
       paymentsAnnounced = true;
-      const payments = paymentMode(env);
-      if (!payments.ready) logEvent("error", "checkout is refused: payments are not configured", payments);
+      try {
+        const payments = paymentMode(env);
+        if (!payments.ready) logEvent("error", "checkout is refused: payments are not configured", payments);
+      } catch (error) {
+        logEvent("error", "the configuration could not be read", { error: String(error) });
+      }
     }
     const started = performance.now();
     const answer = answerHot(request, env, (routed) => app.fetch(routed, env, ctx));
     if (request.method === "POST" && new URL(request.url).pathname === "/v1/checkout") {
       return countCheckout(answer, env, ctx, started);
     }
+    handOn(env, ctx);
     return answer;
   },
 

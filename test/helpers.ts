@@ -371,12 +371,16 @@ export function silenceQueue(): () => void {
 }
 
 /** Hands these orders' payments to the consumer in one message, as the queue would deliver it. */
-export async function deliverPayments(orderIds: string[], queue = "stampede-payments") {
+export async function deliverPayments(
+  orderIds: string[],
+  queue = "stampede-payments",
+  bindings: Partial<Env> = {},
+) {
   const batch = createMessageBatch(queue, [
     { id: unique("message"), timestamp: new Date(), attempts: 1, body: { orders: orderIds } },
   ]);
   const ctx = createExecutionContext();
-  await worker.queue(batch, env, ctx);
+  await worker.queue(batch, { ...env, ...bindings }, ctx);
   return getQueueResult(batch, ctx);
 }
 

@@ -1,6 +1,18 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { brokenD1, call, checkoutBody, postCheckout, stockedSku, stockOf, unique } from "./helpers";
+import {
+  brokenD1,
+  call,
+  chargesFor,
+  checkoutBody,
+  deliverPayments,
+  postCheckout,
+  shardRow,
+  silenceQueue,
+  stockedSku,
+  stockOf,
+  unique,
+} from "./helpers";
 
 describe("GET /health", () => {
   it("answers 200 ok when D1, KV and the inventory objects answer", async () => {
@@ -186,6 +198,36 @@ describe("a deployment whose payments are not configured", () => {
     expect(await (await call("/health")).json()).toMatchObject({
       payments: { provider: "simulated", live: false },
     });
+  });
+
+  it("reads the settings leniently: a typo never takes the shop down", async () => {
+    for (const allow of ["TRUE", "1", "yes"]) {
+      expect((await call("/health", {}, { ALLOW_SIMULATED_PAYMENTS: allow } as Partial<Env>)).status).toBe(
+        200,
+      );
+    }
+    const typo = { ALLOW_SIMULATED_PAYMENTS: "maybe", PAYMENT_PROVIDER: "Strpe" } as Partial<Env>;
+    expect((await call("/v1/products?limit=1", {}, typo)).status).toBe(200);
+    const health = await call("/health", {}, typo);
+    expect(health.status).toBe(503);
+    expect(await health.json()).toMatchObject({
+      checks: { payments: { error: expect.stringContaining('PAYMENT_PROVIDER "strpe"') } },
+    });
+  });
+
+  it("charges nothing for orders already queued, and counts no attempt, until a gateway is allowed", async () => {
+    const restoreQueue = silenceQueue();
+    try {
+      const sku = await stockedSku(2);
+      const placed = await postCheckout(checkoutBody([{ sku, quantity: 1 }]));
+      const { orderId } = await placed.json<{ orderId: string }>();
+      const result = await deliverPayments([orderId], "stampede-payments", deployed);
+      expect(result.retryBatch).toMatchObject({ retry: true });
+      expect(await chargesFor(orderId)).toEqual([]);
+      expect(await shardRow(orderId)).toMatchObject({ attempts: 0, status: "pending_payment" });
+    } finally {
+      restoreQueue();
+    }
   });
 
   it("offers no test cards in the shop, which says it takes no payments", async () => {

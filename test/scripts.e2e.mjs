@@ -82,7 +82,7 @@ describe("deploy scripts", { timeout: 300_000 }, () => {
         'mug,Enamel Mug,"Holds tea, coffee, or pens",kitchen,https://img.example/mug.jpg,MUG-BLU,Blue,12.50,USD,40,colour=blue',
         "mug,Enamel Mug,,kitchen,,MUG-RED,Red,12.50,USD,5,colour=red",
         "flash-sale-sneaker,Flash Sale Sneaker,Now in two editions,footwear,,FLASH-SNEAKER,Limited edition,49.99,USD,,",
-        "bowl,Bowl,,kitchen,,BOWL-1,One size,800,JPY,12,",
+        "bowl,Bowl,,kitchen,,BOWL-1,One size,8,EUR,12,",
       ].join("\r\n"),
     );
     const imported = await run("import", good, ...auth());
@@ -99,7 +99,7 @@ describe("deploy scripts", { timeout: 300_000 }, () => {
     );
     assert.deepEqual((await json(`${target}/v1/products/bowl`)).body.variants[0].price, {
       amount: 800,
-      currency: "JPY",
+      currency: "EUR",
     });
     assert.equal((await json(`${target}/v1/inventory/MUG-RED`)).body.available, 5);
     // A replaced product keeps its stock when the file gives none.

@@ -49,6 +49,7 @@ function say(message) {
   notice.dataset.tone = message ? "error" : "";
 }
 
+const SKU = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const watched = () => (localStorage.getItem(WATCH_KEY) ?? "").split(",").filter(Boolean);
 
 async function fetchDashboard(token) {
@@ -59,6 +60,8 @@ async function fetchDashboard(token) {
   });
   if (response.status === 401) throw Object.assign(new Error("unauthorized"), { status: 401 });
   const body = await response.json().catch(() => null);
+  if (response.status === 400)
+    throw new Error("a watched SKU is not a valid SKU: change the watch list below");
   if (!response.ok) throw new Error(body?.detail ?? `the dashboard answered ${response.status}`);
   return body;
 }
@@ -214,8 +217,12 @@ function watchForm() {
         event.preventDefault();
         const skus = String(new FormData(event.target).get("skus") ?? "")
           .split(/[\s,]+/)
-          .filter(Boolean)
-          .slice(0, 20);
+          .filter(Boolean);
+        const invalid = skus.filter((sku) => !SKU.test(sku));
+        if (invalid.length > 0 || skus.length > 20) {
+          say(invalid.length > 0 ? `Not SKUs: ${invalid.join(", ")}` : "Watch at most 20 SKUs");
+          return;
+        }
         localStorage.setItem(WATCH_KEY, skus.join(","));
         tick();
       },
@@ -226,89 +233,118 @@ function watchForm() {
   );
 }
 
-function render(data) {
-  const points = data.sale?.points ?? [];
-  const times = points.map((p) => p.at);
-  const per = (key) => points.map((p) => p.perSecond[key]);
-  const stockRows = (data.stock ?? []).filter((r) => !filter || r.sku.toLowerCase().includes(filter));
+/**
+ * The page's frame, built once after sign-in: the figures above and below the controls are replaced
+ * at each refresh, the controls (watch list, filter) never, so typing in them survives a refresh.
+ */
+const frame = { top: null, stock: null, bottom: null };
+
+function buildFrame() {
+  frame.top = el(
+    "div",
+    { "data-testid": "ops-top" },
+    el("p", { class: "muted", "data-testid": "ops-loading" }, "Loading the sale…"),
+  );
+  frame.stock = el("div");
+  frame.bottom = el("div");
+  const filterInput = el("input", {
+    id: "filter",
+    type: "search",
+    placeholder: "SKU contains…",
+    "data-testid": "stock-filter",
+    oninput: (event) => {
+      filter = event.target.value.trim().toLowerCase();
+      if (last) renderStock(last);
+    },
+  });
   show(
     el("h1", {}, "Operations"),
-    el(
-      "p",
-      { class: "muted", "data-testid": "ops-updated" },
-      `Updated ${time(data.now)} · times in ${ZONE} · last ${data.minutes} minutes · refreshes every ${REFRESH_MS / 1000} s`,
-    ),
-    data.unavailable.length > 0
-      ? el(
-          "p",
-          { class: "notice", "data-tone": "error" },
-          `Not answering right now: ${data.unavailable.join(", ")}`,
-        )
-      : null,
-    el(
-      "section",
-      { class: "charts" },
-      lineChart("chart-checkouts", "Checkouts per second", "/s", times, [
-        { name: "accepted", color: "#0a7d4b", values: per("accepted") },
-        { name: "sold out (409)", color: "#c77700", values: per("refused") },
-        { name: "rate limited (429)", color: "#6b4fbb", values: per("rateLimited") },
-        { name: "unavailable (503)", color: "#c0262d", values: per("unavailable") },
-      ]),
-      lineChart("chart-latency", "Checkout latency", " ms", times, [
-        { name: "p50", color: "#1f6feb", values: points.map((p) => p.p50Ms) },
-        { name: "p99", color: "#c0262d", values: points.map((p) => p.p99Ms) },
-      ]),
-      stockChart(data.stock ?? []),
-    ),
-    table(
-      "Payments",
-      ["pending", "paid", "failed", "cancelled", "retries over", "queued, not yet attempted"],
-      data.payments
-        ? [
-            [
-              data.payments.paymentsPending,
-              data.payments.byStatus.paid ?? 0,
-              data.payments.byStatus.payment_failed ?? 0,
-              data.payments.byStatus.cancelled ?? 0,
-              data.payments.deadLettered,
-              unknown(data.payments.unsentPayments),
-            ],
-          ]
-        : [["?", "?", "?", "?", "?", "?"]],
-      "ops-payments",
-    ),
-    table(
-      "Order intake (shards)",
-      ["orders owing work", "overdue > 1 min", "not yet in D1", "checkouts in flight"],
-      data.intake
-        ? [[data.intake.owed, data.intake.overdue, data.intake.unprojected, data.intake.claimsInFlight]]
-        : [["?", "?", "?", "?"]],
-      "ops-intake",
-    ),
+    frame.top,
     watchForm(),
-    el("label", { for: "filter" }, "Filter"),
-    el("input", {
-      id: "filter",
-      type: "search",
-      value: filter,
-      placeholder: "SKU contains…",
-      "data-testid": "stock-filter",
-      oninput: (event) => {
-        filter = event.target.value.trim().toLowerCase();
-        render(data);
-        document.getElementById("filter")?.focus();
-      },
-    }),
+    el("p", {}, el("label", { for: "filter" }, "Filter "), filterInput),
+    frame.stock,
+    frame.bottom,
+  );
+}
+
+function renderStock(data) {
+  const rows = (data.stock ?? []).filter((r) => !filter || r.sku.toLowerCase().includes(filter));
+  frame.stock.replaceChildren(
     table(
       "Stock of the watched SKUs",
       ["SKU", "stocked", "sold", "held", "available", `sold in ${data.minutes} min`],
-      stockRows.map((r) =>
+      rows.map((r) =>
         r.known
           ? [r.sku, r.stocked, r.committed, r.reserved, r.available, r.soldInWindow]
           : [r.sku, "not in the catalog", "", "", "", ""],
       ),
       "ops-stock",
     ),
+  );
+}
+
+function render(data) {
+  const points = data.sale?.points ?? [];
+  const times = points.map((p) => p.at);
+  const per = (key) => points.map((p) => p.perSecond[key]);
+  frame.top.replaceChildren(
+    ...[
+      el(
+        "p",
+        { class: "muted", "data-testid": "ops-updated" },
+        `Updated ${time(data.now)} · times in ${ZONE} · last ${data.minutes} minutes · refreshes every ${REFRESH_MS / 1000} s`,
+      ),
+      data.unavailable.length > 0
+        ? el(
+            "p",
+            { class: "notice", "data-tone": "error" },
+            `Not answering right now: ${data.unavailable.join(", ")}`,
+          )
+        : null,
+      el(
+        "section",
+        { class: "charts" },
+        lineChart("chart-checkouts", "Checkouts per second", "/s", times, [
+          { name: "accepted", color: "#0a7d4b", values: per("accepted") },
+          { name: "sold out (409)", color: "#c77700", values: per("refused") },
+          { name: "rate limited (429)", color: "#6b4fbb", values: per("rateLimited") },
+          { name: "unavailable (503)", color: "#c0262d", values: per("unavailable") },
+        ]),
+        lineChart("chart-latency", "Checkout latency", " ms", times, [
+          { name: "p50", color: "#1f6feb", values: points.map((p) => p.p50Ms) },
+          { name: "p99", color: "#c0262d", values: points.map((p) => p.p99Ms) },
+        ]),
+        stockChart(data.stock ?? []),
+      ),
+      table(
+        "Payments",
+        ["pending", "paid", "failed", "cancelled", "retries over", "queued, not yet attempted"],
+        data.payments
+          ? [
+              [
+                data.payments.paymentsPending,
+                data.payments.byStatus.paid ?? 0,
+                data.payments.byStatus.payment_failed ?? 0,
+                data.payments.byStatus.cancelled ?? 0,
+                data.payments.deadLettered,
+                unknown(data.payments.unsentPayments),
+              ],
+            ]
+          : [["?", "?", "?", "?", "?", "?"]],
+        "ops-payments",
+      ),
+      table(
+        "Order intake (shards)",
+        ["orders owing work", "overdue > 1 min", "not yet in D1", "checkouts in flight"],
+        data.intake
+          ? [[data.intake.owed, data.intake.overdue, data.intake.unprojected, data.intake.claimsInFlight]]
+          : [["?", "?", "?", "?"]],
+        "ops-intake",
+      ),
+    ].filter(Boolean),
+  );
+  renderStock(data);
+  frame.bottom.replaceChildren(
     table(
       "Recent orders",
       ["order", "status", "payment", "attempts", "total", `created (${ZONE})`],
@@ -356,10 +392,7 @@ document.addEventListener("visibilitychange", () => {
 function start() {
   token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) return signIn();
-  app.replaceChildren(
-    el("h1", {}, "Operations"),
-    el("p", { class: "muted", "data-testid": "ops-loading" }, "Loading the sale…"),
-  );
+  buildFrame();
   tick();
 }
 

@@ -99,6 +99,7 @@ async function featuredBanner(slug) {
   const sku = item.variants[0].sku;
   const left = el("strong", { "data-testid": "featured-available" }, "…");
   const refresh = async () => {
+    if (document.hidden) return;
     try {
       const stock = await getJson(`/v1/inventory/${encodeURIComponent(sku)}`);
       left.textContent = stock.status === "sold_out" ? "Sold out" : `${stock.available} left`;

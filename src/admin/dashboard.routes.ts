@@ -66,6 +66,9 @@ const Dashboard = z
           }),
         ),
         topSkus: z.array(z.object({ sku: z.string(), units: z.number().int() })),
+        unitsOf: z
+          .record(z.string(), z.number().int())
+          .openapi({ description: "Units sold over the window by each SKU asked about" }),
       })
       .nullable()
       .openapi({ description: "Checkout answers per second by outcome, and latency, over the window" }),

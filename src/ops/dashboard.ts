@@ -28,9 +28,9 @@ export async function dashboard(scope: Scope, { skus, minutes }: { skus: string[
     orderSummary(db, settings(env).paymentMaxAttempts),
     intakeCounts(env),
     listOrders(db, { limit: 10 }),
-    env.METRICS.getByName("sale").series(minutes, step) as Promise<SaleSeries>,
+    env.METRICS.getByName("sale").series(minutes, step, skus) as Promise<SaleSeries>,
   ]);
-  const watched = await watchedStock(scope, skus, sale.status === "fulfilled" ? sale.value.topSkus : []);
+  const watched = await watchedStock(scope, skus, sale.status === "fulfilled" ? sale.value : null);
   const parts = { payments: summary, intake, orders: recent, sale, stock: watched };
   const unavailable = (Object.keys(parts) as (keyof typeof parts)[]).filter(
     (part) => parts[part].status === "rejected",
@@ -60,8 +60,12 @@ export async function dashboard(scope: Scope, { skus, minutes }: { skus: string[
 }
 
 /** Stock of the SKUs asked for (those the catalog knows), else of the ones that sold most. */
-async function watchedStock(scope: Scope, asked: string[], top: { sku: string; units: number }[]) {
-  const sold = new Map(top.map(({ sku, units }) => [sku, units]));
+async function watchedStock(scope: Scope, asked: string[], sale: SaleSeries | null) {
+  const top = sale?.topSkus ?? [];
+  const sold = new Map([
+    ...top.map(({ sku, units }) => [sku, units] as const),
+    ...Object.entries(sale?.unitsOf ?? {}),
+  ]);
   const candidates =
     asked.length > 0 ? asked.slice(0, MAX_WATCHED) : top.slice(0, DEFAULT_WATCHED).map((t) => t.sku);
   try {

@@ -1,7 +1,14 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { migrate } from "../shared/sql-schema";
-import { emptySecond, LATENCY_BOUNDS_MS, type Outcome, percentile, type SecondCounts } from "./sale-metrics";
+import {
+  addSecond,
+  emptySecond,
+  LATENCY_BOUNDS_MS,
+  type Outcome,
+  percentile,
+  type SecondCounts,
+} from "./sale-metrics";
 
 const KEEP_SECONDS = 3600;
 const MIGRATIONS = [
@@ -32,17 +39,12 @@ export type SaleSeries = {
   points: SalePoint[];
   /** Units sold (accepted checkouts) per SKU over the whole window, most first. */
   topSkus: { sku: string; units: number }[];
+  /** Units sold over the window by each SKU asked about. */
+  unitsOf: Record<string, number>;
 };
 
-function add(into: SecondCounts, from: SecondCounts) {
-  for (const [outcome, n] of Object.entries(from.outcomes) as [Outcome, number][]) {
-    into.outcomes[outcome] = (into.outcomes[outcome] ?? 0) + n;
-  }
-  from.latency.forEach((n, i) => {
-    into.latency[i] = (into.latency[i] ?? 0) + n;
-  });
-  for (const [sku, units] of Object.entries(from.units)) into.units[sku] = (into.units[sku] ?? 0) + units;
-}
+/** Isolates hand their counts on every 2 s: the last seconds are not complete yet, so not shown. */
+const SETTLING_SECONDS = 3;
 
 /**
  * The sale's figures, one row a second for the last hour: every isolate adds what it counted (a few
@@ -69,7 +71,7 @@ export class SaleMetrics extends DurableObject<Env> {
       for (const second of parsed.data as SecondCounts[]) {
         if (second.t < now - KEEP_SECONDS) continue;
         const merged = this.#read(second.t) ?? emptySecond(second.t);
-        add(merged, second);
+        addSecond(merged, second);
         this.ctx.storage.sql.exec(
           "INSERT INTO seconds (t, counts) VALUES (?, ?) ON CONFLICT (t) DO UPDATE SET counts = excluded.counts",
           second.t,
@@ -81,34 +83,41 @@ export class SaleMetrics extends DurableObject<Env> {
     return { ok: true };
   }
 
-  /** The last `minutes`, in points of `stepSeconds`, oldest first; empty seconds count as zero. */
-  series(minutes: number, stepSeconds: number): SaleSeries {
-    const now = Math.floor(Date.now() / 1000);
-    const from = now - Math.max(1, Math.min(60, minutes)) * 60;
+  /**
+   * The last `minutes`, in points of `stepSeconds` that start on multiples of it (so a point keeps its
+   * place from one refresh to the next), oldest first, up to the last complete point; empty seconds
+   * count as zero.
+   */
+  series(minutes: number, stepSeconds: number, skus: string[] = []): SaleSeries {
     const step = Math.max(1, Math.min(60, Math.trunc(stepSeconds)));
+    const end = Math.floor((Math.floor(Date.now() / 1000) - SETTLING_SECONDS) / step) * step;
+    const from = end - Math.max(1, Math.min(60, minutes)) * 60;
     const rows = this.ctx.storage.sql
-      .exec<{ t: number; counts: string }>("SELECT t, counts FROM seconds WHERE t > ? ORDER BY t", from)
+      .exec<{ t: number; counts: string }>(
+        "SELECT t, counts FROM seconds WHERE t >= ? AND t < ? ORDER BY t",
+        from,
+        end,
+      )
       .toArray();
     const buckets = new Map<number, SecondCounts>();
     const total = emptySecond(0);
     for (const row of rows) {
       const counts = JSON.parse(row.counts) as SecondCounts;
-      const start = from + Math.floor((row.t - from) / step) * step;
+      const start = Math.floor(row.t / step) * step;
       const bucket = buckets.get(start) ?? emptySecond(start);
-      add(bucket, counts);
+      addSecond(bucket, counts);
       buckets.set(start, bucket);
-      add(total, counts);
+      addSecond(total, counts);
     }
     const points: SalePoint[] = [];
-    for (let start = from; start <= now; start += step) {
+    for (let start = from; start < end; start += step) {
       const bucket = buckets.get(start) ?? emptySecond(start);
-      const seconds = Math.min(step, now - start + 1);
       points.push({
         at: new Date(start * 1000).toISOString(),
         perSecond: Object.fromEntries(
           Object.entries(bucket.outcomes).map(([outcome, n]) => [
             outcome,
-            Math.round((n / seconds) * 100) / 100,
+            Math.round((n / step) * 100) / 100,
           ]),
         ) as Record<Outcome, number>,
         p50Ms: percentile(bucket.latency, 0.5),
@@ -119,6 +128,7 @@ export class SaleMetrics extends DurableObject<Env> {
       .map(([sku, units]) => ({ sku, units }))
       .sort((a, b) => b.units - a.units)
       .slice(0, 20);
-    return { stepSeconds: step, points, topSkus };
+    const unitsOf = Object.fromEntries(skus.map((sku) => [sku, total.units[sku] ?? 0]));
+    return { stepSeconds: step, points, topSkus, unitsOf };
   }
 }

@@ -65,6 +65,17 @@ export function outcomeOf(status: number, replayed: boolean): Outcome {
   return "invalid";
 }
 
+/** Adds one second's counts into another of the same second. */
+export function addSecond(into: SecondCounts, from: SecondCounts) {
+  for (const [outcome, n] of Object.entries(from.outcomes) as [Outcome, number][]) {
+    into.outcomes[outcome] = (into.outcomes[outcome] ?? 0) + n;
+  }
+  from.latency.forEach((n, i) => {
+    into.latency[i] = (into.latency[i] ?? 0) + n;
+  });
+  for (const [sku, units] of Object.entries(from.units)) into.units[sku] = (into.units[sku] ?? 0) + units;
+}
+
 class Collector {
   #pending = new Map<number, SecondCounts>();
   #flushedAt = 0;
@@ -104,8 +115,18 @@ class Collector {
     return taken;
   }
 
+  /** Puts counts back after a failed hand-over, adding them to what was counted meanwhile. */
   putBack(seconds: SecondCounts[]) {
-    for (const second of seconds) if (!this.#pending.has(second.t)) this.#pending.set(second.t, second);
+    for (const second of seconds) {
+      const current = this.#pending.get(second.t);
+      if (current) addSecond(current, second);
+      else this.#pending.set(second.t, second);
+    }
+  }
+
+  /** Whether anything counted here waits to be handed on (cheap: for every request). */
+  get pending(): boolean {
+    return this.#pending.size > 0;
   }
 }
 
@@ -117,14 +138,29 @@ export async function flushSaleCounters(env: Env, { force = false } = {}) {
   const seconds = saleCounters.take(Date.now(), force);
   if (!seconds) return;
   try {
-    await env.METRICS.getByName("sale").record(seconds);
+    const { ok } = await env.METRICS.getByName("sale").record(seconds);
+    if (!ok)
+      logEvent("error", "sale metrics refused a hand-over as malformed; dropped", {
+        seconds: seconds.length,
+      });
   } catch (error) {
     saleCounters.putBack(seconds);
     logEvent("warn", "sale metrics could not be recorded; kept for the next try", { error: String(error) });
   }
 }
 
-/** The p-th percentile (0..1) of a latency histogram, as its bucket's upper bound in ms (null if empty). */
+/**
+ * Hands this isolate's counts on when due, from any request it serves (not only checkouts), so the
+ * end of a burst follows with the next product read or stock poll.
+ */
+export function handOn(env: Env, ctx: ExecutionContext) {
+  if (saleCounters.pending) ctx.waitUntil(flushSaleCounters(env));
+}
+
+/**
+ * The p-th percentile (0..1) of a latency histogram, as its bucket's upper bound in ms (null if
+ * empty); beyond the last bound it answers that bound, read as "more than".
+ */
 export function percentile(latency: number[], p: number): number | null {
   const total = latency.reduce((a, b) => a + b, 0);
   if (total === 0) return null;
@@ -151,6 +187,6 @@ export async function countCheckout(
     outcomeOf(response.status, response.headers.has("Idempotent-Replayed")),
     performance.now() - started,
   );
-  ctx.waitUntil(flushSaleCounters(env));
+  handOn(env, ctx);
   return response;
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { paymentMode } from "../config";
 import { type HoldOutcome, pinOrders } from "../inventory/inventory.holds";
 import {
   type PaymentOutcome,
@@ -29,6 +30,13 @@ export type PaymentMessage = z.infer<typeof PaymentMessage>;
  * `max_retries` they go to the DLQ.
  */
 export async function consumePayments(batch: MessageBatch, env: Env) {
+  const mode = paymentMode(env);
+  if (!mode.ready) {
+    // No attempt begins (none is counted) until the deployment has a gateway it may use.
+    logEvent("error", "payments wait: the payment gateway is not configured", { problem: mode.problem });
+    batch.retryAll({ delaySeconds: 300 });
+    return;
+  }
   const byShard = new Map<number, { ids: Set<string>; messages: Message[] }>();
   for (const message of batch.messages) {
     const parsed = PaymentMessage.safeParse(message.body);

@@ -586,6 +586,10 @@ export interface components {
                     sku: string;
                     units: number;
                 }[];
+                /** @description Units sold over the window by each SKU asked about */
+                unitsOf: {
+                    [key: string]: number;
+                };
             } | null;
             stock: ({
                 sku: string;
