@@ -53,6 +53,7 @@ async function startLocal() {
     ADMIN_TOKEN: adminToken,
     PAYMENT_RETRY_BASE_SECONDS: "0",
     PAYMENT_RETRY_MAX_DELAY_SECONDS: "1",
+    ...scenario.bindings,
   };
   if (!sale) {
     const server = await startStampede({ bindings });
@@ -123,6 +124,8 @@ try {
   const acceptedFile = join(workdir, "accepted.txt");
   writeFileSync(acceptedFile, "");
   if (sale) await api.call("PUT", `/v1/admin/inventory/${FLASH_SALE.sku}`, { onHand: sale.stock });
+  if (scenario.stock)
+    await api.call("PUT", `/v1/admin/inventory/${FLASH_SALE.sku}`, { onHand: scenario.stock });
   if (scenario.operator) {
     const { stock, buckets } = scenario.operator;
     await api.call("PUT", `/v1/admin/inventory/${FLASH_SALE.sku}`, { onHand: stock, buckets });
@@ -209,7 +212,9 @@ try {
   }
 
   log("draining: waiting for every order to settle...");
-  const remaining = await drain(api, { deadlineMs: 120_000, log, watch: [FLASH_SALE.sku] });
+  const drainStarted = Date.now();
+  const remaining = await drain(api, { deadlineMs: 300_000, log, watch: [FLASH_SALE.sku] });
+  log(`drained in ${((Date.now() - drainStarted) / 1000).toFixed(1)} s after the load ended`);
   if (remaining.pending > 0 || remaining.held > 0) {
     log(`drain deadline passed with ${remaining.pending} orders pending and ${remaining.held} units held`);
   }

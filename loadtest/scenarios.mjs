@@ -120,6 +120,13 @@ export const scenarios = {
       ],
     },
   },
+  paced: {
+    description: `a flash sale of 600 ${FLASH_SALE.sku} with the gateway held to 20 charges/s (PAYMENT_GATEWAY_RPS), as Stripe's limit would; drained`,
+    flow: flashSale,
+    stock: 600,
+    bindings: { PAYMENT_GATEWAY_RPS: "20" },
+    phases: [{ name: "rush", rate: 60, seconds: 12 }],
+  },
   smoke: {
     description: "a short flash sale that ends in the audit (CI)",
     flow: flashSale,

@@ -13,6 +13,12 @@ const Settings = z.object({
   paymentRetryMaxDelaySeconds: z.coerce.number().int().min(0).max(43_200).default(300),
   paymentMaxAttempts: z.coerce.number().int().min(1).max(100).default(8),
   orderShards: z.coerce.number().int().min(1).max(1024).default(16),
+  // Empty: the gateway's own default (see gatewayRps); 0: no limit.
+  paymentGatewayRps: z
+    .string()
+    .default("")
+    .transform((value) => (value.trim() === "" ? null : Number(value)))
+    .pipe(z.number().min(0).max(10_000).nullable().catch(null)),
   // Read leniently: a typo here must not take the shop down; paymentMode() names what it cannot use.
   paymentProvider: z
     .string()
@@ -43,6 +49,7 @@ export function settings(env: Env): Settings {
       paymentRetryMaxDelaySeconds: env.PAYMENT_RETRY_MAX_DELAY_SECONDS,
       paymentMaxAttempts: env.PAYMENT_MAX_ATTEMPTS,
       orderShards: env.ORDER_SHARDS,
+      paymentGatewayRps: env.PAYMENT_GATEWAY_RPS,
       paymentProvider: env.PAYMENT_PROVIDER,
       allowSimulatedPayments: env.ALLOW_SIMULATED_PAYMENTS,
     });
@@ -93,4 +100,14 @@ export function paymentMode(env: Env): PaymentMode {
         problem:
           'The payment simulator takes no money and is not allowed here: set PAYMENT_PROVIDER = "stripe" (and STRIPE_SECRET_KEY), or ALLOW_SIMULATED_PAYMENTS = "true" for a demo shop',
       };
+}
+
+/** Stripe's default limit is about 25 requests/s per endpoint; the simulator has none. */
+const DEFAULT_GATEWAY_RPS = { stripe: 20, simulated: 0 } as const;
+
+/** Calls per second all consumers together may make to the payment gateway; 0 for no limit. */
+export function gatewayRps(env: Env): number {
+  const configured = settings(env).paymentGatewayRps;
+  if (configured !== null) return configured;
+  return DEFAULT_GATEWAY_RPS[paymentMode(env).provider];
 }

@@ -15,6 +15,7 @@ import { logEvent } from "./shared/log";
 export { SkuInventory } from "./inventory/inventory.do";
 export { SaleMetrics } from "./ops/sale-metrics.do";
 export { OrderShard } from "./orders/order-shard.do";
+export { GatewayPacer } from "./payments/gateway-pacer.do";
 export { GatewaySimulator } from "./payments/simulator.do";
 
 /** Whether this isolate has said, at its first request, that the shop cannot take payments. */

@@ -1,6 +1,6 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import { reconcile } from "../src/orders/reconcile";
 import { chargeKey } from "../src/payments/gateway";
@@ -17,6 +17,7 @@ import {
   silenceQueue,
   stockedSku,
   stockOf,
+  unique,
 } from "./helpers";
 
 async function placeOrder(token: string, quantity = 2, onHand = 10) {
@@ -157,4 +158,72 @@ describe("duplicates and lost messages", () => {
     });
     expect(new Set(page.items.map((o) => o.status))).toEqual(new Set(["payment_failed"]));
   });
+});
+
+/** One queue batch holding one message per order (orders of any shards), as the queue may deliver them. */
+async function deliverOneBatch(orderIds: string[], bindings: Partial<Env>) {
+  const batch = createMessageBatch(
+    "stampede-payments",
+    orderIds.map((id, i) => ({ id: `m-${i}`, timestamp: new Date(), attempts: 1, body: { orders: [id] } })),
+  );
+  const ctx = createExecutionContext();
+  await worker.queue(batch, { ...env, ...bindings }, ctx);
+  return getQueueResult(batch, ctx);
+}
+
+describe("staying under the payment gateway's rate", () => {
+  it("grants one second's worth at once, then calls as the rate refills", async () => {
+    const pacer = env.PACER.getByName(unique("pacer"));
+    expect(await pacer.take(10, 4)).toMatchObject({ granted: 4 });
+    expect(await pacer.take(10, 4)).toMatchObject({ granted: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const later = await pacer.take(10, 4);
+    expect(later.granted).toBeGreaterThanOrEqual(2);
+    expect(later.granted).toBeLessThanOrEqual(3);
+  });
+
+  it("charges what the rate allows, keeps the rest waiting on pinned holds without counting an attempt, and pays them in turn", async () => {
+    const restoreQueue = silenceQueue();
+    const paced = { PAYMENT_GATEWAY_RPS: "1.5" } as Partial<Env>;
+    try {
+      const sku = await stockedSku(10);
+      const orders: Accepted[] = [];
+      for (let i = 0; i < 4; i++) {
+        const response = await postCheckout(checkoutBody([{ sku, quantity: 1 }]));
+        orders.push(await response.json<Accepted>());
+      }
+      const ids = orders.map((o) => o.orderId);
+      await deliverOneBatch(ids, paced);
+      const rows = await Promise.all(ids.map(shardRow));
+      const paid = rows.filter((row) => row?.status === "paid");
+      const waiting = rows.filter((row) => row?.status === "pending_payment");
+      expect(paid).toHaveLength(1);
+      expect(waiting).toHaveLength(3);
+      for (const row of waiting) {
+        expect(row).toMatchObject({ attempts: 0 });
+        // Due again when its turn comes at 1.5/s, one after another.
+        expect(Number(row?.due_at) - Date.now()).toBeLessThan(3000);
+      }
+      const stock = await stockOf(sku);
+      expect(stock).toMatchObject({ reserved: 3, committed: 1 });
+      // The waiting orders keep their units whatever the time: their holds are pinned.
+      expect(stock.holds).toHaveLength(3);
+      expect(stock.holds.every((hold) => (hold as { pinned: boolean }).pinned)).toBe(true);
+      for (const order of orders) expect((await chargesFor(order.orderId)).length).toBeLessThanOrEqual(1);
+
+      // Each later delivery pays as many as the rate has refilled, until all are paid.
+      await vi.waitFor(
+        async () => {
+          await deliverOneBatch(ids, paced);
+          const statuses = await Promise.all(ids.map(async (id) => (await shardRow(id))?.status));
+          expect(statuses).toEqual(["paid", "paid", "paid", "paid"]);
+        },
+        { timeout: 20_000, interval: 700 },
+      );
+      for (const order of orders) expect(await chargesFor(order.orderId)).toHaveLength(1);
+      expect(await stockOf(sku)).toMatchObject({ reserved: 0, committed: 4, onHand: 6 });
+    } finally {
+      restoreQueue();
+    }
+  }, 60_000);
 });

@@ -88,6 +88,22 @@ describe("Stripe gateway (PaymentIntents, against a mocked Stripe API)", () => {
     });
   });
 
+  it("reports Stripe's 429 as 'later', not as a decline or an unknown charge", async () => {
+    const limited = () =>
+      json(429, { error: { type: "rate_limit_error", code: "rate_limit", message: "Too many requests" } });
+    const onCreate = fakeStripe([limited]);
+    expect(await new StripeGateway("sk_test_123", onCreate.fetchFn).charge(request)).toEqual({
+      status: "throttled",
+      retryAfterMs: 1000,
+    });
+    const onConfirm = fakeStripe([() => json(200, intent("requires_confirmation")), limited]);
+    expect(await new StripeGateway("sk_test_123", onConfirm.fetchFn).charge(request)).toEqual({
+      status: "throttled",
+      retryAfterMs: 1000,
+      intentId: "pi_123",
+    });
+  });
+
   it.each([
     ["a 500", () => json(500, { error: { type: "api_error", message: "Boom" } })],
     [

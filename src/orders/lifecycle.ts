@@ -111,7 +111,7 @@ export type PaymentOutcome =
   | { kind: "lapsed"; lookedUp: boolean }
   | { kind: "unknown"; reason: string; intentId?: string }
   /** Nothing was charged and nothing learned (inventory or gateway unreachable): try again later. */
-  | { kind: "not_attempted"; reason: string };
+  | { kind: "not_attempted"; reason: string; retryAfterMs?: number };
 
 export type PaymentReport = { orderId: string; attempt: number; pinned: boolean; outcome: PaymentOutcome };
 
@@ -166,7 +166,9 @@ export function applyReport(env: Env, order: OrderRow, report: PaymentReport, no
   if (!current || order.status !== "pending_payment") return {};
   const retryAt = now + paymentRetryMs(env, report.attempt);
   if (outcome.kind === "not_attempted") {
-    return { ...stock, attempts: order.attempts - 1, leaseUntil: null, dueAt: retryAt, dueAttempts: 0 };
+    // Not counted as an attempt; due again after the backoff, or when the gateway's rate says.
+    const dueAt = outcome.retryAfterMs === undefined ? retryAt : now + outcome.retryAfterMs;
+    return { ...stock, attempts: order.attempts - 1, leaseUntil: null, dueAt, dueAttempts: 0 };
   }
   const intent = "intentId" in outcome && outcome.intentId ? { intentId: outcome.intentId } : {};
   const definitive = outcome.kind !== "unknown" && (order.unknownAttempts === 0 || outcome.lookedUp);

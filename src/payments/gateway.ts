@@ -14,7 +14,9 @@ export type ChargeRef = ChargeRequest & { intentId: string | null };
 export type ChargeOutcome =
   | { status: "succeeded"; chargeId: string; intentId?: string }
   | { status: "declined"; reason: string; intentId?: string }
-  | { status: "unknown"; reason: string; intentId?: string };
+  | { status: "unknown"; reason: string; intentId?: string }
+  /** The gateway refused the call for its rate (Stripe's 429): nothing was done; try again later. */
+  | { status: "throttled"; retryAfterMs: number; intentId?: string };
 
 /** `pending`: the gateway has the payment but not its result yet (Stripe's `processing`). */
 export type ChargeLookup =

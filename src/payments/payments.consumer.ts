@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { paymentMode } from "../config";
+import { gatewayRps, paymentMode } from "../config";
 import { type HoldOutcome, pinOrders } from "../inventory/inventory.holds";
 import {
   type PaymentOutcome,
@@ -123,7 +123,8 @@ async function pay(env: Env, tasks: PaymentTask[]): Promise<PaymentReport[]> {
       ),
     ),
   );
-  const toCharge = prepared.flatMap((entry) => ("ref" in entry ? [entry] : []));
+  const ready = prepared.flatMap((entry) => ("ref" in entry ? [entry] : []));
+  const { toCharge, waiting } = await pace(env, ready);
   const answers =
     toCharge.length > 0
       ? await gateway
@@ -140,8 +141,38 @@ async function pay(env: Env, tasks: PaymentTask[]): Promise<PaymentReport[]> {
     outcome:
       "outcome" in entry
         ? entry.outcome
-        : outcomeOf(entry.task, charged.get(entry.task.orderId), entry.lookedUp),
+        : (waiting.get(entry.task.orderId) ??
+          outcomeOf(entry.task, charged.get(entry.task.orderId), entry.lookedUp)),
   }));
+}
+
+/**
+ * The charges the gateway's rate allows now (one call to the pacer per batch), and for the others an
+ * answer of "not attempted" that brings each back when its turn comes, spread at that rate. Their
+ * holds are already pinned, so they keep their units while they wait; no attempt is counted.
+ */
+async function pace<T extends { task: PaymentTask }>(env: Env, ready: T[]) {
+  const rps = gatewayRps(env);
+  const waiting = new Map<string, PaymentOutcome>();
+  if (rps === 0 || ready.length === 0) return { toCharge: ready, waiting };
+  const provider = paymentMode(env).provider;
+  const { granted, nextInMs } = await env.PACER.getByName(provider)
+    .take(ready.length, rps)
+    .catch(() => ({ granted: 0, nextInMs: 1000 }));
+  ready.slice(granted).forEach((entry, i) => {
+    waiting.set(entry.task.orderId, {
+      kind: "not_attempted",
+      reason: "waiting for the payment gateway's rate",
+      retryAfterMs: nextInMs + Math.floor((i / rps) * 1000),
+    });
+  });
+  if (waiting.size > 0)
+    logEvent("info", "payments paced to the gateway's rate", {
+      charged: granted,
+      waiting: waiting.size,
+      rps,
+    });
+  return { toCharge: ready.slice(0, granted), waiting };
 }
 
 /** What an attempt knows before charging: an answer already, or the charge to make. */
@@ -179,6 +210,13 @@ function outcomeOf(task: PaymentTask, answer: ChargeOutcome | undefined, lookedU
   const intent = answer.intentId ? { intentId: answer.intentId } : {};
   if (answer.status === "succeeded") return { kind: "charged", chargeId: answer.chargeId, ...intent };
   if (answer.status === "declined") return { kind: "declined", reason: answer.reason, lookedUp, ...intent };
+  if (answer.status === "throttled") {
+    return {
+      kind: "not_attempted",
+      reason: "the gateway asked to slow down (429)",
+      retryAfterMs: answer.retryAfterMs,
+    };
+  }
   logEvent("warn", "payment outcome unknown; will retry", { orderId: task.orderId, reason: answer.reason });
   return { kind: "unknown", reason: answer.reason, ...intent };
 }

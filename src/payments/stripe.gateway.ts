@@ -84,8 +84,12 @@ export class StripeGateway implements PaymentGateway {
   }
 }
 
-/** A card error is a decline; anything that leaves the charge in doubt is `unknown`. */
+/**
+ * A card error is a decline; a 429 is "later" (Stripe refused the request before doing anything);
+ * anything else that leaves the charge in doubt is `unknown`.
+ */
 function outcomeOf(error: unknown): ChargeOutcome {
+  if (error instanceof Stripe.errors.StripeRateLimitError) return { status: "throttled", retryAfterMs: 1000 };
   if (error instanceof Stripe.errors.StripeCardError) {
     return { status: "declined", reason: error.decline_code ?? error.code ?? "card_declined" };
   }
