@@ -25,6 +25,8 @@ const codes = {
   payload_too_large: [413, "Payload too large"],
   unsupported_media_type: [415, "Unsupported media type"],
   idempotency_key_mismatch: [422, "Idempotency-Key reused with a different body"],
+  webhook_signature_invalid: [400, "Webhook signature invalid"],
+  webhooks_not_configured: [503, "Webhooks are not configured"],
   rate_limited: [429, "Too many requests"],
   internal_error: [500, "Internal server error"],
   service_unavailable: [503, "Service unavailable"],

@@ -33,7 +33,7 @@ export const IntakeInput = z.object({
 });
 export type IntakeInput = z.input<typeof IntakeInput>;
 
-const OrderId = z.string().min(1).max(64);
+export const OrderId = z.string().min(1).max(64);
 export const OrderIds = z.array(OrderId).max(1000);
 
 const Outcome = z.discriminatedUnion("kind", [
@@ -55,3 +55,8 @@ export const PaymentReports = z
     z.object({ orderId: OrderId, attempt: z.number().int().min(1), pinned: z.boolean(), outcome: Outcome }),
   )
   .max(1000);
+
+/** A payment gateway's event about one order, as a webhook names it. */
+export const GatewayEventArgs = z
+  .object({ eventId: z.string().min(1).max(255), orderId: OrderId, type: z.string().min(1).max(100) })
+  .strict();

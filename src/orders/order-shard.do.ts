@@ -4,7 +4,7 @@ import { openResponse, type StoredResponse, sealResponse } from "../checkout/ide
 import { settings } from "../config";
 import { holdCart, type ShortSku } from "../inventory/inventory.holds";
 import { logEvent } from "../shared/log";
-import { IntakeInput, OrderIds, PaymentReports } from "./intake.args";
+import { GatewayEventArgs, IntakeInput, OrderIds, PaymentReports } from "./intake.args";
 import {
   applyReport,
   backoffMs,
@@ -232,6 +232,31 @@ export class OrderShard extends DurableObject<Env> {
     }
     const after = this.#store.order(id);
     return after ? { ok: true, order: toOrderView(after) } : null;
+  }
+
+  /**
+   * The payment gateway's word that an order's payment changed (a webhook), taken once by its event
+   * id. A pending order whose attempt is not out is looked at again at once: the consumer then asks
+   * the gateway (an attempt left unknown is looked up before anything else), so the decision comes
+   * from the gateway's present answer, and events that arrive late, twice or out of order cannot
+   * change what it is.
+   */
+  gatewayEvent(args: { eventId: string; orderId: string; type: string }): {
+    known: boolean;
+    duplicate: boolean;
+  } {
+    const { eventId, orderId, type } = GatewayEventArgs.parse(args);
+    const row = this.#store.order(orderId);
+    if (!row) return { known: false, duplicate: false };
+    if (this.#store.hasGatewayEvent(eventId)) return { known: true, duplicate: true };
+    const now = Date.now();
+    const hurry = row.status === "pending_payment" && !(row.leaseUntil !== null && row.leaseUntil > now);
+    this.#atomically(() => {
+      this.#store.recordGatewayEvent(eventId, orderId, type, now);
+      if (hurry) this.#store.update(orderId, { dueAt: now }, now);
+    });
+    if (hurry) this.#armFor(now);
+    return { known: true, duplicate: false };
   }
 
   #decide(id: string, change: OrderChange, now: number) {

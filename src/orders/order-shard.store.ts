@@ -94,6 +94,12 @@ const MIGRATIONS = [
      due_at INTEGER NOT NULL,
      due_attempts INTEGER NOT NULL DEFAULT 0
    );`,
+  `CREATE TABLE gateway_events (
+     id TEXT PRIMARY KEY,
+     order_id TEXT NOT NULL,
+     type TEXT NOT NULL,
+     received_at INTEGER NOT NULL
+   );`,
 ];
 
 type RawOrder = {
@@ -205,6 +211,21 @@ export class ShardStore {
   }
 
   /** Applies a change; anything beyond scheduling is a new version of the order, to be projected. */
+  /** Whether the gateway's event with this id was already taken (webhooks arrive at least once). */
+  hasGatewayEvent(id: string): boolean {
+    return this.#sql.exec("SELECT 1 FROM gateway_events WHERE id = ?", id).toArray().length > 0;
+  }
+
+  recordGatewayEvent(id: string, orderId: string, type: string, now: number) {
+    this.#sql.exec(
+      "INSERT INTO gateway_events (id, order_id, type, received_at) VALUES (?, ?, ?, ?)",
+      id,
+      orderId,
+      type,
+      now,
+    );
+  }
+
   update(id: string, change: OrderChange, now: number) {
     const keys = Object.keys(change) as (keyof OrderChange)[];
     if (keys.length === 0) return;
