@@ -1,7 +1,7 @@
 import { app } from "./app";
 import { republishRecentProducts } from "./catalog/catalog.service";
 import { paymentMode } from "./config";
-import { answerHot } from "./http/hot-paths";
+import { answerHot, pathOf } from "./http/hot-paths";
 import { countCheckout, handOn } from "./ops/sale-metrics";
 import { reconcile } from "./orders/reconcile";
 import {
@@ -34,7 +34,7 @@ export default {
     }
     const started = performance.now();
     const answer = answerHot(request, env, (routed) => app.fetch(routed, env, ctx));
-    if (request.method === "POST" && new URL(request.url).pathname === "/v1/checkout") {
+    if (request.method === "POST" && pathOf(request.url) === "/v1/checkout") {
       return countCheckout(answer, env, ctx, started);
     }
     handOn(env, ctx);

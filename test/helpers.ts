@@ -19,7 +19,7 @@ import {
   type SkuHold,
   settleOrders,
 } from "../src/inventory/inventory.holds";
-import { bucketObject } from "../src/inventory/inventory.service";
+import { finishMoves as finishSkuMoves } from "../src/inventory/inventory.service";
 import { reconcile } from "../src/orders/reconcile";
 import { allShards, orderShard, shardOfKey, shardOfOrder } from "../src/orders/shards";
 import { chargeKey } from "../src/payments/gateway";
@@ -340,13 +340,7 @@ export function objectDown(name: string, methods: (keyof SkuInventory)[]): () =>
 }
 
 /** Has every bucket of a SKU deliver its open moves now; answers how many are still open. */
-export async function finishMoves(sku: string): Promise<number> {
-  const { span } = await bucketObject(env, sku, 0).layout();
-  const open = await Promise.all(
-    Array.from({ length: span }, (_, bucket) => bucketObject(env, sku, bucket).finishMoves()),
-  );
-  return open.reduce((a, b) => a + b, 0);
-}
+export const finishMoves = (sku: string) => finishSkuMoves(env, sku);
 
 /** D1 down everywhere (the worker, the shards): every query throws until restored. */
 export function takeD1Down(): () => void {

@@ -23,7 +23,7 @@ type Route = (request: Request) => Response | Promise<Response>;
 
 const PRODUCT_PREFIX = "/v1/products/";
 
-function pathOf(url: string): string {
+export function pathOf(url: string): string {
   const start = url.indexOf("/", url.indexOf("://") + 3);
   const query = url.indexOf("?", start);
   return query === -1 ? url.slice(start) : url.slice(start, query);

@@ -436,24 +436,19 @@ export class SkuInventory extends DurableObject<Env> {
     const now = Date.now();
     this.#expireDue(now);
     const known = this.#store.transfer(transferId);
-    if (known) {
-      if (known.state === "open") await this.#deliver(now, transferId);
-      const state = this.#store.transfer(transferId)?.state;
-      const moved = state === "returned" || state === "superseded" ? 0 : known.units;
-      return { ok: true, units: moved, delivered: state === "delivered", replayed: true };
+    if (!known) {
+      const take = Math.min(units, Math.max(0, this.#counts()?.available ?? 0));
+      if (take === 0) return { ok: true, units: 0, delivered: true, replayed: false };
+      this.#atomically(() => {
+        this.#store.sendOut(transferId, to, take, now);
+        this.#store.record("move_out", take, now, null, `to ${to}`);
+      });
+      this.#armFor(now + MOVE_RETRY_MS);
     }
-    const counts = this.#counts();
-    const take = Math.min(units, Math.max(0, counts?.available ?? 0));
-    if (take === 0) return { ok: true, units: 0, delivered: true, replayed: false };
-    this.#atomically(() => {
-      this.#store.sendOut(transferId, to, take, now);
-      this.#store.record("move_out", take, now, null, `to ${to}`);
-    });
-    this.#armFor(now + MOVE_RETRY_MS);
-    await this.#deliver(now, transferId);
-    const state = this.#store.transfer(transferId)?.state;
-    const moved = state === "returned" || state === "superseded" ? 0 : take;
-    return { ok: true, units: moved, delivered: state === "delivered", replayed: false };
+    if (!known || known.state === "open") await this.#deliver(now, transferId);
+    const move = this.#store.transfer(transferId);
+    const moved = !move || move.state === "returned" || move.state === "superseded" ? 0 : move.units;
+    return { ok: true, units: moved, delivered: move?.state === "delivered", replayed: known !== null };
   }
 
   /** The receiving side of a move: counts its units once, whatever number of times it is delivered. */

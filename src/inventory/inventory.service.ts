@@ -86,11 +86,26 @@ export async function readCounts(env: Env, sku: string): Promise<StockCounts> {
   };
 }
 
+/** The snapshots of a SKU's first `count` buckets, asked all at once (null where one keeps no stock). */
+function bucketSnapshots(env: Env, sku: string, count: number) {
+  return Promise.all(Array.from({ length: count }, (_, bucket) => bucketObject(env, sku, bucket).snapshot()));
+}
+
+/**
+ * Has every bucket of a SKU deliver its open moves now (what a failure left half-done); answers how
+ * many are still open because their receivers did not answer.
+ */
+export async function finishMoves(env: Env, sku: string): Promise<number> {
+  const { span } = await bucketObject(env, sku, 0).layout();
+  const open = await Promise.all(
+    Array.from({ length: span }, (_, bucket) => bucketObject(env, sku, bucket).finishMoves()),
+  );
+  return open.reduce((a, b) => a + b, 0);
+}
+
 export async function readTotals(env: Env, sku: string): Promise<InventoryTotals> {
   const layout = await bucketObject(env, sku, 0).layout();
-  const snapshots = await Promise.all(
-    Array.from({ length: layout.span }, (_, bucket) => bucketObject(env, sku, bucket).snapshot()),
-  );
+  const snapshots = await bucketSnapshots(env, sku, layout.span);
   const first = snapshots[0];
   if (!first) throw new AppError("sku_not_found", { detail: `No stock is kept for SKU ${sku}` });
   const present = snapshots.flatMap((snapshot, bucket) => (snapshot ? [{ snapshot, bucket }] : []));
@@ -297,9 +312,7 @@ async function spreadStock(env: Env, sku: string, onHand: number, target: number
   for (let attempt = 1; ; attempt++) {
     // A fresh id each attempt: moves sent between two attempts belong to neither count.
     const stockTake = ulid();
-    const snapshots = await Promise.all(
-      Array.from({ length: span }, (_, bucket) => bucketObject(env, sku, bucket).snapshot()),
-    );
+    const snapshots = await bucketSnapshots(env, sku, span);
     const reserved = snapshots.map((snapshot) => snapshot?.reserved ?? 0);
     const totalReserved = reserved.reduce((a, b) => a + b, 0);
     if (onHand < totalReserved) {
@@ -359,9 +372,7 @@ export async function adjustStock(scope: Scope, sku: string, delta: number, reas
 type WalkedBucket = { bucket: number; available: number };
 
 async function walkedSnapshots(env: Env, sku: string, walked: number): Promise<WalkedBucket[]> {
-  const snapshots = await Promise.all(
-    Array.from({ length: walked }, (_, bucket) => bucketObject(env, sku, bucket).snapshot()),
-  );
+  const snapshots = await bucketSnapshots(env, sku, walked);
   if (!snapshots[0]) throw new AppError("sku_not_found", { detail: `No stock is kept for SKU ${sku}` });
   return snapshots.map((snapshot, bucket) => ({ bucket, available: snapshot?.available ?? 0 }));
 }
@@ -429,9 +440,7 @@ export async function rebalance(scope: Scope, sku: string): Promise<InventoryTot
   const layout = await bucketObject(env, sku, 0).layout();
   if (layout.span > 1) {
     await retireBeyond(env, sku, layout.buckets, layout.span);
-    await Promise.all(
-      Array.from({ length: layout.span }, (_, bucket) => bucketObject(env, sku, bucket).finishMoves()),
-    );
+    await finishMoves(env, sku);
     await evenOut(env, sku, layout.buckets);
   }
   const totals = await readTotals(env, sku);

@@ -30,7 +30,9 @@ export async function dashboard(scope: Scope, { skus, minutes }: { skus: string[
     listOrders(db, { limit: 10 }),
     env.METRICS.getByName("sale").series(minutes, step, skus) as Promise<SaleSeries>,
   ]);
-  const watched = await watchedStock(scope, skus, sale.status === "fulfilled" ? sale.value : null);
+  const [watched] = await Promise.allSettled([
+    watchedStock(scope, skus, sale.status === "fulfilled" ? sale.value : null),
+  ]);
   const parts = { payments: summary, intake, orders: recent, sale, stock: watched };
   const unavailable = (Object.keys(parts) as (keyof typeof parts)[]).filter(
     (part) => parts[part].status === "rejected",
@@ -68,24 +70,19 @@ async function watchedStock(scope: Scope, asked: string[], sale: SaleSeries | nu
   ]);
   const candidates =
     asked.length > 0 ? asked.slice(0, MAX_WATCHED) : top.slice(0, DEFAULT_WATCHED).map((t) => t.sku);
-  try {
-    // Only SKUs the catalog knows reach an inventory object.
-    const known = candidates.length > 0 ? await priceSkus(scope, candidates) : new Map();
-    const rows = await Promise.all(
-      candidates.map(async (sku) => {
-        if (!known.has(sku)) return { sku, known: false as const };
-        const counts = await readCounts(scope.env, sku);
-        return {
-          sku,
-          known: true as const,
-          ...counts,
-          stocked: counts.onHand + counts.committed,
-          soldInWindow: sold.get(sku) ?? 0,
-        };
-      }),
-    );
-    return { status: "fulfilled" as const, value: rows };
-  } catch (error) {
-    return { status: "rejected" as const, reason: error };
-  }
+  // Only SKUs the catalog knows reach an inventory object.
+  const known = candidates.length > 0 ? await priceSkus(scope, candidates) : new Map();
+  return Promise.all(
+    candidates.map(async (sku) => {
+      if (!known.has(sku)) return { sku, known: false as const };
+      const counts = await readCounts(scope.env, sku);
+      return {
+        sku,
+        known: true as const,
+        ...counts,
+        stocked: counts.onHand + counts.committed,
+        soldInWindow: sold.get(sku) ?? 0,
+      };
+    }),
+  );
 }
