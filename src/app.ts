@@ -18,6 +18,7 @@ import { renderDocs } from "./ops/docs";
 import { finishDocument } from "./ops/openapi";
 import { opsRoutes } from "./ops/ops.routes";
 import { orderRoutes } from "./orders/orders.routes";
+import { simulatorRoutes } from "./payments/simulator.routes";
 import { webhookRoutes } from "./payments/stripe.webhooks";
 import { logEvent } from "./shared/log";
 import { notFoundPage } from "./storefront/pages";
@@ -83,6 +84,7 @@ export function buildApp() {
   app.route("/v1", checkoutRoutes);
   app.route("/v1", orderRoutes);
   app.route("/v1", webhookRoutes);
+  app.route("/v1", simulatorRoutes);
   app.route("/v1/admin", adminProductRoutes);
   app.route("/v1/admin", adminInventoryRoutes);
   app.route("/v1/admin", adminOrderRoutes);

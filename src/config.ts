@@ -12,6 +12,7 @@ const Settings = z.object({
   paymentRetryBaseSeconds: z.coerce.number().int().min(0).max(3600).default(2),
   paymentRetryMaxDelaySeconds: z.coerce.number().int().min(0).max(43_200).default(300),
   paymentMaxAttempts: z.coerce.number().int().min(1).max(100).default(8),
+  paymentActionSeconds: z.coerce.number().int().min(30).max(3600).default(600),
   orderShards: z.coerce.number().int().min(1).max(1024).default(16),
   // Empty: the gateway's own default (see gatewayRps); 0: no limit.
   paymentGatewayRps: z
@@ -48,6 +49,7 @@ export function settings(env: Env): Settings {
       paymentRetryBaseSeconds: env.PAYMENT_RETRY_BASE_SECONDS,
       paymentRetryMaxDelaySeconds: env.PAYMENT_RETRY_MAX_DELAY_SECONDS,
       paymentMaxAttempts: env.PAYMENT_MAX_ATTEMPTS,
+      paymentActionSeconds: env.PAYMENT_ACTION_SECONDS,
       orderShards: env.ORDER_SHARDS,
       paymentGatewayRps: env.PAYMENT_GATEWAY_RPS,
       paymentProvider: env.PAYMENT_PROVIDER,

@@ -15,6 +15,7 @@ const codes = {
   product_not_found: [404, "Product not found"],
   order_not_found: [404, "Order not found"],
   sku_not_found: [404, "SKU not found"],
+  challenge_not_found: [404, "Payment challenge not found"],
   method_not_allowed: [405, "Method not allowed"],
   slug_taken: [409, "Slug already in use"],
   sku_taken: [409, "SKU already in use"],

@@ -60,7 +60,7 @@ function scriptGateway(behaviour: GatewayBehaviour) {
     input: Parameters<GatewaySimulator["charge"]>[0],
   ): SimulatorAnswer {
     const existing = this.lookup(input.idempotencyKey);
-    if (existing) return { ok: true, charge: existing };
+    if (existing?.kind === "charge") return { ok: true, charge: existing.charge };
     if (behaviour === "declined") return { ok: false, kind: "declined", reason: "card_declined" };
     if (behaviour === "error") return { ok: false, kind: "error", status: 503, reason: "gateway down" };
     const made = originalCharge.call(this, { ...input, token: "tok_ok" });

@@ -51,7 +51,7 @@ describe("Stripe gateway (PaymentIntents, against a mocked Stripe API)", () => {
       () => json(200, intent("requires_confirmation")),
       () => json(200, intent("succeeded")),
     ]);
-    const outcome = await new StripeGateway("sk_test_123", fetchFn).charge(request);
+    const outcome = await new StripeGateway("sk_test_123", { fetchFn }).charge(request);
     expect(outcome).toEqual({ status: "succeeded", chargeId: "pi_123", intentId: "pi_123" });
     const [created, confirmed] = seen;
     expect(created?.method).toBe("POST");
@@ -81,7 +81,7 @@ describe("Stripe gateway (PaymentIntents, against a mocked Stripe API)", () => {
           },
         }),
     ]);
-    expect(await new StripeGateway("sk_test_123", fetchFn).charge(request)).toEqual({
+    expect(await new StripeGateway("sk_test_123", { fetchFn }).charge(request)).toEqual({
       status: "declined",
       reason: "insufficient_funds",
       intentId: "pi_123",
@@ -92,12 +92,12 @@ describe("Stripe gateway (PaymentIntents, against a mocked Stripe API)", () => {
     const limited = () =>
       json(429, { error: { type: "rate_limit_error", code: "rate_limit", message: "Too many requests" } });
     const onCreate = fakeStripe([limited]);
-    expect(await new StripeGateway("sk_test_123", onCreate.fetchFn).charge(request)).toEqual({
+    expect(await new StripeGateway("sk_test_123", { fetchFn: onCreate.fetchFn }).charge(request)).toEqual({
       status: "throttled",
       retryAfterMs: 1000,
     });
     const onConfirm = fakeStripe([() => json(200, intent("requires_confirmation")), limited]);
-    expect(await new StripeGateway("sk_test_123", onConfirm.fetchFn).charge(request)).toEqual({
+    expect(await new StripeGateway("sk_test_123", { fetchFn: onConfirm.fetchFn }).charge(request)).toEqual({
       status: "throttled",
       retryAfterMs: 1000,
       intentId: "pi_123",
@@ -114,7 +114,7 @@ describe("Stripe gateway (PaymentIntents, against a mocked Stripe API)", () => {
     ],
   ])("reports %s on confirm as an unknown outcome, keeping the PaymentIntent's id", async (_, answer) => {
     const { fetchFn } = fakeStripe([() => json(200, intent("requires_confirmation")), answer]);
-    const outcome = await new StripeGateway("sk_test_123", fetchFn).charge(request);
+    const outcome = await new StripeGateway("sk_test_123", { fetchFn }).charge(request);
     expect(outcome).toMatchObject({ status: "unknown", intentId: "pi_123" });
   });
 
@@ -123,7 +123,7 @@ describe("Stripe gateway (PaymentIntents, against a mocked Stripe API)", () => {
       () => json(200, intent("succeeded", { latest_charge: { id: "ch_1", refunded: false } })),
       () => json(200, intent("requires_payment_method", { id: "pi_456" })),
     ]);
-    const gateway = new StripeGateway("sk_test_123", fetchFn);
+    const gateway = new StripeGateway("sk_test_123", { fetchFn });
     expect(await gateway.lookup({ ...request, intentId: "pi_123" })).toEqual({
       status: "succeeded",
       chargeId: "pi_123",
@@ -145,7 +145,7 @@ describe("Stripe gateway (PaymentIntents, against a mocked Stripe API)", () => {
       () => json(200, intent("succeeded")),
       () => json(200, intent("succeeded", { latest_charge: { id: "ch_1", refunded: true } })),
     ]);
-    const found = await new StripeGateway("sk_test_123", fetchFn).lookup({ ...request, intentId: null });
+    const found = await new StripeGateway("sk_test_123", { fetchFn }).lookup({ ...request, intentId: null });
     expect(found).toEqual({ status: "refunded", chargeId: "pi_123", intentId: "pi_123" });
     expect(seen[0]?.headers.get("Idempotency-Key")).toBe("order-01ORDER");
     expect(new URL(seen[1]?.url ?? "").pathname).toBe("/v1/payment_intents/pi_123");
@@ -155,7 +155,7 @@ describe("Stripe gateway (PaymentIntents, against a mocked Stripe API)", () => {
     const { fetchFn, seen } = fakeStripe([
       () => json(200, { id: "re_1", object: "refund", status: "succeeded" }),
     ]);
-    await new StripeGateway("sk_test_123", fetchFn).refund("pi_123", "refund-01ORDER");
+    await new StripeGateway("sk_test_123", { fetchFn }).refund("pi_123", "refund-01ORDER");
     expect(seen[0]?.url).toBe("https://api.stripe.com/v1/refunds");
     expect(seen[0]?.headers.get("Idempotency-Key")).toBe("refund-01ORDER");
     expect(new URLSearchParams(seen[0]?.body).get("payment_intent")).toBe("pi_123");

@@ -46,8 +46,20 @@ export type VariantRow = typeof variants.$inferSelect;
 
 export const ORDER_STATUSES = ["pending_payment", "paid", "payment_failed", "cancelled"] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
-/** `not_charged`: the order was cancelled before any charge; `failed`: the payment itself failed. */
-export const PAYMENT_STATUSES = ["pending", "succeeded", "failed", "not_charged", "refunded"] as const;
+/**
+ * `not_charged`: the order was cancelled before any charge; `failed`: the payment itself failed;
+ * `requires_action`: the buyer must authenticate (3-D Secure); `processing`: the gateway has the
+ * payment and settles it later.
+ */
+export const PAYMENT_STATUSES = [
+  "pending",
+  "requires_action",
+  "processing",
+  "succeeded",
+  "failed",
+  "not_charged",
+  "refunded",
+] as const;
 
 /**
  * Orders as D1 shows them: a projection of the order shards (orders/order-shard.do.ts), which are the
@@ -70,6 +82,15 @@ export const orders = sqliteTable(
     paymentStatus: text("payment_status", { enum: PAYMENT_STATUSES }).notNull().default("pending"),
     paymentAttempts: integer("payment_attempts").notNull().default(0),
     chargeId: text("charge_id"),
+    /** Minor units refunded so far, as the gateway reports them. */
+    refundedAmount: integer("refunded_amount").notNull().default(0),
+    /** A dispute (chargeback) on the charge, as the gateway last told it. */
+    dispute: text("dispute", { mode: "json" }).$type<{
+      id: string;
+      status: string;
+      reason: string;
+      amount: { amount: number; currency: string };
+    }>(),
     /** Where the order's units are held, per SKU and bucket, so payment can commit or release them. */
     holds: text("holds", { mode: "json" })
       .$type<

@@ -36,6 +36,11 @@ export type IntakeInput = z.input<typeof IntakeInput>;
 export const OrderId = z.string().min(1).max(64);
 export const OrderIds = z.array(OrderId).max(1000);
 
+const PaymentAction = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("use_stripe_sdk"), clientSecret: z.string().min(1).max(500) }),
+  z.object({ type: z.literal("redirect_to_url"), url: z.string().min(1).max(2000) }),
+]);
+
 const Outcome = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("charged"), chargeId: z.string().min(1), intentId: z.string().optional() }),
   z.object({
@@ -47,7 +52,13 @@ const Outcome = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("no_charge"), lookedUp: z.literal(true) }),
   z.object({ kind: z.literal("lapsed"), lookedUp: z.boolean() }),
   z.object({ kind: z.literal("unknown"), reason: z.string().max(500), intentId: z.string().optional() }),
-  z.object({ kind: z.literal("not_attempted"), reason: z.string().max(500) }),
+  z.object({
+    kind: z.literal("not_attempted"),
+    reason: z.string().max(500),
+    retryAfterMs: z.number().int().min(0).max(86_400_000).optional(),
+  }),
+  z.object({ kind: z.literal("requires_action"), action: PaymentAction, intentId: z.string().optional() }),
+  z.object({ kind: z.literal("processing"), intentId: z.string().optional() }),
 ]);
 
 export const PaymentReports = z
@@ -56,7 +67,32 @@ export const PaymentReports = z
   )
   .max(1000);
 
+const MinorUnits = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const Currency = z.string().regex(/^[A-Z]{3}$/);
+
 /** A payment gateway's event about one order, as a webhook names it. */
 export const GatewayEventArgs = z
-  .object({ eventId: z.string().min(1).max(255), orderId: OrderId, type: z.string().min(1).max(100) })
+  .object({
+    eventId: z.string().min(1).max(255),
+    orderId: OrderId,
+    type: z.string().min(1).max(100),
+    detail: z
+      .union([
+        z.object({ refunded: z.object({ amount: MinorUnits, currency: Currency }).strict() }).strict(),
+        z
+          .object({
+            dispute: z
+              .object({
+                id: z.string().min(1).max(255),
+                status: z.string().min(1).max(100),
+                reason: z.string().max(200),
+                amount: MinorUnits,
+                currency: Currency,
+              })
+              .strict(),
+          })
+          .strict(),
+      ])
+      .optional(),
+  })
   .strict();

@@ -1,5 +1,7 @@
 import { settings } from "../config";
 import type { SkuHold } from "../inventory/inventory.holds";
+import type { PaymentAction } from "../payments/gateway";
+import type { GatewayEventDetail } from "../payments/gateway-events";
 import type { Money } from "../shared/money";
 import type { OrderChange, OrderRow } from "./order-shard.store";
 
@@ -12,7 +14,10 @@ import type { OrderChange, OrderRow } from "./order-shard.store";
  * - once a charge may be in flight its holds are pinned, so time alone never releases them: only a
  *   decision on the order does;
  * - a succeeded charge on a failed or cancelled order is always found (`chargeInDoubt`) and refunded;
- * - after an unknown outcome, no decision is made before the gateway has been asked what happened.
+ * - after an unknown outcome, no decision is made before the gateway has been asked what happened;
+ * - a payment waiting for the buyer (3-D Secure) or settling later (processing) is open: it is only
+ *   ever asked about, never charged again; the buyer has until `actionUntil`, after which the payment
+ *   is withdrawn at the gateway before the order fails, so it cannot complete afterwards.
  */
 
 /** A claim on an Idempotency-Key is locked this long; a retry after it takes the claim over. */
@@ -27,6 +32,10 @@ export const RESEND_AFTER_MS = 10_000;
 export const FLUSH_DELAY_MS = 100;
 /** How often a shard writes the orders that changed to D1, in one batch. */
 export const PROJECT_EVERY_MS = 1000;
+/** A processing payment is asked about this often; the gateway's event usually comes first. */
+export const PROCESSING_RECHECK_MS = 30_000;
+/** A buyer's "I am done" brings the payment to be asked about at most this often. */
+export const RECHECK_SPACING_MS = 2000;
 const BACKOFF_BASE_MS = 1000;
 const BACKOFF_CAP_MS = 5 * 60_000;
 
@@ -44,12 +53,18 @@ export function paymentRetryMs(env: Env, attempt: number): number {
 
 export type Work = "pay" | "await" | "lapse" | "expire" | "commit" | "release" | "refund" | "verify";
 
+/** The gateway has the payment and it is not settled: waiting for the buyer, or processing. */
+export function isOpenPayment(order: Pick<OrderRow, "paymentStatus">): boolean {
+  return order.paymentStatus === "requires_action" || order.paymentStatus === "processing";
+}
+
 /** What an order still owes, judged on its row at `now`; null when nothing is left to do. */
 export function owedWork(order: OrderRow, now: number): Work | null {
   if (order.status === "pending_payment") {
     if (order.paymentStatus === "succeeded") return "commit";
     if (order.leaseUntil !== null) return order.leaseUntil > now ? "await" : "lapse";
-    if (order.unknownAttempts === 0 && Date.parse(order.holdExpiresAt) <= now) return "expire";
+    const unstarted = order.unknownAttempts === 0 && !isOpenPayment(order);
+    if (unstarted && Date.parse(order.holdExpiresAt) <= now) return "expire";
     return "pay";
   }
   if (order.status === "paid") return order.stock === "committed" ? null : "commit";
@@ -59,11 +74,16 @@ export function owedWork(order: OrderRow, now: number): Work | null {
   return null;
 }
 
-/** When an order next owes something: now, when its attempt's lease ends, or never. */
+/**
+ * When an order next owes something: when its attempt's lease ends, when a payment retry set for
+ * later comes due (a backoff, the gateway's rate, the buyer's time to act), now, or never.
+ */
 export function dueAtFor(order: OrderRow, now: number): number | null {
   const work = owedWork(order, now);
   if (work === null) return null;
-  return work === "await" ? (order.leaseUntil ?? now) : now;
+  if (work === "await") return order.leaseUntil ?? now;
+  if (work === "pay" && order.dueAt !== null && order.dueAt > now) return order.dueAt;
+  return now;
 }
 
 /** Closes an unpaid order as failed (or cancelled): its stock is owed back, a possible charge checked. */
@@ -77,13 +97,15 @@ export function close(
     status,
     failureReason: reason,
     paymentStatus:
-      order.paymentStatus !== "pending"
+      order.paymentStatus !== "pending" && !isOpenPayment(order)
         ? order.paymentStatus
         : status === "cancelled"
           ? "not_charged"
           : "failed",
-    // An attempt still out, or one whose lease ran out unreported, may have charged.
-    chargeInDoubt: order.unknownAttempts > 0 || order.leaseUntil !== null,
+    // An attempt still out, one whose lease ran out unreported, or a payment the buyer may still
+    // complete, may charge: the gateway is asked (and an open payment withdrawn) before it is cleared.
+    chargeInDoubt: order.unknownAttempts > 0 || order.leaseUntil !== null || isOpenPayment(order),
+    action: null,
     dueAt: now,
     dueAttempts: 0,
   };
@@ -93,8 +115,13 @@ export function close(
 export type PaymentTask = {
   orderId: string;
   attempt: number;
-  /** `charge`: charge it (asking first when `mustLookup`); `lookup`: retries are over, only ask. */
-  mode: "charge" | "lookup";
+  /**
+   * `charge`: charge it (asking first when `mustLookup`); `lookup`: retries are over, only ask;
+   * `follow`: the payment is open (the buyer acts, or it processes): ask how it stands, and withdraw
+   * it once `actionUntil` has passed.
+   */
+  mode: "charge" | "lookup" | "follow";
+  actionUntil: number | null;
   mustLookup: boolean;
   pinned: boolean;
   holds: SkuHold[];
@@ -110,6 +137,9 @@ export type PaymentOutcome =
   | { kind: "no_charge"; lookedUp: true }
   | { kind: "lapsed"; lookedUp: boolean }
   | { kind: "unknown"; reason: string; intentId?: string }
+  /** The payment is open: the buyer must act (until `actionUntil`), or it is processing. */
+  | { kind: "requires_action"; action: PaymentAction; intentId?: string }
+  | { kind: "processing"; intentId?: string }
   /** Nothing was charged and nothing learned (inventory or gateway unreachable): try again later. */
   | { kind: "not_attempted"; reason: string; retryAfterMs?: number };
 
@@ -137,7 +167,12 @@ export function nextAttempt(
     task: {
       orderId: order.id,
       attempt,
-      mode: order.attempts >= settings(env).paymentMaxAttempts ? "lookup" : "charge",
+      mode: isOpenPayment(order)
+        ? "follow"
+        : order.attempts >= settings(env).paymentMaxAttempts
+          ? "lookup"
+          : "charge",
+      actionUntil: order.actionUntil,
       mustLookup: unknownAttempts > 0,
       pinned: order.stock === "pinned",
       holds: order.holds,
@@ -157,11 +192,23 @@ export function applyReport(env: Env, order: OrderRow, report: PaymentReport, no
   const { outcome } = report;
   const current = report.attempt === order.attempts && order.leaseUntil !== null;
   const stock = report.pinned && order.stock === "held" ? { stock: "pinned" as const } : {};
+  // Asking how an open payment stands is not an attempt to charge: it is not counted as one.
+  const following = current && isOpenPayment(order) ? { attempts: order.attempts - 1 } : {};
+  const intent = "intentId" in outcome && outcome.intentId ? { intentId: outcome.intentId } : {};
   if (outcome.kind === "charged") {
     const charge = { chargeId: outcome.chargeId, intentId: outcome.intentId ?? order.intentId };
     if (order.paymentStatus === "succeeded" || order.paymentStatus === "refunded") return {};
     const lease = current ? { leaseUntil: null } : {};
-    return { ...charge, ...stock, ...lease, paymentStatus: "succeeded", chargeInDoubt: false, dueAt: now };
+    return {
+      ...charge,
+      ...stock,
+      ...lease,
+      ...following,
+      paymentStatus: "succeeded",
+      action: null,
+      chargeInDoubt: false,
+      dueAt: now,
+    };
   }
   if (!current || order.status !== "pending_payment") return {};
   const retryAt = now + paymentRetryMs(env, report.attempt);
@@ -170,7 +217,28 @@ export function applyReport(env: Env, order: OrderRow, report: PaymentReport, no
     const dueAt = outcome.retryAfterMs === undefined ? retryAt : now + outcome.retryAfterMs;
     return { ...stock, attempts: order.attempts - 1, leaseUntil: null, dueAt, dueAttempts: 0 };
   }
-  const intent = "intentId" in outcome && outcome.intentId ? { intentId: outcome.intentId } : {};
+  if (outcome.kind === "requires_action" || outcome.kind === "processing") {
+    // The gateway's answer covers every earlier attempt under this payment: nothing is unknown now.
+    const waiting = outcome.kind === "requires_action";
+    const actionUntil = waiting
+      ? (order.actionUntil ?? now + settings(env).paymentActionSeconds * 1000)
+      : order.actionUntil;
+    // An event (or the buyer) asked for a look while this one was out: look again at once.
+    const asked = order.eventAt !== null && order.eventAt >= (order.leaseUntil ?? now) - ATTEMPT_LEASE_MS;
+    const next = waiting ? (actionUntil ?? now) : now + PROCESSING_RECHECK_MS;
+    return {
+      ...stock,
+      ...intent,
+      ...following,
+      paymentStatus: outcome.kind,
+      action: waiting ? outcome.action : null,
+      actionUntil,
+      unknownAttempts: 0,
+      leaseUntil: null,
+      dueAt: asked ? now : next,
+      dueAttempts: 0,
+    };
+  }
   const definitive = outcome.kind !== "unknown" && (order.unknownAttempts === 0 || outcome.lookedUp);
   if (!definitive) {
     return {
@@ -188,6 +256,61 @@ export function applyReport(env: Env, order: OrderRow, report: PaymentReport, no
       : outcome.kind === "lapsed"
         ? "The stock hold lapsed before payment; nothing was charged"
         : `No charge was made after ${order.attempts} attempts`;
-  const closed = close({ ...order, unknownAttempts: 0, leaseUntil: null }, "payment_failed", reason, now);
-  return { ...stock, ...intent, ...closed, unknownAttempts: 0, leaseUntil: null };
+  const settled = { ...order, unknownAttempts: 0, leaseUntil: null, paymentStatus: "pending" as const };
+  const closed = close(settled, "payment_failed", reason, now);
+  return { ...stock, ...intent, ...following, ...closed, unknownAttempts: 0, leaseUntil: null };
+}
+
+/** How far a dispute has gone: a later event of an earlier stage never moves it back. */
+const DISPUTE_STAGES: Record<string, number> = {
+  warning_needs_response: 0,
+  needs_response: 0,
+  warning_under_review: 1,
+  under_review: 1,
+  warning_closed: 2,
+  won: 2,
+  lost: 2,
+  prevented: 2,
+};
+
+/**
+ * What a gateway event adds to an order besides a look at its payment: the refunded total (the
+ * gateway's cumulative figure, so a repeat or a late event changes nothing), a full refund of a paid
+ * order, a dispute's standing; and for a closed order, news of a charge puts it in doubt again, so it
+ * is looked up and refunded.
+ */
+export function eventChange(
+  order: OrderRow,
+  type: string,
+  detail: GatewayEventDetail | undefined,
+  now: number,
+): OrderChange {
+  const change: OrderChange = {};
+  const currency = order.total.currency;
+  const closed = order.status === "payment_failed" || order.status === "cancelled";
+  if (detail && "refunded" in detail && detail.refunded.currency === currency) {
+    const amount = Math.min(detail.refunded.amount, order.total.amount);
+    if (amount > order.refunded) change.refunded = amount;
+    const charged = order.status === "paid" || (closed && order.paymentStatus === "succeeded");
+    if (charged && order.paymentStatus === "succeeded" && amount >= order.total.amount) {
+      // A closed order's refund, owed by us, is then done already.
+      change.paymentStatus = "refunded";
+    }
+  }
+  if (detail && "dispute" in detail && detail.dispute.currency === currency) {
+    const { id, status, reason, amount } = detail.dispute;
+    const stage = (value: string | undefined) => DISPUTE_STAGES[value ?? ""] ?? 0;
+    const known = order.dispute;
+    if (!known || known.id !== id || stage(status) >= stage(known.status)) {
+      if (known?.status !== status || known.id !== id) {
+        change.dispute = { id, status, reason, amount: { amount, currency } };
+      }
+    }
+  }
+  const chargeNews = type === "payment_intent.succeeded" || type === "charge.succeeded";
+  const unaccounted = order.paymentStatus !== "succeeded" && order.paymentStatus !== "refunded";
+  if (closed && chargeNews && unaccounted && !order.chargeInDoubt) {
+    Object.assign(change, { chargeInDoubt: true, dueAt: now, dueAttempts: 0 });
+  }
+  return change;
 }

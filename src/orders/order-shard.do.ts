@@ -3,6 +3,7 @@ import { acceptedResponse, newOrderToken, shortage, storedProblem } from "../che
 import { openResponse, type StoredResponse, sealResponse } from "../checkout/idempotency";
 import { settings } from "../config";
 import { holdCart, type ShortSku } from "../inventory/inventory.holds";
+import type { GatewayEvent } from "../payments/gateway-events";
 import { logEvent } from "../shared/log";
 import { GatewayEventArgs, IntakeInput, OrderIds, PaymentReports } from "./intake.args";
 import {
@@ -11,11 +12,14 @@ import {
   CLAIM_LOCK_MS,
   close,
   dueAtFor,
+  eventChange,
+  isOpenPayment,
   KEY_RETENTION_MS,
   nextAttempt,
   owedWork,
   type PaymentReport,
   type PaymentTask,
+  RECHECK_SPACING_MS,
 } from "./lifecycle";
 import type { KeyRow } from "./order-shard.keys";
 import { type AcceptedOrder, type OrderChange, type OrderRow, ShardStore } from "./order-shard.store";
@@ -206,10 +210,13 @@ export class OrderShard extends DurableObject<Env> {
     this.#armFor(now);
   }
 
-  /** An order with its token's hash, for the caller to check the buyer's token against. */
+  /**
+   * An order as its buyer sees it (with what an open payment asks of them), with its token's hash for
+   * the caller to check the buyer's token against.
+   */
   order(id: string): (OrderView & { tokenHash: string }) | null {
     const row = this.#store.order(id);
-    return row ? { ...toOrderView(row), tokenHash: row.tokenHash } : null;
+    return row ? { ...toOrderView(row, "buyer"), tokenHash: row.tokenHash } : null;
   }
 
   /**
@@ -236,27 +243,52 @@ export class OrderShard extends DurableObject<Env> {
 
   /**
    * The payment gateway's word that an order's payment changed (a webhook), taken once by its event
-   * id. A pending order whose attempt is not out is looked at again at once: the consumer then asks
-   * the gateway (an attempt left unknown is looked up before anything else), so the decision comes
-   * from the gateway's present answer, and events that arrive late, twice or out of order cannot
-   * change what it is.
+   * id. It never decides the payment itself: a pending order is looked at again at once (at once
+   * after an attempt now out), and the consumer asks the gateway, so the decision comes from the
+   * gateway's present answer and events that arrive late, twice or out of order cannot change it.
+   * What an event adds is kept so its order does not matter: the refunded total only grows, and a
+   * dispute only moves towards its end. A closed order told of a charge has it looked up (and
+   * refunded).
    */
-  gatewayEvent(args: { eventId: string; orderId: string; type: string }): {
-    known: boolean;
-    duplicate: boolean;
-  } {
-    const { eventId, orderId, type } = GatewayEventArgs.parse(args);
+  gatewayEvent(args: GatewayEvent): { known: boolean; duplicate: boolean } {
+    const { eventId, orderId, type, detail } = GatewayEventArgs.parse(args);
     const row = this.#store.order(orderId);
     if (!row) return { known: false, duplicate: false };
     if (this.#store.hasGatewayEvent(eventId)) return { known: true, duplicate: true };
     const now = Date.now();
-    const hurry = row.status === "pending_payment" && !(row.leaseUntil !== null && row.leaseUntil > now);
+    const change: OrderChange = { ...this.#lookAgain(row, now), ...eventChange(row, type, detail, now) };
     this.#atomically(() => {
       this.#store.recordGatewayEvent(eventId, orderId, type, now);
-      if (hurry) this.#store.update(orderId, { dueAt: now }, now);
+      this.#store.update(orderId, change, now);
     });
-    if (hurry) this.#armFor(now);
+    if (change.dueAt) this.#armFor(change.dueAt);
     return { known: true, duplicate: false };
+  }
+
+  /**
+   * The buyer says they finished what the payment asked of them (3-D Secure): an open payment is
+   * looked at again now, at most once per `RECHECK_SPACING_MS`. Answers the order as it is.
+   */
+  recheck(id: string): (OrderView & { tokenHash: string }) | null {
+    OrderIds.parse([id]);
+    const row = this.#store.order(id);
+    if (!row) return null;
+    const now = Date.now();
+    const spaced = row.eventAt === null || now - row.eventAt >= RECHECK_SPACING_MS;
+    if (row.status === "pending_payment" && isOpenPayment(row) && spaced) {
+      const change = this.#lookAgain(row, now);
+      this.#atomically(() => this.#store.update(id, change, now));
+      if (change.dueAt) this.#armFor(change.dueAt);
+    }
+    return this.order(id);
+  }
+
+  /** A pending order is due now, or (with an attempt out) the attempt's report brings it back now. */
+  #lookAgain(row: OrderRow, now: number): OrderChange {
+    const leased = row.leaseUntil !== null && row.leaseUntil > now;
+    return row.status === "pending_payment" && !leased
+      ? { eventAt: now, dueAt: now, dueAttempts: 0 }
+      : { eventAt: now };
   }
 
   #decide(id: string, change: OrderChange, now: number) {

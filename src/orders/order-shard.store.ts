@@ -1,5 +1,6 @@
 import type { OrderStatus, PAYMENT_STATUSES } from "../db/schema";
 import type { PlannedLine, SkuHold } from "../inventory/inventory.holds";
+import type { PaymentAction } from "../payments/gateway";
 import type { Money } from "../shared/money";
 import { migrate } from "../shared/sql-schema";
 import { KeyStore } from "./order-shard.keys";
@@ -12,6 +13,9 @@ import { KeyStore } from "./order-shard.keys";
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 /** Where the order's held units are: held (may expire), pinned (until decided), or settled. */
 export type StockState = "held" | "pinned" | "committed" | "released";
+
+/** A dispute (chargeback) the buyer's bank opened on the order's charge, as the gateway last told it. */
+export type Dispute = { id: string; status: string; reason: string; amount: Money };
 
 export type OrderItem = { sku: string; productId: string; title: string; quantity: number; unitPrice: Money };
 
@@ -44,6 +48,14 @@ export type OrderRow = AcceptedOrder & {
   intentId: string | null;
   /** A charge may have been made and nobody has since asked the gateway whether it was. */
   chargeInDoubt: boolean;
+  /** What the buyer must do to complete an open payment (3-D Secure), and until when. */
+  action: PaymentAction | null;
+  actionUntil: number | null;
+  /** When the gateway (or the buyer) last said the payment changed: the next look comes at once. */
+  eventAt: number | null;
+  /** Minor units refunded so far (from the gateway's own record, so never counted twice). */
+  refunded: number;
+  dispute: Dispute | null;
   stock: StockState;
   updatedAt: string;
   dueAt: number | null;
@@ -100,6 +112,12 @@ const MIGRATIONS = [
      type TEXT NOT NULL,
      received_at INTEGER NOT NULL
    );`,
+  `ALTER TABLE orders ADD COLUMN action TEXT;
+   ALTER TABLE orders ADD COLUMN action_until INTEGER;
+   ALTER TABLE orders ADD COLUMN event_at INTEGER;
+   ALTER TABLE orders ADD COLUMN refunded INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE orders ADD COLUMN dispute TEXT;
+   CREATE INDEX gateway_events_age ON gateway_events (received_at);`,
 ];
 
 type RawOrder = {
@@ -114,6 +132,11 @@ type RawOrder = {
   charge_id: string | null;
   intent_id: string | null;
   charge_in_doubt: number;
+  action: string | null;
+  action_until: number | null;
+  event_at: number | null;
+  refunded: number;
+  dispute: string | null;
   stock: StockState;
   updated_at: string;
   due_at: number | null;
@@ -134,6 +157,11 @@ function toOrder(raw: RawOrder): OrderRow {
     chargeId: raw.charge_id,
     intentId: raw.intent_id,
     chargeInDoubt: raw.charge_in_doubt === 1,
+    action: raw.action === null ? null : (JSON.parse(raw.action) as PaymentAction),
+    actionUntil: raw.action_until,
+    eventAt: raw.event_at,
+    refunded: raw.refunded,
+    dispute: raw.dispute === null ? null : (JSON.parse(raw.dispute) as Dispute),
     stock: raw.stock,
     updatedAt: raw.updated_at,
     dueAt: raw.due_at,
@@ -156,6 +184,11 @@ export type OrderChange = Partial<
     | "chargeId"
     | "intentId"
     | "chargeInDoubt"
+    | "action"
+    | "actionUntil"
+    | "eventAt"
+    | "refunded"
+    | "dispute"
     | "stock"
     | "dueAt"
     | "dueAttempts"
@@ -172,13 +205,18 @@ const COLUMNS: Record<keyof OrderChange, string> = {
   chargeId: "charge_id",
   intentId: "intent_id",
   chargeInDoubt: "charge_in_doubt",
+  action: "action",
+  actionUntil: "action_until",
+  eventAt: "event_at",
+  refunded: "refunded",
+  dispute: "dispute",
   stock: "stock",
   dueAt: "due_at",
   dueAttempts: "due_attempts",
 };
 
 /** Scheduling alone (when work is next due) is not part of the order anyone sees or projects. */
-const SCHEDULING: (keyof OrderChange)[] = ["dueAt", "dueAttempts", "leaseUntil"];
+const SCHEDULING: (keyof OrderChange)[] = ["dueAt", "dueAttempts", "leaseUntil", "eventAt"];
 
 export class ShardStore {
   readonly #sql: SqlStorage;
@@ -210,7 +248,6 @@ export class ShardStore {
     return raw ? toOrder(raw) : null;
   }
 
-  /** Applies a change; anything beyond scheduling is a new version of the order, to be projected. */
   /** Whether the gateway's event with this id was already taken (webhooks arrive at least once). */
   hasGatewayEvent(id: string): boolean {
     return this.#sql.exec("SELECT 1 FROM gateway_events WHERE id = ?", id).toArray().length > 0;
@@ -226,6 +263,16 @@ export class ShardStore {
     );
   }
 
+  /** Forgets gateway events received before `before` (their sender stopped retrying them long ago). */
+  pruneGatewayEvents(before: number, limit: number): number {
+    return this.#sql.exec(
+      "DELETE FROM gateway_events WHERE id IN (SELECT id FROM gateway_events WHERE received_at < ? LIMIT ?)",
+      before,
+      limit,
+    ).rowsWritten;
+  }
+
+  /** Applies a change; anything beyond scheduling is a new version of the order, to be projected. */
   update(id: string, change: OrderChange, now: number) {
     const keys = Object.keys(change) as (keyof OrderChange)[];
     if (keys.length === 0) return;
@@ -233,7 +280,8 @@ export class ShardStore {
     const sets = keys.map((key) => `${COLUMNS[key]} = ?`);
     const values = keys.map((key) => {
       const value = change[key];
-      return typeof value === "boolean" ? Number(value) : (value ?? null);
+      if (typeof value === "boolean") return Number(value);
+      return typeof value === "object" && value !== null ? JSON.stringify(value) : (value ?? null);
     });
     if (visible) sets.push("updated_at = ?", "version = version + 1");
     this.#sql.exec(

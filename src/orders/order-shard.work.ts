@@ -286,19 +286,24 @@ export class ShardWork {
     );
   }
 
-  /** A closed order whose payment was left unknown: ask the gateway whether a charge exists. */
+  /**
+   * A closed order whose payment was left unknown, or open: ask the gateway whether a charge exists,
+   * and withdraw a payment still waiting for the buyer, so it cannot complete after the order closed.
+   */
   async #verify(rows: OrderRow[], tally: Tally) {
     if (rows.length === 0) return;
     const gateway = await gatewayFor(this.#env);
     await Promise.all(
       rows.map(async (order) => {
-        const ref = {
+        const ref = chargeRef({
           orderId: order.id,
           amount: order.total,
           token: order.paymentToken,
           intentId: order.intentId,
-        };
-        const found = await gateway.lookup(chargeRef(ref)).catch(() => null);
+        });
+        const asked = await gateway.lookup(ref).catch(() => null);
+        const found =
+          asked?.status === "requires_action" ? await gateway.abandon(ref).catch(() => null) : asked;
         this.#apply(
           order.id,
           "verify",
@@ -313,7 +318,7 @@ export class ShardWork {
                 ...intent,
               };
             }
-            return found.status === "pending" ? "retry" : { chargeInDoubt: false };
+            return found.status === "none" ? { chargeInDoubt: false } : "retry";
           },
           tally,
         );

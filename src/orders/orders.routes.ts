@@ -2,7 +2,7 @@ import { createRoute } from "@hono/zod-openapi";
 import { createRouter } from "../http/router";
 import { problems } from "../shared/problem";
 import { Order, OrderParams } from "./orders.schemas";
-import { cancelOrder, readOrder } from "./orders.service";
+import { cancelOrder, readOrder, recheckPayment } from "./orders.service";
 
 const security = [{ orderToken: [] }];
 
@@ -37,10 +37,30 @@ const cancelRoute = createRoute({
   },
 });
 
+const recheckRoute = createRoute({
+  method: "post",
+  path: "/orders/{id}/check-payment",
+  operationId: "checkOrderPayment",
+  tags: ["Orders"],
+  summary: "Have the payment looked at again now (after the buyer completed 3-D Secure)",
+  description:
+    "For an order whose payment is requires_action or processing, the gateway is asked again at once (at most every 2 s); otherwise nothing changes. Answers the order as it is now; poll it for the outcome.",
+  security,
+  request: { params: OrderParams },
+  responses: {
+    200: { description: "The order", content: { "application/json": { schema: Order } } },
+    ...problems({ status: 404, description: "Unknown order or wrong token (order_not_found)" }),
+  },
+});
+
 export const orderRoutes = createRouter()
   .openapi(getRoute, async (c) => {
     c.header("Cache-Control", "no-store");
     return c.json(await readOrder(c.env, c.req.valid("param").id, c.req.header("Authorization")), 200);
+  })
+  .openapi(recheckRoute, async (c) => {
+    c.header("Cache-Control", "no-store");
+    return c.json(await recheckPayment(c.env, c.req.valid("param").id, c.req.header("Authorization")), 200);
   })
   .openapi(cancelRoute, async (c) => {
     c.header("Cache-Control", "no-store");

@@ -19,9 +19,29 @@ export const Order = z
     customer: z.object({ email: z.string(), name: z.string().optional() }),
     payment: z.object({
       status: z.enum(PAYMENT_STATUSES).openapi({
-        description: "not_charged: cancelled before any charge; refunded: charged, then given back",
+        description:
+          "requires_action: the buyer must complete payment.nextAction (3-D Secure); processing: the gateway settles it later; not_charged: cancelled before any charge; refunded: charged, then given back in full",
       }),
       attempts: z.number().int(),
+      refunded: Money.optional().openapi({ description: "Refunded so far, when anything was" }),
+      dispute: z
+        .object({ id: z.string(), status: z.string(), reason: z.string(), amount: Money })
+        .optional()
+        .openapi({ description: "A dispute (chargeback) on the charge, as the gateway last told it" }),
+      nextAction: z
+        .discriminatedUnion("type", [
+          z.object({ type: z.literal("use_stripe_sdk"), clientSecret: z.string() }),
+          z.object({ type: z.literal("redirect_to_url"), url: z.string() }),
+        ])
+        .optional()
+        .openapi({
+          description:
+            "Only for the order token's holder, while status is requires_action: complete it with Stripe.js handleNextAction(clientSecret), or open the URL (the simulator's challenge)",
+        }),
+      actionExpiresAt: z.iso
+        .datetime()
+        .optional()
+        .openapi({ description: "After this the payment is withdrawn and the order fails" }),
     }),
     holdExpiresAt: z.iso.datetime(),
     createdAt: z.iso.datetime(),

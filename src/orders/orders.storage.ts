@@ -16,7 +16,12 @@ export function toOrder(row: OrderRow, items: OrderItemRow[]): Order {
     })),
     total: { amount: row.totalAmount, currency: row.currency },
     customer: row.name ? { email: row.email, name: row.name } : { email: row.email },
-    payment: { status: row.paymentStatus, attempts: row.paymentAttempts },
+    payment: {
+      status: row.paymentStatus,
+      attempts: row.paymentAttempts,
+      ...(row.refundedAmount > 0 ? { refunded: { amount: row.refundedAmount, currency: row.currency } } : {}),
+      ...(row.dispute ? { dispute: row.dispute } : {}),
+    },
     holdExpiresAt: row.holdExpiresAt,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,

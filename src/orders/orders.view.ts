@@ -4,7 +4,20 @@ import type { Order } from "./orders.schemas";
 /** An order as the API shows it, from the shard's record. */
 export type OrderView = Order;
 
-export function toOrderView(row: OrderRow): OrderView {
+/**
+ * The buyer also sees what an open payment asks of them (a client secret or a challenge's URL): it
+ * completes the payment, so it goes only to the holder of the order's token, never to listings,
+ * projections or the shop's webhooks.
+ */
+export function toOrderView(row: OrderRow, audience: "buyer" | "shop" = "shop"): OrderView {
+  const currency = row.total.currency;
+  const action =
+    audience === "buyer" && row.paymentStatus === "requires_action" && row.action
+      ? {
+          nextAction: row.action,
+          ...(row.actionUntil ? { actionExpiresAt: new Date(row.actionUntil).toISOString() } : {}),
+        }
+      : {};
   return {
     id: row.id,
     status: row.status,
@@ -14,7 +27,13 @@ export function toOrderView(row: OrderRow): OrderView {
     customer: row.customer.name
       ? { email: row.customer.email, name: row.customer.name }
       : { email: row.customer.email },
-    payment: { status: row.paymentStatus, attempts: row.attempts },
+    payment: {
+      status: row.paymentStatus,
+      attempts: row.attempts,
+      ...(row.refunded > 0 ? { refunded: { amount: row.refunded, currency } } : {}),
+      ...(row.dispute ? { dispute: row.dispute } : {}),
+      ...action,
+    },
     holdExpiresAt: row.holdExpiresAt,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,

@@ -24,6 +24,8 @@ export async function projectOrders(d1: D1Database, rows: OrderRow[]): Promise<v
       paymentStatus: row.paymentStatus,
       attempts: row.attempts,
       chargeId: row.chargeId,
+      refunded: row.refunded,
+      dispute: row.dispute,
       holds: row.holds,
       holdExpiresAt: row.holdExpiresAt,
       stockCommitted: row.stock === "committed" ? 1 : 0,
@@ -45,16 +47,18 @@ export async function projectOrders(d1: D1Database, rows: OrderRow[]): Promise<v
     statement(
       d1,
       sql`INSERT INTO orders (id, status, token_hash, email, name, shipping_address, currency, total_amount,
-            payment_token, payment_status, payment_attempts, charge_id, holds, hold_expires_at,
-            stock_committed, failure_reason, created_at, updated_at, version)
+            payment_token, payment_status, payment_attempts, charge_id, refunded_amount, dispute, holds,
+            hold_expires_at, stock_committed, failure_reason, created_at, updated_at, version)
           SELECT value->>'id', value->>'status', value->>'tokenHash', value->>'email', value->>'name',
             value->>'shippingAddress', value->>'currency', value->>'total', value->>'paymentToken',
-            value->>'paymentStatus', value->>'attempts', value->>'chargeId', value->>'holds',
+            value->>'paymentStatus', value->>'attempts', value->>'chargeId', value->>'refunded',
+            value->>'dispute', value->>'holds',
             value->>'holdExpiresAt', value->>'stockCommitted', value->>'failureReason',
             value->>'createdAt', value->>'updatedAt', value->>'version'
           FROM json_each(${payload}) WHERE true
           ON CONFLICT (id) DO UPDATE SET status = excluded.status, payment_status = excluded.payment_status,
             payment_attempts = excluded.payment_attempts, charge_id = excluded.charge_id,
+            refunded_amount = excluded.refunded_amount, dispute = excluded.dispute,
             stock_committed = excluded.stock_committed, failure_reason = excluded.failure_reason,
             updated_at = excluded.updated_at, version = excluded.version
           WHERE excluded.version > orders.version`,

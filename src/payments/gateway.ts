@@ -13,14 +13,31 @@ export type ChargeRef = ChargeRequest & { intentId: string | null };
  */
 export type ChargeOutcome =
   | { status: "succeeded"; chargeId: string; intentId?: string }
+  /** The buyer must act (3-D Secure): nothing is charged until they do, or the gateway gives up. */
+  | { status: "requires_action"; action: PaymentAction; intentId?: string }
+  /** The gateway took the payment and will settle it later (Stripe's `processing`): not a decline. */
+  | { status: "processing"; intentId?: string }
   | { status: "declined"; reason: string; intentId?: string }
   | { status: "unknown"; reason: string; intentId?: string }
   /** The gateway refused the call for its rate (Stripe's 429): nothing was done; try again later. */
   | { status: "throttled"; retryAfterMs: number; intentId?: string };
 
-/** `pending`: the gateway has the payment but not its result yet (Stripe's `processing`). */
+/**
+ * What the buyer must do to complete a payment, as Stripe's `next_action` names it: complete it with
+ * Stripe.js (`handleNextAction` with the client secret), or follow a URL (the simulator's challenge).
+ */
+export type PaymentAction =
+  | { type: "use_stripe_sdk"; clientSecret: string }
+  | { type: "redirect_to_url"; url: string };
+
+/**
+ * `pending`: the gateway has the payment but not its result yet (Stripe's `processing`);
+ * `requires_action`: it waits for the buyer; `none`: nothing was charged, and nothing will be under
+ * this payment unless it is attempted again.
+ */
 export type ChargeLookup =
   | { status: "succeeded" | "refunded"; chargeId: string; intentId?: string }
+  | { status: "requires_action"; action: PaymentAction; intentId?: string }
   | { status: "none" | "pending"; intentId?: string };
 
 /** A payment gateway as the rest of Stampede sees it: every call is idempotent by its key. */
@@ -30,6 +47,11 @@ export interface PaymentGateway {
   /** What the gateway really did for this order's charge. */
   lookup(ref: ChargeRef): Promise<ChargeLookup>;
   refund(chargeId: string, idempotencyKey: string): Promise<void>;
+  /**
+   * Withdraws a payment still waiting for the buyer, so it can never complete afterwards; answers
+   * what the payment is now (a buyer who completed it a moment before leaves it `succeeded`).
+   */
+  abandon(ref: ChargeRef): Promise<ChargeLookup>;
 }
 
 /** The one key per order under which every attempt to charge it is made. */

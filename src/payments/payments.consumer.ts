@@ -9,7 +9,14 @@ import {
 } from "../orders/lifecycle";
 import { orderShard, shardOfOrder } from "../orders/shards";
 import { logEvent } from "../shared/log";
-import { type ChargeOutcome, type ChargeRef, chargeRef, gatewayFor, type PaymentGateway } from "./gateway";
+import {
+  type ChargeLookup,
+  type ChargeOutcome,
+  type ChargeRef,
+  chargeRef,
+  gatewayFor,
+  type PaymentGateway,
+} from "./gateway";
 
 export const PAYMENTS_QUEUE = "stampede-payments";
 export const PAYMENTS_DLQ = "stampede-payments-dlq";
@@ -186,18 +193,12 @@ async function prepare(
     return { task, outcome: { kind: "not_attempted", reason: "inventory could not be reached" } };
   }
   const ref = chargeRef(task);
+  if (task.mode === "follow") return { task, outcome: await follow(gateway, task, ref) };
   let lookedUp = false;
   if (task.mustLookup || task.mode === "lookup") {
     const found = await gateway.lookup(ref).catch(() => null);
-    if (!found || found.status === "pending") {
-      const reason = found ? "the payment is still processing" : "lookup failed";
-      return { task, outcome: { kind: "not_attempted", reason } };
-    }
-    if (found.status === "succeeded") {
-      const intent = found.intentId ? { intentId: found.intentId } : {};
-      return { task, outcome: { kind: "charged", chargeId: found.chargeId, ...intent } };
-    }
-    if (found.status === "refunded") return { task, outcome: { kind: "no_charge", lookedUp: true } };
+    if (!found) return { task, outcome: { kind: "not_attempted", reason: "lookup failed" } };
+    if (found.status !== "none") return { task, outcome: fromLookup(found) };
     lookedUp = true;
   }
   if (task.mode === "lookup") return { task, outcome: { kind: "no_charge", lookedUp: true } };
@@ -205,11 +206,59 @@ async function prepare(
   return { task, ref, lookedUp };
 }
 
+/**
+ * An open payment (the buyer's 3-D Secure, or processing) is only asked about. Once the buyer's time
+ * is up it is withdrawn at the gateway first, so it cannot charge after the order fails; a buyer who
+ * finished a moment before leaves it succeeded, and it is taken as such.
+ */
+async function follow(gateway: PaymentGateway, task: PaymentTask, ref: ChargeRef): Promise<PaymentOutcome> {
+  let found = await gateway.lookup(ref).catch(() => null);
+  if (found?.status === "requires_action" && Date.now() >= (task.actionUntil ?? Number.POSITIVE_INFINITY)) {
+    found = await gateway.abandon(ref).catch(() => null);
+    if (found?.status === "none") {
+      const reason = "the buyer did not complete authentication in time";
+      return {
+        kind: "declined",
+        reason,
+        lookedUp: true,
+        ...(found.intentId ? { intentId: found.intentId } : {}),
+      };
+    }
+    if (found?.status === "requires_action") {
+      return { kind: "not_attempted", reason: "the payment could not be withdrawn yet" };
+    }
+  }
+  if (!found) return { kind: "not_attempted", reason: "lookup failed" };
+  if (found.status === "none") {
+    const reason = "the payment was not completed (authentication failed or was withdrawn)";
+    return {
+      kind: "declined",
+      reason,
+      lookedUp: true,
+      ...(found.intentId ? { intentId: found.intentId } : {}),
+    };
+  }
+  return fromLookup(found);
+}
+
+/** What a lookup says of the payment; `none` (nothing charged) is for the caller to weigh. */
+function fromLookup(found: ChargeLookup): PaymentOutcome {
+  const intent = found.intentId ? { intentId: found.intentId } : {};
+  if (found.status === "succeeded") return { kind: "charged", chargeId: found.chargeId, ...intent };
+  if (found.status === "requires_action") return { kind: "requires_action", action: found.action, ...intent };
+  if (found.status === "pending") return { kind: "processing", ...intent };
+  return { kind: "no_charge", lookedUp: true };
+}
+
 function outcomeOf(task: PaymentTask, answer: ChargeOutcome | undefined, lookedUp: boolean): PaymentOutcome {
   if (!answer) return { kind: "unknown", reason: "no answer" };
   const intent = answer.intentId ? { intentId: answer.intentId } : {};
   if (answer.status === "succeeded") return { kind: "charged", chargeId: answer.chargeId, ...intent };
   if (answer.status === "declined") return { kind: "declined", reason: answer.reason, lookedUp, ...intent };
+  if (answer.status === "requires_action") {
+    return { kind: "requires_action", action: answer.action, ...intent };
+  }
+  if (answer.status === "processing") return { kind: "processing", ...intent };
   if (answer.status === "throttled") {
     return {
       kind: "not_attempted",

@@ -1,5 +1,5 @@
 import type { ChargeLookup, ChargeOutcome, ChargeRef, ChargeRequest, PaymentGateway } from "./gateway";
-import type { GatewaySimulator } from "./simulator.do";
+import type { GatewaySimulator, SimulatorLookup } from "./simulator.do";
 
 /** The simulator behind the gateway interface; its 5xx and timeouts become `unknown` outcomes. */
 export class SimulatedGateway implements PaymentGateway {
@@ -19,19 +19,50 @@ export class SimulatedGateway implements PaymentGateway {
         token: request.token,
       })),
     );
-    return answers.map((answer) => {
+    return answers.map((answer): ChargeOutcome => {
       if (answer.ok) return { status: "succeeded", chargeId: answer.charge.id };
-      if (answer.kind === "declined") return { status: "declined", reason: answer.reason };
-      return { status: "unknown", reason: `${answer.status} ${answer.reason}` };
+      switch (answer.kind) {
+        case "declined":
+          return { status: "declined", reason: answer.reason };
+        case "requires_action":
+          return {
+            status: "requires_action",
+            intentId: answer.intentId,
+            action: { type: "redirect_to_url", url: answer.url },
+          };
+        case "processing":
+          return { status: "processing", intentId: answer.intentId };
+        default:
+          return { status: "unknown", reason: `${answer.status} ${answer.reason}` };
+      }
     });
   }
 
   async lookup(ref: ChargeRef): Promise<ChargeLookup> {
-    const charge = await this.#simulator.lookup(ref.idempotencyKey);
-    return charge ? { status: charge.status, chargeId: charge.id } : { status: "none" };
+    return lookupOf(await this.#simulator.lookup(ref.idempotencyKey));
   }
 
   async refund(chargeId: string): Promise<void> {
     await this.#simulator.refund(chargeId);
   }
+
+  async abandon(ref: ChargeRef): Promise<ChargeLookup> {
+    return lookupOf(await this.#simulator.abandon(ref.idempotencyKey));
+  }
+}
+
+function lookupOf(found: SimulatorLookup): ChargeLookup {
+  if (!found) return { status: "none" };
+  if (found.kind === "charge") return { status: found.charge.status, chargeId: found.charge.id };
+  const { payment } = found;
+  if (payment.status === "requires_action") {
+    return {
+      status: "requires_action",
+      intentId: payment.id,
+      action: { type: "redirect_to_url", url: found.url },
+    };
+  }
+  return payment.status === "processing"
+    ? { status: "pending", intentId: payment.id }
+    : { status: "none", intentId: payment.id };
 }

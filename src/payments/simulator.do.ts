@@ -1,5 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
+import { logEvent } from "../shared/log";
+import { announceGatewayEvent } from "./gateway-events";
 
 /**
  * The payment gateway Stampede runs against locally and in tests. Its behaviour is chosen by the
@@ -8,7 +10,12 @@ import { z } from "zod";
  * - `tok_declined`: a permanent decline;
  * - `tok_flaky`: the first 2 attempts fail with a 5xx, then the charge succeeds;
  * - `tok_timeout_after_charge`: the first attempt charges and then times out;
- * - `tok_down`: every attempt fails with a 5xx.
+ * - `tok_down`: every attempt fails with a 5xx;
+ * - `tok_3ds`: the buyer must pass a challenge (3-D Secure) on the simulator's page; passing it
+ *   charges, failing it or letting it lapse charges nothing;
+ * - `tok_3ds_fail`: the same challenge, which the buyer always fails;
+ * - `tok_processing`: the payment is taken and settles (succeeds) a moment later, announced by an
+ *   event as a gateway's webhook would announce it.
  * Charges are kept in a ledger keyed by idempotency key, so a repeated charge never charges twice.
  */
 export type SimulatedCharge = {
@@ -23,7 +30,31 @@ export type SimulatedCharge = {
 export type SimulatorAnswer =
   | { ok: true; charge: SimulatedCharge }
   | { ok: false; kind: "declined"; reason: string }
-  | { ok: false; kind: "error"; status: 500 | 503 | 504; reason: string };
+  | { ok: false; kind: "error"; status: 500 | 503 | 504; reason: string }
+  | { ok: false; kind: "requires_action"; intentId: string; url: string }
+  | { ok: false; kind: "processing"; intentId: string };
+
+/** A payment the simulator has not settled yet: waiting for the buyer's challenge, or processing. */
+export type OpenPayment = {
+  id: string;
+  orderId: string;
+  amount: { amount: number; currency: string };
+  status: "requires_action" | "processing" | "succeeded" | "failed" | "canceled";
+  token: string;
+};
+
+export type SimulatorLookup =
+  | { kind: "charge"; charge: SimulatedCharge }
+  | { kind: "open"; payment: OpenPayment; url: string }
+  | null;
+
+/** A processing payment settles this long after it was taken. */
+export const PROCESSING_SETTLES_MS = 1500;
+
+/** The page where the buyer passes (or fails) a simulated 3-D Secure challenge. */
+export function challengeUrl(intentId: string): string {
+  return `/pay/challenge/${intentId}`;
+}
 
 const ChargeArgs = z
   .object({
@@ -34,6 +65,27 @@ const ChargeArgs = z
     token: z.string().min(1).max(255),
   })
   .strict();
+
+type OpenRow = {
+  id: string;
+  idempotency_key: string;
+  order_id: string;
+  amount: number;
+  currency: string;
+  token: string;
+  status: OpenPayment["status"];
+  settle_at: number | null;
+};
+
+function toOpen(row: OpenRow): OpenPayment {
+  return {
+    id: row.id,
+    orderId: row.order_id,
+    amount: { amount: row.amount, currency: row.currency },
+    status: row.status,
+    token: row.token,
+  };
+}
 
 type ChargeRow = {
   id: string;
@@ -75,6 +127,16 @@ export class GatewaySimulator extends DurableObject<Env> {
         );
         CREATE INDEX IF NOT EXISTS charges_order ON charges (order_id);
         CREATE TABLE IF NOT EXISTS attempts (idempotency_key TEXT PRIMARY KEY, count INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS open_payments (
+          id TEXT PRIMARY KEY,
+          idempotency_key TEXT NOT NULL UNIQUE,
+          order_id TEXT NOT NULL,
+          amount INTEGER NOT NULL,
+          currency TEXT NOT NULL,
+          token TEXT NOT NULL,
+          status TEXT NOT NULL,
+          settle_at INTEGER
+        );
       `);
     });
   }
@@ -134,9 +196,140 @@ export class GatewaySimulator extends DurableObject<Env> {
         return { ok: true, charge: existing ?? this.#create(args) };
       case "tok_ok":
         return { ok: true, charge: existing ?? this.#create(args) };
+      case "tok_3ds":
+      case "tok_3ds_fail":
+      case "tok_processing":
+        return existing ? { ok: true, charge: existing } : this.#open(args);
       default:
         return { ok: false, kind: "declined", reason: "invalid_token" };
     }
+  }
+
+  /**
+   * A payment that does not settle at once. Asked again under the same key, it answers as it stands:
+   * still waiting, or declined once the challenge failed or lapsed.
+   */
+  #open(args: z.infer<typeof ChargeArgs>): SimulatorAnswer {
+    let row = this.#openByKey(args.idempotencyKey);
+    if (!row) {
+      const processing = args.token === "tok_processing";
+      const settleAt = processing ? Date.now() + PROCESSING_SETTLES_MS : null;
+      row = this.#sql
+        .exec<OpenRow>(
+          `INSERT INTO open_payments (id, idempotency_key, order_id, amount, currency, token, status, settle_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+          `pi_sim_${crypto.randomUUID().replaceAll("-", "")}`,
+          args.idempotencyKey,
+          args.orderId,
+          args.amount,
+          args.currency,
+          args.token,
+          processing ? "processing" : "requires_action",
+          settleAt,
+        )
+        .one();
+      if (settleAt !== null) void this.ctx.storage.setAlarm(settleAt);
+    }
+    if (row.status === "requires_action") {
+      return { ok: false, kind: "requires_action", intentId: row.id, url: challengeUrl(row.id) };
+    }
+    if (row.status === "processing") return { ok: false, kind: "processing", intentId: row.id };
+    return { ok: false, kind: "declined", reason: "authentication_failed" };
+  }
+
+  #openByKey(idempotencyKey: string): OpenRow | null {
+    return (
+      this.#sql
+        .exec<OpenRow>("SELECT * FROM open_payments WHERE idempotency_key = ?", idempotencyKey)
+        .toArray()[0] ?? null
+    );
+  }
+
+  #openById(id: string): OpenRow | null {
+    return this.#sql.exec<OpenRow>("SELECT * FROM open_payments WHERE id = ?", id).toArray()[0] ?? null;
+  }
+
+  /** The challenge a buyer is shown, by the payment's id (unguessable, like a client secret). */
+  challenge(id: string): OpenPayment | null {
+    const row = this.#openById(id);
+    return row ? toOpen(row) : null;
+  }
+
+  /**
+   * The buyer's answer to a challenge. Passing it charges (unless the card always fails it); either
+   * way the order's shard hears of it, as a gateway's webhook would tell it. A challenge already
+   * answered, or withdrawn, stays as it is.
+   */
+  async answerChallenge(id: string, passed: boolean): Promise<OpenPayment | null> {
+    const row = this.#openById(id);
+    if (!row) return null;
+    if (row.status !== "requires_action") return toOpen(row);
+    const succeeds = passed && row.token === "tok_3ds";
+    this.#settle(row, succeeds);
+    await this.#announce(row, succeeds ? "payment_intent.succeeded" : "payment_intent.payment_failed");
+    return toOpen(this.#openById(id) as OpenRow);
+  }
+
+  /** Charges (or fails) an open payment; the ledger and the open payment change in one write. */
+  #settle(row: OpenRow, succeeds: boolean) {
+    this.ctx.storage.transactionSync(() => {
+      if (succeeds) {
+        const args = {
+          idempotencyKey: row.idempotency_key,
+          orderId: row.order_id,
+          amount: row.amount,
+          currency: row.currency,
+          token: row.token,
+        };
+        if (!this.#existing(row.idempotency_key)) this.#create(args);
+        this.#sql.exec(
+          "UPDATE open_payments SET status = 'succeeded', settle_at = NULL WHERE id = ?",
+          row.id,
+        );
+      } else {
+        this.#sql.exec("UPDATE open_payments SET status = 'failed', settle_at = NULL WHERE id = ?", row.id);
+      }
+    });
+  }
+
+  /**
+   * Tells the order's shard, as a webhook would. A lost announcement costs time, not the payment: the
+   * shard asks again when the order's own retry comes due.
+   */
+  async #announce(row: OpenRow, type: string) {
+    await announceGatewayEvent(this.env, {
+      eventId: `evt_${row.id}_${type}`,
+      orderId: row.order_id,
+      type,
+    }).catch((error: unknown) => logEvent("warn", "simulated event not delivered", { error: String(error) }));
+  }
+
+  /** Withdraws a payment still waiting for its challenge, so it can no longer charge. */
+  abandon(idempotencyKey: string): SimulatorLookup {
+    this.#sql.exec(
+      "UPDATE open_payments SET status = 'canceled' WHERE idempotency_key = ? AND status = 'requires_action'",
+      idempotencyKey,
+    );
+    return this.lookup(idempotencyKey);
+  }
+
+  /** Settles the processing payments whose time has come, and tells their shards. */
+  override async alarm() {
+    const now = Date.now();
+    const due = this.#sql
+      .exec<OpenRow>(
+        "SELECT * FROM open_payments WHERE status = 'processing' AND settle_at <= ? LIMIT 200",
+        now,
+      )
+      .toArray();
+    for (const row of due) {
+      this.#settle(row, true);
+      await this.#announce(row, "payment_intent.succeeded");
+    }
+    const next = this.#sql
+      .exec<{ next: number | null }>("SELECT MIN(settle_at) AS next FROM open_payments")
+      .one().next;
+    if (next !== null) await this.ctx.storage.setAlarm(Math.max(next, Date.now() + 100));
   }
 
   /** Several charges in one call, each answered as if alone: what a batch API of a gateway does. */
@@ -144,8 +337,11 @@ export class GatewaySimulator extends DurableObject<Env> {
     return inputs.slice(0, 1000).map((input) => this.charge(input));
   }
 
-  lookup(idempotencyKey: string): SimulatedCharge | null {
-    return this.#existing(idempotencyKey);
+  lookup(idempotencyKey: string): SimulatorLookup {
+    const charge = this.#existing(idempotencyKey);
+    if (charge) return { kind: "charge", charge };
+    const open = this.#openByKey(idempotencyKey);
+    return open ? { kind: "open", payment: toOpen(open), url: challengeUrl(open.id) } : null;
   }
 
   refund(chargeId: string): SimulatedCharge | null {

@@ -1,5 +1,12 @@
 import Stripe from "stripe";
-import type { ChargeLookup, ChargeOutcome, ChargeRef, ChargeRequest, PaymentGateway } from "./gateway";
+import type {
+  ChargeLookup,
+  ChargeOutcome,
+  ChargeRef,
+  ChargeRequest,
+  PaymentAction,
+  PaymentGateway,
+} from "./gateway";
 
 /**
  * Stripe PaymentIntents behind the gateway interface, through the official SDK and its fetch HTTP
@@ -7,15 +14,20 @@ import type { ChargeLookup, ChargeOutcome, ChargeRef, ChargeRequest, PaymentGate
  * (its id is then reported and kept with the order), then confirm it under a key of its own. A lookup
  * retrieves that PaymentIntent by id: Stripe's Search API is not read-after-write consistent, so a
  * charge made a moment ago could be missing from it.
+ *
+ * A card that needs 3-D Secure leaves the PaymentIntent `requires_action`: the buyer completes it with
+ * Stripe.js (`handleNextAction` and the intent's client secret), and Stripe's webhook says so.
  */
 export class StripeGateway implements PaymentGateway {
   readonly #stripe: Stripe;
 
-  constructor(secretKey: string, fetchFn?: typeof fetch) {
+  /** `apiBase`: another Stripe API endpoint (a local fake, stripe-mock) than api.stripe.com. */
+  constructor(secretKey: string, options: { fetchFn?: typeof fetch; apiBase?: string } = {}) {
     this.#stripe = new Stripe(secretKey, {
-      httpClient: Stripe.createFetchHttpClient(fetchFn),
+      httpClient: Stripe.createFetchHttpClient(options.fetchFn),
       maxNetworkRetries: 0,
       timeout: 20_000,
+      ...stripeEndpoint(options.apiBase),
     });
   }
 
@@ -23,16 +35,21 @@ export class StripeGateway implements PaymentGateway {
     const key = env.STRIPE_SECRET_KEY;
     if (!key)
       throw new Error("PAYMENT_PROVIDER is stripe but STRIPE_SECRET_KEY is not set (wrangler secret put)");
-    return new StripeGateway(key);
+    return new StripeGateway(key, { apiBase: env.STRIPE_API_BASE });
   }
 
-  /** The order's PaymentIntent, created once: the same key and parameters always answer the same one. */
+  /**
+   * The order's PaymentIntent, created once: the same key and parameters always answer the same one.
+   * The storefront sends a PaymentMethod (`pm_…`) or, from Stripe Elements, a ConfirmationToken
+   * (`ctoken_…`), which is given when the intent is confirmed.
+   */
   #intentFor(request: ChargeRequest) {
+    const method = request.token.startsWith("ctoken_") ? {} : { payment_method: request.token };
     return this.#stripe.paymentIntents.create(
       {
         amount: request.amount.amount,
         currency: request.amount.currency.toLowerCase(),
-        payment_method: request.token,
+        ...method,
         automatic_payment_methods: { enabled: true, allow_redirects: "never" },
         metadata: { order_id: request.orderId },
       },
@@ -49,15 +66,14 @@ export class StripeGateway implements PaymentGateway {
     let intentId: string | undefined;
     try {
       intentId = (await this.#intentFor(request)).id;
-      const intent = await this.#stripe.paymentIntents.confirm(
-        intentId,
-        {},
-        { idempotencyKey: `${request.idempotencyKey}-confirm` },
-      );
+      const token = request.token.startsWith("ctoken_") ? { confirmation_token: request.token } : {};
+      const intent = await this.#stripe.paymentIntents.confirm(intentId, token, {
+        idempotencyKey: `${request.idempotencyKey}-confirm`,
+      });
       if (intent.status === "succeeded") return { status: "succeeded", chargeId: intent.id, intentId };
-      if (intent.status === "processing") {
-        return { status: "unknown", reason: "payment still processing", intentId };
-      }
+      if (intent.status === "processing") return { status: "processing", intentId };
+      const action = actionOf(intent);
+      if (action) return { status: "requires_action", action, intentId };
       return { status: "declined", reason: `payment intent ${intent.status}`, intentId };
     } catch (error) {
       return { ...outcomeOf(error), ...(intentId ? { intentId } : {}) };
@@ -71,17 +87,65 @@ export class StripeGateway implements PaymentGateway {
   async lookup(ref: ChargeRef): Promise<ChargeLookup> {
     const id = ref.intentId ?? (await this.#intentFor(ref)).id;
     const intent = await this.#stripe.paymentIntents.retrieve(id, { expand: ["latest_charge"] });
-    const intentId = intent.id;
-    if (intent.status === "processing") return { status: "pending", intentId };
-    if (intent.status !== "succeeded") return { status: "none", intentId };
-    const charge = intent.latest_charge;
-    const refunded = typeof charge === "object" && charge !== null && charge.refunded;
-    return { status: refunded ? "refunded" : "succeeded", chargeId: intent.id, intentId };
+    return lookupOf(intent);
+  }
+
+  /** Cancels an intent still waiting for the buyer; one that completed meanwhile is answered as it is. */
+  async abandon(ref: ChargeRef): Promise<ChargeLookup> {
+    const found = await this.lookup(ref);
+    if (found.status !== "requires_action" || !found.intentId) return found;
+    try {
+      const intent = await this.#stripe.paymentIntents.cancel(
+        found.intentId,
+        { cancellation_reason: "abandoned" },
+        { idempotencyKey: `${ref.idempotencyKey}-abandon` },
+      );
+      return lookupOf(intent);
+    } catch (error) {
+      // The buyer finished first (Stripe refuses to cancel a succeeded intent): read what it is now.
+      if (error instanceof Stripe.errors.StripeInvalidRequestError) return this.lookup(ref);
+      throw error;
+    }
   }
 
   async refund(chargeId: string, idempotencyKey: string): Promise<void> {
     await this.#stripe.refunds.create({ payment_intent: chargeId }, { idempotencyKey });
   }
+}
+
+function lookupOf(intent: Stripe.PaymentIntent): ChargeLookup {
+  const intentId = intent.id;
+  if (intent.status === "processing") return { status: "pending", intentId };
+  const action = actionOf(intent);
+  if (action) return { status: "requires_action", action, intentId };
+  if (intent.status !== "succeeded") return { status: "none", intentId };
+  const charge = intent.latest_charge;
+  const refunded = typeof charge === "object" && charge !== null && charge.refunded;
+  return { status: refunded ? "refunded" : "succeeded", chargeId: intent.id, intentId };
+}
+
+/** What the buyer must do for an intent that waits for them: Stripe.js completes it. */
+function actionOf(intent: Stripe.PaymentIntent): PaymentAction | null {
+  if (intent.status !== "requires_action" || !intent.client_secret) return null;
+  return { type: "use_stripe_sdk", clientSecret: intent.client_secret };
+}
+
+/** A Stripe client for this deployment (its key and API endpoint), for calls beyond the gateway's. */
+export function stripeClient(env: Env): Stripe {
+  return new Stripe(env.STRIPE_SECRET_KEY || "sk_unused", {
+    httpClient: Stripe.createFetchHttpClient(),
+    maxNetworkRetries: 1,
+    timeout: 10_000,
+    ...stripeEndpoint(env.STRIPE_API_BASE),
+  });
+}
+
+/** The SDK's `host`/`port`/`protocol` for an API base URL such as `http://127.0.0.1:12111`. */
+function stripeEndpoint(apiBase: string | undefined) {
+  if (!apiBase) return {};
+  const url = new URL(apiBase);
+  const protocol = url.protocol === "http:" ? ("http" as const) : ("https" as const);
+  return { host: url.hostname, port: url.port || (protocol === "http" ? "80" : "443"), protocol };
 }
 
 /**

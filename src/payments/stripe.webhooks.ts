@@ -3,9 +3,10 @@ import Stripe from "stripe";
 import { AppError } from "../errors";
 import { createRouter } from "../http/router";
 import { OrderId } from "../orders/intake.args";
-import { orderShard, shardOfOrder } from "../orders/shards";
 import { logEvent } from "../shared/log";
 import { problems } from "../shared/problem";
+import { announceGatewayEvent, type GatewayEventDetail } from "./gateway-events";
+import { stripeClient } from "./stripe.gateway";
 
 /** How old a signed event may be (Stripe's own default tolerance). */
 const TOLERANCE_SECONDS = 300;
@@ -13,10 +14,11 @@ const crypto = Stripe.createSubtleCryptoProvider();
 
 /**
  * Stripe's events, verified with the official SDK over the raw body (`constructEventAsync`, Web
- * Crypto): a missing, bad or stale signature is a 400 and changes nothing. A PaymentIntent event
- * for one of our orders (its `metadata.order_id`) is handed to the order's shard, which takes each
- * event id once and looks at a pending order again at once; the decision itself comes from asking
- * Stripe, so late, repeated or reordered events cannot change it.
+ * Crypto): a missing, bad or stale signature is a 400 and changes nothing. An event about one of
+ * our orders' payments (a PaymentIntent's, a refund's or a dispute's) is handed to the order's shard,
+ * which takes each event id once and looks at a pending order again at once; the payment's decision
+ * itself comes from asking Stripe, so late, repeated or reordered events cannot change it. A refund's
+ * total and a dispute's standing are kept as the events report them, order-independently.
  */
 export async function receiveStripeEvent(env: Env, rawBody: string, signature: string | undefined) {
   const secret = env.STRIPE_WEBHOOK_SECRET;
@@ -26,11 +28,9 @@ export async function receiveStripeEvent(env: Env, rawBody: string, signature: s
       headers: { "Retry-After": "300" },
     });
   }
+  const stripe = stripeClient(env);
   let event: Stripe.Event;
   try {
-    const stripe = new Stripe(env.STRIPE_SECRET_KEY || "sk_unused", {
-      httpClient: Stripe.createFetchHttpClient(),
-    });
     event = await stripe.webhooks.constructEventAsync(
       rawBody,
       signature ?? "",
@@ -44,22 +44,106 @@ export async function receiveStripeEvent(env: Env, rawBody: string, signature: s
       cause: error,
     });
   }
-  const object = event.data.object as { metadata?: Record<string, string> | null };
-  const orderId = OrderId.safeParse(object.metadata?.order_id);
-  const shard = orderId.success ? shardOfOrder(orderId.data) : null;
-  if (!event.type.startsWith("payment_intent.") || !orderId.success || shard === null) {
-    logEvent("info", "stripe event not about one of our orders' payments; acknowledged", {
+  const taken = await takeEvent(env, stripe, event);
+  return {
+    received: true as const,
+    orderId: taken?.known ? taken.orderId : null,
+    duplicate: !!taken?.duplicate,
+  };
+}
+
+/** The events that say something about an order's payment; every other type is acknowledged. */
+const TAKEN = new Set([
+  "payment_intent.succeeded",
+  "payment_intent.payment_failed",
+  "payment_intent.processing",
+  "payment_intent.requires_action",
+  "payment_intent.canceled",
+  "charge.refunded",
+  "charge.dispute.created",
+  "charge.dispute.updated",
+  "charge.dispute.closed",
+]);
+
+async function takeEvent(env: Env, stripe: Stripe, event: Stripe.Event) {
+  if (!TAKEN.has(event.type)) {
+    logEvent("info", "stripe event acknowledged, not used", { id: event.id, type: event.type });
+    return null;
+  }
+  const about = await aboutOrder(stripe, event);
+  if (!about) {
+    logEvent("info", "stripe event not about one of our orders; acknowledged", {
       id: event.id,
       type: event.type,
     });
-    return { received: true as const, orderId: null, duplicate: false };
+    return null;
   }
-  const taken = await orderShard(env, shard).gatewayEvent({
+  const taken = await announceGatewayEvent(env, {
     eventId: event.id,
-    orderId: orderId.data,
+    orderId: about.orderId,
     type: event.type,
+    ...(about.detail ? { detail: about.detail } : {}),
   });
-  return { received: true as const, orderId: taken.known ? orderId.data : null, duplicate: taken.duplicate };
+  return { ...taken, orderId: about.orderId };
+}
+
+/**
+ * Which order an event is about, and what it adds. A PaymentIntent carries the order's id in its
+ * metadata. A charge or a dispute names its PaymentIntent; when the charge does not carry the
+ * metadata itself, the intent is read from Stripe (refunds and disputes are rare, so one call each
+ * costs nothing).
+ */
+async function aboutOrder(
+  stripe: Stripe,
+  event: Stripe.Event,
+): Promise<{ orderId: string; detail?: GatewayEventDetail } | null> {
+  const object = event.data.object as {
+    object?: string;
+    metadata?: Record<string, string> | null;
+    payment_intent?: string | { id: string } | null;
+  };
+  const intentOf = async () => {
+    const own = OrderId.safeParse(object.metadata?.order_id);
+    if (own.success) return own.data;
+    const intent =
+      typeof object.payment_intent === "string" ? object.payment_intent : object.payment_intent?.id;
+    if (!intent) return null;
+    const found = await stripe.paymentIntents.retrieve(intent).catch((error: unknown) => {
+      // Stripe sends the event again later: nothing is lost by a 503 now.
+      throw new AppError("service_unavailable", {
+        detail: "Stripe could not be asked which order this event is about; retry later",
+        headers: { "Retry-After": "60" },
+        cause: error,
+      });
+    });
+    const orderId = OrderId.safeParse(found.metadata?.order_id);
+    return orderId.success ? orderId.data : null;
+  };
+  const orderId = await intentOf();
+  if (!orderId) return null;
+  if (object.object === "charge") {
+    const charge = event.data.object as Stripe.Charge;
+    return {
+      orderId,
+      detail: { refunded: { amount: charge.amount_refunded, currency: charge.currency.toUpperCase() } },
+    };
+  }
+  if (object.object === "dispute") {
+    const dispute = event.data.object as Stripe.Dispute;
+    return {
+      orderId,
+      detail: {
+        dispute: {
+          id: dispute.id,
+          status: dispute.status,
+          reason: dispute.reason,
+          amount: dispute.amount,
+          currency: dispute.currency.toUpperCase(),
+        },
+      },
+    };
+  }
+  return { orderId };
 }
 
 const stripeWebhookRoute = createRoute({

@@ -85,6 +85,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/orders/{id}/check-payment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Have the payment looked at again now (after the buyer completed 3-D Secure)
+         * @description For an order whose payment is requires_action or processing, the gateway is asked again at once (at most every 2 s); otherwise nothing changes. Answers the order as it is now; poll it for the outcome.
+         */
+        post: operations["checkOrderPayment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orders/{id}/cancel": {
         parameters: {
             query?: never;
@@ -116,6 +136,27 @@ export interface paths {
          * @description The raw JSON body of a Stripe event, signed in the Stripe-Signature header. PaymentIntent events of an order are taken once by event id and make its payment be looked at again at once.
          */
         post: operations["receiveStripeEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/simulator/challenges/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A simulated 3-D Secure challenge (payment simulator only) */
+        get: operations["getSimulatedChallenge"];
+        put?: never;
+        /**
+         * The buyer passes or fails a simulated 3-D Secure challenge
+         * @description Passing charges the payment (a `tok_3ds_fail` card fails whatever the answer); the order's payment is then looked at again at once. A challenge already answered, withdrawn or expired stays as it is.
+         */
+        post: operations["answerSimulatedChallenge"];
         delete?: never;
         options?: never;
         head?: never;
@@ -462,11 +503,34 @@ export interface components {
             };
             payment: {
                 /**
-                 * @description not_charged: cancelled before any charge; refunded: charged, then given back
+                 * @description requires_action: the buyer must complete payment.nextAction (3-D Secure); processing: the gateway settles it later; not_charged: cancelled before any charge; refunded: charged, then given back in full
                  * @enum {string}
                  */
-                status: "pending" | "succeeded" | "failed" | "not_charged" | "refunded";
+                status: "pending" | "requires_action" | "processing" | "succeeded" | "failed" | "not_charged" | "refunded";
                 attempts: number;
+                refunded?: components["schemas"]["Money"] & unknown;
+                /** @description A dispute (chargeback) on the charge, as the gateway last told it */
+                dispute?: {
+                    id: string;
+                    status: string;
+                    reason: string;
+                    amount: components["schemas"]["Money"];
+                };
+                /** @description Only for the order token's holder, while status is requires_action: complete it with Stripe.js handleNextAction(clientSecret), or open the URL (the simulator's challenge) */
+                nextAction?: {
+                    /** @enum {string} */
+                    type: "use_stripe_sdk";
+                    clientSecret: string;
+                } | {
+                    /** @enum {string} */
+                    type: "redirect_to_url";
+                    url: string;
+                };
+                /**
+                 * Format: date-time
+                 * @description After this the payment is withdrawn and the order fails
+                 */
+                actionExpiresAt?: string;
             };
             /** Format: date-time */
             holdExpiresAt: string;
@@ -474,6 +538,16 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+        };
+        SimulatedChallenge: {
+            id: string;
+            orderId: string;
+            amount: components["schemas"]["Money"];
+            /**
+             * @description requires_action until the buyer answers; succeeded once passed
+             * @enum {string}
+             */
+            status: "requires_action" | "processing" | "failed" | "canceled" | "succeeded";
         };
         ProductInput: {
             /** @example classic-tee */
@@ -929,6 +1003,37 @@ export interface operations {
             };
         };
     };
+    checkOrderPayment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The order */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Order"];
+                };
+            };
+            /** @description Unknown order or wrong token (order_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     cancelOrder: {
         parameters: {
             query?: never;
@@ -1010,6 +1115,102 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSimulatedChallenge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The challenge */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SimulatedChallenge"];
+                };
+            };
+            /** @description No such challenge (challenge_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    answerSimulatedChallenge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    result: "pass" | "fail";
+                };
+            };
+        };
+        responses: {
+            /** @description The challenge after the answer */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SimulatedChallenge"];
+                };
+            };
+            /** @description Invalid body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such challenge (challenge_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB (code payload_too_large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content-Type is not application/json (code unsupported_media_type) */
+            415: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

@@ -1,0 +1,228 @@
+// A local fake of the Stripe HTTP API, for tests without network: the official SDK in the worker is
+// pointed at it (STRIPE_API_BASE -> host/port/protocol). It keeps PaymentIntents, charges and
+// refunds in memory, honours Idempotency-Key as Stripe does (same key, same answer), and answers
+// with Stripe's shapes and error types. What the buyer or the shop's dashboard would do elsewhere
+// (pass or fail 3-D Secure, settle a processing payment, refund, a burst of 429s) is driven through
+// `/_fake/...` routes.
+import { createServer } from "node:http";
+
+/** How each test PaymentMethod behaves when confirmed (Stripe's own test ids where they exist). */
+const METHODS = {
+  pm_card_visa: "succeeds",
+  pm_card_threeDSecure2Required: "requires_action",
+  pm_card_chargeDeclined: "declined",
+  pm_card_processing: "processing",
+};
+
+function behaviourOf(intent) {
+  const method = intent.payment_method ?? intent.confirmation_token?.replace(/^ctoken_/, "pm_") ?? "";
+  return METHODS[method] ?? "declined";
+}
+
+/** Stripe's form encoding, `a[b][0]=c`, into nested objects (enough for the calls the SDK makes). */
+function decode(text) {
+  const out = {};
+  for (const [key, value] of new URLSearchParams(text)) {
+    const path = key.split(/\[|\]\[|\]/).filter(Boolean);
+    let node = out;
+    path.forEach((part, i) => {
+      if (i === path.length - 1) node[part] = value;
+      else node = node[part] ??= {};
+    });
+  }
+  return out;
+}
+
+export async function startFakeStripe() {
+  let seq = 0;
+  const id = (prefix) => `${prefix}_fake${(++seq).toString().padStart(8, "0")}`;
+  const intents = new Map();
+  const charges = new Map();
+  const idempotent = new Map();
+  const counts = { requests: 0, throttled: 0, confirms: 0, creates: 0, cancels: 0, refunds: 0 };
+  let throttleNext = 0;
+
+  const error = (status, type, code, message, extra = {}) => ({
+    status,
+    body: { error: { type, code, message, ...extra } },
+  });
+
+  function view(intent, expand = []) {
+    const charge = intent.latest_charge ? charges.get(intent.latest_charge) : null;
+    return { ...intent, latest_charge: expand.includes("latest_charge") ? charge : (charge?.id ?? null) };
+  }
+
+  function charge(intent) {
+    const made = {
+      id: id("ch"),
+      object: "charge",
+      amount: intent.amount,
+      amount_refunded: 0,
+      currency: intent.currency,
+      payment_intent: intent.id,
+      refunded: false,
+      status: "succeeded",
+      // As with a real charge, the order's id is on the PaymentIntent, not here.
+      metadata: {},
+    };
+    charges.set(made.id, made);
+    intent.latest_charge = made.id;
+    intent.status = "succeeded";
+    intent.next_action = null;
+  }
+
+  function refund(intent, amount) {
+    const made = intent.latest_charge ? charges.get(intent.latest_charge) : null;
+    if (!made) return error(400, "invalid_request_error", "charge_not_found", "Nothing to refund");
+    made.amount_refunded = Math.min(made.amount, made.amount_refunded + (amount ?? made.amount));
+    made.refunded = made.amount_refunded >= made.amount;
+    counts.refunds++;
+    return {
+      status: 200,
+      body: { id: id("re"), object: "refund", amount: made.amount_refunded, charge: made.id },
+    };
+  }
+
+  function api(method, path, params) {
+    let match = path === "/v1/payment_intents" && method === "POST";
+    if (match) {
+      counts.creates++;
+      const intent = {
+        id: id("pi"),
+        object: "payment_intent",
+        amount: Number(params.amount),
+        currency: params.currency,
+        status: params.payment_method ? "requires_confirmation" : "requires_payment_method",
+        payment_method: params.payment_method ?? null,
+        confirmation_token: null,
+        metadata: params.metadata ?? {},
+        latest_charge: null,
+        next_action: null,
+        last_payment_error: null,
+      };
+      intent.client_secret = `${intent.id}_secret_${Math.random().toString(36).slice(2, 12)}`;
+      intents.set(intent.id, intent);
+      return { status: 200, body: view(intent) };
+    }
+    match = /^\/v1\/payment_intents\/([^/]+)(\/confirm|\/cancel)?$/.exec(path);
+    const intent = match ? intents.get(match[1]) : null;
+    if (match && !intent)
+      return error(404, "invalid_request_error", "resource_missing", "No such payment_intent");
+    if (match && method === "GET")
+      return { status: 200, body: view(intent, Object.values(params.expand ?? {})) };
+    if (match?.[2] === "/confirm") {
+      counts.confirms++;
+      if (params.confirmation_token) intent.confirmation_token = params.confirmation_token;
+      if (intent.status === "succeeded" || intent.status === "canceled") {
+        return error(400, "invalid_request_error", "payment_intent_unexpected_state", "Already final");
+      }
+      switch (behaviourOf(intent)) {
+        case "succeeds":
+          charge(intent);
+          break;
+        case "requires_action":
+          intent.status = "requires_action";
+          intent.next_action = { type: "use_stripe_sdk", use_stripe_sdk: {} };
+          break;
+        case "processing":
+          intent.status = "processing";
+          break;
+        default:
+          intent.status = "requires_payment_method";
+          intent.last_payment_error = { code: "card_declined", decline_code: "generic_decline" };
+          return error(402, "card_error", "card_declined", "Your card was declined.", {
+            decline_code: "generic_decline",
+            payment_intent: view(intent),
+          });
+      }
+      return { status: 200, body: view(intent) };
+    }
+    if (match?.[2] === "/cancel") {
+      counts.cancels++;
+      if (["succeeded", "processing", "canceled"].includes(intent.status)) {
+        return error(
+          400,
+          "invalid_request_error",
+          "payment_intent_unexpected_state",
+          `It is ${intent.status}`,
+        );
+      }
+      intent.status = "canceled";
+      intent.next_action = null;
+      intent.cancellation_reason = params.cancellation_reason ?? null;
+      return { status: 200, body: view(intent) };
+    }
+    if (path === "/v1/refunds" && method === "POST") {
+      const refunded = intents.get(params.payment_intent);
+      if (!refunded) return error(404, "invalid_request_error", "resource_missing", "No such payment_intent");
+      return refund(refunded, params.amount ? Number(params.amount) : undefined);
+    }
+    return error(404, "invalid_request_error", "unknown_route", `No route ${method} ${path}`);
+  }
+
+  /** What happens outside the API: the buyer, Stripe's own processing, the shop's dashboard. */
+  function control(path, params) {
+    if (path === "/_fake/stats") return { status: 200, body: counts };
+    if (path === "/_fake/throttle") {
+      throttleNext = Number(params.count ?? 0);
+      return { status: 200, body: { throttleNext } };
+    }
+    const match = /^\/_fake\/payment_intents\/([^/]+)(\/authenticate|\/settle|\/refund)?$/.exec(path);
+    const intent = match ? intents.get(match[1]) : null;
+    if (!intent) return { status: 404, body: { error: "no such intent" } };
+    if (!match[2]) return { status: 200, body: view(intent, ["latest_charge"]) };
+    if (match[2] === "/authenticate") {
+      if (intent.status !== "requires_action") return { status: 409, body: view(intent) };
+      if (params.result === "pass") charge(intent);
+      else {
+        intent.status = "requires_payment_method";
+        intent.next_action = null;
+        intent.last_payment_error = { code: "payment_intent_authentication_failure" };
+      }
+      return { status: 200, body: view(intent, ["latest_charge"]) };
+    }
+    if (match[2] === "/settle") {
+      if (intent.status !== "processing") return { status: 409, body: view(intent) };
+      charge(intent);
+      return { status: 200, body: view(intent, ["latest_charge"]) };
+    }
+    const refunded = refund(intent, params.amount ? Number(params.amount) : undefined);
+    return refunded.status === 200 ? { status: 200, body: view(intent, ["latest_charge"]) } : refunded;
+  }
+
+  const server = createServer(async (request, response) => {
+    const chunks = [];
+    for await (const chunk of request) chunks.push(chunk);
+    const url = new URL(request.url ?? "/", "http://fake");
+    const text = Buffer.concat(chunks).toString();
+    const fromJson = request.headers["content-type"]?.includes("json");
+    const params =
+      request.method === "GET"
+        ? decode(url.search.slice(1))
+        : fromJson
+          ? JSON.parse(text || "{}")
+          : decode(text);
+    let answer;
+    if (url.pathname.startsWith("/_fake/")) answer = control(url.pathname, params);
+    else {
+      counts.requests++;
+      const key = request.headers["idempotency-key"];
+      if (throttleNext > 0) {
+        throttleNext--;
+        counts.throttled++;
+        answer = error(429, "rate_limit_error", "rate_limit", "Too many requests");
+      } else if (key && idempotent.has(key)) {
+        answer = idempotent.get(key);
+      } else {
+        answer = api(request.method, url.pathname, params);
+        if (key && request.method === "POST") idempotent.set(key, answer);
+      }
+    }
+    response.writeHead(answer.status, { "Content-Type": "application/json", "Request-Id": id("req") });
+    response.end(JSON.stringify(answer.body));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  server.unref();
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(resolve)) };
+}

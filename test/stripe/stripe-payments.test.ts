@@ -1,0 +1,292 @@
+import { env } from "cloudflare:workers";
+import Stripe from "stripe";
+import { describe, expect, it } from "vitest";
+import {
+  type Accepted,
+  admin,
+  call,
+  checkoutBody,
+  deliverPayments,
+  patchShardRow,
+  postCheckout,
+  readOrder,
+  runShardAlarm,
+  settledOrder,
+  settleShards,
+  shardOf,
+  shardRow,
+  silenceQueue,
+  stockedSku,
+  stockOf,
+  unique,
+} from "../helpers";
+
+// The worker in this project pays through Stripe: the official SDK, pointed at the local fake of
+// Stripe's HTTP API (test/fakes/stripe-api.mjs). Webhooks are signed exactly as Stripe signs them.
+const stripe = new Stripe("sk_test_unused", { httpClient: Stripe.createFetchHttpClient() });
+const subtle = Stripe.createSubtleCryptoProvider();
+
+type Intent = {
+  id: string;
+  object: "payment_intent";
+  status: string;
+  client_secret: string;
+  metadata: Record<string, string>;
+  latest_charge: { id: string; amount: number; amount_refunded: number; currency: string } | null;
+};
+
+type OrderBody = {
+  status: string;
+  failureReason?: string;
+  payment: {
+    status: string;
+    attempts: number;
+    refunded?: { amount: number };
+    dispute?: { status: string; reason: string };
+    nextAction?: { type: string; clientSecret?: string };
+  };
+};
+
+/** The fake's side door: what the buyer, Stripe itself or the shop's dashboard do there. */
+async function fake<T>(path: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${env.STRIPE_API_BASE}/_fake${path}`, {
+    method: body === undefined ? "GET" : "POST",
+    headers: { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return response.json<T>();
+}
+
+async function placeOrder(paymentMethod: string, quantity = 1) {
+  const sku = await stockedSku(5);
+  const response = await postCheckout(checkoutBody([{ sku, quantity }], paymentMethod));
+  expect(response.status).toBe(202);
+  return { sku, accepted: await response.json<Accepted>() };
+}
+
+const orderOf = async (accepted: Accepted) =>
+  (await readOrder(accepted.orderId, accepted.orderToken)).json<OrderBody>();
+
+async function paymentReaches(accepted: Accepted, status: string, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const order = await orderOf(accepted);
+    if (order.payment.status === status || Date.now() > deadline) return order;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function intentOf(orderId: string): Promise<Intent> {
+  const row = await shardRow(orderId);
+  return fake<Intent>(`/payment_intents/${row?.intent_id}`);
+}
+
+/** Posts an event about `object` as Stripe would: signed with the endpoint's secret. */
+async function webhook(type: string, object: unknown, id = unique("evt")) {
+  const payload = JSON.stringify({
+    id,
+    object: "event",
+    type,
+    api_version: "2025-01-27.acacia",
+    created: Math.floor(Date.now() / 1000),
+    data: { object },
+  });
+  const signature = await stripe.webhooks.generateTestHeaderStringAsync({
+    payload,
+    secret: env.STRIPE_WEBHOOK_SECRET,
+    cryptoProvider: subtle,
+  });
+  const response = await call("/v1/webhooks/stripe", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "Stripe-Signature": signature },
+    body: payload,
+  });
+  expect(response.status).toBe(200);
+  return response.json<{ orderId: string | null; duplicate: boolean }>();
+}
+
+describe("Stripe: PaymentIntents through the official SDK", () => {
+  it("a card that pays: one PaymentIntent carrying the order's id, paid", async () => {
+    const { sku, accepted } = await placeOrder("pm_card_visa", 2);
+    const order = await settledOrder(accepted.orderId, accepted.orderToken);
+    expect(order).toMatchObject({ status: "paid", payment: { status: "succeeded", attempts: 1 } });
+    const intent = await intentOf(accepted.orderId);
+    expect(intent).toMatchObject({ status: "succeeded", metadata: { order_id: accepted.orderId } });
+    expect(await stockOf(sku)).toMatchObject({ onHand: 3, committed: 2 });
+  }, 60_000);
+
+  it("a declined card fails the order and gives the units back", async () => {
+    const { sku, accepted } = await placeOrder("pm_card_chargeDeclined");
+    const order = await settledOrder(accepted.orderId, accepted.orderToken);
+    expect(order).toMatchObject({ status: "payment_failed", payment: { status: "failed" } });
+    expect(await stockOf(sku)).toMatchObject({ onHand: 5, reserved: 0 });
+  }, 60_000);
+
+  it("3-D Secure passed: requires_action with the client secret for its buyer only, then paid by the webhook", async () => {
+    const { sku, accepted } = await placeOrder("pm_card_threeDSecure2Required");
+    const waiting = await paymentReaches(accepted, "requires_action");
+    const intent = await intentOf(accepted.orderId);
+    expect(waiting.payment.nextAction).toEqual({
+      type: "use_stripe_sdk",
+      clientSecret: intent.client_secret,
+    });
+    expect(await stockOf(sku)).toMatchObject({ reserved: 1 });
+    await settleShards();
+    const listed = await (await admin("GET", "/v1/admin/orders?limit=100")).text();
+    expect(listed).toContain(accepted.orderId);
+    expect(listed).not.toContain(intent.client_secret);
+
+    // The buyer completes the challenge with Stripe.js; Stripe says so by its webhook.
+    const passed = await fake<Intent>(`/payment_intents/${intent.id}/authenticate`, { result: "pass" });
+    expect(await webhook("payment_intent.succeeded", passed)).toMatchObject({ orderId: accepted.orderId });
+    const order = await settledOrder(accepted.orderId, accepted.orderToken);
+    expect(order).toMatchObject({ status: "paid", payment: { status: "succeeded", attempts: 1 } });
+    expect(await stockOf(sku)).toMatchObject({ onHand: 4, committed: 1 });
+  }, 60_000);
+
+  it("3-D Secure failed: the webhook fails the order and the units go back", async () => {
+    const { sku, accepted } = await placeOrder("pm_card_threeDSecure2Required");
+    await paymentReaches(accepted, "requires_action");
+    const intent = await intentOf(accepted.orderId);
+    const failed = await fake<Intent>(`/payment_intents/${intent.id}/authenticate`, { result: "fail" });
+    await webhook("payment_intent.payment_failed", failed);
+    const order = await settledOrder(accepted.orderId, accepted.orderToken);
+    expect(order).toMatchObject({ status: "payment_failed", payment: { status: "failed" } });
+    expect(await stockOf(sku)).toMatchObject({ onHand: 5, reserved: 0 });
+  }, 60_000);
+
+  it("the buyer's time runs out: the PaymentIntent is cancelled at Stripe before the order fails", async () => {
+    const { sku, accepted } = await placeOrder("pm_card_threeDSecure2Required");
+    await paymentReaches(accepted, "requires_action");
+    const past = Date.now() - 1000;
+    await patchShardRow(accepted.orderId, "action_until = ?, due_at = ?", past, past);
+    await runShardAlarm(accepted.orderId);
+    const order = await settledOrder(accepted.orderId, accepted.orderToken);
+    expect(order.status).toBe("payment_failed");
+    expect(await intentOf(accepted.orderId)).toMatchObject({ status: "canceled" });
+    expect(await stockOf(sku)).toMatchObject({ onHand: 5, reserved: 0 });
+  }, 60_000);
+
+  it("processing, then succeeded: the webhook after the queue's own answer pays the order", async () => {
+    const restore = silenceQueue();
+    try {
+      const { accepted } = await placeOrder("pm_card_processing");
+      await deliverPayments([accepted.orderId]);
+      expect(await orderOf(accepted)).toMatchObject({ payment: { status: "processing", attempts: 1 } });
+      // Not looked at again for a while, unless Stripe says something changed.
+      expect((await shardRow(accepted.orderId))?.due_at).toBeGreaterThan(Date.now() + 20_000);
+      const intent = await intentOf(accepted.orderId);
+      const settled = await fake<Intent>(`/payment_intents/${intent.id}/settle`, {});
+      await webhook("payment_intent.succeeded", settled);
+      expect((await shardRow(accepted.orderId))?.due_at).toBeLessThanOrEqual(Date.now());
+      await deliverPayments([accepted.orderId]);
+      await settleShards();
+      expect(await orderOf(accepted)).toMatchObject({ status: "paid", payment: { status: "succeeded" } });
+    } finally {
+      restore();
+    }
+  }, 60_000);
+
+  it("processing, with the webhook before the queue's answer: the answer brings the look at once", async () => {
+    const restore = silenceQueue();
+    try {
+      const { accepted } = await placeOrder("pm_card_processing");
+      const shard = shardOf(accepted.orderId);
+      // The consumer's attempt is out (its lease held) when Stripe's event arrives.
+      const [task] = await shard.beginPayments([accepted.orderId]);
+      expect(task).toBeDefined();
+      const event = await webhook("payment_intent.processing", {
+        id: "pi_early",
+        object: "payment_intent",
+        metadata: { order_id: accepted.orderId },
+      });
+      expect(event).toMatchObject({ orderId: accepted.orderId, duplicate: false });
+      // The attempt's answer: processing. Since the event came while it was out, it is due now.
+      await shard.settlePayments([
+        {
+          orderId: accepted.orderId,
+          attempt: task?.attempt ?? 1,
+          pinned: true,
+          outcome: { kind: "processing" },
+        },
+      ]);
+      const row = await shardRow(accepted.orderId);
+      expect(row).toMatchObject({ payment_status: "processing" });
+      expect(row?.due_at).toBeLessThanOrEqual(Date.now());
+    } finally {
+      restore();
+    }
+  }, 60_000);
+
+  it("duplicate and reordered events: a late failure after success leaves the order paid", async () => {
+    const { accepted } = await placeOrder("pm_card_visa");
+    await settledOrder(accepted.orderId, accepted.orderToken);
+    const intent = await intentOf(accepted.orderId);
+    const id = unique("evt");
+    expect(await webhook("payment_intent.succeeded", intent, id)).toMatchObject({ duplicate: false });
+    expect(await webhook("payment_intent.succeeded", intent, id)).toMatchObject({ duplicate: true });
+    await webhook("payment_intent.payment_failed", { ...intent, status: "requires_payment_method" });
+    await settleShards();
+    expect(await orderOf(accepted)).toMatchObject({ status: "paid", payment: { status: "succeeded" } });
+  }, 60_000);
+
+  it("a storm of 429s: charges wait and go through, no attempt is counted and nothing is charged twice", async () => {
+    await fake("/throttle", { count: 8 });
+    const placed = await Promise.all([1, 2, 3].map(() => placeOrder("pm_card_visa")));
+    for (const { accepted } of placed) {
+      const order = await settledOrder(accepted.orderId, accepted.orderToken, 40_000);
+      expect(order).toMatchObject({ status: "paid", payment: { status: "succeeded", attempts: 1 } });
+      expect((await intentOf(accepted.orderId)).status).toBe("succeeded");
+    }
+    const stats = await fake<{ throttled: number }>("/stats");
+    expect(stats.throttled).toBeGreaterThanOrEqual(8);
+  }, 90_000);
+
+  it("a refund made in Stripe's dashboard reaches the order by charge.refunded", async () => {
+    const { accepted } = await placeOrder("pm_card_visa", 2);
+    await settledOrder(accepted.orderId, accepted.orderToken);
+    const intent = await intentOf(accepted.orderId);
+    const half = Math.floor(accepted.total.amount / 2);
+    const partly = await fake<Intent>(`/payment_intents/${intent.id}/refund`, { amount: half });
+    // The charge itself carries no order id: the worker reads it from the PaymentIntent at Stripe.
+    expect(await webhook("charge.refunded", partly.latest_charge)).toMatchObject({
+      orderId: accepted.orderId,
+    });
+    expect(await orderOf(accepted)).toMatchObject({
+      status: "paid",
+      payment: { status: "succeeded", refunded: { amount: half } },
+    });
+    const fully = await fake<Intent>(`/payment_intents/${intent.id}/refund`, {});
+    await webhook("charge.refunded", fully.latest_charge);
+    await webhook("charge.refunded", partly.latest_charge);
+    expect(await orderOf(accepted)).toMatchObject({
+      status: "paid",
+      payment: { status: "refunded", refunded: { amount: accepted.total.amount } },
+    });
+  }, 60_000);
+
+  it("a dispute is recorded on the order and shown to the operator", async () => {
+    const { accepted } = await placeOrder("pm_card_visa");
+    await settledOrder(accepted.orderId, accepted.orderToken);
+    const intent = await intentOf(accepted.orderId);
+    const dispute = {
+      id: unique("dp"),
+      object: "dispute",
+      amount: accepted.total.amount,
+      currency: "usd",
+      charge: intent.latest_charge?.id,
+      payment_intent: intent.id,
+      reason: "fraudulent",
+      status: "needs_response",
+    };
+    await webhook("charge.dispute.created", dispute);
+    await settleShards();
+    const page = await (await admin("GET", "/v1/admin/orders?limit=100")).json<{
+      items: { id: string; payment: OrderBody["payment"] }[];
+    }>();
+    expect(page.items.find((item) => item.id === accepted.orderId)?.payment).toMatchObject({
+      status: "succeeded",
+      dispute: { status: "needs_response", reason: "fraudulent" },
+    });
+  }, 60_000);
+});
