@@ -82,6 +82,8 @@ describe("payments that need the buyer (3-D Secure) or settle later", () => {
 
     // What completes the payment goes only to the order token's holder: not to the shop's listing.
     await settleShards();
+    const summary = await (await admin("GET", "/v1/admin/orders/summary")).json<Record<string, number>>();
+    expect(summary.awaitingBuyer).toBeGreaterThanOrEqual(1);
     const listed = await (await admin("GET", "/v1/admin/orders?limit=100")).text();
     expect(listed).toContain(accepted.orderId);
     expect(listed).not.toContain(challengeId(waiting));
@@ -256,5 +258,8 @@ describe("the gateway's events about charges", () => {
       status: "refunded",
       dispute: { status: "lost" },
     });
+    const summary = await (await admin("GET", "/v1/admin/orders/summary")).json<Record<string, number>>();
+    expect(summary.refunded).toBeGreaterThanOrEqual(1);
+    expect(summary.disputed).toBeGreaterThanOrEqual(1);
   }, 60_000);
 });

@@ -318,7 +318,17 @@ function render(data) {
       ),
       table(
         "Payments",
-        ["pending", "paid", "failed", "cancelled", "retries over", "queued, not yet attempted"],
+        [
+          "pending",
+          "paid",
+          "failed",
+          "cancelled",
+          "retries over",
+          "queued, not yet attempted",
+          "waiting for the buyer (3-D Secure)",
+          "refunded",
+          "disputed",
+        ],
         data.payments
           ? [
               [
@@ -328,9 +338,12 @@ function render(data) {
                 data.payments.byStatus.cancelled ?? 0,
                 data.payments.deadLettered,
                 unknown(data.payments.unsentPayments),
+                data.payments.awaitingBuyer,
+                data.payments.refunded,
+                data.payments.disputed,
               ],
             ]
-          : [["?", "?", "?", "?", "?", "?"]],
+          : [["?", "?", "?", "?", "?", "?", "?", "?", "?"]],
         "ops-payments",
       ),
       table(
@@ -351,7 +364,7 @@ function render(data) {
       (data.recentOrders ?? []).map((o) => [
         o.id,
         o.status,
-        o.payment.status,
+        o.payment.dispute ? `${o.payment.status} · disputed (${o.payment.dispute.status})` : o.payment.status,
         o.payment.attempts,
         money(o.total),
         time(o.createdAt),

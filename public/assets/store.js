@@ -1,4 +1,5 @@
-// The Stampede storefront: plain DOM over the public API. Pages: home, product, cart, order.
+// The Stampede storefront: plain DOM over the public API. Pages: home, product, cart, order, and the
+// payment simulator's 3-D Secure challenge.
 const app = document.getElementById("app");
 const notice = document.getElementById("notice");
 const CART_KEY = "stampede.cart";
@@ -329,7 +330,7 @@ function cartPage() {
       autocomplete: "email",
       "data-testid": "checkout-email",
     }),
-    ...paymentFields(),
+    ...paymentFields({ amount: total, currency: lines[0].price.currency }),
     el(
       "button",
       { type: "submit", class: "primary", "data-testid": "place-order", disabled: PAYMENTS === "off" },
@@ -346,8 +347,68 @@ function cartPage() {
 
 /** How this deployment pays (set by the worker on the page): test cards only with the simulator. */
 const PAYMENTS = document.body.dataset.payments ?? "off";
+const STRIPE_KEY = document.body.dataset.stripeKey ?? "";
 
-function paymentFields() {
+/** Stripe.js, loaded from Stripe (as Stripe requires) only on the pages that take or confirm a card. */
+let stripeJs = null;
+function loadStripe() {
+  stripeJs ??= new Promise((resolve, reject) => {
+    if (window.Stripe) return resolve(window.Stripe(STRIPE_KEY));
+    const script = el("script", {
+      src: "https://js.stripe.com/v3/",
+      onload: () => (window.Stripe ? resolve(window.Stripe(STRIPE_KEY)) : reject(new Error("no Stripe"))),
+      onerror: () => reject(new Error("Stripe.js did not load")),
+    });
+    document.head.append(script);
+  });
+  stripeJs.catch(() => {
+    stripeJs = null;
+  });
+  return stripeJs;
+}
+
+/** The card form (Stripe Elements' Payment Element), once mounted: it makes the ConfirmationToken. */
+let cardForm = null;
+
+function stripeFields(total) {
+  const mount = el(
+    "div",
+    { id: "card-element", class: "card-element", "data-testid": "stripe-card" },
+    el("p", { class: "muted" }, "Loading the card form…"),
+  );
+  cardForm = null;
+  loadStripe()
+    .then((stripe) => {
+      // Deferred intent: the card is collected here and confirmed by the shop's server, which
+      // creates the PaymentIntent when the order is paid.
+      const elements = stripe.elements({
+        mode: "payment",
+        amount: total.amount,
+        currency: total.currency.toLowerCase(),
+        paymentMethodCreation: "manual",
+        paymentMethodTypes: ["card"],
+      });
+      mount.replaceChildren();
+      elements.create("payment").mount(mount);
+      cardForm = { stripe, elements };
+    })
+    .catch(() => {
+      mount.textContent = "The card form could not load. Check your connection and reload.";
+    });
+  return [el("label", { for: "card-element" }, "Card"), mount];
+}
+
+/** The Stripe ConfirmationToken for the card entered, or a message to show the buyer instead. */
+async function stripeToken() {
+  if (!cardForm) return { error: "The card form is still loading." };
+  const submitted = await cardForm.elements.submit();
+  if (submitted.error) return { error: submitted.error.message };
+  const made = await cardForm.stripe.createConfirmationToken({ elements: cardForm.elements });
+  if (made.error) return { error: made.error.message };
+  return { token: made.confirmationToken.id };
+}
+
+function paymentFields(total) {
   if (PAYMENTS === "simulated") {
     return [
       el("label", { for: "payment" }, "Payment (test card)"),
@@ -360,15 +421,13 @@ function paymentFields() {
         el("option", { value: "tok_flaky" }, "Gateway that fails twice, then pays"),
         el("option", { value: "tok_timeout_after_charge" }, "Gateway that times out after charging"),
         el("option", { value: "tok_down" }, "Gateway that is down"),
+        el("option", { value: "tok_3ds" }, "Card that asks for 3-D Secure"),
+        el("option", { value: "tok_3ds_fail" }, "Card that fails 3-D Secure"),
+        el("option", { value: "tok_processing" }, "Payment that settles a moment later"),
       ),
     ];
   }
-  if (PAYMENTS === "stripe") {
-    return [
-      el("label", { for: "payment" }, "Payment method (a Stripe PaymentMethod id)"),
-      el("input", { id: "payment", name: "payment", required: true, autocomplete: "off" }),
-    ];
-  }
+  if (PAYMENTS === "stripe") return stripeFields(total);
   return [
     el(
       "p",
@@ -385,10 +444,10 @@ function paymentFields() {
 function attemptKey(body) {
   const fingerprint = JSON.stringify(body);
   const saved = readJson(ATTEMPT_KEY, null);
-  if (saved?.fingerprint === fingerprint) return saved.key;
-  const key = crypto.randomUUID();
-  localStorage.setItem(ATTEMPT_KEY, JSON.stringify({ fingerprint, key }));
-  return key;
+  if (saved?.fingerprint === fingerprint) return saved;
+  const attempt = { fingerprint, key: crypto.randomUUID() };
+  localStorage.setItem(ATTEMPT_KEY, JSON.stringify(attempt));
+  return attempt;
 }
 
 let placing = false;
@@ -399,13 +458,26 @@ async function placeOrder(event) {
   const button = event.target.querySelector("[data-testid=place-order]");
   button.disabled = true;
   const form = new FormData(event.target);
-  const body = {
+  const order = {
     items: cart.lines().map(({ sku, quantity }) => ({ sku, quantity })),
     customer: { email: String(form.get("email")) },
-    payment: { token: String(form.get("payment")) },
   };
-  const key = attemptKey(body);
   try {
+    // With Stripe, a retry of the same attempt sends the card's token made the first time, so the
+    // body (and its key) stay the same; the simulator's test card is part of the attempt itself.
+    const attempt = attemptKey(PAYMENTS === "stripe" ? order : { ...order, token: form.get("payment") });
+    let token = attempt.token ?? String(form.get("payment"));
+    if (PAYMENTS === "stripe" && !attempt.token) {
+      const made = await stripeToken();
+      if (made.error) {
+        say(made.error, "error");
+        return;
+      }
+      token = made.token;
+      localStorage.setItem(ATTEMPT_KEY, JSON.stringify({ ...attempt, token }));
+    }
+    const key = attempt.key;
+    const body = { ...order, payment: { token } };
     for (let attempt = 1; attempt <= 5; attempt++) {
       let response;
       try {
@@ -454,9 +526,12 @@ async function placeOrder(event) {
   }
 }
 
-// Order: polls until the payment settles and says what happened.
+// Order: polls until the payment settles and says what happened; hands the buyer what their bank
+// asks of them (3-D Secure) on the way.
 const outcomes = {
   pending_payment: "Payment in progress…",
+  requires_action: "Your bank asks you to confirm this payment.",
+  processing: "Your payment is being processed…",
   paid: "Paid: your order is confirmed.",
   payment_failed: "Payment failed: nothing was charged and the items were released.",
   cancelled: "Cancelled.",
@@ -481,8 +556,11 @@ async function order() {
     }).catch(() => null);
     if (response?.ok) {
       const current = await response.json();
-      status.textContent = outcomes[current.status];
+      const open = current.status === "pending_payment" && outcomes[current.payment.status];
+      status.textContent = open ? outcomes[current.payment.status] : outcomes[current.status];
       status.dataset.status = current.status;
+      status.dataset.payment = current.payment.status;
+      if (current.payment.nextAction) offerAction(id, token, current.payment.nextAction);
       if (current.status !== "pending_payment") {
         app.append(
           el(
@@ -504,8 +582,80 @@ async function order() {
   }
 }
 
+/** What the buyer's bank asks for, offered once per page: a challenge page, or Stripe.js's own. */
+let offered = false;
+function offerAction(id, token, action) {
+  if (offered) return;
+  offered = true;
+  if (action.type === "redirect_to_url") {
+    app.append(
+      el(
+        "a",
+        { class: "button primary", href: action.url, "data-testid": "confirm-payment" },
+        "Confirm the payment",
+      ),
+    );
+    return;
+  }
+  loadStripe()
+    .then((stripe) => stripe.handleNextAction({ clientSecret: action.clientSecret }))
+    .then((result) => {
+      if (result.error) say(result.error.message ?? "The payment was not confirmed.", "error");
+      // Whatever came of it, the shop asks Stripe now rather than waiting for its next look.
+      return fetch(`/v1/orders/${encodeURIComponent(id)}/check-payment`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token}` },
+      });
+    })
+    .catch(() => say("Your bank's confirmation could not load. Check your connection and reload.", "error"));
+}
+
+// The payment simulator's challenge: what a bank's 3-D Secure page asks, without a bank.
+async function challenge() {
+  const id = location.pathname.split("/")[3] ?? "";
+  const found = await fetch(`/v1/simulator/challenges/${encodeURIComponent(id)}`).catch(() => null);
+  if (!found?.ok) {
+    render(el("h1", {}, "Confirm your payment"), el("p", {}, "This confirmation is not available."));
+    return;
+  }
+  const payment = await found.json();
+  const back = () => location.assign(`/orders/${encodeURIComponent(payment.orderId)}`);
+  const answer = (result) => async (event) => {
+    event.target.disabled = true;
+    const response = await fetch(`/v1/simulator/challenges/${encodeURIComponent(id)}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ result }),
+    }).catch(() => null);
+    if (response?.ok) back();
+    else {
+      event.target.disabled = false;
+      say("Your answer did not reach the bank. Try again.", "error");
+    }
+  };
+  const waiting = payment.status === "requires_action";
+  render(
+    el("h1", {}, "Confirm your payment"),
+    el("p", { class: "muted" }, "Simulated 3-D Secure: this is where your bank would ask you to confirm."),
+    el("p", { class: "total" }, "Amount ", money(payment.amount)),
+    waiting
+      ? el(
+          "div",
+          { class: "actions" },
+          el(
+            "button",
+            { class: "primary", "data-testid": "challenge-pass", onclick: answer("pass") },
+            "Confirm",
+          ),
+          el("button", { "data-testid": "challenge-fail", onclick: answer("fail") }, "Decline"),
+        )
+      : el("p", { "data-testid": "challenge-done" }, "This confirmation is already answered."),
+    el("p", {}, el("a", { href: `/orders/${encodeURIComponent(payment.orderId)}` }, "Back to your order")),
+  );
+}
+
 cart.save(cart.lines());
-const pages = { home, product, cart: cartPage, order };
+const pages = { home, product, cart: cartPage, order, challenge };
 Promise.resolve()
   .then(() => pages[document.body.dataset.page]?.())
   .catch(() => say("The shop could not load. Check your connection and reload.", "error"));

@@ -49,6 +49,9 @@ const Dashboard = z
         byStatus: z.record(z.string(), z.number()),
         paymentsPending: z.number(),
         deadLettered: z.number(),
+        awaitingBuyer: z.number(),
+        refunded: z.number(),
+        disputed: z.number(),
         unsentPayments: z.number().nullable(),
       })
       .nullable(),

@@ -110,6 +110,13 @@ const summaryRoute = createRoute({
               description:
                 "Pending orders whose charge retries ran out: only the gateway's answer settles them",
             }),
+            awaitingBuyer: z
+              .number()
+              .openapi({ description: "Pending orders whose payment waits for the buyer (3-D Secure)" }),
+            refunded: z.number().openapi({ description: "Orders whose charge was refunded in full" }),
+            disputed: z
+              .number()
+              .openapi({ description: "Orders with a dispute (chargeback) on their charge" }),
             unsentPayments: z
               .number()
               .openapi({ description: "Accepted orders whose payment has not been attempted yet" }),

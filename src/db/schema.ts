@@ -111,7 +111,12 @@ export const orders = sqliteTable(
     /** The shard's version of the order this row shows; only a newer one replaces it. */
     version: integer("version").notNull().default(0),
   },
-  (table) => [index("orders_status_id").on(table.status, table.id)],
+  (table) => [
+    index("orders_status_id").on(table.status, table.id),
+    // The ops page counts payments waiting for buyers, refunds and disputes every few seconds.
+    index("orders_payment_status").on(table.paymentStatus),
+    index("orders_disputed").on(table.id).where(sql`${table.dispute} IS NOT NULL`),
+  ],
 );
 
 export const orderItems = sqliteTable(

@@ -37,6 +37,8 @@ export type HealReport = {
 };
 
 const DUE_BATCH = 200;
+/** Stripe retries an event for up to 3 days; an id is remembered a week, then forgotten. */
+const GATEWAY_EVENT_RETENTION_MS = 7 * 24 * 3600 * 1000;
 const PROJECT_BATCH = 500;
 const MESSAGE_ORDERS = 200;
 /** Orders one queue message hands on: the queue's own limit is 128 KB a message. */
@@ -116,6 +118,7 @@ export class ShardWork {
     const expiredKeys = isDue(this.#store.keys.nextExpiry(), now)
       ? this.#store.keys.dropExpired(now, 1000)
       : 0;
+    this.#store.pruneGatewayEvents(now - GATEWAY_EVENT_RETENTION_MS, 1000);
     if (project) this.#projectAt = 0;
     const projected = await this.#project(Date.now());
     return { ...tally, released, expiredKeys, projected, stillOwed: this.#store.owedCount() };

@@ -80,6 +80,13 @@ export async function orderSummary(db: Database, maxAttempts: number) {
     .select({ count: sql<number>`COUNT(*)` })
     .from(orders)
     .where(sql`${orders.status} = 'pending_payment' AND ${orders.paymentAttempts} >= ${maxAttempts}`);
+  const [payments] = await db
+    .select({
+      awaitingBuyer: sql<number>`(SELECT COUNT(*) FROM orders WHERE payment_status = 'requires_action')`,
+      refunded: sql<number>`(SELECT COUNT(*) FROM orders WHERE payment_status = 'refunded')`,
+      disputed: sql<number>`(SELECT COUNT(*) FROM orders WHERE dispute IS NOT NULL)`,
+    })
+    .from(sql`(SELECT 1)`);
   const counts = Object.fromEntries(byStatus.map((row) => [row.status, row.count]));
   return {
     byStatus: {
@@ -90,5 +97,8 @@ export async function orderSummary(db: Database, maxAttempts: number) {
     },
     paymentsPending: counts.pending_payment ?? 0,
     deadLettered: dead?.count ?? 0,
+    awaitingBuyer: payments?.awaitingBuyer ?? 0,
+    refunded: payments?.refunded ?? 0,
+    disputed: payments?.disputed ?? 0,
   };
 }

@@ -1,12 +1,13 @@
 import { html, raw } from "hono/html";
 
-export type Page = "home" | "product" | "cart" | "order" | "admin";
+export type Page = "home" | "product" | "cart" | "order" | "challenge" | "admin";
 
 const titles: Record<Page, string> = {
   home: "Shop",
   product: "Product",
   cart: "Your cart",
   order: "Your order",
+  challenge: "Confirm your payment",
   admin: "Operations",
 };
 
@@ -17,7 +18,8 @@ const titles: Record<Page, string> = {
 /** How the shop's checkout pays: the simulator's test cards, Stripe, or not at all (not configured). */
 export type Payments = "simulated" | "stripe" | "off";
 
-export function shell(page: Page, payments: Payments, featured = "") {
+/** `stripeKey`: the publishable key the card form (Stripe Elements) uses when Stripe takes payments. */
+export function shell(page: Page, payments: Payments, featured = "", stripeKey = "") {
   const admin = page === "admin";
   return html`<!doctype html>
 <html lang="en">
@@ -29,7 +31,7 @@ export function shell(page: Page, payments: Payments, featured = "") {
     <link rel="stylesheet" href="/assets/store.css" />
     <script type="module" src="${admin ? "/assets/ops.js" : "/assets/store.js"}"></script>
   </head>
-  <body data-page="${page}" data-payments="${payments}" data-featured="${featured}">
+  <body data-page="${page}" data-payments="${payments}" data-featured="${featured}" data-stripe-key="${stripeKey}">
     <header class="top">
       <a class="brand" href="/">Stampede</a>
       ${admin ? raw('<span class="tag">Operations</span>') : raw('<a href="/cart" data-testid="cart-link" class="cart-link">Cart (<span id="cart-count">0</span>)</a>')}

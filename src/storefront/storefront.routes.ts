@@ -11,7 +11,9 @@ import { type Page, shell } from "./pages";
 const page = (name: Page) => (c: Context<AppEnv>) => {
   c.header("Cache-Control", "no-cache");
   const mode = paymentMode(c.env);
-  return c.html(shell(name, mode.ready ? mode.provider : "off", c.env.FEATURED_PRODUCT ?? ""));
+  const payments = mode.ready ? mode.provider : "off";
+  const stripeKey = payments === "stripe" ? (c.env.STRIPE_PUBLISHABLE_KEY ?? "") : "";
+  return c.html(shell(name, payments, c.env.FEATURED_PRODUCT ?? "", stripeKey));
 };
 
 export const storefrontRoutes = new Hono<AppEnv>()
@@ -19,6 +21,8 @@ export const storefrontRoutes = new Hono<AppEnv>()
   .get("/products/:slug", page("product"))
   .get("/cart", page("cart"))
   .get("/orders/:id", page("order"))
+  // The payment simulator's 3-D Secure challenge, as a bank's page would show it.
+  .get("/pay/challenge/:id", page("challenge"))
   .get("/admin", page("admin"))
   // Browsers ask for this on every page; the icon is a static asset.
   .get("/favicon.ico", (c) => c.redirect("/favicon.svg", 301));

@@ -106,6 +106,33 @@ describe("storefront", () => {
     await page.shot();
   });
 
+  it("passes a simulated 3-D Secure challenge, and sees a failed one fail the order", async () => {
+    for (const [card, answer, outcome] of [
+      ["tok_3ds", "challenge-pass", /Paid/],
+      ["tok_3ds_fail", "challenge-pass", /Payment failed/],
+    ]) {
+      const page = await newPage(`challenge-${card}`);
+      await page.goto(`${BASE}/products/classic-tee`);
+      await page.getByTestId("add-to-cart").click();
+      await page.goto(`${BASE}/cart`);
+      await page.getByTestId("checkout-email").fill("secure@example.com");
+      await page.getByLabel("Payment (test card)").selectOption(card);
+      await page.getByTestId("place-order").click();
+      await page.waitForURL(/\/orders\//);
+      await page
+        .getByTestId("order-status")
+        .filter({ hasText: "confirm this payment" })
+        .waitFor({ timeout: 20_000 });
+      await page.getByTestId("confirm-payment").click();
+      await page.waitForURL(/\/pay\/challenge\//);
+      await page.getByText("Simulated 3-D Secure").waitFor();
+      await page.shot();
+      await page.getByTestId(answer).click();
+      await page.waitForURL(/\/orders\//);
+      await page.getByTestId("order-status").filter({ hasText: outcome }).waitFor({ timeout: 20_000 });
+    }
+  });
+
   it("features the flash sale with live stock, shows its own pictures offline, and shows a price once", async () => {
     const page = await newPage("home");
     await page.goto(`${BASE}/`);

@@ -647,6 +647,9 @@ export interface components {
                 };
                 paymentsPending: number;
                 deadLettered: number;
+                awaitingBuyer: number;
+                refunded: number;
+                disputed: number;
                 unsentPayments: number | null;
             } | null;
             /** @description From the order shards: orders owing work, overdue by a minute, not yet in D1; open claims */
@@ -1724,6 +1727,12 @@ export interface operations {
                         paymentsPending: number;
                         /** @description Pending orders whose charge retries ran out: only the gateway's answer settles them */
                         deadLettered: number;
+                        /** @description Pending orders whose payment waits for the buyer (3-D Secure) */
+                        awaitingBuyer: number;
+                        /** @description Orders whose charge was refunded in full */
+                        refunded: number;
+                        /** @description Orders with a dispute (chargeback) on their charge */
+                        disputed: number;
                         /** @description Accepted orders whose payment has not been attempted yet */
                         unsentPayments: number;
                         /** @description From the order shards: orders owing work, overdue by a minute, not yet in D1; open claims */

@@ -290,3 +290,11 @@ describe("Stripe: PaymentIntents through the official SDK", () => {
     });
   }, 60_000);
 });
+
+describe("Stripe: the storefront", () => {
+  it("gives the page the shop's publishable key for Stripe Elements", async () => {
+    const page = await (await call("/cart", { headers: { Accept: "text/html" } })).text();
+    expect(page).toContain('data-payments="stripe"');
+    expect(page).toContain(`data-stripe-key="${env.STRIPE_PUBLISHABLE_KEY}"`);
+  });
+});
