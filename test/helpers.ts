@@ -378,6 +378,17 @@ export async function deliverPayments(
   return getQueueResult(batch, ctx);
 }
 
+/** Hands each order on in a message of its own, all in one batch: orders of any shards at once. */
+export async function deliverOneBatch(orderIds: string[], bindings: Partial<Env> = {}) {
+  const batch = createMessageBatch(
+    "stampede-payments",
+    orderIds.map((id, i) => ({ id: `m-${i}`, timestamp: new Date(), attempts: 1, body: { orders: [id] } })),
+  );
+  const ctx = createExecutionContext();
+  await worker.queue(batch, { ...env, ...bindings }, ctx);
+  return getQueueResult(batch, ctx);
+}
+
 /** Has every shard work through what it owes until nothing is left (or it stops making progress). */
 export async function settleShards(rounds = 5) {
   let report = await reconcile(env);

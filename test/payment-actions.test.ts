@@ -9,6 +9,7 @@ import {
   chargeBehindTheQueue,
   chargesFor,
   checkoutBody,
+  deliverOneBatch,
   deliverPayments,
   JSON_HEADERS,
   patchShardRow,
@@ -186,6 +187,27 @@ describe("payments that need the buyer (3-D Secure) or settle later", () => {
     });
     expect(wrong.status).toBe(404);
     expect(await wrong.json()).toMatchObject({ code: "order_not_found" });
+  }, 60_000);
+
+  it("asking about open payments takes turns at the gateway's rate, like charging", async () => {
+    const placed = await Promise.all([1, 2, 3].map(() => placeOrder("tok_3ds", 1)));
+    for (const { accepted } of placed) await paymentReaches(accepted, "requires_action");
+    const ids = placed.map(({ accepted }) => accepted.orderId);
+    const restore = silenceQueue();
+    try {
+      const past = Date.now() - 1000;
+      for (const id of ids) await patchShardRow(id, "action_until = ?, due_at = ?", past, past);
+      // A rate of its own, so the pacer starts with one turn in its bucket.
+      await deliverOneBatch(ids, { PAYMENT_GATEWAY_RPS: "1.25" } as Partial<Env>);
+      const orders = await Promise.all(placed.map(({ accepted }) => orderOf(accepted)));
+      expect(orders.filter((order) => order.status === "payment_failed")).toHaveLength(1);
+      const waiting = orders.filter((order) => order.status === "pending_payment");
+      expect(waiting).toHaveLength(2);
+      for (const order of waiting)
+        expect(order.payment).toMatchObject({ status: "requires_action", attempts: 1 });
+    } finally {
+      restore();
+    }
   }, 60_000);
 
   it("an unknown challenge is a 404 problem, and a malformed answer a 400", async () => {

@@ -9,6 +9,7 @@ import {
   admin,
   chargesFor,
   checkoutBody,
+  deliverOneBatch,
   patchShardRow,
   postCheckout,
   runShardAlarm,
@@ -161,16 +162,6 @@ describe("duplicates and lost messages", () => {
 });
 
 /** One queue batch holding one message per order (orders of any shards), as the queue may deliver them. */
-async function deliverOneBatch(orderIds: string[], bindings: Partial<Env>) {
-  const batch = createMessageBatch(
-    "stampede-payments",
-    orderIds.map((id, i) => ({ id: `m-${i}`, timestamp: new Date(), attempts: 1, body: { orders: [id] } })),
-  );
-  const ctx = createExecutionContext();
-  await worker.queue(batch, { ...env, ...bindings }, ctx);
-  return getQueueResult(batch, ctx);
-}
-
 describe("staying under the payment gateway's rate", () => {
   it("grants one second's worth at once, then calls as the rate refills", async () => {
     const pacer = env.PACER.getByName(unique("pacer"));

@@ -6,6 +6,7 @@ import {
   settleOrders,
 } from "../inventory/inventory.holds";
 import { chargeRef, gatewayFor, refundKey } from "../payments/gateway";
+import { gatewayTurns } from "../payments/gateway-pacer.do";
 import { logEvent } from "../shared/log";
 import {
   backoffMs,
@@ -271,9 +272,20 @@ export class ShardWork {
     for (const [id, step] of steps) this.#apply(id, work, () => step, tally);
   }
 
-  async #refund(rows: OrderRow[], tally: Tally) {
-    if (rows.length === 0) return;
+  /**
+   * The rows whose gateway call the gateway's rate allows now; the others back off like a failed
+   * step (refunds and checks are few, and never urgent to the second).
+   */
+  async #turns(rows: OrderRow[], work: Work, tally: Tally): Promise<OrderRow[]> {
+    const { granted } = await gatewayTurns(this.#env, rows.length);
+    for (const row of rows.slice(granted)) this.#apply(row.id, work, () => "retry", tally);
+    return rows.slice(0, granted);
+  }
+
+  async #refund(due: OrderRow[], tally: Tally) {
+    if (due.length === 0) return;
     const gateway = await gatewayFor(this.#env);
+    const rows = await this.#turns(due, "refund", tally);
     await Promise.all(
       rows.map(async (order) => {
         const refunded = await gateway
@@ -293,9 +305,10 @@ export class ShardWork {
    * A closed order whose payment was left unknown, or open: ask the gateway whether a charge exists,
    * and withdraw a payment still waiting for the buyer, so it cannot complete after the order closed.
    */
-  async #verify(rows: OrderRow[], tally: Tally) {
-    if (rows.length === 0) return;
+  async #verify(due: OrderRow[], tally: Tally) {
+    if (due.length === 0) return;
     const gateway = await gatewayFor(this.#env);
+    const rows = await this.#turns(due, "verify", tally);
     await Promise.all(
       rows.map(async (order) => {
         const ref = chargeRef({

@@ -1,4 +1,18 @@
 import { DurableObject } from "cloudflare:workers";
+import { gatewayRps, paymentMode } from "../config";
+
+/**
+ * How many of `wanted` calls to the gateway may go out now, across every consumer and shard, and
+ * when the next turn comes. Everything that calls the gateway asks: charges, lookups, withdrawals,
+ * refunds. Without a limit, all may; with the pacer unreachable, none (a second later, again).
+ */
+export async function gatewayTurns(env: Env, wanted: number): Promise<{ granted: number; nextInMs: number }> {
+  const rps = gatewayRps(env);
+  if (rps === 0 || wanted === 0) return { granted: wanted, nextInMs: 0 };
+  return env.PACER.getByName(paymentMode(env).provider)
+    .take(wanted, rps)
+    .catch(() => ({ granted: 0, nextInMs: 1000 }));
+}
 
 /**
  * Keeps the calls every consumer makes to one payment gateway under its rate (Stripe answers 429

@@ -17,6 +17,7 @@ import {
   gatewayFor,
   type PaymentGateway,
 } from "./gateway";
+import { gatewayTurns } from "./gateway-pacer.do";
 
 export const PAYMENTS_QUEUE = "stampede-payments";
 export const PAYMENTS_DLQ = "stampede-payments-dlq";
@@ -123,15 +124,15 @@ async function pay(env: Env, tasks: PaymentTask[]): Promise<PaymentReport[]> {
   const pins = toPin.length > 0 ? await pinOrders(env, toPin) : new Map<string, HoldOutcome[]>();
   const pinned = (task: PaymentTask) =>
     task.pinned || (pins.get(task.orderId)?.every(({ result }) => result.ok) ?? false);
+  const { turns, waiting } = await pace(env, tasks);
   const prepared = await Promise.all(
-    tasks.map((task) =>
+    turns.map((task) =>
       prepare(gateway, task, pins.get(task.orderId), pinned(task)).catch(
         (error: unknown): Prepared => ({ task, outcome: { kind: "not_attempted", reason: String(error) } }),
       ),
     ),
   );
-  const ready = prepared.flatMap((entry) => ("ref" in entry ? [entry] : []));
-  const { toCharge, waiting } = await pace(env, ready);
+  const toCharge = prepared.flatMap((entry) => ("ref" in entry ? [entry] : []));
   const answers =
     toCharge.length > 0
       ? await gateway
@@ -141,45 +142,46 @@ async function pay(env: Env, tasks: PaymentTask[]): Promise<PaymentReport[]> {
           )
       : [];
   const charged = new Map(toCharge.map((entry, i) => [entry.task.orderId, answers[i]]));
-  return prepared.map((entry) => ({
-    orderId: entry.task.orderId,
-    attempt: entry.task.attempt,
-    pinned: pinned(entry.task),
-    outcome:
-      "outcome" in entry
-        ? entry.outcome
-        : (waiting.get(entry.task.orderId) ??
-          outcomeOf(entry.task, charged.get(entry.task.orderId), entry.lookedUp)),
-  }));
+  const report = (task: PaymentTask, outcome: PaymentOutcome): PaymentReport => ({
+    orderId: task.orderId,
+    attempt: task.attempt,
+    pinned: pinned(task),
+    outcome,
+  });
+  return [
+    ...prepared.map((entry) =>
+      report(
+        entry.task,
+        "outcome" in entry
+          ? entry.outcome
+          : outcomeOf(entry.task, charged.get(entry.task.orderId), entry.lookedUp),
+      ),
+    ),
+    ...waiting.map(({ task, outcome }) => report(task, outcome)),
+  ];
 }
 
 /**
- * The charges the gateway's rate allows now (one call to the pacer per batch), and for the others an
- * answer of "not attempted" that brings each back when its turn comes, spread at that rate. Their
- * holds are already pinned, so they keep their units while they wait; no attempt is counted.
+ * The attempts the gateway's rate allows now (one call to the pacer per batch; an attempt's lookup
+ * and charge count as one turn), and for the others an answer of "not attempted" that brings each
+ * back when its turn comes, spread at that rate. Their holds are already pinned, so they keep their
+ * units while they wait; no attempt is counted.
  */
-async function pace<T extends { task: PaymentTask }>(env: Env, ready: T[]) {
-  const rps = gatewayRps(env);
-  const waiting = new Map<string, PaymentOutcome>();
-  if (rps === 0 || ready.length === 0) return { toCharge: ready, waiting };
-  const provider = paymentMode(env).provider;
-  const { granted, nextInMs } = await env.PACER.getByName(provider)
-    .take(ready.length, rps)
-    .catch(() => ({ granted: 0, nextInMs: 1000 }));
-  ready.slice(granted).forEach((entry, i) => {
-    waiting.set(entry.task.orderId, {
+async function pace(env: Env, tasks: PaymentTask[]) {
+  const { granted, nextInMs } = await gatewayTurns(env, tasks.length);
+  const rps = gatewayRps(env) || 1;
+  const waiting = tasks.slice(granted).map((task, i) => ({
+    task,
+    outcome: {
       kind: "not_attempted",
       reason: "waiting for the payment gateway's rate",
       retryAfterMs: nextInMs + Math.floor((i / rps) * 1000),
-    });
-  });
-  if (waiting.size > 0)
-    logEvent("info", "payments paced to the gateway's rate", {
-      charged: granted,
-      waiting: waiting.size,
-      rps,
-    });
-  return { toCharge: ready.slice(0, granted), waiting };
+    } satisfies PaymentOutcome,
+  }));
+  if (waiting.length > 0) {
+    logEvent("info", "payments paced to the gateway's rate", { granted, waiting: waiting.length, rps });
+  }
+  return { turns: tasks.slice(0, granted), waiting };
 }
 
 /** What an attempt knows before charging: an answer already, or the charge to make. */
