@@ -7,6 +7,7 @@ import {
 } from "../inventory/inventory.holds";
 import { chargeRef, gatewayFor, refundKey } from "../payments/gateway";
 import { logEvent } from "../shared/log";
+import { OutboxFlush } from "../webhooks/outbox.flush";
 import {
   backoffMs,
   close,
@@ -76,11 +77,14 @@ export class ShardWork {
   readonly settling = new Set<string>();
   #projectAt = 0;
   #projectFailures = 0;
+  /** Hands the webhook outbox to its queue, at most once a second, like the projection. */
+  readonly #webhooks: OutboxFlush;
 
   constructor(store: ShardStore, env: Env, atomically: (work: () => void) => void) {
     this.#store = store;
     this.#env = env;
     this.#atomically = atomically;
+    this.#webhooks = new OutboxFlush(store.outbox, env.WEBHOOKS);
   }
 
   /**
@@ -104,6 +108,7 @@ export class ShardWork {
       this.#store.keys.nextClaimLockEnd(),
       this.#store.keys.nextExpiry(),
       this.#store.hasUnprojected() ? Math.max(now, this.#projectAt) : null,
+      this.#webhooks.nextAt(now),
     ].filter((time): time is number => time !== null);
     return times.length > 0 ? Math.min(...times) : null;
   }
@@ -117,7 +122,10 @@ export class ShardWork {
       ? this.#store.keys.dropExpired(now, 1000)
       : 0;
     if (project) this.#projectAt = 0;
-    const projected = await this.#project(Date.now());
+    const [projected] = await Promise.all([
+      this.#project(Date.now()),
+      this.#webhooks.flush(Date.now(), project),
+    ]);
     return { ...tally, released, expiredKeys, projected, stillOwed: this.#store.owedCount() };
   }
 
