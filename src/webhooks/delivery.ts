@@ -83,7 +83,7 @@ export async function deliver(
       signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
     });
     // Only the status matters; the connection is given back without reading what the receiver said.
-    await response.body?.cancel();
+    await response.body?.cancel().catch(() => undefined);
     if (response.status >= 200 && response.status < 300) return { ok: true, status: response.status };
     return { ok: false, status: response.status, error: `HTTP ${response.status}` };
   } catch (error) {
