@@ -23,6 +23,7 @@ import { webhookRoutes } from "./payments/stripe.webhooks";
 import { logEvent } from "./shared/log";
 import { notFoundPage } from "./storefront/pages";
 import { storefrontRoutes } from "./storefront/storefront.routes";
+import { orderEventWebhook, webhookAdminRoutes } from "./webhooks/webhooks.routes";
 
 const OPENAPI = {
   openapi: "3.1.0",
@@ -89,6 +90,7 @@ export function buildApp() {
   app.route("/v1/admin", adminInventoryRoutes);
   app.route("/v1/admin", adminOrderRoutes);
   app.route("/v1/admin", adminDashboardRoutes);
+  app.route("/v1/admin", webhookAdminRoutes);
   app.route("/", opsRoutes);
   app.route("/", storefrontRoutes);
 
@@ -102,6 +104,8 @@ export function buildApp() {
     scheme: "bearer",
     description: "The orderToken returned by checkout",
   });
+  // What the shop's own endpoints receive: OpenAPI 3.1's `webhooks`, beside the paths it calls.
+  app.openAPIRegistry.registerWebhook(orderEventWebhook);
   const document = (url: string) => finishDocument(app.getOpenAPI31Document(OPENAPI), new URL(url).origin);
   app.get("/openapi.json", (c) => c.json(document(c.req.url)));
   app.get("/docs", (c) => {

@@ -11,12 +11,19 @@ import {
   PAYMENTS_QUEUE,
 } from "./payments/payments.consumer";
 import { logEvent } from "./shared/log";
+import {
+  consumeDeadWebhooks,
+  consumeWebhooks,
+  WEBHOOKS_DLQ,
+  WEBHOOKS_QUEUE,
+} from "./webhooks/webhooks.consumer";
 
 export { SkuInventory } from "./inventory/inventory.do";
 export { SaleMetrics } from "./ops/sale-metrics.do";
 export { OrderShard } from "./orders/order-shard.do";
 export { GatewayPacer } from "./payments/gateway-pacer.do";
 export { GatewaySimulator } from "./payments/simulator.do";
+export { WebhookEndpoints } from "./webhooks/endpoints.do";
 
 /** Whether this isolate has said, at its first request, that the shop cannot take payments. */
 let paymentsAnnounced = false;
@@ -44,6 +51,8 @@ export default {
   async queue(batch, env, _ctx) {
     if (batch.queue === PAYMENTS_QUEUE) return consumePayments(batch, env);
     if (batch.queue === PAYMENTS_DLQ) return consumeDeadPayments(batch, env);
+    if (batch.queue === WEBHOOKS_QUEUE) return consumeWebhooks(batch, env);
+    if (batch.queue === WEBHOOKS_DLQ) return consumeDeadWebhooks(batch, env);
     // A queue this worker does not know: keep the messages for a consumer that does.
     logEvent("error", "no consumer for queue", { queue: batch.queue });
     batch.retryAll({ delaySeconds: 60 });

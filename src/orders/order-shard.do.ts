@@ -62,6 +62,7 @@ export class OrderShard extends DurableObject<Env> {
     this.#work = new ShardWork(this.#store, env, (change) => this.#atomically(change));
     ctx.blockConcurrencyWhile(async () => {
       this.#store.migrate();
+      this.#store.outbox.create();
       this.#alarmAt = await ctx.storage.getAlarm();
       // After a restart the alarm may be gone while work is owed (a local runtime that was killed).
       if (this.#alarmAt === null) this.#arm(Date.now());

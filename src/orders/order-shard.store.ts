@@ -3,6 +3,7 @@ import type { PlannedLine, SkuHold } from "../inventory/inventory.holds";
 import type { PaymentAction } from "../payments/gateway";
 import type { Money } from "../shared/money";
 import { migrate } from "../shared/sql-schema";
+import { OutboxStore, type Statuses } from "../webhooks/outbox.store";
 import { KeyStore } from "./order-shard.keys";
 
 /**
@@ -171,6 +172,36 @@ function toOrder(raw: RawOrder): OrderRow {
   };
 }
 
+/**
+ * The row `insertOrder` writes, as `order` reads it back, built without reading it back (checkout's
+ * hot path): keep it in step with the INSERT's values and the columns' defaults.
+ */
+function acceptedRow(order: AcceptedOrder, dueAt: number): OrderRow {
+  return {
+    ...order,
+    status: "pending_payment",
+    failureReason: null,
+    paymentStatus: "pending",
+    attempts: 0,
+    unknownAttempts: 0,
+    leaseUntil: null,
+    chargeId: null,
+    intentId: null,
+    chargeInDoubt: false,
+    action: null,
+    actionUntil: null,
+    eventAt: null,
+    refunded: 0,
+    dispute: null,
+    stock: "held",
+    updatedAt: order.createdAt,
+    dueAt,
+    dueAttempts: 0,
+    version: 1,
+    projected: 0,
+  };
+}
+
 /** The lifecycle columns a decision may change; `version` moves with every change. */
 export type OrderChange = Partial<
   Pick<
@@ -222,10 +253,13 @@ export class ShardStore {
   readonly #sql: SqlStorage;
   /** The Idempotency-Keys hashed to this shard, with their claims and stored answers. */
   readonly keys: KeyStore;
+  /** Webhook events, each written in the transaction of the change that causes it. */
+  readonly outbox: OutboxStore;
 
   constructor(sql: SqlStorage) {
     this.#sql = sql;
     this.keys = new KeyStore(sql);
+    this.outbox = new OutboxStore(sql);
   }
 
   migrate() {
@@ -241,6 +275,7 @@ export class ShardStore {
       order.createdAt,
       dueAt,
     );
+    this.outbox.add("order.created", acceptedRow(order, dueAt), Date.parse(order.createdAt));
   }
 
   order(id: string): OrderRow | null {
@@ -284,12 +319,25 @@ export class ShardStore {
       return typeof value === "object" && value !== null ? JSON.stringify(value) : (value ?? null);
     });
     if (visible) sets.push("updated_at = ?", "version = version + 1");
+    // Only a change naming a status can bring a webhook event, so only then is the row read first.
+    const before = "status" in change || "paymentStatus" in change ? this.#statuses(id) : null;
     this.#sql.exec(
       `UPDATE orders SET ${sets.join(", ")} WHERE id = ?`,
       ...values,
       ...(visible ? [new Date(now).toISOString()] : []),
       id,
     );
+    if (before) this.outbox.addTransitions(before, change, () => this.order(id), now);
+  }
+
+  #statuses(id: string): Statuses | null {
+    const raw = this.#sql
+      .exec<Pick<RawOrder, "status" | "payment_status">>(
+        "SELECT status, payment_status FROM orders WHERE id = ?",
+        id,
+      )
+      .toArray()[0];
+    return raw ? { status: raw.status, paymentStatus: raw.payment_status } : null;
   }
 
   dueOrders(now: number, limit: number): OrderRow[] {

@@ -8,6 +8,7 @@ import {
 import { chargeRef, gatewayFor, refundKey } from "../payments/gateway";
 import { gatewayTurns } from "../payments/gateway-pacer.do";
 import { logEvent } from "../shared/log";
+import { OutboxFlush } from "../webhooks/outbox.flush";
 import {
   backoffMs,
   close,
@@ -79,11 +80,14 @@ export class ShardWork {
   readonly settling = new Set<string>();
   #projectAt = 0;
   #projectFailures = 0;
+  /** Hands the webhook outbox to its queue, at most once a second, like the projection. */
+  readonly #webhooks: OutboxFlush;
 
   constructor(store: ShardStore, env: Env, atomically: (work: () => void) => void) {
     this.#store = store;
     this.#env = env;
     this.#atomically = atomically;
+    this.#webhooks = new OutboxFlush(store.outbox, env.WEBHOOKS);
   }
 
   /**
@@ -107,6 +111,7 @@ export class ShardWork {
       this.#store.keys.nextClaimLockEnd(),
       this.#store.keys.nextExpiry(),
       this.#store.hasUnprojected() ? Math.max(now, this.#projectAt) : null,
+      this.#webhooks.nextAt(now),
     ].filter((time): time is number => time !== null);
     return times.length > 0 ? Math.min(...times) : null;
   }
@@ -121,7 +126,10 @@ export class ShardWork {
       : 0;
     this.#store.pruneGatewayEvents(now - GATEWAY_EVENT_RETENTION_MS, 1000);
     if (project) this.#projectAt = 0;
-    const projected = await this.#project(Date.now());
+    const [projected] = await Promise.all([
+      this.#project(Date.now()),
+      this.#webhooks.flush(Date.now(), project),
+    ]);
     return { ...tally, released, expiredKeys, projected, stillOwed: this.#store.owedCount() };
   }
 

@@ -355,6 +355,94 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/webhooks/endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The shop's webhook endpoints (without their secrets) */
+        get: operations["listWebhookEndpoints"];
+        put?: never;
+        /** Register an endpoint for order events; the answer shows its signing secret, once */
+        post: operations["createWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/webhooks/endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One webhook endpoint (without its secret) */
+        get: operations["getWebhookEndpoint"];
+        put?: never;
+        post?: never;
+        /** Delete an endpoint with its dead letters; deliveries still owed to it are dropped */
+        delete: operations["deleteWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        /** Change an endpoint's URL, events or description, or disable it (a disabled one gets nothing) */
+        patch: operations["updateWebhookEndpoint"];
+        trace?: never;
+    };
+    "/v1/admin/webhooks/endpoints/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Give an endpoint a new signing secret, shown once; the old one keeps signing for a grace period */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/webhooks/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Deliveries given up on after a day of retries, newest first (kept 30 days) */
+        get: operations["listWebhookDeadLetters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/webhooks/dead-letters/{id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send a dead letter's event again, with a new day of retries; asking twice starts one */
+        post: operations["redeliverWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -373,9 +461,112 @@ export interface paths {
         trace?: never;
     };
 }
-export type webhooks = Record<string, never>;
+export interface webhooks {
+    orderEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An order event, POSTed to each enabled endpoint subscribed to its type
+         * @description Delivered at least once: deduplicate by Stampede-Event-Id. Verify Stampede-Signature (t=<unix seconds>,v1=<hex HMAC-SHA256 of `<t>.<raw body>` keyed with the endpoint's secret>; one v1 per valid secret) over the raw body before parsing it. Answer 2xx within 10 s; anything else is retried with exponential backoff for a day, then dead-lettered.
+         */
+        post: operations["receiveOrderEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+}
 export interface components {
     schemas: {
+        WebhookEvent: {
+            /**
+             * @description Stable across retries and redeliveries: deduplicate by it
+             * @example evt_01JD3Q8Z9N0Y4W6B7C2D5E8F1G
+             */
+            id: string;
+            /** @enum {string} */
+            type: "order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded";
+            /**
+             * Format: date-time
+             * @description When the change that caused the event happened
+             */
+            createdAt: string;
+            /** @description `order`: the order as it was right after the change */
+            data: {
+                order: components["schemas"]["Order"];
+            };
+        };
+        Order: {
+            id: string;
+            /** @enum {string} */
+            status: "pending_payment" | "paid" | "payment_failed" | "cancelled";
+            /** @description Why a payment_failed or cancelled order ended so */
+            failureReason?: string;
+            items: {
+                sku: string;
+                quantity: number;
+                unitPrice: components["schemas"]["Money"];
+                title: string;
+            }[];
+            total: components["schemas"]["Money"];
+            customer: {
+                email: string;
+                name?: string;
+            };
+            payment: {
+                /**
+                 * @description requires_action: the buyer must complete payment.nextAction (3-D Secure); processing: the gateway settles it later; not_charged: cancelled before any charge; refunded: charged, then given back in full
+                 * @enum {string}
+                 */
+                status: "pending" | "requires_action" | "processing" | "succeeded" | "failed" | "not_charged" | "refunded";
+                attempts: number;
+                refunded?: components["schemas"]["Money"] & unknown;
+                /** @description A dispute (chargeback) on the charge, as the gateway last told it */
+                dispute?: {
+                    id: string;
+                    status: string;
+                    reason: string;
+                    amount: components["schemas"]["Money"];
+                };
+                /** @description Only for the order token's holder, while status is requires_action: complete it with Stripe.js handleNextAction(clientSecret), or open the URL (the simulator's challenge) */
+                nextAction?: {
+                    /** @enum {string} */
+                    type: "use_stripe_sdk";
+                    clientSecret: string;
+                } | {
+                    /** @enum {string} */
+                    type: "redirect_to_url";
+                    url: string;
+                };
+                /**
+                 * Format: date-time
+                 * @description After this the payment is withdrawn and the order fails
+                 */
+                actionExpiresAt?: string;
+            };
+            /** Format: date-time */
+            holdExpiresAt: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        Money: {
+            /**
+             * @description Integer minor units (cents for USD)
+             * @example 2499
+             */
+            amount: number;
+            /** @example USD */
+            currency: string;
+        };
         ProductPage: {
             items: components["schemas"]["Product"][];
             nextCursor: string | null;
@@ -406,15 +597,6 @@ export interface components {
             attributes: {
                 [key: string]: string;
             };
-        };
-        Money: {
-            /**
-             * @description Integer minor units (cents for USD)
-             * @example 2499
-             */
-            amount: number;
-            /** @example USD */
-            currency: string;
         };
         Problem: {
             type: string;
@@ -483,61 +665,6 @@ export interface components {
             region?: string;
             postalCode: string;
             country: string;
-        };
-        Order: {
-            id: string;
-            /** @enum {string} */
-            status: "pending_payment" | "paid" | "payment_failed" | "cancelled";
-            /** @description Why a payment_failed or cancelled order ended so */
-            failureReason?: string;
-            items: {
-                sku: string;
-                quantity: number;
-                unitPrice: components["schemas"]["Money"];
-                title: string;
-            }[];
-            total: components["schemas"]["Money"];
-            customer: {
-                email: string;
-                name?: string;
-            };
-            payment: {
-                /**
-                 * @description requires_action: the buyer must complete payment.nextAction (3-D Secure); processing: the gateway settles it later; not_charged: cancelled before any charge; refunded: charged, then given back in full
-                 * @enum {string}
-                 */
-                status: "pending" | "requires_action" | "processing" | "succeeded" | "failed" | "not_charged" | "refunded";
-                attempts: number;
-                refunded?: components["schemas"]["Money"] & unknown;
-                /** @description A dispute (chargeback) on the charge, as the gateway last told it */
-                dispute?: {
-                    id: string;
-                    status: string;
-                    reason: string;
-                    amount: components["schemas"]["Money"];
-                };
-                /** @description Only for the order token's holder, while status is requires_action: complete it with Stripe.js handleNextAction(clientSecret), or open the URL (the simulator's challenge) */
-                nextAction?: {
-                    /** @enum {string} */
-                    type: "use_stripe_sdk";
-                    clientSecret: string;
-                } | {
-                    /** @enum {string} */
-                    type: "redirect_to_url";
-                    url: string;
-                };
-                /**
-                 * Format: date-time
-                 * @description After this the payment is withdrawn and the order fails
-                 */
-                actionExpiresAt?: string;
-            };
-            /** Format: date-time */
-            holdExpiresAt: string;
-            /** Format: date-time */
-            createdAt: string;
-            /** Format: date-time */
-            updatedAt: string;
         };
         SimulatedChallenge: {
             id: string;
@@ -706,6 +833,106 @@ export interface components {
             })[] | null;
             /** @description Parts that could not be read this time (the rest is current) */
             unavailable: ("payments" | "intake" | "orders" | "sale" | "stock")[];
+        };
+        WebhookEndpointWithSecret: components["schemas"]["WebhookEndpoint"] & {
+            /**
+             * @description The signing secret (whsec_...): shown in this answer only, keep it safe
+             * @example whsec_3q2-7wAbCdEfGhIjKlMnOpQrStUvWxYz0123456789A
+             */
+            secret: string;
+        };
+        WebhookEndpoint: {
+            /** @example we_01JD3Q8Z9N0Y4W6B7C2D5E8F1G */
+            id: string;
+            url: string;
+            events: ("order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "*")[];
+            description: string | null;
+            enabled: boolean;
+            /**
+             * @description The secret's last 4 characters
+             * @example …x9Qa
+             */
+            secretHint: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        CreateWebhookEndpoint: {
+            /**
+             * Format: uri
+             * @example https://shop.example/hooks/stampede
+             */
+            url: string;
+            /**
+             * @description Event types to receive; `["*"]` for all, including types added later
+             * @example [
+             *       "order.paid",
+             *       "order.refunded"
+             *     ]
+             */
+            events: ("order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "*")[];
+            /** @example Fulfilment service */
+            description?: string;
+            /** @default true */
+            enabled: boolean;
+        };
+        UpdateWebhookEndpoint: {
+            /**
+             * Format: uri
+             * @example https://shop.example/hooks/stampede
+             */
+            url?: string;
+            /**
+             * @description Event types to receive; `["*"]` for all, including types added later
+             * @example [
+             *       "order.paid",
+             *       "order.refunded"
+             *     ]
+             */
+            events?: ("order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "*")[];
+            /**
+             * @description null clears it
+             * @example Fulfilment service
+             */
+            description?: string | null;
+            enabled?: boolean;
+        };
+        RotateWebhookSecret: {
+            /**
+             * @description How long deliveries are signed with the previous secret too (a second v1 signature); 0 revokes it now
+             * @default 86400
+             */
+            graceSeconds: number;
+        };
+        WebhookDeadLetterPage: {
+            items: components["schemas"]["WebhookDeadLetter"][];
+            nextCursor: string | null;
+        };
+        WebhookDeadLetter: {
+            /** @example wdl_01JD3Q8Z9N0Y4W6B7C2D5E8F1G */
+            id: string;
+            /** @example we_01JD3Q8Z9N0Y4W6B7C2D5E8F1G */
+            endpointId: string;
+            /**
+             * @description dead: retries ran out; redelivering: a redelivery is under way; delivered: it then went through
+             * @enum {string}
+             */
+            state: "dead" | "redelivering" | "delivered";
+            event: components["schemas"]["WebhookEvent"];
+            /** @description Delivery attempts made before it was given up */
+            attempts: number;
+            /** @description HTTP status of the last attempt */
+            lastStatus: number | null;
+            lastError: string | null;
+            /** Format: date-time */
+            firstAttemptAt: string;
+            /** Format: date-time */
+            deadAt: string;
+            /** Format: date-time */
+            redeliveredAt: string | null;
+            /** Format: date-time */
+            deliveredAt: string | null;
         };
         Health: {
             /** @enum {boolean} */
@@ -1925,6 +2152,434 @@ export interface operations {
             };
         };
     };
+    listWebhookEndpoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every endpoint, oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["WebhookEndpoint"][];
+                    };
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookEndpoint"];
+            };
+        };
+        responses: {
+            /** @description Registered; keep the secret, it is not shown again */
+            201: {
+                headers: {
+                    Location: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointWithSecret"];
+                };
+            };
+            /** @description Invalid body or parameters (code validation_failed) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description As many endpoints as a shop may have (code webhook_endpoint_limit) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB (code payload_too_large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content-Type is not application/json (code unsupported_media_type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such endpoint (code webhook_endpoint_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such endpoint (code webhook_endpoint_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWebhookEndpoint"];
+            };
+        };
+        responses: {
+            /** @description The endpoint as changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description Invalid body or parameters (code validation_failed) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such endpoint (code webhook_endpoint_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB (code payload_too_large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content-Type is not application/json (code unsupported_media_type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RotateWebhookSecret"];
+            };
+        };
+        responses: {
+            /** @description The new secret; until the grace period ends, deliveries carry two v1 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointWithSecret"];
+                };
+            };
+            /** @description Invalid body or parameters (code validation_failed) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such endpoint (code webhook_endpoint_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB (code payload_too_large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content-Type is not application/json (code unsupported_media_type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWebhookDeadLetters: {
+        parameters: {
+            query?: {
+                endpointId?: string;
+                state?: "dead" | "redelivering" | "delivered";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of dead letters */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeadLetterPage"];
+                };
+            };
+            /** @description Invalid query or cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    redeliverWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued (or already under way) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deadLetter: components["schemas"]["WebhookDeadLetter"];
+                        /** @description false: a redelivery of this letter was already under way */
+                        started: boolean;
+                    };
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such dead letter (code webhook_dead_letter_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Its endpoint is disabled (code webhook_endpoint_disabled) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The redelivery could not be queued; retry */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getHealth: {
         parameters: {
             query?: never;
@@ -1953,6 +2608,42 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+        };
+    };
+    receiveOrderEvent: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The event's id, the same on every delivery */
+                "stampede-event-id": string;
+                "stampede-event-type": string;
+                /** @description 1 for the first attempt */
+                "stampede-delivery-attempt": string;
+                "stampede-signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookEvent"];
+            };
+        };
+        responses: {
+            /** @description Any 2xx: delivered */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Anything else, a redirect or no answer within 10 s: retried later */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
