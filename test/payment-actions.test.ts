@@ -18,6 +18,8 @@ import {
   runShardAlarm,
   settledOrder,
   settleShards,
+  shardOf,
+  shardRow,
   silenceQueue,
   stockedSku,
   stockOf,
@@ -205,6 +207,48 @@ describe("payments that need the buyer (3-D Secure) or settle later", () => {
       expect(waiting).toHaveLength(2);
       for (const order of waiting)
         expect(order.payment).toMatchObject({ status: "requires_action", attempts: 1 });
+    } finally {
+      restore();
+    }
+  }, 60_000);
+
+  it("an open payment reported by an attempt that lost its lease, after the order closed, is looked up", async () => {
+    const restore = silenceQueue();
+    try {
+      const { accepted } = await placeOrder("tok_3ds", 1);
+      const shard = shardOf(accepted.orderId);
+      const [first] = await shard.beginPayments([accepted.orderId]);
+      await patchShardRow(accepted.orderId, "lease_until = 1, due_at = 1");
+      const [second] = await shard.beginPayments([accepted.orderId]);
+      expect(second?.mustLookup).toBe(true);
+      // The second attempt asked and found nothing: the order fails, nothing in doubt.
+      await shard.settlePayments([
+        {
+          orderId: accepted.orderId,
+          attempt: second?.attempt ?? 2,
+          pinned: true,
+          outcome: { kind: "no_charge", lookedUp: true },
+        },
+      ]);
+      expect(await shardRow(accepted.orderId)).toMatchObject({
+        status: "payment_failed",
+        charge_in_doubt: 0,
+      });
+      // Then the first attempt reports what it left: a payment waiting for the buyer.
+      await shard.settlePayments([
+        {
+          orderId: accepted.orderId,
+          attempt: first?.attempt ?? 1,
+          pinned: true,
+          outcome: { kind: "requires_action", action: { type: "redirect_to_url", url: "/pay/challenge/x" } },
+        },
+      ]);
+      expect(await shardRow(accepted.orderId)).toMatchObject({
+        status: "payment_failed",
+        charge_in_doubt: 1,
+      });
+      await settleShards();
+      expect(await shardRow(accepted.orderId)).toMatchObject({ charge_in_doubt: 0, due_at: null });
     } finally {
       restore();
     }

@@ -210,7 +210,16 @@ export function applyReport(env: Env, order: OrderRow, report: PaymentReport, no
       dueAt: now,
     };
   }
-  if (!current || order.status !== "pending_payment") return {};
+  if (!current || order.status !== "pending_payment") {
+    // An attempt that lost its lease reports a payment still open on an order decided without it: a
+    // charge may yet come of it, so it is looked up (withdrawn, or found and refunded).
+    const open = outcome.kind === "requires_action" || outcome.kind === "processing";
+    const closed = order.status === "payment_failed" || order.status === "cancelled";
+    const unaccounted = order.paymentStatus !== "succeeded" && order.paymentStatus !== "refunded";
+    return open && closed && unaccounted && !order.chargeInDoubt
+      ? { ...intent, chargeInDoubt: true, dueAt: now, dueAttempts: 0 }
+      : {};
+  }
   const retryAt = now + paymentRetryMs(env, report.attempt);
   if (outcome.kind === "not_attempted") {
     // Not counted as an attempt; due again after the backoff, or when the gateway's rate says.

@@ -49,6 +49,18 @@ export type KeyAnswer =
  * through it, so a lost message or a failed call costs seconds, not a cron period. D1 receives a
  * projection of the orders, in batches, for listing.
  */
+/**
+ * The gateway spoke (an event, the buyer's recheck) while a decision's stock step ran: a decision
+ * that closes the order without a charge then has its payment looked up once more, so news of a
+ * charge is never overwritten by a decision made before it.
+ */
+function heardMeanwhile(before: OrderRow, change: OrderChange, now: OrderRow | null): OrderChange {
+  if (!now || now.eventAt === before.eventAt) return {};
+  const closes = change.status === "payment_failed" || change.status === "cancelled";
+  const charged = change.paymentStatus === "succeeded" || change.paymentStatus === "refunded";
+  return closes && !charged ? { chargeInDoubt: true } : {};
+}
+
 export class OrderShard extends DurableObject<Env> {
   readonly #store: ShardStore;
   readonly #work: ShardWork;
@@ -351,7 +363,7 @@ export class OrderShard extends DurableObject<Env> {
             this.#store.update(row.id, { ...change, dueAt: written + backoffMs(0), dueAttempts: 1 }, written);
             continue;
           }
-          const decided = { ...change, ...step };
+          const decided = { ...change, ...step, ...heardMeanwhile(row, change, this.#store.order(row.id)) };
           const dueAt = dueAtFor({ ...row, ...decided }, written);
           this.#store.update(row.id, { ...decided, dueAt, dueAttempts: 0 }, written);
         }

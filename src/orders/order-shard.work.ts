@@ -311,7 +311,8 @@ export class ShardWork {
 
   /**
    * A closed order whose payment was left unknown, or open: ask the gateway whether a charge exists,
-   * and withdraw a payment still waiting for the buyer, so it cannot complete after the order closed.
+   * and withdraw a payment that could still be confirmed, so it cannot complete after the order
+   * closed.
    */
   async #verify(due: OrderRow[], tally: Tally) {
     if (due.length === 0) return;
@@ -325,9 +326,8 @@ export class ShardWork {
           token: order.paymentToken,
           intentId: order.intentId,
         });
-        const asked = await gateway.lookup(ref).catch(() => null);
-        const found =
-          asked?.status === "requires_action" ? await gateway.abandon(ref).catch(() => null) : asked;
+        // Withdrawn first where it could still be confirmed, then answered as it is.
+        const found = await gateway.abandon(ref).catch(() => null);
         this.#apply(
           order.id,
           "verify",

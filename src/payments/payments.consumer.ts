@@ -214,31 +214,25 @@ async function prepare(
  * finished a moment before leaves it succeeded, and it is taken as such.
  */
 async function follow(gateway: PaymentGateway, task: PaymentTask, ref: ChargeRef): Promise<PaymentOutcome> {
-  let found = await gateway.lookup(ref).catch(() => null);
-  if (found?.status === "requires_action" && Date.now() >= (task.actionUntil ?? Number.POSITIVE_INFINITY)) {
-    found = await gateway.abandon(ref).catch(() => null);
-    if (found?.status === "none") {
-      const reason = "the buyer did not complete authentication in time";
-      return {
-        kind: "declined",
-        reason,
-        lookedUp: true,
-        ...(found.intentId ? { intentId: found.intentId } : {}),
-      };
-    }
-    if (found?.status === "requires_action") {
-      return { kind: "not_attempted", reason: "the payment could not be withdrawn yet" };
-    }
-  }
-  if (!found) return { kind: "not_attempted", reason: "lookup failed" };
+  const due = Date.now() >= (task.actionUntil ?? Number.POSITIVE_INFINITY);
+  let found = await (due ? gateway.abandon(ref) : gateway.lookup(ref)).catch(() => null);
+  // Authentication failed: the payment is withdrawn too, so its client secret cannot confirm it
+  // again with another card after the order has failed.
+  if (!due && found?.status === "none") found = await gateway.abandon(ref).catch(() => null);
+  if (!found) return { kind: "not_attempted", reason: "the gateway could not be asked" };
   if (found.status === "none") {
-    const reason = "the payment was not completed (authentication failed or was withdrawn)";
+    const reason = due
+      ? "the buyer did not complete authentication in time"
+      : "the payment was not completed (authentication failed or was withdrawn)";
     return {
       kind: "declined",
       reason,
       lookedUp: true,
       ...(found.intentId ? { intentId: found.intentId } : {}),
     };
+  }
+  if (found.status === "requires_action" && due) {
+    return { kind: "not_attempted", reason: "the payment could not be withdrawn yet" };
   }
   return fromLookup(found);
 }

@@ -84,23 +84,28 @@ export class StripeGateway implements PaymentGateway {
    * Reads the order's PaymentIntent by the id it was given. When that id was never reported (the
    * attempt died between Stripe's answer and ours), the same idempotent create answers it again.
    */
-  async lookup(ref: ChargeRef): Promise<ChargeLookup> {
+  async #intent(ref: ChargeRef): Promise<Stripe.PaymentIntent> {
     const id = ref.intentId ?? (await this.#intentFor(ref)).id;
-    const intent = await this.#stripe.paymentIntents.retrieve(id, { expand: ["latest_charge"] });
-    return lookupOf(intent);
+    return this.#stripe.paymentIntents.retrieve(id, { expand: ["latest_charge"] });
   }
 
-  /** Cancels an intent still waiting for the buyer; one that completed meanwhile is answered as it is. */
+  async lookup(ref: ChargeRef): Promise<ChargeLookup> {
+    return lookupOf(await this.#intent(ref));
+  }
+
+  /**
+   * Cancels an intent that could still be confirmed: one waiting for the buyer, and one whose
+   * authentication failed (`requires_payment_method`), which its client secret could otherwise confirm
+   * with another card. One that completed meanwhile is answered as it is. Cancelling is idempotent in
+   * itself (a cancelled intent stays so), so no key is needed.
+   */
   async abandon(ref: ChargeRef): Promise<ChargeLookup> {
-    const found = await this.lookup(ref);
-    if (found.status !== "requires_action" || !found.intentId) return found;
+    const intent = await this.#intent(ref);
+    if (!CANCELLABLE.has(intent.status)) return lookupOf(intent);
     try {
-      const intent = await this.#stripe.paymentIntents.cancel(
-        found.intentId,
-        { cancellation_reason: "abandoned" },
-        { idempotencyKey: `${ref.idempotencyKey}-abandon` },
+      return lookupOf(
+        await this.#stripe.paymentIntents.cancel(intent.id, { cancellation_reason: "abandoned" }),
       );
-      return lookupOf(intent);
     } catch (error) {
       // The buyer finished first (Stripe refuses to cancel a succeeded intent): read what it is now.
       if (error instanceof Stripe.errors.StripeInvalidRequestError) return this.lookup(ref);
@@ -112,6 +117,13 @@ export class StripeGateway implements PaymentGateway {
     await this.#stripe.refunds.create({ payment_intent: chargeId }, { idempotencyKey });
   }
 }
+
+/** The states in which an intent could still be confirmed, and so charge, if left alone. */
+const CANCELLABLE = new Set<Stripe.PaymentIntent.Status>([
+  "requires_action",
+  "requires_payment_method",
+  "requires_confirmation",
+]);
 
 function lookupOf(intent: Stripe.PaymentIntent): ChargeLookup {
   const intentId = intent.id;

@@ -153,6 +153,8 @@ describe("Stripe: PaymentIntents through the official SDK", () => {
     const order = await settledOrder(accepted.orderId, accepted.orderToken);
     expect(order).toMatchObject({ status: "payment_failed", payment: { status: "failed" } });
     expect(await stockOf(sku)).toMatchObject({ onHand: 5, reserved: 0 });
+    // Withdrawn, so its client secret cannot confirm it with another card after the order failed.
+    expect(await intentOf(accepted.orderId)).toMatchObject({ status: "canceled" });
   }, 60_000);
 
   it("the buyer's time runs out: the PaymentIntent is cancelled at Stripe before the order fails", async () => {
