@@ -25,6 +25,8 @@ const codes = {
   insufficient_stock: [409, "Insufficient stock"],
   idempotency_key_in_use: [409, "Idempotency-Key in use"],
   order_not_cancellable: [409, "Order can no longer be cancelled"],
+  sale_not_started: [409, "The sale has not started"],
+  purchase_limit_exceeded: [409, "Purchase limit exceeded"],
   webhook_endpoint_limit: [409, "Too many webhook endpoints"],
   webhook_endpoint_disabled: [409, "Webhook endpoint disabled"],
   payload_too_large: [413, "Payload too large"],

@@ -214,6 +214,35 @@ async function product() {
   );
   const add = el("button", { type: "button", "data-testid": "add-to-cart", class: "primary" }, "Add to cart");
   const price = el("p", { class: "price" }, money(selected.price));
+  // A drop: a countdown to its start (the shop's clock is the judge: checkout refuses before it) and
+  // its limit per order.
+  const countdown = el("p", { class: "countdown", "data-testid": "countdown", "aria-live": "off" });
+  const limit = el("p", { class: "muted", "data-testid": "purchase-limit" });
+  const startsAt = () => Date.parse(selected.saleStartsAt ?? item.saleStartsAt ?? "") || 0;
+  let soldOut = false;
+
+  function showRules() {
+    const left = startsAt() - Date.now();
+    countdown.hidden = left <= 0;
+    if (left > 0) {
+      const s = Math.ceil(left / 1000);
+      const parts = [
+        Math.floor(s / 86400) && `${Math.floor(s / 86400)} d`,
+        `${Math.floor((s % 86400) / 3600)} h`,
+      ];
+      parts.push(
+        `${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`,
+        `${String(s % 60).padStart(2, "0")} s`,
+      );
+      const at = new Date(startsAt()).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+      countdown.textContent = `Sale starts in ${parts.filter(Boolean).join(" ")} (${at})`;
+    }
+    const max = selected.maxPerOrder ?? item.maxPerOrder;
+    limit.hidden = !max;
+    limit.textContent = max ? `Limit: ${max} per order` : "";
+    add.disabled = soldOut || left > 0;
+    add.textContent = soldOut ? "Sold out" : left > 0 ? "Not on sale yet" : "Add to cart";
+  }
 
   async function refreshStock() {
     try {
@@ -221,8 +250,8 @@ async function product() {
       status.textContent =
         availabilityText[stock.status] + (stock.status === "low_stock" ? ` (${stock.available} left)` : "");
       status.dataset.status = stock.status;
-      add.disabled = stock.status === "sold_out";
-      add.textContent = stock.status === "sold_out" ? "Sold out" : "Add to cart";
+      soldOut = stock.status === "sold_out";
+      showRules();
     } catch {
       status.textContent = "Stock unknown right now";
     }
@@ -253,6 +282,7 @@ async function product() {
           onchange: () => {
             selected = variant;
             price.textContent = money(variant.price);
+            showRules();
             refreshStock();
           },
         }),
@@ -267,9 +297,13 @@ async function product() {
     el("p", {}, item.description),
     item.variants.length > 1 ? variants : null,
     price,
+    countdown,
     status,
+    limit,
     add,
   );
+  showRules();
+  setInterval(showRules, 1000);
   await refreshStock();
   setInterval(refreshStock, 5000);
 }

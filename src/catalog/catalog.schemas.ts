@@ -13,6 +13,18 @@ export const Sku = z
 
 export const Slug = z.string().min(1).max(100).regex(slugPattern, "Lowercase words joined by '-'");
 
+/** A limited release's rules, on a product (for all its variants together) or on one variant. */
+const dropRules = {
+  saleStartsAt: z.iso.datetime().optional().openapi({
+    description: "Before this, checkout refuses the item (409 sale_not_started); a variant's own time wins",
+    example: "2026-11-27T17:00:00.000Z",
+  }),
+  maxPerOrder: z.number().int().min(1).max(1_000_000).optional().openapi({
+    description:
+      "At most this many units in one order: of this SKU on a variant, of all the product's SKUs together on a product (409 purchase_limit_exceeded)",
+  }),
+};
+
 export const Variant = z
   .object({
     sku: Sku,
@@ -22,6 +34,7 @@ export const Variant = z
       .record(singleLine(50), singleLine(200, 0))
       .refine((value) => Object.keys(value).length <= 20, "At most 20 attributes")
       .default({}),
+    ...dropRules,
   })
   .strict()
   .openapi("Variant");
@@ -48,6 +61,7 @@ const productFields = {
         seen.add(variant.sku);
       });
     }),
+  ...dropRules,
 };
 
 /** What an admin sends to create or replace a product: everything but `id` and `updatedAt`. */

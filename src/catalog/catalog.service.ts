@@ -299,6 +299,10 @@ export type PricedSku = {
   productId: string;
   title: string;
   price: Product["variants"][number]["price"];
+  /** The drop's rules that apply to this SKU: its own start time, else its product's. */
+  saleStartsAt: string | null;
+  maxPerOrder: number | null;
+  productMaxPerOrder: number | null;
 };
 
 const SKU_MEMO_TTL_SECONDS = 300;
@@ -314,7 +318,15 @@ async function variantIn(scope: Scope, productId: string, sku: string): Promise<
   const product: Product = JSON.parse(read.entry.body);
   const variant = product.variants.find((candidate) => candidate.sku === sku);
   if (!variant) return null;
-  return { sku, productId: product.id, title: `${product.title} (${variant.title})`, price: variant.price };
+  return {
+    sku,
+    productId: product.id,
+    title: `${product.title} (${variant.title})`,
+    price: variant.price,
+    saleStartsAt: variant.saleStartsAt ?? product.saleStartsAt ?? null,
+    maxPerOrder: variant.maxPerOrder ?? null,
+    productMaxPerOrder: product.maxPerOrder ?? null,
+  };
 }
 
 /**

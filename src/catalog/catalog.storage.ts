@@ -18,8 +18,17 @@ function toProduct(row: ProductRow, rows: VariantRow[]): Product {
         title: variant.title,
         price: { amount: variant.priceAmount, currency: variant.currency },
         attributes: variant.attributes,
+        ...dropRulesOf(variant),
       })),
+    ...dropRulesOf(row),
     updatedAt: row.updatedAt,
+  };
+}
+
+function dropRulesOf(row: { saleStartsAt: string | null; maxPerOrder: number | null }) {
+  return {
+    ...(row.saleStartsAt ? { saleStartsAt: row.saleStartsAt } : {}),
+    ...(row.maxPerOrder ? { maxPerOrder: row.maxPerOrder } : {}),
   };
 }
 
@@ -75,8 +84,8 @@ export async function listActiveProducts(
   };
 }
 
-/** D1 binds at most 100 parameters per statement; a variant row takes 7. */
-const VARIANTS_PER_STATEMENT = 14;
+/** D1 binds at most 100 parameters per statement; a variant row takes 9. */
+const VARIANTS_PER_STATEMENT = 11;
 
 /**
  * Inserts the variants only while the product is active, so that a batch racing an archive writes
@@ -89,14 +98,15 @@ function insertVariants(db: Database, productId: string, input: ProductInput) {
     const values = sql.join(
       chunk.map(
         (variant, offset) =>
-          sql`(${variant.sku}, ${productId}, ${start + offset}, ${variant.title}, ${variant.price.amount}, ${variant.price.currency}, ${JSON.stringify(variant.attributes)})`,
+          sql`(${variant.sku}, ${productId}, ${start + offset}, ${variant.title}, ${variant.price.amount}, ${variant.price.currency}, ${JSON.stringify(variant.attributes)}, ${variant.saleStartsAt ?? null}, ${variant.maxPerOrder ?? null})`,
       ),
       sql`, `,
     );
     statements.push(
       statement(
         db.$client,
-        sql`INSERT INTO variants (sku, product_id, position, title, price_amount, currency, attributes)
+        sql`INSERT INTO variants (sku, product_id, position, title, price_amount, currency, attributes,
+            sale_starts_at, max_per_order)
           SELECT * FROM (VALUES ${values})
           WHERE EXISTS (SELECT 1 FROM products WHERE id = ${productId} AND status = 'active')`,
       ),
@@ -116,6 +126,8 @@ export async function insertProduct(db: Database, id: string, input: ProductInpu
         description: input.description,
         category: input.category,
         images: input.images,
+        saleStartsAt: input.saleStartsAt ?? null,
+        maxPerOrder: input.maxPerOrder ?? null,
         createdAt: now,
         updatedAt: now,
       }),
@@ -154,6 +166,8 @@ export async function replaceProduct(
           description: input.description,
           category: input.category,
           images: input.images,
+          saleStartsAt: input.saleStartsAt ?? null,
+          maxPerOrder: input.maxPerOrder ?? null,
           updatedAt: now,
         })
         .where(and(eq(products.id, id), eq(products.status, "active")))

@@ -41,7 +41,11 @@ const checkoutRoute = createRoute({
         description:
           "Invalid body or Idempotency-Key (validation_failed, idempotency_key_missing, idempotency_key_invalid)",
       },
-      { status: 409, description: "insufficient_stock (with skus[]) or idempotency_key_in_use" },
+      {
+        status: 409,
+        description:
+          "insufficient_stock (with skus[]), idempotency_key_in_use, sale_not_started (with saleStartsAt, skus[]; Retry-After) or purchase_limit_exceeded (with limit, requested)",
+      },
       { status: 413, description: "Body over 64 KiB" },
       { status: 422, description: "idempotency_key_mismatch: the key was used with another body" },
       { status: 429, description: "rate_limited (Retry-After)" },

@@ -13,6 +13,9 @@ export const products = sqliteTable(
     status: text("status", { enum: ["active", "archived"] })
       .notNull()
       .default("active"),
+    /** A drop's rules for the whole product (its variants may set their own). */
+    saleStartsAt: text("sale_starts_at"),
+    maxPerOrder: integer("max_per_order"),
     createdAt: text("created_at").notNull(),
     updatedAt: text("updated_at").notNull(),
   },
@@ -37,6 +40,8 @@ export const variants = sqliteTable(
       .$type<Record<string, string>>()
       .notNull()
       .default(sql`'{}'`),
+    saleStartsAt: text("sale_starts_at"),
+    maxPerOrder: integer("max_per_order"),
   },
   (table) => [index("variants_product_position").on(table.productId, table.position)],
 );

@@ -133,6 +133,33 @@ describe("storefront", () => {
     }
   });
 
+  it("counts down to a drop's start and does not sell before it", async () => {
+    const slug = `drop-${Date.now()}`;
+    const startsAt = new Date(Date.now() + 2 * 3600_000).toISOString();
+    await adminCall("POST", "/v1/admin/products", {
+      slug,
+      title: "Limited Drop",
+      category: "drops",
+      saleStartsAt: startsAt,
+      maxPerOrder: 1,
+      variants: [
+        { sku: `${slug.toUpperCase()}-1`, title: "One size", price: { amount: 19900, currency: "USD" } },
+      ],
+    });
+    await adminCall("PUT", `/v1/admin/inventory/${slug.toUpperCase()}-1`, { onHand: 50 });
+    const page = await newPage("drop-countdown");
+    await page.goto(`${BASE}/products/${slug}`);
+    await page
+      .getByTestId("countdown")
+      .filter({ hasText: /Sale starts in (1|2) h/ })
+      .waitFor();
+    await page.getByTestId("purchase-limit").filter({ hasText: "Limit: 1 per order" }).waitFor();
+    const add = page.getByTestId("add-to-cart");
+    assert.equal(await add.textContent(), "Not on sale yet");
+    assert.equal(await add.isDisabled(), true);
+    await page.shot();
+  });
+
   it("features the flash sale with live stock, shows its own pictures offline, and shows a price once", async () => {
     const page = await newPage("home");
     await page.goto(`${BASE}/`);

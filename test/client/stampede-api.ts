@@ -585,6 +585,14 @@ export interface components {
             /** @default [] */
             images: string[];
             variants: components["schemas"]["Variant"][];
+            /**
+             * Format: date-time
+             * @description Before this, checkout refuses the item (409 sale_not_started); a variant's own time wins
+             * @example 2026-11-27T17:00:00.000Z
+             */
+            saleStartsAt?: string;
+            /** @description At most this many units in one order: of this SKU on a variant, of all the product's SKUs together on a product (409 purchase_limit_exceeded) */
+            maxPerOrder?: number;
             /** Format: date-time */
             updatedAt: string;
         };
@@ -597,6 +605,14 @@ export interface components {
             attributes: {
                 [key: string]: string;
             };
+            /**
+             * Format: date-time
+             * @description Before this, checkout refuses the item (409 sale_not_started); a variant's own time wins
+             * @example 2026-11-27T17:00:00.000Z
+             */
+            saleStartsAt?: string;
+            /** @description At most this many units in one order: of this SKU on a variant, of all the product's SKUs together on a product (409 purchase_limit_exceeded) */
+            maxPerOrder?: number;
         };
         Problem: {
             type: string;
@@ -688,6 +704,14 @@ export interface components {
             /** @default [] */
             images: string[];
             variants: components["schemas"]["Variant"][];
+            /**
+             * Format: date-time
+             * @description Before this, checkout refuses the item (409 sale_not_started); a variant's own time wins
+             * @example 2026-11-27T17:00:00.000Z
+             */
+            saleStartsAt?: string;
+            /** @description At most this many units in one order: of this SKU on a variant, of all the product's SKUs together on a product (409 purchase_limit_exceeded) */
+            maxPerOrder?: number;
         };
         InventoryDetail: {
             sku: string;
@@ -1142,7 +1166,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description insufficient_stock (with skus[]) or idempotency_key_in_use */
+            /** @description insufficient_stock (with skus[]), idempotency_key_in_use, sale_not_started (with saleStartsAt, skus[]; Retry-After) or purchase_limit_exceeded (with limit, requested) */
             409: {
                 headers: {
                     [name: string]: unknown;
