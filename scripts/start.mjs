@@ -31,9 +31,17 @@ const migrate = spawnSync(
 );
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
+// STAMPEDE_VARS="PAYMENT_PROVIDER=stripe,STRIPE_API_BASE=http://127.0.0.1:12111" sets worker
+// variables for this run over wrangler.toml's and .dev.vars' (to try Stripe locally, say).
+const vars = (process.env.STAMPEDE_VARS ?? "")
+  .split(/[,\n]/)
+  .map((entry) => entry.trim())
+  .filter(Boolean)
+  .flatMap((entry) => ["--var", entry.replace("=", ":")]);
+
 const dev = spawn(
   process.execPath,
-  [...wrangler, "dev", "--port", String(port), "--ip", "127.0.0.1", ...persist],
+  [...wrangler, "dev", "--port", String(port), "--ip", "127.0.0.1", ...persist, ...vars],
   {
     stdio: ["inherit", "pipe", "inherit"],
   },
