@@ -1,12 +1,16 @@
 import { describe, expect, it } from "vitest";
+import { customerKey } from "../src/checkout/customer-limits";
 import {
+  type Accepted,
   admin,
   call,
+  cancelOrder,
   checkoutBody,
   createProduct,
   type ProductBody,
   postCheckout,
   productInput,
+  settledOrder,
   stockOf,
   unique,
 } from "./helpers";
@@ -132,4 +136,105 @@ describe("limits per order", () => {
       expect(await response.json()).toMatchObject({ code: "validation_failed" });
     }
   });
+});
+
+describe("limits per customer", () => {
+  it("folds an email's case, +tag and Gmail dots into one customer", () => {
+    expect(customerKey("Jane.Doe+drop1@GMail.com")).toBe("janedoe@gmail.com");
+    expect(customerKey("janedoe@googlemail.com")).toBe("janedoe@gmail.com");
+    expect(customerKey("Jane.Doe+x@Example.com")).toBe("jane.doe@example.com");
+    expect(customerKey("jane.doe@example.com")).not.toBe(customerKey("janedoe@example.com"));
+  });
+
+  it("lets one of a customer's racing carts through on a split SKU, whatever the spelling of the email", async () => {
+    const product = await dropProduct({}, [{ maxPerCustomer: 1 }]);
+    const sku = skuOf(product, 0);
+    expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 20, buckets: 4 })).status).toBe(200);
+    const emails = ["Racer@gmail.com", "r.a.c.e.r+1@gmail.com", "racer+2@googlemail.com", "RACER@GMAIL.COM"];
+    const responses = await Promise.all(
+      [...emails, ...emails].map((email) =>
+        postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_ok", { customer: { email } })),
+      ),
+    );
+    const statuses = responses.map((response) => response.status).sort();
+    expect(statuses).toEqual([202, 409, 409, 409, 409, 409, 409, 409]);
+    const refused = await Promise.all(responses.filter((r) => r.status === 409).map((r) => r.json()));
+    for (const problem of refused) {
+      expect(problem).toMatchObject({
+        code: "purchase_limit_exceeded",
+        limit: { scope: "sku", sku, per: "customer", max: 1 },
+        requested: 1,
+        remaining: 0,
+      });
+    }
+    // Nothing of the refused carts stays held; another customer buys as usual.
+    const stock = await stockOf(sku);
+    expect(stock.onHand - stock.available).toBeLessThanOrEqual(1);
+    const other = await postCheckout(
+      checkoutBody([{ sku, quantity: 1 }], "tok_ok", { customer: { email: "other@gmail.com" } }),
+    );
+    expect(other.status).toBe(202);
+  }, 60_000);
+
+  it("gives the allowance back when the order fails or is cancelled, and keeps it once paid", async () => {
+    const product = await dropProduct({}, [{ maxPerCustomer: 1 }, {}]);
+    const sku = skuOf(product, 0);
+    const buyer = { customer: { email: unique("buyer").concat("@example.com") } };
+    const declined = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_declined", buyer));
+    expect(declined.status).toBe(202);
+    const failed = await declined.json<Accepted>();
+    expect(await settledOrder(failed.orderId, failed.orderToken)).toMatchObject({ status: "payment_failed" });
+
+    const kept = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_ok", buyer));
+    expect(kept.status).toBe(202);
+    const cancelledOne = await kept.json<Accepted>();
+    // While it is held, a second cart is refused.
+    const meanwhile = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_ok", buyer));
+    expect(meanwhile.status).toBe(409);
+    const cancelled = await cancelOrder(cancelledOne);
+    if (cancelled.status === 200) {
+      const again = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_ok", buyer));
+      expect(again.status).toBe(202);
+      const paid = await again.json<Accepted>();
+      expect(await settledOrder(paid.orderId, paid.orderToken)).toMatchObject({ status: "paid" });
+    } else {
+      // Paid before the cancel could land: the allowance is spent all the same.
+      expect(await settledOrder(cancelledOne.orderId, cancelledOne.orderToken)).toMatchObject({
+        status: "paid",
+      });
+    }
+    const after = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_ok", buyer));
+    expect(after.status).toBe(409);
+    expect(await after.json()).toMatchObject({ code: "purchase_limit_exceeded", remaining: 0 });
+  }, 60_000);
+
+  it("counts a product's limit over its variants, and applies a raised limit at the next checkout", async () => {
+    const product = await dropProduct({ maxPerCustomer: 2 });
+    const buyer = { customer: { email: unique("fan").concat("@example.com") } };
+    const first = await postCheckout(
+      checkoutBody(
+        [
+          { sku: skuOf(product, 0), quantity: 1 },
+          { sku: skuOf(product, 1), quantity: 1 },
+        ],
+        "tok_ok",
+        buyer,
+      ),
+    );
+    expect(first.status).toBe(202);
+    const over = await postCheckout(checkoutBody([{ sku: skuOf(product, 1), quantity: 1 }], "tok_ok", buyer));
+    expect(over.status).toBe(409);
+    expect(await over.json()).toMatchObject({
+      code: "purchase_limit_exceeded",
+      limit: { scope: "product", productId: product.id, per: "customer", max: 2 },
+    });
+    const { id, updatedAt: _, ...input } = product;
+    expect((await admin("PUT", `/v1/admin/products/${id}`, { ...input, maxPerCustomer: 3 })).status).toBe(
+      200,
+    );
+    const raised = await postCheckout(
+      checkoutBody([{ sku: skuOf(product, 1), quantity: 1 }], "tok_ok", buyer),
+    );
+    expect(raised.status).toBe(202);
+  }, 60_000);
 });

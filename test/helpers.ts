@@ -135,8 +135,12 @@ export function testScope(bindings: Partial<Env> = {}) {
 }
 
 /** A catalog product with stock set through the admin API; answers its SKU. */
-export async function stockedSku(onHand: number, buckets?: number): Promise<string> {
-  const product = await createProduct();
+export async function stockedSku(
+  onHand: number,
+  buckets?: number,
+  overrides: Record<string, unknown> = {},
+): Promise<string> {
+  const product = await createProduct(overrides);
   const sku = product.variants[0]?.sku ?? "";
   const response = await admin(
     "PUT",

@@ -174,7 +174,8 @@ describe("the order lifecycle under random faults (fast-check)", () => {
           fc.array(step, { minLength: 1, maxLength: 8 }),
           fc.integer({ min: 1, max: 2 }),
           async (steps, quantity) => {
-            const sku = await stockedSku(3);
+            // A limit per customer, so the customer's allowance goes through every fault as well.
+            const sku = await stockedSku(3, undefined, { maxPerCustomer: 2 });
             const response = await postCheckout(checkoutBody([{ sku, quantity }], "tok_ok"));
             expect(response.status).toBe(202);
             const accepted = await response.json<Accepted>();
@@ -196,6 +197,16 @@ describe("the order lifecycle under random faults (fast-check)", () => {
             const stock = await stockOf(sku);
             expect(stock.onHand + stock.committed).toBe(3);
             expect(stock.reserved).toBe(0);
+            // The allowance ends as the stock does: nothing held, spent only by a paid order.
+            const allowance = row?.accepted
+              ? (JSON.parse(String(row.accepted)) as { holds: { sku: string }[] }).holds.find((hold) =>
+                  hold.sku.startsWith("~limit~"),
+                )
+              : undefined;
+            expect(allowance).toBeDefined();
+            const spent = await env.INVENTORY.getByName(allowance?.sku ?? "").counts();
+            expect(spent?.reserved).toBe(0);
+            expect(spent?.committed).toBe(order.status === "paid" ? quantity : 0);
             if (order.status === "paid") {
               expect(live).toHaveLength(1);
               expect(order.payment.status).toBe("succeeded");

@@ -23,6 +23,10 @@ const dropRules = {
     description:
       "At most this many units in one order: of this SKU on a variant, of all the product's SKUs together on a product (409 purchase_limit_exceeded)",
   }),
+  maxPerCustomer: z.number().int().min(1).max(1_000_000).optional().openapi({
+    description:
+      "At most this many units per customer (the normalised email), held, being paid or bought, over all their orders: of this SKU on a variant, of the product's SKUs together on a product; given back when an order fails or is cancelled (409 purchase_limit_exceeded)",
+  }),
 };
 
 export const Variant = z

@@ -303,6 +303,8 @@ export type PricedSku = {
   saleStartsAt: string | null;
   maxPerOrder: number | null;
   productMaxPerOrder: number | null;
+  maxPerCustomer: number | null;
+  productMaxPerCustomer: number | null;
 };
 
 const SKU_MEMO_TTL_SECONDS = 300;
@@ -326,6 +328,8 @@ async function variantIn(scope: Scope, productId: string, sku: string): Promise<
     saleStartsAt: variant.saleStartsAt ?? product.saleStartsAt ?? null,
     maxPerOrder: variant.maxPerOrder ?? null,
     productMaxPerOrder: product.maxPerOrder ?? null,
+    maxPerCustomer: variant.maxPerCustomer ?? null,
+    productMaxPerCustomer: product.maxPerCustomer ?? null,
   };
 }
 

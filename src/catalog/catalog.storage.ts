@@ -25,10 +25,15 @@ function toProduct(row: ProductRow, rows: VariantRow[]): Product {
   };
 }
 
-function dropRulesOf(row: { saleStartsAt: string | null; maxPerOrder: number | null }) {
+function dropRulesOf(row: {
+  saleStartsAt: string | null;
+  maxPerOrder: number | null;
+  maxPerCustomer: number | null;
+}) {
   return {
     ...(row.saleStartsAt ? { saleStartsAt: row.saleStartsAt } : {}),
     ...(row.maxPerOrder ? { maxPerOrder: row.maxPerOrder } : {}),
+    ...(row.maxPerCustomer ? { maxPerCustomer: row.maxPerCustomer } : {}),
   };
 }
 
@@ -84,8 +89,8 @@ export async function listActiveProducts(
   };
 }
 
-/** D1 binds at most 100 parameters per statement; a variant row takes 9. */
-const VARIANTS_PER_STATEMENT = 11;
+/** D1 binds at most 100 parameters per statement; a variant row takes 10. */
+const VARIANTS_PER_STATEMENT = 10;
 
 /**
  * Inserts the variants only while the product is active, so that a batch racing an archive writes
@@ -98,7 +103,7 @@ function insertVariants(db: Database, productId: string, input: ProductInput) {
     const values = sql.join(
       chunk.map(
         (variant, offset) =>
-          sql`(${variant.sku}, ${productId}, ${start + offset}, ${variant.title}, ${variant.price.amount}, ${variant.price.currency}, ${JSON.stringify(variant.attributes)}, ${variant.saleStartsAt ?? null}, ${variant.maxPerOrder ?? null})`,
+          sql`(${variant.sku}, ${productId}, ${start + offset}, ${variant.title}, ${variant.price.amount}, ${variant.price.currency}, ${JSON.stringify(variant.attributes)}, ${variant.saleStartsAt ?? null}, ${variant.maxPerOrder ?? null}, ${variant.maxPerCustomer ?? null})`,
       ),
       sql`, `,
     );
@@ -106,7 +111,7 @@ function insertVariants(db: Database, productId: string, input: ProductInput) {
       statement(
         db.$client,
         sql`INSERT INTO variants (sku, product_id, position, title, price_amount, currency, attributes,
-            sale_starts_at, max_per_order)
+            sale_starts_at, max_per_order, max_per_customer)
           SELECT * FROM (VALUES ${values})
           WHERE EXISTS (SELECT 1 FROM products WHERE id = ${productId} AND status = 'active')`,
       ),
@@ -128,6 +133,7 @@ export async function insertProduct(db: Database, id: string, input: ProductInpu
         images: input.images,
         saleStartsAt: input.saleStartsAt ?? null,
         maxPerOrder: input.maxPerOrder ?? null,
+        maxPerCustomer: input.maxPerCustomer ?? null,
         createdAt: now,
         updatedAt: now,
       }),
@@ -168,6 +174,7 @@ export async function replaceProduct(
           images: input.images,
           saleStartsAt: input.saleStartsAt ?? null,
           maxPerOrder: input.maxPerOrder ?? null,
+          maxPerCustomer: input.maxPerCustomer ?? null,
           updatedAt: now,
         })
         .where(and(eq(products.id, id), eq(products.status, "active")))

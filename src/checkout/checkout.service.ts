@@ -16,6 +16,7 @@ import { orderShard, shardOfKey } from "../orders/shards";
 import type { Scope } from "../shared/scope";
 import { shortage, storedProblem } from "./checkout.responses";
 import type { CheckoutRequest } from "./checkout.schemas";
+import { allowanceLines } from "./customer-limits";
 import { dropRefusal } from "./drop-rules";
 import { fingerprint, inUse, keyHashOf, mismatch, type StoredResponse } from "./idempotency";
 import { checkoutRefusedByLimiter } from "./rate-limit";
@@ -69,7 +70,7 @@ async function price(scope: Scope, request: CheckoutRequest, lines: CartLine[]):
  * What the edge decides alone: a cart whose SKUs this location knows are all sold out; the client's
  * rate limit; the catalog's prices (an unknown SKU never reaches an inventory object, so naming SKUs
  * cannot create objects) and a drop's rules (its start time, its limits per order); then any SKU
- * known to be short. A refusal here changes nothing, and is
+ * known to be short. Limits per customer are decided where the stock is: see customer-limits. A refusal here changes nothing, and is
  * given only to a key with no answer yet.
  */
 async function decideAtEdge(
@@ -89,7 +90,9 @@ async function decideAtEdge(
   if (ruled) return { refusal: ruled };
   const plan = await timer.time("plan", () => planCart(scope, lines));
   if (!plan.ok) return { refusal: shortage(plan.short) };
-  return { planned: plan.lines, priced };
+  // The customer's allowances of limited SKUs and products are held with the stock.
+  const allowances = await allowanceLines(priced, request.customer.email);
+  return { planned: [...plan.lines, ...allowances], priced };
 }
 
 /**

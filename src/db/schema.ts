@@ -16,6 +16,7 @@ export const products = sqliteTable(
     /** A drop's rules for the whole product (its variants may set their own). */
     saleStartsAt: text("sale_starts_at"),
     maxPerOrder: integer("max_per_order"),
+    maxPerCustomer: integer("max_per_customer"),
     createdAt: text("created_at").notNull(),
     updatedAt: text("updated_at").notNull(),
   },
@@ -42,6 +43,7 @@ export const variants = sqliteTable(
       .default(sql`'{}'`),
     saleStartsAt: text("sale_starts_at"),
     maxPerOrder: integer("max_per_order"),
+    maxPerCustomer: integer("max_per_customer"),
   },
   (table) => [index("variants_product_position").on(table.productId, table.position)],
 );

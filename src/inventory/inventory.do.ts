@@ -308,6 +308,37 @@ export class SkuInventory extends DurableObject<Env> {
     };
   }
 
+  /**
+   * A customer's allowance of a limited SKU or product, kept in an object of its own (named for the
+   * limit and the customer) whose stock is what the customer may still buy: `allowance` less what
+   * they bought. Holding, pinning, selling, giving back and expiring then work exactly as for stock,
+   * under the order's id, so a cart racing another of the same customer is serialised here, and a
+   * failed or cancelled order gives its allowance back with its units. A changed limit applies at
+   * the customer's next checkout (never below what they hold).
+   */
+  reserveWithin(args: HoldArgs, name: string, allowance: number): ReserveResult {
+    const checked = z
+      .tuple([BucketName, z.number().int().min(1).max(1_000_000)])
+      .safeParse([name, allowance]);
+    if (!checked.success) return invalid(checked.error);
+    const now = Date.now();
+    this.#expireDue(now);
+    const stock = this.#store.stock();
+    const target = stock ? Math.max(stock.reserved, allowance - stock.committed) : allowance;
+    if (!stock) {
+      this.#atomically(() => {
+        this.#store.setOnHand(name, allowance, ulid(), now);
+        this.#store.record("set", allowance, now);
+      });
+    } else if (target !== stock.onHand) {
+      this.#atomically(() => {
+        this.#store.addOnHand(target - stock.onHand, now);
+        this.#store.record("adjust", target - stock.onHand, now, null, "the limit per customer changed");
+      });
+    }
+    return this.reserve(args);
+  }
+
   /** Turns an order's hold into a sale: on hand and reserved both drop by its quantity, once. */
   commit(orderId: string): SettleResult {
     return this.#settle(orderId, "committed");

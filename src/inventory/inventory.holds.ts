@@ -68,13 +68,17 @@ export function remembersAnySoldOut(): boolean {
 async function reserveSku(
   env: Env,
   orderId: string,
-  line: CartLine,
+  line: CartLine & { allowance?: number },
   buckets: number,
   expiresAtMs: number,
 ): Promise<SkuOutcome> {
   if (buckets === 1) {
+    const args = { orderId, quantity: line.quantity, expiresAtMs };
+    const object = bucketObject(env, line.sku, 0);
     const result = assertValidArguments(
-      await bucketObject(env, line.sku, 0).reserve({ orderId, quantity: line.quantity, expiresAtMs }),
+      line.allowance === undefined
+        ? await object.reserve(args)
+        : await object.reserveWithin(args, line.sku, line.allowance),
     );
     if (!result.ok) {
       const available = "available" in result ? result.available : 0;

@@ -6,6 +6,14 @@ const Line = z.object({
   sku: z.string().min(1).max(64),
   quantity: z.number().int().min(1).max(1_000_000),
   buckets: z.number().int().min(1).max(32),
+  // A customer's allowance of a limited SKU or product, and the limit it stands for.
+  allowance: z.number().int().min(1).max(1_000_000).optional(),
+  limit: z
+    .discriminatedUnion("scope", [
+      z.object({ scope: z.literal("sku"), sku: z.string().min(1).max(64), max: z.number().int() }),
+      z.object({ scope: z.literal("product"), productId: z.string().min(1).max(64), max: z.number().int() }),
+    ])
+    .optional(),
 });
 
 const Item = z.object({

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { acceptedResponse, newOrderToken, shortage, storedProblem } from "../checkout/checkout.responses";
+import { isAllowance, limitRefusal } from "../checkout/customer-limits";
 import { openResponse, type StoredResponse, sealResponse } from "../checkout/idempotency";
 import { settings } from "../config";
 import { holdCart, type ShortSku } from "../inventory/inventory.holds";
@@ -154,11 +155,14 @@ export class OrderShard extends DurableObject<Env> {
         logEvent("warn", "intake could not reach inventory", { error: String(reservation.cause) });
         return { kind: "unavailable", reason: "Inventory could not be reached; nothing was held" };
       }
-      const response = await storedProblem(shortage(reservation.short), args.requestId);
+      // Past a customer's limit is refused as such; otherwise the stock is short.
+      const refusal = limitRefusal(reservation.short, args.lines) ?? shortage(reservation.short);
+      const response = await storedProblem(refusal, args.requestId);
       const sealed = await sealResponse(args.key, response);
       if (!stillOurs()) return { kind: "unavailable", reason: "The request was taken over by a retry" };
       this.#store.keys.complete(args.keyHash, sealed);
-      return { kind: "refused", response, short: reservation.short, timing: "" };
+      const short = reservation.short.filter((entry) => !isAllowance(entry.sku));
+      return { kind: "refused", response, short, timing: "" };
     }
 
     const { token: orderToken, hash } = await newOrderToken();

@@ -593,6 +593,8 @@ export interface components {
             saleStartsAt?: string;
             /** @description At most this many units in one order: of this SKU on a variant, of all the product's SKUs together on a product (409 purchase_limit_exceeded) */
             maxPerOrder?: number;
+            /** @description At most this many units per customer (the normalised email), held, being paid or bought, over all their orders: of this SKU on a variant, of the product's SKUs together on a product; given back when an order fails or is cancelled (409 purchase_limit_exceeded) */
+            maxPerCustomer?: number;
             /** Format: date-time */
             updatedAt: string;
         };
@@ -613,6 +615,8 @@ export interface components {
             saleStartsAt?: string;
             /** @description At most this many units in one order: of this SKU on a variant, of all the product's SKUs together on a product (409 purchase_limit_exceeded) */
             maxPerOrder?: number;
+            /** @description At most this many units per customer (the normalised email), held, being paid or bought, over all their orders: of this SKU on a variant, of the product's SKUs together on a product; given back when an order fails or is cancelled (409 purchase_limit_exceeded) */
+            maxPerCustomer?: number;
         };
         Problem: {
             type: string;
@@ -712,6 +716,8 @@ export interface components {
             saleStartsAt?: string;
             /** @description At most this many units in one order: of this SKU on a variant, of all the product's SKUs together on a product (409 purchase_limit_exceeded) */
             maxPerOrder?: number;
+            /** @description At most this many units per customer (the normalised email), held, being paid or bought, over all their orders: of this SKU on a variant, of the product's SKUs together on a product; given back when an order fails or is cancelled (409 purchase_limit_exceeded) */
+            maxPerCustomer?: number;
         };
         InventoryDetail: {
             sku: string;

@@ -1,0 +1,100 @@
+import type { PricedSku } from "../catalog/catalog.service";
+import type { Problem } from "../errors";
+import type { CartLine, PlannedLine, ShortSku } from "../inventory/inventory.holds";
+import { sha256Hex } from "../shared/crypto";
+
+/** Mail hosts where dots in the local part are ignored: one mailbox, many spellings. */
+const DOTLESS_HOSTS = new Set(["gmail.com", "googlemail.com"]);
+
+/**
+ * Who a customer is, for limits per customer: the email, lower-cased, with a `+tag` dropped (most
+ * hosts deliver `name+tag@` to `name@`), and for Gmail-style hosts without dots, googlemail folded
+ * into gmail. So `Jane.Doe+drop1@GMail.com` and `janedoe@googlemail.com` are one customer.
+ */
+export function customerKey(email: string): string {
+  const at = email.lastIndexOf("@");
+  if (at < 1) return email.trim().toLowerCase();
+  let local = email.slice(0, at).trim().toLowerCase();
+  let host = email
+    .slice(at + 1)
+    .trim()
+    .toLowerCase();
+  local = local.split("+")[0] || local;
+  if (DOTLESS_HOSTS.has(host)) {
+    local = local.replaceAll(".", "");
+    host = "gmail.com";
+  }
+  return `${local}@${host}`;
+}
+
+/** A limit per customer, as a refusal names it. */
+export type CustomerLimit =
+  | { scope: "sku"; sku: string; max: number }
+  | { scope: "product"; productId: string; max: number };
+
+/**
+ * The customer's allowances a cart draws on, as lines of their own: each names the object that keeps
+ * that customer's allowance of a limited SKU or product (a hash, so no email is in any name), is held
+ * with the cart's stock under the order's id, and so is pinned, sold, given back and expired with it.
+ */
+export async function allowanceLines(
+  priced: { line: CartLine; priced: PricedSku }[],
+  email: string,
+): Promise<(PlannedLine & { allowance: number; limit: CustomerLimit })[]> {
+  const customer = customerKey(email);
+  const limits: { key: string; quantity: number; limit: CustomerLimit }[] = [];
+  const byProduct = new Map<string, { quantity: number; max: number }>();
+  for (const { line, priced: sku } of priced) {
+    if (sku.maxPerCustomer !== null) {
+      limits.push({
+        key: `sku:${line.sku}`,
+        quantity: line.quantity,
+        limit: { scope: "sku", sku: line.sku, max: sku.maxPerCustomer },
+      });
+    }
+    if (sku.productMaxPerCustomer !== null) {
+      const entry = byProduct.get(sku.productId) ?? { quantity: 0, max: sku.productMaxPerCustomer };
+      entry.quantity += line.quantity;
+      byProduct.set(sku.productId, entry);
+    }
+  }
+  for (const [productId, { quantity, max }] of byProduct) {
+    limits.push({ key: `product:${productId}`, quantity, limit: { scope: "product", productId, max } });
+  }
+  return Promise.all(
+    limits.map(async ({ key, quantity, limit }) => ({
+      sku: `~limit~${(await sha256Hex(`${key}|${customer}`)).slice(0, 40)}`,
+      quantity,
+      buckets: 1,
+      allowance: limit.max,
+      limit,
+    })),
+  );
+}
+
+/** Whether a line (or a hold, or a short SKU) is a customer's allowance rather than stock. */
+export const isAllowance = (sku: string) => sku.startsWith("~limit~");
+
+/**
+ * The refusal of a cart that would take a customer past a limit: the limit, what the cart asked
+ * for, and what the customer may still take (their allowance less what they hold or bought).
+ */
+export function limitRefusal(
+  short: ShortSku[],
+  lines: { sku: string; quantity: number; limit?: CustomerLimit }[],
+): Problem | null {
+  const over = short.find((entry) => isAllowance(entry.sku));
+  const line = over && lines.find((candidate) => candidate.sku === over.sku);
+  if (!over || !line?.limit) return null;
+  const { max, ...what } = line.limit;
+  const name = what.scope === "sku" ? `SKU ${what.sku}` : `product ${what.productId}`;
+  return {
+    code: "purchase_limit_exceeded",
+    detail: `At most ${max} of ${name} per customer; ${over.available} more can be bought with this email. Nothing was held.`,
+    extensions: {
+      limit: { ...what, per: "customer", max },
+      requested: line.quantity,
+      remaining: over.available,
+    },
+  };
+}
