@@ -193,7 +193,8 @@ describe("order events", () => {
       expect(delivery.attempt).toBe(1);
       expect(delivery.signature).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
       // The same signature over a body changed by one byte does not verify.
-      const tampered = delivery.body.replace(accepted.orderId, `${accepted.orderId.slice(0, -1)}9`);
+      const last = accepted.orderId.at(-1) === "9" ? "8" : "9";
+      const tampered = delivery.body.replace(accepted.orderId, `${accepted.orderId.slice(0, -1)}${last}`);
       expect(await signers(delivery.signature, tampered, [endpoint.secret ?? ""])).toEqual([]);
     }
     const created = deliveries.find((d) => d.type === "order.created")?.event;

@@ -89,8 +89,8 @@ export async function listActiveProducts(
   };
 }
 
-/** D1 binds at most 100 parameters per statement; a variant row takes 10. */
-const VARIANTS_PER_STATEMENT = 10;
+/** D1 binds at most 100 parameters per statement; a variant row takes 10, the guard one more. */
+const VARIANTS_PER_STATEMENT = 9;
 
 /**
  * Inserts the variants only while the product is active, so that a batch racing an archive writes
