@@ -1,8 +1,11 @@
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { customerKey } from "../src/checkout/customer-limits";
+import { SkuInventory } from "../src/inventory/inventory.do";
 import {
   type Accepted,
   admin,
+  breakMethod,
   call,
   cancelOrder,
   checkoutBody,
@@ -11,6 +14,8 @@ import {
   postCheckout,
   productInput,
   settledOrder,
+  shardOfTestKey,
+  silenceQueue,
   stockOf,
   unique,
 } from "./helpers";
@@ -237,4 +242,101 @@ describe("limits per customer", () => {
     );
     expect(raised.status).toBe(202);
   }, 60_000);
+});
+
+describe("limits per customer across retries", () => {
+  it("a retry that takes over a stalled attempt is not refused against that attempt's allowance", async () => {
+    const product = await dropProduct({}, [{ maxPerCustomer: 1 }]);
+    const sku = skuOf(product, 0);
+    const key = unique("stalled");
+    const body = checkoutBody([{ sku, quantity: 1 }], "tok_ok", {
+      customer: { email: unique("s").concat("@x.io") },
+    });
+    let reached!: () => void;
+    const stalled = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    let fail!: () => void;
+    const failLater = new Promise<void>((resolve) => {
+      fail = resolve;
+    });
+    const reserve = SkuInventory.prototype.reserve;
+    let stockCalls = 0;
+    // The first attempt holds the customer's allowance, then stalls on the stock.
+    const restore = breakMethod(
+      SkuInventory.prototype,
+      "reserve",
+      async function (this: SkuInventory, ...args) {
+        const name = (this as unknown as { ctx: DurableObjectState }).ctx.id.name ?? "";
+        if (name.startsWith("~limit~") || ++stockCalls > 1) {
+          return reserve.apply(this, args as Parameters<typeof reserve>);
+        }
+        reached();
+        await failLater;
+        throw new Error("overloaded");
+      },
+    );
+    try {
+      const first = postCheckout(body, key);
+      await stalled;
+      const { keyHash, stub } = await shardOfTestKey(key);
+      await runInDurableObject(stub, (_, state) => {
+        state.storage.sql.exec("UPDATE keys SET locked_until = 0 WHERE key_hash = ?", keyHash);
+      });
+      const retry = await postCheckout(body, key);
+      expect(retry.status).toBe(202);
+      fail();
+      expect((await first).status).toBe(503);
+    } finally {
+      restore();
+    }
+  }, 60_000);
+
+  it("does not keep a refusal over the limit under the key: the same request passes once the other order fails", async () => {
+    const product = await dropProduct({}, [{ maxPerCustomer: 1 }]);
+    const sku = skuOf(product, 0);
+    const customer = { customer: { email: unique("w").concat("@x.io") } };
+    const restoreQueue = silenceQueue();
+    try {
+      const pending = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_ok", customer));
+      expect(pending.status).toBe(202);
+      const other = await pending.json<Accepted>();
+      const key = unique("again");
+      const body = checkoutBody([{ sku, quantity: 1 }], "tok_ok", customer);
+      const refused = await postCheckout(body, key);
+      expect(refused.status).toBe(409);
+      expect(await refused.json()).toMatchObject({ code: "purchase_limit_exceeded" });
+      expect((await cancelOrder(other)).status).toBe(200);
+      const passed = await postCheckout(body, key);
+      expect(passed.status).toBe(202);
+      expect(passed.headers.get("Idempotent-Replayed")).toBeNull();
+    } finally {
+      restoreQueue();
+    }
+  }, 60_000);
+
+  it("fails no large cart for its allowance lines", async () => {
+    const product = await createProduct({
+      maxPerCustomer: 100,
+      variants: Array.from({ length: 30 }, (_, i) => ({
+        sku: `${unique("L").toUpperCase()}-${i}`,
+        title: `V${i}`,
+        price: { amount: 100, currency: "USD" },
+        attributes: {},
+        maxPerCustomer: 5,
+      })),
+    });
+    for (const variant of product.variants) {
+      expect((await admin("PUT", `/v1/admin/inventory/${variant.sku}`, { onHand: 3 })).status).toBe(200);
+    }
+    const cart = product.variants.map((variant) => ({ sku: variant.sku, quantity: 1 }));
+    const response = await postCheckout(
+      checkoutBody(cart, "tok_ok", { customer: { email: unique("big").concat("@x.io") } }),
+    );
+    expect(response.status).toBe(202);
+  }, 60_000);
+
+  it("folds an address with nothing before its +tag into one customer", () => {
+    expect(customerKey("+1@gmail.com")).toBe(customerKey("+2@gmail.com"));
+  });
 });

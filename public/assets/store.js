@@ -544,6 +544,12 @@ async function placeOrder(event) {
         localStorage.removeItem(ATTEMPT_KEY);
         return;
       }
+      if (response.status === 409 && problem.code !== "idempotency_key_in_use") {
+        // A refusal (not started, over a limit) ends this attempt: pressing again is a new one.
+        localStorage.removeItem(ATTEMPT_KEY);
+        say(problem.detail ?? "The order could not be placed.", "error");
+        return;
+      }
       if (response.status === 429 || response.status === 503 || problem.code === "idempotency_key_in_use") {
         const wait = Math.min(Number(response.headers.get("Retry-After")) || 2, 30);
         say(`The shop is busy. Trying again in ${wait} s…`, "warn");

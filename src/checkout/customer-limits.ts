@@ -19,7 +19,8 @@ export function customerKey(email: string): string {
     .slice(at + 1)
     .trim()
     .toLowerCase();
-  local = local.split("+")[0] || local;
+  // Nothing before the "+" folds to nothing: "+1@" and "+2@" are not two customers.
+  local = local.split("+")[0] ?? "";
   if (DOTLESS_HOSTS.has(host)) {
     local = local.replaceAll(".", "");
     host = "gmail.com";
@@ -90,7 +91,7 @@ export function limitRefusal(
   const name = what.scope === "sku" ? `SKU ${what.sku}` : `product ${what.productId}`;
   return {
     code: "purchase_limit_exceeded",
-    detail: `At most ${max} of ${name} per customer; ${over.available} more can be bought with this email. Nothing was held.`,
+    detail: `At most ${max} of ${name} per customer; ${over.available} more can be bought with this email now (units held by its unpaid orders come back if they fail). Nothing was held.`,
     extensions: {
       limit: { ...what, per: "customer", max },
       requested: line.quantity,

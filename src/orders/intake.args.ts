@@ -32,7 +32,8 @@ export const IntakeInput = z.object({
   fingerprint: Hex64,
   shard: z.number().int().min(0).max(1023),
   requestId: z.string().min(1).max(128),
-  lines: z.array(Line).min(1).max(50),
+  // The cart's lines (at most 50) and the customer's allowances they draw on (one per limit).
+  lines: z.array(Line).min(1).max(150),
   items: z.array(Item).min(1).max(50),
   total: Money,
   customer: z.object({ email: z.string().min(3).max(254), name: z.string().max(200).optional() }),

@@ -3,7 +3,7 @@ import { acceptedResponse, newOrderToken, shortage, storedProblem } from "../che
 import { isAllowance, limitRefusal } from "../checkout/customer-limits";
 import { openResponse, type StoredResponse, sealResponse } from "../checkout/idempotency";
 import { settings } from "../config";
-import { holdCart, type ShortSku } from "../inventory/inventory.holds";
+import { everyBucket, holdCart, releaseBuckets, type ShortSku } from "../inventory/inventory.holds";
 import type { GatewayEvent } from "../payments/gateway-events";
 import { logEvent } from "../shared/log";
 import { GatewayEventArgs, IntakeInput, OrderIds, PaymentReports } from "./intake.args";
@@ -137,7 +137,13 @@ export class OrderShard extends DurableObject<Env> {
       // A takeover: the stopped request's holds go back (it can no longer record its order).
       if (previous?.state === "in_flight") this.#store.scheduleRelease(previous.orderId, previous.lines, now);
     });
-    if (previous?.state === "in_flight") this.#armFor(now);
+    if (previous?.state === "in_flight") {
+      this.#armFor(now);
+      // Given back before this attempt holds, so it does not find the stopped one's units, or its
+      // customer's allowance, still held against it; if that fails, the alarm gives them back.
+      const lines = previous.lines.map((line) => ({ sku: line.sku, buckets: everyBucket(line.buckets) }));
+      if (await releaseBuckets(this.env, previous.orderId, lines)) this.#store.releaseDone(previous.orderId);
+    }
     const claimed = performance.now();
 
     const { holdTtlSeconds } = settings(this.env);
@@ -155,13 +161,18 @@ export class OrderShard extends DurableObject<Env> {
         logEvent("warn", "intake could not reach inventory", { error: String(reservation.cause) });
         return { kind: "unavailable", reason: "Inventory could not be reached; nothing was held" };
       }
-      // Past a customer's limit is refused as such; otherwise the stock is short.
-      const refusal = limitRefusal(reservation.short, args.lines) ?? shortage(reservation.short);
-      const response = await storedProblem(refusal, args.requestId);
+      const short = reservation.short.filter((entry) => !isAllowance(entry.sku));
+      // Past a customer's limit is refused as such, and not kept under the key: it may rest on the
+      // customer's other orders, still unpaid, whose allowance comes back if they fail.
+      const limited = limitRefusal(reservation.short, args.lines);
+      if (limited) {
+        if (stillOurs()) this.#store.keys.drop(args.keyHash);
+        return { kind: "refused", response: await storedProblem(limited, args.requestId), short, timing: "" };
+      }
+      const response = await storedProblem(shortage(reservation.short), args.requestId);
       const sealed = await sealResponse(args.key, response);
       if (!stillOurs()) return { kind: "unavailable", reason: "The request was taken over by a retry" };
       this.#store.keys.complete(args.keyHash, sealed);
-      const short = reservation.short.filter((entry) => !isAllowance(entry.sku));
       return { kind: "refused", response, short, timing: "" };
     }
 
