@@ -1,11 +1,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { customerKey } from "../src/checkout/customer-limits";
-import { SkuInventory } from "../src/inventory/inventory.do";
 import {
   type Accepted,
   admin,
-  breakMethod,
   call,
   cancelOrder,
   checkoutBody,
@@ -16,6 +14,7 @@ import {
   settledOrder,
   shardOfTestKey,
   silenceQueue,
+  stallFirstReserve,
   stockOf,
   unique,
 } from "./helpers";
@@ -252,30 +251,8 @@ describe("limits per customer across retries", () => {
     const body = checkoutBody([{ sku, quantity: 1 }], "tok_ok", {
       customer: { email: unique("s").concat("@x.io") },
     });
-    let reached!: () => void;
-    const stalled = new Promise<void>((resolve) => {
-      reached = resolve;
-    });
-    let fail!: () => void;
-    const failLater = new Promise<void>((resolve) => {
-      fail = resolve;
-    });
-    const reserve = SkuInventory.prototype.reserve;
-    let stockCalls = 0;
     // The first attempt holds the customer's allowance, then stalls on the stock.
-    const restore = breakMethod(
-      SkuInventory.prototype,
-      "reserve",
-      async function (this: SkuInventory, ...args) {
-        const name = (this as unknown as { ctx: DurableObjectState }).ctx.id.name ?? "";
-        if (name.startsWith("~limit~") || ++stockCalls > 1) {
-          return reserve.apply(this, args as Parameters<typeof reserve>);
-        }
-        reached();
-        await failLater;
-        throw new Error("overloaded");
-      },
-    );
+    const { stalled, fail, restore } = stallFirstReserve((name) => !name.startsWith("~limit~"));
     try {
       const first = postCheckout(body, key);
       await stalled;

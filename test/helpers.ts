@@ -201,6 +201,42 @@ export async function readOrder(orderId: string, token: string) {
   return call(`/v1/orders/${orderId}`, { headers: { Authorization: `Bearer ${token}` } });
 }
 
+/** An order as its buyer reads it, with what the payment tests look at. */
+export type BuyerOrder = {
+  status: string;
+  failureReason?: string;
+  payment: {
+    status: string;
+    attempts: number;
+    refunded?: { amount: number; currency: string };
+    dispute?: { id: string; status: string; reason: string };
+    nextAction?: { type: string; url?: string; clientSecret?: string };
+    actionExpiresAt?: string;
+  };
+};
+
+/** A stocked SKU (`onHand` units) and an order of `quantity` placed on it, paying with `token`. */
+export async function placeOrder(token: string, quantity: number, onHand: number) {
+  const sku = await stockedSku(onHand);
+  const response = await postCheckout(checkoutBody([{ sku, quantity }], token));
+  if (response.status !== 202)
+    throw new Error(`checkout failed: ${response.status} ${await response.text()}`);
+  return { sku, accepted: await response.json<Accepted>() };
+}
+
+export const orderOf = async (accepted: Accepted) =>
+  (await readOrder(accepted.orderId, accepted.orderToken)).json<BuyerOrder>();
+
+/** Polls an order until its payment reaches `status` (the real queue runs the payment meanwhile). */
+export async function paymentReaches(accepted: Accepted, status: string, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const order = await orderOf(accepted);
+    if (order.payment.status === status || Date.now() > deadline) return order;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** Polls an order until it leaves pending_payment (the real queue runs the payment meanwhile). */
 export async function settledOrder(orderId: string, token: string, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
@@ -323,6 +359,37 @@ export function breakMethod(
   const original = Reflect.get(prototype, method);
   Reflect.set(prototype, method, fail);
   return () => Reflect.set(prototype, method, original);
+}
+
+/**
+ * The first call of an inventory object's `reserve` that `stalls` picks hangs until `fail()` and
+ * then throws, as a request whose object stopped answering would; every other call goes through.
+ * `stalled` resolves once that call is hanging.
+ */
+export function stallFirstReserve(stalls: (objectName: string) => boolean = () => true) {
+  let reached!: () => void;
+  const stalled = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
+  let fail!: () => void;
+  const failLater = new Promise<void>((resolve) => {
+    fail = resolve;
+  });
+  const reserve = SkuInventory.prototype.reserve;
+  let hung = false;
+  const restore = breakMethod(
+    SkuInventory.prototype,
+    "reserve",
+    async function (this: SkuInventory, ...args) {
+      const name = (this as unknown as { ctx: DurableObjectState }).ctx.id.name ?? "";
+      if (hung || !stalls(name)) return reserve.apply(this, args as Parameters<typeof reserve>);
+      hung = true;
+      reached();
+      await failLater;
+      throw new Error("overloaded");
+    },
+  );
+  return { stalled, fail, restore };
 }
 
 /**

@@ -25,6 +25,7 @@ import {
   shardOfTestKey,
   shardRow,
   silenceQueue,
+  stallFirstReserve,
   stockOf,
   takeD1Down,
   unique,
@@ -192,27 +193,7 @@ describe("a claim taken over (issue: a key taken over twice)", () => {
     const { sku } = await stockedProduct(5);
     const key = unique("stalled");
     const body = checkoutBody([{ sku, quantity: 2 }], "tok_ok");
-    let reached!: () => void;
-    const stalled = new Promise<void>((resolve) => {
-      reached = resolve;
-    });
-    let fail!: () => void;
-    const failLater = new Promise<void>((resolve) => {
-      fail = resolve;
-    });
-    const reserve = SkuInventory.prototype.reserve;
-    let calls = 0;
-    const restore = breakMethod(
-      SkuInventory.prototype,
-      "reserve",
-      async function (this: SkuInventory, ...args) {
-        calls += 1;
-        if (calls > 1) return reserve.apply(this, args as Parameters<typeof reserve>);
-        reached();
-        await failLater;
-        throw new Error("overloaded");
-      },
-    );
+    const { stalled, fail, restore } = stallFirstReserve();
     try {
       const a = postCheckout(body, key);
       await stalled;

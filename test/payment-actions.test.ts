@@ -4,60 +4,31 @@ import { announceGatewayEvent } from "../src/payments/gateway-events";
 import {
   type Accepted,
   admin,
+  type BuyerOrder,
   call,
   cancelOrder,
   chargeBehindTheQueue,
   chargesFor,
-  checkoutBody,
   deliverOneBatch,
   deliverPayments,
   JSON_HEADERS,
+  orderOf,
   patchShardRow,
-  postCheckout,
-  readOrder,
+  paymentReaches,
+  placeOrder,
   runShardAlarm,
   settledOrder,
   settleShards,
   shardOf,
   shardRow,
   silenceQueue,
-  stockedSku,
   stockOf,
   unique,
 } from "./helpers";
 
-type OrderBody = {
-  status: string;
-  failureReason?: string;
-  payment: {
-    status: string;
-    attempts: number;
-    refunded?: { amount: number; currency: string };
-    dispute?: { id: string; status: string };
-    nextAction?: { type: string; url?: string };
-    actionExpiresAt?: string;
-  };
-};
+const place = (token: string, quantity = 2) => placeOrder(token, quantity, 10);
 
-async function placeOrder(token: string, quantity = 2, onHand = 10) {
-  const sku = await stockedSku(onHand);
-  const response = await postCheckout(checkoutBody([{ sku, quantity }], token));
-  expect(response.status).toBe(202);
-  return { sku, accepted: await response.json<Accepted>() };
-}
-
-const orderOf = async (accepted: Accepted) =>
-  (await readOrder(accepted.orderId, accepted.orderToken)).json<OrderBody>();
-
-/** Polls an order until its payment reaches `status` (the real queue runs the payment meanwhile). */
-async function paymentReaches(accepted: Accepted, status: string, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const order = await orderOf(accepted);
-    if (order.payment.status === status || Date.now() > deadline) return order;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+type OrderBody = BuyerOrder;
 
 const challengeId = (order: OrderBody) => order.payment.nextAction?.url?.split("/").pop() ?? "";
 
@@ -70,7 +41,7 @@ const answer = (id: string, result: "pass" | "fail") =>
 
 describe("payments that need the buyer (3-D Secure) or settle later", () => {
   it("tok_3ds: waits for the buyer's challenge with the units kept, and is paid once it is passed", async () => {
-    const { sku, accepted } = await placeOrder("tok_3ds");
+    const { sku, accepted } = await place("tok_3ds");
     const waiting = await paymentReaches(accepted, "requires_action");
     expect(waiting).toMatchObject({
       status: "pending_payment",
@@ -109,7 +80,7 @@ describe("payments that need the buyer (3-D Secure) or settle later", () => {
   }, 60_000);
 
   it("tok_3ds_fail: the failed challenge fails the order, charges nothing and gives the units back", async () => {
-    const { sku, accepted } = await placeOrder("tok_3ds_fail");
+    const { sku, accepted } = await place("tok_3ds_fail");
     const waiting = await paymentReaches(accepted, "requires_action");
     expect(await (await answer(challengeId(waiting), "pass")).json()).toMatchObject({ status: "failed" });
     const order = await settledOrder(accepted.orderId, accepted.orderToken);
@@ -120,7 +91,7 @@ describe("payments that need the buyer (3-D Secure) or settle later", () => {
   }, 60_000);
 
   it("a buyer who never acts: after the bounded time the payment is withdrawn, then the order fails", async () => {
-    const { sku, accepted } = await placeOrder("tok_3ds");
+    const { sku, accepted } = await place("tok_3ds");
     const waiting = await paymentReaches(accepted, "requires_action");
     // The buyer's time runs out.
     const past = Date.now() - 1000;
@@ -137,7 +108,7 @@ describe("payments that need the buyer (3-D Secure) or settle later", () => {
   }, 60_000);
 
   it("cancelled while the buyer acts: the payment is withdrawn, so a late pass charges nothing", async () => {
-    const { sku, accepted } = await placeOrder("tok_3ds");
+    const { sku, accepted } = await place("tok_3ds");
     const waiting = await paymentReaches(accepted, "requires_action");
     const cancelled = await cancelOrder(accepted);
     expect(cancelled.status).toBe(200);
@@ -153,7 +124,7 @@ describe("payments that need the buyer (3-D Secure) or settle later", () => {
     let accepted: Accepted;
     let sku: string;
     try {
-      ({ sku, accepted } = await placeOrder("tok_processing"));
+      ({ sku, accepted } = await place("tok_processing"));
       await deliverPayments([accepted.orderId]);
       const processing = await orderOf(accepted);
       expect(processing).toMatchObject({
@@ -172,7 +143,7 @@ describe("payments that need the buyer (3-D Secure) or settle later", () => {
   }, 60_000);
 
   it("check-payment looks at an open payment again and answers the order; a wrong token gets 404", async () => {
-    const { accepted } = await placeOrder("tok_3ds");
+    const { accepted } = await place("tok_3ds");
     await paymentReaches(accepted, "requires_action");
     const checked = await call(`/v1/orders/${accepted.orderId}/check-payment`, {
       method: "POST",
@@ -192,7 +163,7 @@ describe("payments that need the buyer (3-D Secure) or settle later", () => {
   }, 60_000);
 
   it("asking about open payments takes turns at the gateway's rate, like charging", async () => {
-    const placed = await Promise.all([1, 2, 3].map(() => placeOrder("tok_3ds", 1)));
+    const placed = await Promise.all([1, 2, 3].map(() => place("tok_3ds", 1)));
     for (const { accepted } of placed) await paymentReaches(accepted, "requires_action");
     const ids = placed.map(({ accepted }) => accepted.orderId);
     const restore = silenceQueue();
@@ -215,7 +186,7 @@ describe("payments that need the buyer (3-D Secure) or settle later", () => {
   it("an open payment reported by an attempt that lost its lease, after the order closed, is looked up", async () => {
     const restore = silenceQueue();
     try {
-      const { accepted } = await placeOrder("tok_3ds", 1);
+      const { accepted } = await place("tok_3ds", 1);
       const shard = shardOf(accepted.orderId);
       const [first] = await shard.beginPayments([accepted.orderId]);
       await patchShardRow(accepted.orderId, "lease_until = 1, due_at = 1");
@@ -269,7 +240,7 @@ describe("payments that need the buyer (3-D Secure) or settle later", () => {
 
 describe("the gateway's events about charges", () => {
   it("news of a charge on a failed order has the charge found and refunded", async () => {
-    const { accepted } = await placeOrder("tok_declined");
+    const { accepted } = await place("tok_declined");
     expect(await settledOrder(accepted.orderId, accepted.orderToken)).toMatchObject({
       status: "payment_failed",
     });
@@ -288,7 +259,7 @@ describe("the gateway's events about charges", () => {
   }, 60_000);
 
   it("keeps the largest refunded total and the furthest dispute stage, whatever the events' order", async () => {
-    const { accepted } = await placeOrder("tok_ok");
+    const { accepted } = await place("tok_ok");
     await settledOrder(accepted.orderId, accepted.orderToken);
     const total = accepted.total.amount;
     const event = (detail: Parameters<typeof announceGatewayEvent>[1]["detail"], type = "charge.refunded") =>

@@ -2,21 +2,20 @@ import { env } from "cloudflare:workers";
 import Stripe from "stripe";
 import { describe, expect, it } from "vitest";
 import {
-  type Accepted,
   admin,
+  type BuyerOrder,
   call,
-  checkoutBody,
   deliverPayments,
+  orderOf,
   patchShardRow,
-  postCheckout,
-  readOrder,
+  paymentReaches,
+  placeOrder,
   runShardAlarm,
   settledOrder,
   settleShards,
   shardOf,
   shardRow,
   silenceQueue,
-  stockedSku,
   stockOf,
   unique,
 } from "../helpers";
@@ -35,17 +34,9 @@ type Intent = {
   latest_charge: { id: string; amount: number; amount_refunded: number; currency: string } | null;
 };
 
-type OrderBody = {
-  status: string;
-  failureReason?: string;
-  payment: {
-    status: string;
-    attempts: number;
-    refunded?: { amount: number };
-    dispute?: { status: string; reason: string };
-    nextAction?: { type: string; clientSecret?: string };
-  };
-};
+const place = (token: string, quantity = 1) => placeOrder(token, quantity, 5);
+
+type OrderBody = BuyerOrder;
 
 /** The fake's side door: what the buyer, Stripe itself or the shop's dashboard do there. */
 async function fake<T>(path: string, body?: unknown): Promise<T> {
@@ -55,25 +46,6 @@ async function fake<T>(path: string, body?: unknown): Promise<T> {
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return response.json<T>();
-}
-
-async function placeOrder(paymentMethod: string, quantity = 1) {
-  const sku = await stockedSku(5);
-  const response = await postCheckout(checkoutBody([{ sku, quantity }], paymentMethod));
-  expect(response.status).toBe(202);
-  return { sku, accepted: await response.json<Accepted>() };
-}
-
-const orderOf = async (accepted: Accepted) =>
-  (await readOrder(accepted.orderId, accepted.orderToken)).json<OrderBody>();
-
-async function paymentReaches(accepted: Accepted, status: string, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const order = await orderOf(accepted);
-    if (order.payment.status === status || Date.now() > deadline) return order;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 async function intentOf(orderId: string): Promise<Intent> {
@@ -107,7 +79,7 @@ async function webhook(type: string, object: unknown, id = unique("evt")) {
 
 describe("Stripe: PaymentIntents through the official SDK", () => {
   it("a card that pays: one PaymentIntent carrying the order's id, paid", async () => {
-    const { sku, accepted } = await placeOrder("pm_card_visa", 2);
+    const { sku, accepted } = await place("pm_card_visa", 2);
     const order = await settledOrder(accepted.orderId, accepted.orderToken);
     expect(order).toMatchObject({ status: "paid", payment: { status: "succeeded", attempts: 1 } });
     const intent = await intentOf(accepted.orderId);
@@ -116,14 +88,14 @@ describe("Stripe: PaymentIntents through the official SDK", () => {
   }, 60_000);
 
   it("a declined card fails the order and gives the units back", async () => {
-    const { sku, accepted } = await placeOrder("pm_card_chargeDeclined");
+    const { sku, accepted } = await place("pm_card_chargeDeclined");
     const order = await settledOrder(accepted.orderId, accepted.orderToken);
     expect(order).toMatchObject({ status: "payment_failed", payment: { status: "failed" } });
     expect(await stockOf(sku)).toMatchObject({ onHand: 5, reserved: 0 });
   }, 60_000);
 
   it("3-D Secure passed: requires_action with the client secret for its buyer only, then paid by the webhook", async () => {
-    const { sku, accepted } = await placeOrder("pm_card_threeDSecure2Required");
+    const { sku, accepted } = await place("pm_card_threeDSecure2Required");
     const waiting = await paymentReaches(accepted, "requires_action");
     const intent = await intentOf(accepted.orderId);
     expect(waiting.payment.nextAction).toEqual({
@@ -145,7 +117,7 @@ describe("Stripe: PaymentIntents through the official SDK", () => {
   }, 60_000);
 
   it("3-D Secure failed: the webhook fails the order and the units go back", async () => {
-    const { sku, accepted } = await placeOrder("pm_card_threeDSecure2Required");
+    const { sku, accepted } = await place("pm_card_threeDSecure2Required");
     await paymentReaches(accepted, "requires_action");
     const intent = await intentOf(accepted.orderId);
     const failed = await fake<Intent>(`/payment_intents/${intent.id}/authenticate`, { result: "fail" });
@@ -158,7 +130,7 @@ describe("Stripe: PaymentIntents through the official SDK", () => {
   }, 60_000);
 
   it("the buyer's time runs out: the PaymentIntent is cancelled at Stripe before the order fails", async () => {
-    const { sku, accepted } = await placeOrder("pm_card_threeDSecure2Required");
+    const { sku, accepted } = await place("pm_card_threeDSecure2Required");
     await paymentReaches(accepted, "requires_action");
     const past = Date.now() - 1000;
     await patchShardRow(accepted.orderId, "action_until = ?, due_at = ?", past, past);
@@ -172,7 +144,7 @@ describe("Stripe: PaymentIntents through the official SDK", () => {
   it("processing, then succeeded: the webhook after the queue's own answer pays the order", async () => {
     const restore = silenceQueue();
     try {
-      const { accepted } = await placeOrder("pm_card_processing");
+      const { accepted } = await place("pm_card_processing");
       await deliverPayments([accepted.orderId]);
       expect(await orderOf(accepted)).toMatchObject({ payment: { status: "processing", attempts: 1 } });
       // Not looked at again for a while, unless Stripe says something changed.
@@ -192,7 +164,7 @@ describe("Stripe: PaymentIntents through the official SDK", () => {
   it("processing, with the webhook before the queue's answer: the answer brings the look at once", async () => {
     const restore = silenceQueue();
     try {
-      const { accepted } = await placeOrder("pm_card_processing");
+      const { accepted } = await place("pm_card_processing");
       const shard = shardOf(accepted.orderId);
       // The consumer's attempt is out (its lease held) when Stripe's event arrives.
       const [task] = await shard.beginPayments([accepted.orderId]);
@@ -221,7 +193,7 @@ describe("Stripe: PaymentIntents through the official SDK", () => {
   }, 60_000);
 
   it("duplicate and reordered events: a late failure after success leaves the order paid", async () => {
-    const { accepted } = await placeOrder("pm_card_visa");
+    const { accepted } = await place("pm_card_visa");
     await settledOrder(accepted.orderId, accepted.orderToken);
     const intent = await intentOf(accepted.orderId);
     const id = unique("evt");
@@ -234,7 +206,7 @@ describe("Stripe: PaymentIntents through the official SDK", () => {
 
   it("a storm of 429s: charges wait and go through, no attempt is counted and nothing is charged twice", async () => {
     await fake("/throttle", { count: 8 });
-    const placed = await Promise.all([1, 2, 3].map(() => placeOrder("pm_card_visa")));
+    const placed = await Promise.all([1, 2, 3].map(() => place("pm_card_visa")));
     for (const { accepted } of placed) {
       const order = await settledOrder(accepted.orderId, accepted.orderToken, 40_000);
       expect(order).toMatchObject({ status: "paid", payment: { status: "succeeded", attempts: 1 } });
@@ -245,7 +217,7 @@ describe("Stripe: PaymentIntents through the official SDK", () => {
   }, 90_000);
 
   it("a refund made in Stripe's dashboard reaches the order by charge.refunded", async () => {
-    const { accepted } = await placeOrder("pm_card_visa", 2);
+    const { accepted } = await place("pm_card_visa", 2);
     await settledOrder(accepted.orderId, accepted.orderToken);
     const intent = await intentOf(accepted.orderId);
     const half = Math.floor(accepted.total.amount / 2);
@@ -268,7 +240,7 @@ describe("Stripe: PaymentIntents through the official SDK", () => {
   }, 60_000);
 
   it("a dispute is recorded on the order and shown to the operator", async () => {
-    const { accepted } = await placeOrder("pm_card_visa");
+    const { accepted } = await place("pm_card_visa");
     await settledOrder(accepted.orderId, accepted.orderToken);
     const intent = await intentOf(accepted.orderId);
     const dispute = {
