@@ -5,6 +5,7 @@ import { adminOrderRoutes } from "./admin/orders.routes";
 import { adminProductRoutes } from "./admin/products.routes";
 import { catalogRoutes } from "./catalog/catalog.routes";
 import { checkoutRoutes } from "./checkout/checkout.routes";
+import { dropRoutes } from "./drops/drops.routes";
 import { AppError, problemResponse } from "./errors";
 import { adminAuth } from "./http/admin-auth";
 import { methodsByPath } from "./http/allowed-methods";
@@ -86,6 +87,7 @@ export function buildApp() {
   app.route("/v1", orderRoutes);
   app.route("/v1", webhookRoutes);
   app.route("/v1", simulatorRoutes);
+  app.route("/v1", dropRoutes);
   app.route("/v1/admin", adminProductRoutes);
   app.route("/v1/admin", adminInventoryRoutes);
   app.route("/v1/admin", adminOrderRoutes);
@@ -98,6 +100,11 @@ export function buildApp() {
     type: "http",
     scheme: "bearer",
     description: "ADMIN_TOKEN (local default: dev-admin-token)",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "dropTicket", {
+    type: "http",
+    scheme: "bearer",
+    description: "The ticket from POST /v1/drops/{product}/tickets",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "orderToken", {
     type: "http",

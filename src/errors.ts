@@ -16,6 +16,12 @@ const codes = {
   order_not_found: [404, "Order not found"],
   sku_not_found: [404, "SKU not found"],
   challenge_not_found: [404, "Payment challenge not found"],
+  drop_not_found: [404, "Drop not found"],
+  ticket_invalid: [403, "Queue ticket invalid"],
+  admission_pass_required: [403, "Admission pass required"],
+  admission_pass_invalid: [403, "Admission pass invalid"],
+  admission_pass_expired: [403, "Admission pass expired"],
+  admission_pass_used: [403, "Admission pass already used"],
   webhook_endpoint_not_found: [404, "Webhook endpoint not found"],
   webhook_dead_letter_not_found: [404, "Webhook dead letter not found"],
   method_not_allowed: [405, "Method not allowed"],
@@ -38,6 +44,7 @@ const codes = {
   internal_error: [500, "Internal server error"],
   service_unavailable: [503, "Service unavailable"],
   payments_not_configured: [503, "This shop cannot take payments"],
+  waiting_room_not_configured: [503, "Waiting rooms are not configured"],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type ErrorCode = keyof typeof codes;

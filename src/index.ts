@@ -18,6 +18,7 @@ import {
   WEBHOOKS_QUEUE,
 } from "./webhooks/webhooks.consumer";
 
+export { WaitingRoom } from "./drops/waiting-room.do";
 export { SkuInventory } from "./inventory/inventory.do";
 export { SaleMetrics } from "./ops/sale-metrics.do";
 export { OrderShard } from "./orders/order-shard.do";

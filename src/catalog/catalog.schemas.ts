@@ -66,10 +66,29 @@ const productFields = {
       });
     }),
   ...dropRules,
+  waitingRoom: z
+    .object({
+      admitPerMinute: z.number().int().min(1).max(1_000_000).openapi({
+        description: "Buyers let through to checkout per minute from the start, in the line's order",
+      }),
+    })
+    .strict()
+    .optional()
+    .openapi({
+      description:
+        "A fair waiting room for the drop (needs the product's saleStartsAt): buyers join before the start, are shuffled at it, and check out with an admission pass",
+    }),
 };
 
 /** What an admin sends to create or replace a product: everything but `id` and `updatedAt`. */
-export const ProductInput = z.object(productFields).strict().openapi("ProductInput");
+export const ProductInput = z
+  .object(productFields)
+  .strict()
+  .refine((product) => !product.waitingRoom || product.saleStartsAt, {
+    message: "A waiting room needs the product's saleStartsAt",
+    path: ["waitingRoom"],
+  })
+  .openapi("ProductInput");
 
 export const Product = z
   .object({

@@ -305,7 +305,22 @@ export type PricedSku = {
   productMaxPerOrder: number | null;
   maxPerCustomer: number | null;
   productMaxPerCustomer: number | null;
+  /** The product's waiting room, when its drop has one: checkout then needs an admission pass. */
+  waitingRoom: DropRoom | null;
 };
+
+/** What a drop's waiting room needs to know of its product. */
+export type DropRoom = { productId: string; startsAt: number; admitPerMinute: number; skus: string[] };
+
+export function dropRoomOf(product: Product): DropRoom | null {
+  if (!product.waitingRoom || !product.saleStartsAt) return null;
+  return {
+    productId: product.id,
+    startsAt: Date.parse(product.saleStartsAt),
+    admitPerMinute: product.waitingRoom.admitPerMinute,
+    skus: product.variants.map((variant) => variant.sku),
+  };
+}
 
 const SKU_MEMO_TTL_SECONDS = 300;
 const UNKNOWN_SKU_TTL_SECONDS = 30;
@@ -330,6 +345,7 @@ async function variantIn(scope: Scope, productId: string, sku: string): Promise<
     productMaxPerOrder: product.maxPerOrder ?? null,
     maxPerCustomer: variant.maxPerCustomer ?? null,
     productMaxPerCustomer: product.maxPerCustomer ?? null,
+    waitingRoom: dropRoomOf(product),
   };
 }
 

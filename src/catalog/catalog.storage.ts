@@ -21,6 +21,7 @@ function toProduct(row: ProductRow, rows: VariantRow[]): Product {
         ...dropRulesOf(variant),
       })),
     ...dropRulesOf(row),
+    ...(row.waitingRoom ? { waitingRoom: row.waitingRoom } : {}),
     updatedAt: row.updatedAt,
   };
 }
@@ -134,6 +135,7 @@ export async function insertProduct(db: Database, id: string, input: ProductInpu
         saleStartsAt: input.saleStartsAt ?? null,
         maxPerOrder: input.maxPerOrder ?? null,
         maxPerCustomer: input.maxPerCustomer ?? null,
+        waitingRoom: input.waitingRoom ?? null,
         createdAt: now,
         updatedAt: now,
       }),
@@ -175,6 +177,7 @@ export async function replaceProduct(
           saleStartsAt: input.saleStartsAt ?? null,
           maxPerOrder: input.maxPerOrder ?? null,
           maxPerCustomer: input.maxPerCustomer ?? null,
+          waitingRoom: input.waitingRoom ?? null,
           updatedAt: now,
         })
         .where(and(eq(products.id, id), eq(products.status, "active")))

@@ -56,11 +56,18 @@ export const CheckoutRequest = z
       .object({
         token: visibleAscii(255).openapi({
           description:
-            "Gateway payment token; with the simulator: tok_ok, tok_declined, tok_flaky, tok_timeout_after_charge, tok_down",
+            "Gateway payment token; with the simulator: tok_ok, tok_declined, tok_flaky, tok_timeout_after_charge, tok_down, tok_3ds, tok_3ds_fail, tok_processing; with Stripe: a ConfirmationToken or PaymentMethod id",
           example: "tok_ok",
         }),
       })
       .strict(),
+    admission: z
+      .object({
+        pass: visibleAscii(2000).openapi({ description: "The pass from GET /v1/drops/{product}/status" }),
+      })
+      .strict()
+      .optional()
+      .openapi({ description: "Required for a drop sold through a waiting room" }),
   })
   .strict()
   .openapi("CheckoutRequest");

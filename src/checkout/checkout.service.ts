@@ -1,5 +1,6 @@
 import { type PricedSku, priceSkus } from "../catalog/catalog.service";
 import { paymentMode } from "../config";
+import { admittedPass } from "../drops/waiting-room";
 import { AppError, type Problem, problemResponse } from "../errors";
 import { REQUEST_ID_HEADER } from "../http/request-id";
 import {
@@ -16,7 +17,7 @@ import { orderShard, shardOfKey } from "../orders/shards";
 import type { Scope } from "../shared/scope";
 import { shortage, storedProblem } from "./checkout.responses";
 import type { CheckoutRequest } from "./checkout.schemas";
-import { allowanceLines } from "./customer-limits";
+import { allowanceLines, passLine } from "./customer-limits";
 import { dropRefusal } from "./drop-rules";
 import { fingerprint, inUse, keyHashOf, mismatch, type StoredResponse } from "./idempotency";
 import { checkoutRefusedByLimiter } from "./rate-limit";
@@ -90,9 +91,34 @@ async function decideAtEdge(
   if (ruled) return { refusal: ruled };
   const plan = await timer.time("plan", () => planCart(scope, lines));
   if (!plan.ok) return { refusal: shortage(plan.short) };
-  // The customer's allowances of limited SKUs and products are held with the stock.
+  const admission = await admissionLines(scope.env, priced, request);
+  if ("refusal" in admission) return admission;
+  // The customer's allowances of limited SKUs and products, and a drop's pass, are held with the stock.
   const allowances = await allowanceLines(priced, request.customer.email);
-  return { planned: [...plan.lines, ...allowances], priced };
+  return { planned: [...plan.lines, ...allowances, ...admission.lines], priced };
+}
+
+/**
+ * A drop sold through a waiting room needs the buyer's admission pass: checked here (signature,
+ * drop, customer, expiry), then held as a line of one, so a pass serves one order at a time.
+ */
+async function admissionLines(
+  env: Env,
+  priced: Priced,
+  request: CheckoutRequest,
+): Promise<{ refusal: Problem } | { lines: Awaited<ReturnType<typeof passLine>>[] }> {
+  const rooms = new Map(
+    priced.flatMap(({ priced: sku }) =>
+      sku.waitingRoom ? [[sku.waitingRoom.productId, sku.waitingRoom]] : [],
+    ),
+  );
+  const lines = [];
+  for (const room of rooms.values()) {
+    const checked = await admittedPass(env, room, request.admission?.pass, request.customer.email);
+    if ("refusal" in checked) return checked;
+    lines.push(await passLine(checked.pass.id, room.productId));
+  }
+  return { lines };
 }
 
 /**

@@ -28,10 +28,11 @@ export function customerKey(email: string): string {
   return `${local}@${host}`;
 }
 
-/** A limit per customer, as a refusal names it. */
+/** A limit per customer, as a refusal names it; a drop's admission pass is a limit of one order. */
 export type CustomerLimit =
   | { scope: "sku"; sku: string; max: number }
-  | { scope: "product"; productId: string; max: number };
+  | { scope: "product"; productId: string; max: number }
+  | { scope: "pass"; productId: string; max: number };
 
 /**
  * The customer's allowances a cart draws on, as lines of their own: each names the object that keeps
@@ -73,8 +74,22 @@ export async function allowanceLines(
   );
 }
 
-/** Whether a line (or a hold, or a short SKU) is a customer's allowance rather than stock. */
-export const isAllowance = (sku: string) => sku.startsWith("~limit~");
+/**
+ * A drop's admission pass as a line of the cart: an allowance of one order for the pass, held with the
+ * stock, so two orders cannot use one pass, and a failed order gives it back.
+ */
+export async function passLine(passId: string, productId: string) {
+  return {
+    sku: `~pass~${(await sha256Hex(`pass|${passId}`)).slice(0, 40)}`,
+    quantity: 1,
+    buckets: 1,
+    allowance: 1,
+    limit: { scope: "pass" as const, productId, max: 1 },
+  };
+}
+
+/** Whether a line (or a hold, or a short SKU) is an allowance (a customer's, a pass's), not stock. */
+export const isAllowance = (sku: string) => sku.startsWith("~");
 
 /**
  * The refusal of a cart that would take a customer past a limit: the limit, what the cart asked
@@ -87,6 +102,12 @@ export function limitRefusal(
   const over = short.find((entry) => isAllowance(entry.sku));
   const line = over && lines.find((candidate) => candidate.sku === over.sku);
   if (!over || !line?.limit) return null;
+  if (line.limit.scope === "pass") {
+    return {
+      code: "admission_pass_used",
+      detail: "This admission pass is already used by another order (it comes back if that order fails)",
+    };
+  }
   const { max, ...what } = line.limit;
   const name = what.scope === "sku" ? `SKU ${what.sku}` : `product ${what.productId}`;
   return {

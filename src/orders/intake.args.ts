@@ -12,6 +12,7 @@ const Line = z.object({
     .discriminatedUnion("scope", [
       z.object({ scope: z.literal("sku"), sku: z.string().min(1).max(64), max: z.number().int() }),
       z.object({ scope: z.literal("product"), productId: z.string().min(1).max(64), max: z.number().int() }),
+      z.object({ scope: z.literal("pass"), productId: z.string().min(1).max(64), max: z.number().int() }),
     ])
     .optional(),
 });

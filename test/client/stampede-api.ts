@@ -163,6 +163,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/drops/{product}/tickets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Join a drop's waiting room: a signed ticket, shuffled with everyone who comes before the start */
+        post: operations["joinDropQueue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/drops/{product}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where a ticket stands: its place and wait, its admission pass, or sold out */
+        get: operations["getDropTicketStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/products": {
         parameters: {
             query?: never;
@@ -595,6 +629,11 @@ export interface components {
             maxPerOrder?: number;
             /** @description At most this many units per customer (the normalised email), held, being paid or bought, over all their orders: of this SKU on a variant, of the product's SKUs together on a product; given back when an order fails or is cancelled (409 purchase_limit_exceeded) */
             maxPerCustomer?: number;
+            /** @description A fair waiting room for the drop (needs the product's saleStartsAt): buyers join before the start, are shuffled at it, and check out with an admission pass */
+            waitingRoom?: {
+                /** @description Buyers let through to checkout per minute from the start, in the line's order */
+                admitPerMinute: number;
+            };
             /** Format: date-time */
             updatedAt: string;
         };
@@ -671,10 +710,15 @@ export interface components {
             shippingAddress?: components["schemas"]["Address"];
             payment: {
                 /**
-                 * @description Gateway payment token; with the simulator: tok_ok, tok_declined, tok_flaky, tok_timeout_after_charge, tok_down
+                 * @description Gateway payment token; with the simulator: tok_ok, tok_declined, tok_flaky, tok_timeout_after_charge, tok_down, tok_3ds, tok_3ds_fail, tok_processing; with Stripe: a ConfirmationToken or PaymentMethod id
                  * @example tok_ok
                  */
                 token: string;
+            };
+            /** @description Required for a drop sold through a waiting room */
+            admission?: {
+                /** @description The pass from GET /v1/drops/{product}/status */
+                pass: string;
             };
         };
         Address: {
@@ -718,6 +762,11 @@ export interface components {
             maxPerOrder?: number;
             /** @description At most this many units per customer (the normalised email), held, being paid or bought, over all their orders: of this SKU on a variant, of the product's SKUs together on a product; given back when an order fails or is cancelled (409 purchase_limit_exceeded) */
             maxPerCustomer?: number;
+            /** @description A fair waiting room for the drop (needs the product's saleStartsAt): buyers join before the start, are shuffled at it, and check out with an admission pass */
+            waitingRoom?: {
+                /** @description Buyers let through to checkout per minute from the start, in the line's order */
+                admitPerMinute: number;
+            };
         };
         InventoryDetail: {
             sku: string;
@@ -1471,6 +1520,153 @@ export interface operations {
             /** @description Content-Type is not application/json (code unsupported_media_type) */
             415: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    joinDropQueue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The drop's product, by id or slug */
+                product: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Format: email */
+                    email: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A ticket; poll /v1/drops/{product}/status with it as a bearer token */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        ticket: string;
+                        /** @description Joined before the start: shuffled at it */
+                        prequeue: boolean;
+                        /** Format: date-time */
+                        startsAt: string;
+                    };
+                };
+            };
+            /** @description Invalid body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No drop with a waiting room (drop_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB (code payload_too_large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content-Type is not application/json (code unsupported_media_type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description waiting_room_not_configured (Retry-After) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDropTicketStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The drop's product, by id or slug */
+                product: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ticket's standing, from the room's state of the last second */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        state: "not_started" | "waiting" | "admitted" | "expired" | "sold_out";
+                        /** Format: date-time */
+                        startsAt?: string;
+                        /** @description 1 for the next in line */
+                        position?: number;
+                        etaSeconds?: number;
+                        /** @description Send as admission.pass at checkout */
+                        pass?: string;
+                        /** Format: date-time */
+                        passExpiresAt?: string;
+                    };
+                };
+            };
+            /** @description Not a ticket of this drop (ticket_invalid) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No drop with a waiting room (drop_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description waiting_room_not_configured (Retry-After) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

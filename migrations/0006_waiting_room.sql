@@ -1,0 +1,1 @@
+ALTER TABLE `products` ADD `waiting_room` text;

@@ -1,0 +1,99 @@
+import { z } from "zod";
+import { base64url } from "../shared/crypto";
+
+/**
+ * A drop's queue tickets and admission passes: signed at the edge (HMAC-SHA256 with
+ * `ADMISSION_SECRET`), so issuing and checking one touches no object and no store. A ticket carries
+ * its place in the line (`rank`); a pass, given to a ticket the room has admitted, lets its holder
+ * check out once before it expires, and only with the email it was issued to.
+ *
+ * Ranks: a buyer who joins before the start (or within the room's prequeue window after it) draws a
+ * uniformly random rank in [0, 1), which is the same as shuffling everyone who came early: arriving
+ * first by a few milliseconds buys nothing. A later arrival's rank is 1 + the seconds since the
+ * prequeue closed, so they queue in order of arrival behind the whole prequeue.
+ */
+export const Ticket = z
+  .object({
+    kind: z.literal("ticket"),
+    id: z.string().regex(/^[0-9a-f]{32}$/),
+    productId: z.string().min(1).max(64),
+    customer: z.string().regex(/^[0-9a-f]{64}$/),
+    rank: z.number().min(0),
+    joinedAt: z.number().int(),
+  })
+  .strict();
+export type Ticket = z.infer<typeof Ticket>;
+
+export const Pass = z
+  .object({
+    kind: z.literal("pass"),
+    id: z.string().regex(/^[0-9a-f]{32}$/),
+    productId: z.string().min(1).max(64),
+    customer: z.string().regex(/^[0-9a-f]{64}$/),
+    expiresAt: z.number().int(),
+  })
+  .strict();
+export type Pass = z.infer<typeof Pass>;
+
+const encoder = new TextEncoder();
+const keys = new Map<string, Promise<CryptoKey>>();
+
+function keyFor(secret: string): Promise<CryptoKey> {
+  let key = keys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+      "verify",
+    ]);
+    keys.set(secret, key);
+  }
+  return key;
+}
+
+function fromBase64url(text: string): Uint8Array {
+  const padded = text.replaceAll("-", "+").replaceAll("_", "/");
+  return Uint8Array.from(atob(padded + "=".repeat((4 - (padded.length % 4)) % 4)), (c) => c.charCodeAt(0));
+}
+
+/** `<base64url JSON>.<base64url HMAC>`. */
+export async function sign(secret: string, value: Ticket | Pass): Promise<string> {
+  const body = base64url(encoder.encode(JSON.stringify(value)));
+  const mac = await crypto.subtle.sign("HMAC", await keyFor(secret), encoder.encode(body));
+  return `${body}.${base64url(new Uint8Array(mac))}`;
+}
+
+/** The signed value, or null for anything forged, altered, malformed or of another kind. */
+export async function verify<T extends z.ZodType>(
+  secret: string,
+  token: string,
+  schema: T,
+): Promise<z.infer<T> | null> {
+  const [body, mac, extra] = token.split(".");
+  if (!body || !mac || extra !== undefined || token.length > 2000) return null;
+  try {
+    const valid = await crypto.subtle.verify(
+      "HMAC",
+      await keyFor(secret),
+      fromBase64url(mac),
+      encoder.encode(body),
+    );
+    if (!valid) return null;
+    const parsed = schema.safeParse(JSON.parse(new TextDecoder().decode(fromBase64url(body))));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A random id of 128 bits, hex. */
+export function randomId(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join(
+    "",
+  );
+}
+
+/** A rank's bin: the prequeue's [0, 1) in 1000 bins, then one bin per second of later arrivals. */
+export const PREQUEUE_BINS = 1000;
+export function binOf(rank: number): number {
+  return rank < 1 ? Math.floor(rank * PREQUEUE_BINS) : PREQUEUE_BINS + Math.floor(rank - 1);
+}

@@ -1,0 +1,113 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Product } from "../catalog/catalog.schemas";
+import { type DropRoom, dropRoomOf, readProduct } from "../catalog/catalog.service";
+import { AppError } from "../errors";
+import { createRouter } from "../http/router";
+import { problems } from "../shared/problem";
+import { background, type Scope, scopeOf } from "../shared/scope";
+import { handOnJoins, join, ticketStatus } from "./waiting-room";
+
+const DropParams = z.object({
+  product: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: "product", in: "path" }, description: "The drop's product, by id or slug" }),
+});
+
+const joinRoute = createRoute({
+  method: "post",
+  path: "/drops/{product}/tickets",
+  operationId: "joinDropQueue",
+  tags: ["Drops"],
+  summary: "Join a drop's waiting room: a signed ticket, shuffled with everyone who comes before the start",
+  security: [],
+  request: {
+    params: DropParams,
+    body: {
+      required: true,
+      content: {
+        "application/json": { schema: z.object({ email: z.email().max(254) }).strict() },
+      },
+    },
+  },
+  responses: {
+    201: {
+      description: "A ticket; poll /v1/drops/{product}/status with it as a bearer token",
+      content: {
+        "application/json": {
+          schema: z.object({
+            ticket: z.string(),
+            prequeue: z.boolean().openapi({ description: "Joined before the start: shuffled at it" }),
+            startsAt: z.iso.datetime(),
+          }),
+        },
+      },
+    },
+    ...problems(
+      { status: 400, description: "Invalid body" },
+      { status: 404, description: "No drop with a waiting room (drop_not_found)" },
+      { status: 503, description: "waiting_room_not_configured (Retry-After)" },
+    ),
+  },
+});
+
+const statusRoute = createRoute({
+  method: "get",
+  path: "/drops/{product}/status",
+  operationId: "getDropTicketStatus",
+  tags: ["Drops"],
+  summary: "Where a ticket stands: its place and wait, its admission pass, or sold out",
+  security: [{ dropTicket: [] }],
+  request: { params: DropParams },
+  responses: {
+    200: {
+      description: "The ticket's standing, from the room's state of the last second",
+      content: {
+        "application/json": {
+          schema: z.object({
+            state: z.enum(["not_started", "waiting", "admitted", "expired", "sold_out"]),
+            startsAt: z.iso.datetime().optional(),
+            position: z.number().int().optional().openapi({ description: "1 for the next in line" }),
+            etaSeconds: z.number().int().optional(),
+            pass: z.string().optional().openapi({ description: "Send as admission.pass at checkout" }),
+            passExpiresAt: z.iso.datetime().optional(),
+          }),
+        },
+      },
+    },
+    ...problems(
+      { status: 403, description: "Not a ticket of this drop (ticket_invalid)" },
+      { status: 404, description: "No drop with a waiting room (drop_not_found)" },
+      { status: 503, description: "waiting_room_not_configured (Retry-After)" },
+    ),
+  },
+});
+
+async function dropRoom(scope: Scope, idOrSlug: string): Promise<DropRoom> {
+  const read = await readProduct(scope, idOrSlug);
+  const room = read ? dropRoomOf(JSON.parse(read.entry.body) as Product) : null;
+  if (!room) throw new AppError("drop_not_found", { detail: `${idOrSlug} has no waiting room` });
+  return room;
+}
+
+export const dropRoutes = createRouter()
+  .openapi(joinRoute, async (c) => {
+    const scope = scopeOf(c);
+    const room = await dropRoom(scope, c.req.valid("param").product);
+    const joined = await join(c.env, room, c.req.valid("json").email);
+    const handOn = handOnJoins(c.env);
+    if (handOn) background(scope, "waiting room counts", handOn);
+    c.header("Cache-Control", "no-store");
+    return c.json(joined, 201);
+  })
+  .openapi(statusRoute, async (c) => {
+    const scope = scopeOf(c);
+    const room = await dropRoom(scope, c.req.valid("param").product);
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("Authorization") ?? "")?.[1] ?? "";
+    const status = await ticketStatus(c.env, room, token);
+    const handOn = handOnJoins(c.env);
+    if (handOn) background(scope, "waiting room counts", handOn);
+    c.header("Cache-Control", "no-store");
+    return c.json(status, 200);
+  });

@@ -1,0 +1,189 @@
+import type { DropRoom } from "../catalog/catalog.service";
+import { customerKey } from "../checkout/customer-limits";
+import { AppError, type Problem } from "../errors";
+import { sha256Hex } from "../shared/crypto";
+import { logEvent } from "../shared/log";
+import { binOf, Pass, randomId, sign, Ticket, verify } from "./admission";
+import { PASS_TTL_MS, type RoomState } from "./waiting-room.do";
+
+/**
+ * The edge side of a drop's waiting room. Joining signs a ticket and counts it in this isolate's
+ * memory; the counts go to the room's object at most once a second per isolate. A buyer's status is
+ * answered from the room's published state, fetched at most once a second per isolate. So neither
+ * touches an object per buyer: the room's cost grows with isolates, not with the crowd.
+ */
+const HAND_ON_EVERY_MS = 1000;
+const STATE_FRESH_MS = 1000;
+
+type Pending = { room: DropRoom; ranks: number[] };
+const pending = new Map<string, Pending>();
+let handedOnAt = 0;
+const states = new Map<string, { at: number; state: Promise<RoomState> }>();
+
+function secretOf(env: Env): string {
+  const secret = env.ADMISSION_SECRET;
+  if (!secret) {
+    throw new AppError("waiting_room_not_configured", {
+      detail: "ADMISSION_SECRET is not set (wrangler secret put ADMISSION_SECRET)",
+      headers: { "Retry-After": "300" },
+    });
+  }
+  return secret;
+}
+
+/** Who holds a ticket or a pass: a hash of the normalised email, never the email itself. */
+export const customerHash = (email: string) => sha256Hex(customerKey(email));
+
+/** A place in the drop's line: shuffled among everyone who came before the start, else in order. */
+export async function join(env: Env, room: DropRoom, email: string, now = Date.now()) {
+  const prequeue = now < room.startsAt;
+  // A later arrival's rank is its arrival time; a random millionth of a second keeps ranks apart
+  // (the runtime's clock does not move within one request), deciding ties by lot.
+  const rank = prequeue ? Math.random() : 1 + (now - room.startsAt) / 1000 + Math.random() * 1e-6;
+  const ticket: Ticket = {
+    kind: "ticket",
+    id: randomId(),
+    productId: room.productId,
+    customer: await customerHash(email),
+    rank,
+    joinedAt: now,
+  };
+  const entry = pending.get(room.productId) ?? { room, ranks: [] };
+  entry.room = room;
+  entry.ranks.push(rank);
+  pending.set(room.productId, entry);
+  return {
+    ticket: await sign(secretOf(env), ticket),
+    prequeue,
+    startsAt: new Date(room.startsAt).toISOString(),
+  };
+}
+
+/** Hands the ranks of joins here to their rooms, if a second has passed; a failed hand-on is kept. */
+export function handOnJoins(env: Env, force = false): Promise<void> | null {
+  const now = Date.now();
+  if (pending.size === 0 || (!force && now - handedOnAt < HAND_ON_EVERY_MS)) return null;
+  handedOnAt = now;
+  const batch = [...pending.values()];
+  pending.clear();
+  return Promise.all(
+    batch.map(async ({ room, ranks }) => {
+      try {
+        await env.ROOMS.getByName(room.productId).report({ ...room, ranks });
+      } catch (error) {
+        logEvent("warn", "waiting room tickets not handed on; kept for the next", { error: String(error) });
+        const entry = pending.get(room.productId) ?? { room, ranks: [] };
+        entry.ranks.push(...ranks);
+        pending.set(room.productId, entry);
+      }
+    }),
+  ).then(() => undefined);
+}
+
+function roomState(env: Env, productId: string): Promise<RoomState> {
+  const now = Date.now();
+  const known = states.get(productId);
+  if (known && now - known.at < STATE_FRESH_MS) return known.state;
+  // RPC returns tuples as plain arrays; their shape is the object's own.
+  const state = env.ROOMS.getByName(productId).state() as unknown as Promise<RoomState>;
+  states.set(productId, { at: now, state });
+  state.catch(() => states.delete(productId));
+  return state;
+}
+
+export type TicketStatus =
+  | { state: "not_started"; startsAt: string; position: number }
+  | { state: "waiting"; position: number; etaSeconds: number }
+  | { state: "admitted"; pass: string; passExpiresAt: string }
+  | { state: "expired" }
+  | { state: "sold_out" };
+
+/** Where a ticket stands, from the room's state as this isolate last heard it (at most 1 s old). */
+export async function ticketStatus(
+  env: Env,
+  room: DropRoom,
+  token: string,
+  now = Date.now(),
+): Promise<TicketStatus> {
+  const secret = secretOf(env);
+  const ticket = await verify(secret, token, Ticket);
+  if (!ticket || ticket.productId !== room.productId) {
+    throw new AppError("ticket_invalid", { detail: "This is not a ticket of this drop's queue" });
+  }
+  const state = await roomState(env, room.productId);
+  if (state.soldOut) return { state: "sold_out" };
+  const bin = binOf(ticket.rank);
+  const ahead = Math.max(0, cumulativeBefore(state, bin) - state.admitted);
+  if (now < room.startsAt) {
+    return { state: "not_started", startsAt: new Date(room.startsAt).toISOString(), position: ahead + 1 };
+  }
+  const admittedAt =
+    ticket.rank <= state.threshold ? state.steps.find(([upto]) => upto >= ticket.rank)?.[1] : undefined;
+  if (admittedAt === undefined) {
+    const perSecond = Math.max(room.admitPerMinute / 60, 1 / 60);
+    return { state: "waiting", position: ahead + 1, etaSeconds: Math.ceil((ahead + 1) / perSecond) };
+  }
+  const expiresAt = admittedAt + PASS_TTL_MS;
+  if (expiresAt <= now) return { state: "expired" };
+  const pass: Pass = {
+    kind: "pass",
+    id: ticket.id,
+    productId: room.productId,
+    customer: ticket.customer,
+    expiresAt,
+  };
+  return {
+    state: "admitted",
+    pass: await sign(secret, pass),
+    passExpiresAt: new Date(expiresAt).toISOString(),
+  };
+}
+
+/** Tickets in bins before this one (the bins are cumulated in order). */
+function cumulativeBefore(state: RoomState, bin: number): number {
+  let before = 0;
+  for (const [at, total] of state.cumulative) {
+    if (at >= bin) break;
+    before = total;
+  }
+  return before;
+}
+
+/**
+ * Checks a drop's admission pass at checkout: signed by this shop, for this product, not expired,
+ * and issued to this customer. Answers the pass, or the 403 refusal the buyer should see (a refusal,
+ * not a throw, so a retry of an order already placed still gets its stored answer).
+ */
+export async function admittedPass(
+  env: Env,
+  room: DropRoom,
+  token: string | undefined,
+  email: string,
+): Promise<{ pass: Pass } | { refusal: Problem }> {
+  if (!token) {
+    return {
+      refusal: {
+        code: "admission_pass_required",
+        detail: `This drop sells through its waiting room: join it at /v1/drops/${room.productId}/tickets`,
+      },
+    };
+  }
+  const pass = await verify(secretOf(env), token, Pass);
+  if (!pass || pass.productId !== room.productId || pass.customer !== (await customerHash(email))) {
+    return {
+      refusal: {
+        code: "admission_pass_invalid",
+        detail: "This admission pass is not valid for this drop and this customer",
+      },
+    };
+  }
+  if (pass.expiresAt <= Date.now()) {
+    return {
+      refusal: {
+        code: "admission_pass_expired",
+        detail: "This admission pass has expired: join the queue again",
+      },
+    };
+  }
+  return { pass };
+}

@@ -1,0 +1,176 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { Pass, sign, Ticket, verify } from "../src/drops/admission";
+import { customerHash, handOnJoins } from "../src/drops/waiting-room";
+import {
+  admin,
+  call,
+  checkoutBody,
+  createProduct,
+  JSON_HEADERS,
+  postCheckout,
+  stockOf,
+  unique,
+} from "./helpers";
+
+/** A drop sold through a waiting room: one SKU with `units`, starting `startsInMs` from now. */
+async function drop(units: number, startsInMs: number, admitPerMinute = 600) {
+  const product = await createProduct({
+    saleStartsAt: new Date(Date.now() + startsInMs).toISOString(),
+    waitingRoom: { admitPerMinute },
+  });
+  const sku = product.variants[0]?.sku ?? "";
+  expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: units })).status).toBe(200);
+  return { product, sku };
+}
+
+async function joinAs(productId: string, email: string) {
+  const response = await call(`/v1/drops/${productId}/tickets`, {
+    method: "POST",
+    headers: JSON_HEADERS,
+    body: JSON.stringify({ email }),
+  });
+  expect(response.status).toBe(201);
+  return response.json<{ ticket: string; prequeue: boolean }>();
+}
+
+type Status = { state: string; position?: number; pass?: string; passExpiresAt?: string };
+const statusOf = async (productId: string, ticket: string) => {
+  const response = await call(`/v1/drops/${productId}/status`, {
+    headers: { Authorization: `Bearer ${ticket}` },
+  });
+  return { status: response.status, body: await response.json<Status>() };
+};
+
+/** Hands this isolate's tickets to the room and runs its tick now. */
+async function tick(productId: string) {
+  await handOnJoins(env, true);
+  await runDurableObjectAlarm(env.ROOMS.getByName(productId));
+}
+
+/** Lets this isolate's copy of the room's state (kept a second) age out. */
+const later = () => new Promise((resolve) => setTimeout(resolve, 1100));
+
+const secret = () => env.ADMISSION_SECRET;
+
+describe("a drop's waiting room", () => {
+  it("shuffles everyone who joins before the start, then admits them in that order at the room's rate", async () => {
+    const { product, sku } = await drop(100, 1500, 60);
+    const buyers = Array.from({ length: 20 }, (_, i) => `buyer${i}-${unique("w")}@example.com`);
+    const joined = [];
+    for (const email of buyers) joined.push({ email, ...(await joinAs(product.id, email)) });
+    expect(joined.every((entry) => entry.prequeue)).toBe(true);
+    const ranks = await Promise.all(
+      joined.map(async (entry) => (await verify(secret(), entry.ticket, Ticket))?.rank ?? -1),
+    );
+    expect(ranks.every((rank) => rank >= 0 && rank < 1)).toBe(true);
+    // Arriving first buys nothing: the ranks are not in arrival order.
+    expect([...ranks].sort((a, b) => a - b)).not.toEqual(ranks);
+
+    await handOnJoins(env, true);
+    expect((await statusOf(product.id, joined[0]?.ticket ?? "")).body).toMatchObject({
+      state: "not_started",
+    });
+
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    await tick(product.id);
+    const statuses = await Promise.all(joined.map((entry) => statusOf(product.id, entry.ticket)));
+    const admitted = joined.filter((_, i) => statuses[i]?.body.state === "admitted");
+    // 60 a minute: one a second from the start (a tick or two have run), from the front of the line.
+    expect(admitted.length).toBeGreaterThanOrEqual(1);
+    expect(admitted.length).toBeLessThanOrEqual(4);
+    const admittedRanks = ranks.filter((_, i) => statuses[i]?.body.state === "admitted");
+    const waitingRanks = ranks.filter((_, i) => statuses[i]?.body.state === "waiting");
+    expect(admittedRanks.length + waitingRanks.length).toBe(20);
+    expect(Math.max(...admittedRanks)).toBeLessThan(Math.min(...waitingRanks));
+    const positions = statuses.filter((s) => s.body.state === "waiting").map((s) => s.body.position ?? 0);
+    expect(Math.min(...positions)).toBeGreaterThanOrEqual(1);
+
+    // An admitted buyer checks out once with the pass, and only with their own email.
+    const first = admitted[0];
+    const pass = statuses[joined.indexOf(first as (typeof joined)[number])]?.body.pass ?? "";
+    const body = (email: string, withPass = pass) =>
+      checkoutBody([{ sku, quantity: 1 }], "tok_ok", {
+        customer: { email },
+        ...(withPass ? { admission: { pass: withPass } } : {}),
+      });
+    const stolen = await postCheckout(body("someone-else@example.com"));
+    expect(stolen.status).toBe(403);
+    expect(await stolen.json()).toMatchObject({ code: "admission_pass_invalid" });
+    const bought = await postCheckout(body(first?.email ?? ""));
+    expect(bought.status).toBe(202);
+    const again = await postCheckout(body(first?.email ?? ""));
+    expect(again.status).toBe(403);
+    expect(await again.json()).toMatchObject({ code: "admission_pass_used" });
+    expect(await stockOf(sku)).toMatchObject({ available: 99 });
+  }, 60_000);
+
+  it("refuses checkout without a pass, with a forged or an expired one, and holds nothing", async () => {
+    const { product, sku } = await drop(10, -1000);
+    const email = `${unique("p")}@example.com`;
+    const customer = await customerHash(email);
+    const forged = `${await sign("not-the-secret", { kind: "pass", id: "0".repeat(32), productId: product.id, customer, expiresAt: Date.now() + 60_000 })}`;
+    const expired = await sign(secret(), {
+      kind: "pass",
+      id: "1".repeat(32),
+      productId: product.id,
+      customer,
+      expiresAt: Date.now() - 1,
+    });
+    for (const [admission, code] of [
+      [undefined, "admission_pass_required"],
+      [{ pass: forged }, "admission_pass_invalid"],
+      [{ pass: expired }, "admission_pass_expired"],
+    ] as const) {
+      const response = await postCheckout(
+        checkoutBody([{ sku, quantity: 1 }], "tok_ok", {
+          customer: { email },
+          ...(admission ? { admission } : {}),
+        }),
+      );
+      expect(response.status).toBe(403);
+      expect(await response.json()).toMatchObject({ code });
+    }
+    expect(await stockOf(sku)).toMatchObject({ reserved: 0, available: 10 });
+    expect(Pass.safeParse(await verify(secret(), expired, Pass)).success).toBe(true);
+  });
+
+  it("admits no more than the units left can serve, and tells everyone at once when it sells out", async () => {
+    const { product, sku } = await drop(2, -1000, 6000);
+    const joined = [];
+    for (let i = 0; i < 12; i++) joined.push(await joinAs(product.id, `${unique("s")}@example.com`));
+    await tick(product.id);
+    await later();
+    const states = await Promise.all(
+      joined.map(async (entry) => (await statusOf(product.id, entry.ticket)).body.state),
+    );
+    // 6000 a minute would let 100 through; 2 units left let 3 (1.5 per unit) through.
+    expect(states.filter((state) => state === "admitted").length).toBe(3);
+
+    expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 0 })).status).toBe(200);
+    await tick(product.id);
+    await later();
+    const after = await Promise.all(
+      joined.map(async (entry) => (await statusOf(product.id, entry.ticket)).body.state),
+    );
+    expect(new Set(after)).toEqual(new Set(["sold_out"]));
+  }, 60_000);
+
+  it("answers 404 for a product without a waiting room and 403 for a ticket of another drop", async () => {
+    const plain = await createProduct();
+    const missing = await call(`/v1/drops/${plain.id}/tickets`, {
+      method: "POST",
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ email: "a@example.com" }),
+    });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ code: "drop_not_found" });
+    const one = await drop(5, 60_000);
+    const other = await drop(5, 60_000);
+    const { ticket } = await joinAs(one.product.id, "b@example.com");
+    const wrong = await statusOf(other.product.id, ticket);
+    expect(wrong.status).toBe(403);
+    expect(wrong.body).toMatchObject({ code: "ticket_invalid" });
+  });
+});
