@@ -157,6 +157,21 @@ describe("a drop's waiting room", () => {
     expect(new Set(after)).toEqual(new Set(["sold_out"]));
   }, 60_000);
 
+  it("keeps shuffling buyers who join within the prequeue window after the start, and admits after it", async () => {
+    const product = await createProduct({
+      saleStartsAt: new Date(Date.now() - 1000).toISOString(),
+      waitingRoom: { admitPerMinute: 600, prequeueSeconds: 60 },
+    });
+    const joined = await joinAs(product.id, `${unique("late")}@example.com`);
+    expect(joined.prequeue).toBe(true);
+    expect((await verify(secret(), joined.ticket, Ticket))?.rank).toBeLessThan(1);
+    await handOnJoins(env, true);
+    expect((await statusOf(product.id, joined.ticket)).body).toMatchObject({
+      state: "not_started",
+      position: 1,
+    });
+  });
+
   it("answers 404 for a product without a waiting room and 403 for a ticket of another drop", async () => {
     const plain = await createProduct();
     const missing = await call(`/v1/drops/${plain.id}/tickets`, {

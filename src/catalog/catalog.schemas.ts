@@ -69,7 +69,11 @@ const productFields = {
   waitingRoom: z
     .object({
       admitPerMinute: z.number().int().min(1).max(1_000_000).openapi({
-        description: "Buyers let through to checkout per minute from the start, in the line's order",
+        description: "Buyers let through to checkout per minute from the shuffle, in the line's order",
+      }),
+      prequeueSeconds: z.number().int().min(0).max(3600).optional().openapi({
+        description:
+          "Buyers who join up to this long after saleStartsAt are still shuffled with the early ones; the shuffle, and admission, happen then (default 0: at the start)",
       }),
     })
     .strict()

@@ -309,14 +309,17 @@ export type PricedSku = {
   waitingRoom: DropRoom | null;
 };
 
-/** What a drop's waiting room needs to know of its product. */
+/**
+ * What a drop's waiting room needs to know of its product. `startsAt` is when the line is shuffled
+ * and admission begins: the sale's start, or as long after it as the prequeue stays open.
+ */
 export type DropRoom = { productId: string; startsAt: number; admitPerMinute: number; skus: string[] };
 
 export function dropRoomOf(product: Product): DropRoom | null {
   if (!product.waitingRoom || !product.saleStartsAt) return null;
   return {
     productId: product.id,
-    startsAt: Date.parse(product.saleStartsAt),
+    startsAt: Date.parse(product.saleStartsAt) + (product.waitingRoom.prequeueSeconds ?? 0) * 1000,
     admitPerMinute: product.waitingRoom.admitPerMinute,
     skus: product.variants.map((variant) => variant.sku),
   };

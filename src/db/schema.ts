@@ -17,7 +17,10 @@ export const products = sqliteTable(
     saleStartsAt: text("sale_starts_at"),
     maxPerOrder: integer("max_per_order"),
     maxPerCustomer: integer("max_per_customer"),
-    waitingRoom: text("waiting_room", { mode: "json" }).$type<{ admitPerMinute: number }>(),
+    waitingRoom: text("waiting_room", { mode: "json" }).$type<{
+      admitPerMinute: number;
+      prequeueSeconds?: number;
+    }>(),
     createdAt: text("created_at").notNull(),
     updatedAt: text("updated_at").notNull(),
   },

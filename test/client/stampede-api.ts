@@ -631,8 +631,10 @@ export interface components {
             maxPerCustomer?: number;
             /** @description A fair waiting room for the drop (needs the product's saleStartsAt): buyers join before the start, are shuffled at it, and check out with an admission pass */
             waitingRoom?: {
-                /** @description Buyers let through to checkout per minute from the start, in the line's order */
+                /** @description Buyers let through to checkout per minute from the shuffle, in the line's order */
                 admitPerMinute: number;
+                /** @description Buyers who join up to this long after saleStartsAt are still shuffled with the early ones; the shuffle, and admission, happen then (default 0: at the start) */
+                prequeueSeconds?: number;
             };
             /** Format: date-time */
             updatedAt: string;
@@ -764,8 +766,10 @@ export interface components {
             maxPerCustomer?: number;
             /** @description A fair waiting room for the drop (needs the product's saleStartsAt): buyers join before the start, are shuffled at it, and check out with an admission pass */
             waitingRoom?: {
-                /** @description Buyers let through to checkout per minute from the start, in the line's order */
+                /** @description Buyers let through to checkout per minute from the shuffle, in the line's order */
                 admitPerMinute: number;
+                /** @description Buyers who join up to this long after saleStartsAt are still shuffled with the early ones; the shuffle, and admission, happen then (default 0: at the start) */
+                prequeueSeconds?: number;
             };
         };
         InventoryDetail: {
