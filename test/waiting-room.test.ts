@@ -109,7 +109,7 @@ describe("a drop's waiting room", () => {
   it("refuses checkout without a pass, with a forged or an expired one, and holds nothing", async () => {
     const { product, sku } = await drop(10, -1000);
     const email = `${unique("p")}@example.com`;
-    const customer = await customerHash(email);
+    const customer = await customerHash(env, email);
     const forged = `${await sign("not-the-secret", { kind: "pass", id: "0".repeat(32), productId: product.id, customer, expiresAt: Date.now() + 60_000 })}`;
     const expired = await sign(secret(), {
       kind: "pass",
@@ -171,6 +171,63 @@ describe("a drop's waiting room", () => {
       position: 1,
     });
   });
+
+  it("gives a customer one place: joining again, with any spelling of the email, draws the same", async () => {
+    const { product } = await drop(10, 60_000);
+    const first = await joinAs(product.id, "Same.Buyer+1@gmail.com");
+    const again = await joinAs(product.id, "samebuyer@googlemail.com");
+    const [a, b] = await Promise.all([
+      verify(secret(), first.ticket, Ticket),
+      verify(secret(), again.ticket, Ticket),
+    ]);
+    expect(a?.rank).toBe(b?.rank);
+    expect(a?.id).toBe(b?.id);
+    await handOnJoins(env, true);
+    expect((await env.ROOMS.getByName(product.id).state()).joined).toBe(1);
+  });
+
+  it("is not sold out while units are only held, and admits again when they come back", async () => {
+    const { product, sku } = await drop(1, -1000, 600);
+    const joined = [];
+    for (let i = 0; i < 3; i++) joined.push(await joinAs(product.id, `${unique("h")}@example.com`));
+    const holder = env.INVENTORY.getByName(sku);
+    expect(
+      await holder.reserve({ orderId: "held-order", quantity: 1, expiresAtMs: Date.now() + 60_000 }),
+    ).toMatchObject({
+      ok: true,
+    });
+    await tick(product.id);
+    await later();
+    const held = await Promise.all(
+      joined.map(async (entry) => (await statusOf(product.id, entry.ticket)).body.state),
+    );
+    expect(held).toEqual(["waiting", "waiting", "waiting"]);
+    await holder.release("held-order");
+    await tick(product.id);
+    await later();
+    const back = await Promise.all(
+      joined.map(async (entry) => (await statusOf(product.id, entry.ticket)).body.state),
+    );
+    expect(back.filter((state) => state === "admitted").length).toBe(1);
+  }, 60_000);
+
+  it("is not stalled by a variant that was never stocked", async () => {
+    const product = await createProduct({
+      saleStartsAt: new Date(Date.now() - 1000).toISOString(),
+      waitingRoom: { admitPerMinute: 600 },
+      variants: [
+        { sku: `${unique("S").toUpperCase()}-A`, title: "A", price: { amount: 100, currency: "USD" } },
+        { sku: `${unique("S").toUpperCase()}-B`, title: "B", price: { amount: 100, currency: "USD" } },
+      ],
+    });
+    expect(
+      (await admin("PUT", `/v1/admin/inventory/${product.variants[0]?.sku}`, { onHand: 5 })).status,
+    ).toBe(200);
+    const { ticket } = await joinAs(product.id, `${unique("v")}@example.com`);
+    await tick(product.id);
+    await later();
+    expect((await statusOf(product.id, ticket)).body).toMatchObject({ state: "admitted" });
+  }, 60_000);
 
   it("answers 404 for a product without a waiting room and 403 for a ticket of another drop", async () => {
     const plain = await createProduct();

@@ -313,7 +313,14 @@ export type PricedSku = {
  * What a drop's waiting room needs to know of its product. `startsAt` is when the line is shuffled
  * and admission begins: the sale's start, or as long after it as the prequeue stays open.
  */
-export type DropRoom = { productId: string; startsAt: number; admitPerMinute: number; skus: string[] };
+export type DropRoom = {
+  productId: string;
+  startsAt: number;
+  admitPerMinute: number;
+  skus: string[];
+  /** The product's version, so the room keeps the newest settings whichever isolate reports. */
+  version: number;
+};
 
 export function dropRoomOf(product: Product): DropRoom | null {
   if (!product.waitingRoom || !product.saleStartsAt) return null;
@@ -322,6 +329,7 @@ export function dropRoomOf(product: Product): DropRoom | null {
     startsAt: Date.parse(product.saleStartsAt) + (product.waitingRoom.prequeueSeconds ?? 0) * 1000,
     admitPerMinute: product.waitingRoom.admitPerMinute,
     skus: product.variants.map((variant) => variant.sku),
+    version: Date.parse(product.updatedAt),
   };
 }
 

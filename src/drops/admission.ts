@@ -7,10 +7,11 @@ import { base64url } from "../shared/crypto";
  * its place in the line (`rank`); a pass, given to a ticket the room has admitted, lets its holder
  * check out once before it expires, and only with the email it was issued to.
  *
- * Ranks: a buyer who joins before the start (or within the room's prequeue window after it) draws a
- * uniformly random rank in [0, 1), which is the same as shuffling everyone who came early: arriving
- * first by a few milliseconds buys nothing. A later arrival's rank is 1 + the seconds since the
- * prequeue closed, so they queue in order of arrival behind the whole prequeue.
+ * Ranks: a buyer who joins before the shuffle (the start, or the end of the prequeue window after it)
+ * draws a uniformly random rank in [0, 1), which is the same as shuffling everyone who came early:
+ * arriving first by a few milliseconds buys nothing. The draw is a keyed hash of the drop and the
+ * customer, so joining again draws the same rank: nobody can re-roll. A later arrival's rank is 1 +
+ * the seconds since the shuffle, so they queue in order of arrival behind the whole prequeue.
  */
 export const Ticket = z
   .object({
@@ -85,11 +86,16 @@ export async function verify<T extends z.ZodType>(
   }
 }
 
-/** A random id of 128 bits, hex. */
-export function randomId(): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join(
-    "",
-  );
+/** HMAC-SHA256 of `text` under the admission secret, hex: a keyed hash nobody else can compute. */
+export async function keyedHash(secret: string, text: string): Promise<string> {
+  const mac = await crypto.subtle.sign("HMAC", await keyFor(secret), encoder.encode(text));
+  return Array.from(new Uint8Array(mac), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A customer's draw for a drop's prequeue: uniform in [0, 1), the same every time they join. */
+export async function drawRank(secret: string, productId: string, customer: string): Promise<number> {
+  const hex = await keyedHash(secret, `rank|${productId}|${customer}`);
+  return Number.parseInt(hex.slice(0, 13), 16) / 2 ** 52;
 }
 
 /** A rank's bin: the prequeue's [0, 1) in 1000 bins, then one bin per second of later arrivals. */

@@ -1,9 +1,8 @@
 import type { DropRoom } from "../catalog/catalog.service";
 import { customerKey } from "../checkout/customer-limits";
 import { AppError, type Problem } from "../errors";
-import { sha256Hex } from "../shared/crypto";
 import { logEvent } from "../shared/log";
-import { binOf, Pass, randomId, sign, Ticket, verify } from "./admission";
+import { binOf, drawRank, keyedHash, Pass, sign, Ticket, verify } from "./admission";
 import { PASS_TTL_MS, type RoomState } from "./waiting-room.do";
 
 /**
@@ -15,7 +14,10 @@ import { PASS_TTL_MS, type RoomState } from "./waiting-room.do";
 const HAND_ON_EVERY_MS = 1000;
 const STATE_FRESH_MS = 1000;
 
-type Pending = { room: DropRoom; ranks: number[] };
+/** Tickets per report to the room (each is a rank and a customer's keyed hash). */
+const REPORT_CHUNK = 5000;
+
+type Pending = { room: DropRoom; tickets: [number, string][] };
 const pending = new Map<string, Pending>();
 let handedOnAt = 0;
 const states = new Map<string, { at: number; state: Promise<RoomState> }>();
@@ -31,35 +33,49 @@ function secretOf(env: Env): string {
   return secret;
 }
 
-/** Who holds a ticket or a pass: a hash of the normalised email, never the email itself. */
-export const customerHash = (email: string) => sha256Hex(customerKey(email));
+/**
+ * Who holds a ticket or a pass: a keyed hash of the normalised email (not a plain hash, which anyone
+ * could compute from a guessed address), never the email itself.
+ */
+export const customerHash = (env: Env, email: string) =>
+  keyedHash(secretOf(env), `customer|${customerKey(email)}`);
 
-/** A place in the drop's line: shuffled among everyone who came before the start, else in order. */
+function queue(room: DropRoom, tickets: [number, string][]) {
+  const entry = pending.get(room.productId) ?? { room, tickets: [] };
+  entry.room = room;
+  entry.tickets.push(...tickets);
+  pending.set(room.productId, entry);
+}
+
+/**
+ * A place in the drop's line: shuffled among everyone who came before the shuffle, else in order of
+ * arrival. One customer has one place: joining again gives the same ticket before the shuffle, and
+ * the room keeps the first place a customer took, so neither a re-roll nor a second pass is to be had.
+ */
 export async function join(env: Env, room: DropRoom, email: string, now = Date.now()) {
+  const secret = secretOf(env);
+  const customer = await customerHash(env, email);
   const prequeue = now < room.startsAt;
   // A later arrival's rank is its arrival time; a random millionth of a second keeps ranks apart
   // (the runtime's clock does not move within one request), deciding ties by lot.
-  const rank = prequeue ? Math.random() : 1 + (now - room.startsAt) / 1000 + Math.random() * 1e-6;
+  const tiebreak = crypto.getRandomValues(new Uint32Array(1))[0] ?? 0;
+  const rank = prequeue
+    ? await drawRank(secret, room.productId, customer)
+    : 1 + (now - room.startsAt) / 1000 + (tiebreak / 2 ** 32) * 1e-6;
   const ticket: Ticket = {
     kind: "ticket",
-    id: randomId(),
+    id: (await keyedHash(secret, `ticket|${room.productId}|${customer}`)).slice(0, 32),
     productId: room.productId,
-    customer: await customerHash(email),
+    customer,
     rank,
     joinedAt: now,
   };
-  const entry = pending.get(room.productId) ?? { room, ranks: [] };
-  entry.room = room;
-  entry.ranks.push(rank);
-  pending.set(room.productId, entry);
-  return {
-    ticket: await sign(secretOf(env), ticket),
-    prequeue,
-    startsAt: new Date(room.startsAt).toISOString(),
-  };
+  const signed = await sign(secret, ticket);
+  queue(room, [[rank, customer]]);
+  return { ticket: signed, prequeue, startsAt: new Date(room.startsAt).toISOString() };
 }
 
-/** Hands the ranks of joins here to their rooms, if a second has passed; a failed hand-on is kept. */
+/** Hands the tickets joined here to their rooms, if a second has passed; a failed hand-on is kept. */
 export function handOnJoins(env: Env, force = false): Promise<void> | null {
   const now = Date.now();
   if (pending.size === 0 || (!force && now - handedOnAt < HAND_ON_EVERY_MS)) return null;
@@ -67,16 +83,18 @@ export function handOnJoins(env: Env, force = false): Promise<void> | null {
   const batch = [...pending.values()];
   pending.clear();
   return Promise.all(
-    batch.map(async ({ room, ranks }) => {
-      try {
-        await env.ROOMS.getByName(room.productId).report({ ...room, ranks });
-      } catch (error) {
-        logEvent("warn", "waiting room tickets not handed on; kept for the next", { error: String(error) });
-        const entry = pending.get(room.productId) ?? { room, ranks: [] };
-        entry.ranks.push(...ranks);
-        pending.set(room.productId, entry);
-      }
-    }),
+    batch.flatMap(({ room, tickets }) =>
+      Array.from({ length: Math.ceil(tickets.length / REPORT_CHUNK) }, (_, i) =>
+        tickets.slice(i * REPORT_CHUNK, (i + 1) * REPORT_CHUNK),
+      ).map(async (chunk) => {
+        try {
+          await env.ROOMS.getByName(room.productId).report({ ...room, tickets: chunk });
+        } catch (error) {
+          logEvent("warn", "waiting room tickets not handed on; kept for the next", { error: String(error) });
+          queue(room, chunk);
+        }
+      }),
+    ),
   ).then(() => undefined);
 }
 
@@ -93,7 +111,7 @@ function roomState(env: Env, productId: string): Promise<RoomState> {
 
 export type TicketStatus =
   | { state: "not_started"; startsAt: string; position: number }
-  | { state: "waiting"; position: number; etaSeconds: number }
+  | { state: "waiting"; position: number; etaSeconds: number; unitsLeft: number; likelySoldOut: boolean }
   | { state: "admitted"; pass: string; passExpiresAt: string }
   | { state: "expired" }
   | { state: "sold_out" };
@@ -117,12 +135,24 @@ export async function ticketStatus(
   if (now < room.startsAt) {
     return { state: "not_started", startsAt: new Date(room.startsAt).toISOString(), position: ahead + 1 };
   }
-  const admittedAt =
+  const stepAt =
     ticket.rank <= state.threshold ? state.steps.find(([upto]) => upto >= ticket.rank)?.[1] : undefined;
-  if (admittedAt === undefined) {
+  if (stepAt === undefined) {
+    // The room has nobody left to admit, yet this ticket waits: its join never reached the room (its
+    // isolate went first). Handing it on again is harmless: the room keeps one place per customer.
+    if (ahead === 0 && state.joined === state.admitted) queue(room, [[ticket.rank, ticket.customer]]);
     const perSecond = Math.max(room.admitPerMinute / 60, 1 / 60);
-    return { state: "waiting", position: ahead + 1, etaSeconds: Math.ceil((ahead + 1) / perSecond) };
+    return {
+      state: "waiting",
+      position: ahead + 1,
+      etaSeconds: Math.ceil((ahead + 1) / perSecond),
+      unitsLeft: state.unitsLeft,
+      // Honest about the odds: more people ahead than the room lets in for what is left.
+      likelySoldOut: ahead >= state.unitsLeft * 1.5,
+    };
   }
+  // A ticket that reached the room after its place was passed counts from when it arrived there.
+  const admittedAt = Math.max(stepAt, ticket.joinedAt);
   const expiresAt = admittedAt + PASS_TTL_MS;
   if (expiresAt <= now) return { state: "expired" };
   const pass: Pass = {
@@ -169,7 +199,7 @@ export async function admittedPass(
     };
   }
   const pass = await verify(secretOf(env), token, Pass);
-  if (!pass || pass.productId !== room.productId || pass.customer !== (await customerHash(email))) {
+  if (!pass || pass.productId !== room.productId || pass.customer !== (await customerHash(env, email))) {
     return {
       refusal: {
         code: "admission_pass_invalid",
