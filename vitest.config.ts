@@ -1,15 +1,18 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { startFakeStripe } from "./test/fakes/stripe-api.mjs";
+import { startFakeTurnstile } from "./test/fakes/turnstile.mjs";
 
 /**
  * Two projects over the same worker: the shop as it runs locally (the payment simulator), and the
  * shop with Stripe as its gateway, the official SDK pointed at a local fake of Stripe's HTTP API
- * (test/fakes/stripe-api.mjs) that this process serves for the run.
+ * (test/fakes/stripe-api.mjs) that this process serves for the run, as it serves a fake of
+ * Turnstile's siteverify (test/fakes/turnstile.mjs).
  */
 export default defineConfig(async () => {
   const migrations = await readD1Migrations("./migrations");
   const stripe = await startFakeStripe();
+  const turnstile = await startFakeTurnstile();
   const worker = (bindings: Record<string, string>) =>
     cloudflareTest({
       main: "./src/index.ts",
@@ -23,6 +26,8 @@ export default defineConfig(async () => {
           // Payment retries in tests go round at once, so every path settles within seconds.
           PAYMENT_RETRY_BASE_SECONDS: "0",
           PAYMENT_RETRY_MAX_DELAY_SECONDS: "0",
+          // Turnstile stays off unless a test sets TURNSTILE_SECRET; then it asks the local fake.
+          TURNSTILE_VERIFY_URL: turnstile.url,
           ...bindings,
         },
       },

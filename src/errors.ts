@@ -22,6 +22,8 @@ const codes = {
   admission_pass_invalid: [403, "Admission pass invalid"],
   admission_pass_expired: [403, "Admission pass expired"],
   admission_pass_used: [403, "Admission pass already used"],
+  turnstile_required: [403, "Turnstile token required"],
+  turnstile_failed: [403, "Turnstile token not accepted"],
   webhook_endpoint_not_found: [404, "Webhook endpoint not found"],
   webhook_dead_letter_not_found: [404, "Webhook dead letter not found"],
   method_not_allowed: [405, "Method not allowed"],

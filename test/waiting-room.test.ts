@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { Pass, sign, Ticket, verify } from "../src/drops/admission";
 import { customerHash, handOnJoins } from "../src/drops/waiting-room";
+import { TURNSTILE_TEST_SECRET } from "./fakes/turnstile.mjs";
 import {
   admin,
   call,
@@ -228,6 +229,49 @@ describe("a drop's waiting room", () => {
     await later();
     expect((await statusOf(product.id, ticket)).body).toMatchObject({ state: "admitted" });
   }, 60_000);
+
+  it("needs a verified Turnstile token to join when the shop set a secret, each token once", async () => {
+    const { product } = await drop(10, 60_000);
+    const guarded = { TURNSTILE_SECRET: TURNSTILE_TEST_SECRET } as Partial<Env>;
+    const joinWith = (turnstileToken?: string) =>
+      call(
+        `/v1/drops/${product.id}/tickets`,
+        {
+          method: "POST",
+          headers: JSON_HEADERS,
+          body: JSON.stringify({
+            email: `${unique("t")}@example.com`,
+            ...(turnstileToken ? { turnstileToken } : {}),
+          }),
+        },
+        guarded,
+      );
+    const missing = await joinWith();
+    expect(missing.status).toBe(403);
+    expect(await missing.json()).toMatchObject({ code: "turnstile_required" });
+    const bad = await joinWith("bot");
+    expect(bad.status).toBe(403);
+    expect(await bad.json()).toMatchObject({
+      code: "turnstile_failed",
+      errorCodes: ["invalid-input-response"],
+    });
+    const token = `pass-${unique("tok")}`;
+    expect((await joinWith(token)).status).toBe(201);
+    const reused = await joinWith(token);
+    expect(reused.status).toBe(403);
+    expect(await reused.json()).toMatchObject({ errorCodes: ["timeout-or-duplicate"] });
+    const unreachable = await call(
+      `/v1/drops/${product.id}/tickets`,
+      {
+        method: "POST",
+        headers: JSON_HEADERS,
+        body: JSON.stringify({ email: "u@example.com", turnstileToken: "pass-x" }),
+      },
+      { ...guarded, TURNSTILE_VERIFY_URL: "http://127.0.0.1:9/siteverify" } as Partial<Env>,
+    );
+    expect(unreachable.status).toBe(503);
+    expect(unreachable.headers.get("Retry-After")).toBe("2");
+  });
 
   it("answers 404 for a product without a waiting room and 403 for a ticket of another drop", async () => {
     const plain = await createProduct();

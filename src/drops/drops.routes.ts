@@ -5,6 +5,7 @@ import { AppError } from "../errors";
 import { createRouter } from "../http/router";
 import { problems } from "../shared/problem";
 import { background, type Scope, scopeOf } from "../shared/scope";
+import { checkTurnstile } from "./turnstile";
 import { handOnJoins, join, ticketStatus } from "./waiting-room";
 
 const DropParams = z.object({
@@ -27,7 +28,16 @@ const joinRoute = createRoute({
     body: {
       required: true,
       content: {
-        "application/json": { schema: z.object({ email: z.email().max(254) }).strict() },
+        "application/json": {
+          schema: z
+            .object({
+              email: z.email().max(254),
+              turnstileToken: z.string().min(1).max(2048).optional().openapi({
+                description: "The Turnstile widget's token; required when the shop set TURNSTILE_SECRET",
+              }),
+            })
+            .strict(),
+        },
       },
     },
   },
@@ -46,8 +56,12 @@ const joinRoute = createRoute({
     },
     ...problems(
       { status: 400, description: "Invalid body" },
+      { status: 403, description: "turnstile_required, turnstile_failed (a missing, bad or reused token)" },
       { status: 404, description: "No drop with a waiting room (drop_not_found)" },
-      { status: 503, description: "waiting_room_not_configured (Retry-After)" },
+      {
+        status: 503,
+        description: "waiting_room_not_configured, or the bot check could not be made (Retry-After)",
+      },
     ),
   },
 });
@@ -95,7 +109,9 @@ export const dropRoutes = createRouter()
   .openapi(joinRoute, async (c) => {
     const scope = scopeOf(c);
     const room = await dropRoom(scope, c.req.valid("param").product);
-    const joined = await join(c.env, room, c.req.valid("json").email);
+    const { email, turnstileToken } = c.req.valid("json");
+    await checkTurnstile(c.env, turnstileToken, c.req.header("CF-Connecting-IP"));
+    const joined = await join(c.env, room, email);
     const handOn = handOnJoins(c.env);
     if (handOn) background(scope, "waiting room counts", handOn);
     c.header("Cache-Control", "no-store");

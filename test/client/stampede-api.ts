@@ -1547,6 +1547,8 @@ export interface operations {
                 "application/json": {
                     /** Format: email */
                     email: string;
+                    /** @description The Turnstile widget's token; required when the shop set TURNSTILE_SECRET */
+                    turnstileToken?: string;
                 };
             };
         };
@@ -1568,6 +1570,15 @@ export interface operations {
             };
             /** @description Invalid body */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description turnstile_required, turnstile_failed (a missing, bad or reused token) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1602,7 +1613,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description waiting_room_not_configured (Retry-After) */
+            /** @description waiting_room_not_configured, or the bot check could not be made (Retry-After) */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
