@@ -5,6 +5,8 @@ const notice = document.getElementById("notice");
 const CART_KEY = "stampede.cart";
 const ORDERS_KEY = "stampede.orders";
 const ATTEMPT_KEY = "stampede.checkoutAttempt";
+const TICKETS_KEY = "stampede.dropTickets";
+const PASSES_KEY = "stampede.dropPasses";
 
 const el = (tag, attributes = {}, ...children) => {
   const node = document.createElement(tag);
@@ -300,12 +302,118 @@ async function product() {
     countdown,
     status,
     limit,
-    add,
+    // A drop with a waiting room sells to those it admits: the queue takes the place of the button.
+    item.waitingRoom ? queuePanel(item, () => selected) : add,
   );
   showRules();
   setInterval(showRules, 1000);
   await refreshStock();
   setInterval(refreshStock, 5000);
+}
+
+/** Minutes and seconds, roughly, for a wait. */
+const roughly = (seconds) => (seconds < 90 ? `${seconds} s` : `${Math.round(seconds / 60)} min`);
+
+/**
+ * A drop's waiting room on its product page: join with an email, then the place in line, the wait
+ * and the units left, refreshed every 2 s; once admitted, the chosen variant goes to the cart with
+ * the pass and the buyer goes straight to checkout.
+ */
+function queuePanel(item, selectedVariant) {
+  const panel = el("div", { class: "queue", "data-testid": "queue" });
+  const show = (...nodes) => panel.replaceChildren(...nodes);
+  const tickets = () => readJson(TICKETS_KEY, {});
+  const line = (text) => el("p", { "data-testid": "queue-status", "aria-live": "polite" }, text);
+
+  async function poll(ticket, email) {
+    for (;;) {
+      const response = await fetch(`/v1/drops/${encodeURIComponent(item.id)}/status`, {
+        headers: { Authorization: `Bearer ${ticket}` },
+      }).catch(() => null);
+      if (response?.ok) {
+        const status = await response.json();
+        if (status.state === "admitted") {
+          const passes = readJson(PASSES_KEY, {});
+          passes[item.id] = { pass: status.pass, email };
+          localStorage.setItem(PASSES_KEY, JSON.stringify(passes));
+          const variant = selectedVariant();
+          cart.add({
+            sku: variant.sku,
+            title: `${item.title} (${variant.title})`,
+            price: variant.price,
+            slug: item.slug,
+            productId: item.id,
+          });
+          location.assign("/cart");
+          return;
+        }
+        if (status.state === "sold_out") return show(line("Sold out: every unit has been sold."));
+        if (status.state === "expired") {
+          const saved = tickets();
+          delete saved[item.id];
+          localStorage.setItem(TICKETS_KEY, JSON.stringify(saved));
+          return show(line("Your turn passed without an order. Join again for a new place."), joinForm());
+        }
+        show(
+          line(
+            status.state === "not_started"
+              ? `You are in the line. At the start, everyone who joined before it is shuffled: coming early does not put you ahead. Place so far: ${status.position}.`
+              : `Your place: ${status.position}. About ${roughly(status.etaSeconds)} to go; ${status.unitsLeft} left.${status.likelySoldOut ? " More people are ahead of you than there are units left: it will probably sell out first." : ""}`,
+          ),
+        );
+      } else if (response) {
+        return show(line("This queue is not available right now."));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  }
+
+  function joinForm() {
+    const email = el("input", {
+      type: "email",
+      required: true,
+      autocomplete: "email",
+      "data-testid": "queue-email",
+    });
+    return el(
+      "form",
+      {
+        class: "checkout",
+        onsubmit: async (event) => {
+          event.preventDefault();
+          const response = await fetch(`/v1/drops/${encodeURIComponent(item.id)}/tickets`, {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ email: email.value }),
+          }).catch(() => null);
+          if (!response?.ok) {
+            const problem = (await response?.json().catch(() => null)) ?? {};
+            say(problem.detail ?? "The queue could not be joined. Try again.", "error");
+            return;
+          }
+          const { ticket } = await response.json();
+          localStorage.setItem(
+            TICKETS_KEY,
+            JSON.stringify({ ...tickets(), [item.id]: { ticket, email: email.value } }),
+          );
+          poll(ticket, email.value);
+        },
+      },
+      el("label", {}, "Email", email),
+      el("button", { type: "submit", class: "primary", "data-testid": "queue-join" }, "Join the queue"),
+    );
+  }
+
+  const saved = tickets()[item.id];
+  if (saved) poll(saved.ticket, saved.email);
+  else show(joinForm());
+  return panel;
+}
+
+/** The pass (and the email it is bound to) for a drop in the cart, if there is one. */
+function dropPass(lines) {
+  const passes = readJson(PASSES_KEY, {});
+  return lines.map((line) => line.productId && passes[line.productId]).find(Boolean) ?? null;
 }
 
 // Cart and checkout.
@@ -363,6 +471,8 @@ function cartPage() {
       required: true,
       autocomplete: "email",
       "data-testid": "checkout-email",
+      // A drop's pass is bound to the email it was issued to.
+      value: dropPass(lines)?.email,
     }),
     ...paymentFields({ amount: total, currency: lines[0].price.currency }),
     el(
@@ -492,9 +602,11 @@ async function placeOrder(event) {
   const button = event.target.querySelector("[data-testid=place-order]");
   button.disabled = true;
   const form = new FormData(event.target);
+  const pass = dropPass(cart.lines());
   const order = {
     items: cart.lines().map(({ sku, quantity }) => ({ sku, quantity })),
     customer: { email: String(form.get("email")) },
+    ...(pass ? { admission: { pass: pass.pass } } : {}),
   };
   try {
     // With Stripe, a retry of the same attempt sends the card's token made the first time, so the

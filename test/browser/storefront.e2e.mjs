@@ -166,6 +166,35 @@ describe("storefront", () => {
     await page.shot();
   });
 
+  it("queues for a drop with a waiting room, is let in at the start, and buys with the pass", async () => {
+    const slug = `room-${Date.now()}`;
+    const sku = `${slug.toUpperCase()}-1`;
+    const product = await adminCall("POST", "/v1/admin/products", {
+      slug,
+      title: "Queued Drop",
+      category: "drops",
+      saleStartsAt: new Date(Date.now() + 6000).toISOString(),
+      waitingRoom: { admitPerMinute: 600 },
+      variants: [{ sku, title: "One size", price: { amount: 9900, currency: "USD" } }],
+    });
+    await adminCall("PUT", `/v1/admin/inventory/${sku}`, { onHand: 20 });
+    const page = await newPage("drop-queue");
+    await page.goto(`${BASE}/products/${slug}`);
+    assert.equal(await page.getByTestId("add-to-cart").count(), 0, "a drop sells through its queue");
+    await page.getByTestId("queue-email").fill("queued@example.com");
+    await page.getByTestId("queue-join").click();
+    await page.getByTestId("queue-status").filter({ hasText: "You are in the line" }).waitFor();
+    await page.shot();
+    // At the start the room lets the line in; the page goes straight to checkout with the pass.
+    await page.waitForURL(/\/cart$/, { timeout: 30_000 });
+    assert.equal(await page.getByTestId("checkout-email").inputValue(), "queued@example.com");
+    await page.getByLabel("Payment (test card)").selectOption("tok_ok");
+    await page.getByTestId("place-order").click();
+    await page.waitForURL(/\/orders\//);
+    await page.getByTestId("order-status").filter({ hasText: "Paid" }).waitFor({ timeout: 20_000 });
+    assert.ok(product.id);
+  });
+
   it("features the flash sale with live stock, shows its own pictures offline, and shows a price once", async () => {
     const page = await newPage("home");
     await page.goto(`${BASE}/`);
