@@ -1,4 +1,7 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import { handOnJoins } from "../src/drops/waiting-room";
 import { SkuInventory } from "../src/inventory/inventory.do";
 import { saleCounters } from "../src/ops/sale-metrics";
 import {
@@ -117,7 +120,7 @@ describe("GET /v1/admin/dashboard", () => {
     const restore = takeD1Down();
     try {
       const data = await dashboard(`?skus=${sku}`);
-      expect(data.unavailable).toEqual(["payments", "orders"]);
+      expect(data.unavailable).toEqual(["payments", "orders", "drops"]);
       expect(data.payments).toBeNull();
       expect(data.intake).not.toBeNull();
       expect(data.sale).not.toBeNull();
@@ -141,4 +144,42 @@ describe("an isolate's sale counters", () => {
     expect(second?.outcomes.accepted).toBe(3);
     expect(second?.latency.reduce((a, b) => a + b, 0)).toBe(3);
   });
+});
+
+describe("the ops page's view of drops' queues", () => {
+  it("shows each waiting room: joined, waiting, let in, sold and units left", async () => {
+    const product = await (
+      await admin("POST", "/v1/admin/products", {
+        slug: unique("queued"),
+        title: "Queued for the ops page",
+        category: "drops",
+        saleStartsAt: new Date(Date.now() - 1000).toISOString(),
+        waitingRoom: { admitPerMinute: 60 },
+        variants: [{ sku: unique("Q").toUpperCase(), title: "One", price: { amount: 100, currency: "USD" } }],
+      })
+    ).json<{ id: string; variants: { sku: string }[] }>();
+    expect(
+      (await admin("PUT", `/v1/admin/inventory/${product.variants[0]?.sku}`, { onHand: 7 })).status,
+    ).toBe(200);
+    for (let i = 0; i < 3; i++) {
+      const joined = await call(`/v1/drops/${product.id}/tickets`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ email: `${unique("o")}@example.com` }),
+      });
+      expect(joined.status).toBe(201);
+    }
+    await handOnJoins(env, true);
+    await runDurableObjectAlarm(env.ROOMS.getByName(product.id));
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const page = await (await admin("GET", "/v1/admin/dashboard")).json<{
+      drops:
+        | { productId: string; joined: number; waiting: number; admitted: number; unitsLeft: number }[]
+        | null;
+    }>();
+    const room = page.drops?.find((d) => d.productId === product.id);
+    expect(room).toMatchObject({ joined: 3, unitsLeft: 7 });
+    expect((room?.admitted ?? 0) + (room?.waiting ?? 0)).toBe(3);
+    expect(room?.admitted).toBeGreaterThanOrEqual(1);
+  }, 60_000);
 });

@@ -358,6 +358,25 @@ function render(data) {
   );
   renderStock(data);
   frame.bottom.replaceChildren(
+    ...(data.drops?.length
+      ? [
+          table(
+            "Drops (waiting rooms)",
+            ["drop", `starts (${ZONE})`, "joined", "waiting", "let in", "sold", "units left", "state"],
+            data.drops.map((d) => [
+              d.title,
+              d.saleStartsAt ? time(d.saleStartsAt) : "",
+              d.joined,
+              d.waiting,
+              d.admitted,
+              d.sold,
+              d.unitsLeft,
+              d.soldOut ? "sold out" : "open",
+            ]),
+            "ops-drops",
+          ),
+        ]
+      : []),
     table(
       "Recent orders",
       ["order", "status", "payment", "attempts", "total", `created (${ZONE})`],

@@ -75,6 +75,22 @@ const Dashboard = z
       })
       .nullable()
       .openapi({ description: "Checkout answers per second by outcome, and latency, over the window" }),
+    drops: z
+      .array(
+        z.object({
+          productId: z.string(),
+          title: z.string(),
+          saleStartsAt: z.string().nullable(),
+          joined: z.number().int(),
+          waiting: z.number().int(),
+          admitted: z.number().int(),
+          sold: z.number().int(),
+          unitsLeft: z.number().int(),
+          soldOut: z.boolean(),
+        }),
+      )
+      .nullable()
+      .openapi({ description: "The waiting rooms of the newest drops that have one" }),
     stock: z
       .array(
         z.union([
@@ -96,7 +112,7 @@ const Dashboard = z
       )
       .nullable(),
     unavailable: z
-      .array(z.enum(["payments", "intake", "orders", "sale", "stock"]))
+      .array(z.enum(["payments", "intake", "orders", "sale", "stock", "drops"]))
       .openapi({ description: "Parts that could not be read this time (the rest is current)" }),
   })
   .openapi("Dashboard");

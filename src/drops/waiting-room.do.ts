@@ -42,8 +42,9 @@ export type RoomState = {
   cumulative: [number, number][];
   joined: number;
   admitted: number;
-  /** Units of the drop still available when the room last looked. */
+  /** Units of the drop still available, and sold since its last stock take, when the room last looked. */
   unitsLeft: number;
+  unitsSold: number;
 };
 
 type Config = {
@@ -81,9 +82,9 @@ export class WaitingRoom extends DurableObject<Env> {
           sold INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS room (id INTEGER PRIMARY KEY CHECK (id = 1), credit REAL NOT NULL,
           ticked_at INTEGER NOT NULL, threshold REAL NOT NULL, sold_out INTEGER NOT NULL,
-          units_left INTEGER NOT NULL);
-        INSERT OR IGNORE INTO room (id, credit, ticked_at, threshold, sold_out, units_left)
-          VALUES (1, 0, 0, -1, 0, 0);
+          units_left INTEGER NOT NULL, units_sold INTEGER NOT NULL);
+        INSERT OR IGNORE INTO room (id, credit, ticked_at, threshold, sold_out, units_left, units_sold)
+          VALUES (1, 0, 0, -1, 0, 0, 0);
       `);
     });
   }
@@ -140,7 +141,9 @@ export class WaitingRoom extends DurableObject<Env> {
     if (this.#published && now - this.#published.at < STATE_EVERY_MS) return this.#published.state;
     const config = this.#config();
     const room = this.#sql
-      .exec<{ threshold: number; sold_out: number; units_left: number }>("SELECT * FROM room")
+      .exec<{ threshold: number; sold_out: number; units_left: number; units_sold: number }>(
+        "SELECT * FROM room",
+      )
       .one();
     const bins = new Map<number, number>();
     for (const { rank } of this.#sql.exec<{ rank: number }>("SELECT rank FROM tickets ORDER BY rank")) {
@@ -169,6 +172,7 @@ export class WaitingRoom extends DurableObject<Env> {
       joined,
       admitted,
       unitsLeft: room.units_left,
+      unitsSold: room.units_sold,
     };
     this.#published = { at: now, state };
     return state;
@@ -188,12 +192,14 @@ export class WaitingRoom extends DurableObject<Env> {
     // Sold out: nothing available and nothing held that a failed payment could give back. A restock
     // (or units coming back) opens the room again; it keeps looking, more slowly.
     const soldOut = stock !== null && stock.onHand === 0;
-    this.#sql.exec(
-      "UPDATE room SET sold_out = ?, units_left = ?",
-      soldOut ? 1 : 0,
-      stock?.available ??
-        this.#sql.exec<{ units_left: number }>("SELECT units_left FROM room").one().units_left,
-    );
+    if (stock) {
+      this.#sql.exec(
+        "UPDATE room SET sold_out = ?, units_left = ?, units_sold = ?",
+        soldOut ? 1 : 0,
+        stock.available,
+        stock.committed,
+      );
+    }
     if (soldOut) {
       await this.ctx.storage.setAlarm(now + SOLD_OUT_TICK_MS);
       return;

@@ -1,6 +1,8 @@
+import { and, desc, eq, isNotNull } from "drizzle-orm";
 import { priceSkus } from "../catalog/catalog.service";
 import { settings } from "../config";
 import { database } from "../db/client";
+import { products } from "../db/schema";
 import { readCounts } from "../inventory/inventory.service";
 import { listOrders, orderSummary } from "../orders/orders.storage";
 import { intakeCounts } from "../orders/reconcile";
@@ -10,6 +12,8 @@ import type { SaleSeries } from "./sale-metrics.do";
 
 /** How many SKUs the page watches at most, and how many the busiest-first default picks. */
 export const MAX_WATCHED = 20;
+/** Drops with a waiting room the page shows, newest first. */
+const MAX_DROPS = 5;
 const DEFAULT_WATCHED = 8;
 
 /**
@@ -30,10 +34,11 @@ export async function dashboard(scope: Scope, { skus, minutes }: { skus: string[
     listOrders(db, { limit: 10 }),
     env.METRICS.getByName("sale").series(minutes, step, skus) as Promise<SaleSeries>,
   ]);
-  const [watched] = await Promise.allSettled([
+  const [watched, drops] = await Promise.allSettled([
     watchedStock(scope, skus, sale.status === "fulfilled" ? sale.value : null),
+    dropQueues(env),
   ]);
-  const parts = { payments: summary, intake, orders: recent, sale, stock: watched };
+  const parts = { payments: summary, intake, orders: recent, sale, stock: watched, drops };
   const unavailable = (Object.keys(parts) as (keyof typeof parts)[]).filter(
     (part) => parts[part].status === "rejected",
   );
@@ -57,8 +62,38 @@ export async function dashboard(scope: Scope, { skus, minutes }: { skus: string[
     recentOrders: recent.status === "fulfilled" ? recent.value.orders : null,
     sale: sale.status === "fulfilled" ? sale.value : null,
     stock: watched.status === "fulfilled" ? watched.value : null,
+    drops: drops.status === "fulfilled" ? drops.value : null,
     unavailable,
   };
+}
+
+/**
+ * The waiting rooms of the newest drops that have one: who joined, is waiting, was let in, what sold
+ * and what is left, from each room's published state (one call per drop).
+ */
+async function dropQueues(env: Env) {
+  const rows = await database(env.DB)
+    .select({ id: products.id, title: products.title, saleStartsAt: products.saleStartsAt })
+    .from(products)
+    .where(and(isNotNull(products.waitingRoom), eq(products.status, "active")))
+    .orderBy(desc(products.id))
+    .limit(MAX_DROPS);
+  return Promise.all(
+    rows.map(async (row) => {
+      const state = await env.ROOMS.getByName(row.id).state();
+      return {
+        productId: row.id,
+        title: row.title,
+        saleStartsAt: row.saleStartsAt,
+        joined: state.joined,
+        waiting: state.joined - state.admitted,
+        admitted: state.admitted,
+        sold: state.unitsSold,
+        unitsLeft: state.unitsLeft,
+        soldOut: state.soldOut,
+      };
+    }),
+  );
 }
 
 /** Stock of the SKUs asked for (those the catalog knows), else of the ones that sold most. */

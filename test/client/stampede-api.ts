@@ -898,6 +898,18 @@ export interface components {
                     [key: string]: number;
                 };
             } | null;
+            /** @description The waiting rooms of the newest drops that have one */
+            drops: {
+                productId: string;
+                title: string;
+                saleStartsAt: string | null;
+                joined: number;
+                waiting: number;
+                admitted: number;
+                sold: number;
+                unitsLeft: number;
+                soldOut: boolean;
+            }[] | null;
             stock: ({
                 sku: string;
                 /** @enum {boolean} */
@@ -915,7 +927,7 @@ export interface components {
                 known: false;
             })[] | null;
             /** @description Parts that could not be read this time (the rest is current) */
-            unavailable: ("payments" | "intake" | "orders" | "sale" | "stock")[];
+            unavailable: ("payments" | "intake" | "orders" | "sale" | "stock" | "drops")[];
         };
         WebhookEndpointWithSecret: components["schemas"]["WebhookEndpoint"] & {
             /**
