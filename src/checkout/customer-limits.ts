@@ -2,6 +2,7 @@ import type { PricedSku } from "../catalog/catalog.service";
 import type { Problem } from "../errors";
 import type { CartLine, PlannedLine, ShortSku } from "../inventory/inventory.holds";
 import { sha256Hex } from "../shared/crypto";
+import { perProduct } from "./drop-rules";
 
 /** Mail hosts where dots in the local part are ignored: one mailbox, many spellings. */
 const DOTLESS_HOSTS = new Set(["gmail.com", "googlemail.com"]);
@@ -45,7 +46,6 @@ export async function allowanceLines(
 ): Promise<(PlannedLine & { allowance: number; limit: CustomerLimit })[]> {
   const customer = customerKey(email);
   const limits: { key: string; quantity: number; limit: CustomerLimit }[] = [];
-  const byProduct = new Map<string, { quantity: number; max: number }>();
   for (const { line, priced: sku } of priced) {
     if (sku.maxPerCustomer !== null) {
       limits.push({
@@ -54,13 +54,8 @@ export async function allowanceLines(
         limit: { scope: "sku", sku: line.sku, max: sku.maxPerCustomer },
       });
     }
-    if (sku.productMaxPerCustomer !== null) {
-      const entry = byProduct.get(sku.productId) ?? { quantity: 0, max: sku.productMaxPerCustomer };
-      entry.quantity += line.quantity;
-      byProduct.set(sku.productId, entry);
-    }
   }
-  for (const [productId, { quantity, max }] of byProduct) {
+  for (const [productId, { quantity, max }] of perProduct(priced, (sku) => sku.productMaxPerCustomer)) {
     limits.push({ key: `product:${productId}`, quantity, limit: { scope: "product", productId, max } });
   }
   return Promise.all(

@@ -27,17 +27,29 @@ export function dropRefusal(priced: { line: CartLine; priced: PricedSku }[], now
       return limitExceeded({ scope: "sku", sku: line.sku }, sku.maxPerOrder, line.quantity);
     }
   }
-  const byProduct = new Map<string, { limit: number; requested: number }>();
-  for (const { line, priced: sku } of priced) {
-    if (sku.productMaxPerOrder === null) continue;
-    const entry = byProduct.get(sku.productId) ?? { limit: sku.productMaxPerOrder, requested: 0 };
-    entry.requested += line.quantity;
-    byProduct.set(sku.productId, entry);
-  }
-  for (const [productId, { limit, requested }] of byProduct) {
-    if (requested > limit) return limitExceeded({ scope: "product", productId }, limit, requested);
+  for (const [productId, { quantity, max }] of perProduct(priced, (sku) => sku.productMaxPerOrder)) {
+    if (quantity > max) return limitExceeded({ scope: "product", productId }, max, quantity);
   }
   return null;
+}
+
+/**
+ * The cart's units of each product that has a limit (`limitOf` picks which), summed over its SKUs,
+ * with that limit.
+ */
+export function perProduct(
+  priced: { line: CartLine; priced: PricedSku }[],
+  limitOf: (sku: PricedSku) => number | null,
+): Map<string, { quantity: number; max: number }> {
+  const byProduct = new Map<string, { quantity: number; max: number }>();
+  for (const { line, priced: sku } of priced) {
+    const max = limitOf(sku);
+    if (max === null) continue;
+    const entry = byProduct.get(sku.productId) ?? { quantity: 0, max };
+    entry.quantity += line.quantity;
+    byProduct.set(sku.productId, entry);
+  }
+  return byProduct;
 }
 
 function limitExceeded(

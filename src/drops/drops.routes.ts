@@ -105,6 +105,12 @@ async function dropRoom(scope: Scope, idOrSlug: string): Promise<DropRoom> {
   return room;
 }
 
+/** Any request of a drop may carry this isolate's joins to their rooms, once a second at most. */
+function handOnInBackground(scope: Scope) {
+  const handOn = handOnJoins(scope.env);
+  if (handOn) background(scope, "waiting room tickets", handOn);
+}
+
 export const dropRoutes = createRouter()
   .openapi(joinRoute, async (c) => {
     const scope = scopeOf(c);
@@ -112,8 +118,7 @@ export const dropRoutes = createRouter()
     const { email, turnstileToken } = c.req.valid("json");
     await checkTurnstile(c.env, turnstileToken, c.req.header("CF-Connecting-IP"));
     const joined = await join(c.env, room, email);
-    const handOn = handOnJoins(c.env);
-    if (handOn) background(scope, "waiting room counts", handOn);
+    handOnInBackground(scope);
     c.header("Cache-Control", "no-store");
     return c.json(joined, 201);
   })
@@ -122,8 +127,7 @@ export const dropRoutes = createRouter()
     const room = await dropRoom(scope, c.req.valid("param").product);
     const token = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("Authorization") ?? "")?.[1] ?? "";
     const status = await ticketStatus(c.env, room, token);
-    const handOn = handOnJoins(c.env);
-    if (handOn) background(scope, "waiting room counts", handOn);
+    handOnInBackground(scope);
     c.header("Cache-Control", "no-store");
     return c.json(status, 200);
   });
