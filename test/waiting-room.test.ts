@@ -36,7 +36,13 @@ async function joinAs(productId: string, email: string) {
   return response.json<{ ticket: string; prequeue: boolean }>();
 }
 
-type Status = { state: string; position?: number; pass?: string; passExpiresAt?: string };
+type Status = {
+  state: string;
+  position?: number;
+  pass?: string;
+  passExpiresAt?: string;
+  pollAfterSeconds?: number;
+};
 const statusOf = async (productId: string, ticket: string) => {
   const response = await call(`/v1/drops/${productId}/status`, {
     headers: { Authorization: `Bearer ${ticket}` },
@@ -85,8 +91,16 @@ describe("a drop's waiting room", () => {
     const waitingRanks = ranks.filter((_, i) => statuses[i]?.body.state === "waiting");
     expect(admittedRanks.length + waitingRanks.length).toBe(20);
     expect(Math.max(...admittedRanks)).toBeLessThan(Math.min(...waitingRanks));
-    const positions = statuses.filter((s) => s.body.state === "waiting").map((s) => s.body.position ?? 0);
+    const waiting = statuses.filter((s) => s.body.state === "waiting").map((s) => s.body);
+    const positions = waiting.map((s) => s.position ?? 0);
     expect(Math.min(...positions)).toBeGreaterThanOrEqual(1);
+    // Each is told when to ask again: the front soon, the back (turn ~15 s away at 1/s) later.
+    const byPosition = [...waiting].sort((a, b) => (a.position ?? 0) - (b.position ?? 0));
+    expect(byPosition.every((s) => (s.pollAfterSeconds ?? 0) >= 1 && (s.pollAfterSeconds ?? 99) <= 15)).toBe(
+      true,
+    );
+    expect(byPosition[0]?.pollAfterSeconds).toBeLessThanOrEqual(2);
+    expect(byPosition.at(-1)?.pollAfterSeconds).toBeGreaterThanOrEqual(5);
 
     // An admitted buyer checks out once with the pass, and only with their own email.
     const first = admitted[0];

@@ -84,6 +84,18 @@ const statusRoute = createRoute({
             startsAt: z.iso.datetime().optional(),
             position: z.number().int().optional().openapi({ description: "1 for the next in line" }),
             etaSeconds: z.number().int().optional(),
+            unitsLeft: z
+              .number()
+              .int()
+              .optional()
+              .openapi({ description: "Units of the drop still available" }),
+            likelySoldOut: z.boolean().optional().openapi({
+              description: "More buyers are ahead than the room would let in for the units left",
+            }),
+            pollAfterSeconds: z.number().int().min(1).optional().openapi({
+              description:
+                "Ask again after this long (1 to 15 s, nearer one's turn sooner); sold out is told at the next ask",
+            }),
             pass: z.string().optional().openapi({ description: "Send as admission.pass at checkout" }),
             passExpiresAt: z.iso.datetime().optional(),
           }),

@@ -110,8 +110,15 @@ function roomState(env: Env, productId: string): Promise<RoomState> {
 }
 
 export type TicketStatus =
-  | { state: "not_started"; startsAt: string; position: number }
-  | { state: "waiting"; position: number; etaSeconds: number; unitsLeft: number; likelySoldOut: boolean }
+  | { state: "not_started"; startsAt: string; position: number; pollAfterSeconds: number }
+  | {
+      state: "waiting";
+      position: number;
+      etaSeconds: number;
+      unitsLeft: number;
+      likelySoldOut: boolean;
+      pollAfterSeconds: number;
+    }
   | { state: "admitted"; pass: string; passExpiresAt: string }
   | { state: "expired" }
   | { state: "sold_out" };
@@ -132,8 +139,16 @@ export async function ticketStatus(
   if (state.soldOut) return { state: "sold_out" };
   const bin = binOf(ticket.rank);
   const ahead = Math.max(0, cumulativeBefore(state, bin) - state.admitted);
+  const perSecond = Math.max(room.admitPerMinute / 60, 1 / 60);
+  // When this place's turn should come: from the start (or now), at the room's rate.
+  const turnInSeconds = Math.max(0, room.startsAt - now) / 1000 + (ahead + 1) / perSecond;
   if (now < room.startsAt) {
-    return { state: "not_started", startsAt: new Date(room.startsAt).toISOString(), position: ahead + 1 };
+    return {
+      state: "not_started",
+      startsAt: new Date(room.startsAt).toISOString(),
+      position: ahead + 1,
+      pollAfterSeconds: pollAfter(turnInSeconds),
+    };
   }
   const stepAt =
     ticket.rank <= state.threshold ? state.steps.find(([upto]) => upto >= ticket.rank)?.[1] : undefined;
@@ -141,14 +156,14 @@ export async function ticketStatus(
     // The room has nobody left to admit, yet this ticket waits: its join never reached the room (its
     // isolate went first). Handing it on again is harmless: the room keeps one place per customer.
     if (ahead === 0 && state.joined === state.admitted) queue(room, [[ticket.rank, ticket.customer]]);
-    const perSecond = Math.max(room.admitPerMinute / 60, 1 / 60);
     return {
       state: "waiting",
       position: ahead + 1,
-      etaSeconds: Math.ceil((ahead + 1) / perSecond),
+      etaSeconds: Math.ceil(turnInSeconds),
       unitsLeft: state.unitsLeft,
       // Honest about the odds: more people ahead than the room lets in for what is left.
       likelySoldOut: ahead >= state.unitsLeft * 1.5,
+      pollAfterSeconds: pollAfter(turnInSeconds),
     };
   }
   // A ticket that reached the room after its place was passed counts from when it arrived there.
@@ -167,6 +182,20 @@ export async function ticketStatus(
     pass: await sign(secret, pass),
     passExpiresAt: new Date(expiresAt).toISOString(),
   };
+}
+
+/** A waiting buyer asks again at most this often, and at least this often (to hear "sold out"). */
+const POLL_MIN_SECONDS = 1;
+const POLL_MAX_SECONDS = 15;
+
+/**
+ * When a waiting buyer should ask again: about halfway to their turn, within [1 s, 15 s], spread by
+ * a fifth either way so that a crowd told the same thing does not come back in the same second.
+ */
+function pollAfter(turnInSeconds: number): number {
+  const spread = 0.8 + Math.random() * 0.4;
+  const seconds = Math.round((turnInSeconds / 2) * spread);
+  return Math.min(POLL_MAX_SECONDS, Math.max(POLL_MIN_SECONDS, seconds));
 }
 
 /** Tickets in bins before this one (the bins are cumulated in order). */
