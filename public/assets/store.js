@@ -314,10 +314,18 @@ async function product() {
 /** Minutes and seconds, roughly, for a wait. */
 const roughly = (seconds) => (seconds < 90 ? `${seconds} s` : `${Math.round(seconds / 60)} min`);
 
+/** The wait before the next status poll: as long as the room asks (1 to 60 s), else 2 s. */
+function pollDelay(status) {
+  const seconds = status.pollAfterSeconds;
+  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return 2000;
+  return Math.min(Math.max(seconds, 1), 60) * 1000;
+}
+
 /**
  * A drop's waiting room on its product page: join with an email, then the place in line, the wait
- * and the units left, refreshed every 2 s; once admitted, the chosen variant goes to the cart with
- * the pass and the buyer goes straight to checkout.
+ * and the units left, refreshed as often as the room says (every 2 s unless it says otherwise);
+ * once admitted, the chosen variant goes to the cart with the pass and the buyer goes straight to
+ * checkout.
  */
 function queuePanel(item, selectedVariant) {
   const panel = el("div", { class: "queue", "data-testid": "queue" });
@@ -330,8 +338,10 @@ function queuePanel(item, selectedVariant) {
       const response = await fetch(`/v1/drops/${encodeURIComponent(item.id)}/status`, {
         headers: { Authorization: `Bearer ${ticket}` },
       }).catch(() => null);
+      let delay = 2000;
       if (response?.ok) {
         const status = await response.json();
+        delay = pollDelay(status);
         if (status.state === "admitted") {
           const passes = readJson(PASSES_KEY, {});
           passes[item.id] = { pass: status.pass, email };
@@ -364,7 +374,7 @@ function queuePanel(item, selectedVariant) {
       } else if (response) {
         return show(line("This queue is not available right now."));
       }
-      await new Promise((resolve) => setTimeout(resolve, 2000));
+      await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
 

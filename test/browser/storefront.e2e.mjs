@@ -166,7 +166,7 @@ describe("storefront", () => {
     await page.shot();
   });
 
-  it("queues for a drop with a waiting room, is let in at the start, and buys with the pass", async () => {
+  it("queues for a drop with a waiting room, polls as the room asks, is let in at the start, and buys with the pass", async () => {
     const slug = `room-${Date.now()}`;
     const sku = `${slug.toUpperCase()}-1`;
     const product = await adminCall("POST", "/v1/admin/products", {
@@ -179,6 +179,13 @@ describe("storefront", () => {
     });
     await adminCall("PUT", `/v1/admin/inventory/${sku}`, { onHand: 20 });
     const page = await newPage("drop-queue");
+    // The room asks for a poll every 3 s (the status's pollAfterSeconds): the page follows.
+    const polls = [];
+    await page.route(/\/v1\/drops\/[^/]+\/status$/, async (route) => {
+      polls.push(Date.now());
+      const response = await route.fetch();
+      return route.fulfill({ response, json: { ...(await response.json()), pollAfterSeconds: 3 } });
+    });
     await page.goto(`${BASE}/products/${slug}`);
     assert.equal(await page.getByTestId("add-to-cart").count(), 0, "a drop sells through its queue");
     await page.getByTestId("queue-email").fill("queued@example.com");
@@ -187,6 +194,13 @@ describe("storefront", () => {
     await page.shot();
     // At the start the room lets the line in; the page goes straight to checkout with the pass.
     await page.waitForURL(/\/cart$/, { timeout: 30_000 });
+    assert.ok(polls.length >= 2, `status polls: ${polls.length}`);
+    for (let i = 1; i < polls.length; i++) {
+      assert.ok(
+        polls[i] - polls[i - 1] >= 2900,
+        `poll ${i} came ${polls[i] - polls[i - 1]} ms after the last`,
+      );
+    }
     assert.equal(await page.getByTestId("checkout-email").inputValue(), "queued@example.com");
     await page.getByLabel("Payment (test card)").selectOption("tok_ok");
     await page.getByTestId("place-order").click();
