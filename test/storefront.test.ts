@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { TURNSTILE_TEST_SECRET } from "./fakes/turnstile.mjs";
 import { call } from "./helpers";
 
 describe("storefront pages", () => {
@@ -18,5 +19,15 @@ describe("storefront pages", () => {
     expect(html).toContain('lang="en"');
     if (page !== "admin") expect(html).toContain('data-testid="cart-link"');
     expect(html.length).toBeLessThan(4096);
+  });
+
+  it("gives the page the Turnstile site key only when joining a queue needs a token", async () => {
+    const siteKey = "1x00000000000000000000AA";
+    const page = async (bindings: Partial<Env>) => (await call("/products/classic-tee", {}, bindings)).text();
+    expect(await page({ TURNSTILE_SECRET: TURNSTILE_TEST_SECRET, TURNSTILE_SITE_KEY: siteKey })).toContain(
+      `data-turnstile-key="${siteKey}"`,
+    );
+    // Without the secret no token is checked, so the page shows no widget.
+    expect(await page({ TURNSTILE_SITE_KEY: siteKey })).toContain('data-turnstile-key=""');
   });
 });

@@ -1,5 +1,7 @@
 // The Stampede storefront: plain DOM over the public API. Pages: home, product, cart, order, and the
 // payment simulator's 3-D Secure challenge.
+import { botCheck } from "./turnstile.js";
+
 const app = document.getElementById("app");
 const notice = document.getElementById("notice");
 const CART_KEY = "stampede.cart";
@@ -314,10 +316,38 @@ async function product() {
 /** Minutes and seconds, roughly, for a wait. */
 const roughly = (seconds) => (seconds < 90 ? `${seconds} s` : `${Math.round(seconds / 60)} min`);
 
+/** The site key of the Turnstile widget, set by the worker when joining a queue needs its token. */
+const TURNSTILE_KEY = document.body.dataset.turnstileKey ?? "";
+
+/** The wait before the next status poll: as long as the room asks (1 to 60 s), else 2 s. */
+function pollDelay(status) {
+  const seconds = status.pollAfterSeconds;
+  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return 2000;
+  return Math.min(Math.max(seconds, 1), 60) * 1000;
+}
+
 /**
- * A drop's waiting room on its product page: join with an email, then the place in line, the wait
- * and the units left, refreshed every 2 s; once admitted, the chosen variant goes to the cart with
- * the pass and the buyer goes straight to checkout.
+ * What to tell a buyer whose join with a Turnstile token failed, and in which tone. The token went
+ * with the attempt, so the widget is already checking again for the next one.
+ */
+function refusedWithBotCheck(response, problem) {
+  const then = "once the security check is done again";
+  if (!response) return [`The network failed before the shop answered. Join again ${then}.`, "error"];
+  if (problem.code === "turnstile_failed") {
+    return ["The security check was not accepted, so it is running again. Join once it is done.", "error"];
+  }
+  if (response.status === 503) {
+    const wait = Math.min(Number(response.headers.get("Retry-After")) || 2, 60);
+    return [`The queue cannot be joined right now. Try again in ${wait} s, ${then}.`, "warn"];
+  }
+  return [`${problem.detail ?? "The queue could not be joined."} Try again ${then}.`, "error"];
+}
+
+/**
+ * A drop's waiting room on its product page: join with an email (and the Turnstile widget's token
+ * when the shop asks for one), then the place in line, the wait and the units left, refreshed as
+ * often as the room says (every 2 s unless it says otherwise); once admitted, the chosen variant
+ * goes to the cart with the pass and the buyer goes straight to checkout.
  */
 function queuePanel(item, selectedVariant) {
   const panel = el("div", { class: "queue", "data-testid": "queue" });
@@ -330,8 +360,10 @@ function queuePanel(item, selectedVariant) {
       const response = await fetch(`/v1/drops/${encodeURIComponent(item.id)}/status`, {
         headers: { Authorization: `Bearer ${ticket}` },
       }).catch(() => null);
+      let delay = 2000;
       if (response?.ok) {
         const status = await response.json();
+        delay = pollDelay(status);
         if (status.state === "admitted") {
           const passes = readJson(PASSES_KEY, {});
           passes[item.id] = { pass: status.pass, email };
@@ -364,7 +396,7 @@ function queuePanel(item, selectedVariant) {
       } else if (response) {
         return show(line("This queue is not available right now."));
       }
-      await new Promise((resolve) => setTimeout(resolve, 2000));
+      await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }
 
@@ -375,21 +407,44 @@ function queuePanel(item, selectedVariant) {
       autocomplete: "email",
       "data-testid": "queue-email",
     });
+    // With Turnstile, the button waits for the widget's token; each join uses one up.
+    const join = el(
+      "button",
+      { type: "submit", class: "primary", "data-testid": "queue-join", disabled: Boolean(TURNSTILE_KEY) },
+      "Join the queue",
+    );
+    const check = TURNSTILE_KEY
+      ? botCheck({
+          sitekey: TURNSTILE_KEY,
+          onReady: (ready) => {
+            join.disabled = !ready;
+          },
+          onProblem: (message) => say(message, "warn"),
+        })
+      : null;
     return el(
       "form",
       {
         class: "checkout",
         onsubmit: async (event) => {
           event.preventDefault();
+          // A token verifies once: taking it starts the widget's next check, whatever this answer is.
+          const turnstileToken = check?.take();
+          if (check && !turnstileToken) return;
           const response = await fetch(`/v1/drops/${encodeURIComponent(item.id)}/tickets`, {
             method: "POST",
             headers: { "Content-Type": "application/json" },
-            body: JSON.stringify({ email: email.value }),
+            body: JSON.stringify({ email: email.value, ...(check ? { turnstileToken } : {}) }),
           }).catch(() => null);
           if (!response?.ok) {
             const problem = (await response?.json().catch(() => null)) ?? {};
-            say(problem.detail ?? "The queue could not be joined. Try again.", "error");
+            if (check) say(...refusedWithBotCheck(response, problem));
+            else say(problem.detail ?? "The queue could not be joined. Try again.", "error");
             return;
+          }
+          if (check) {
+            check.remove();
+            say("");
           }
           const { ticket } = await response.json();
           localStorage.setItem(
@@ -400,7 +455,8 @@ function queuePanel(item, selectedVariant) {
         },
       },
       el("label", {}, "Email", email),
-      el("button", { type: "submit", class: "primary", "data-testid": "queue-join" }, "Join the queue"),
+      check?.element,
+      join,
     );
   }
 

@@ -11,15 +11,28 @@ const titles: Record<Page, string> = {
   admin: "Operations",
 };
 
-/**
- * The shell every page shares: the header, a live region for messages, and the main element the
- * client script fills in for this page. No framework: one small module and one stylesheet.
- */
 /** How the shop's checkout pays: the simulator's test cards, Stripe, or not at all (not configured). */
 export type Payments = "simulated" | "stripe" | "off";
 
-/** `stripeKey`: the publishable key the card form (Stripe Elements) uses when Stripe takes payments. */
-export function shell(page: Page, payments: Payments, featured = "", stripeKey = "") {
+/** What a page tells its script about the shop; the keys are public by design, and empty when unused. */
+export interface ShellOptions {
+  payments: Payments;
+  /** The product the home page features, by slug. */
+  featured?: string;
+  /** The publishable key the card form (Stripe Elements) uses when Stripe takes payments. */
+  stripeKey?: string;
+  /** The site key of the Turnstile widget a drop's queue shows when joining needs its token. */
+  turnstileKey?: string;
+}
+
+/**
+ * The shell every page shares: the header, a live region for messages, and the main element the
+ * client script fills in for this page. No framework: plain modules and one stylesheet.
+ */
+export function shell(
+  page: Page,
+  { payments, featured = "", stripeKey = "", turnstileKey = "" }: ShellOptions,
+) {
   const admin = page === "admin";
   return html`<!doctype html>
 <html lang="en">
@@ -31,7 +44,7 @@ export function shell(page: Page, payments: Payments, featured = "", stripeKey =
     <link rel="stylesheet" href="/assets/store.css" />
     <script type="module" src="${admin ? "/assets/ops.js" : "/assets/store.js"}"></script>
   </head>
-  <body data-page="${page}" data-payments="${payments}" data-featured="${featured}" data-stripe-key="${stripeKey}">
+  <body data-page="${page}" data-payments="${payments}" data-featured="${featured}" data-stripe-key="${stripeKey}" data-turnstile-key="${turnstileKey}">
     <header class="top">
       <a class="brand" href="/">Stampede</a>
       ${admin ? raw('<span class="tag">Operations</span>') : raw('<a href="/cart" data-testid="cart-link" class="cart-link">Cart (<span id="cart-count">0</span>)</a>')}

@@ -13,7 +13,9 @@ const page = (name: Page) => (c: Context<AppEnv>) => {
   const mode = paymentMode(c.env);
   const payments = mode.ready ? mode.provider : "off";
   const stripeKey = payments === "stripe" ? (c.env.STRIPE_PUBLISHABLE_KEY ?? "") : "";
-  return c.html(shell(name, payments, c.env.FEATURED_PRODUCT ?? "", stripeKey));
+  // The widget only where its token is checked: without the secret, joining needs no token.
+  const turnstileKey = c.env.TURNSTILE_SECRET ? (c.env.TURNSTILE_SITE_KEY ?? "") : "";
+  return c.html(shell(name, { payments, featured: c.env.FEATURED_PRODUCT ?? "", stripeKey, turnstileKey }));
 };
 
 export const storefrontRoutes = new Hono<AppEnv>()
