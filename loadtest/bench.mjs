@@ -41,9 +41,9 @@ const bindingCalls = [
 const costUs = (rps, bareRps) => Math.round(1e6 / rps - 1e6 / bareRps);
 
 const bare = await startBare();
-const others = new Set(workerdPids());
+const others = new Set(workerdPids(process.pid));
 const stampede = await startStampede({ bindings: { ADMIN_TOKEN, SOLD_OUT_TTL_SECONDS: "300" } });
-const stampedePids = workerdPids().filter((pid) => !others.has(pid));
+const stampedePids = workerdPids(process.pid).filter((pid) => !others.has(pid));
 const rows = [];
 
 /**

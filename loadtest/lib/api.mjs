@@ -14,6 +14,7 @@ export function adminClient(baseUrl, adminToken) {
     return response.json();
   }
   return {
+    baseUrl,
     call,
     inventory: (sku) => call("GET", `/v1/admin/inventory/${encodeURIComponent(sku)}`),
     ledger: (sku) => call("GET", `/v1/admin/inventory/${encodeURIComponent(sku)}/ledger?limit=1000`),

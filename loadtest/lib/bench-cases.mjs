@@ -18,11 +18,32 @@ export async function setUp(api) {
     category: "bench",
     variants: Array.from({ length: SPREAD_SKUS }, (_, i) => variant(`SPREAD-${i}`)),
   });
+  // A drop whose waiting room opens tomorrow: joining and asking one's place, as its crowd does.
+  const drop = await api.call("POST", "/v1/admin/products", {
+    slug: "bench-drop",
+    title: "Bench Drop",
+    category: "bench",
+    saleStartsAt: new Date(Date.now() + 86_400_000).toISOString(),
+    waitingRoom: { admitPerMinute: 600 },
+    variants: [variant("DROP")],
+  });
+  dropTicket = (await joinDrop(api.baseUrl, "bench-drop@example.com")).ticket;
+  if (!drop.id || !dropTicket) throw new Error("the bench drop could not be joined");
   await api.call("PUT", "/v1/admin/inventory/HOT-ONE", { onHand: UNLIMITED });
   await api.call("PUT", "/v1/admin/inventory/HOT-FOUR", { onHand: UNLIMITED, buckets: 4 });
   await api.call("PUT", "/v1/admin/inventory/GONE", { onHand: 0 });
   for (let i = 0; i < SPREAD_SKUS; i++)
     await api.call("PUT", `/v1/admin/inventory/SPREAD-${i}`, { onHand: UNLIMITED });
+}
+
+let dropTicket = "";
+
+function joinDrop(url, email) {
+  return fetch(`${url}/v1/drops/bench-drop/tickets`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email }),
+  }).then((response) => response.json());
 }
 
 /** A checkout as a storefront sends it: its own client address and a fresh Idempotency-Key. */
@@ -46,6 +67,29 @@ export const cases = [
   { id: "hot-one", name: "checkout, hot SKU, one object", request: checkout(() => "HOT-ONE"), expect: 202 },
   { id: "hot-four", name: "checkout, hot SKU, 4 buckets", request: checkout(() => "HOT-FOUR"), expect: 202 },
   { id: "sold-out", name: "checkout, sold-out fast path", request: checkout(() => "GONE"), expect: 409 },
+  {
+    id: "drop-join",
+    name: "drop: join the waiting room",
+    path: "/v1/drops/bench-drop/tickets",
+    request: (i) => ({
+      method: "POST",
+      path: "/v1/drops/bench-drop/tickets",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ email: `crowd-${i}-${Math.random().toString(36).slice(2)}@example.com` }),
+    }),
+    expect: 201,
+  },
+  {
+    id: "drop-status",
+    name: "drop: ask one's place",
+    path: "/v1/drops/bench-drop/status",
+    request: () => ({
+      method: "GET",
+      path: "/v1/drops/bench-drop/status",
+      headers: { Authorization: `Bearer ${dropTicket}` },
+    }),
+    expect: 200,
+  },
   {
     id: "spread",
     name: `checkout spread over ${SPREAD_SKUS} SKUs`,

@@ -4,12 +4,16 @@ import { readdirSync, readFileSync } from "node:fs";
 
 const TICKS_PER_SECOND = 100;
 
-export function workerdPids() {
+/** The workerd processes running now; with `parent`, only those that process started. */
+export function workerdPids(parent) {
   try {
     return readdirSync("/proc").filter((entry) => {
       if (!/^\d+$/.test(entry)) return false;
       try {
-        return readFileSync(`/proc/${entry}/comm`, "utf8").trim() === "workerd";
+        if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() !== "workerd") return false;
+        if (parent === undefined) return true;
+        const ppid = readFileSync(`/proc/${entry}/stat`, "utf8").split(") ")[1].split(" ")[1];
+        return Number(ppid) === parent;
       } catch {
         return false;
       }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { base64url } from "../shared/crypto";
+import { base64url, fromBase64url, hex } from "../shared/crypto";
 
 /**
  * A drop's queue tickets and admission passes: signed at the edge (HMAC-SHA256 with
@@ -51,11 +51,6 @@ function keyFor(secret: string): Promise<CryptoKey> {
   return key;
 }
 
-function fromBase64url(text: string): Uint8Array {
-  const padded = text.replaceAll("-", "+").replaceAll("_", "/");
-  return Uint8Array.from(atob(padded + "=".repeat((4 - (padded.length % 4)) % 4)), (c) => c.charCodeAt(0));
-}
-
 /** `<base64url JSON>.<base64url HMAC>`. */
 export async function sign(secret: string, value: Ticket | Pass): Promise<string> {
   const body = base64url(encoder.encode(JSON.stringify(value)));
@@ -88,8 +83,7 @@ export async function verify<T extends z.ZodType>(
 
 /** HMAC-SHA256 of `text` under the admission secret, hex: a keyed hash nobody else can compute. */
 export async function keyedHash(secret: string, text: string): Promise<string> {
-  const mac = await crypto.subtle.sign("HMAC", await keyFor(secret), encoder.encode(text));
-  return Array.from(new Uint8Array(mac), (b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(await crypto.subtle.sign("HMAC", await keyFor(secret), encoder.encode(text)));
 }
 
 /** A customer's draw for a drop's prequeue: uniform in [0, 1), the same every time they join. */

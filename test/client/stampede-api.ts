@@ -1664,6 +1664,12 @@ export interface operations {
                         /** @description 1 for the next in line */
                         position?: number;
                         etaSeconds?: number;
+                        /** @description Units of the drop still available */
+                        unitsLeft?: number;
+                        /** @description More buyers are ahead than the room would let in for the units left */
+                        likelySoldOut?: boolean;
+                        /** @description Ask again after this long (1 to 15 s, nearer one's turn sooner); sold out is told at the next ask */
+                        pollAfterSeconds?: number;
                         /** @description Send as admission.pass at checkout */
                         pass?: string;
                         /** Format: date-time */
