@@ -318,6 +318,44 @@ describe("the card's allowance when something fails", () => {
   }, 60_000);
 });
 
+describe("the card's hold on an order that stays unpaid", () => {
+  it("is marked held when the shard cannot pin it on recording it, and pinned before it is committed", async () => {
+    await withQueueSilenced(async () => {
+      const sku = await limitedSku();
+      const card = aCard();
+      const accepted = await buy(sku, `tok_3ds.card_${card}`);
+      const allowance = await cardAllowanceOf(sku, card);
+      // Card allowance objects cannot pin (overloaded); every other object can.
+      const pin = SkuInventory.prototype.pin;
+      const restore = breakMethod(SkuInventory.prototype, "pin", function (this: SkuInventory, ...args) {
+        const ctx = Reflect.get(this, "ctx") as DurableObjectState;
+        if (ctx.id.name?.startsWith("~card~")) throw new Error("pin: Durable Object is overloaded");
+        return pin.apply(this, args as Parameters<SkuInventory["pin"]>);
+      });
+      try {
+        await deliverPayments([accepted.orderId]);
+      } finally {
+        restore();
+      }
+      // Recorded, not pinned: the order's holds are marked held, so its next charge or its commit pins them.
+      expect(await orderOf(accepted)).toMatchObject({ payment: { status: "requires_action" } });
+      expect((await shardRow(accepted.orderId))?.stock).toBe("held");
+      expect(await allowance.snapshot()).toMatchObject({
+        holds: [{ orderId: accepted.orderId, pinned: false }],
+      });
+
+      const simulator = env.SIMULATOR.getByName("simulator");
+      const open = await simulator.lookup(`order-${accepted.orderId}`);
+      expect(open?.kind).toBe("open");
+      if (open?.kind === "open") await simulator.answerChallenge(open.payment.id, true);
+      await deliverPayments([accepted.orderId]);
+      await settleShards();
+      expect(await orderOf(accepted)).toMatchObject({ status: "paid" });
+      expect(await allowance.counts()).toMatchObject({ reserved: 0, committed: 1 });
+    });
+  }, 60_000);
+});
+
 describe("the simulator's named cards", () => {
   it("keeps every token's behaviour with a card named, and gives one fingerprint per card id", async () => {
     const simulator = env.SIMULATOR.getByName("simulator");
