@@ -2,8 +2,10 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { cardAllowanceLines, type LimitLine } from "../src/checkout/customer-limits";
 import { SkuInventory } from "../src/inventory/inventory.do";
-import { chargeKey } from "../src/payments/gateway";
+import { holdCardAllowance } from "../src/payments/card-allowance";
+import { chargeKey, gatewayFor } from "../src/payments/gateway";
 import { GatewaySimulator, type SimulatorAnswer } from "../src/payments/simulator.do";
 import {
   type Accepted,
@@ -22,22 +24,30 @@ import {
   silenceQueue,
   stockedSku,
   stockOf,
+  unique,
 } from "./helpers";
 
 /**
  * Random sequences of what can happen to an order between checkout and its end, with faults injected
  * between the steps (the gateway charging and then timing out, lookups failing, inventory objects
  * unreachable, refunds failing, a consumer dying mid-attempt, holds outliving their time, the buyer
- * cancelling). Whatever the sequence, once the faults pass and the shard has worked through what it
+ * cancelling, the paying card's fingerprint unreadable). Whatever the sequence, once the faults pass and the shard has worked through what it
  * owes, the order must have ended consistently with the money and the stock.
  */
 type GatewayBehaviour = "ok" | "declined" | "error" | "timeout_after_charge" | "3ds";
 type Step =
-  | { kind: "deliver"; gateway: GatewayBehaviour; lookupsFail: boolean; inventoryDown: boolean }
+  | {
+      kind: "deliver";
+      gateway: GatewayBehaviour;
+      lookupsFail: boolean;
+      inventoryDown: boolean;
+      cardUnread: boolean;
+    }
   /** The buyer answers an open 3-D Secure challenge (if there is one), or their time runs out. */
   | { kind: "buyer"; passes: boolean }
   | { kind: "action_times_out" }
-  | { kind: "abandon"; charged: boolean }
+  /** A consumer takes the attempt, maybe holds the card's allowance and charges, and dies. */
+  | { kind: "abandon"; charged: boolean; cardHeld: boolean }
   | { kind: "cancel" }
   | { kind: "time_passes" }
   | { kind: "heal"; refundsFail: boolean; inventoryDown: boolean };
@@ -48,8 +58,9 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     gateway: fc.constantFrom<GatewayBehaviour>("ok", "declined", "error", "timeout_after_charge", "3ds"),
     lookupsFail: fc.boolean(),
     inventoryDown: fc.boolean(),
+    cardUnread: fc.boolean(),
   }),
-  fc.record({ kind: fc.constant("abandon" as const), charged: fc.boolean() }),
+  fc.record({ kind: fc.constant("abandon" as const), charged: fc.boolean(), cardHeld: fc.boolean() }),
   fc.record({ kind: fc.constant("cancel" as const) }),
   fc.record({ kind: fc.constant("buyer" as const), passes: fc.boolean() }),
   fc.record({ kind: fc.constant("action_times_out" as const) }),
@@ -76,7 +87,9 @@ function scriptGateway(behaviour: GatewayBehaviour) {
 }
 
 function inventoryOutage() {
-  const restores = ["pin", "settleMany"].map((method) => breakMethod(SkuInventory.prototype, method));
+  const restores = ["pin", "settleMany", "reserveWithin"].map((method) =>
+    breakMethod(SkuInventory.prototype, method),
+  );
   return () => {
     for (const restore of restores) restore();
   };
@@ -101,12 +114,14 @@ async function apply(s: Step, sku: string, accepted: Accepted) {
           () => scriptGateway(s.gateway),
           ...(s.lookupsFail ? [() => breakMethod(GatewaySimulator.prototype, "lookup")] : []),
           ...(s.inventoryDown ? [inventoryOutage] : []),
+          ...(s.cardUnread ? [() => breakMethod(GatewaySimulator.prototype, "fingerprint")] : []),
         ],
         () => deliverPayments([id]),
       );
     case "abandon": {
       // A consumer takes the attempt, maybe charges, and dies before it reports.
       const [task] = await shard.beginPayments([id]);
+      if (task && s.cardHeld) await holdCardAllowance(env, await gatewayFor(env), task);
       if (task && s.charged)
         await withFaults([() => scriptGateway("ok")], () => chargeBehindTheQueue(accepted));
       if (task) await patchShardRow(id, "lease_until = 1, due_at = 1");
@@ -150,6 +165,30 @@ async function answerOpenChallenge(accepted: Accepted, passes: boolean) {
   if (found?.kind === "open") await simulator.answerChallenge(found.payment.id, passes);
 }
 
+/**
+ * The paying card's allowance once the order has ended. A hold the order records is settled with it;
+ * one an attempt took but could not report is never pinned, and is given back when its time runs out
+ * (made to run out here), so no card keeps an allowance for an order that has ended.
+ */
+async function cardAllowanceAtTheEnd(orderId: string, row: Record<string, unknown> | null) {
+  const accepted = JSON.parse(String(row?.accepted)) as { cardLimits: LimitLine[]; paymentToken: string };
+  const fingerprint = await env.SIMULATOR.getByName("simulator").fingerprint(accepted.paymentToken);
+  const [line] = await cardAllowanceLines(accepted.cardLimits, fingerprint ?? "");
+  const stub = env.INVENTORY.getByName(line?.sku ?? "");
+  const recorded = (JSON.parse(String(row?.holds ?? "[]")) as { sku: string }[]).some(
+    (hold) => hold.sku === line?.sku,
+  );
+  if (!recorded) {
+    const unrecorded = (await stub.snapshot())?.holds.filter((hold) => hold.orderId === orderId) ?? [];
+    expect(unrecorded.every((hold) => !hold.pinned)).toBe(true);
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec("UPDATE reservations SET expires_at = 1 WHERE order_id = ?", orderId);
+    });
+    await runDurableObjectAlarm(stub);
+  }
+  return (await stub.counts()) ?? { reserved: 0, committed: 0 };
+}
+
 /** With every fault gone, lets time and the shard do their work until the order owes nothing. */
 async function driveToEnd(accepted: Accepted) {
   for (let round = 0; round < 12; round++) {
@@ -176,7 +215,9 @@ describe("the order lifecycle under random faults (fast-check)", () => {
           async (steps, quantity) => {
             // A limit per customer, so the customer's allowance goes through every fault as well.
             const sku = await stockedSku(3, undefined, { maxPerCustomer: 2 });
-            const response = await postCheckout(checkoutBody([{ sku, quantity }], "tok_ok"));
+            const response = await postCheckout(
+              checkoutBody([{ sku, quantity }], `tok_ok.card_${unique("card")}`),
+            );
             expect(response.status).toBe(202);
             const accepted = await response.json<Accepted>();
             for (const s of steps) await apply(s, sku, accepted);
@@ -207,6 +248,10 @@ describe("the order lifecycle under random faults (fast-check)", () => {
             const spent = await env.INVENTORY.getByName(allowance?.sku ?? "").counts();
             expect(spent?.reserved).toBe(0);
             expect(spent?.committed).toBe(order.status === "paid" ? quantity : 0);
+            // So does the paying card's, once HOLD_TTL has let go of a hold no attempt could record.
+            const card = await cardAllowanceAtTheEnd(accepted.orderId, row);
+            expect(card.reserved).toBe(0);
+            expect(card.committed).toBe(order.status === "paid" ? quantity : 0);
             if (order.status === "paid") {
               expect(live).toHaveLength(1);
               expect(order.payment.status).toBe("succeeded");

@@ -161,3 +161,60 @@ describe("Stripe gateway (PaymentIntents, against a mocked Stripe API)", () => {
     expect(new URLSearchParams(seen[0]?.body).get("payment_intent")).toBe("pi_123");
   });
 });
+
+describe("Stripe gateway: the card's fingerprint before the charge", () => {
+  const card = (fingerprint: string | null) => ({ brand: "visa", last4: "4242", fingerprint });
+
+  it("reads a ConfirmationToken's previewed card, and a PaymentMethod's own card, without charging", async () => {
+    const { fetchFn, seen } = fakeStripe([
+      () =>
+        json(200, {
+          id: "ctoken_123",
+          object: "confirmation_token",
+          payment_method_preview: { type: "card", card: card("fpCard1") },
+        }),
+      () => json(200, { id: "pm_123", object: "payment_method", type: "card", card: card("fpCard2") }),
+    ]);
+    const gateway = new StripeGateway("sk_test_123", { fetchFn });
+    expect(await gateway.fingerprint("ctoken_123")).toEqual({ status: "card", fingerprint: "fpCard1" });
+    expect(await gateway.fingerprint("pm_123")).toEqual({ status: "card", fingerprint: "fpCard2" });
+    expect(seen.map((sent) => `${sent.method} ${new URL(sent.url).pathname}`)).toEqual([
+      "GET /v1/confirmation_tokens/ctoken_123",
+      "GET /v1/payment_methods/pm_123",
+    ]);
+  });
+
+  it("gives no fingerprint for other payment methods and other tokens", async () => {
+    const { fetchFn, seen } = fakeStripe([
+      () =>
+        json(200, {
+          id: "ctoken_456",
+          object: "confirmation_token",
+          payment_method_preview: { type: "us_bank_account", us_bank_account: {} },
+        }),
+    ]);
+    const gateway = new StripeGateway("sk_test_123", { fetchFn });
+    expect(await gateway.fingerprint("ctoken_456")).toEqual({ status: "none" });
+    expect(await gateway.fingerprint("src_789")).toEqual({ status: "none" });
+    expect(seen).toHaveLength(1);
+  });
+
+  it("answers an unknown token as invalid, a 429 as 'later', and throws on anything that leaves it unread", async () => {
+    const { fetchFn } = fakeStripe([
+      () =>
+        json(404, {
+          error: { type: "invalid_request_error", code: "resource_missing", message: "No such token" },
+        }),
+      () =>
+        json(429, { error: { type: "rate_limit_error", code: "rate_limit", message: "Too many requests" } }),
+      () => json(500, { error: { type: "api_error", message: "Boom" } }),
+    ]);
+    const gateway = new StripeGateway("sk_test_123", { fetchFn });
+    expect(await gateway.fingerprint("ctoken_gone")).toEqual({
+      status: "invalid",
+      reason: "resource_missing",
+    });
+    expect(await gateway.fingerprint("ctoken_busy")).toEqual({ status: "throttled", retryAfterMs: 1000 });
+    await expect(gateway.fingerprint("ctoken_down")).rejects.toThrow();
+  });
+});

@@ -17,7 +17,7 @@ import { orderShard, shardOfKey } from "../orders/shards";
 import type { Scope } from "../shared/scope";
 import { shortage, storedProblem } from "./checkout.responses";
 import type { CheckoutRequest } from "./checkout.schemas";
-import { allowanceLines, passLine } from "./customer-limits";
+import { allowanceLines, customerLimits, passLine } from "./customer-limits";
 import { dropRefusal } from "./drop-rules";
 import { fingerprint, inUse, keyHashOf, mismatch, type StoredResponse } from "./idempotency";
 import { checkoutRefusedByLimiter } from "./rate-limit";
@@ -180,6 +180,7 @@ export async function checkout(
       customer: request.customer,
       ...(request.shippingAddress ? { shippingAddress: request.shippingAddress } : {}),
       paymentToken: request.payment.token,
+      ...cardLimitsOf(priced),
     }),
   );
   if (answer.kind === "unavailable") {
@@ -194,6 +195,15 @@ export async function checkout(
   if (answer.short) rememberShortage(scope, answer.short);
   timer.add(answer.timing);
   return { ...answer.response, replayed: false, serverTiming: timer.header() };
+}
+
+/**
+ * The cart's limits per customer, which the payment also counts by the paying card (its fingerprint
+ * is the gateway's to give, when the payment is attempted); none for a cart without such limits.
+ */
+function cardLimitsOf(priced: Priced) {
+  const cardLimits = customerLimits(priced);
+  return cardLimits.length > 0 ? { cardLimits } : {};
 }
 
 /** A key the shard already knows: its stored answer, or the refusal the contract gives for it. */

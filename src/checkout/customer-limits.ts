@@ -35,17 +35,16 @@ export type CustomerLimit =
   | { scope: "product"; productId: string; max: number }
   | { scope: "pass"; productId: string; max: number };
 
-/**
- * The customer's allowances a cart draws on, as lines of their own: each names the object that keeps
- * that customer's allowance of a limited SKU or product (a hash, so no email is in any name), is held
- * with the cart's stock under the order's id, and so is pinned, sold, given back and expired with it.
- */
-export async function allowanceLines(
-  priced: { line: CartLine; priced: PricedSku }[],
-  email: string,
-): Promise<(PlannedLine & { allowance: number; limit: CustomerLimit })[]> {
-  const customer = customerKey(email);
-  const limits: { key: string; quantity: number; limit: CustomerLimit }[] = [];
+/** A limit per customer that a cart is under: its key, the cart's units under it, and the limit. */
+export type LimitLine = {
+  key: string;
+  quantity: number;
+  limit: Extract<CustomerLimit, { scope: "sku" | "product" }>;
+};
+
+/** The limits per customer a cart is under: one per limited SKU, one per limited product. */
+export function customerLimits(priced: { line: CartLine; priced: PricedSku }[]): LimitLine[] {
+  const limits: LimitLine[] = [];
   for (const { line, priced: sku } of priced) {
     if (sku.maxPerCustomer !== null) {
       limits.push({
@@ -58,16 +57,55 @@ export async function allowanceLines(
   for (const [productId, { quantity, max }] of perProduct(priced, (sku) => sku.productMaxPerCustomer)) {
     limits.push({ key: `product:${productId}`, quantity, limit: { scope: "product", productId, max } });
   }
+  return limits;
+}
+
+type AllowanceLine = PlannedLine & { allowance: number; limit: CustomerLimit };
+
+const allowanceLine = (sku: string, { quantity, limit }: LimitLine): AllowanceLine => ({
+  sku,
+  quantity,
+  buckets: 1,
+  allowance: limit.max,
+  limit,
+});
+
+/**
+ * The customer's allowances a cart draws on, as lines of their own: each names the object that keeps
+ * that customer's allowance of a limited SKU or product (a hash, so no email is in any name), is held
+ * with the cart's stock under the order's id, and so is pinned, sold, given back and expired with it.
+ */
+export async function allowanceLines(
+  priced: { line: CartLine; priced: PricedSku }[],
+  email: string,
+): Promise<AllowanceLine[]> {
+  const customer = customerKey(email);
   return Promise.all(
-    limits.map(async ({ key, quantity, limit }) => ({
-      sku: `~limit~${(await sha256Hex(`${key}|${customer}`)).slice(0, 40)}`,
-      quantity,
-      buckets: 1,
-      allowance: limit.max,
-      limit,
-    })),
+    customerLimits(priced).map(async (limit) =>
+      allowanceLine(`~limit~${(await sha256Hex(`${limit.key}|${customer}`)).slice(0, 40)}`, limit),
+    ),
   );
 }
+
+/**
+ * The same limits counted by the card that pays, the second key of a customer: one allowance object
+ * per limit and card, named by a hash of the limit and the gateway's card fingerprint (itself an
+ * opaque id the gateway gives per card number), so no fingerprint is in any name. Held under the
+ * order's id like the email's, so two orders paying with one card are serialised by that object.
+ */
+export async function cardAllowanceLines(limits: LimitLine[], fingerprint: string): Promise<AllowanceLine[]> {
+  return Promise.all(
+    limits.map(async (limit) =>
+      allowanceLine(
+        `${CARD_ALLOWANCE}${(await sha256Hex(`card|${limit.key}|${fingerprint}`)).slice(0, 40)}`,
+        limit,
+      ),
+    ),
+  );
+}
+
+/** The names of card allowance objects start so, and those of holds on them. */
+export const CARD_ALLOWANCE = "~card~";
 
 /**
  * A drop's admission pass as a line of the cart: an allowance of one order for the pass, held with the
@@ -114,4 +152,16 @@ export function limitRefusal(
       remaining: over.available,
     },
   };
+}
+
+/**
+ * Why an order failed when the card paying for it was past a limit per customer: the stable code
+ * first, then the limit, as the buyer reads it on the order.
+ */
+export function cardLimitReason(limit: LimitLine["limit"], remaining: number, inDoubt: boolean): string {
+  const name = limit.scope === "sku" ? `SKU ${limit.sku}` : `product ${limit.productId}`;
+  const money = inDoubt
+    ? "a payment an earlier attempt left open is withdrawn, or refunded"
+    : "nothing was charged";
+  return `purchase_limit_exceeded: at most ${limit.max} of ${name} per customer, and the card paying may buy ${remaining} more now (units its other unpaid orders hold come back if they fail); ${money}`;
 }

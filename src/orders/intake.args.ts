@@ -2,6 +2,13 @@ import { z } from "zod";
 import { Money } from "../shared/money";
 
 /** Arguments crossing into an order shard are checked there too: the shard trusts no caller. */
+const SkuLimit = z.object({ scope: z.literal("sku"), sku: z.string().min(1).max(64), max: z.number().int() });
+const ProductLimit = z.object({
+  scope: z.literal("product"),
+  productId: z.string().min(1).max(64),
+  max: z.number().int(),
+});
+
 const Line = z.object({
   sku: z.string().min(1).max(64),
   quantity: z.number().int().min(1).max(1_000_000),
@@ -10,11 +17,21 @@ const Line = z.object({
   allowance: z.number().int().min(1).max(1_000_000).optional(),
   limit: z
     .discriminatedUnion("scope", [
-      z.object({ scope: z.literal("sku"), sku: z.string().min(1).max(64), max: z.number().int() }),
-      z.object({ scope: z.literal("product"), productId: z.string().min(1).max(64), max: z.number().int() }),
+      SkuLimit,
+      ProductLimit,
       z.object({ scope: z.literal("pass"), productId: z.string().min(1).max(64), max: z.number().int() }),
     ])
     .optional(),
+});
+
+/** A limit per customer the order is under, counted by the paying card once the gateway names it. */
+export const LimitLine = z.object({
+  key: z.string().min(1).max(80),
+  quantity: z.number().int().min(1).max(1_000_000),
+  limit: z.discriminatedUnion("scope", [
+    SkuLimit.extend({ max: z.number().int().min(1).max(1_000_000) }),
+    ProductLimit.extend({ max: z.number().int().min(1).max(1_000_000) }),
+  ]),
 });
 
 const Item = z.object({
@@ -40,6 +57,8 @@ export const IntakeInput = z.object({
   customer: z.object({ email: z.string().min(3).max(254), name: z.string().max(200).optional() }),
   shippingAddress: z.record(z.string(), z.string().max(200)).optional(),
   paymentToken: z.string().min(1).max(255),
+  // The cart's limits per customer (one per limited SKU or product), for the paying card's allowance.
+  cardLimits: z.array(LimitLine).max(100).optional(),
 });
 export type IntakeInput = z.input<typeof IntakeInput>;
 
@@ -69,11 +88,31 @@ const Outcome = z.discriminatedUnion("kind", [
   }),
   z.object({ kind: z.literal("requires_action"), action: PaymentAction, intentId: z.string().optional() }),
   z.object({ kind: z.literal("processing"), intentId: z.string().optional() }),
+  z.object({
+    kind: z.literal("limit_exceeded"),
+    limit: LimitLine.shape.limit,
+    remaining: z.number().int().min(0),
+    inDoubt: z.boolean(),
+  }),
 ]);
+
+/** A hold on a card allowance object, taken by the payment consumer under the order's id. */
+const CardHold = z.object({
+  sku: z.string().regex(/^~card~[0-9a-f]{40}$/),
+  quantity: z.number().int().min(1).max(1_000_000),
+  expiresAt: z.iso.datetime(),
+  buckets: z.array(z.object({ bucket: z.literal(0), quantity: z.number().int().min(1) })).length(1),
+});
 
 export const PaymentReports = z
   .array(
-    z.object({ orderId: OrderId, attempt: z.number().int().min(1), pinned: z.boolean(), outcome: Outcome }),
+    z.object({
+      orderId: OrderId,
+      attempt: z.number().int().min(1),
+      pinned: z.boolean(),
+      outcome: Outcome,
+      cardHolds: z.array(CardHold).max(100).optional(),
+    }),
   )
   .max(1000);
 

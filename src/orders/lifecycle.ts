@@ -1,3 +1,4 @@
+import { CARD_ALLOWANCE, cardLimitReason, type LimitLine } from "../checkout/customer-limits";
 import { settings } from "../config";
 import type { SkuHold } from "../inventory/inventory.holds";
 import type { PaymentAction } from "../payments/gateway";
@@ -125,6 +126,12 @@ export type PaymentTask = {
   mustLookup: boolean;
   pinned: boolean;
   holds: SkuHold[];
+  /**
+   * The limits per customer the paying card must be within before anything is charged: the order's,
+   * until its card allowance is held (a card the gateway gives no fingerprint for is counted by the
+   * email alone, and asked about again at the next attempt).
+   */
+  cardLimits: LimitLine[];
   amount: Money;
   token: string;
   intentId: string | null;
@@ -141,9 +148,25 @@ export type PaymentOutcome =
   | { kind: "requires_action"; action: PaymentAction; intentId?: string }
   | { kind: "processing"; intentId?: string }
   /** Nothing was charged and nothing learned (inventory or gateway unreachable): try again later. */
-  | { kind: "not_attempted"; reason: string; retryAfterMs?: number };
+  | { kind: "not_attempted"; reason: string; retryAfterMs?: number }
+  /**
+   * The paying card is past a limit per customer: nothing was charged by this attempt. `inDoubt`: an
+   * earlier attempt's payment was found at the gateway, so it is withdrawn or refunded.
+   */
+  | { kind: "limit_exceeded"; limit: LimitLine["limit"]; remaining: number; inDoubt: boolean };
 
-export type PaymentReport = { orderId: string; attempt: number; pinned: boolean; outcome: PaymentOutcome };
+/** `cardHolds`: the paying card's allowance, held under the order's id by this attempt. */
+export type PaymentReport = {
+  orderId: string;
+  attempt: number;
+  pinned: boolean;
+  outcome: PaymentOutcome;
+  cardHolds?: SkuHold[];
+};
+
+/** Whether an order already holds its paying card's allowance (a report recorded it). */
+export const holdsCardAllowance = (order: Pick<OrderRow, "holds">) =>
+  order.holds.some((hold) => hold.sku.startsWith(CARD_ALLOWANCE));
 
 /** Hands out the next attempt, or says why none is due (the order is closed, busy, or just lapsed). */
 export function nextAttempt(
@@ -176,6 +199,7 @@ export function nextAttempt(
       mustLookup: unknownAttempts > 0,
       pinned: order.stock === "pinned",
       holds: order.holds,
+      cardLimits: holdsCardAllowance(order) ? [] : (order.cardLimits ?? []),
       amount: order.total,
       token: order.paymentToken,
       intentId: order.intentId,
@@ -189,6 +213,27 @@ export function nextAttempt(
  * nothing before it was left unknown, or the gateway was asked first.
  */
 export function applyReport(env: Env, order: OrderRow, report: PaymentReport, now: number): OrderChange {
+  return { ...decideReport(env, order, report, now), ...withCardHolds(order, report.cardHolds ?? []) };
+}
+
+/**
+ * The card allowance an attempt held is the order's from now on, whatever the attempt's outcome and
+ * whether it still held the lease: it is committed or given back with the other holds. One that
+ * arrives after the order's holds were settled (a late report) is settled the same way.
+ */
+function withCardHolds(order: OrderRow, cardHolds: SkuHold[]): OrderChange {
+  const fresh = cardHolds.filter((hold) => !order.holds.some((known) => known.sku === hold.sku));
+  if (fresh.length === 0) return {};
+  const stock =
+    order.stock === "released"
+      ? { stock: "held" as const }
+      : order.stock === "committed"
+        ? { stock: "pinned" as const }
+        : {};
+  return { holds: [...order.holds, ...fresh], ...stock };
+}
+
+function decideReport(env: Env, order: OrderRow, report: PaymentReport, now: number): OrderChange {
   const { outcome } = report;
   const current = report.attempt === order.attempts && order.leaseUntil !== null;
   const stock = report.pinned && order.stock === "held" ? { stock: "pinned" as const } : {};
@@ -225,6 +270,18 @@ export function applyReport(env: Env, order: OrderRow, report: PaymentReport, no
     // Not counted as an attempt; due again after the backoff, or when the gateway's rate says.
     const dueAt = outcome.retryAfterMs === undefined ? retryAt : now + outcome.retryAfterMs;
     return { ...stock, attempts: order.attempts - 1, leaseUntil: null, dueAt, dueAttempts: 0 };
+  }
+  if (outcome.kind === "limit_exceeded") {
+    // A refusal, like a cancel: nothing was charged by this attempt; a payment an earlier one left at
+    // the gateway (found by the attempt's lookup) is withdrawn or refunded once the order is closed.
+    const reason = cardLimitReason(outcome.limit, outcome.remaining, outcome.inDoubt);
+    const asked = {
+      ...order,
+      leaseUntil: null,
+      unknownAttempts: outcome.inDoubt ? 1 : 0,
+      paymentStatus: "pending" as const,
+    };
+    return { ...stock, ...close(asked, "payment_failed", reason, now), unknownAttempts: 0, leaseUntil: null };
   }
   if (outcome.kind === "requires_action" || outcome.kind === "processing") {
     // The gateway's answer covers every earlier attempt under this payment: nothing is unknown now.

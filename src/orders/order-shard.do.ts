@@ -62,6 +62,21 @@ function heardMeanwhile(before: OrderRow, change: OrderChange, now: OrderRow | n
   return closes && !charged ? { chargeInDoubt: true } : {};
 }
 
+/**
+ * The holds a report added (the paying card's allowance) to orders that stay unpaid with their holds
+ * pinned: the charge may be in flight, so these are pinned too. Orders whose holds are only held get
+ * all of them pinned by their next attempt, or by the commit.
+ */
+function pinnedWithAddedHolds(decisions: { row: OrderRow; change: OrderChange }[], now: number) {
+  return decisions.flatMap(({ row, change }) => {
+    const decided = { ...row, ...change };
+    const work = owedWork(decided, now);
+    if (!change.holds || decided.stock !== "pinned" || work === "commit" || work === "release") return [];
+    const holds = change.holds.filter((hold) => !row.holds.some((known) => known.sku === hold.sku));
+    return holds.length > 0 ? [{ orderId: row.id, holds }] : [];
+  });
+}
+
 export class OrderShard extends DurableObject<Env> {
   readonly #store: ShardStore;
   readonly #work: ShardWork;
@@ -186,6 +201,7 @@ export class OrderShard extends DurableObject<Env> {
       customer: args.customer,
       ...(args.shippingAddress ? { shippingAddress: args.shippingAddress } : {}),
       paymentToken: args.paymentToken,
+      ...(args.cardLimits ? { cardLimits: args.cardLimits } : {}),
       holds: reservation.holds,
       holdExpiresAt: reservation.expiresAt,
       createdAt: new Date(now).toISOString(),
@@ -366,14 +382,15 @@ export class OrderShard extends DurableObject<Env> {
     try {
       const decided = decisions.map(({ row, change }) => ({ ...row, ...change }));
       const owing = (work: "commit" | "release") => decided.filter((row) => owedWork(row, now) === work);
-      const [commits, releases] = await Promise.all([
+      const [commits, releases, pins] = await Promise.all([
         this.#work.commitStep(owing("commit")),
         this.#work.releaseStep(owing("release")),
+        this.#work.pinStep(pinnedWithAddedHolds(decisions, now)),
       ]);
       const written = Date.now();
       this.#atomically(() => {
         for (const { row, change } of decisions) {
-          const step = commits.get(row.id) ?? releases.get(row.id);
+          const step = commits.get(row.id) ?? releases.get(row.id) ?? pins.get(row.id);
           if (step === "retry") {
             this.#store.update(row.id, { ...change, dueAt: written + backoffMs(0), dueAttempts: 1 }, written);
             continue;

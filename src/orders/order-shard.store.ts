@@ -1,3 +1,4 @@
+import type { LimitLine } from "../checkout/customer-limits";
 import type { OrderStatus, PAYMENT_STATUSES } from "../db/schema";
 import type { PlannedLine, SkuHold } from "../inventory/inventory.holds";
 import type { PaymentAction } from "../payments/gateway";
@@ -30,12 +31,16 @@ export type AcceptedOrder = {
   customer: { email: string; name?: string };
   shippingAddress?: Record<string, string>;
   paymentToken: string;
+  /** The limits per customer the paying card is counted against too, when the gateway names it. */
+  cardLimits?: LimitLine[];
   holds: SkuHold[];
   holdExpiresAt: string;
   createdAt: string;
 };
 
 export type OrderRow = AcceptedOrder & {
+  /** Every hold of the order: checkout's, and the paying card's allowance once the payment took it. */
+  holds: SkuHold[];
   status: OrderStatus;
   failureReason: string | null;
   paymentStatus: PaymentStatus;
@@ -119,6 +124,8 @@ const MIGRATIONS = [
    ALTER TABLE orders ADD COLUMN refunded INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE orders ADD COLUMN dispute TEXT;
    CREATE INDEX gateway_events_age ON gateway_events (received_at);`,
+  // The order's holds once they differ from checkout's (the paying card's allowance was added).
+  "ALTER TABLE orders ADD COLUMN holds TEXT;",
 ];
 
 type RawOrder = {
@@ -138,6 +145,7 @@ type RawOrder = {
   event_at: number | null;
   refunded: number;
   dispute: string | null;
+  holds: string | null;
   stock: StockState;
   updated_at: string;
   due_at: number | null;
@@ -147,8 +155,10 @@ type RawOrder = {
 };
 
 function toOrder(raw: RawOrder): OrderRow {
+  const accepted = JSON.parse(raw.accepted) as AcceptedOrder;
   return {
-    ...(JSON.parse(raw.accepted) as AcceptedOrder),
+    ...accepted,
+    holds: raw.holds === null ? accepted.holds : (JSON.parse(raw.holds) as SkuHold[]),
     status: raw.status,
     failureReason: raw.failure_reason,
     paymentStatus: raw.payment_status,
@@ -220,6 +230,7 @@ export type OrderChange = Partial<
     | "eventAt"
     | "refunded"
     | "dispute"
+    | "holds"
     | "stock"
     | "dueAt"
     | "dueAttempts"
@@ -241,6 +252,7 @@ const COLUMNS: Record<keyof OrderChange, string> = {
   eventAt: "event_at",
   refunded: "refunded",
   dispute: "dispute",
+  holds: "holds",
   stock: "stock",
   dueAt: "due_at",
   dueAttempts: "due_attempts",

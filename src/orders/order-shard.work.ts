@@ -1,6 +1,7 @@
 import {
   everyBucket,
   type HoldOutcome,
+  type OrderHolds,
   pinOrders,
   releaseBuckets,
   settleOrders,
@@ -269,6 +270,27 @@ export class ShardWork {
       if (sold.length > 0)
         logEvent("error", "a closed order's units were committed", { orderId: row.id, sold });
       steps.set(row.id, { stock: "released" });
+    }
+    return steps;
+  }
+
+  /**
+   * Pins holds added to orders that stay unpaid. An order whose holds could not all be pinned is
+   * marked `held`: its next attempt (or its commit) pins every hold again before anything is charged.
+   */
+  async pinStep(added: OrderHolds[]): Promise<Map<string, Step>> {
+    const steps = new Map<string, Step>();
+    if (added.length === 0) return steps;
+    const pinned = await pinOrders(this.#env, added);
+    for (const { orderId } of added) {
+      const outcomes = pinned.get(orderId) ?? [];
+      if (!outcomes.every(({ result }) => result.ok)) {
+        logEvent("warn", "an added hold could not be pinned; the next attempt pins it", {
+          orderId,
+          outcomes,
+        });
+        steps.set(orderId, { stock: "held" });
+      }
     }
     return steps;
   }

@@ -58,7 +58,7 @@ export async function projectOrders(d1: D1Database, rows: OrderRow[]): Promise<v
           FROM json_each(${payload}) WHERE true
           ON CONFLICT (id) DO UPDATE SET status = excluded.status, payment_status = excluded.payment_status,
             payment_attempts = excluded.payment_attempts, charge_id = excluded.charge_id,
-            refunded_amount = excluded.refunded_amount, dispute = excluded.dispute,
+            refunded_amount = excluded.refunded_amount, dispute = excluded.dispute, holds = excluded.holds,
             stock_committed = excluded.stock_committed, failure_reason = excluded.failure_reason,
             updated_at = excluded.updated_at, version = excluded.version
           WHERE excluded.version > orders.version`,

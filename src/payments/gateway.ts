@@ -40,8 +40,22 @@ export type ChargeLookup =
   | { status: "requires_action"; action: PaymentAction; intentId?: string }
   | { status: "none" | "pending"; intentId?: string };
 
+/**
+ * What the gateway says of a payment token's card before anything is charged. `card`: the gateway's
+ * fingerprint of the card number (the same for every token of that card); `none`: not a card, or a
+ * gateway that gives none; `invalid`: the gateway knows no such token, so it cannot pay either;
+ * `throttled`: asked too fast (429), nothing learned. A call that fails otherwise throws.
+ */
+export type CardFingerprint =
+  | { status: "card"; fingerprint: string }
+  | { status: "none" }
+  | { status: "invalid"; reason: string }
+  | { status: "throttled"; retryAfterMs: number };
+
 /** A payment gateway as the rest of Stampede sees it: every call is idempotent by its key. */
 export interface PaymentGateway {
+  /** The card behind a payment token, read without charging it (for limits per customer). */
+  fingerprint(token: string): Promise<CardFingerprint>;
   /** Charges several orders (a consumer batch's worth), each answered as if alone. */
   chargeAll(requests: ChargeRequest[]): Promise<ChargeOutcome[]>;
   /** What the gateway really did for this order's charge. */

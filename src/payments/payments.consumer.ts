@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { gatewayRps, paymentMode } from "../config";
-import { type HoldOutcome, pinOrders } from "../inventory/inventory.holds";
+import { type HoldOutcome, pinOrders, type SkuHold } from "../inventory/inventory.holds";
 import {
   type PaymentOutcome,
   type PaymentReport,
@@ -9,6 +9,7 @@ import {
 } from "../orders/lifecycle";
 import { orderShard, shardOfOrder } from "../orders/shards";
 import { logEvent } from "../shared/log";
+import { holdCardAllowance } from "./card-allowance";
 import {
   type ChargeLookup,
   type ChargeOutcome,
@@ -108,9 +109,10 @@ export async function consumeDeadPayments(batch: MessageBatch, env: Env) {
   await consumePayments(batch, env);
 }
 
+/** `cardHolds`: the paying card's allowance, held by this attempt, for the shard to record. */
 type Prepared =
-  | { task: PaymentTask; outcome: PaymentOutcome }
-  | { task: PaymentTask; ref: ChargeRef; lookedUp: boolean };
+  | { task: PaymentTask; outcome: PaymentOutcome; cardHolds?: SkuHold[] }
+  | { task: PaymentTask; ref: ChargeRef; lookedUp: boolean; cardHolds: SkuHold[] };
 
 /**
  * The attempts of a batch. The holds are pinned before anything could charge, so no answer, however
@@ -127,7 +129,7 @@ async function pay(env: Env, tasks: PaymentTask[]): Promise<PaymentReport[]> {
   const { turns, waiting } = await pace(env, tasks);
   const prepared = await Promise.all(
     turns.map((task) =>
-      prepare(gateway, task, pins.get(task.orderId), pinned(task)).catch(
+      prepare(env, gateway, task, pins.get(task.orderId), pinned(task)).catch(
         (error: unknown): Prepared => ({ task, outcome: { kind: "not_attempted", reason: String(error) } }),
       ),
     ),
@@ -142,11 +144,12 @@ async function pay(env: Env, tasks: PaymentTask[]): Promise<PaymentReport[]> {
           )
       : [];
   const charged = new Map(toCharge.map((entry, i) => [entry.task.orderId, answers[i]]));
-  const report = (task: PaymentTask, outcome: PaymentOutcome): PaymentReport => ({
+  const report = (task: PaymentTask, outcome: PaymentOutcome, cardHolds: SkuHold[] = []): PaymentReport => ({
     orderId: task.orderId,
     attempt: task.attempt,
     pinned: pinned(task),
     outcome,
+    ...(cardHolds.length > 0 ? { cardHolds } : {}),
   });
   return [
     ...prepared.map((entry) =>
@@ -155,6 +158,7 @@ async function pay(env: Env, tasks: PaymentTask[]): Promise<PaymentReport[]> {
         "outcome" in entry
           ? entry.outcome
           : outcomeOf(entry.task, charged.get(entry.task.orderId), entry.lookedUp),
+        entry.cardHolds,
       ),
     ),
     ...waiting.map(({ task, outcome }) => report(task, outcome)),
@@ -162,8 +166,8 @@ async function pay(env: Env, tasks: PaymentTask[]): Promise<PaymentReport[]> {
 }
 
 /**
- * The attempts the gateway's rate allows now (one call to the pacer per batch; an attempt's lookup
- * and charge count as one turn), and for the others an answer of "not attempted" that brings each
+ * The attempts the gateway's rate allows now (one call to the pacer per batch; an attempt's lookup,
+ * the read of its card's fingerprint and its charge count as one turn), and for the others an answer of "not attempted" that brings each
  * back when its turn comes, spread at that rate. Their holds are already pinned, so they keep their
  * units while they wait; no attempt is counted.
  */
@@ -184,8 +188,13 @@ async function pace(env: Env, tasks: PaymentTask[]) {
   return { turns: tasks.slice(0, granted), waiting };
 }
 
-/** What an attempt knows before charging: an answer already, or the charge to make. */
+/**
+ * What an attempt knows before charging: an answer already, or the charge to make. The paying card's
+ * allowance (for an order under a limit per customer) is held last, just before the charge, and a
+ * charge is made only with it held: see card-allowance.
+ */
 async function prepare(
+  env: Env,
   gateway: PaymentGateway,
   task: PaymentTask,
   pins: HoldOutcome[] | undefined,
@@ -200,12 +209,59 @@ async function prepare(
   if (task.mustLookup || task.mode === "lookup") {
     const found = await gateway.lookup(ref).catch(() => null);
     if (!found) return { task, outcome: { kind: "not_attempted", reason: "lookup failed" } };
-    if (found.status !== "none") return { task, outcome: fromLookup(found) };
+    if (found.status !== "none") return foundWithCard(env, gateway, task, fromLookup(found));
     lookedUp = true;
   }
   if (task.mode === "lookup") return { task, outcome: { kind: "no_charge", lookedUp: true } };
   if (!pinned) return { task, outcome: { kind: "lapsed", lookedUp } };
-  return { task, ref, lookedUp };
+  const card = await holdCardAllowance(env, gateway, task);
+  switch (card.kind) {
+    case "held":
+      return { task, ref, lookedUp, cardHolds: card.holds };
+    case "refused":
+      return {
+        task,
+        outcome: { kind: "limit_exceeded", limit: card.limit, remaining: card.remaining, inDoubt: false },
+      };
+    case "invalid":
+      return { task, outcome: { kind: "declined", reason: card.reason, lookedUp } };
+    default: {
+      const { reason, retryAfterMs } = card;
+      return {
+        task,
+        outcome: { kind: "not_attempted", reason, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) },
+      };
+    }
+  }
+}
+
+/**
+ * A payment an earlier attempt left at the gateway (its report was lost), found by this one: the
+ * card allowance that attempt held goes with it, held again under the order's id (the same hold).
+ * Refused (it expired, and went to another order of the card), the order fails and the payment is
+ * withdrawn or refunded.
+ */
+async function foundWithCard(
+  env: Env,
+  gateway: PaymentGateway,
+  task: PaymentTask,
+  outcome: PaymentOutcome,
+): Promise<Prepared> {
+  const card = await holdCardAllowance(env, gateway, task);
+  switch (card.kind) {
+    case "held":
+      return { task, outcome, cardHolds: card.holds };
+    case "refused":
+      return {
+        task,
+        outcome: { kind: "limit_exceeded", limit: card.limit, remaining: card.remaining, inDoubt: true },
+      };
+    case "later":
+      return { task, outcome: { kind: "not_attempted", reason: card.reason } };
+    default:
+      // The gateway no longer knows the token: there is no card to count; the payment found stands.
+      return { task, outcome };
+  }
 }
 
 /**

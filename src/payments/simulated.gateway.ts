@@ -1,4 +1,11 @@
-import type { ChargeLookup, ChargeOutcome, ChargeRef, ChargeRequest, PaymentGateway } from "./gateway";
+import type {
+  CardFingerprint,
+  ChargeLookup,
+  ChargeOutcome,
+  ChargeRef,
+  ChargeRequest,
+  PaymentGateway,
+} from "./gateway";
 import type { GatewaySimulator, SimulatorLookup } from "./simulator.do";
 
 /** The simulator behind the gateway interface; its 5xx and timeouts become `unknown` outcomes. */
@@ -36,6 +43,11 @@ export class SimulatedGateway implements PaymentGateway {
           return { status: "unknown", reason: `${answer.status} ${answer.reason}` };
       }
     });
+  }
+
+  async fingerprint(token: string): Promise<CardFingerprint> {
+    const fingerprint = await this.#simulator.fingerprint(token);
+    return fingerprint === null ? { status: "none" } : { status: "card", fingerprint };
   }
 
   async lookup(ref: ChargeRef): Promise<ChargeLookup> {

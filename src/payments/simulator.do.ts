@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
+import { sha256Hex } from "../shared/crypto";
 import { logEvent } from "../shared/log";
 import { announceGatewayEvent } from "./gateway-events";
 
@@ -16,6 +17,10 @@ import { announceGatewayEvent } from "./gateway-events";
  * - `tok_3ds_fail`: the same challenge, which the buyer always fails;
  * - `tok_processing`: the payment is taken and settles (succeeds) a moment later, announced by an
  *   event as a gateway's webhook would announce it.
+ * Any of them may name its card: `tok_ok.card_<id>` behaves as `tok_ok`, paid with card `<id>`
+ * (1-64 letters, digits, `_` or `-`), whose fingerprint is a hash of the id, so every token naming
+ * the same id is the same card. A token without `.card_` has no fingerprint, like a gateway that
+ * gives none. Reading a fingerprint always answers, whatever the token's behaviour.
  * Charges are kept in a ledger keyed by idempotency key, so a repeated charge never charges twice.
  */
 export type SimulatedCharge = {
@@ -47,6 +52,12 @@ export type SimulatorLookup =
   | { kind: "charge"; charge: SimulatedCharge }
   | { kind: "open"; payment: OpenPayment; url: string }
   | null;
+
+/** A token's behaviour (`tok_ok`) and the card it names, if it names one (`tok_ok.card_<id>`). */
+export function simulatedToken(token: string): { kind: string; card: string | null } {
+  const named = /^(tok_[a-z0-9_]+)\.card_([A-Za-z0-9_-]{1,64})$/.exec(token);
+  return named ? { kind: named[1] as string, card: named[2] as string } : { kind: token, card: null };
+}
 
 /** A processing payment settles this long after it was taken. */
 export const PROCESSING_SETTLES_MS = 1500;
@@ -180,7 +191,7 @@ export class GatewaySimulator extends DurableObject<Env> {
     const args = parsed.data;
     const attempt = this.#attempt(args.idempotencyKey);
     const existing = this.#existing(args.idempotencyKey);
-    switch (args.token) {
+    switch (simulatedToken(args.token).kind) {
       case "tok_down":
         return { ok: false, kind: "error", status: 503, reason: "gateway unavailable" };
       case "tok_declined":
@@ -212,7 +223,7 @@ export class GatewaySimulator extends DurableObject<Env> {
   #open(args: z.infer<typeof ChargeArgs>): SimulatorAnswer {
     let row = this.#openByKey(args.idempotencyKey);
     if (!row) {
-      const processing = args.token === "tok_processing";
+      const processing = simulatedToken(args.token).kind === "tok_processing";
       const settleAt = processing ? Date.now() + PROCESSING_SETTLES_MS : null;
       row = this.#sql
         .exec<OpenRow>(
@@ -264,7 +275,7 @@ export class GatewaySimulator extends DurableObject<Env> {
     const row = this.#openById(id);
     if (!row) return null;
     if (row.status !== "requires_action") return toOpen(row);
-    const succeeds = passed && row.token === "tok_3ds";
+    const succeeds = passed && simulatedToken(row.token).kind === "tok_3ds";
     this.#settle(row, succeeds);
     await this.#announce(row, succeeds ? "payment_intent.succeeded" : "payment_intent.payment_failed");
     return toOpen(this.#openById(id) as OpenRow);
@@ -330,6 +341,12 @@ export class GatewaySimulator extends DurableObject<Env> {
       .exec<{ next: number | null }>("SELECT MIN(settle_at) AS next FROM open_payments")
       .one().next;
     if (next !== null) await this.ctx.storage.setAlarm(Math.max(next, Date.now() + 100));
+  }
+
+  /** The fingerprint of the card a token names (a hash of its id), or null for a token naming none. */
+  async fingerprint(token: string): Promise<string | null> {
+    const { card } = simulatedToken(z.string().max(255).parse(token));
+    return card === null ? null : `fp_sim_${(await sha256Hex(`simulated card|${card}`)).slice(0, 24)}`;
   }
 
   /** Several charges in one call, each answered as if alone: what a batch API of a gateway does. */

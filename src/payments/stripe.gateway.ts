@@ -1,5 +1,6 @@
 import Stripe from "stripe";
 import type {
+  CardFingerprint,
   ChargeLookup,
   ChargeOutcome,
   ChargeRef,
@@ -55,6 +56,32 @@ export class StripeGateway implements PaymentGateway {
       },
       { idempotencyKey: request.idempotencyKey },
     );
+  }
+
+  /**
+   * The card's fingerprint, read before the payment is confirmed: a ConfirmationToken previews the
+   * PaymentMethod it will create (`payment_method_preview.card`), a PaymentMethod shows its own
+   * `card`. Other payment methods, and other tokens, have none.
+   */
+  async fingerprint(token: string): Promise<CardFingerprint> {
+    try {
+      let fingerprint: string | null | undefined = null;
+      if (token.startsWith("ctoken_")) {
+        const preview = (await this.#stripe.confirmationTokens.retrieve(token)).payment_method_preview;
+        fingerprint = preview?.card?.fingerprint;
+      } else if (token.startsWith("pm_")) {
+        fingerprint = (await this.#stripe.paymentMethods.retrieve(token)).card?.fingerprint;
+      }
+      return fingerprint ? { status: "card", fingerprint } : { status: "none" };
+    } catch (error) {
+      if (error instanceof Stripe.errors.StripeRateLimitError)
+        return { status: "throttled", retryAfterMs: 1000 };
+      // No such token (or not ours): confirming it would be refused the same way.
+      if (error instanceof Stripe.errors.StripeInvalidRequestError) {
+        return { status: "invalid", reason: error.code ?? "invalid_request" };
+      }
+      throw error;
+    }
   }
 
   /** Stripe has no batch call: the charges go out side by side. */

@@ -712,7 +712,7 @@ export interface components {
             shippingAddress?: components["schemas"]["Address"];
             payment: {
                 /**
-                 * @description Gateway payment token; with the simulator: tok_ok, tok_declined, tok_flaky, tok_timeout_after_charge, tok_down, tok_3ds, tok_3ds_fail, tok_processing; with Stripe: a ConfirmationToken or PaymentMethod id
+                 * @description Gateway payment token; with the simulator: tok_ok, tok_declined, tok_flaky, tok_timeout_after_charge, tok_down, tok_3ds, tok_3ds_fail, tok_processing, each optionally naming its card as tok_ok.card_<id> (the card's fingerprint counts for limits per customer); with Stripe: a ConfirmationToken or PaymentMethod id
                  * @example tok_ok
                  */
                 token: string;

@@ -3,7 +3,10 @@
 // refunds in memory, honours Idempotency-Key as Stripe does (same key, same answer), and answers
 // with Stripe's shapes and error types. What the buyer or the shop's dashboard would do elsewhere
 // (pass or fail 3-D Secure, settle a processing payment, refund, a burst of 429s) is driven through
-// `/_fake/...` routes.
+// `/_fake/...` routes. ConfirmationTokens and PaymentMethods can be read, each test card with a
+// fingerprint of its own (a hash of its name, or of the card a minted token names), as Stripe gives
+// one per card number.
+import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 
 /** How each test PaymentMethod behaves when confirmed (Stripe's own test ids where they exist). */
@@ -14,9 +17,18 @@ const METHODS = {
   pm_card_processing: "processing",
 };
 
-function behaviourOf(intent) {
-  const method = intent.payment_method ?? intent.confirmation_token?.replace(/^ctoken_/, "pm_") ?? "";
-  return METHODS[method] ?? "declined";
+/** Stripe-like: 16 characters, the same for every token of one card. */
+const fingerprintOf = (card) =>
+  createHash("sha256").update(`fake card|${card}`).digest("base64url").slice(0, 16);
+
+/** A test card's PaymentMethod, as `GET /v1/payment_methods/:id` shows it. */
+function paymentMethod(id, card = id) {
+  return {
+    id,
+    object: "payment_method",
+    type: "card",
+    card: { brand: "visa", last4: "4242", exp_month: 12, exp_year: 2034, fingerprint: fingerprintOf(card) },
+  };
 }
 
 /** Stripe's form encoding, `a[b][0]=c`, into nested objects (enough for the calls the SDK makes). */
@@ -39,8 +51,29 @@ export async function startFakeStripe() {
   const intents = new Map();
   const charges = new Map();
   const idempotent = new Map();
-  const counts = { requests: 0, throttled: 0, confirms: 0, creates: 0, cancels: 0, refunds: 0 };
+  const counts = { requests: 0, throttled: 0, confirms: 0, creates: 0, cancels: 0, refunds: 0, reads: 0 };
   let throttleNext = 0;
+  /** ConfirmationTokens made through the side door: the test card each pays with, and its card. */
+  const tokens = new Map();
+
+  function behaviourOf(intent) {
+    const token = intent.confirmation_token;
+    const method =
+      intent.payment_method ?? tokens.get(token)?.paymentMethod ?? token?.replace(/^ctoken_/, "pm_") ?? "";
+    return METHODS[method] ?? "declined";
+  }
+
+  /** A ConfirmationToken as Stripe shows it: the PaymentMethod it will create, previewed. */
+  function confirmationToken(tokenId) {
+    const minted = tokens.get(tokenId);
+    const method = minted?.paymentMethod ?? tokenId.replace(/^ctoken_/, "pm_");
+    if (!minted && !METHODS[method]) return null;
+    const preview =
+      minted?.type && minted.type !== "card"
+        ? { type: minted.type, [minted.type]: {} }
+        : { type: "card", card: paymentMethod(method, minted?.card ?? method).card };
+    return { id: tokenId, object: "confirmation_token", payment_method_preview: preview };
+  }
 
   const error = (status, type, code, message, extra = {}) => ({
     status,
@@ -152,6 +185,18 @@ export async function startFakeStripe() {
       intent.cancellation_reason = params.cancellation_reason ?? null;
       return { status: 200, body: view(intent) };
     }
+    match = /^\/v1\/(confirmation_tokens|payment_methods)\/([^/]+)$/.exec(path);
+    if (match && method === "GET") {
+      counts.reads++;
+      const found =
+        match[1] === "confirmation_tokens"
+          ? confirmationToken(match[2])
+          : METHODS[match[2]]
+            ? paymentMethod(match[2])
+            : null;
+      if (!found) return error(404, "invalid_request_error", "resource_missing", `No such ${match[1]}`);
+      return { status: 200, body: found };
+    }
     if (path === "/v1/refunds" && method === "POST") {
       const refunded = intents.get(params.payment_intent);
       if (!refunded) return error(404, "invalid_request_error", "resource_missing", "No such payment_intent");
@@ -163,6 +208,21 @@ export async function startFakeStripe() {
   /** What happens outside the API: the buyer, Stripe's own processing, the shop's dashboard. */
   function control(path, params) {
     if (path === "/_fake/stats") return { status: 200, body: counts };
+    if (path === "/_fake/confirmation_tokens") {
+      // What Stripe.js makes from the card the buyer typed: `card` names the card (its fingerprint),
+      // `payment_method` the test card whose behaviour it has, `type` another method than a card.
+      const tokenId = id("ctoken");
+      tokens.set(tokenId, {
+        paymentMethod: params.payment_method ?? "pm_card_visa",
+        card: params.card ?? null,
+        type: params.type ?? "card",
+      });
+      return { status: 200, body: confirmationToken(tokenId) };
+    }
+    if (path === "/_fake/payment_intents" && params.order_id) {
+      const found = [...intents.values()].filter((intent) => intent.metadata.order_id === params.order_id);
+      return { status: 200, body: { data: found.map((intent) => view(intent)) } };
+    }
     if (path === "/_fake/throttle") {
       throttleNext = Number(params.count ?? 0);
       return { status: 200, body: { throttleNext } };
