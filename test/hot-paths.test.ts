@@ -1,6 +1,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { app } from "../src/app";
 import { forgetHeldReads } from "../src/catalog/catalog.memory";
+import { handOnJoins } from "../src/drops/waiting-room";
 import {
   admin,
   call,
@@ -98,6 +100,27 @@ describe("catalog reads from isolate memory", () => {
     for (let i = 0; i < 3; i++) {
       const read = await call(`/v1/products/${other.slug}`, {}, off);
       expect(read.headers.get("X-Cache-Layer")).not.toBe("memory");
+    }
+  });
+
+  it("sends one read per window to the layers behind, however many arrive as it closes", async () => {
+    const product = await createProduct();
+    const short = { CATALOG_MEMORY_TTL_MS: "30" };
+    await call(`/v1/products/${product.slug}`, {}, short);
+    await sleep(60);
+    const match = vi.spyOn(caches.default, "match");
+    try {
+      const reads = await Promise.all(
+        Array.from({ length: 20 }, () => call(`/v1/products/${product.slug}`, {}, short)),
+      );
+      expect(reads.every((read) => read.status === 200)).toBe(true);
+      const layers = reads.map((read) => read.headers.get("X-Cache-Layer"));
+      expect(layers.filter((layer) => layer === "cache")).toHaveLength(1);
+      expect(layers.filter((layer) => layer === "memory")).toHaveLength(19);
+      expect(match).toHaveBeenCalledTimes(1);
+      for (const read of reads) expect(await read.json()).toEqual(product);
+    } finally {
+      match.mockRestore();
     }
   });
 
@@ -213,6 +236,49 @@ describe("sold-out refusals from isolate memory", () => {
     const bought = await postCheckout(checkoutBody([{ sku: inStock, quantity: 2 }]));
     expect(bought.status).toBe(202);
     expect(await bought.json()).toMatchObject({ items: [{ sku: inStock, quantity: 2 }] });
+  });
+});
+
+describe("drop ticket status from isolate memory", () => {
+  afterEach(() => forgetHeldReads());
+
+  it("answers a ticket's standing without the router, as the router would; anything unusual goes on", async () => {
+    const product = await createProduct({
+      saleStartsAt: new Date(Date.now() + 60_000).toISOString(),
+      waitingRoom: { admitPerMinute: 60 },
+    });
+    const joined = await call(`/v1/drops/${product.id}/tickets`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ email: `${unique("hot")}@example.com` }),
+    });
+    const { ticket } = await joined.json<{ ticket: string }>();
+    await handOnJoins(env, true);
+    const status = (token: string) =>
+      call(`/v1/drops/${product.id}/status`, { headers: { Authorization: `Bearer ${token}` } });
+
+    const routed = await status(ticket);
+    const router = vi.spyOn(app, "fetch");
+    try {
+      const held = await status(ticket);
+      expect(router).not.toHaveBeenCalled();
+      expect(held.status).toBe(200);
+      expect(held.headers.get("Content-Type")).toBe(routed.headers.get("Content-Type"));
+      expect(held.headers.get("Cache-Control")).toBe("no-store");
+      const [a, b] = [
+        await routed.json<Record<string, unknown>>(),
+        await held.json<Record<string, unknown>>(),
+      ];
+      expect({ ...b, pollAfterSeconds: 0 }).toEqual({ ...a, pollAfterSeconds: 0 });
+
+      // A forged ticket gets the routed problem.
+      const forged = await status(`${ticket.slice(0, -4)}AAAA`);
+      expect(forged.status).toBe(403);
+      expect(forged.headers.get("Content-Type")).toContain("application/problem+json");
+      expect(router).toHaveBeenCalledTimes(1);
+    } finally {
+      router.mockRestore();
+    }
   });
 });
 

@@ -9,8 +9,15 @@ import type { CachedBody } from "./catalog.cache";
  * A write through this isolate forgets everything here before it answers, so its own next read is
  * fresh. Other isolates at the same location keep their copy until its window closes: the only
  * staleness this layer adds, and why the window is short.
+ *
+ * When a held read's window closes, the first read after it refreshes it from the layers behind,
+ * and reads that come while it does (at most REFRESH_GRACE_MS) are still answered from memory: one
+ * read per window reaches the Cache API, not every read in flight at that moment, which under a
+ * crowd's load would be hundreds, each making the next second slower.
  */
-type Held = { entry: CachedBody | null; until: number };
+type Held = { entry: CachedBody | null; until: number; refreshingSince?: number };
+
+const REFRESH_GRACE_MS = 250;
 
 const held = new Map<string, Held>();
 /** Moves on every forget, so a read that began before a write cannot hold what it read after it. */
@@ -18,13 +25,26 @@ let epoch = 0;
 /** Enough for every hot product and list page; the oldest entry makes room past this. */
 const MAX_ENTRIES = 2000;
 
-/** The held entry (null: known missing), or undefined when this isolate holds nothing fresh. */
+/**
+ * The held entry (null: known missing) while its window is open, or while another read of this
+ * isolate refreshes it; undefined when this isolate holds nothing to answer with.
+ */
 export function recall(key: string, now = Date.now()): CachedBody | null | undefined {
   const found = held.get(key);
   if (!found) return undefined;
   if (found.until > now) return found.entry;
-  held.delete(key);
+  if (found.refreshingSince !== undefined && now - found.refreshingSince < REFRESH_GRACE_MS) {
+    return found.entry;
+  }
   return undefined;
+}
+
+/** As `recall`; a caller told undefined for a held entry whose window closed is its one refresher. */
+export function recallOrRefresh(key: string, now = Date.now()): CachedBody | null | undefined {
+  const known = recall(key, now);
+  const found = held.get(key);
+  if (known === undefined && found) found.refreshingSince = now;
+  return known;
 }
 
 /** The moment a read begins; `hold` keeps its result only if nothing was forgotten since. */

@@ -9,7 +9,7 @@ import { EdgeMemo } from "../shared/edge-memo";
 import { logEvent } from "../shared/log";
 import { background, type Scope } from "../shared/scope";
 import { type CachedBody, EdgeLayers, etagOf } from "./catalog.cache";
-import { forgetHeldReads, hold, readEpoch, recall } from "./catalog.memory";
+import { forgetHeldReads, hold, readEpoch, recallOrRefresh } from "./catalog.memory";
 import type { ListQuery, Product, ProductInput, ProductPage } from "./catalog.schemas";
 import {
   activeSlug,
@@ -56,7 +56,7 @@ async function heldOr(
   const ttlMs = settings(ctx.env).catalogMemoryTtlMs;
   if (ttlMs === 0) return read();
   const now = Date.now();
-  const held = recall(key, now);
+  const held = recallOrRefresh(key, now);
   if (held !== undefined) return held && { entry: held, layer: "memory" };
   const since = readEpoch();
   const fresh = await read();

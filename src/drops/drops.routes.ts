@@ -1,12 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Product } from "../catalog/catalog.schemas";
-import { type DropRoom, dropRoomOf, readProduct } from "../catalog/catalog.service";
+import { type DropRoom, readProduct } from "../catalog/catalog.service";
 import { AppError } from "../errors";
 import { createRouter } from "../http/router";
 import { problems } from "../shared/problem";
 import { background, type Scope, scopeOf } from "../shared/scope";
 import { checkTurnstile } from "./turnstile";
-import { handOnJoins, join, ticketStatus } from "./waiting-room";
+import { bearerOf, handOnJoins, join, roomOfEntry, ticketStatus } from "./waiting-room";
 
 const DropParams = z.object({
   product: z
@@ -94,7 +93,7 @@ const statusRoute = createRoute({
             }),
             pollAfterSeconds: z.number().int().min(1).optional().openapi({
               description:
-                "Ask again after this long (1 to 15 s, nearer one's turn sooner); sold out is told at the next ask",
+                "Ask again after this long (1 to 20 s, nearer one's turn sooner); sold out is told at the next ask",
             }),
             pass: z.string().optional().openapi({ description: "Send as admission.pass at checkout" }),
             passExpiresAt: z.iso.datetime().optional(),
@@ -110,17 +109,9 @@ const statusRoute = createRoute({
   },
 });
 
-/** Each catalog entry's room, parsed once however many of the crowd ask while the entry is held. */
-const roomsOf = new WeakMap<object, DropRoom | null>();
-
 async function dropRoom(scope: Scope, idOrSlug: string): Promise<DropRoom> {
   const read = await readProduct(scope, idOrSlug);
-  let room: DropRoom | null = null;
-  if (read) {
-    const known = roomsOf.get(read.entry);
-    room = known !== undefined ? known : dropRoomOf(JSON.parse(read.entry.body) as Product);
-    roomsOf.set(read.entry, room);
-  }
+  const room = read ? roomOfEntry(read.entry) : null;
   if (!room) throw new AppError("drop_not_found", { detail: `${idOrSlug} has no waiting room` });
   return room;
 }
@@ -148,8 +139,7 @@ export const dropRoutes = createRouter()
     const scope = scopeOf(c);
     c.set("routine", true);
     const room = await dropRoom(scope, c.req.valid("param").product);
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("Authorization") ?? "")?.[1] ?? "";
-    const status = await ticketStatus(c.env, room, token);
+    const status = await ticketStatus(c.env, room, bearerOf(c.req.header("Authorization")));
     handOnInBackground(scope);
     c.header("Cache-Control", "no-store");
     return c.json(status, 200);

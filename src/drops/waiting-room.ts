@@ -1,4 +1,6 @@
-import type { DropRoom } from "../catalog/catalog.service";
+import type { CachedBody } from "../catalog/catalog.cache";
+import type { Product } from "../catalog/catalog.schemas";
+import { type DropRoom, dropRoomOf } from "../catalog/catalog.service";
 import { customerKey } from "../checkout/customer-limits";
 import { AppError, type Problem } from "../errors";
 import { logEvent } from "../shared/log";
@@ -75,6 +77,25 @@ export async function join(env: Env, room: DropRoom, email: string, now = Date.n
   return { ticket: signed, prequeue, startsAt: new Date(room.startsAt).toISOString() };
 }
 
+/** Whether this isolate holds joins it should hand on now (the routed answers do it). */
+export function joinsDue(now = Date.now()): boolean {
+  return pending.size > 0 && now - handedOnAt >= HAND_ON_EVERY_MS;
+}
+
+/** Each catalog entry's room, parsed once however many of the crowd ask while the entry is held. */
+const roomsOf = new WeakMap<object, DropRoom | null>();
+
+export function roomOfEntry(entry: CachedBody): DropRoom | null {
+  const known = roomsOf.get(entry);
+  if (known !== undefined) return known;
+  const room = dropRoomOf(JSON.parse(entry.body) as Product);
+  roomsOf.set(entry, room);
+  return room;
+}
+
+export const bearerOf = (header: string | null | undefined) =>
+  /^Bearer\s+(\S+)\s*$/i.exec(header ?? "")?.[1] ?? "";
+
 /** Hands the tickets joined here to their rooms, if a second has passed; a failed hand-on is kept. */
 export function handOnJoins(env: Env, force = false): Promise<void> | null {
   const now = Date.now();
@@ -119,7 +140,7 @@ export type TicketStatus =
       likelySoldOut: boolean;
       pollAfterSeconds: number;
     }
-  | { state: "admitted"; pass: string; passExpiresAt: string }
+  | { state: "admitted"; pass: string; passExpiresAt: string; unitsLeft: number }
   | { state: "expired" }
   | { state: "sold_out" };
 
@@ -181,15 +202,17 @@ export async function ticketStatus(
     state: "admitted",
     pass: await sign(secret, pass),
     passExpiresAt: new Date(expiresAt).toISOString(),
+    // None left while others pay: units may still come back before the pass expires.
+    unitsLeft: state.unitsLeft,
   };
 }
 
 /** A waiting buyer asks again at most this often, and at least this often (to hear "sold out"). */
 const POLL_MIN_SECONDS = 1;
-const POLL_MAX_SECONDS = 15;
+const POLL_MAX_SECONDS = 20;
 
 /**
- * When a waiting buyer should ask again: about halfway to their turn, within [1 s, 15 s], spread by
+ * When a waiting buyer should ask again: about halfway to their turn, within [1 s, 20 s], spread by
  * a fifth either way so that a crowd told the same thing does not come back in the same second.
  */
 function pollAfter(turnInSeconds: number): number {

@@ -4,6 +4,7 @@ import { productKey } from "../catalog/catalog.service";
 import { CheckoutRequest } from "../checkout/checkout.schemas";
 import { refusalIfKnownSoldOut, soldOutResponse } from "../checkout/checkout.service";
 import { fingerprint, keyHashOf, parseIdempotencyKey } from "../checkout/idempotency";
+import { bearerOf, joinsDue, roomOfEntry, ticketStatus } from "../drops/waiting-room";
 import { remembersAnySoldOut } from "../inventory/inventory.holds";
 import { orderShard, shardOfKey } from "../orders/shards";
 import { isJsonMediaType, MAX_BODY_BYTES } from "./body";
@@ -22,6 +23,8 @@ type HotOutcome = { response: Response } | { request: Request };
 type Route = (request: Request) => Response | Promise<Response>;
 
 const PRODUCT_PREFIX = "/v1/products/";
+const DROPS_PREFIX = "/v1/drops/";
+const STATUS_SUFFIX = "/status";
 
 export function pathOf(url: string): string {
   const start = url.indexOf("/", url.indexOf("://") + 3);
@@ -36,6 +39,12 @@ export function answerHot(request: Request, env: Env, route: Route): Response | 
   if (request.method === "GET" && path.startsWith(PRODUCT_PREFIX)) {
     const held = heldProduct(request, env, path.slice(PRODUCT_PREFIX.length));
     return held ? logged(env, request, path, held, started) : route(request);
+  }
+  if (request.method === "GET" && path.startsWith(DROPS_PREFIX) && path.endsWith(STATUS_SUFFIX)) {
+    const idOrSlug = path.slice(DROPS_PREFIX.length, -STATUS_SUFFIX.length);
+    return heldStatus(request, env, idOrSlug).then((response) =>
+      response ? logged(env, request, path, response, started) : route(request),
+    );
   }
   if (request.method === "POST" && path === "/v1/checkout") {
     return refusedCheckout(request, env).then((outcome) =>
@@ -70,6 +79,31 @@ function heldProduct(request: Request, env: Env, idOrSlug: string): Response | n
   return catalogAnswer(env, entry, "memory", request.headers.get("If-None-Match"), {
     [REQUEST_ID_HEADER]: requestIdOf(request.headers),
   });
+}
+
+/**
+ * A drop ticket's standing, when this isolate holds the drop's product: the crowd's most frequent
+ * question, answered without the router. Anything else (an unknown drop, a bad ticket, a room that
+ * cannot be asked, joins waiting to be handed on) goes the routed way, which answers it in full.
+ */
+async function heldStatus(request: Request, env: Env, idOrSlug: string): Promise<Response | null> {
+  if (idOrSlug === "" || idOrSlug.includes("/") || idOrSlug.includes("%") || joinsDue()) return null;
+  const entry = recall(productKey(idOrSlug));
+  const room = entry ? roomOfEntry(entry) : null;
+  if (!room) return null;
+  try {
+    const status = await ticketStatus(env, room, bearerOf(request.headers.get("Authorization")));
+    return new Response(JSON.stringify(status), {
+      status: 200,
+      headers: {
+        "Content-Type": "application/json",
+        "Cache-Control": "no-store",
+        [REQUEST_ID_HEADER]: requestIdOf(request.headers),
+      },
+    });
+  } catch {
+    return null;
+  }
 }
 
 /**

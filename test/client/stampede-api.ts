@@ -1668,7 +1668,7 @@ export interface operations {
                         unitsLeft?: number;
                         /** @description More buyers are ahead than the room would let in for the units left */
                         likelySoldOut?: boolean;
-                        /** @description Ask again after this long (1 to 15 s, nearer one's turn sooner); sold out is told at the next ask */
+                        /** @description Ask again after this long (1 to 20 s, nearer one's turn sooner); sold out is told at the next ask */
                         pollAfterSeconds?: number;
                         /** @description Send as admission.pass at checkout */
                         pass?: string;
