@@ -13,7 +13,9 @@ import { seedIfEmpty } from "../scripts/seed.mjs";
 import { adminClient } from "./lib/api.mjs";
 import { runPhase } from "./lib/artillery.mjs";
 import { audit, auditLine, baseline, drain } from "./lib/audit.mjs";
+import { workerdPids } from "./lib/cpu.mjs";
 import { drive } from "./lib/drive.mjs";
+import { auditDrop, calibrate, dropAuditLine, dropSteps, runCrowd, setUpDrop } from "./lib/drop.mjs";
 import { bundle, freePort, startBare, startStampede } from "./lib/harness.mjs";
 import { lockDatabases } from "./lib/outage.mjs";
 import { writeReport } from "./lib/report.mjs";
@@ -45,6 +47,7 @@ const stepSeconds = Number(values["step-seconds"]);
 const adminToken = values["admin-token"] ?? process.env.ADMIN_TOKEN ?? "loadtest-admin-token";
 const log = (line) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
 const startedAt = new Date();
+const dropSettings = scenario?.drop ? { ...scenario.drop.crowd, units: scenario.drop.units } : null;
 const workdir = mkdtempSync(join(tmpdir(), "stampede-loadtest-"));
 
 /** Stampede on this machine: in this process, or (for the crash) in a process group it can kill. */
@@ -95,6 +98,7 @@ function logStep(step) {
 
 let ceiling = null;
 let local = null;
+let pids = [];
 let target = values.target;
 if (!target) {
   log("measuring the bare-worker ceiling of this harness...");
@@ -106,6 +110,7 @@ if (!target) {
   }
   log(`ceiling: ${ceiling.rps} requests/s (bare worker, same harness)`);
   local = await startLocal();
+  pids = workerdPids(process.pid);
   target = local.url;
   await seedIfEmpty(target, adminToken, log);
 }
@@ -130,12 +135,28 @@ try {
     const { stock, buckets } = scenario.operator;
     await api.call("PUT", `/v1/admin/inventory/${FLASH_SALE.sku}`, { onHand: stock, buckets });
   }
-  const watched = [...new Set([FLASH_SALE.sku, ...products.flatMap((p) => p.skus)])];
+  let drop = null;
+  let calibration = null;
+  if (scenario.drop) {
+    log("measuring what joining a waiting room and asking one's place cost on this harness...");
+    calibration = await calibrate(api, target, pids);
+    const { joins, polls } = calibration;
+    const vs = (rps) => (ceiling ? ` = ${(rps / ceiling.rps).toFixed(2)} of the ceiling` : "");
+    log(
+      `joins: ${joins.rps}/s${vs(joins.rps)} (p50 ${joins.p50Ms} ms, workerd CPU ${joins.cpuUsPer ?? "?"} µs each); ` +
+        `status polls: ${polls.rps}/s${vs(polls.rps)} (p50 ${polls.p50Ms} ms, ${polls.cpuUsPer ?? "?"} µs each)`,
+    );
+    drop = await setUpDrop(api, scenario.drop);
+  }
+  const watched = [
+    ...new Set([FLASH_SALE.sku, ...(drop ? [drop.sku] : []), ...products.flatMap((p) => p.skus)]),
+  ];
   const before = await baseline(api, watched);
   const env = { ...scenario.env, LOADTEST_CATALOG: catalogFile, LOADTEST_ACCEPTED_FILE: acceptedFile };
   log(`${name}: ${scenario.description}`);
 
   const steps = [];
+  let crowdRun = null;
   let kneeIndex = -1;
   let invalid = null;
   if (scenario.crash) {
@@ -179,6 +200,11 @@ try {
     const step = { name: "operator", ...(await running) };
     steps.push(step);
     logStep(step);
+  } else if (scenario.drop) {
+    crowdRun = await runCrowd({ target, drop, crowd: scenario.drop.crowd, log, pids });
+    writeFileSync(acceptedFile, crowdRun.records.flatMap((record) => record.orders).join("\n"));
+    steps.push(...dropSteps(auditDrop(crowdRun, [], drop, dropSettings).edge));
+    for (const step of steps) logStep(step);
   } else {
     const plan =
       scenario.phases ?? scenario.steps.map((rate) => ({ name: `${rate}/s`, rate, seconds: stepSeconds }));
@@ -213,12 +239,21 @@ try {
 
   log("draining: waiting for every order to settle...");
   const drainStarted = Date.now();
-  const remaining = await drain(api, { deadlineMs: 300_000, log, watch: [FLASH_SALE.sku] });
+  const remaining = await drain(api, {
+    deadlineMs: 300_000,
+    log,
+    watch: [FLASH_SALE.sku, ...(drop ? [drop.sku] : [])],
+  });
   log(`drained in ${((Date.now() - drainStarted) / 1000).toFixed(1)} s after the load ended`);
   if (remaining.pending > 0 || remaining.held > 0) {
     log(`drain deadline passed with ${remaining.pending} orders pending and ${remaining.held} units held`);
   }
   const result = await audit(api, { before, acceptedFile });
+  if (crowdRun) {
+    result.drop = auditDrop(crowdRun, await api.orders(), drop, dropSettings);
+    result.drop.calibration = calibration;
+    result.passed = result.passed && result.drop.passed;
+  }
   const paths = writeReport({
     scenario: name,
     target,
@@ -238,6 +273,7 @@ try {
   }
   log(`report: ${paths.html} (data: ${paths.json})`);
   console.log(auditLine(result));
+  if (result.drop) console.log(dropAuditLine(result.drop));
   if (!result.passed) exitCode = 1;
   if (invalid) {
     console.log(`invalid: ${invalid}`);

@@ -127,6 +127,29 @@ export const scenarios = {
     bindings: { PAYMENT_GATEWAY_RPS: "20" },
     phases: [{ name: "rush", rate: 60, seconds: 12 }],
   },
+  drop: {
+    description:
+      "a limited drop of 500 units, one per customer, through its waiting room: 20,000 people " +
+      "(a tenth under 2-4 spellings of one Gmail address, 3% under unrelated addresses with one card) " +
+      "arriving over 40 s with a burst in the last 8 s before the start and more after it; then the " +
+      "limits, nobody left waiting, and fairness by arrival",
+    drop: {
+      units: 500,
+      startsInSeconds: 40,
+      admitPerMinute: 900,
+      prequeueSeconds: 5,
+      crowd: {
+        people: Number(process.env.DROP_PEOPLE ?? 20_000),
+        aliasShare: 0.1,
+        cardShare: 0.03,
+        declineShare: 0.05,
+        early: 0.45,
+        burst: 0.35,
+        burstSeconds: 8,
+        lateSeconds: 20,
+      },
+    },
+  },
   smoke: {
     description: "a short flash sale that ends in the audit (CI)",
     flow: flashSale,

@@ -92,15 +92,14 @@ export async function calibrate(api, target, pids, { seconds = 5, connections = 
 
 /**
  * The people of the crowd and when each arrives. `aliasShare` of them join under 2 to 4 spellings
- * of one Gmail address (dots, +tags, googlemail.com), each spelling a client of its own arriving
- * within 1.5 s of the first. Arrivals: `early` spread evenly until the burst, `burst` rising over
- * its last `burstSeconds` before the start, the rest evenly over `lateSeconds` after it.
+ * of one Gmail address (dots, +tags, googlemail.com), which the shop folds into one customer;
+ * `cardShare` under 2 or 3 unrelated addresses paying with the same card, which only the card's
+ * fingerprint ties together. Each address is a client of its own, arriving within 1.5 s of the
+ * first. Arrivals: `early` spread evenly until the burst, `burst` rising over its last
+ * `burstSeconds` before the start, the rest evenly over `lateSeconds` after it.
  */
-function crowdOf(
-  { people, aliasShare, declineShare, early, burst, burstSeconds, lateSeconds },
-  from,
-  startsAt,
-) {
+function crowdOf(settings, from, startsAt) {
+  const { people, aliasShare, cardShare, declineShare, early, burst, burstSeconds, lateSeconds } = settings;
   const burstFrom = startsAt - burstSeconds * 1000;
   const crowd = [];
   for (let i = 0; i < people; i++) {
@@ -110,20 +109,30 @@ function crowdOf(
     // A rising burst: density growing linearly towards the start.
     else if (roll < early + burst) arrivesAt = burstFrom + Math.sqrt(Math.random()) * burstSeconds * 1000;
     else arrivesAt = startsAt + Math.random() * lateSeconds * 1000;
-    const multi = Math.random() < aliasShare;
     const local = `fan${i}x${rand(1e6)}`;
-    const emails = multi
-      ? [
-          `${local}@gmail.com`,
-          `${local.slice(0, 2)}.${local.slice(2)}@gmail.com`,
-          `${local}+drop@gmail.com`,
-          `${local.toUpperCase()}@googlemail.com`,
-        ].slice(0, 2 + rand(3))
-      : [i % 2 ? `${local}@gmail.com` : `buyer-${local}@example.com`];
+    const kind = Math.random();
+    let emails;
+    if (kind < aliasShare) {
+      emails = [
+        `${local}@gmail.com`,
+        `${local.slice(0, 2)}.${local.slice(2)}@gmail.com`,
+        `${local}+drop@gmail.com`,
+        `${local.toUpperCase()}@googlemail.com`,
+      ].slice(0, 2 + rand(3));
+    } else if (kind < aliasShare + cardShare) {
+      emails = [`${local}@example.com`, `${local}-2@example.net`, `drops-${local}@example.org`].slice(
+        0,
+        2 + rand(2),
+      );
+    } else {
+      emails = [i % 2 ? `${local}@gmail.com` : `buyer-${local}@example.com`];
+    }
     crowd.push({
       id: i,
-      multi,
+      multi: emails.length > 1,
+      sharedCard: kind >= aliasShare && kind < aliasShare + cardShare,
       arrivesAt,
+      card: `card_${local}`,
       clients: emails.map((email, k) => ({
         email,
         at: k === 0 ? arrivesAt : arrivesAt + Math.random() * 1500,
@@ -182,15 +191,16 @@ export async function runCrowd({ target, drop, crowd: settings, log, pids = [], 
       const r = await send("order", "GET", `/v1/orders/${accepted.orderId}`, {
         headers: { authorization: `Bearer ${accepted.orderToken}` },
       });
-      if (r.status === 200 && r.body.status !== "pending_payment") return r.body.status;
+      if (r.status === 200 && r.body.status !== "pending_payment") return r.body;
     }
-    return "pending_payment";
+    return { status: "pending_payment" };
   }
 
   /** Checks out with the pass: a final outcome, or "no_stock" (ask the room again). */
-  async function buy(client, record, pass) {
+  async function buy(person, client, record, pass) {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const token = attempt === 0 && client.declinesFirst ? "tok_declined" : "tok_ok";
+      // Each person pays with a card of their own (the simulator names it after the token's dot).
+      const token = `${attempt === 0 && client.declinesFirst ? "tok_declined" : "tok_ok"}.${person.card}`;
       const key = randomUUID();
       for (let tries = 0; ; tries++) {
         const r = await send("checkout", "POST", "/v1/checkout", {
@@ -204,10 +214,12 @@ export async function runCrowd({ target, drop, crowd: settings, log, pids = [], 
         });
         if (r.status === 202) {
           record.orders.push(r.body.orderId);
-          const status = await followOrder(r.body);
-          if (status === "paid") return "bought";
-          if (status === "payment_failed") break; // the units, the allowance and the pass came back
-          return `order_${status}`;
+          const order = await followOrder(r.body);
+          if (order.status === "paid") return "bought";
+          // The card's allowance is taken (the same card bought under another address).
+          if (order.failureReason?.startsWith("purchase_limit_exceeded")) return "limited_by_card";
+          if (order.status === "payment_failed") break; // the units, the allowances and the pass came back
+          return `order_${order.status}`;
         }
         const code = r.body?.code;
         if (r.status === 409 && code === "insufficient_stock") return "no_stock";
@@ -230,6 +242,7 @@ export async function runCrowd({ target, drop, crowd: settings, log, pids = [], 
       prequeue: null,
       admitted: false,
       toldSoldOut: false,
+      triedCheckout: false,
       orders: [],
       outcome: null,
     };
@@ -275,13 +288,19 @@ export async function runCrowd({ target, drop, crowd: settings, log, pids = [], 
       }
       if (status.state === "admitted") {
         record.admitted = true;
-        const outcome = await buy(client, record, status.pass);
+        if (record.triedCheckout && status.unitsLeft === 0) {
+          // Every unit is held by buyers still paying: wait for some to come back, or for sold out.
+          await sleep(2000);
+          continue;
+        }
+        record.triedCheckout = true;
+        const outcome = await buy(person, client, record, status.pass);
         if (outcome !== "no_stock") {
           record.outcome = outcome;
           return record;
         }
         // Units are held by buyers still paying: ask the room again, which says sold out once
-        // they are sold, or lets this pass try again when some come back.
+        // they are sold, or shows units left when some come back.
         await sleep(2000);
         continue;
       }
@@ -475,7 +494,8 @@ export function auditDrop({ crowd, records, requests, workerdCpu = [] }, orders,
       boughtShareEarly: share(early),
       boughtShareLate: share(late),
       boughtShareOneEmail: share(crowd.filter((p) => !p.multi)),
-      boughtShareSeveralEmails: share(crowd.filter((p) => p.multi)),
+      boughtShareGmailSpellings: share(crowd.filter((p) => p.multi && !p.sharedCard)),
+      boughtShareOneCardSeveralAddresses: share(crowd.filter((p) => p.sharedCard)),
     },
     edge: {
       joinsBeforeBurst: windowStats(requests.join, first, burstFrom),
