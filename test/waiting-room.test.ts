@@ -8,6 +8,7 @@ import {
   admin,
   call,
   checkoutBody,
+  counting,
   createProduct,
   JSON_HEADERS,
   postCheckout,
@@ -56,6 +57,16 @@ async function tick(productId: string) {
   await runDurableObjectAlarm(env.ROOMS.getByName(productId));
 }
 
+/**
+ * Each ticket's status, one after another: the first hears the room's new state, the rest share it
+ * (while one request asks the room, concurrent ones answer from the state before).
+ */
+async function statusesOf(productId: string, tickets: string[]) {
+  const statuses = [];
+  for (const ticket of tickets) statuses.push(await statusOf(productId, ticket));
+  return statuses;
+}
+
 /** Lets this isolate's copy of the room's state (kept a second) age out. */
 const later = () => new Promise((resolve) => setTimeout(resolve, 1100));
 
@@ -82,7 +93,10 @@ describe("a drop's waiting room", () => {
 
     await new Promise((resolve) => setTimeout(resolve, 1600));
     await tick(product.id);
-    const statuses = await Promise.all(joined.map((entry) => statusOf(product.id, entry.ticket)));
+    const statuses = await statusesOf(
+      product.id,
+      joined.map((entry) => entry.ticket),
+    );
     const admitted = joined.filter((_, i) => statuses[i]?.body.state === "admitted");
     // 60 a minute: one a second from the start (a tick or two have run), from the front of the line.
     expect(admitted.length).toBeGreaterThanOrEqual(1);
@@ -157,20 +171,48 @@ describe("a drop's waiting room", () => {
     for (let i = 0; i < 12; i++) joined.push(await joinAs(product.id, `${unique("s")}@example.com`));
     await tick(product.id);
     await later();
-    const states = await Promise.all(
-      joined.map(async (entry) => (await statusOf(product.id, entry.ticket)).body.state),
-    );
+    const states = (
+      await statusesOf(
+        product.id,
+        joined.map((entry) => entry.ticket),
+      )
+    ).map((status) => status.body.state);
     // 6000 a minute would let 100 through; 2 units left let 3 (1.5 per unit) through.
     expect(states.filter((state) => state === "admitted").length).toBe(3);
 
     expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 0 })).status).toBe(200);
     await tick(product.id);
     await later();
-    const after = await Promise.all(
-      joined.map(async (entry) => (await statusOf(product.id, entry.ticket)).body.state),
-    );
+    const after = (
+      await statusesOf(
+        product.id,
+        joined.map((entry) => entry.ticket),
+      )
+    ).map((status) => status.body.state);
     expect(new Set(after)).toEqual(new Set(["sold_out"]));
   }, 60_000);
+
+  it("asks the room once a second per isolate, however many poll at once", async () => {
+    const { product } = await drop(10, 60_000);
+    const tickets = [];
+    for (let i = 0; i < 10; i++)
+      tickets.push((await joinAs(product.id, `${unique("c")}@example.com`)).ticket);
+    await handOnJoins(env, true);
+    await statusOf(product.id, tickets[0] ?? "");
+    await later();
+    const rooms = counting(env.ROOMS, ["getByName"]);
+    const polls = await Promise.all(
+      tickets.map((ticket) =>
+        call(
+          `/v1/drops/${product.id}/status`,
+          { headers: { Authorization: `Bearer ${ticket}` } },
+          { ROOMS: rooms.binding },
+        ),
+      ),
+    );
+    expect(polls.map((poll) => poll.status)).toEqual(tickets.map(() => 200));
+    expect(rooms.calls()).toBe(1);
+  });
 
   it("keeps shuffling buyers who join within the prequeue window after the start, and admits after it", async () => {
     const product = await createProduct({
@@ -213,16 +255,22 @@ describe("a drop's waiting room", () => {
     });
     await tick(product.id);
     await later();
-    const held = await Promise.all(
-      joined.map(async (entry) => (await statusOf(product.id, entry.ticket)).body.state),
-    );
+    const held = (
+      await statusesOf(
+        product.id,
+        joined.map((entry) => entry.ticket),
+      )
+    ).map((status) => status.body.state);
     expect(held).toEqual(["waiting", "waiting", "waiting"]);
     await holder.release("held-order");
     await tick(product.id);
     await later();
-    const back = await Promise.all(
-      joined.map(async (entry) => (await statusOf(product.id, entry.ticket)).body.state),
-    );
+    const back = (
+      await statusesOf(
+        product.id,
+        joined.map((entry) => entry.ticket),
+      )
+    ).map((status) => status.body.state);
     expect(back.filter((state) => state === "admitted").length).toBe(1);
   }, 60_000);
 

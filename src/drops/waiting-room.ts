@@ -22,7 +22,11 @@ const REPORT_CHUNK = 5000;
 type Pending = { room: DropRoom; tickets: [number, string][] };
 const pending = new Map<string, Pending>();
 let handedOnAt = 0;
-const states = new Map<string, { at: number; state: Promise<RoomState> }>();
+/** Each room's state as this isolate last heard it (settled values only), and asks in flight. */
+const states = new Map<string, { at: number; state: RoomState }>();
+const asking = new Map<string, number>();
+/** While one request asks the room, others answer from the state before for at most this long. */
+const STATE_ASK_GRACE_MS = 1000;
 
 function secretOf(env: Env): string {
   const secret = env.ADMISSION_SECRET;
@@ -119,15 +123,27 @@ export function handOnJoins(env: Env, force = false): Promise<void> | null {
   ).then(() => undefined);
 }
 
-function roomState(env: Env, productId: string): Promise<RoomState> {
+/**
+ * The room's state, asked at most once a second per isolate. Only settled states are shared between
+ * requests, never a call in flight: a promise doing I/O for one request must not be awaited by
+ * another (its request may end first). While one request asks, the others answer from the state
+ * before; an isolate that has none yet asks for each.
+ */
+async function roomState(env: Env, productId: string): Promise<RoomState> {
   const now = Date.now();
   const known = states.get(productId);
   if (known && now - known.at < STATE_FRESH_MS) return known.state;
-  // RPC returns tuples as plain arrays; their shape is the object's own.
-  const state = env.ROOMS.getByName(productId).state() as unknown as Promise<RoomState>;
-  states.set(productId, { at: now, state });
-  state.catch(() => states.delete(productId));
-  return state;
+  const since = asking.get(productId);
+  if (known && since !== undefined && now - since < STATE_ASK_GRACE_MS) return known.state;
+  asking.set(productId, now);
+  try {
+    // RPC returns tuples as plain arrays; their shape is the object's own.
+    const state = (await env.ROOMS.getByName(productId).state()) as unknown as RoomState;
+    states.set(productId, { at: Date.now(), state });
+    return state;
+  } finally {
+    if (asking.get(productId) === now) asking.delete(productId);
+  }
 }
 
 export type TicketStatus =
