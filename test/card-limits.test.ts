@@ -21,6 +21,7 @@ import {
   postCheckout,
   productInput,
   settleShards,
+  shardOf,
   shardRow,
   silenceQueue,
   stockOf,
@@ -319,6 +320,34 @@ describe("the card's allowance when something fails", () => {
 });
 
 describe("the card's hold on an order that stays unpaid", () => {
+  it("never undoes a paid order for a card hold that lapsed before a late report brought it", async () => {
+    const sku = await limitedSku();
+    const accepted = await buy(sku, "tok_ok");
+    expect(await paymentReaches(accepted, "succeeded")).toMatchObject({ status: "paid" });
+    const [charge] = await chargesFor(accepted.orderId);
+    // A lost report of an earlier attempt arrives late, with a card hold that is no longer held.
+    await shardOf(accepted.orderId).settlePayments([
+      {
+        orderId: accepted.orderId,
+        attempt: 1,
+        pinned: false,
+        outcome: { kind: "charged", chargeId: charge?.id ?? "" },
+        cardHolds: [
+          {
+            sku: `~card~${"0".repeat(40)}`,
+            quantity: 1,
+            expiresAt: new Date(Date.now() - 60_000).toISOString(),
+            buckets: [{ bucket: 0, quantity: 1 }],
+          },
+        ],
+      },
+    ]);
+    await settleShards();
+    expect(await orderOf(accepted)).toMatchObject({ status: "paid", payment: { status: "succeeded" } });
+    expect((await chargesFor(accepted.orderId)).map((c) => c.status)).toEqual(["succeeded"]);
+    expect(await stockOf(sku)).toMatchObject({ committed: 1, reserved: 0 });
+  }, 60_000);
+
   it("is marked held when the shard cannot pin it on recording it, and pinned before it is committed", async () => {
     await withQueueSilenced(async () => {
       const sku = await limitedSku();

@@ -230,7 +230,7 @@ export class ShardWork {
     for (const row of rows) {
       const outcomes: HoldOutcome[] = pinned.get(row.id) ?? [];
       if (outcomes.some(unreachable)) steps.set(row.id, "retry");
-      else if (outcomes.every(({ result }) => result.ok)) ready.push(row);
+      else if (outcomes.every(({ result }) => result.ok) || row.status === "paid") ready.push(row);
       else {
         const reason = "The stock was no longer held when the charge succeeded; the charge is refunded";
         steps.set(row.id, close(row, "payment_failed", reason, Date.now()));
@@ -245,6 +245,15 @@ export class ShardWork {
         steps.set(row.id, { status: "paid", stock: "committed" });
       } else if (outcomes.some(unreachable)) {
         steps.set(row.id, "retry");
+      } else if (row.status === "paid") {
+        // A paid order's units are sold; what failed is a hold a late report added afterwards (a card
+        // allowance that lapsed before it was recorded). A paid order is never undone for it: the
+        // allowance is not counted, which is logged.
+        logEvent("warn", "a hold added to a paid order had lapsed; it is not counted", {
+          orderId: row.id,
+          outcomes,
+        });
+        steps.set(row.id, { stock: "committed" });
       } else {
         // Pinned holds cannot lapse, so this is a fault worth a look: the order is refunded.
         logEvent("error", "a pinned hold could not be committed", { orderId: row.id, outcomes });
