@@ -252,7 +252,8 @@ export async function settledOrder(orderId: string, token: string, timeoutMs = 2
 
 export async function chargesFor(orderId: string) {
   const response = await admin("GET", `/v1/admin/simulator/charges?orderId=${orderId}`);
-  return (await response.json<{ charges: { status: string; idempotencyKey: string }[] }>()).charges;
+  return (await response.json<{ charges: { id: string; status: string; idempotencyKey: string }[] }>())
+    .charges;
 }
 
 export async function stockOf(sku: string) {

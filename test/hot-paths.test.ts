@@ -257,14 +257,19 @@ describe("drop ticket status from isolate memory", () => {
     const status = (token: string) =>
       call(`/v1/drops/${product.id}/status`, { headers: { Authorization: `Bearer ${token}` } });
 
-    const routed = await status(ticket);
+    forgetHeldReads();
     const router = vi.spyOn(app, "fetch");
     try {
+      // Nothing held: the router answers, and holds the product for the next poll.
+      const routed = await status(ticket);
+      expect(router).toHaveBeenCalledTimes(1);
+      router.mockClear();
       const held = await status(ticket);
       expect(router).not.toHaveBeenCalled();
       expect(held.status).toBe(200);
       expect(held.headers.get("Content-Type")).toBe(routed.headers.get("Content-Type"));
       expect(held.headers.get("Cache-Control")).toBe("no-store");
+      expect(held.headers.get("X-Request-Id")).toBeTruthy();
       const [a, b] = [
         await routed.json<Record<string, unknown>>(),
         await held.json<Record<string, unknown>>(),

@@ -33,9 +33,9 @@ export function recall(key: string, now = Date.now()): CachedBody | null | undef
   const found = held.get(key);
   if (!found) return undefined;
   if (found.until > now) return found.entry;
-  if (found.refreshingSince !== undefined && now - found.refreshingSince < REFRESH_GRACE_MS) {
-    return found.entry;
-  }
+  // Past its window only while a refresh is under way, and never more than the grace past it (a
+  // refresh that fails leaves readers to the layers behind, not on an ever older copy).
+  if (found.refreshingSince !== undefined && now - found.until < REFRESH_GRACE_MS) return found.entry;
   return undefined;
 }
 

@@ -216,6 +216,9 @@ async function invalidate(ctx: Scope, product: Product | null, dropKeys: string[
     tasks.push(...product.variants.map((variant) => skuMemo(ctx).delete(variant.sku)));
   }
   const results = await Promise.allSettled(tasks);
+  // Again once the layers have the new entries: a read that began in between, and found the old
+  // copy there, must not be held as this isolate's answer.
+  forgetHeldReads();
   for (const result of results) {
     if (result.status === "rejected") {
       logEvent("warn", "catalog invalidation step failed", { error: String(result.reason) });

@@ -136,14 +136,14 @@ async function roomState(env: Env, productId: string): Promise<RoomState> {
   const since = asking.get(productId);
   if (known && since !== undefined && now - since < STATE_ASK_GRACE_MS) return known.state;
   asking.set(productId, now);
-  try {
-    // RPC returns tuples as plain arrays; their shape is the object's own.
-    const state = (await env.ROOMS.getByName(productId).state()) as unknown as RoomState;
-    states.set(productId, { at: Date.now(), state });
-    return state;
-  } finally {
-    if (asking.get(productId) === now) asking.delete(productId);
-  }
+  // RPC returns tuples as plain arrays; their shape is the object's own. A failed ask leaves its
+  // mark for the grace, so a room in trouble is asked once a second, not once a poll.
+  const state = (await env.ROOMS.getByName(productId).state()) as unknown as RoomState;
+  if (asking.get(productId) === now) asking.delete(productId);
+  // An older ask that answers late does not replace a newer state.
+  const stored = states.get(productId);
+  if (!stored || stored.at <= now) states.set(productId, { at: now, state });
+  return state;
 }
 
 export type TicketStatus =

@@ -89,9 +89,9 @@ function heldProduct(request: Request, env: Env, idOrSlug: string): Response | n
 async function heldStatus(request: Request, env: Env, idOrSlug: string): Promise<Response | null> {
   if (idOrSlug === "" || idOrSlug.includes("/") || idOrSlug.includes("%") || joinsDue()) return null;
   const entry = recall(productKey(idOrSlug));
-  const room = entry ? roomOfEntry(entry) : null;
-  if (!room) return null;
   try {
+    const room = entry ? roomOfEntry(entry) : null;
+    if (!room) return null;
     const status = await ticketStatus(env, room, bearerOf(request.headers.get("Authorization")));
     return new Response(JSON.stringify(status), {
       status: 200,
