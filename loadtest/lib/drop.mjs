@@ -431,6 +431,9 @@ export function auditDrop({ crowd, records, requests, workerdCpu = [] }, orders,
   const bought = (p) => (paidUnits.get(p.id) ?? 0) > 0;
   const outcomes = {};
   for (const record of records) outcomes[record.outcome] = (outcomes[record.outcome] ?? 0) + 1;
+  // What a client of the drop may end with; anything else is a surprise the run fails on.
+  const expected = new Set(["bought", "told_sold_out", "limited", "limited_by_card", "pass_used"]);
+  const unexpected = records.filter((record) => !expected.has(record.outcome)).length;
   let admittedPeople = 0;
   let admittedUnserved = 0;
   let leftWaiting = 0;
@@ -443,8 +446,14 @@ export function auditDrop({ crowd, records, requests, workerdCpu = [] }, orders,
     } else if (!told) leftWaiting++;
   }
 
-  // Fairness: people whose first arrival came before the start, in ten groups by arrival order.
-  const early = crowd.filter((p) => p.arrivesAt < drop.startsAt).sort((a, b) => a.arrivesAt - b.arrivesAt);
+  // Fairness: people whose first arrival came before the start and whom the shop put in the
+  // shuffled prequeue, in ten groups by arrival order (anyone the harness could not seat in time is
+  // counted apart: their loss would be the harness's, not the draw's).
+  const firstClient = (p) => byPerson.get(p.id).find((r) => r.scheduledAt === p.arrivesAt);
+  const arrivedEarly = crowd.filter((p) => p.arrivesAt < drop.startsAt);
+  const early = arrivedEarly
+    .filter((p) => firstClient(p)?.prequeue === true)
+    .sort((a, b) => a.arrivesAt - b.arrivesAt);
   const deciles = Array.from({ length: 10 }, (_, d) => {
     const group = early.slice(Math.floor((d * early.length) / 10), Math.floor(((d + 1) * early.length) / 10));
     const admitted = group.filter((p) => byPerson.get(p.id).some((r) => r.admitted)).length;
@@ -477,9 +486,11 @@ export function auditDrop({ crowd, records, requests, workerdCpu = [] }, orders,
     admittedPeople,
     admittedNeitherBoughtNorToldSoldOut: admittedUnserved,
     leftWaiting,
+    unexpectedOutcomes: unexpected,
     outcomes,
     fairness: {
       earlyPeople: early.length,
+      earlyButNotPrequeued: arrivedEarly.length - early.length,
       deciles: deciles.map(({ n, hits, ...rest }) => rest),
       boughtByArrivalDecile: {
         chiSquare: Number(fairness.statistic.toFixed(3)),
@@ -519,6 +530,7 @@ export function auditDrop({ crowd, records, requests, workerdCpu = [] }, orders,
     unitsPaid <= settings.units &&
     admittedUnserved === 0 &&
     leftWaiting === 0 &&
+    unexpected === 0 &&
     errors5xx === 0 &&
     fairness.pValue >= 0.001;
   return result;
@@ -529,6 +541,7 @@ export function dropAuditLine(result) {
   return (
     `drop audit: units_paid=${result.unitsPaid} customers_over_limit=${result.customersOverLimit} ` +
     `admitted_unserved=${result.admittedNeitherBoughtNorToldSoldOut} left_waiting=${result.leftWaiting} ` +
+    `unexpected=${result.unexpectedOutcomes} ` +
     `5xx=${result.serverErrors} fairness chi2=${f.chiSquare} (dof ${f.dof}) p=${f.pValue} ` +
     `(people=${result.people} arrivals=${result.arrivals} admitted=${result.admittedPeople})`
   );

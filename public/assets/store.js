@@ -393,6 +393,11 @@ function queuePanel(item, selectedVariant) {
               : `Your place: ${status.position}. About ${roughly(status.etaSeconds)} to go; ${status.unitsLeft} left.${status.likelySoldOut ? " More people are ahead of you than there are units left: it will probably sell out first." : ""}`,
           ),
         );
+      } else if (response && (response.status === 429 || response.status >= 500)) {
+        // Busy or briefly down: keep the place and ask again when the shop says.
+        const retryAfter = Number(response.headers.get("Retry-After"));
+        delay = Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter, 60) * 1000 : 5000;
+        show(line("The queue is busy; your place is kept. Checking again shortly."));
       } else if (response) {
         return show(line("This queue is not available right now."));
       }
