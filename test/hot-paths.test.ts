@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { app } from "../src/app";
-import { forgetHeldReads } from "../src/catalog/catalog.memory";
+import { forgetHeldReads, hold, readEpoch, recall, recallOrRefresh } from "../src/catalog/catalog.memory";
 import { handOnJoins } from "../src/drops/waiting-room";
 import {
   admin,
@@ -122,6 +122,21 @@ describe("catalog reads from isolate memory", () => {
     } finally {
       match.mockRestore();
     }
+  });
+
+  it("answers past a held read's window only while one read refreshes it, and never beyond the grace", () => {
+    const entry = { body: "{}", etag: '"e"', storedAt: 0 };
+    hold("product:grace", entry, 100, readEpoch(), 1_000);
+    expect(recall("product:grace", 1_050)).toBe(entry);
+    // The window closed: nobody refreshes yet, so nothing is answered from memory...
+    expect(recall("product:grace", 1_150)).toBeUndefined();
+    // ...until one read claims the refresh; the others are answered meanwhile.
+    expect(recallOrRefresh("product:grace", 1_150)).toBeUndefined();
+    expect(recall("product:grace", 1_200)).toBe(entry);
+    expect(recallOrRefresh("product:grace", 1_300)).toBe(entry);
+    // The refresh failed (nothing was held): past the grace the old copy is no longer answered.
+    expect(recall("product:grace", 1_351)).toBeUndefined();
+    expect(recallOrRefresh("product:grace", 1_351)).toBeUndefined();
   });
 
   it("remembers a missing product too, and still answers it with the routed 404", async () => {
