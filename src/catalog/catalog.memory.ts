@@ -11,13 +11,15 @@ import type { CachedBody } from "./catalog.cache";
  * staleness this layer adds, and why the window is short.
  *
  * When a held read's window closes, the first read after it refreshes it from the layers behind,
- * and reads that come while it does (at most REFRESH_GRACE_MS) are still answered from memory: one
+ * and reads that come while it does (for REFRESH_GRACE_MS after it began, and never more than
+ * STALE_CAP_MS past the window) are still answered from memory: one
  * read per window reaches the Cache API, not every read in flight at that moment, which under a
  * crowd's load would be hundreds, each making the next second slower.
  */
 type Held = { entry: CachedBody | null; until: number; refreshingSince?: number };
 
 const REFRESH_GRACE_MS = 250;
+const STALE_CAP_MS = 2000;
 
 const held = new Map<string, Held>();
 /** Moves on every forget, so a read that began before a write cannot hold what it read after it. */
@@ -33,9 +35,16 @@ export function recall(key: string, now = Date.now()): CachedBody | null | undef
   const found = held.get(key);
   if (!found) return undefined;
   if (found.until > now) return found.entry;
-  // Past its window only while a refresh is under way, and never more than the grace past it (a
-  // refresh that fails leaves readers to the layers behind, not on an ever older copy).
-  if (found.refreshingSince !== undefined && now - found.until < REFRESH_GRACE_MS) return found.entry;
+  // Past its window only while a refresh begun in the last REFRESH_GRACE_MS is under way, and never
+  // more than STALE_CAP_MS past it (refreshes that keep failing leave readers to the layers behind,
+  // not on an ever older copy).
+  if (
+    found.refreshingSince !== undefined &&
+    now - found.refreshingSince < REFRESH_GRACE_MS &&
+    now - found.until < STALE_CAP_MS
+  ) {
+    return found.entry;
+  }
   return undefined;
 }
 
