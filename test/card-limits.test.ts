@@ -7,19 +7,17 @@ import { OrderShard } from "../src/orders/order-shard.do";
 import { GatewaySimulator } from "../src/payments/simulator.do";
 import {
   type Accepted,
-  admin,
   type BuyerOrder,
   breakMethod,
   cancelOrder,
   chargesFor,
   checkoutBody,
-  createProduct,
   deliverPayments,
+  limitedSku,
   orderOf,
   patchShardRow,
   paymentReaches,
   postCheckout,
-  productInput,
   settleShards,
   shardOf,
   shardRow,
@@ -30,27 +28,6 @@ import {
 
 // The card is the customer's second key: the simulator names it in the token (`tok_ok.card_<id>`),
 // and its fingerprint is counted by the payment consumer before anything is charged.
-
-/** A SKU whose variant allows `max` per customer, stocked with `onHand` units (in `buckets`). */
-async function limitedSku(onHand = 10, max = 1, buckets?: number) {
-  const base = productInput();
-  const product = await createProduct({
-    slug: base.slug,
-    variants: [
-      {
-        sku: `${base.slug.toUpperCase()}-A`,
-        title: "A",
-        price: { amount: 1000, currency: "USD" },
-        attributes: {},
-        maxPerCustomer: max,
-      },
-    ],
-  });
-  const sku = product.variants[0]?.sku ?? "";
-  const stock = buckets ? { onHand, buckets } : { onHand };
-  expect((await admin("PUT", `/v1/admin/inventory/${sku}`, stock)).status).toBe(200);
-  return sku;
-}
 
 const anEmail = () => `${unique("buyer")}@example.com`;
 const aCard = () => unique("card");

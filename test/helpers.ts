@@ -90,6 +90,28 @@ export async function createProduct(overrides: Record<string, unknown> = {}): Pr
   return response.json();
 }
 
+/** A SKU whose variant allows `max` per customer, stocked with `onHand` units (in `buckets`). */
+export async function limitedSku(onHand = 10, max = 1, buckets?: number) {
+  const base = productInput();
+  const product = await createProduct({
+    slug: base.slug,
+    variants: [
+      {
+        sku: `${base.slug.toUpperCase()}-A`,
+        title: "A",
+        price: { amount: 1000, currency: "USD" },
+        attributes: {},
+        maxPerCustomer: max,
+      },
+    ],
+  });
+  const sku = product.variants[0]?.sku ?? "";
+  const stock = buckets ? { onHand, buckets } : { onHand };
+  const stocked = await admin("PUT", `/v1/admin/inventory/${sku}`, stock);
+  if (stocked.status !== 200) throw new Error(`stocking failed: ${stocked.status} ${await stocked.text()}`);
+  return sku;
+}
+
 type Counted<T> = { binding: T; calls: () => number };
 
 /** Wraps a real binding, counting calls to the named methods; everything still reaches the binding. */

@@ -2,13 +2,11 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   type Accepted,
-  admin,
   checkoutBody,
-  createProduct,
   deliverPayments,
+  limitedSku,
   orderOf,
   postCheckout,
-  productInput,
   shardRow,
   silenceQueue,
   stockOf,
@@ -29,25 +27,6 @@ async function fake<T>(path: string, body?: unknown): Promise<T> {
 const confirmationToken = async (card: string) =>
   (await fake<{ id: string }>("/confirmation_tokens", { payment_method: "pm_card_visa", card })).id;
 
-async function limitedSku() {
-  const base = productInput();
-  const product = await createProduct({
-    slug: base.slug,
-    variants: [
-      {
-        sku: `${base.slug.toUpperCase()}-A`,
-        title: "A",
-        price: { amount: 2500, currency: "USD" },
-        attributes: {},
-        maxPerCustomer: 1,
-      },
-    ],
-  });
-  const sku = product.variants[0]?.sku ?? "";
-  expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 5 })).status).toBe(200);
-  return sku;
-}
-
 async function buy(sku: string, token: string): Promise<Accepted> {
   const email = `${unique("buyer")}@example.com`;
   const response = await postCheckout(checkoutBody([{ sku, quantity: 1 }], token, { customer: { email } }));
@@ -59,7 +38,7 @@ describe("Stripe: the card fingerprint as a second customer key", () => {
   it("pays one of two emails paying with one card and refuses the other before its PaymentIntent exists", async () => {
     const restore = silenceQueue();
     try {
-      const sku = await limitedSku();
+      const sku = await limitedSku(5);
       const card = unique("card");
       const first = await buy(sku, await confirmationToken(card));
       const second = await buy(sku, await confirmationToken(card));
