@@ -1,7 +1,14 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { app } from "../src/app";
-import { forgetHeldReads, hold, readEpoch, recall, recallOrRefresh } from "../src/catalog/catalog.memory";
+import {
+  forgetHeldReads,
+  heldSize,
+  hold,
+  readEpoch,
+  recall,
+  recallOrRefresh,
+} from "../src/catalog/catalog.memory";
 import { handOnJoins } from "../src/drops/waiting-room";
 import {
   admin,
@@ -143,6 +150,19 @@ describe("catalog reads from isolate memory", () => {
     expect(recall("product:grace", 3_100)).toBeUndefined();
     expect(recallOrRefresh("product:grace", 3_101)).toBeUndefined();
     expect(recall("product:grace", 3_102)).toBeUndefined();
+  });
+
+  it("holds at most 8 Mi characters of bodies, the oldest giving way, whatever list pages clients ask for", () => {
+    const page = (i: number) => ({ body: `${i}`.padEnd(1024 * 1024, "x"), etag: `"${i}"`, storedAt: 0 });
+    for (let i = 0; i < 20; i++) hold(`list:page-${i}`, page(i), 60_000, readEpoch());
+    expect(heldSize().chars).toBeLessThanOrEqual(8 * 1024 * 1024);
+    expect(recall("list:page-19")).toEqual(page(19));
+    expect(recall("list:page-0")).toBeUndefined();
+    // One body larger than the whole budget is not held at all, and pushes nothing out.
+    const before = heldSize();
+    hold("list:huge", { body: "x".repeat(9 * 1024 * 1024), etag: '"h"', storedAt: 0 }, 60_000, readEpoch());
+    expect(recall("list:huge")).toBeUndefined();
+    expect(heldSize()).toEqual(before);
   });
 
   it("remembers a missing product too, and still answers it with the routed 404", async () => {

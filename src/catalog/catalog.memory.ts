@@ -24,8 +24,23 @@ const STALE_CAP_MS = 2000;
 const held = new Map<string, Held>();
 /** Moves on every forget, so a read that began before a write cannot hold what it read after it. */
 let epoch = 0;
-/** Enough for every hot product and list page; the oldest entry makes room past this. */
+/** Enough for every hot product and list page; the oldest entries make room past either bound. */
 const MAX_ENTRIES = 2000;
+/**
+ * Characters of held bodies at the most: a client can ask for as many distinct list pages as it
+ * likes, and the isolate's memory (128 MB) must not be what they fill.
+ */
+const MAX_CHARS = 8 * 1024 * 1024;
+let heldChars = 0;
+
+const sizeOf = (entry: CachedBody | null) => (entry ? entry.body.length + entry.etag.length : 0);
+
+function drop(key: string) {
+  const found = held.get(key);
+  if (!found) return;
+  heldChars -= sizeOf(found.entry);
+  held.delete(key);
+}
 
 /**
  * The held entry (null: known missing) while its window is open, or while another read of this
@@ -63,16 +78,26 @@ export function readEpoch(): number {
 
 export function hold(key: string, entry: CachedBody | null, ttlMs: number, since: number, now = Date.now()) {
   if (ttlMs <= 0 || since !== epoch) return;
-  held.delete(key);
-  if (held.size >= MAX_ENTRIES) {
+  drop(key);
+  const size = sizeOf(entry);
+  if (size > MAX_CHARS) return;
+  while (held.size > 0 && (held.size >= MAX_ENTRIES || heldChars + size > MAX_CHARS)) {
     const oldest = held.keys().next();
-    if (!oldest.done) held.delete(oldest.value);
+    if (oldest.done) break;
+    drop(oldest.value);
   }
   held.set(key, { entry, until: now + ttlMs });
+  heldChars += size;
+}
+
+/** What this isolate holds now: entries, and characters of their bodies. */
+export function heldSize(): { entries: number; chars: number } {
+  return { entries: held.size, chars: heldChars };
 }
 
 /** Drops every held read: after a catalog write in this isolate, and in tests. */
 export function forgetHeldReads() {
   epoch += 1;
   held.clear();
+  heldChars = 0;
 }
