@@ -36,6 +36,11 @@ export default {
       try {
         const payments = paymentMode(env);
         if (!payments.ready) logEvent("error", "checkout is refused: payments are not configured", payments);
+        if (env.TURNSTILE_SECRET && !env.TURNSTILE_SITE_KEY) {
+          logEvent("error", "joining a drop needs a Turnstile token the storefront cannot get", {
+            problem: "TURNSTILE_SECRET is set without TURNSTILE_SITE_KEY",
+          });
+        }
       } catch (error) {
         logEvent("error", "the configuration could not be read", { error: String(error) });
       }
