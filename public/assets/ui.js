@@ -1,6 +1,7 @@
 // What every storefront page shares: its DOM helpers, the notice line, and the cart in localStorage.
 export const app = document.getElementById("app");
 export const notice = document.getElementById("notice");
+export const ORDERS_KEY = "stampede.orders";
 export const CART_KEY = "stampede.cart";
 
 export const el = (tag, attributes = {}, ...children) => {
