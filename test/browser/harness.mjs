@@ -1,0 +1,91 @@
+// What the browser tests share: the service as `npm start` runs it (on fresh local state, in a
+// process group of its own), Debian's Chromium driven by playwright-core, and an admin client.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before } from "node:test";
+import { chromium } from "playwright-core";
+
+export const PORT = Number(process.env.BROWSER_TEST_PORT ?? 8791);
+export const BASE = `http://localhost:${PORT}`;
+export const ADMIN = "dev-admin-token";
+const SHOTS = "test/screenshots";
+mkdirSync(SHOTS, { recursive: true });
+
+let browser;
+
+export async function startService(port = PORT, vars = "") {
+  const child = spawn(process.execPath, ["scripts/start.mjs"], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      PERSIST_TO: mkdtempSync(join(tmpdir(), "stampede-browser-")),
+      STAMPEDE_VARS: vars,
+    },
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`npm start did not come up:\n${output.slice(-3000)}`)),
+      120_000,
+    );
+    const watch = (chunk) => {
+      output += chunk;
+      if (output.includes("Admin token")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on("data", watch);
+    child.stderr.on("data", watch);
+    child.on("exit", (code) => reject(new Error(`npm start exited with ${code}:\n${output.slice(-3000)}`)));
+  });
+  return child;
+}
+
+export async function adminCall(method, path, body, base = BASE) {
+  const response = await fetch(base + path, {
+    method,
+    headers: { Authorization: `Bearer ${ADMIN}`, ...(body ? { "Content-Type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  assert.ok(response.ok, `${method} ${path} answered ${response.status}`);
+  return response.json();
+}
+
+export async function newPage(name) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+  const page = await context.newPage();
+  page.shot = () => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  return page;
+}
+
+/** Chromium for the tests of this file: launched before them, closed after. */
+export function useBrowser() {
+  before(async () => {
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+  });
+}
+
+/** Stops a service startService began (its whole process group). */
+export function stopService(service) {
+  if (service) process.kill(-service.pid, "SIGTERM");
+}
