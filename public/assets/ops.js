@@ -1,23 +1,12 @@
 // The ops page: the sale at a glance. One request to the admin API per refresh (GET
 // /v1/admin/dashboard), none while the tab is hidden; charts drawn as inline SVG, no library.
-const app = document.getElementById("app");
-const notice = document.getElementById("notice");
+import { app, el, notice } from "./ui.js";
+
 const TOKEN_KEY = "stampede.adminToken";
 const WATCH_KEY = "stampede.watchedSkus";
 const REFRESH_MS = 5000;
 const MINUTES = 5;
 const SVG = "http://www.w3.org/2000/svg";
-
-const el = (tag, attributes = {}, ...children) => {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === false || value === undefined || value === null) continue;
-    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  node.append(...children.flat().filter((child) => child !== null && child !== undefined));
-  return node;
-};
 
 const svg = (tag, attributes = {}, ...children) => {
   const node = document.createElementNS(SVG, tag);
