@@ -15,7 +15,7 @@ import { runPhase } from "./lib/artillery.mjs";
 import { audit, auditLine, baseline, drain } from "./lib/audit.mjs";
 import { workerdPids } from "./lib/cpu.mjs";
 import { drive } from "./lib/drive.mjs";
-import { auditDrop, calibrate, dropAuditLine, dropSteps, runCrowd, setUpDrop } from "./lib/drop.mjs";
+import { auditDrop, calibrate, dropAuditLine, dropSteps, edgeOf, runCrowd, setUpDrop } from "./lib/drop.mjs";
 import { bundle, freePort, startBare, startStampede } from "./lib/harness.mjs";
 import { lockDatabases } from "./lib/outage.mjs";
 import { writeReport } from "./lib/report.mjs";
@@ -157,6 +157,7 @@ try {
 
   const steps = [];
   let crowdRun = null;
+  let dropEdge = null;
   let kneeIndex = -1;
   let invalid = null;
   if (scenario.crash) {
@@ -203,7 +204,8 @@ try {
   } else if (scenario.drop) {
     crowdRun = await runCrowd({ target, drop, crowd: scenario.drop.crowd, log, pids });
     writeFileSync(acceptedFile, crowdRun.records.flatMap((record) => record.orders).join("\n"));
-    steps.push(...dropSteps(auditDrop(crowdRun, [], drop, dropSettings).edge));
+    dropEdge = edgeOf(crowdRun, drop, dropSettings);
+    steps.push(...dropSteps(dropEdge));
     for (const step of steps) logStep(step);
   } else {
     const plan =
@@ -251,6 +253,7 @@ try {
   const result = await audit(api, { before, acceptedFile });
   if (crowdRun) {
     result.drop = auditDrop(crowdRun, await api.orders(), drop, dropSettings);
+    result.drop.edge = dropEdge;
     result.drop.calibration = calibration;
     result.passed = result.passed && result.drop.passed;
   }

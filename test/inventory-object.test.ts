@@ -2,8 +2,6 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { SkuInventory } from "../src/inventory/inventory.do";
-import { FRESH_SCHEMA, MIGRATIONS } from "../src/inventory/inventory.store";
-import { migrate } from "../src/shared/sql-schema";
 import { unique } from "./helpers";
 
 /** Concurrency tests fire hundreds of calls at once: generous, for a busy two-core CI machine. */
@@ -209,48 +207,5 @@ describe("SkuInventory", () => {
     expect(await stub.adjust(1, "")).toMatchObject(invalid);
     expect((await stub.pin([""]))[""]).toMatchObject(invalid);
     expect(await stub.snapshot()).toMatchObject({ onHand: 10, reserved: 0 });
-  });
-});
-
-describe("SkuInventory's schema", () => {
-  it("is the same created at once for a new object as replayed through every migration", async () => {
-    const stub = env.INVENTORY.getByName(unique("SCHEMA"));
-    await runInDurableObject(stub, (_, state) => {
-      const sql = state.storage.sql;
-      // Tables and indexes as SQLite keeps them, and each table's columns (order, type, null, default).
-      const schema = () => {
-        const objects = sql
-          .exec<{ type: string; name: string; sql: string }>(
-            "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY name",
-          )
-          .toArray();
-        return objects.map((object) => ({
-          ...object,
-          sql: object.sql.replace(/\s+/g, " ").replace(/\s*([(),])\s*/g, "$1"),
-          columns:
-            object.type === "table" ? sql.exec(`PRAGMA table_info(${object.name})`).toArray() : undefined,
-        }));
-      };
-      const dropAll = () => {
-        for (const { name } of sql
-          .exec<{ name: string }>(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
-          )
-          .toArray()) {
-          sql.exec(`DROP TABLE ${name}`);
-        }
-      };
-      dropAll();
-      migrate(sql, MIGRATIONS);
-      const replayed = schema();
-      dropAll();
-      migrate(sql, MIGRATIONS, FRESH_SCHEMA);
-      const fresh = schema();
-      expect(fresh.map((o) => o.name)).toEqual(replayed.map((o) => o.name));
-      expect(fresh).toEqual(replayed);
-      expect(sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version).toBe(
-        MIGRATIONS.length,
-      );
-    });
   });
 });

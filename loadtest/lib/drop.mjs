@@ -13,26 +13,36 @@ import { chiSquareIndependence, percentile } from "./stats.mjs";
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 const rand = (n) => Math.floor(Math.random() * n);
 
-/** A limited product sold only through its waiting room; answers what the crowd needs to find it. */
-export async function setUpDrop(api, { units, startsInSeconds, admitPerMinute, prequeueSeconds }) {
+/** A product sold only through its waiting room, starting at `startsAt`, with one SKU. */
+async function dropProduct(api, { name, startsAt, waitingRoom, maxPerCustomer, amount }) {
   const tag = Date.now().toString(36);
-  const sku = `DROP-${tag.toUpperCase()}`;
-  const startsAt = Date.now() + startsInSeconds * 1000;
+  const sku = `${name.toUpperCase()}-${tag.toUpperCase()}`;
   const product = await api.call("POST", "/v1/admin/products", {
-    slug: `limited-drop-${tag}`,
-    title: "Limited Drop Runner",
-    description: "500 pairs, one per customer, sold through a fair waiting room",
+    slug: `${name}-${tag}`,
+    title: `Load test ${name}`,
+    description: "Sold through a fair waiting room",
     category: "footwear",
     images: ["https://img.example/drop.jpg"],
     saleStartsAt: new Date(startsAt).toISOString(),
-    maxPerCustomer: 1,
+    ...(maxPerCustomer ? { maxPerCustomer } : {}),
+    waitingRoom,
+    variants: [{ sku, title: "One size", price: { amount, currency: "USD" }, attributes: { size: "42" } }],
+  });
+  return { productId: product.id, sku };
+}
+
+/** The limited drop the crowd buys; answers what the crowd needs to find it. */
+export async function setUpDrop(api, { units, startsInSeconds, admitPerMinute, prequeueSeconds }) {
+  const startsAt = Date.now() + startsInSeconds * 1000;
+  const { productId, sku } = await dropProduct(api, {
+    name: "limited-drop",
+    startsAt,
     waitingRoom: { admitPerMinute, prequeueSeconds },
-    variants: [
-      { sku, title: "One size", price: { amount: 18_000, currency: "USD" }, attributes: { size: "42" } },
-    ],
+    maxPerCustomer: 1,
+    amount: 18_000,
   });
   await api.call("PUT", `/v1/admin/inventory/${sku}`, { onHand: units });
-  return { productId: product.id, sku, startsAt };
+  return { productId, sku, startsAt };
 }
 
 /**
@@ -41,23 +51,11 @@ export async function setUpDrop(api, { units, startsInSeconds, admitPerMinute, p
  * second workerd serves, and workerd's CPU for each.
  */
 export async function calibrate(api, target, pids, { seconds = 5, connections = 50 } = {}) {
-  const tag = Date.now().toString(36);
-  const product = await api.call("POST", "/v1/admin/products", {
-    slug: `calibration-drop-${tag}`,
-    title: "Calibration drop",
-    description: "Measures the waiting room's edge",
-    category: "footwear",
-    images: ["https://img.example/drop.jpg"],
-    saleStartsAt: new Date(Date.now() + 86_400_000).toISOString(),
+  const { productId } = await dropProduct(api, {
+    name: "calibration-drop",
+    startsAt: Date.now() + 86_400_000,
     waitingRoom: { admitPerMinute: 60 },
-    variants: [
-      {
-        sku: `CAL-${tag.toUpperCase()}`,
-        title: "One size",
-        price: { amount: 100, currency: "USD" },
-        attributes: { size: "42" },
-      },
-    ],
+    amount: 100,
   });
   const measure = async (options) => {
     const cpuBefore = cpuSeconds(pids);
@@ -73,18 +71,20 @@ export async function calibrate(api, target, pids, { seconds = 5, connections = 
     };
   };
   const joins = await measure({
-    url: `${target}/v1/drops/${product.id}/tickets`,
+    url: `${target}/v1/drops/${productId}/tickets`,
     method: "POST",
     headers: { "content-type": "application/json" },
-    request: (i) => ({ body: JSON.stringify({ email: `calibration-${tag}-${i}@example.com` }) }),
+    request: (i) => ({
+      body: JSON.stringify({ email: `calibration-${i}-${Math.random().toString(36).slice(2)}@example.com` }),
+    }),
   });
-  const joined = await fetch(`${target}/v1/drops/${product.id}/tickets`, {
+  const joined = await fetch(`${target}/v1/drops/${productId}/tickets`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ email: `calibration-${tag}@example.com` }),
+    body: JSON.stringify({ email: `calibration-${productId}@example.com` }),
   }).then((response) => response.json());
   const polls = await measure({
-    url: `${target}/v1/drops/${product.id}/status`,
+    url: `${target}/v1/drops/${productId}/status`,
     headers: { authorization: `Bearer ${joined.ticket}` },
   });
   return { joins, polls };
@@ -373,7 +373,7 @@ function busiestSecond(list) {
   }
   let peak = [0, 0];
   for (const entry of perSecond) if (entry[1] > peak[1]) peak = entry;
-  return { requests: peak[1], ...windowStats(list, peak[0] * 1000, peak[0] * 1000 + 1000) };
+  return windowStats(list, peak[0] * 1000, peak[0] * 1000 + 1000);
 }
 
 /** Second by second from the start (negative before it): requests of each kind and their p99. */
@@ -407,12 +407,31 @@ function timeline(requests, workerdCpu, startsAt) {
     }));
 }
 
+/** How the edge held the crowd: each kind of request's rate and latency, the busiest seconds, a timeline. */
+export function edgeOf({ records, requests, workerdCpu = [] }, drop, settings) {
+  const first = Math.min(...requests.join.map((r) => r.at));
+  const burstFrom = drop.startsAt - settings.burstSeconds * 1000;
+  const lags = records.map((r) => r.lagMs);
+  return {
+    joinsBeforeBurst: windowStats(requests.join, first, burstFrom),
+    joinsInBurst: windowStats(requests.join, burstFrom, drop.startsAt),
+    joinsAfterStart: windowStats(requests.join, drop.startsAt, Number.POSITIVE_INFINITY),
+    busiestJoinSecond: busiestSecond(requests.join),
+    polls: windowStats(requests.poll, 0, Number.POSITIVE_INFINITY),
+    busiestPollSecond: busiestSecond(requests.poll),
+    checkouts: windowStats(requests.checkout, 0, Number.POSITIVE_INFINITY),
+    orderReads: windowStats(requests.order, 0, Number.POSITIVE_INFINITY),
+    generatorLagMs: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: Math.max(...lags) },
+    timeline: timeline(requests, workerdCpu, drop.startsAt),
+  };
+}
+
 /**
  * The drop's own audit, beside the stock audit every scenario gets: nobody above the limit (by the
  * person behind the emails, which is stricter than the shop's own folding of them), every admitted
  * person bought or was told sold out, nobody left waiting, and fairness among those who came early.
  */
-export function auditDrop({ crowd, records, requests, workerdCpu = [] }, orders, drop, settings) {
+export function auditDrop({ crowd, records, requests }, orders, drop, settings) {
   const personOf = new Map(records.map((r) => [r.email, r.person]));
   const paidUnits = new Map();
   let unitsPaid = 0;
@@ -475,9 +494,6 @@ export function auditDrop({ crowd, records, requests, workerdCpu = [] }, orders,
   const share = (people) =>
     people.length ? Number((people.filter(bought).length / people.length).toFixed(4)) : 0;
 
-  const first = Math.min(...requests.join.map((r) => r.at));
-  const burstFrom = drop.startsAt - settings.burstSeconds * 1000;
-  const lags = records.map((r) => r.lagMs);
   const result = {
     people: crowd.length,
     arrivals: records.length,
@@ -507,18 +523,6 @@ export function auditDrop({ crowd, records, requests, workerdCpu = [] }, orders,
       boughtShareOneEmail: share(crowd.filter((p) => !p.multi)),
       boughtShareGmailSpellings: share(crowd.filter((p) => p.multi && !p.sharedCard)),
       boughtShareOneCardSeveralAddresses: share(crowd.filter((p) => p.sharedCard)),
-    },
-    edge: {
-      joinsBeforeBurst: windowStats(requests.join, first, burstFrom),
-      joinsInBurst: windowStats(requests.join, burstFrom, drop.startsAt),
-      joinsAfterStart: windowStats(requests.join, drop.startsAt, Number.POSITIVE_INFINITY),
-      busiestJoinSecond: busiestSecond(requests.join),
-      polls: windowStats(requests.poll, 0, Number.POSITIVE_INFINITY),
-      busiestPollSecond: busiestSecond(requests.poll),
-      checkouts: windowStats(requests.checkout, 0, Number.POSITIVE_INFINITY),
-      orderReads: windowStats(requests.order, 0, Number.POSITIVE_INFINITY),
-      generatorLagMs: { p50: percentile(lags, 50), p99: percentile(lags, 99), max: Math.max(...lags) },
-      timeline: timeline(requests, workerdCpu, drop.startsAt),
     },
   };
   const errors5xx = Object.values(requests)

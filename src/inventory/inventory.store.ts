@@ -65,7 +65,7 @@ export type LedgerKind =
   | "move_back";
 
 /** Each entry upgrades the schema by one version; applied in order, once, in the constructor. */
-export const MIGRATIONS = [
+const MIGRATIONS = [
   `CREATE TABLE stock (
      id INTEGER PRIMARY KEY CHECK (id = 1),
      sku TEXT NOT NULL,
@@ -125,67 +125,6 @@ export const MIGRATIONS = [
    );`,
 ];
 
-/**
- * Where MIGRATIONS end, for an object that has no schema yet (a test keeps the two the same): a new
- * SKU, bucket or customer allowance is created with this at once.
- */
-export const FRESH_SCHEMA = `CREATE TABLE stock (
-     id INTEGER PRIMARY KEY CHECK (id = 1),
-     sku TEXT NOT NULL,
-     on_hand INTEGER NOT NULL CHECK (on_hand >= 0),
-     reserved INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0 AND reserved <= on_hand),
-     committed INTEGER NOT NULL DEFAULT 0,
-     updated_at TEXT NOT NULL,
-     stock_take TEXT NOT NULL DEFAULT '',
-     stocked INTEGER NOT NULL DEFAULT 0,
-     adjusted INTEGER NOT NULL DEFAULT 0,
-     moved_in INTEGER NOT NULL DEFAULT 0,
-     moved_out INTEGER NOT NULL DEFAULT 0,
-     drain_to TEXT
-   );
-   CREATE TABLE reservations (
-     order_id TEXT PRIMARY KEY,
-     quantity INTEGER NOT NULL CHECK (quantity >= 0),
-     state TEXT NOT NULL,
-     expires_at INTEGER NOT NULL,
-     updated_at INTEGER NOT NULL,
-     pinned INTEGER NOT NULL DEFAULT 0
-   );
-   CREATE INDEX reservations_state_expiry ON reservations (state, expires_at);
-   CREATE TABLE layout (
-     id INTEGER PRIMARY KEY CHECK (id = 1),
-     buckets INTEGER NOT NULL CHECK (buckets >= 1),
-     span INTEGER NOT NULL CHECK (span >= buckets)
-   );
-   CREATE TABLE ledger (
-     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     at TEXT NOT NULL,
-     kind TEXT NOT NULL,
-     quantity INTEGER NOT NULL,
-     on_hand_after INTEGER NOT NULL,
-     reserved_after INTEGER NOT NULL,
-     order_id TEXT,
-     reason TEXT
-   );
-   CREATE TABLE transfers (
-     id TEXT PRIMARY KEY,
-     direction TEXT NOT NULL CHECK (direction IN ('out', 'in')),
-     peer TEXT NOT NULL,
-     units INTEGER NOT NULL CHECK (units > 0),
-     stock_take TEXT NOT NULL,
-     state TEXT NOT NULL,
-     attempts INTEGER NOT NULL DEFAULT 0,
-     due_at INTEGER,
-     updated_at INTEGER NOT NULL
-   );
-   CREATE INDEX transfers_due ON transfers (state, due_at);
-   CREATE TABLE adjustments (
-     key TEXT PRIMARY KEY,
-     delta INTEGER NOT NULL,
-     reason TEXT NOT NULL,
-     at INTEGER NOT NULL
-   );`;
-
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export class StockStore {
@@ -196,7 +135,7 @@ export class StockStore {
   }
 
   migrate() {
-    migrate(this.#sql, MIGRATIONS, FRESH_SCHEMA);
+    migrate(this.#sql, MIGRATIONS);
   }
 
   stock(): StockRow | null {
