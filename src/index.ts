@@ -1,15 +1,17 @@
 import { app } from "./app";
 import { republishRecentProducts } from "./catalog/catalog.service";
-import { paymentMode } from "./config";
-import { answerHot, pathOf } from "./http/hot-paths";
-import { countCheckout, handOn } from "./ops/sale-metrics";
-import { reconcile } from "./orders/reconcile";
+import { answerEarly, pathOf } from "./early-answers";
+import { countCheckout, handOn } from "./metrics/sale-metrics";
+import { announceGatewayEvent } from "./orders/payment/gateway-events";
 import {
   consumeDeadPayments,
   consumePayments,
   PAYMENTS_DLQ,
   PAYMENTS_QUEUE,
-} from "./payments/payments.consumer";
+} from "./orders/payment/payments.consumer";
+import { reconcile } from "./orders/reconcile";
+import { sendSimulatorEventsTo } from "./payments/simulator.do";
+import { paymentMode } from "./shared/config";
 import { logEvent } from "./shared/log";
 import {
   consumeDeadWebhooks,
@@ -20,11 +22,14 @@ import {
 
 export { WaitingRoom } from "./drops/waiting-room.do";
 export { SkuInventory } from "./inventory/inventory.do";
-export { SaleMetrics } from "./ops/sale-metrics.do";
-export { OrderShard } from "./orders/order-shard.do";
+export { SaleMetrics } from "./metrics/sale-metrics.do";
+export { OrderShard } from "./orders/shard/order-shard.do";
 export { GatewayPacer } from "./payments/gateway-pacer.do";
 export { GatewaySimulator } from "./payments/simulator.do";
 export { WebhookEndpoints } from "./webhooks/endpoints.do";
+
+// The simulator tells the order shards of its payments as a gateway's webhooks would.
+sendSimulatorEventsTo(announceGatewayEvent);
 
 /** Whether this isolate has said, at its first request, that the shop cannot take payments. */
 let paymentsAnnounced = false;
@@ -46,7 +51,7 @@ export default {
       }
     }
     const started = performance.now();
-    const answer = answerHot(request, env, (routed) => app.fetch(routed, env, ctx));
+    const answer = answerEarly(request, env, (routed) => app.fetch(routed, env, ctx));
     if (request.method === "POST" && pathOf(request.url) === "/v1/checkout") {
       return countCheckout(answer, env, ctx, started);
     }

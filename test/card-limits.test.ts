@@ -1,9 +1,9 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { cardAllowanceLines } from "../src/checkout/customer-limits";
+import { cardAllowanceLines } from "../src/inventory/allowances";
 import { SkuInventory } from "../src/inventory/inventory.do";
-import { OrderShard } from "../src/orders/order-shard.do";
+import { OrderShard } from "../src/orders/shard/order-shard.do";
 import { GatewaySimulator } from "../src/payments/simulator.do";
 import {
   type Accepted,
@@ -39,7 +39,7 @@ async function buy(sku: string, token: string, email = anEmail(), quantity = 1):
 }
 
 /** The order's holds as its shard keeps them now (checkout's, and the card's once recorded). */
-async function holdsOf(orderId: string): Promise<{ sku: string }[]> {
+async function holdsOf(orderId: string): Promise<{ sku: string; allowance?: string }[]> {
   const row = await shardRow(orderId);
   if (row?.holds) return JSON.parse(String(row.holds));
   return (JSON.parse(String(row?.accepted)) as { holds: { sku: string }[] }).holds;
@@ -59,8 +59,8 @@ async function cardAllowanceOf(sku: string, card: string, max = 1) {
 /** The email allowance checkout held for the order (from the order as accepted). */
 async function emailAllowanceOf(orderId: string) {
   const row = await shardRow(orderId);
-  const accepted = JSON.parse(String(row?.accepted)) as { holds: { sku: string }[] };
-  const hold = accepted.holds.find((entry) => entry.sku.startsWith("~limit~"));
+  const accepted = JSON.parse(String(row?.accepted)) as { holds: { sku: string; allowance?: string }[] };
+  const hold = accepted.holds.find((entry) => entry.allowance === "customer");
   return env.INVENTORY.getByName(hold?.sku ?? "");
 }
 
@@ -99,8 +99,8 @@ describe("the card fingerprint as a second customer key", () => {
         reserved: 0,
         committed: 1,
       });
-      expect((await holdsOf(first.orderId)).some((hold) => hold.sku.startsWith("~card~"))).toBe(true);
-      expect((await holdsOf(second.orderId)).some((hold) => hold.sku.startsWith("~card~"))).toBe(false);
+      expect((await holdsOf(first.orderId)).some((hold) => hold.allowance === "card")).toBe(true);
+      expect((await holdsOf(second.orderId)).some((hold) => hold.allowance === "card")).toBe(false);
     });
   }, 60_000);
 
@@ -243,7 +243,7 @@ describe("the card's allowance when something fails", () => {
       const held = await allowance.snapshot();
       expect(held).toMatchObject({ reserved: 1, holds: [{ orderId: accepted.orderId, pinned: false }] });
       expect(Date.parse(held?.holds[0]?.expiresAt ?? "")).toBeGreaterThan(Date.now());
-      expect((await holdsOf(accepted.orderId)).some((hold) => hold.sku.startsWith("~card~"))).toBe(false);
+      expect((await holdsOf(accepted.orderId)).some((hold) => hold.allowance === "card")).toBe(false);
       expect(await chargesFor(accepted.orderId)).toHaveLength(1);
 
       // The lease runs out; the next attempt finds the charge and the same hold, and records both.
@@ -252,7 +252,7 @@ describe("the card's allowance when something fails", () => {
       expect(await orderOf(accepted)).toMatchObject({ status: "paid" });
       expect(await chargesFor(accepted.orderId)).toHaveLength(1);
       expect(await allowance.counts()).toMatchObject({ reserved: 0, committed: 1 });
-      expect((await holdsOf(accepted.orderId)).some((hold) => hold.sku.startsWith("~card~"))).toBe(true);
+      expect((await holdsOf(accepted.orderId)).some((hold) => hold.allowance === "card")).toBe(true);
 
       const other = await buy(sku, `tok_ok.card_${card}`);
       await deliverPayments([other.orderId]);
@@ -312,6 +312,7 @@ describe("the card's hold on an order that stays unpaid", () => {
         cardHolds: [
           {
             sku: `~card~${"0".repeat(40)}`,
+            allowance: "card" as const,
             quantity: 1,
             expiresAt: new Date(Date.now() - 60_000).toISOString(),
             buckets: [{ bucket: 0, quantity: 1 }],

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { handOnJoins } from "../src/drops/waiting-room";
 import { SkuInventory } from "../src/inventory/inventory.do";
-import { saleCounters } from "../src/ops/sale-metrics";
+import { saleCounters } from "../src/metrics/sale-metrics";
 import {
   admin,
   breakMethod,

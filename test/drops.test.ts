@@ -1,6 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { customerKey } from "../src/checkout/customer-limits";
+import { customerKey } from "../src/shared/customer-key";
 import {
   type Accepted,
   admin,

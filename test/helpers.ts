@@ -7,8 +7,7 @@ import {
   waitOnExecutionContext,
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { keyHashOf } from "../src/checkout/idempotency";
-import { settings } from "../src/config";
+import type { Scope } from "../src/http/scope";
 import worker from "../src/index";
 import { SkuInventory } from "../src/inventory/inventory.do";
 import {
@@ -20,10 +19,11 @@ import {
   settleOrders,
 } from "../src/inventory/inventory.holds";
 import { finishMoves as finishSkuMoves } from "../src/inventory/inventory.service";
+import { keyHashOf } from "../src/orders/intake/idempotency";
 import { reconcile } from "../src/orders/reconcile";
 import { allShards, orderShard, shardOfKey, shardOfOrder } from "../src/orders/shards";
 import { chargeKey } from "../src/payments/gateway";
-import type { Scope } from "../src/shared/scope";
+import { settings } from "../src/shared/config";
 
 export const ADMIN = { Authorization: `Bearer ${env.ADMIN_TOKEN}` };
 export const JSON_HEADERS = { "Content-Type": "application/json" };

@@ -2,7 +2,6 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { AppError } from "../src/errors";
 import type { SkuInventory } from "../src/inventory/inventory.do";
 import {
   everyBucket,
@@ -19,6 +18,7 @@ import {
   rebalance,
   setStock,
 } from "../src/inventory/inventory.service";
+import { AppError } from "../src/shared/errors";
 import { finishMoves, objectDown, reserveCart, stockedSku, testScope, unique } from "./helpers";
 
 /**

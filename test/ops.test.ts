@@ -51,7 +51,7 @@ describe("request ids and logs", () => {
   it("writes one JSON log line per request with method, path, status, duration, id and cache layer", async () => {
     const log = vi.spyOn(console, "log");
     try {
-      // Routine answers are sampled (see hot-paths.test.ts); at rate 1 every one is written.
+      // Routine answers are sampled (see early-answers.test.ts); at rate 1 every one is written.
       await call(
         "/v1/products?limit=1",
         { headers: { "X-Request-Id": "log-test" } },

@@ -2,10 +2,11 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { cardAllowanceLines, type LimitLine } from "../src/checkout/customer-limits";
+import { cardAllowanceLines, type LimitLine } from "../src/inventory/allowances";
 import { SkuInventory } from "../src/inventory/inventory.do";
-import { holdCardAllowance } from "../src/payments/card-allowance";
-import { chargeKey, gatewayFor } from "../src/payments/gateway";
+import { holdCardAllowance } from "../src/orders/payment/card-allowance";
+import { chargeKey } from "../src/payments/gateway";
+import { gatewayFor } from "../src/payments/gateways";
 import { GatewaySimulator, type SimulatorAnswer } from "../src/payments/simulator.do";
 import {
   type Accepted,
@@ -240,9 +241,9 @@ describe("the order lifecycle under random faults (fast-check)", () => {
             expect(stock.reserved).toBe(0);
             // The allowance ends as the stock does: nothing held, spent only by a paid order.
             const allowance = row?.accepted
-              ? (JSON.parse(String(row.accepted)) as { holds: { sku: string }[] }).holds.find((hold) =>
-                  hold.sku.startsWith("~limit~"),
-                )
+              ? (
+                  JSON.parse(String(row.accepted)) as { holds: { sku: string; allowance?: string }[] }
+                ).holds.find((hold) => hold.allowance === "customer")
               : undefined;
             expect(allowance).toBeDefined();
             const spent = await env.INVENTORY.getByName(allowance?.sku ?? "").counts();

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { announceGatewayEvent } from "../src/payments/gateway-events";
+import { announceGatewayEvent } from "../src/orders/payment/gateway-events";
 import {
   type Accepted,
   admin,

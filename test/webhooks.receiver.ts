@@ -1,8 +1,8 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
-import { ulid } from "../src/ids";
 import worker from "../src/index";
+import { ulid } from "../src/shared/ids";
 import {
   type Accepted,
   admin,

@@ -1,10 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { Sku } from "../catalog/catalog.schemas";
 import { createRouter } from "../http/router";
+import { scopeOf } from "../http/scope";
 import { dashboard, MAX_WATCHED } from "../ops/dashboard";
-import { IntakeCounts, Order } from "../orders/orders.schemas";
+import { IntakeCounts, Order } from "../orders/protocol";
 import { problems } from "../shared/problem";
-import { scopeOf } from "../shared/scope";
 
 const DashboardQuery = z.object({
   skus: z

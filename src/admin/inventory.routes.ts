@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { parseIdempotencyKey } from "../checkout/idempotency";
+import { parseIdempotencyKey } from "../http/idempotency-key";
 import { createRouter } from "../http/router";
+import { scopeOf } from "../http/scope";
 import {
   InventoryDetail,
   LedgerEntry,
@@ -11,7 +12,6 @@ import {
 } from "../inventory/inventory.schemas";
 import { adjustStock, readLedger, readTotals, rebalance, setStock } from "../inventory/inventory.service";
 import { problems } from "../shared/problem";
-import { scopeOf } from "../shared/scope";
 
 const security = [{ adminToken: [] }];
 const detail = {

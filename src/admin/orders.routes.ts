@@ -1,10 +1,16 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { settings } from "../config";
 import { database } from "../db/client";
 import { createRouter } from "../http/router";
-import { IntakeCounts, OrderListQuery, OrderPage } from "../orders/orders.schemas";
-import { listOrders, orderSummary } from "../orders/orders.storage";
-import { intakeCounts, reconcile } from "../orders/reconcile";
+import {
+  IntakeCounts,
+  intakeCounts,
+  listOrders,
+  OrderListQuery,
+  OrderPage,
+  orderSummary,
+  reconcile,
+} from "../orders/protocol";
+import { settings } from "../shared/config";
 import { decodeCursor, encodeCursor } from "../shared/cursor";
 import { Money } from "../shared/money";
 import { problems } from "../shared/problem";

@@ -2,8 +2,8 @@ import { createRoute } from "@hono/zod-openapi";
 import { Product, ProductIdParams, ProductInput } from "../catalog/catalog.schemas";
 import { archive, createProduct, updateProduct } from "../catalog/catalog.service";
 import { createRouter } from "../http/router";
+import { scopeOf } from "../http/scope";
 import { problems } from "../shared/problem";
-import { scopeOf } from "../shared/scope";
 
 const security = [{ adminToken: [] }];
 const writeProblems = problems(

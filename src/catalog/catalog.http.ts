@@ -1,9 +1,10 @@
 import type { Context } from "hono";
-import { settings } from "../config";
-import type { AppEnv } from "../env";
+import type { AppEnv } from "../http/app-env";
 import type { CacheLayer } from "../http/request-log";
+import { settings } from "../shared/config";
 import { type CachedBody, matchesIfNoneMatch } from "./catalog.cache";
-import type { CatalogRead } from "./catalog.service";
+import { recall } from "./catalog.memory";
+import { type CatalogRead, productKey } from "./catalog.service";
 
 function cacheControl(env: Env): string {
   const { catalogEdgeTtlSeconds: edgeTtl, catalogKvFreshSeconds: fresh } = settings(env);
@@ -35,4 +36,19 @@ export function catalogAnswer(
 export function catalogResponse(c: Context<AppEnv>, read: CatalogRead): Response {
   c.set("cacheLayer", read.layer);
   return catalogAnswer(c.env, read.entry, read.layer, c.req.header("If-None-Match"));
+}
+
+/**
+ * A product this isolate read moments ago, answered from memory with no I/O; null when it holds none
+ * (or holds that it is missing: the 404 is the routed path's). The product route answers with this
+ * first, and the worker's entry may answer with it before routing: the same answer either way.
+ */
+export function heldProductAnswer(
+  env: Env,
+  idOrSlug: string,
+  ifNoneMatch: string | null | undefined,
+  extraHeaders: Record<string, string> = {},
+): Response | null {
+  const entry = recall(productKey(idOrSlug));
+  return entry ? catalogAnswer(env, entry, "memory", ifNoneMatch, extraHeaders) : null;
 }

@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { AppError } from "../errors";
 import { createRouter } from "../http/router";
+import { scopeOf } from "../http/scope";
+import { AppError } from "../shared/errors";
 import { problems } from "../shared/problem";
-import { scopeOf } from "../shared/scope";
-import { catalogResponse } from "./catalog.http";
+import { catalogResponse, heldProductAnswer } from "./catalog.http";
 import { ListQuery, Product, ProductPage, ProductParams } from "./catalog.schemas";
 import { readProduct, readProductPage } from "./catalog.service";
 
@@ -77,6 +77,11 @@ export const catalogRoutes = createRouter()
   })
   .openapi(getRoute, async (c) => {
     const { idOrSlug } = c.req.valid("param");
+    const held = heldProductAnswer(c.env, idOrSlug, c.req.header("If-None-Match"));
+    if (held) {
+      c.set("cacheLayer", "memory");
+      return held as never;
+    }
     const read = await readProduct(scopeOf(c), idOrSlug);
     if (!read) throw new AppError("product_not_found", { detail: `No product ${idOrSlug}` });
     return catalogResponse(c, read) as never;

@@ -1,13 +1,13 @@
 import { z } from "@hono/zod-openapi";
-import { settings } from "../config";
 import { database, isUniqueViolation } from "../db/client";
-import { AppError } from "../errors";
 import type { CacheLayer } from "../http/request-log";
-import { ulid } from "../ids";
+import { background, type Scope } from "../http/scope";
+import { settings } from "../shared/config";
 import { decodeCursor, encodeCursor } from "../shared/cursor";
 import { EdgeMemo } from "../shared/edge-memo";
+import { AppError } from "../shared/errors";
+import { ulid } from "../shared/ids";
 import { logEvent } from "../shared/log";
-import { background, type Scope } from "../shared/scope";
 import { type CachedBody, EdgeLayers, etagOf } from "./catalog.cache";
 import { forgetHeldReads, hold, readEpoch, recallOrRefresh } from "./catalog.memory";
 import type { ListQuery, Product, ProductInput, ProductPage } from "./catalog.schemas";

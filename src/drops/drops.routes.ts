@@ -1,11 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { type DropRoom, readProduct } from "../catalog/catalog.service";
-import { AppError } from "../errors";
+import { recall } from "../catalog/catalog.memory";
+import { type DropRoom, productKey, readProduct } from "../catalog/catalog.service";
 import { createRouter } from "../http/router";
+import { background, type Scope, scopeOf } from "../http/scope";
+import { AppError } from "../shared/errors";
 import { problems } from "../shared/problem";
-import { background, type Scope, scopeOf } from "../shared/scope";
 import { checkTurnstile } from "./turnstile";
-import { bearerOf, handOnJoins, join, roomOfEntry, ticketStatus } from "./waiting-room";
+import { bearerOf, handOnJoins, join, joinsDue, roomOfEntry, ticketStatus } from "./waiting-room";
 
 const DropParams = z.object({
   product: z
@@ -116,6 +117,33 @@ async function dropRoom(scope: Scope, idOrSlug: string): Promise<DropRoom> {
   return room;
 }
 
+/** A ticket's standing as the status route answers it. */
+async function statusAnswer(env: Env, room: DropRoom, authorization: string | undefined | null) {
+  const status = await ticketStatus(env, room, bearerOf(authorization ?? undefined));
+  return new Response(JSON.stringify(status), {
+    status: 200,
+    headers: { "Content-Type": "application/json", "Cache-Control": "no-store" },
+  });
+}
+
+/**
+ * A ticket's standing when this isolate holds the drop's product in memory: the crowd's most frequent
+ * question, answered as the status route answers it, without routing. Null for anything else (a drop
+ * not held, joins waiting to be handed on, a bad ticket, a room that cannot be asked): the route
+ * answers those in full.
+ */
+export async function heldDropStatus(
+  env: Env,
+  idOrSlug: string,
+  authorization: string | null,
+): Promise<Response | null> {
+  if (joinsDue()) return null;
+  const entry = recall(productKey(idOrSlug));
+  const room = entry ? roomOfEntry(entry) : null;
+  if (!room) return null;
+  return statusAnswer(env, room, authorization).catch(() => null);
+}
+
 /** Any request of a drop may carry this isolate's joins to their rooms, once a second at most. */
 function handOnInBackground(scope: Scope) {
   const handOn = handOnJoins(scope.env);
@@ -139,8 +167,7 @@ export const dropRoutes = createRouter()
     const scope = scopeOf(c);
     c.set("routine", true);
     const room = await dropRoom(scope, c.req.valid("param").product);
-    const status = await ticketStatus(c.env, room, bearerOf(c.req.header("Authorization")));
+    const answer = await statusAnswer(c.env, room, c.req.header("Authorization"));
     handOnInBackground(scope);
-    c.header("Cache-Control", "no-store");
-    return c.json(status, 200);
+    return answer as never;
   });

@@ -1,4 +1,4 @@
-import { AppError } from "../errors";
+import { AppError } from "../shared/errors";
 import { logEvent } from "../shared/log";
 
 const SITEVERIFY = "https://challenges.cloudflare.com/turnstile/v0/siteverify";

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
-import { AppError } from "../errors";
 import { readCounts } from "../inventory/inventory.service";
+import { AppError } from "../shared/errors";
 import { logEvent } from "../shared/log";
 import { binOf } from "./admission";
 

@@ -1,8 +1,8 @@
 import type { CachedBody } from "../catalog/catalog.cache";
 import type { Product } from "../catalog/catalog.schemas";
 import { type DropRoom, dropRoomOf } from "../catalog/catalog.service";
-import { customerKey } from "../checkout/customer-limits";
-import { AppError, type Problem } from "../errors";
+import { customerKey } from "../shared/customer-key";
+import { AppError, type Problem } from "../shared/errors";
 import { logEvent } from "../shared/log";
 import { binOf, drawRank, keyedHash, Pass, sign, Ticket, verify } from "./admission";
 import { PASS_TTL_MS, type RoomState } from "./waiting-room.do";

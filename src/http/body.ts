@@ -1,6 +1,6 @@
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
-import { AppError } from "../errors";
+import { AppError } from "../shared/errors";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 

@@ -1,5 +1,5 @@
 import { createMiddleware } from "hono/factory";
-import { ulid } from "../ids";
+import { ulid } from "../shared/ids";
 
 export type RequestIdVariables = { requestId: string };
 

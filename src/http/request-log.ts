@@ -1,5 +1,5 @@
 import { createMiddleware } from "hono/factory";
-import { settings } from "../config";
+import { settings } from "../shared/config";
 import type { RequestIdVariables } from "./request-id";
 
 /** Which layer answered a read: isolate memory, the Cache API, KV, D1, or a stale copy served because D1 failed. */

@@ -1,6 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../env";
-import { validationError } from "../errors";
+import { validationError } from "../shared/errors";
+import type { AppEnv } from "./app-env";
 
 const targets: Record<string, string> = { json: "body", query: "query", param: "path", header: "header" };
 

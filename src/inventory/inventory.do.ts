@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
-import { ulid } from "../ids";
+import { ulid } from "../shared/ids";
 import {
   AdjustmentKey,
   BucketCount,

@@ -1,7 +1,8 @@
-import { settings } from "../config";
-import { AppError } from "../errors";
+import { background, type Scope } from "../http/scope";
+import { settings } from "../shared/config";
 import { EdgeMemo, memoMayHoldAny, peekMemo } from "../shared/edge-memo";
-import { background, type Scope } from "../shared/scope";
+import { AppError } from "../shared/errors";
+import type { Allowance, AllowanceKind } from "./allowances";
 import type { SettleResult } from "./inventory.do";
 import { assertValidArguments, bucketCount, bucketName, bucketObject, readCounts } from "./inventory.service";
 
@@ -13,6 +14,8 @@ export type SkuHold = {
   quantity: number;
   expiresAt: string;
   buckets: { bucket: number; quantity: number }[];
+  /** Set for a hold on an allowance object (a customer's, a card's, a pass's), not on stock. */
+  allowance?: AllowanceKind;
 };
 
 export type ShortSku = { sku: string; requested: number; available: number };
@@ -23,8 +26,11 @@ export type ShortSku = { sku: string; requested: number; available: number };
  */
 export type CartReservation =
   | { ok: true; holds: SkuHold[]; expiresAt: string }
-  | { ok: false; short: ShortSku[]; leftovers: boolean }
+  | { ok: false; short: ShortSku[]; overAllowance: OverAllowance[]; leftovers: boolean }
   | { ok: false; unavailable: true; cause: unknown; leftovers: boolean };
+
+/** An allowance a cart would exceed: the line, and what the allowance has left now. */
+export type OverAllowance = { line: PlannedLine & { allowance: Allowance }; available: number };
 
 type SkuOutcome =
   | { ok: true; hold: SkuHold; touched: number[] }
@@ -68,7 +74,7 @@ export function remembersAnySoldOut(): boolean {
 async function reserveSku(
   env: Env,
   orderId: string,
-  line: CartLine & { allowance?: number },
+  line: PlannedLine,
   buckets: number,
   expiresAtMs: number,
 ): Promise<SkuOutcome> {
@@ -78,17 +84,18 @@ async function reserveSku(
     const result = assertValidArguments(
       line.allowance === undefined
         ? await object.reserve(args)
-        : await object.reserveWithin(args, line.sku, line.allowance),
+        : await object.reserveWithin(args, line.sku, line.allowance.limit.max),
     );
     if (!result.ok) {
       const available = "available" in result ? result.available : 0;
       return { ok: false, short: { ...requested(line), available }, touched: [] };
     }
-    const hold = {
+    const hold: SkuHold = {
       sku: line.sku,
       quantity: result.quantity,
       expiresAt: result.expiresAt,
       buckets: [{ bucket: 0, quantity: result.quantity }],
+      ...(line.allowance ? { allowance: line.allowance.kind } : {}),
     };
     return { ok: true, hold, touched: [0] };
   }
@@ -170,8 +177,11 @@ export async function knownSoldOut(scope: Scope, lines: CartLine[]): Promise<Sho
   return cart.map((line) => ({ ...requested(line), available: 0 }));
 }
 
-/** A cart line with the bucket count its SKU is routed by, as this edge knows it. */
-export type PlannedLine = CartLine & { buckets: number };
+/**
+ * A cart line with the bucket count its SKU is routed by, as this edge knows it; an allowance line
+ * (see allowances.ts) says what it stands for.
+ */
+export type PlannedLine = CartLine & { buckets: number; allowance?: Allowance };
 
 /**
  * What the edge knows before anything is held: a shortage it can already answer (the sold-out fast
@@ -233,7 +243,19 @@ export async function holdCart(
   });
   const leftovers = !(await releaseBuckets(env, orderId, touchedLines));
   if (failed) return { ok: false, unavailable: true, cause: failed.reason, leftovers };
-  return { ok: false, short: settled.flatMap((outcome) => (outcome.ok ? [] : [outcome.short])), leftovers };
+  const short: ShortSku[] = [];
+  const overAllowance: OverAllowance[] = [];
+  settled.forEach((outcome, i) => {
+    const line = lines[i];
+    if (outcome.ok || !line) return;
+    if (line.allowance)
+      overAllowance.push({
+        line: { ...line, allowance: line.allowance },
+        available: outcome.short.available,
+      });
+    else short.push(outcome.short);
+  });
+  return { ok: false, short, overAllowance, leftovers };
 }
 
 export const everyBucket = (count: number) => Array.from({ length: count }, (_, bucket) => bucket);

@@ -1,11 +1,11 @@
 import { createRoute } from "@hono/zod-openapi";
 import { priceSkus } from "../catalog/catalog.service";
-import { settings } from "../config";
-import { AppError } from "../errors";
 import { createRouter } from "../http/router";
+import { background, scopeOf } from "../http/scope";
+import { settings } from "../shared/config";
 import { EdgeMemo } from "../shared/edge-memo";
+import { AppError } from "../shared/errors";
 import { problems } from "../shared/problem";
-import { background, scopeOf } from "../shared/scope";
 import { Inventory, SkuParams } from "./inventory.schemas";
 import { readCounts, stockStatus } from "./inventory.service";
 

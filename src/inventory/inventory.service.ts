@@ -1,11 +1,11 @@
 import { eq } from "drizzle-orm";
 import { database } from "../db/client";
 import { variants } from "../db/schema";
-import { AppError } from "../errors";
-import { ulid } from "../ids";
+import { background, type Scope } from "../http/scope";
 import { EdgeMemo } from "../shared/edge-memo";
+import { AppError } from "../shared/errors";
+import { ulid } from "../shared/ids";
 import { logEvent } from "../shared/log";
-import { background, type Scope } from "../shared/scope";
 import type { InventorySnapshot, StockChange, StockCounts } from "./inventory.do";
 
 export type StockStatus = "in_stock" | "low_stock" | "sold_out";

@@ -1,14 +1,13 @@
 import { and, desc, eq, isNotNull } from "drizzle-orm";
 import { priceSkus } from "../catalog/catalog.service";
-import { settings } from "../config";
 import { database } from "../db/client";
 import { products } from "../db/schema";
+import type { Scope } from "../http/scope";
 import { readCounts } from "../inventory/inventory.service";
-import { listOrders, orderSummary } from "../orders/orders.storage";
-import { intakeCounts } from "../orders/reconcile";
-import type { Scope } from "../shared/scope";
-import { flushSaleCounters } from "./sale-metrics";
-import type { SaleSeries } from "./sale-metrics.do";
+import { flushSaleCounters } from "../metrics/sale-metrics";
+import type { SaleSeries } from "../metrics/sale-metrics.do";
+import { intakeCounts, listOrders, orderSummary } from "../orders/protocol";
+import { settings } from "../shared/config";
 
 /** How many SKUs the page watches at most, and how many the busiest-first default picks. */
 export const MAX_WATCHED = 20;

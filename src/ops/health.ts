@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
-import { paymentMode } from "../config";
 import { database } from "../db/client";
-import { orderShard } from "../orders/shards";
+import { pingOrderIntake } from "../orders/protocol";
+import { paymentMode } from "../shared/config";
 
 export type CheckResult = { ok: boolean; ms: number; error?: string };
 export type HealthReport = {
@@ -40,7 +40,7 @@ export async function checkHealth(env: Env): Promise<HealthReport> {
       d1: () => database(env.DB).run(sql`SELECT 1`),
       kv: () => env.CATALOG.get("health:probe"),
       inventory: () => env.INVENTORY.getByName("health:probe").ping(),
-      orders: () => orderShard(env, 0).ping(),
+      orders: () => pingOrderIntake(env),
     }).map(async ([name, check]) => [name, await timed(check)] as const),
   );
   const mode = paymentMode(env);

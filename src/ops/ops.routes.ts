@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { AppError } from "../errors";
 import { createRouter } from "../http/router";
+import { AppError } from "../shared/errors";
 import { problems } from "../shared/problem";
 import { checkHealth } from "./health";
 

@@ -1,7 +1,7 @@
 import { database } from "../db/client";
-import { AppError } from "../errors";
 import { secretsEqual } from "../http/admin-auth";
 import { sha256Hex } from "../shared/crypto";
+import { AppError } from "../shared/errors";
 import type { Order } from "./orders.schemas";
 import { findOrder, itemsOf, toOrder } from "./orders.storage";
 import { orderShard, shardOfOrder } from "./shards";

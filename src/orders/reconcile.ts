@@ -1,6 +1,6 @@
 import { logEvent } from "../shared/log";
-import type { HealReport } from "./order-shard.work";
-import { allShards } from "./shards";
+import type { HealReport } from "./shard/work";
+import { allShards, orderShard } from "./shards";
 
 export type ReconcileReport = HealReport & {
   /** Shards that could not be reached; whatever they owe waits for their own alarms. */
@@ -47,4 +47,9 @@ export async function intakeCounts(env: Env) {
     claimsInFlight: sum((c) => c.claimsInFlight),
     releasesOwed: sum((c) => c.releasesOwed),
   };
+}
+
+/** Whether the order intake answers at all (for /health): one shard, no storage touched. */
+export function pingOrderIntake(env: Env): Promise<true> {
+  return orderShard(env, 0).ping();
 }

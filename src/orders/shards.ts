@@ -1,5 +1,5 @@
-import { settings } from "../config";
-import { ulid } from "../ids";
+import { settings } from "../shared/config";
+import { ulid } from "../shared/ids";
 
 /**
  * Where an order lives. An Idempotency-Key picks its shard by its hash, so every retry of a key meets

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { gatewayRps, paymentMode } from "../config";
+import { gatewayRps, paymentMode } from "../shared/config";
 
 /**
  * How many of `wanted` calls to the gateway may go out now, across every consumer and shard, and

@@ -1,4 +1,3 @@
-import { paymentMode } from "../config";
 import type { Money } from "../shared/money";
 
 export type ChargeRequest = { orderId: string; idempotencyKey: string; amount: Money; token: string };
@@ -52,6 +51,23 @@ export type CardFingerprint =
   | { status: "invalid"; reason: string }
   | { status: "throttled"; retryAfterMs: number };
 
+/**
+ * A gateway's word that one order's payment changed (Stripe's webhooks, the simulator's own events):
+ * `type` is the gateway's event type; `detail` what it adds beyond "look again".
+ */
+export type GatewayEvent = { eventId: string; orderId: string; type: string; detail?: GatewayEventDetail };
+
+/** What an event says beyond "look again": a refund's total so far, or a dispute's standing. */
+export type GatewayEventDetail =
+  | { refunded: { amount: number; currency: string } }
+  | { dispute: { id: string; status: string; reason: string; amount: number; currency: string } };
+
+/** Takes a gateway's event; answers whether the order is known and the event was seen before. */
+export type GatewayEventListener = (
+  env: Env,
+  event: GatewayEvent,
+) => Promise<{ known: boolean; duplicate: boolean }>;
+
 /** A payment gateway as the rest of Stampede sees it: every call is idempotent by its key. */
 export interface PaymentGateway {
   /** The card behind a payment token, read without charging it (for limits per customer). */
@@ -85,17 +101,4 @@ export function chargeRef(order: {
 
 export function refundKey(orderId: string): string {
   return `refund-${orderId}`;
-}
-
-export async function gatewayFor(env: Env): Promise<PaymentGateway> {
-  // Orders accepted before a deployment lost its gateway wait (their messages retry); none is
-  // "paid" by a simulator that is not allowed here.
-  const mode = paymentMode(env);
-  if (!mode.ready) throw new Error(`payments are not configured: ${mode.problem}`);
-  if (mode.provider === "stripe") {
-    const { StripeGateway } = await import("./stripe.gateway");
-    return StripeGateway.fromEnv(env);
-  }
-  const { SimulatedGateway } = await import("./simulated.gateway");
-  return new SimulatedGateway(env.SIMULATOR.getByName("simulator"));
 }

@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { sha256Hex } from "../shared/crypto";
 import { logEvent } from "../shared/log";
-import { announceGatewayEvent } from "./gateway-events";
+import type { GatewayEventListener } from "./gateway";
 
 /**
  * The payment gateway Stampede runs against locally and in tests. Its behaviour is chosen by the
@@ -117,6 +117,16 @@ function toCharge(row: ChargeRow): SimulatedCharge {
     idempotencyKey: row.idempotency_key,
     createdAt: row.created_at,
   };
+}
+
+/**
+ * Where the simulator's events go, as a gateway's webhooks go to the endpoint a shop configured: the
+ * worker's entry names the listener when it starts.
+ */
+let listener: GatewayEventListener | null = null;
+
+export function sendSimulatorEventsTo(next: GatewayEventListener) {
+  listener = next;
 }
 
 export class GatewaySimulator extends DurableObject<Env> {
@@ -308,11 +318,13 @@ export class GatewaySimulator extends DurableObject<Env> {
    * shard asks again when the order's own retry comes due.
    */
   async #announce(row: OpenRow, type: string) {
-    await announceGatewayEvent(this.env, {
-      eventId: `evt_${row.id}_${type}`,
-      orderId: row.order_id,
-      type,
-    }).catch((error: unknown) => logEvent("warn", "simulated event not delivered", { error: String(error) }));
+    if (!listener) {
+      logEvent("error", "simulated event not delivered: no listener", { type, orderId: row.order_id });
+      return;
+    }
+    await listener(this.env, { eventId: `evt_${row.id}_${type}`, orderId: row.order_id, type }).catch(
+      (error: unknown) => logEvent("warn", "simulated event not delivered", { error: String(error) }),
+    );
   }
 
   /** Withdraws a payment still waiting for its challenge, so it can no longer charge. */

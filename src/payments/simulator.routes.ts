@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { paymentMode } from "../config";
-import { AppError } from "../errors";
 import { createRouter } from "../http/router";
+import { paymentMode } from "../shared/config";
+import { AppError } from "../shared/errors";
 import { Money } from "../shared/money";
 import { problems } from "../shared/problem";
 import type { OpenPayment } from "./simulator.do";

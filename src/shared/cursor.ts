@@ -1,6 +1,6 @@
 import type { z } from "zod";
-import { AppError } from "../errors";
 import { base64url } from "./crypto";
+import { AppError } from "./errors";
 
 /** Opaque pagination cursors: base64url JSON, checked against a schema when they come back. */
 export function encodeCursor(value: object): string {

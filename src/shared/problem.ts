@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 
-export const Problem = z
+export const ProblemDocument = z
   .object({
     type: z.string(),
     title: z.string(),
@@ -17,7 +17,7 @@ export function problems(...statuses: { status: number; description: string }[])
   return Object.fromEntries(
     statuses.map(({ status, description }) => [
       status,
-      { description, content: { "application/problem+json": { schema: Problem } } },
+      { description, content: { "application/problem+json": { schema: ProblemDocument } } },
     ]),
   );
 }

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { Hono } from "hono";
-import { paymentMode } from "../config";
-import type { AppEnv } from "../env";
+import type { AppEnv } from "../http/app-env";
+import { paymentMode } from "../shared/config";
 import { type Page, shell } from "./pages";
 
 /**

@@ -1,5 +1,5 @@
+import type { OrderEvent } from "../orders/protocol";
 import type { DeliveryTarget } from "./endpoints.do";
-import type { WebhookEvent } from "./webhooks.schemas";
 
 /**
  * One delivery of one event to one endpoint, and when to try again after it failed. The body is the
@@ -63,7 +63,7 @@ export type AttemptResult =
  */
 export async function deliver(
   target: DeliveryTarget,
-  event: WebhookEvent,
+  event: OrderEvent,
   attempt: number,
 ): Promise<AttemptResult> {
   const body = JSON.stringify(event);

@@ -1,7 +1,8 @@
-import { ulid } from "../ids";
+import type { OrderEvent } from "../orders/protocol";
+import { ulid } from "../shared/ids";
 import { migrate } from "../shared/sql-schema";
 import type { DeadLetterRecord, ListDeadLettersArgs } from "./webhooks.args";
-import type { DeadLetter, Endpoint, Subscriptions, WebhookEvent } from "./webhooks.schemas";
+import type { DeadLetter, Endpoint, Subscriptions } from "./webhooks.schemas";
 
 /**
  * The SQLite storage of the webhook registry: the shop's endpoints with their signing secrets, and
@@ -112,7 +113,7 @@ function toLetterView(raw: RawLetter): DeadLetter {
     id: raw.id,
     endpointId: raw.endpoint_id,
     state: raw.state,
-    event: JSON.parse(raw.event) as WebhookEvent,
+    event: JSON.parse(raw.event) as OrderEvent,
     attempts: raw.attempts,
     lastStatus: raw.last_status,
     lastError: raw.last_error,

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { DEAD_LETTER_STATES, DeadLetterId, EndpointId, WebhookEvent } from "./webhooks.schemas";
+import { OrderEvent } from "../orders/protocol";
+import { DEAD_LETTER_STATES, DeadLetterId, EndpointId } from "./webhooks.schemas";
 
 /**
  * What crosses into the registry object and through the webhooks queue, checked where it arrives:
@@ -10,8 +11,8 @@ import { DEAD_LETTER_STATES, DeadLetterId, EndpointId, WebhookEvent } from "./we
  * An event checked against its schema but kept as it came, so a retry or a redelivery sends the very
  * body the first attempt sent, whatever fields a newer sender added.
  */
-export const CheckedEvent = z.custom<WebhookEvent>(
-  (value) => WebhookEvent.safeParse(value).success,
+export const CheckedEvent = z.custom<OrderEvent>(
+  (value) => OrderEvent.safeParse(value).success,
   "Not a webhook event",
 );
 

@@ -1,9 +1,9 @@
+import { type EventType, OrderEvent } from "../orders/protocol";
 import { logEvent } from "../shared/log";
+import { BATCH_BYTES, BATCH_MESSAGES, bytesOf, runsBySize } from "../shared/queue-limits";
 import { type AttemptResult, deliver, retryDelaySeconds } from "./delivery";
 import type { DeliveryTarget } from "./endpoints.do";
-import { BATCH_BYTES, BATCH_MESSAGES, bytesOf, runsBySize } from "./queue-limits";
 import { type DeadLetterRecord, type DeliveryMessage, WebhookMessage } from "./webhooks.args";
-import { type EventType, WebhookEvent } from "./webhooks.schemas";
 import { deliveryTargets, registry } from "./webhooks.service";
 
 export const WEBHOOKS_QUEUE = "stampede-webhooks";
@@ -26,7 +26,7 @@ type Failure = Extract<AttemptResult, { ok: false }>;
 /** One event for one endpoint. `event` is the object as it came, so every attempt sends the same bytes. */
 type Job = {
   message: Message;
-  event: WebhookEvent;
+  event: OrderEvent;
   target: DeliveryTarget;
   attempt: number;
   firstAttemptAt: number;
@@ -88,14 +88,14 @@ function jobsOf(parsed: Map<Message, Parsed>, targets: DeliveryTarget[], now: nu
   for (const [message, body] of parsed) {
     if ("events" in body) {
       for (const event of body.events) {
-        const checked = WebhookEvent.safeParse(event);
+        const checked = OrderEvent.safeParse(event);
         if (!checked.success) {
           logEvent("error", "malformed webhook event dropped", { id: message.id });
           continue;
         }
         for (const target of targets) {
           if (subscribed(target, checked.data.type)) {
-            jobs.push({ message, event: event as WebhookEvent, target, attempt: 1, firstAttemptAt: now });
+            jobs.push({ message, event: event as OrderEvent, target, attempt: 1, firstAttemptAt: now });
           }
         }
       }
@@ -240,12 +240,12 @@ export async function consumeDeadWebhooks(batch: MessageBatch, env: Env) {
       if (!body.success) continue;
       if ("events" in body.data) {
         for (const event of body.data.events) {
-          const checked = WebhookEvent.safeParse(event);
+          const checked = OrderEvent.safeParse(event);
           if (!checked.success) continue;
           for (const target of targets.filter((candidate) => subscribed(candidate, checked.data.type))) {
             records.push({
               endpointId: target.id,
-              event: event as WebhookEvent,
+              event: event as OrderEvent,
               attempts: 0,
               lastStatus: null,
               lastError,

@@ -1,23 +1,7 @@
 import { z } from "@hono/zod-openapi";
-import { Order } from "../orders/orders.schemas";
+import { EVENT_TYPES, OrderEvent } from "../orders/protocol";
 import { singleLine } from "../shared/text";
 
-/** The order events a shop can subscribe to. */
-export const EVENT_TYPES = [
-  "order.created",
-  "order.paid",
-  "order.payment_failed",
-  "order.cancelled",
-  "order.refunded",
-] as const;
-
-export const EventType = z.enum(EVENT_TYPES);
-export type EventType = z.infer<typeof EventType>;
-
-export const EventId = z
-  .string()
-  .regex(/^evt_[0-9A-HJKMNP-TV-Z]{26}$/)
-  .openapi({ example: "evt_01JD3Q8Z9N0Y4W6B7C2D5E8F1G" });
 export const EndpointId = z
   .string()
   .regex(/^we_[0-9A-HJKMNP-TV-Z]{26}$/, "Not an endpoint id")
@@ -26,19 +10,6 @@ export const DeadLetterId = z
   .string()
   .regex(/^wdl_[0-9A-HJKMNP-TV-Z]{26}$/, "Not a dead letter id")
   .openapi({ example: "wdl_01JD3Q8Z9N0Y4W6B7C2D5E8F1G" });
-
-/** What is POSTed to an endpoint, byte for byte the body its signature covers. */
-export const WebhookEvent = z
-  .object({
-    id: EventId.openapi({ description: "Stable across retries and redeliveries: deduplicate by it" }),
-    type: EventType,
-    createdAt: z.iso.datetime().openapi({ description: "When the change that caused the event happened" }),
-    data: z
-      .object({ order: Order })
-      .openapi({ description: "`order`: the order as it was right after the change" }),
-  })
-  .openapi("WebhookEvent");
-export type WebhookEvent = z.infer<typeof WebhookEvent>;
 
 const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
@@ -155,7 +126,7 @@ export const DeadLetter = z
       description:
         "dead: retries ran out; redelivering: a redelivery is under way; delivered: it then went through",
     }),
-    event: WebhookEvent,
+    event: OrderEvent,
     attempts: z.number().int().openapi({ description: "Delivery attempts made before it was given up" }),
     lastStatus: z.number().int().nullable().openapi({ description: "HTTP status of the last attempt" }),
     lastError: z.string().nullable(),

@@ -1,4 +1,4 @@
-import { AppError } from "../errors";
+import { AppError } from "../shared/errors";
 import type { DeliveryTarget } from "./endpoints.do";
 import type { DeliveryMessage } from "./webhooks.args";
 import {

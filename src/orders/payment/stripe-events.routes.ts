@@ -1,12 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import Stripe from "stripe";
-import { AppError } from "../errors";
-import { createRouter } from "../http/router";
-import { OrderId } from "../orders/intake.args";
-import { logEvent } from "../shared/log";
-import { problems } from "../shared/problem";
-import { announceGatewayEvent, type GatewayEventDetail } from "./gateway-events";
-import { stripeClient } from "./stripe.gateway";
+import { createRouter } from "../../http/router";
+import type { GatewayEventDetail } from "../../payments/gateway";
+import { stripeClient } from "../../payments/stripe.gateway";
+import { AppError } from "../../shared/errors";
+import { logEvent } from "../../shared/log";
+import { problems } from "../../shared/problem";
+import { OrderId } from "../protocol";
+import { announceGatewayEvent } from "./gateway-events";
 
 /** How old a signed event may be (Stripe's own default tolerance). */
 const TOLERANCE_SECONDS = 300;

@@ -1,37 +1,23 @@
+/**
+ * The order loop's boundary: the messages and answers that cross between its parts (the worker, the
+ * order shards, the payment consumer, the gateways) and the one file other folders import from it.
+ */
 import { z } from "zod";
+import { Allowance, LimitLine } from "../inventory/allowances";
 import { Money } from "../shared/money";
 
-/** Arguments crossing into an order shard are checked there too: the shard trusts no caller. */
-const SkuLimit = z.object({ scope: z.literal("sku"), sku: z.string().min(1).max(64), max: z.number().int() });
-const ProductLimit = z.object({
-  scope: z.literal("product"),
-  productId: z.string().min(1).max(64),
-  max: z.number().int(),
-});
+export { EVENT_TYPES, EventId, EventType, OrderEvent, type OrderEventsMessage } from "./events.schemas";
+export { IntakeCounts, Order, OrderListQuery, OrderPage, OrderStatus } from "./orders.schemas";
+export { listOrders, orderSummary } from "./orders.storage";
+export { intakeCounts, pingOrderIntake, reconcile } from "./reconcile";
 
+/** Arguments crossing into an order shard are checked there too: the shard trusts no caller. */
 const Line = z.object({
   sku: z.string().min(1).max(64),
   quantity: z.number().int().min(1).max(1_000_000),
   buckets: z.number().int().min(1).max(32),
-  // A customer's allowance of a limited SKU or product, and the limit it stands for.
-  allowance: z.number().int().min(1).max(1_000_000).optional(),
-  limit: z
-    .discriminatedUnion("scope", [
-      SkuLimit,
-      ProductLimit,
-      z.object({ scope: z.literal("pass"), productId: z.string().min(1).max(64), max: z.number().int() }),
-    ])
-    .optional(),
-});
-
-/** A limit per customer the order is under, counted by the paying card once the gateway names it. */
-export const LimitLine = z.object({
-  key: z.string().min(1).max(80),
-  quantity: z.number().int().min(1).max(1_000_000),
-  limit: z.discriminatedUnion("scope", [
-    SkuLimit.extend({ max: z.number().int().min(1).max(1_000_000) }),
-    ProductLimit.extend({ max: z.number().int().min(1).max(1_000_000) }),
-  ]),
+  // A customer's allowance of a limited SKU or product, or a drop's pass, and the limit it stands for.
+  allowance: Allowance.optional(),
 });
 
 const Item = z.object({
@@ -98,7 +84,8 @@ const Outcome = z.discriminatedUnion("kind", [
 
 /** A hold on a card allowance object, taken by the payment consumer under the order's id. */
 const CardHold = z.object({
-  sku: z.string().regex(/^~card~[0-9a-f]{40}$/),
+  sku: z.string().min(1).max(64),
+  allowance: z.literal("card"),
   quantity: z.number().int().min(1).max(1_000_000),
   expiresAt: z.iso.datetime(),
   buckets: z.array(z.object({ bucket: z.literal(0), quantity: z.number().int().min(1) })).length(1),

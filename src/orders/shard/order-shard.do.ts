@@ -1,12 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
-import { acceptedResponse, newOrderToken, shortage, storedProblem } from "../checkout/checkout.responses";
-import { isAllowance, limitRefusal } from "../checkout/customer-limits";
-import { openResponse, type StoredResponse, sealResponse } from "../checkout/idempotency";
-import { settings } from "../config";
-import { everyBucket, holdCart, releaseBuckets, type ShortSku } from "../inventory/inventory.holds";
-import type { GatewayEvent } from "../payments/gateway-events";
-import { logEvent } from "../shared/log";
-import { GatewayEventArgs, IntakeInput, OrderIds, PaymentReports } from "./intake.args";
+import { everyBucket, holdCart, releaseBuckets, type ShortSku } from "../../inventory/inventory.holds";
+import type { GatewayEvent } from "../../payments/gateway";
+import { settings } from "../../shared/config";
+import { logEvent } from "../../shared/log";
+import { acceptedResponse, newOrderToken, shortage, storedProblem } from "../intake/answers";
+import { openResponse, type StoredResponse, sealResponse } from "../intake/idempotency";
+import { limitRefusal } from "../intake/limits";
 import {
   applyReport,
   backoffMs,
@@ -21,12 +20,13 @@ import {
   type PaymentReport,
   type PaymentTask,
   RECHECK_SPACING_MS,
-} from "./lifecycle";
-import type { KeyRow } from "./order-shard.keys";
-import { type AcceptedOrder, type OrderChange, type OrderRow, ShardStore } from "./order-shard.store";
-import { type HealReport, ShardWork } from "./order-shard.work";
-import { type OrderView, toOrderView } from "./orders.view";
-import { newOrderId } from "./shards";
+} from "../lifecycle/lifecycle";
+import { type OrderView, toOrderView } from "../orders.view";
+import { GatewayEventArgs, IntakeInput, OrderIds, PaymentReports } from "../protocol";
+import { newOrderId } from "../shards";
+import type { KeyRow } from "./keys.store";
+import { type AcceptedOrder, type OrderChange, type OrderRow, ShardStore } from "./orders.store";
+import { type HealReport, ShardWork } from "./work";
 
 export type IntakeAnswer =
   | { kind: "accepted" | "refused" | "replay"; response: StoredResponse; short?: ShortSku[]; timing: string }
@@ -176,15 +176,15 @@ export class OrderShard extends DurableObject<Env> {
         logEvent("warn", "intake could not reach inventory", { error: String(reservation.cause) });
         return { kind: "unavailable", reason: "Inventory could not be reached; nothing was held" };
       }
-      const short = reservation.short.filter((entry) => !isAllowance(entry.sku));
+      const { short } = reservation;
       // Past a customer's limit is refused as such, and not kept under the key: it may rest on the
       // customer's other orders, still unpaid, whose allowance comes back if they fail.
-      const limited = limitRefusal(reservation.short, args.lines);
+      const limited = limitRefusal(reservation.overAllowance);
       if (limited) {
         if (stillOurs()) this.#store.keys.drop(args.keyHash);
         return { kind: "refused", response: await storedProblem(limited, args.requestId), short, timing: "" };
       }
-      const response = await storedProblem(shortage(reservation.short), args.requestId);
+      const response = await storedProblem(shortage(short), args.requestId);
       const sealed = await sealResponse(args.key, response);
       if (!stillOurs()) return { kind: "unavailable", reason: "The request was taken over by a retry" };
       this.#store.keys.complete(args.keyHash, sealed);

@@ -5,11 +5,11 @@ import {
   pinOrders,
   releaseBuckets,
   settleOrders,
-} from "../inventory/inventory.holds";
-import { chargeRef, gatewayFor, refundKey } from "../payments/gateway";
-import { gatewayTurns } from "../payments/gateway-pacer.do";
-import { logEvent } from "../shared/log";
-import { OutboxFlush } from "../webhooks/outbox.flush";
+} from "../../inventory/inventory.holds";
+import { chargeRef, refundKey } from "../../payments/gateway";
+import { gatewayTurns } from "../../payments/gateway-pacer.do";
+import { gatewayFor } from "../../payments/gateways";
+import { logEvent } from "../../shared/log";
 import {
   backoffMs,
   close,
@@ -19,8 +19,9 @@ import {
   PROJECT_EVERY_MS,
   RESEND_AFTER_MS,
   type Work,
-} from "./lifecycle";
-import type { OrderChange, OrderRow, ShardStore } from "./order-shard.store";
+} from "../lifecycle/lifecycle";
+import type { OrderChange, OrderRow, ShardStore } from "./orders.store";
+import { OutboxFlush } from "./outbox.flush";
 import { projectOrders } from "./projection";
 
 export type HealReport = {

@@ -1,7 +1,7 @@
-import { type Problem, problemResponse } from "../errors";
-import type { ShortSku } from "../inventory/inventory.holds";
-import type { AcceptedOrder } from "../orders/order-shard.store";
-import { base64url, sha256Hex } from "../shared/crypto";
+import type { ShortSku } from "../../inventory/inventory.holds";
+import { base64url, sha256Hex } from "../../shared/crypto";
+import { type Problem, problemResponse } from "../../shared/errors";
+import type { AcceptedOrder } from "../shard/orders.store";
 import type { CheckoutAccepted } from "./checkout.schemas";
 import type { StoredResponse } from "./idempotency";
 

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
-import type { AppEnv } from "../env";
-import { logEvent } from "./log";
+import { logEvent } from "../shared/log";
+import type { AppEnv } from "./app-env";
 
 /** What a service needs from the request around it: bindings, the origin its cache keys live on, and waitUntil. */
 export type Scope = {

@@ -1,7 +1,7 @@
-import { ulid } from "../ids";
-import type { OrderChange, OrderRow } from "../orders/order-shard.store";
-import { toOrderView } from "../orders/orders.view";
-import type { EventType, WebhookEvent } from "./webhooks.schemas";
+import { ulid } from "../../shared/ids";
+import type { EventType, OrderEvent } from "../events.schemas";
+import { toOrderView } from "../orders.view";
+import type { OrderChange, OrderRow } from "./orders.store";
 
 /** The statuses an order is announced moving to. */
 const STATUS_EVENTS: Partial<Record<OrderRow["status"], EventType>> = {
@@ -46,7 +46,7 @@ export class OutboxStore {
 
   /** An event about the order as it is now. Its id is made here once: every delivery carries it. */
   add(type: EventType, row: OrderRow, at: number) {
-    const event: WebhookEvent = {
+    const event: OrderEvent = {
       id: `evt_${ulid(at)}`,
       type,
       createdAt: new Date(at).toISOString(),

@@ -1,4 +1,4 @@
-import type { PlannedLine } from "../inventory/inventory.holds";
+import type { PlannedLine } from "../../inventory/inventory.holds";
 
 /**
  * The Idempotency-Keys of one order shard: a claim (with its fencing token and lock) while the first

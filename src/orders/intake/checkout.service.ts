@@ -1,8 +1,10 @@
-import { type PricedSku, priceSkus } from "../catalog/catalog.service";
-import { paymentMode } from "../config";
-import { admittedPass } from "../drops/waiting-room";
-import { AppError, type Problem, problemResponse } from "../errors";
-import { REQUEST_ID_HEADER } from "../http/request-id";
+import { type PricedSku, priceSkus } from "../../catalog/catalog.service";
+import { admittedPass } from "../../drops/waiting-room";
+import { isJsonMediaType, MAX_BODY_BYTES } from "../../http/body";
+import { parseIdempotencyKey } from "../../http/idempotency-key";
+import { REQUEST_ID_HEADER, requestIdOf } from "../../http/request-id";
+import type { Scope } from "../../http/scope";
+import { customerAllowanceLines, passLine } from "../../inventory/allowances";
 import {
   type CartLine,
   knownSoldOut,
@@ -10,16 +12,18 @@ import {
   type PlannedLine,
   planCart,
   rememberShortage,
+  remembersAnySoldOut,
   remembersSoldOut,
-} from "../inventory/inventory.holds";
-import type { IntakeAnswer, KeyAnswer } from "../orders/order-shard.do";
-import { orderShard, shardOfKey } from "../orders/shards";
-import type { Scope } from "../shared/scope";
-import { shortage, storedProblem } from "./checkout.responses";
-import type { CheckoutRequest } from "./checkout.schemas";
-import { allowanceLines, customerLimits, passLine } from "./customer-limits";
+} from "../../inventory/inventory.holds";
+import { paymentMode } from "../../shared/config";
+import { AppError, type Problem, problemResponse } from "../../shared/errors";
+import type { IntakeAnswer, KeyAnswer } from "../shard/order-shard.do";
+import { orderShard, shardOfKey } from "../shards";
+import { shortage, storedProblem } from "./answers";
+import { CheckoutRequest } from "./checkout.schemas";
 import { dropRefusal } from "./drop-rules";
 import { fingerprint, inUse, keyHashOf, mismatch, type StoredResponse } from "./idempotency";
+import { customerLimits } from "./limits";
 import { checkoutRefusedByLimiter } from "./rate-limit";
 
 export type CheckoutResult = StoredResponse & { replayed: boolean; serverTiming?: string };
@@ -94,7 +98,7 @@ async function decideAtEdge(
   const admission = await admissionLines(scope.env, priced, request);
   if ("refusal" in admission) return admission;
   // The customer's allowances of limited SKUs and products, and a drop's pass, are held with the stock.
-  const allowances = await allowanceLines(priced, request.customer.email);
+  const allowances = await customerAllowanceLines(customerLimits(priced), request.customer.email);
   return { planned: [...plan.lines, ...allowances, ...admission.lines], priced };
 }
 
@@ -215,16 +219,50 @@ async function answerKnown(known: KeyAnswer | IntakeAnswer): Promise<CheckoutRes
 }
 
 /**
- * The sold-out refusal given before the router (see http/hot-paths): only when this isolate's memory
- * alone says every SKU of the cart is sold out, and only after the key's shard said the key holds no
- * answer, so it is the answer `checkout` would give.
+ * The refusal of a checkout whose SKUs this isolate's memory alone says are all sold out, given before
+ * routing: the body is read (only once this isolate knows some SKU is sold out) and, when the refusal
+ * applies, the key's shard is asked first, exactly as `checkout` asks it before any refusal. Answers the
+ * refusal, or the request to route (with the same bytes) when it does not apply.
  */
-export function refusalIfKnownSoldOut(request: CheckoutRequest): Problem | null {
-  const lines = mergeLines(request.items);
-  if (!lines.every((line) => remembersSoldOut(line.sku))) return null;
-  return shortage(lines.map((line) => ({ sku: line.sku, requested: line.quantity, available: 0 })));
+export async function earlySoldOutRefusal(
+  request: Request,
+  env: Env,
+): Promise<{ response: Response } | { request: Request }> {
+  if (!remembersAnySoldOut()) return { request };
+  const length = Number(request.headers.get("Content-Length") ?? Number.NaN);
+  if (!(length > 0 && length <= MAX_BODY_BYTES)) return { request };
+  if (!isJsonMediaType(request.headers.get("Content-Type"))) return { request };
+  let key: string;
+  try {
+    key = parseIdempotencyKey(request.headers.get("Idempotency-Key") ?? undefined);
+  } catch {
+    return { request };
+  }
+  const text = await request.text();
+  const routed = () => ({ request: new Request(request, { body: text }) });
+  const body = parsedCheckout(text);
+  const lines = body ? mergeLines(body.items) : [];
+  if (!body || !lines.every((line) => remembersSoldOut(line.sku))) return routed();
+  const refusal = shortage(lines.map((line) => ({ sku: line.sku, requested: line.quantity, available: 0 })));
+  const [keyHash, print] = await Promise.all([keyHashOf(key), fingerprint(body)]);
+  const known = await orderShard(env, shardOfKey(env, keyHash))
+    .lookupKey(key, keyHash, print)
+    .catch(() => null);
+  // A key with an answer (or a shard that did not answer) goes the routed way.
+  if (known?.kind !== "fresh") return routed();
+  const requestId = requestIdOf(request.headers);
+  return {
+    response: problemResponse({ ...refusal, headers: { [REQUEST_ID_HEADER]: requestId } }, requestId),
+  };
 }
 
-export function soldOutResponse(problem: Problem, requestId: string): Response {
-  return problemResponse({ ...problem, headers: { [REQUEST_ID_HEADER]: requestId } }, requestId);
+function parsedCheckout(text: string): CheckoutRequest | null {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const parsed = CheckoutRequest.safeParse(body);
+  return parsed.success ? parsed.data : null;
 }

@@ -1,6 +1,6 @@
-import { logEvent } from "../shared/log";
+import { logEvent } from "../../shared/log";
+import { BATCH_BYTES, BATCH_MESSAGES, bytesOf, MESSAGE_BYTES, runsBySize } from "../../shared/queue-limits";
 import type { OutboxStore } from "./outbox.store";
-import { BATCH_BYTES, BATCH_MESSAGES, bytesOf, MESSAGE_BYTES, runsBySize } from "./queue-limits";
 
 /** A shard hands its events on at most this often, so a sale's events travel in few, full messages. */
 const FLUSH_EVERY_MS = 1000;

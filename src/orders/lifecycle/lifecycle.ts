@@ -1,10 +1,10 @@
-import { CARD_ALLOWANCE, cardLimitReason, type LimitLine } from "../checkout/customer-limits";
-import { settings } from "../config";
-import type { SkuHold } from "../inventory/inventory.holds";
-import type { PaymentAction } from "../payments/gateway";
-import type { GatewayEventDetail } from "../payments/gateway-events";
-import type { Money } from "../shared/money";
-import type { OrderChange, OrderRow } from "./order-shard.store";
+import type { LimitLine } from "../../inventory/allowances";
+import type { SkuHold } from "../../inventory/inventory.holds";
+import type { GatewayEventDetail, PaymentAction } from "../../payments/gateway";
+import { settings } from "../../shared/config";
+import type { Money } from "../../shared/money";
+import { cardLimitReason } from "../intake/limits";
+import type { OrderChange, OrderRow } from "../shard/orders.store";
 
 /**
  * The order lifecycle, as decisions over one order's row: what it still owes, and how each answer
@@ -166,7 +166,7 @@ export type PaymentReport = {
 
 /** Whether an order already holds its paying card's allowance (a report recorded it). */
 export const holdsCardAllowance = (order: Pick<OrderRow, "holds">) =>
-  order.holds.some((hold) => hold.sku.startsWith(CARD_ALLOWANCE));
+  order.holds.some((hold) => hold.allowance === "card");
 
 /** Hands out the next attempt, or says why none is due (the order is closed, busy, or just lapsed). */
 export function nextAttempt(

@@ -1,5 +1,5 @@
-import type { RequestIdVariables } from "./http/request-id";
-import type { RequestLogVariables } from "./http/request-log";
+import type { RequestIdVariables } from "./request-id";
+import type { RequestLogVariables } from "./request-log";
 
 /** The one typed environment every route and middleware shares. */
 export type AppEnv = {

@@ -1,11 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { createRouter } from "../http/router";
-import { saleCounters } from "../ops/sale-metrics";
-import { problems } from "../shared/problem";
-import { scopeOf } from "../shared/scope";
+import { parseIdempotencyKey } from "../../http/idempotency-key";
+import { createRouter } from "../../http/router";
+import { scopeOf } from "../../http/scope";
+import { saleCounters } from "../../metrics/sale-metrics";
+import { problems } from "../../shared/problem";
 import { CheckoutAccepted, CheckoutRequest } from "./checkout.schemas";
 import { checkout } from "./checkout.service";
-import { parseIdempotencyKey } from "./idempotency";
 import { clientKey } from "./rate-limit";
 
 const checkoutRoute = createRoute({

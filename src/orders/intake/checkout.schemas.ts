@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
-import { Sku } from "../catalog/catalog.schemas";
-import { Money } from "../shared/money";
-import { singleLine, visibleAscii } from "../shared/text";
+import { Sku } from "../../catalog/catalog.schemas";
+import { Money } from "../../shared/money";
+import { singleLine, visibleAscii } from "../../shared/text";
 
 export const MAX_UNITS_PER_SKU = 1000;
 

@@ -1,24 +1,24 @@
 import { z } from "zod";
-import { gatewayRps, paymentMode } from "../config";
-import { type HoldOutcome, pinOrders, type SkuHold } from "../inventory/inventory.holds";
-import {
-  type PaymentOutcome,
-  type PaymentReport,
-  type PaymentTask,
-  paymentRetryMs,
-} from "../orders/lifecycle";
-import { orderShard, shardOfOrder } from "../orders/shards";
-import { logEvent } from "../shared/log";
-import { holdCardAllowance } from "./card-allowance";
+import { type HoldOutcome, pinOrders, type SkuHold } from "../../inventory/inventory.holds";
 import {
   type ChargeLookup,
   type ChargeOutcome,
   type ChargeRef,
   chargeRef,
-  gatewayFor,
   type PaymentGateway,
-} from "./gateway";
-import { gatewayTurns } from "./gateway-pacer.do";
+} from "../../payments/gateway";
+import { gatewayTurns } from "../../payments/gateway-pacer.do";
+import { gatewayFor } from "../../payments/gateways";
+import { gatewayRps, paymentMode } from "../../shared/config";
+import { logEvent } from "../../shared/log";
+import {
+  type PaymentOutcome,
+  type PaymentReport,
+  type PaymentTask,
+  paymentRetryMs,
+} from "../lifecycle/lifecycle";
+import { orderShard, shardOfOrder } from "../shards";
+import { holdCardAllowance } from "./card-allowance";
 
 export const PAYMENTS_QUEUE = "stampede-payments";
 export const PAYMENTS_DLQ = "stampede-payments-dlq";

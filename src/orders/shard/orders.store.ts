@@ -1,11 +1,11 @@
-import type { LimitLine } from "../checkout/customer-limits";
-import type { OrderStatus, PAYMENT_STATUSES } from "../db/schema";
-import type { PlannedLine, SkuHold } from "../inventory/inventory.holds";
-import type { PaymentAction } from "../payments/gateway";
-import type { Money } from "../shared/money";
-import { migrate } from "../shared/sql-schema";
-import { OutboxStore, type Statuses } from "../webhooks/outbox.store";
-import { KeyStore } from "./order-shard.keys";
+import type { OrderStatus, PAYMENT_STATUSES } from "../../db/schema";
+import type { LimitLine } from "../../inventory/allowances";
+import type { PlannedLine, SkuHold } from "../../inventory/inventory.holds";
+import type { PaymentAction } from "../../payments/gateway";
+import type { Money } from "../../shared/money";
+import { migrate } from "../../shared/sql-schema";
+import { KeyStore } from "./keys.store";
+import { OutboxStore, type Statuses } from "./outbox.store";
 
 /**
  * The SQLite storage of one order shard: its Idempotency-Keys, the orders it accepted with their

@@ -1,6 +1,6 @@
-import type { PricedSku } from "../catalog/catalog.service";
-import type { Problem } from "../errors";
-import type { CartLine } from "../inventory/inventory.holds";
+import type { PricedSku } from "../../catalog/catalog.service";
+import type { CartLine } from "../../inventory/inventory.holds";
+import type { Problem } from "../../shared/errors";
 
 /**
  * A limited release's rules, decided at the edge from the catalog (no object is asked, so a refusal

@@ -1,4 +1,4 @@
-import type { Problem } from "../errors";
+import type { Problem } from "../../shared/errors";
 
 const PERIOD_SECONDS = 10;
 

@@ -1,5 +1,5 @@
-import { AppError } from "../errors";
-import { sha256Hex } from "../shared/crypto";
+import { sha256Hex } from "../../shared/crypto";
+import { AppError } from "../../shared/errors";
 
 /**
  * Idempotency-Key handling after draft-ietf-httpapi-idempotency-key-header: the first request with
@@ -13,29 +13,6 @@ export type StoredResponse = { status: number; headers: Record<string, string>; 
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-/** 1..255 visible ASCII characters, or the same as an RFC 8941 sf-string (`"..."`). */
-export function parseIdempotencyKey(header: string | undefined): string {
-  if (header === undefined) {
-    throw new AppError("idempotency_key_missing", {
-      detail: "Send an Idempotency-Key header with every checkout",
-    });
-  }
-  let key = header.trim();
-  if (key.startsWith('"')) {
-    const match = /^"((?:[\x20\x21\x23-\x5B\x5D-\x7E]|\\["\\])*)"$/.exec(key);
-    key = match?.[1]?.replace(/\\(["\\])/g, "$1") ?? "";
-    if (!match) throw invalidKey();
-  }
-  if (!/^[\x21-\x7E]{1,255}$/.test(key)) throw invalidKey();
-  return key;
-}
-
-function invalidKey() {
-  return new AppError("idempotency_key_invalid", {
-    detail: "Idempotency-Key must be 1 to 255 visible ASCII characters (optionally as a quoted string)",
-  });
-}
 
 /** The same JSON value always gives the same fingerprint, whatever its key order or spacing. */
 export function canonicalJson(value: unknown): string {

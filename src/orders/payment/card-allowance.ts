@@ -1,8 +1,8 @@
-import { cardAllowanceLines, type LimitLine } from "../checkout/customer-limits";
-import { settings } from "../config";
-import { holdCart, type SkuHold } from "../inventory/inventory.holds";
-import type { PaymentTask } from "../orders/lifecycle";
-import type { PaymentGateway } from "./gateway";
+import { cardAllowanceLines, type LimitLine } from "../../inventory/allowances";
+import { holdCart, type SkuHold } from "../../inventory/inventory.holds";
+import type { PaymentGateway } from "../../payments/gateway";
+import { settings } from "../../shared/config";
+import type { PaymentTask } from "../lifecycle/lifecycle";
 
 /**
  * What the paying card's allowance came to: `held` (the holds taken, none when no limit applies or
@@ -64,9 +64,10 @@ export async function holdCardAllowance(
     return { kind: "later", reason: "the paying card's allowance could not be reached" };
   }
   if (held.ok) return { kind: "held", holds: held.holds };
-  const index = lines.findIndex((line) => held.short.some((short) => short.sku === line.sku));
-  const over = held.short.find((short) => short.sku === lines[index]?.sku);
-  const limit = task.cardLimits[index]?.limit;
-  if (!over || !limit) return { kind: "later", reason: "the paying card's allowance answered nothing" };
+  const [over] = held.overAllowance;
+  const limit = over?.line.allowance.limit;
+  if (!over || !limit || limit.scope === "pass") {
+    return { kind: "later", reason: "the paying card's allowance answered nothing" };
+  }
   return { kind: "refused", limit, remaining: over.available };
 }

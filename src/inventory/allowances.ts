@@ -1,0 +1,95 @@
+import { z } from "zod";
+import { sha256Hex } from "../shared/crypto";
+import { customerKey } from "../shared/customer-key";
+
+/**
+ * Allowances: stock objects whose units are what one customer (or one card, or one admission pass)
+ * may still buy, held, pinned, sold, given back and expired under an order's id exactly as stock is,
+ * in the same call as the cart's stock. So a cart racing another of the same customer is serialised by
+ * the allowance object, and an order that fails gives its allowance back with its units. An
+ * allowance's object is named by a hash (no email or card fingerprint is in any name); what kind of
+ * allowance a line or a hold is travels with it, never read back from the name.
+ */
+export type AllowanceKind = "customer" | "card" | "pass";
+
+const Id = z.string().min(1).max(64);
+const Max = z.number().int().min(1).max(1_000_000);
+
+/** A limit per customer of a SKU or a product: what a customer's (or a card's) allowance stands for. */
+const PurchaseLimit = z.discriminatedUnion("scope", [
+  z.object({ scope: z.literal("sku"), sku: Id, max: Max }),
+  z.object({ scope: z.literal("product"), productId: Id, max: Max }),
+]);
+
+/** What an allowance stands for: a purchase limit, or a drop's admission pass (one order at a time). */
+export const AllowanceLimit = z.discriminatedUnion("scope", [
+  ...PurchaseLimit.options,
+  z.object({ scope: z.literal("pass"), productId: Id, max: z.literal(1) }),
+]);
+export type AllowanceLimit = z.infer<typeof AllowanceLimit>;
+
+/** An allowance line of a cart: its kind, and the limit it stands for (`max` is the allowance). */
+export const Allowance = z.object({
+  kind: z.enum(["customer", "card", "pass"]),
+  limit: AllowanceLimit,
+});
+export type Allowance = z.infer<typeof Allowance>;
+
+/** A limit per customer that a cart is under: its key, the cart's units under it, and the limit. */
+export const LimitLine = z.object({
+  key: z.string().min(1).max(80),
+  quantity: z.number().int().min(1).max(1_000_000),
+  limit: PurchaseLimit,
+});
+export type LimitLine = z.infer<typeof LimitLine>;
+
+/** A cart line drawing on an allowance object (always one bucket). */
+export type AllowanceLine = { sku: string; quantity: number; buckets: 1; allowance: Allowance };
+
+const allowanceLine = (sku: string, kind: AllowanceKind, { quantity, limit }: LimitLine): AllowanceLine => ({
+  sku,
+  quantity,
+  buckets: 1,
+  allowance: { kind, limit },
+});
+
+const nameOf = async (prefix: string, text: string) => `${prefix}${(await sha256Hex(text)).slice(0, 40)}`;
+
+/**
+ * A customer's allowances a cart draws on, one per limit, keyed by the normalized email (see
+ * customerKey): held with the cart's stock, so sold, given back and expired with it.
+ */
+export function customerAllowanceLines(limits: LimitLine[], email: string): Promise<AllowanceLine[]> {
+  const customer = customerKey(email);
+  return Promise.all(
+    limits.map(async (limit) =>
+      allowanceLine(await nameOf("~limit~", `${limit.key}|${customer}`), "customer", limit),
+    ),
+  );
+}
+
+/**
+ * The same limits counted by the card that pays, the customer's second key: one allowance object per
+ * limit and card, named by a hash of the limit and the gateway's card fingerprint (itself an opaque id
+ * the gateway gives per card number), so two orders paying with one card are serialised by it.
+ */
+export function cardAllowanceLines(limits: LimitLine[], fingerprint: string): Promise<AllowanceLine[]> {
+  return Promise.all(
+    limits.map(async (limit) =>
+      allowanceLine(await nameOf("~card~", `card|${limit.key}|${fingerprint}`), "card", limit),
+    ),
+  );
+}
+
+/**
+ * A drop's admission pass as a line of the cart: an allowance of one order for the pass, so two orders
+ * cannot use one pass, and a failed order gives it back.
+ */
+export async function passLine(passId: string, productId: string): Promise<AllowanceLine> {
+  return {
+    sku: await nameOf("~pass~", `pass|${passId}`),
+    quantity: 1,
+    buckets: 1,
+    allowance: { kind: "pass", limit: { scope: "pass", productId, max: 1 } },
+  };
+}
