@@ -74,7 +74,7 @@ function toAppError(error: unknown): AppError {
   return new AppError("internal_error", { detail: "Something went wrong on our side", cause: error });
 }
 
-export function buildApp() {
+function buildApp() {
   const app = createRouter();
 
   app.use("*", requestId(), requestLog());

@@ -1,8 +1,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
+import type { AcceptedOrder, OrderRow } from "../src/orders/lifecycle/order";
 import { toOrderView } from "../src/orders/orders.view";
-import { type AcceptedOrder, type OrderRow, ShardStore } from "../src/orders/shard/orders.store";
+import { ShardStore } from "../src/orders/shard/orders.store";
 import { ulid } from "../src/shared/ids";
 import { retryDelaySeconds, setDeliveryFetch } from "../src/webhooks/delivery";
 import {

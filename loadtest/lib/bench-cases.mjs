@@ -47,7 +47,7 @@ function joinDrop(url, email) {
 }
 
 /** A checkout as a storefront sends it: its own client address and a fresh Idempotency-Key. */
-export const checkout = (pickSku) => (i) => ({
+const checkout = (pickSku) => (i) => ({
   method: "POST",
   path: "/v1/checkout",
   headers: {

@@ -2,7 +2,7 @@
 export const app = document.getElementById("app");
 export const notice = document.getElementById("notice");
 export const ORDERS_KEY = "stampede.orders";
-export const CART_KEY = "stampede.cart";
+const CART_KEY = "stampede.cart";
 
 export const el = (tag, attributes = {}, ...children) => {
   const node = document.createElement(tag);

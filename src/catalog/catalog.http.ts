@@ -13,7 +13,7 @@ function cacheControl(env: Env): string {
 }
 
 /** A catalog entry as an HTTP answer: 304 when the caller already holds its bytes. */
-export function catalogAnswer(
+function catalogAnswer(
   env: Env,
   entry: CachedBody,
   layer: CacheLayer,

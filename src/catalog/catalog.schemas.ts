@@ -11,7 +11,7 @@ export const Sku = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "Letters, digits, '.', '_' and '-' only")
   .openapi({ example: "TEE-BLK-M" });
 
-export const Slug = z.string().min(1).max(100).regex(slugPattern, "Lowercase words joined by '-'");
+const Slug = z.string().min(1).max(100).regex(slugPattern, "Lowercase words joined by '-'");
 
 /** A limited release's rules, on a product (for all its variants together) or on one variant. */
 const dropRules = {
@@ -29,7 +29,7 @@ const dropRules = {
   }),
 };
 
-export const Variant = z
+const Variant = z
   .object({
     sku: Sku,
     title: singleLine(200),

@@ -93,7 +93,7 @@ export async function drawRank(secret: string, productId: string, customer: stri
 }
 
 /** A rank's bin: the prequeue's [0, 1) in 1000 bins, then one bin per second of later arrivals. */
-export const PREQUEUE_BINS = 1000;
+const PREQUEUE_BINS = 1000;
 export function binOf(rank: number): number {
   return rank < 1 ? Math.floor(rank * PREQUEUE_BINS) : PREQUEUE_BINS + Math.floor(rank - 1);
 }

@@ -22,11 +22,10 @@ const PurchaseLimit = z.discriminatedUnion("scope", [
 ]);
 
 /** What an allowance stands for: a purchase limit, or a drop's admission pass (one order at a time). */
-export const AllowanceLimit = z.discriminatedUnion("scope", [
+const AllowanceLimit = z.discriminatedUnion("scope", [
   ...PurchaseLimit.options,
   z.object({ scope: z.literal("pass"), productId: Id, max: z.literal(1) }),
 ]);
-export type AllowanceLimit = z.infer<typeof AllowanceLimit>;
 
 /** An allowance line of a cart: its kind, and the limit it stands for (`max` is the allowance). */
 export const Allowance = z.object({

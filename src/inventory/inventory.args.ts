@@ -3,7 +3,6 @@ import { z } from "zod";
 /** Arguments crossing into an inventory object are validated there too: the object trusts no caller. */
 export const MAX_UNITS = 1_000_000_000;
 
-export const SkuArg = z.string().min(1).max(64);
 export const OrderId = z.string().min(1).max(128);
 export const Quantity = z.number().int().min(0).max(MAX_UNITS);
 export const Delta = z.number().int().min(-MAX_UNITS).max(MAX_UNITS);
@@ -14,8 +13,8 @@ export const BucketCount = z.number().int().min(1).max(MAX_BUCKETS);
 export const BucketName = z.string().min(1).max(72);
 export const StockTakeId = z.string().min(1).max(64);
 export const AdjustmentKey = z.string().min(1).max(255);
-export const TransferId = z.string().min(1).max(64);
-export const TimestampMs = z.number().int().min(0).max(8.64e15);
+const TransferId = z.string().min(1).max(64);
+const TimestampMs = z.number().int().min(0).max(8.64e15);
 
 export const InventoryArgs = {
   hold: z

@@ -17,7 +17,7 @@ import {
 } from "./inventory.args";
 import { type Books, type Reservation, StockStore, type Transfer } from "./inventory.store";
 
-export type Hold = { orderId: string; quantity: number; expiresAt: string; pinned: boolean };
+type Hold = { orderId: string; quantity: number; expiresAt: string; pinned: boolean };
 
 export type StockCounts = { onHand: number; reserved: number; available: number; committed: number };
 

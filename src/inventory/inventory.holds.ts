@@ -150,7 +150,7 @@ function requested(line: CartLine) {
  * shortage without holding anything (and without reaching the sold-out SKU's objects); otherwise
  * null. Other SKUs of such a cart are read, not held, so every short SKU is still reported.
  */
-export async function knownShortage(scope: Scope, lines: CartLine[]): Promise<ShortSku[] | null> {
+async function knownShortage(scope: Scope, lines: CartLine[]): Promise<ShortSku[] | null> {
   const cart = mergeLines(lines);
   const memo = soldOutMemo(scope);
   const flags = await Promise.all(cart.map((line) => memo.get(line.sku)));

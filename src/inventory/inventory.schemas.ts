@@ -7,7 +7,7 @@ export const SkuParams = z.object({
   sku: Sku.openapi({ param: { name: "sku", in: "path" } }),
 });
 
-export const StockStatus = z.enum(["in_stock", "low_stock", "sold_out"]);
+const StockStatus = z.enum(["in_stock", "low_stock", "sold_out"]);
 
 export const Inventory = z
   .object({

@@ -10,14 +10,14 @@ import type { InventorySnapshot, StockChange, StockCounts } from "./inventory.do
 
 export type StockStatus = "in_stock" | "low_stock" | "sold_out";
 
-export type BucketDetail = StockCounts & { bucket: number; retired: boolean };
+type BucketDetail = StockCounts & { bucket: number; retired: boolean };
 
 /**
  * Whether a SKU's units add up, from the books every bucket keeps since the last stock take. A
  * bucket moves exactly one figure of its books in the same write as each change of its shelf, so at
  * rest `onHand + committed + inTransit = stocked + adjusted`; `problems` says in words what does not.
  */
-export type Conservation = {
+type Conservation = {
   /** What the last stock take counted, and what adjustments added or removed since. */
   stocked: number;
   adjusted: number;
@@ -251,7 +251,7 @@ async function forgetEdgeState(scope: Scope, sku: string) {
 }
 
 /** Units split as evenly as integers allow: the first `total % parts` get one more. */
-export function evenShares(total: number, parts: number): number[] {
+function evenShares(total: number, parts: number): number[] {
   return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
 }
 

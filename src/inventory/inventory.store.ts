@@ -43,8 +43,8 @@ export type Transfer = {
   attempts: number;
   dueAt: number | null;
 };
-export type TransferState = "open" | "delivered" | "returned" | "superseded" | "received";
-export type ReservationState = "held" | "committed" | "released" | "expired" | "refused";
+type TransferState = "open" | "delivered" | "returned" | "superseded" | "received";
+type ReservationState = "held" | "committed" | "released" | "expired" | "refused";
 /** A pinned hold has no expiry: a charge may be in flight for it, so only a decision on its order ends it. */
 export type Reservation = {
   orderId: string;

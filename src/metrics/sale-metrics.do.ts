@@ -25,7 +25,7 @@ const Second = z.object({
   units: z.record(z.string().max(64), z.number().int().min(0)),
 });
 
-export type SalePoint = {
+type SalePoint = {
   /** Start of the point, ISO 8601 UTC. */
   at: string;
   /** Answers per second over the point, by outcome. */

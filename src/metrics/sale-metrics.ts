@@ -57,7 +57,7 @@ export function emptySecond(t: number): SecondCounts {
 }
 
 /** What a checkout answer means for the sale, from its status alone. */
-export function outcomeOf(status: number, replayed: boolean): Outcome {
+function outcomeOf(status: number, replayed: boolean): Outcome {
   if (status === 202 || status === 200) return replayed ? "replayed" : "accepted";
   if (status === 409) return "refused";
   if (status === 429) return "rateLimited";

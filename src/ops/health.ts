@@ -3,7 +3,7 @@ import { database } from "../db/client";
 import { pingOrderIntake } from "../orders/protocol";
 import { paymentMode } from "../shared/config";
 
-export type CheckResult = { ok: boolean; ms: number; error?: string };
+type CheckResult = { ok: boolean; ms: number; error?: string };
 export type HealthReport = {
   ok: boolean;
   checks: Record<string, CheckResult>;

@@ -16,7 +16,7 @@ export const EVENT_TYPES = [
 export const EventType = z.enum(EVENT_TYPES);
 export type EventType = z.infer<typeof EventType>;
 
-export const EventId = z
+const EventId = z
   .string()
   .regex(/^evt_[0-9A-HJKMNP-TV-Z]{26}$/)
   .openapi({ example: "evt_01JD3Q8Z9N0Y4W6B7C2D5E8F1G" });
@@ -33,6 +33,3 @@ export const OrderEvent = z
   })
   .openapi("WebhookEvent");
 export type OrderEvent = z.infer<typeof OrderEvent>;
-
-/** One message on the webhooks queue: events of one shard's outbox, in the order they were written. */
-export type OrderEventsMessage = { events: OrderEvent[] };

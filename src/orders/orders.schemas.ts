@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { ORDER_STATUSES, PAYMENT_STATUSES } from "../db/schema";
 import { Money } from "../shared/money";
 
-export const OrderStatus = z.enum(ORDER_STATUSES);
+const OrderStatus = z.enum(ORDER_STATUSES);
 
 export const Order = z
   .object({

@@ -1,5 +1,5 @@
+import type { OrderRow } from "./lifecycle/order";
 import type { Order } from "./orders.schemas";
-import type { OrderRow } from "./shard/orders.store";
 
 /** An order as the API shows it, from the shard's record. */
 export type OrderView = Order;

@@ -6,8 +6,8 @@ import { z } from "zod";
 import { Allowance, LimitLine } from "../inventory/allowances";
 import { Money } from "../shared/money";
 
-export { EVENT_TYPES, EventId, EventType, OrderEvent, type OrderEventsMessage } from "./events.schemas";
-export { IntakeCounts, Order, OrderListQuery, OrderPage, OrderStatus } from "./orders.schemas";
+export { EVENT_TYPES, EventType, OrderEvent } from "./events.schemas";
+export { IntakeCounts, Order, OrderListQuery, OrderPage } from "./orders.schemas";
 export { listOrders, orderSummary } from "./orders.storage";
 export { intakeCounts, pingOrderIntake, reconcile } from "./reconcile";
 

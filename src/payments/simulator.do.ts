@@ -54,16 +54,16 @@ export type SimulatorLookup =
   | null;
 
 /** A token's behaviour (`tok_ok`) and the card it names, if it names one (`tok_ok.card_<id>`). */
-export function simulatedToken(token: string): { kind: string; card: string | null } {
+function simulatedToken(token: string): { kind: string; card: string | null } {
   const named = /^(tok_[a-z0-9_]+)\.card_([A-Za-z0-9_-]{1,64})$/.exec(token);
   return named ? { kind: named[1] as string, card: named[2] as string } : { kind: token, card: null };
 }
 
 /** A processing payment settles this long after it was taken. */
-export const PROCESSING_SETTLES_MS = 1500;
+const PROCESSING_SETTLES_MS = 1500;
 
 /** The page where the buyer passes (or fails) a simulated 3-D Secure challenge. */
-export function challengeUrl(intentId: string): string {
+function challengeUrl(intentId: string): string {
   return `/pay/challenge/${intentId}`;
 }
 

@@ -103,7 +103,7 @@ export class AppError extends Error {
 /** An answered problem that is not a failure (a refusal given every second in a sale): no Error, no stack. */
 export type Problem = ProblemOptions & { code: ErrorCode };
 
-export function problemDocument(problem: Problem, requestId: string): ProblemBody {
+function problemDocument(problem: Problem, requestId: string): ProblemBody {
   const [status, title] = codes[problem.code];
   return {
     ...problem.extensions,

@@ -12,7 +12,7 @@ const titles: Record<Page, string> = {
 };
 
 /** How the shop's checkout pays: the simulator's test cards, Stripe, or not at all (not configured). */
-export type Payments = "simulated" | "stripe" | "off";
+type Payments = "simulated" | "stripe" | "off";
 
 /** What a page tells its script about the shop; the keys are public by design, and empty when unused. */
 export interface ShellOptions {

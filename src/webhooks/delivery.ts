@@ -10,12 +10,12 @@ import type { DeliveryTarget } from "./endpoints.do";
  */
 
 /** An endpoint that has not answered by then is counted as failed (and retried). */
-export const DELIVERY_TIMEOUT_MS = 10_000;
+const DELIVERY_TIMEOUT_MS = 10_000;
 /** Retries stop this long after the first attempt; the delivery is then a dead letter. */
-export const RETRY_WINDOW_MS = 24 * 3_600_000;
+const RETRY_WINDOW_MS = 24 * 3_600_000;
 const FIRST_RETRY_SECONDS = 30;
 /** The longest delay a queue message may be sent with. */
-export const MAX_DELAY_SECONDS = 43_200;
+const MAX_DELAY_SECONDS = 43_200;
 
 const encoder = new TextEncoder();
 
@@ -31,7 +31,7 @@ async function hmacHex(secret: string, payload: string): Promise<string> {
   return Array.from(new Uint8Array(mac), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
-export async function signatureHeader(secrets: string[], body: string, atMs: number): Promise<string> {
+async function signatureHeader(secrets: string[], body: string, atMs: number): Promise<string> {
   const t = Math.floor(atMs / 1000);
   const signatures = await Promise.all(secrets.map((secret) => hmacHex(secret, `${t}.${body}`)));
   return [`t=${t}`, ...signatures.map((signature) => `v1=${signature}`)].join(",");

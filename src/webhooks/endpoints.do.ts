@@ -20,7 +20,7 @@ import {
 } from "./webhooks.schemas";
 
 /** Every event goes to every endpoint subscribed to it, so their number is kept small. */
-export const MAX_ENDPOINTS = 16;
+const MAX_ENDPOINTS = 16;
 /** Dead letters are kept this long, then dropped, so a long-broken endpoint cannot fill the registry. */
 const LETTER_RETENTION_MS = 30 * 86_400_000;
 /**

@@ -11,7 +11,7 @@ import { DEAD_LETTER_STATES, DeadLetterId, EndpointId } from "./webhooks.schemas
  * An event checked against its schema but kept as it came, so a retry or a redelivery sends the very
  * body the first attempt sent, whatever fields a newer sender added.
  */
-export const CheckedEvent = z.custom<OrderEvent>(
+const CheckedEvent = z.custom<OrderEvent>(
   (value) => OrderEvent.safeParse(value).success,
   "Not a webhook event",
 );
@@ -20,7 +20,7 @@ export const CheckedEvent = z.custom<OrderEvent>(
 const Millis = z.number().int().min(0).max(8_640_000_000_000_000);
 
 /** A shard's events of a moment, for every endpoint subscribed to them. Each event is checked alone. */
-export const FanOutMessage = z.object({ events: z.array(z.unknown()).min(1).max(1000) }).strict();
+const FanOutMessage = z.object({ events: z.array(z.unknown()).min(1).max(1000) }).strict();
 
 /** One event for one endpoint: a retry, or a redelivery of a dead letter. */
 export const DeliveryMessage = z

@@ -1,7 +1,7 @@
 import type { ShortSku } from "../../inventory/inventory.holds";
 import { base64url, sha256Hex } from "../../shared/crypto";
 import { type Problem, problemResponse } from "../../shared/errors";
-import type { AcceptedOrder } from "../shard/orders.store";
+import type { AcceptedOrder } from "../lifecycle/order";
 import type { CheckoutAccepted } from "./checkout.schemas";
 import type { StoredResponse } from "./idempotency";
 
@@ -17,7 +17,7 @@ export function shortage(short: ShortSku[]): Problem {
   };
 }
 
-export async function storedFrom(response: Response): Promise<StoredResponse> {
+async function storedFrom(response: Response): Promise<StoredResponse> {
   return {
     status: response.status,
     headers: Object.fromEntries(response.headers),

@@ -3,7 +3,7 @@ import { Sku } from "../../catalog/catalog.schemas";
 import { Money } from "../../shared/money";
 import { singleLine, visibleAscii } from "../../shared/text";
 
-export const MAX_UNITS_PER_SKU = 1000;
+const MAX_UNITS_PER_SKU = 1000;
 
 const Line = z
   .object({

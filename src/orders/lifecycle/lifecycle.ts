@@ -4,7 +4,7 @@ import type { GatewayEventDetail, PaymentAction } from "../../payments/gateway";
 import { settings } from "../../shared/config";
 import type { Money } from "../../shared/money";
 import { cardLimitReason } from "../intake/limits";
-import type { OrderChange, OrderRow } from "../shard/orders.store";
+import type { OrderChange, OrderRow } from "./order";
 
 /**
  * The order lifecycle, as decisions over one order's row: what it still owes, and how each answer
@@ -26,7 +26,7 @@ export const CLAIM_LOCK_MS = 30_000;
 /** Keys are kept at least 24 h, as the contract promises; the shard drops them after this. */
 export const KEY_RETENTION_MS = 48 * 3600 * 1000;
 /** How long the payment consumer may hold an attempt before the shard treats its outcome as unknown. */
-export const ATTEMPT_LEASE_MS = 60_000;
+const ATTEMPT_LEASE_MS = 60_000;
 /** An order handed to the queue and not picked up by then is handed over again (then with backoff). */
 export const RESEND_AFTER_MS = 10_000;
 /** Accepted orders are gathered this long into one queue message per shard. */
@@ -34,7 +34,7 @@ export const FLUSH_DELAY_MS = 100;
 /** How often a shard writes the orders that changed to D1, in one batch. */
 export const PROJECT_EVERY_MS = 1000;
 /** A processing payment is asked about this often; the gateway's event usually comes first. */
-export const PROCESSING_RECHECK_MS = 30_000;
+const PROCESSING_RECHECK_MS = 30_000;
 /** A buyer's "I am done" brings the payment to be asked about at most this often. */
 export const RECHECK_SPACING_MS = 2000;
 const BACKOFF_BASE_MS = 1000;
@@ -165,7 +165,7 @@ export type PaymentReport = {
 };
 
 /** Whether an order already holds its paying card's allowance (a report recorded it). */
-export const holdsCardAllowance = (order: Pick<OrderRow, "holds">) =>
+const holdsCardAllowance = (order: Pick<OrderRow, "holds">) =>
   order.holds.some((hold) => hold.allowance === "card");
 
 /** Hands out the next attempt, or says why none is due (the order is closed, busy, or just lapsed). */

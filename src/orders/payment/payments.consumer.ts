@@ -24,10 +24,7 @@ export const PAYMENTS_QUEUE = "stampede-payments";
 export const PAYMENTS_DLQ = "stampede-payments-dlq";
 
 /** One message hands on the payments of up to a few hundred orders of one shard. */
-export const PaymentMessage = z
-  .object({ orders: z.array(z.string().min(1).max(64)).min(1).max(500) })
-  .strict();
-export type PaymentMessage = z.infer<typeof PaymentMessage>;
+const PaymentMessage = z.object({ orders: z.array(z.string().min(1).max(64)).min(1).max(500) }).strict();
 
 /**
  * The payment consumer. For the whole batch: take from each shard the attempts that are due (a shard

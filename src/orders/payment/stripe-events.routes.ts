@@ -21,7 +21,7 @@ const crypto = Stripe.createSubtleCryptoProvider();
  * itself comes from asking Stripe, so late, repeated or reordered events cannot change it. A refund's
  * total and a dispute's standing are kept as the events report them, order-independently.
  */
-export async function receiveStripeEvent(env: Env, rawBody: string, signature: string | undefined) {
+async function receiveStripeEvent(env: Env, rawBody: string, signature: string | undefined) {
   const secret = env.STRIPE_WEBHOOK_SECRET;
   if (!secret) {
     throw new AppError("webhooks_not_configured", {

@@ -21,11 +21,12 @@ import {
   type PaymentTask,
   RECHECK_SPACING_MS,
 } from "../lifecycle/lifecycle";
+import type { AcceptedOrder, OrderChange, OrderRow } from "../lifecycle/order";
 import { type OrderView, toOrderView } from "../orders.view";
 import { GatewayEventArgs, IntakeInput, OrderIds, PaymentReports } from "../protocol";
 import { newOrderId } from "../shards";
 import type { KeyRow } from "./keys.store";
-import { type AcceptedOrder, type OrderChange, type OrderRow, ShardStore } from "./orders.store";
+import { ShardStore } from "./orders.store";
 import { type HealReport, ShardWork } from "./work";
 
 export type IntakeAnswer =

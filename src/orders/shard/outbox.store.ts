@@ -1,7 +1,7 @@
 import { ulid } from "../../shared/ids";
 import type { EventType, OrderEvent } from "../events.schemas";
+import type { OrderChange, OrderRow } from "../lifecycle/order";
 import { toOrderView } from "../orders.view";
-import type { OrderChange, OrderRow } from "./orders.store";
 
 /** The statuses an order is announced moving to. */
 const STATUS_EVENTS: Partial<Record<OrderRow["status"], EventType>> = {
@@ -13,7 +13,7 @@ const STATUS_EVENTS: Partial<Record<OrderRow["status"], EventType>> = {
 export type Statuses = Pick<OrderRow, "status" | "paymentStatus">;
 
 /** The events a change brings about, judged against the statuses it changes from. */
-export function eventsOf(before: Statuses, change: OrderChange): EventType[] {
+function eventsOf(before: Statuses, change: OrderChange): EventType[] {
   const events: EventType[] = [];
   const announced = change.status === undefined ? undefined : STATUS_EVENTS[change.status];
   if (announced && change.status !== before.status) events.push(announced);

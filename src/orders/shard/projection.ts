@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { statement } from "../../db/client";
-import type { OrderRow } from "./orders.store";
+import type { OrderRow } from "../lifecycle/order";
 
 /**
  * The D1 copy of the orders, for listing and reporting across shards. Each shard writes the orders

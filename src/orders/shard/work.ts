@@ -20,7 +20,8 @@ import {
   RESEND_AFTER_MS,
   type Work,
 } from "../lifecycle/lifecycle";
-import type { OrderChange, OrderRow, ShardStore } from "./orders.store";
+import type { OrderChange, OrderRow } from "../lifecycle/order";
+import type { ShardStore } from "./orders.store";
 import { OutboxFlush } from "./outbox.flush";
 import { projectOrders } from "./projection";
 

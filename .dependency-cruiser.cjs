@@ -1,0 +1,97 @@
+/**
+ * The layout's rules, checked in CI (`npm run check:deps`). Folders are layered, and an import may
+ * only point down:
+ *
+ *   src/index.ts, src/app.ts, src/early-answers.ts   the composition root: wires every folder
+ *   admin/, storefront/                              the operator's and the buyer's screens
+ *   ops/                                             health, docs, the sale's dashboard figures
+ *   webhooks/                                        delivers the order loop's events
+ *   orders/                                          the loop from checkout to paid order: the only
+ *                                                    folder that orchestrates the others
+ *   drops/                                           waiting rooms, passes, Turnstile
+ *   inventory/                                       stock and allowance objects
+ *   catalog/, payments/, metrics/                    products; payment gateways; sale counters
+ *   http/, db/                                       plumbing
+ *   shared/                                          plumbing every folder may use
+ *
+ * Other folders reach orders/ only through orders/protocol.ts, its boundary; the composition root
+ * may reach any module, since it must export the Durable Object classes and mount the routes.
+ */
+const ROOT = "^src/(index|app|early-answers)\\.ts$";
+const above = {
+  "admin|storefront": [ROOT],
+  ops: [ROOT, "^src/(admin|storefront)/"],
+  webhooks: [ROOT, "^src/(admin|storefront|ops)/"],
+  orders: [ROOT, "^src/(admin|storefront|ops|webhooks)/"],
+  drops: [ROOT, "^src/(admin|storefront|ops|webhooks|orders)/"],
+  inventory: [ROOT, "^src/(admin|storefront|ops|webhooks|orders|drops)/"],
+  "catalog|payments|metrics": [ROOT, "^src/(admin|storefront|ops|webhooks|orders|drops|inventory)/"],
+  "http|db": [ROOT, "^src/(admin|storefront|ops|webhooks|orders|drops|inventory|catalog|payments|metrics)/"],
+  shared: [
+    ROOT,
+    "^src/(admin|storefront|ops|webhooks|orders|drops|inventory|catalog|payments|metrics|http|db)/",
+  ],
+};
+
+/** The folders of one layer may not import one another either: they are separate capabilities. */
+const siblings = [
+  ["admin", "storefront"],
+  ["catalog", "payments", "metrics"],
+  ["http", "db"],
+];
+
+module.exports = {
+  forbidden: [
+    {
+      name: "no-circular",
+      severity: "error",
+      comment: "A module cycle: two modules that need each other are one decision waiting to be made.",
+      from: {},
+      to: { circular: true },
+    },
+    ...Object.entries(above).map(([folders, higher]) => ({
+      name: `layers: ${folders.replace("|", ", ")} import nothing above them`,
+      severity: "error",
+      comment: "Arrows point down: from the orchestrator to capabilities, from capabilities to plumbing.",
+      from: { path: `^src/(${folders})/` },
+      to: { path: higher },
+    })),
+    ...siblings.flatMap((group) =>
+      group.map((folder) => ({
+        name: `layers: ${folder} imports no folder beside it`,
+        severity: "error",
+        from: { path: `^src/${folder}/` },
+        to: { path: `^src/(${group.filter((other) => other !== folder).join("|")})/` },
+      })),
+    ),
+    {
+      name: "orders: reached through its protocol",
+      severity: "error",
+      comment: "Other folders import orders/ only through orders/protocol.ts.",
+      from: { path: "^src/", pathNot: ["^src/orders/", ROOT] },
+      to: { path: "^src/orders/", pathNot: "^src/orders/protocol\\.ts$" },
+    },
+    {
+      name: "source imports no tests",
+      severity: "error",
+      from: { path: "^src/" },
+      to: { path: "^test/" },
+    },
+    {
+      name: "not-to-unresolvable",
+      severity: "error",
+      from: {},
+      to: { couldNotResolve: true, pathNot: "^cloudflare:" },
+    },
+  ],
+  options: {
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "^(node_modules|worker-configuration\\.d\\.ts)" },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: "tsconfig.json" },
+    enhancedResolveOptions: {
+      exportsFields: ["exports"],
+      conditionNames: ["import", "require", "node", "default", "types"],
+    },
+  },
+};
