@@ -42,7 +42,12 @@ export default defineConfig(async () => {
       projects: [
         {
           plugins: [worker({})],
-          test: { ...shared, name: "shop", include: ["test/**/*.test.ts"], exclude: ["test/stripe/**"] },
+          test: {
+            ...shared,
+            name: "shop",
+            include: ["test/**/*.test.ts"],
+            exclude: ["test/stripe/**", "test/model/**"],
+          },
         },
         {
           plugins: [
@@ -57,6 +62,16 @@ export default defineConfig(async () => {
             }),
           ],
           test: { ...shared, name: "stripe", include: ["test/stripe/**/*.test.ts"] },
+        },
+        {
+          // The lifecycle machine and the order loop without workerd: pure logic and the seeded
+          // simulation (LIFECYCLE_RUNS, LIFECYCLE_SEED), in Node.
+          test: {
+            name: "model",
+            environment: "node",
+            include: ["test/model/**/*.test.ts"],
+            testTimeout: 600_000,
+          },
         },
       ],
       // The worker writes one JSON line per request; keep test output to what failed.

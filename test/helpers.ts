@@ -322,8 +322,8 @@ export async function claimOf(key: string) {
     stub,
     (_, state) =>
       state.storage.sql
-        .exec<{ state: string; order_id: string; token: number; locked_until: number }>(
-          "SELECT state, order_id, token, locked_until FROM keys WHERE key_hash = ?",
+        .exec<{ state: string; order_id: string; locked_until: number }>(
+          "SELECT state, order_id, locked_until FROM keys WHERE key_hash = ?",
           keyHash,
         )
         .toArray()

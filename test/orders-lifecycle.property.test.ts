@@ -5,8 +5,8 @@ import { describe, expect, it } from "vitest";
 import { cardAllowanceLines, type LimitLine } from "../src/inventory/allowances";
 import { SkuInventory } from "../src/inventory/inventory.do";
 import { holdCardAllowance } from "../src/orders/payment/card-allowance";
+import { attemptPorts } from "../src/orders/payment/payments.consumer";
 import { chargeKey } from "../src/payments/gateway";
-import { gatewayFor } from "../src/payments/gateways";
 import { GatewaySimulator, type SimulatorAnswer } from "../src/payments/simulator.do";
 import {
   type Accepted,
@@ -122,7 +122,7 @@ async function apply(s: Step, sku: string, accepted: Accepted) {
     case "abandon": {
       // A consumer takes the attempt, maybe charges, and dies before it reports.
       const [task] = await shard.beginPayments([id]);
-      if (task && s.cardHeld) await holdCardAllowance(env, await gatewayFor(env), task);
+      if (task && s.cardHeld) await holdCardAllowance(await attemptPorts(env), task);
       if (task && s.charged)
         await withFaults([() => scriptGateway("ok")], () => chargeBehindTheQueue(accepted));
       if (task) await patchShardRow(id, "lease_until = 1, due_at = 1");

@@ -337,8 +337,8 @@ async function leaveStoppedClaim(
   const { keyHash, stub } = await shardOfTestKey(key);
   await runInDurableObject(stub, (_, state) => {
     state.storage.sql.exec(
-      `INSERT INTO keys (key_hash, fingerprint, state, order_id, token, locked_until, lines, created_at, expires_at)
-       VALUES (?, ?, 'in_flight', ?, 1, 1, ?, 1, ?)`,
+      `INSERT INTO keys (key_hash, fingerprint, state, order_id, locked_until, lines, created_at, expires_at)
+       VALUES (?, ?, 'in_flight', ?, 1, ?, 1, ?)`,
       keyHash,
       "0".repeat(64),
       orderId,

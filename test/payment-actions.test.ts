@@ -198,7 +198,7 @@ describe("payments that need the buyer (3-D Secure) or settle later", () => {
           orderId: accepted.orderId,
           attempt: second?.attempt ?? 2,
           pinned: true,
-          outcome: { kind: "no_charge", lookedUp: true },
+          outcome: { kind: "no_charge" },
         },
       ]);
       expect(await shardRow(accepted.orderId)).toMatchObject({

@@ -1,7 +1,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
-import type { AcceptedOrder, OrderRow } from "../src/orders/lifecycle/order";
+import { announcements } from "../src/orders/lifecycle/announcements";
+import { type AcceptedOrder, acceptedLifecycle, type OrderRow } from "../src/orders/lifecycle/order";
 import { toOrderView } from "../src/orders/orders.view";
 import { ShardStore } from "../src/orders/shard/orders.store";
 import { ulid } from "../src/shared/ids";
@@ -469,7 +470,7 @@ describe("the outbox in the order shard", () => {
   it("writes an event with the change that causes it, in its transaction, and none for a change that did not happen", async () => {
     const stub = env.ORDERS.getByName(unique("outbox-shard"));
     await runInDurableObject(stub, (_, state) => {
-      const store = new ShardStore(state.storage.sql);
+      const store = new ShardStore(state.storage);
       const events = () =>
         state.storage.sql
           .exec<{ event: string }>("SELECT event FROM webhook_outbox ORDER BY seq")
@@ -496,31 +497,48 @@ describe("the outbox in the order shard", () => {
         holdExpiresAt: new Date(now + 900_000).toISOString(),
         createdAt: new Date(now).toISOString(),
       };
-      state.storage.transactionSync(() => store.insertOrder(order, now + 10_000));
+      const accepted: OrderRow = {
+        ...order,
+        ...acceptedLifecycle(order, now + 10_000),
+        updatedAt: order.createdAt,
+        version: 1,
+        projected: 0,
+      };
+      state.storage.transactionSync(() => store.insert(accepted));
       expect(events().map((e) => [e.type, e.data.order.status])).toEqual([
         ["order.created", "pending_payment"],
       ]);
       // Built without reading the row back, it is the order as a read of it shows it.
       expect(events()[0]?.data.order).toEqual(toOrderView(store.order(order.id) as OrderRow));
 
+      let row = accepted;
+      const change = (next: Partial<OrderRow>, at = now) => {
+        const after = { ...row, ...next };
+        store.write(after, announcements(row, after), at);
+        row = after;
+      };
       // Scheduling and lifecycle columns that are not a status announce nothing.
-      store.update(order.id, { dueAt: now, attempts: 1, leaseUntil: now + 60_000 }, now);
-      store.update(order.id, { paymentStatus: "succeeded", chargeId: "ch_1" }, now);
+      change({ dueAt: now, attempts: 1, leaseUntil: now + 60_000 });
+      change({ paymentStatus: "succeeded", chargeId: "ch_1", leaseUntil: null });
       expect(events()).toHaveLength(1);
 
       // A change rolled back leaves no event behind.
       expect(() =>
         state.storage.transactionSync(() => {
-          store.update(order.id, { status: "cancelled" }, now);
+          store.write(
+            { ...row, status: "cancelled" },
+            announcements(row, { ...row, status: "cancelled" }),
+            now,
+          );
           throw new Error("the write failed");
         }),
       ).toThrow("the write failed");
       expect(events()).toHaveLength(1);
 
-      store.update(order.id, { status: "paid", stock: "committed" }, now + 1);
-      store.update(order.id, { status: "paid" }, now + 2);
-      store.update(order.id, { paymentStatus: "refunded" }, now + 3);
-      store.update(order.id, { paymentStatus: "refunded" }, now + 4);
+      change({ status: "paid", stock: "committed" }, now + 1);
+      change({ status: "paid" }, now + 2);
+      change({ paymentStatus: "refunded" }, now + 3);
+      change({ paymentStatus: "refunded" }, now + 4);
       const written = events();
       expect(written.map((e) => e.type)).toEqual(["order.created", "order.paid", "order.refunded"]);
       expect(written[1]?.data.order).toMatchObject({ status: "paid", payment: { status: "succeeded" } });

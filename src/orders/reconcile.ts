@@ -1,6 +1,23 @@
 import { logEvent } from "../shared/log";
-import type { HealReport } from "./shard/work";
 import { allShards, orderShard } from "./shards";
+
+/** What one shard's heal did (see shard/upkeep.ts), and the reconciler's sum of them. */
+
+export type HealReport = {
+  /** Orders handed to the payment queue again (their message was lost, or their retry came due). */
+  resent: number;
+  /** Pieces of owed work finished: stock committed or given back, refunds, verifications, expiries. */
+  settled: number;
+  /** Pieces of owed work that failed this time; each is retried on its own backoff. */
+  failed: number;
+  /** Orders that still owe something after this run. */
+  stillOwed: number;
+  /** Orders written to D1. */
+  projected: number;
+  /** Holds of abandoned checkout attempts given back. */
+  released: number;
+  expiredKeys: number;
+};
 
 export type ReconcileReport = HealReport & {
   /** Shards that could not be reached; whatever they owe waits for their own alarms. */

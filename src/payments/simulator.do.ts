@@ -148,6 +148,7 @@ export class GatewaySimulator extends DurableObject<Env> {
         );
         CREATE INDEX IF NOT EXISTS charges_order ON charges (order_id);
         CREATE TABLE IF NOT EXISTS attempts (idempotency_key TEXT PRIMARY KEY, count INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS withdrawals (idempotency_key TEXT PRIMARY KEY, at INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS open_payments (
           id TEXT PRIMARY KEY,
           idempotency_key TEXT NOT NULL UNIQUE,
@@ -201,6 +202,10 @@ export class GatewaySimulator extends DurableObject<Env> {
     const args = parsed.data;
     const attempt = this.#attempt(args.idempotencyKey);
     const existing = this.#existing(args.idempotencyKey);
+    // Withdrawn before anything was charged (as Stripe cancels a PaymentIntent): never charged after.
+    if (!existing && this.#withdrawn(args.idempotencyKey)) {
+      return { ok: false, kind: "declined", reason: "payment_intent_unexpected_state" };
+    }
     switch (simulatedToken(args.token).kind) {
       case "tok_down":
         return { ok: false, kind: "error", status: 503, reason: "gateway unavailable" };
@@ -327,12 +332,34 @@ export class GatewaySimulator extends DurableObject<Env> {
     );
   }
 
-  /** Withdraws a payment still waiting for its challenge, so it can no longer charge. */
-  abandon(idempotencyKey: string): SimulatorLookup {
-    this.#sql.exec(
-      "UPDATE open_payments SET status = 'canceled' WHERE idempotency_key = ? AND status = 'requires_action'",
-      idempotencyKey,
+  #withdrawn(idempotencyKey: string): boolean {
+    return (
+      this.#sql.exec("SELECT 1 FROM withdrawals WHERE idempotency_key = ?", idempotencyKey).toArray().length >
+      0
     );
+  }
+
+  /**
+   * Withdraws the payment under a key, as Stripe cancels a PaymentIntent (creating it first if no
+   * attempt got as far): one waiting for its challenge can no longer be passed, and a charge that
+   * arrives under the key afterwards is refused. A charge already made, and a payment processing
+   * (which cannot be cancelled), are answered as they stand.
+   */
+  abandon(idempotencyKey: string): SimulatorLookup {
+    this.ctx.storage.transactionSync(() => {
+      if (this.#existing(idempotencyKey)) return;
+      const open = this.#openByKey(idempotencyKey);
+      if (open?.status === "processing") return;
+      this.#sql.exec(
+        "UPDATE open_payments SET status = 'canceled' WHERE idempotency_key = ? AND status = 'requires_action'",
+        idempotencyKey,
+      );
+      this.#sql.exec(
+        "INSERT INTO withdrawals (idempotency_key, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        idempotencyKey,
+        Date.now(),
+      );
+    });
     return this.lookup(idempotencyKey);
   }
 

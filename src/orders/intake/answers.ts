@@ -2,8 +2,8 @@ import type { ShortSku } from "../../inventory/inventory.holds";
 import { base64url, sha256Hex } from "../../shared/crypto";
 import { type Problem, problemResponse } from "../../shared/errors";
 import type { AcceptedOrder } from "../lifecycle/order";
+import type { StoredResponse } from "../protocol";
 import type { CheckoutAccepted } from "./checkout.schemas";
-import type { StoredResponse } from "./idempotency";
 
 /**
  * The answers checkout gives, built the same way wherever they are given: by the worker (refusals

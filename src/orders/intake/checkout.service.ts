@@ -17,12 +17,12 @@ import {
 } from "../../inventory/inventory.holds";
 import { paymentMode } from "../../shared/config";
 import { AppError, type Problem, problemResponse } from "../../shared/errors";
-import type { IntakeAnswer, KeyAnswer } from "../shard/order-shard.do";
+import type { IntakeAnswer, KeyAnswer, StoredResponse } from "../protocol";
 import { orderShard, shardOfKey } from "../shards";
 import { shortage, storedProblem } from "./answers";
 import { CheckoutRequest } from "./checkout.schemas";
 import { dropRefusal } from "./drop-rules";
-import { fingerprint, inUse, keyHashOf, mismatch, type StoredResponse } from "./idempotency";
+import { fingerprint, inUse, keyHashOf, mismatch } from "./idempotency";
 import { customerLimits } from "./limits";
 import { checkoutRefusedByLimiter } from "./rate-limit";
 

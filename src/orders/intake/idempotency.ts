@@ -1,5 +1,6 @@
 import { sha256Hex } from "../../shared/crypto";
 import { AppError } from "../../shared/errors";
+import type { StoredResponse } from "../protocol";
 
 /**
  * Idempotency-Key handling after draft-ietf-httpapi-idempotency-key-header: the first request with
@@ -9,7 +10,6 @@ import { AppError } from "../../shared/errors";
  * stored response is encrypted with a key derived from the client's Idempotency-Key, which is itself
  * stored only as a hash, so the shard's storage alone never reveals the order token inside it.
  */
-export type StoredResponse = { status: number; headers: Record<string, string>; body: string };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -48,15 +48,3 @@ export function limitRefusal(overAllowance: OverAllowance[]): Problem | null {
     },
   };
 }
-
-/**
- * Why an order failed when the card paying for it was past a limit per customer: the stable code
- * first, then the limit, as the buyer reads it on the order.
- */
-export function cardLimitReason(limit: LimitLine["limit"], remaining: number, inDoubt: boolean): string {
-  const name = limit.scope === "sku" ? `SKU ${limit.sku}` : `product ${limit.productId}`;
-  const money = inDoubt
-    ? "a payment an earlier attempt left open is withdrawn, or refunded"
-    : "nothing was charged";
-  return `purchase_limit_exceeded: at most ${limit.max} of ${name} per customer, and the card paying may buy ${remaining} more now (units its other unpaid orders hold come back if they fail); ${money}`;
-}

@@ -6,7 +6,11 @@ import type { Money } from "../../shared/money";
 
 /** An order as the shard keeps it: what checkout accepted, and where its lifecycle stands. */
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
-/** Where the order's held units are: held (may expire), pinned (until decided), or settled. */
+
+/**
+ * Where the order's units are: held (may expire at their object), pinned (kept until a decision),
+ * or settled (committed: sold; released: given back).
+ */
 export type StockState = "held" | "pinned" | "committed" | "released";
 
 /** A dispute (chargeback) the buyer's bank opened on the order's charge, as the gateway last told it. */
@@ -31,22 +35,29 @@ export type AcceptedOrder = {
   createdAt: string;
 };
 
-export type OrderRow = AcceptedOrder & {
-  /** Every hold of the order: checkout's, and the paying card's allowance once the payment took it. */
-  holds: SkuHold[];
+/** Everything a decision about an order may change (see decide.ts); the rest of the row never does. */
+export type Lifecycle = {
   status: OrderStatus;
   failureReason: string | null;
   paymentStatus: PaymentStatus;
-  /** Attempts handed to the payment consumer. */
+  stock: StockState;
+  /** Every hold of the order: checkout's, and the paying card's allowance once a payment took it. */
+  holds: SkuHold[];
+  /**
+   * Holds reported after the order's stock was settled (a late report's card allowance): settled the
+   * way the order's were (committed for a paid order, released for a closed one), then joined to them.
+   */
+  lateHolds: SkuHold[];
+  /** Attempts handed to the payment consumer (asking about an open payment is not counted). */
   attempts: number;
-  /** Attempts whose outcome never became known: until a lookup, a charge may exist. */
+  /** Attempts whose outcome never became known (lost, lapsed, timed out): a charge may exist. */
   unknownAttempts: number;
-  /** While an attempt is out with the consumer, no other is handed out and no decision waits on time. */
+  /** While an attempt is out with the consumer, no other is handed out. */
   leaseUntil: number | null;
+  /** A closed order on which a charge may exist that nobody has looked for since. */
+  chargeInDoubt: boolean;
   chargeId: string | null;
   intentId: string | null;
-  /** A charge may have been made and nobody has since asked the gateway whether it was. */
-  chargeInDoubt: boolean;
   /** What the buyer must do to complete an open payment (3-D Secure), and until when. */
   action: PaymentAction | null;
   actionUntil: number | null;
@@ -55,65 +66,87 @@ export type OrderRow = AcceptedOrder & {
   /** Minor units refunded so far (from the gateway's own record, so never counted twice). */
   refunded: number;
   dispute: Dispute | null;
-  stock: StockState;
-  updatedAt: string;
+  /** When the order next owes something, and how often that step has failed in a row. */
   dueAt: number | null;
   dueAttempts: number;
-  version: number;
-  projected: number;
 };
 
-/**
- * The row `insertOrder` writes, as `order` reads it back, built without reading it back (checkout's
- * hot path): keep it in step with the INSERT's values and the columns' defaults.
- */
-export function acceptedRow(order: AcceptedOrder, dueAt: number): OrderRow {
+/** An order's row: as accepted, its lifecycle, and its bookkeeping (D1 projection by version). */
+export type OrderRow = AcceptedOrder &
+  Lifecycle & {
+    updatedAt: string;
+    version: number;
+    projected: number;
+  };
+
+/** The lifecycle of an order checkout just accepted: unpaid, its units held, handed on by `dueAt`. */
+export function acceptedLifecycle(order: AcceptedOrder, dueAt: number): Lifecycle {
   return {
-    ...order,
     status: "pending_payment",
     failureReason: null,
     paymentStatus: "pending",
+    stock: "held",
+    holds: order.holds,
+    lateHolds: [],
     attempts: 0,
     unknownAttempts: 0,
     leaseUntil: null,
+    chargeInDoubt: false,
     chargeId: null,
     intentId: null,
-    chargeInDoubt: false,
     action: null,
     actionUntil: null,
     eventAt: null,
     refunded: 0,
     dispute: null,
-    stock: "held",
-    updatedAt: order.createdAt,
     dueAt,
     dueAttempts: 0,
-    version: 1,
-    projected: 0,
   };
 }
 
-/** The lifecycle columns a decision may change; `version` moves with every change. */
-export type OrderChange = Partial<
-  Pick<
-    OrderRow,
-    | "status"
-    | "failureReason"
-    | "paymentStatus"
-    | "attempts"
-    | "unknownAttempts"
-    | "leaseUntil"
-    | "chargeId"
-    | "intentId"
-    | "chargeInDoubt"
-    | "action"
-    | "actionUntil"
-    | "eventAt"
-    | "refunded"
-    | "dispute"
-    | "holds"
-    | "stock"
-    | "dueAt"
-    | "dueAttempts"
-  >
->;
+/** The lifecycle part of a row. */
+export function lifecycleOf(row: OrderRow): Lifecycle {
+  return {
+    status: row.status,
+    failureReason: row.failureReason,
+    paymentStatus: row.paymentStatus,
+    stock: row.stock,
+    holds: row.holds,
+    lateHolds: row.lateHolds,
+    attempts: row.attempts,
+    unknownAttempts: row.unknownAttempts,
+    leaseUntil: row.leaseUntil,
+    chargeInDoubt: row.chargeInDoubt,
+    chargeId: row.chargeId,
+    intentId: row.intentId,
+    action: row.action,
+    actionUntil: row.actionUntil,
+    eventAt: row.eventAt,
+    refunded: row.refunded,
+    dispute: row.dispute,
+    dueAt: row.dueAt,
+    dueAttempts: row.dueAttempts,
+  };
+}
+
+/** Scheduling alone (when work is next due) is not part of the order anyone sees or projects. */
+const SCHEDULING: readonly (keyof Lifecycle)[] = ["dueAt", "dueAttempts", "leaseUntil", "eventAt"];
+
+/** Whether a change is one anybody sees (a new version to project and stamp), not scheduling alone. */
+export function visibleChange(before: Lifecycle, after: Lifecycle): boolean {
+  return (Object.keys(after) as (keyof Lifecycle)[]).some(
+    (key) => !SCHEDULING.includes(key) && !same(before[key], after[key]),
+  );
+}
+
+/** Whether `next` changes nothing of the order's lifecycle. */
+export function unchanged(before: Lifecycle, next: Lifecycle): boolean {
+  return (Object.keys(next) as (keyof Lifecycle)[]).every((key) => same(before[key], next[key]));
+}
+
+/** Whether two lifecycle values are the same (plain data: numbers, strings, objects of them). */
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return false;
+  return JSON.stringify(a) === JSON.stringify(b);
+}

@@ -1,8 +1,16 @@
 import { cardAllowanceLines, type LimitLine } from "../../inventory/allowances";
-import { holdCart, type SkuHold } from "../../inventory/inventory.holds";
+import type { CartReservation, PlannedLine, SkuHold } from "../../inventory/inventory.holds";
 import type { PaymentGateway } from "../../payments/gateway";
-import { settings } from "../../shared/config";
-import type { PaymentTask } from "../lifecycle/lifecycle";
+import type { PaymentTask } from "../protocol";
+
+/** What holding a card's allowance needs: the gateway (to name the card) and the inventory. */
+export type CardAllowancePorts = {
+  gateway: PaymentGateway;
+  /** Holds lines (the paying card's allowances) under an order's id, all or nothing. */
+  hold(orderId: string, lines: PlannedLine[], expiresAtMs: number): Promise<CartReservation>;
+  holdTtlMs: number;
+  now(): number;
+};
 
 /**
  * What the paying card's allowance came to: `held` (the holds taken, none when no limit applies or
@@ -44,12 +52,11 @@ export type CardAllowance =
  *   committed, given back or pinned with the order's others.
  */
 export async function holdCardAllowance(
-  env: Env,
-  gateway: PaymentGateway,
+  ports: CardAllowancePorts,
   task: PaymentTask,
 ): Promise<CardAllowance> {
   if (task.cardLimits.length === 0) return { kind: "held", holds: [] };
-  const card = await gateway.fingerprint(task.token).catch(() => null);
+  const card = await ports.gateway.fingerprint(task.token).catch(() => null);
   if (!card) return { kind: "later", reason: "the paying card could not be read" };
   if (card.status === "throttled") {
     return { kind: "later", reason: "the gateway asked to slow down (429)", retryAfterMs: card.retryAfterMs };
@@ -58,8 +65,7 @@ export async function holdCardAllowance(
   if (card.status === "none") return { kind: "held", holds: [] };
 
   const lines = await cardAllowanceLines(task.cardLimits, card.fingerprint);
-  const expiresAtMs = Date.now() + settings(env).holdTtlSeconds * 1000;
-  const held = await holdCart(env, task.orderId, lines, expiresAtMs).catch(() => null);
+  const held = await ports.hold(task.orderId, lines, ports.now() + ports.holdTtlMs).catch(() => null);
   if (!held || (!held.ok && "unavailable" in held)) {
     return { kind: "later", reason: "the paying card's allowance could not be reached" };
   }

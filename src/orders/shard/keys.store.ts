@@ -1,16 +1,17 @@
 import type { PlannedLine } from "../../inventory/inventory.holds";
 
 /**
- * The Idempotency-Keys of one order shard: a claim (with its fencing token and lock) while the first
- * request runs, then its sealed answer, kept until the key expires. Its table is created with the
- * rest of the shard's schema (order-shard.store.ts).
+ * The Idempotency-Keys of one order shard: a claim (with its lock) while the first request runs, then
+ * its sealed answer, kept until the key expires. A claim is fenced by its order id, which is new for
+ * every claim and never repeats: a request whose claim was given up or taken over (the row deleted, or
+ * replaced by another request's) can no longer complete or drop it. Its table is created with the rest
+ * of the shard's schema (orders.store.ts).
  */
 export type KeyRow = {
   keyHash: string;
   fingerprint: string;
   state: "in_flight" | "done";
   orderId: string;
-  token: number;
   lockedUntil: number;
   lines: PlannedLine[];
   response: string | null;
@@ -22,7 +23,6 @@ type RawKey = {
   fingerprint: string;
   state: "in_flight" | "done";
   order_id: string;
-  token: number;
   locked_until: number;
   lines: string;
   response: string | null;
@@ -35,7 +35,6 @@ function toKey(raw: RawKey): KeyRow {
     fingerprint: raw.fingerprint,
     state: raw.state,
     orderId: raw.order_id,
-    token: raw.token,
     lockedUntil: raw.locked_until,
     lines: JSON.parse(raw.lines),
     response: raw.response,
@@ -56,18 +55,18 @@ export class KeyStore {
     return raw ? toKey(raw) : null;
   }
 
+  /** Claims the key for a new order id (replacing a lapsed claim, whose request is fenced off by it). */
   claim(row: Omit<KeyRow, "response" | "state">, now: number) {
     this.#sql.exec(
-      `INSERT INTO keys (key_hash, fingerprint, state, order_id, token, locked_until, lines, created_at, expires_at)
-       VALUES (?, ?, 'in_flight', ?, ?, ?, ?, ?, ?)
+      `INSERT INTO keys (key_hash, fingerprint, state, order_id, locked_until, lines, created_at, expires_at)
+       VALUES (?, ?, 'in_flight', ?, ?, ?, ?, ?)
        ON CONFLICT (key_hash) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'in_flight',
-         order_id = excluded.order_id, token = excluded.token, locked_until = excluded.locked_until,
+         order_id = excluded.order_id, locked_until = excluded.locked_until,
          lines = excluded.lines, response = NULL, created_at = excluded.created_at,
          expires_at = excluded.expires_at`,
       row.keyHash,
       row.fingerprint,
       row.orderId,
-      row.token,
       row.lockedUntil,
       JSON.stringify(row.lines),
       now,
@@ -75,12 +74,38 @@ export class KeyStore {
     );
   }
 
-  complete(keyHash: string, response: string) {
-    this.#sql.exec("UPDATE keys SET state = 'done', response = ? WHERE key_hash = ?", response, keyHash);
+  /** Whether the key is still claimed for this order (its request was neither given up nor taken over). */
+  holds(keyHash: string, orderId: string): boolean {
+    return (
+      this.#sql
+        .exec(
+          "SELECT 1 FROM keys WHERE key_hash = ? AND order_id = ? AND state = 'in_flight'",
+          keyHash,
+          orderId,
+        )
+        .toArray().length > 0
+    );
   }
 
-  drop(keyHash: string) {
-    this.#sql.exec("DELETE FROM keys WHERE key_hash = ?", keyHash);
+  /** Stores the claim's answer, if the claim is still this order's; answers whether it was. */
+  complete(keyHash: string, orderId: string, response: string): boolean {
+    return (
+      this.#sql.exec(
+        "UPDATE keys SET state = 'done', response = ? WHERE key_hash = ? AND order_id = ? AND state = 'in_flight'",
+        response,
+        keyHash,
+        orderId,
+      ).rowsWritten > 0
+    );
+  }
+
+  /** Gives the key back (nothing was placed under it), if the claim is still this order's. */
+  drop(keyHash: string, orderId: string) {
+    this.#sql.exec(
+      "DELETE FROM keys WHERE key_hash = ? AND order_id = ? AND state = 'in_flight'",
+      keyHash,
+      orderId,
+    );
   }
 
   /** Claims whose request stopped without finishing: their lock ran out by `before`. */

@@ -2,22 +2,17 @@ import type { OrderStatus } from "../../db/schema";
 import type { PlannedLine, SkuHold } from "../../inventory/inventory.holds";
 import type { PaymentAction } from "../../payments/gateway";
 import { migrate } from "../../shared/sql-schema";
-import {
-  type AcceptedOrder,
-  acceptedRow,
-  type Dispute,
-  type OrderChange,
-  type OrderRow,
-  type PaymentStatus,
-  type StockState,
-} from "../lifecycle/order";
+import type { EventType } from "../events.schemas";
+import type { AcceptedOrder, Dispute, OrderRow, PaymentStatus, StockState } from "../lifecycle/order";
 import { KeyStore } from "./keys.store";
-import { OutboxStore, type Statuses } from "./outbox.store";
+import { OutboxStore } from "./outbox.store";
+import type { OrderStore } from "./ports";
 
 /**
  * The SQLite storage of one order shard: its Idempotency-Keys, the orders it accepted with their
- * lifecycle, and what each still owes (a due time with its own backoff). Every method is
- * synchronous, so a caller that reads and then writes cannot be interleaved with another request.
+ * lifecycle, what each still owes (a due time with its own backoff), the gateway events it took and
+ * the releases of abandoned checkout attempts. Every method is synchronous, so a caller that reads and
+ * then writes cannot be interleaved with another request.
  */
 const MIGRATIONS = [
   `CREATE TABLE keys (
@@ -75,6 +70,9 @@ const MIGRATIONS = [
    CREATE INDEX gateway_events_age ON gateway_events (received_at);`,
   // The order's holds once they differ from checkout's (the paying card's allowance was added).
   "ALTER TABLE orders ADD COLUMN holds TEXT;",
+  // Holds reported after the order's stock was settled; a claim is fenced by its order id alone.
+  `ALTER TABLE orders ADD COLUMN late_holds TEXT;
+   ALTER TABLE keys DROP COLUMN token;`,
 ];
 
 type RawOrder = {
@@ -95,6 +93,7 @@ type RawOrder = {
   refunded: number;
   dispute: string | null;
   holds: string | null;
+  late_holds: string | null;
   stock: StockState;
   updated_at: string;
   due_at: number | null;
@@ -103,11 +102,15 @@ type RawOrder = {
   projected: number;
 };
 
+const parsed = <T>(text: string | null, otherwise: T): T =>
+  text === null ? otherwise : (JSON.parse(text) as T);
+
 function toOrder(raw: RawOrder): OrderRow {
   const accepted = JSON.parse(raw.accepted) as AcceptedOrder;
   return {
     ...accepted,
-    holds: raw.holds === null ? accepted.holds : (JSON.parse(raw.holds) as SkuHold[]),
+    holds: parsed<SkuHold[]>(raw.holds, accepted.holds),
+    lateHolds: parsed<SkuHold[]>(raw.late_holds, []),
     status: raw.status,
     failureReason: raw.failure_reason,
     paymentStatus: raw.payment_status,
@@ -117,11 +120,11 @@ function toOrder(raw: RawOrder): OrderRow {
     chargeId: raw.charge_id,
     intentId: raw.intent_id,
     chargeInDoubt: raw.charge_in_doubt === 1,
-    action: raw.action === null ? null : (JSON.parse(raw.action) as PaymentAction),
+    action: parsed<PaymentAction | null>(raw.action, null),
     actionUntil: raw.action_until,
     eventAt: raw.event_at,
     refunded: raw.refunded,
-    dispute: raw.dispute === null ? null : (JSON.parse(raw.dispute) as Dispute),
+    dispute: parsed<Dispute | null>(raw.dispute, null),
     stock: raw.stock,
     updatedAt: raw.updated_at,
     dueAt: raw.due_at,
@@ -131,57 +134,92 @@ function toOrder(raw: RawOrder): OrderRow {
   };
 }
 
-const COLUMNS: Record<keyof OrderChange, string> = {
-  status: "status",
-  failureReason: "failure_reason",
-  paymentStatus: "payment_status",
-  attempts: "attempts",
-  unknownAttempts: "unknown_attempts",
-  leaseUntil: "lease_until",
-  chargeId: "charge_id",
-  intentId: "intent_id",
-  chargeInDoubt: "charge_in_doubt",
-  action: "action",
-  actionUntil: "action_until",
-  eventAt: "event_at",
-  refunded: "refunded",
-  dispute: "dispute",
-  holds: "holds",
-  stock: "stock",
-  dueAt: "due_at",
-  dueAttempts: "due_attempts",
-};
+/** The part of a row checkout accepted: written once, never changed. */
+function acceptedOf(order: OrderRow): AcceptedOrder {
+  return {
+    id: order.id,
+    keyHash: order.keyHash,
+    tokenHash: order.tokenHash,
+    items: order.items,
+    total: order.total,
+    customer: order.customer,
+    ...(order.shippingAddress ? { shippingAddress: order.shippingAddress } : {}),
+    paymentToken: order.paymentToken,
+    ...(order.cardLimits ? { cardLimits: order.cardLimits } : {}),
+    holds: order.holds,
+    holdExpiresAt: order.holdExpiresAt,
+    createdAt: order.createdAt,
+  };
+}
 
-/** Scheduling alone (when work is next due) is not part of the order anyone sees or projects. */
-const SCHEDULING: (keyof OrderChange)[] = ["dueAt", "dueAttempts", "leaseUntil", "eventAt"];
+/** The lifecycle and bookkeeping columns, in the order both statements below name them. */
+const LIFECYCLE_COLUMNS = `status, failure_reason, payment_status, attempts, unknown_attempts, lease_until,
+  charge_id, intent_id, charge_in_doubt, action, action_until, event_at, refunded, dispute, holds,
+  late_holds, stock, updated_at, due_at, due_attempts, version`;
 
-export class ShardStore {
+const json = (value: unknown) => (value === null ? null : JSON.stringify(value));
+
+function lifecycleValues(order: OrderRow): (string | number | null)[] {
+  return [
+    order.status,
+    order.failureReason,
+    order.paymentStatus,
+    order.attempts,
+    order.unknownAttempts,
+    order.leaseUntil,
+    order.chargeId,
+    order.intentId,
+    order.chargeInDoubt ? 1 : 0,
+    json(order.action),
+    order.actionUntil,
+    order.eventAt,
+    order.refunded,
+    json(order.dispute),
+    JSON.stringify(order.holds),
+    order.lateHolds.length > 0 ? JSON.stringify(order.lateHolds) : null,
+    order.stock,
+    order.updatedAt,
+    order.dueAt,
+    order.dueAttempts,
+    order.version,
+  ];
+}
+
+const UPDATE = `UPDATE orders SET (${LIFECYCLE_COLUMNS}) = (${Array(21).fill("?").join(", ")}) WHERE id = ?`;
+const INSERT = `INSERT INTO orders (id, accepted, ${LIFECYCLE_COLUMNS}) VALUES (${Array(23).fill("?").join(", ")})`;
+
+export class ShardStore implements OrderStore {
   readonly #sql: SqlStorage;
+  readonly #storage: DurableObjectStorage;
   /** The Idempotency-Keys hashed to this shard, with their claims and stored answers. */
   readonly keys: KeyStore;
   /** Webhook events, each written in the transaction of the change that causes it. */
   readonly outbox: OutboxStore;
 
-  constructor(sql: SqlStorage) {
-    this.#sql = sql;
-    this.keys = new KeyStore(sql);
-    this.outbox = new OutboxStore(sql);
+  constructor(storage: DurableObjectStorage) {
+    this.#storage = storage;
+    this.#sql = storage.sql;
+    this.keys = new KeyStore(storage.sql);
+    this.outbox = new OutboxStore(storage.sql);
   }
 
   migrate() {
     migrate(this.#sql, MIGRATIONS);
+    this.outbox.create();
   }
 
-  insertOrder(order: AcceptedOrder, dueAt: number) {
-    this.#sql.exec(
-      `INSERT INTO orders (id, accepted, status, payment_status, stock, updated_at, due_at)
-       VALUES (?, ?, 'pending_payment', 'pending', 'held', ?, ?)`,
-      order.id,
-      JSON.stringify(order),
-      order.createdAt,
-      dueAt,
-    );
-    this.outbox.add("order.created", acceptedRow(order, dueAt), Date.parse(order.createdAt));
+  transaction<T>(work: () => T): T {
+    return this.#storage.transactionSync(work);
+  }
+
+  insert(order: OrderRow) {
+    this.#sql.exec(INSERT, order.id, JSON.stringify(acceptedOf(order)), ...lifecycleValues(order));
+    this.outbox.add("order.created", order, Date.parse(order.createdAt));
+  }
+
+  write(order: OrderRow, announce: EventType[], now: number) {
+    this.#sql.exec(UPDATE, ...lifecycleValues(order), order.id);
+    for (const type of announce) this.outbox.add(type, order, now);
   }
 
   order(id: string): OrderRow | null {
@@ -211,39 +249,6 @@ export class ShardStore {
       before,
       limit,
     ).rowsWritten;
-  }
-
-  /** Applies a change; anything beyond scheduling is a new version of the order, to be projected. */
-  update(id: string, change: OrderChange, now: number) {
-    const keys = Object.keys(change) as (keyof OrderChange)[];
-    if (keys.length === 0) return;
-    const visible = keys.some((key) => !SCHEDULING.includes(key));
-    const sets = keys.map((key) => `${COLUMNS[key]} = ?`);
-    const values = keys.map((key) => {
-      const value = change[key];
-      if (typeof value === "boolean") return Number(value);
-      return typeof value === "object" && value !== null ? JSON.stringify(value) : (value ?? null);
-    });
-    if (visible) sets.push("updated_at = ?", "version = version + 1");
-    // Only a change naming a status can bring a webhook event, so only then is the row read first.
-    const before = "status" in change || "paymentStatus" in change ? this.#statuses(id) : null;
-    this.#sql.exec(
-      `UPDATE orders SET ${sets.join(", ")} WHERE id = ?`,
-      ...values,
-      ...(visible ? [new Date(now).toISOString()] : []),
-      id,
-    );
-    if (before) this.outbox.addTransitions(before, change, () => this.order(id), now);
-  }
-
-  #statuses(id: string): Statuses | null {
-    const raw = this.#sql
-      .exec<Pick<RawOrder, "status" | "payment_status">>(
-        "SELECT status, payment_status FROM orders WHERE id = ?",
-        id,
-      )
-      .toArray()[0];
-    return raw ? { status: raw.status, paymentStatus: raw.payment_status } : null;
   }
 
   dueOrders(now: number, limit: number): OrderRow[] {

@@ -1,26 +1,7 @@
 import { ulid } from "../../shared/ids";
 import type { EventType, OrderEvent } from "../events.schemas";
-import type { OrderChange, OrderRow } from "../lifecycle/order";
+import type { OrderRow } from "../lifecycle/order";
 import { toOrderView } from "../orders.view";
-
-/** The statuses an order is announced moving to. */
-const STATUS_EVENTS: Partial<Record<OrderRow["status"], EventType>> = {
-  paid: "order.paid",
-  payment_failed: "order.payment_failed",
-  cancelled: "order.cancelled",
-};
-
-export type Statuses = Pick<OrderRow, "status" | "paymentStatus">;
-
-/** The events a change brings about, judged against the statuses it changes from. */
-function eventsOf(before: Statuses, change: OrderChange): EventType[] {
-  const events: EventType[] = [];
-  const announced = change.status === undefined ? undefined : STATUS_EVENTS[change.status];
-  if (announced && change.status !== before.status) events.push(announced);
-  if (change.paymentStatus === "refunded" && before.paymentStatus !== "refunded")
-    events.push("order.refunded");
-  return events;
-}
 
 /**
  * An order shard's webhook outbox: each event is written by the shard in the same transaction as the
@@ -53,14 +34,6 @@ export class OutboxStore {
       data: { order: toOrderView(row) },
     };
     this.#sql.exec("INSERT INTO webhook_outbox (event) VALUES (?)", JSON.stringify(event));
-  }
-
-  /** Adds the events of a change just written; `read` gives the order as the change left it. */
-  addTransitions(before: Statuses, change: OrderChange, read: () => OrderRow | null, at: number) {
-    const events = eventsOf(before, change);
-    if (events.length === 0) return;
-    const row = read();
-    if (row) for (const type of events) this.add(type, row, at);
   }
 
   pending(limit: number): { seq: number; event: string }[] {

@@ -1,0 +1,186 @@
+import type { HoldOutcome, OrderHolds } from "../../inventory/inventory.holds";
+import { chargeRef, refundKey } from "../../payments/gateway";
+import type { LifecycleEvent, StockStep } from "../lifecycle/decide";
+import type { OrderRow } from "../lifecycle/order";
+import type { LoopPorts } from "./ports";
+
+/** What one step of owed work came to for an order: an event to decide, or "try again later". */
+export type StepResult =
+  | StockStep
+  | Extract<LifecycleEvent, { type: "refunded" } | { type: "verified" }>
+  | "retry";
+
+/**
+ * The steps an order owes between decisions, each made for many orders at once (one call per inventory
+ * object, the gateway's turns taken together) and answered per order with what it came to. A step never
+ * writes: the loop decides each order on the answer (see decide.ts).
+ */
+type Steps = Map<string, StepResult>;
+
+const unreachable = ({ result }: HoldOutcome) => !result.ok && result.error === "unreachable";
+const holdsOf = (order: OrderRow): OrderHolds => ({ orderId: order.id, holds: order.holds });
+
+/**
+ * A charge succeeded: its units are sold, then the order is paid. Holds not yet pinned (a charge found
+ * by a lookup) are pinned first, which proves they are all still there; if any is gone, its units may
+ * be sold to someone else, so the order fails and the charge is refunded.
+ */
+export async function commitStep({ stock, log }: LoopPorts, orders: OrderRow[]): Promise<Steps> {
+  const steps: Steps = new Map();
+  if (orders.length === 0) return steps;
+  const unpinned = orders.filter((order) => order.stock === "held");
+  const pinned =
+    unpinned.length > 0 ? await stock.pin(unpinned.map(holdsOf)) : new Map<string, HoldOutcome[]>();
+  const ready: OrderRow[] = [];
+  for (const order of orders) {
+    const outcomes = pinned.get(order.id) ?? [];
+    if (outcomes.some(unreachable)) steps.set(order.id, "retry");
+    else if (outcomes.every(({ result }) => result.ok)) ready.push(order);
+    else {
+      const reason = "The stock was no longer held when the charge succeeded; the charge is refunded";
+      steps.set(order.id, { kind: "lost", reason });
+    }
+  }
+  const committed = ready.length > 0 ? await stock.settle(ready.map(holdsOf), "committed") : null;
+  for (const order of ready) {
+    const outcomes = committed?.get(order.id) ?? [];
+    if (outcomes.every(({ result }) => result.ok)) {
+      log("info", "order paid", { orderId: order.id, chargeId: order.chargeId });
+      steps.set(order.id, { kind: "sold" });
+    } else if (outcomes.some(unreachable)) {
+      steps.set(order.id, "retry");
+    } else {
+      // Pinned holds cannot lapse, so this is a fault worth a look: the order is refunded.
+      log("error", "a pinned hold could not be committed", { orderId: order.id, outcomes });
+      steps.set(order.id, {
+        kind: "lost",
+        reason: "The stock could not be committed; the charge is refunded",
+      });
+    }
+  }
+  return steps;
+}
+
+/** Gives a closed order's held units back. */
+export async function releaseStep({ stock, log }: LoopPorts, orders: OrderRow[]): Promise<Steps> {
+  const steps: Steps = new Map();
+  if (orders.length === 0) return steps;
+  const released = await stock.settle(orders.map(holdsOf), "released");
+  for (const order of orders) {
+    const outcomes = released.get(order.id) ?? [];
+    if (outcomes.some(unreachable)) {
+      steps.set(order.id, "retry");
+      continue;
+    }
+    const sold = outcomes.filter(({ result }) => !result.ok && result.error === "committed");
+    if (sold.length > 0) log("error", "a closed order's units were committed", { orderId: order.id, sold });
+    steps.set(order.id, { kind: "released" });
+  }
+  return steps;
+}
+
+/**
+ * Pins holds a report added to orders that stay unpaid, whose other holds are pinned: then all are. An
+ * order whose added holds could not be pinned stays held: its next attempt (or its commit) pins every
+ * hold again before anything is charged or sold.
+ */
+export async function pinStep({ stock, log }: LoopPorts, added: OrderHolds[]): Promise<Steps> {
+  const steps: Steps = new Map();
+  if (added.length === 0) return steps;
+  const pinned = await stock.pin(added);
+  for (const { orderId } of added) {
+    const outcomes = pinned.get(orderId) ?? [];
+    if (outcomes.every(({ result }) => result.ok)) steps.set(orderId, { kind: "pinned" });
+    else log("warn", "an added hold could not be pinned; the next attempt pins it", { orderId, outcomes });
+  }
+  return steps;
+}
+
+/**
+ * Holds reported after an order's stock was settled (a late report's card allowance) are settled the
+ * same way: committed for a paid order, given back for a closed one. A paid order is never undone for a
+ * late hold that lapsed before it could be committed: that allowance is not counted, which is logged.
+ */
+export async function lateStep({ stock, log }: LoopPorts, orders: OrderRow[]): Promise<Steps> {
+  const steps: Steps = new Map();
+  if (orders.length === 0) return steps;
+  const late = (to: "committed" | "released") =>
+    orders
+      .filter((order) => (order.stock === "committed") === (to === "committed"))
+      .map((order) => ({ orderId: order.id, holds: order.lateHolds }));
+  const settled = (to: "committed" | "released") =>
+    late(to).length > 0 ? stock.settle(late(to), to) : Promise.resolve(new Map<string, HoldOutcome[]>());
+  const [committed, released] = await Promise.all([settled("committed"), settled("released")]);
+  for (const order of orders) {
+    const outcomes = committed.get(order.id) ?? released.get(order.id) ?? [];
+    if (outcomes.some(unreachable)) {
+      steps.set(order.id, "retry");
+      continue;
+    }
+    const lapsed = outcomes.filter(({ result }) => !result.ok && result.error !== "committed");
+    if (order.stock === "committed" && lapsed.length > 0) {
+      log("warn", "a hold added to a paid order had lapsed; it is not counted", {
+        orderId: order.id,
+        lapsed,
+      });
+    }
+    steps.set(order.id, { kind: "late_settled" });
+  }
+  return steps;
+}
+
+/**
+ * The orders whose gateway call the gateway's rate allows now; the others back off like a failed step
+ * (refunds and checks are few, and never urgent to the second).
+ */
+async function turns({ payments }: LoopPorts, orders: OrderRow[], steps: Steps): Promise<OrderRow[]> {
+  const { granted } = await payments.turns(orders.length);
+  for (const order of orders.slice(granted)) steps.set(order.id, "retry");
+  return orders.slice(0, granted);
+}
+
+/** Refunds the charge on each of these closed orders, under the order's own refund key. */
+export async function refundStep(ports: LoopPorts, orders: OrderRow[]): Promise<Steps> {
+  const steps: Steps = new Map();
+  if (orders.length === 0) return steps;
+  const gateway = await ports.payments.gateway();
+  const allowed = await turns(ports, orders, steps);
+  await Promise.all(
+    allowed.map(async (order) => {
+      const refunded = await gateway
+        .refund(order.chargeId ?? "", refundKey(order.id))
+        .then(() => true)
+        .catch((error: unknown) => {
+          ports.log("warn", "refund failed; will retry", { orderId: order.id, error: String(error) });
+          return false;
+        });
+      if (refunded) ports.log("warn", "charge on a closed order refunded", { orderId: order.id });
+      steps.set(order.id, refunded ? { type: "refunded" } : "retry");
+    }),
+  );
+  return steps;
+}
+
+/**
+ * A closed order on which a charge may exist: the payment is withdrawn at the gateway where it could
+ * still be confirmed (so a charge still on its way is refused from then on), and answered as it is.
+ */
+export async function verifyStep(ports: LoopPorts, orders: OrderRow[]): Promise<Steps> {
+  const steps: Steps = new Map();
+  if (orders.length === 0) return steps;
+  const gateway = await ports.payments.gateway();
+  const allowed = await turns(ports, orders, steps);
+  await Promise.all(
+    allowed.map(async (order) => {
+      const ref = chargeRef({
+        orderId: order.id,
+        amount: order.total,
+        token: order.paymentToken,
+        intentId: order.intentId,
+      });
+      const found = await gateway.abandon(ref).catch(() => null);
+      steps.set(order.id, found ? { type: "verified", found } : "retry");
+    }),
+  );
+  return steps;
+}
