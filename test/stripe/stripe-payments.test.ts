@@ -1,6 +1,8 @@
 import { env } from "cloudflare:workers";
 import Stripe from "stripe";
 import { describe, expect, it } from "vitest";
+import { chargeKey } from "../../src/payments/gateway";
+import { StripeGateway } from "../../src/payments/stripe.gateway";
 import {
   admin,
   type BuyerOrder,
@@ -263,6 +265,31 @@ describe("Stripe: PaymentIntents through the official SDK", () => {
       dispute: { status: "needs_response", reason: "fraudulent" },
     });
   }, 60_000);
+});
+
+describe("Stripe: a payment withdrawn once retries are over", () => {
+  it("creates the order's PaymentIntent if no attempt got that far and cancels it, so a late confirm fails", async () => {
+    const gateway = StripeGateway.fromEnv(env);
+    const orderId = unique("withdrawn");
+    const ref = {
+      orderId,
+      idempotencyKey: chargeKey(orderId),
+      amount: { amount: 1500, currency: "USD" },
+      token: "pm_card_visa",
+      intentId: null,
+    };
+    // The last attempt only withdraws: nothing was charged under the key, and now nothing can be.
+    const found = await gateway.abandon(ref);
+    expect(found).toMatchObject({ status: "none" });
+    // A slow attempt's charge arrives afterwards, under the same key: refused, nothing charged.
+    const late = await gateway.charge(ref);
+    expect(late).toMatchObject({ status: "declined", reason: "payment_intent_unexpected_state" });
+    expect(await gateway.lookup({ ...ref, intentId: found.intentId ?? null })).toMatchObject({
+      status: "none",
+    });
+    const intent = await fake<Intent>(`/payment_intents/${found.intentId}`);
+    expect(intent).toMatchObject({ status: "canceled", latest_charge: null });
+  });
 });
 
 describe("Stripe: the storefront", () => {
