@@ -18,6 +18,7 @@ import {
   patchShardRow,
   paymentReaches,
   postCheckout,
+  runShardAlarm,
   settleShards,
   shardOf,
   shardRow,
@@ -382,5 +383,32 @@ describe("the simulator's named cards", () => {
       const order: BuyerOrder = await paymentReaches(waiting, "requires_action");
       expect(order.payment.nextAction?.type).toBe("redirect_to_url");
     });
+  }, 60_000);
+});
+
+describe("orders written before holds said their allowance kind", () => {
+  it("reads a paid order that a late card hold had reopened as owing that hold alone, and commits it", async () => {
+    const sku = await limitedSku();
+    const card = aCard();
+    const accepted = await buy(sku, `tok_ok.card_${card}`);
+    expect(await paymentReaches(accepted, "succeeded")).toMatchObject({ status: "paid" });
+    const cardObject = await cardAllowanceOf(sku, card);
+    const name = (await cardObject.snapshot())?.sku ?? "";
+    expect(name).toMatch(/^~card~/);
+    // As the shard wrote it before this version: no allowance kinds, the card's hold appended to a
+    // paid order whose stock it had reopened ("pinned"), to be committed by the alarm.
+    const legacy = (await holdsOf(accepted.orderId)).map(({ allowance: _, ...hold }) => hold);
+    await patchShardRow(
+      accepted.orderId,
+      "holds = ?, stock = 'pinned', late_holds = NULL, due_at = 1",
+      JSON.stringify(legacy),
+    );
+    await runShardAlarm(accepted.orderId);
+    const row = await shardRow(accepted.orderId);
+    expect(row).toMatchObject({ status: "paid", stock: "committed", late_holds: null, due_at: null });
+    const kinds = (await holdsOf(accepted.orderId)).map((hold) => hold.allowance);
+    expect(kinds).toEqual(expect.arrayContaining(["customer", "card"]));
+    expect(await cardObject.counts()).toMatchObject({ committed: 1, reserved: 0 });
+    expect(await orderOf(accepted)).toMatchObject({ status: "paid", payment: { status: "succeeded" } });
   }, 60_000);
 });

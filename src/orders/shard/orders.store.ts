@@ -1,4 +1,5 @@
 import type { OrderStatus } from "../../db/schema";
+import type { AllowanceKind } from "../../inventory/allowances";
 import type { PlannedLine, SkuHold } from "../../inventory/inventory.holds";
 import type { PaymentAction } from "../../payments/gateway";
 import { migrate } from "../../shared/sql-schema";
@@ -105,12 +106,42 @@ type RawOrder = {
 const parsed = <T>(text: string | null, otherwise: T): T =>
   text === null ? otherwise : (JSON.parse(text) as T);
 
+/**
+ * Rows written before holds said their allowance kind, and before late holds had a list of their own,
+ * read as they are written now: an allowance hold is known by its object's name (the one place the
+ * name is read), and a paid order whose stock a late card hold had reopened owes that hold alone.
+ */
+const PREFIXES: [string, AllowanceKind][] = [
+  ["~card~", "card"],
+  ["~limit~", "customer"],
+  ["~pass~", "pass"],
+];
+
+function upgraded(
+  raw: RawOrder,
+  holds: SkuHold[],
+): { holds: SkuHold[]; lateHolds: SkuHold[]; stock: StockState } {
+  const kinded = holds.map((hold) => {
+    const kind = hold.allowance ?? PREFIXES.find(([prefix]) => hold.sku.startsWith(prefix))?.[1];
+    return kind ? { ...hold, allowance: kind } : hold;
+  });
+  const lateHolds = parsed<SkuHold[]>(raw.late_holds, []);
+  if (raw.status === "paid" && raw.stock !== "committed") {
+    const late = kinded.filter((hold) => hold.allowance === "card");
+    return {
+      holds: kinded.filter((hold) => hold.allowance !== "card"),
+      lateHolds: [...lateHolds, ...late],
+      stock: "committed",
+    };
+  }
+  return { holds: kinded, lateHolds, stock: raw.stock };
+}
+
 function toOrder(raw: RawOrder): OrderRow {
   const accepted = JSON.parse(raw.accepted) as AcceptedOrder;
   return {
     ...accepted,
-    holds: parsed<SkuHold[]>(raw.holds, accepted.holds),
-    lateHolds: parsed<SkuHold[]>(raw.late_holds, []),
+    ...upgraded(raw, parsed<SkuHold[]>(raw.holds, accepted.holds)),
     status: raw.status,
     failureReason: raw.failure_reason,
     paymentStatus: raw.payment_status,
@@ -125,7 +156,6 @@ function toOrder(raw: RawOrder): OrderRow {
     eventAt: raw.event_at,
     refunded: raw.refunded,
     dispute: parsed<Dispute | null>(raw.dispute, null),
-    stock: raw.stock,
     updatedAt: raw.updated_at,
     dueAt: raw.due_at,
     dueAttempts: raw.due_attempts,
