@@ -171,7 +171,7 @@ class Simulation {
 
   /** Lets every piece that can go on go on (everything here settles in microtasks). */
   async settle() {
-    for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   async place() {

@@ -45,9 +45,20 @@ export function seeded(seed: number) {
 }
 export type Rng = ReturnType<typeof seeded>;
 
-const clone = <T>(value: T): T => structuredClone(value);
+/** Frozen through: the loop must never change a row it read in place (the SQLite store would not see it). */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
 
-/** The shard's SQLite, in memory: orders, the outbox, gateway event ids; transactions nest. */
+/**
+ * The shard's SQLite, in memory: orders, the outbox, gateway event ids; transactions nest. A row is
+ * never changed in place (a write stores it frozen, and the loop builds each next row anew), so a
+ * transaction keeps what it may have to restore by reference.
+ */
 export class MemoryStore implements OrderStore {
   orders = new Map<string, OrderRow>();
   outbox: { orderId: string; type: EventType; status: string }[] = [];
@@ -55,34 +66,33 @@ export class MemoryStore implements OrderStore {
 
   transaction<T>(work: () => T): T {
     const saved = {
-      orders: clone(this.orders),
-      outbox: [...this.outbox],
+      orders: new Map(this.orders),
+      outbox: this.outbox.length,
       events: new Set(this.gatewayEvents),
     };
     try {
       return work();
     } catch (error) {
       this.orders = saved.orders;
-      this.outbox = saved.outbox;
+      this.outbox.length = saved.outbox;
       this.gatewayEvents = saved.events;
       throw error;
     }
   }
 
   order(id: string): OrderRow | null {
-    const row = this.orders.get(id);
-    return row ? clone(row) : null;
+    return this.orders.get(id) ?? null;
   }
 
   insert(order: OrderRow) {
     if (this.orders.has(order.id)) throw new Error("UNIQUE constraint failed: orders.id");
-    this.orders.set(order.id, clone(order));
+    this.orders.set(order.id, deepFreeze(order));
     this.outbox.push({ orderId: order.id, type: "order.created", status: order.status });
   }
 
   write(order: OrderRow, announce: EventType[]) {
     if (!this.orders.has(order.id)) throw new Error("no such order");
-    this.orders.set(order.id, clone(order));
+    this.orders.set(order.id, deepFreeze(order));
     for (const type of announce) this.outbox.push({ orderId: order.id, type, status: order.status });
   }
 
@@ -90,8 +100,7 @@ export class MemoryStore implements OrderStore {
     return [...this.orders.values()]
       .filter((row) => row.dueAt !== null && row.dueAt <= now)
       .sort((a, b) => (a.dueAt ?? 0) - (b.dueAt ?? 0))
-      .slice(0, limit)
-      .map(clone);
+      .slice(0, limit);
   }
 
   nextDue(): number | null {
