@@ -114,6 +114,45 @@ describe("SkuInventory", () => {
     expect(await stub.commit("late")).toEqual({ ok: false, error: "expired" });
   });
 
+  it("gives a closed order's sold units back once, and only those no stock take has counted since", async () => {
+    const { stub, ready } = freshObject(10);
+    await ready;
+    await stub.reserve({ orderId: "sold-then-closed", quantity: 3, expiresAtMs: minutes(15) });
+    await stub.settleMany(["sold-then-closed"], "committed");
+    expect(await stub.counts()).toMatchObject({ onHand: 7, committed: 3, reserved: 0 });
+    // The order was then closed: its units were sold to no one.
+    expect(await stub.unsell(["sold-then-closed"])).toMatchObject({
+      "sold-then-closed": { ok: true, quantity: 3 },
+    });
+    expect(await stub.counts()).toMatchObject({ onHand: 10, committed: 0, reserved: 0 });
+    expect(await stub.unsell(["sold-then-closed"])).toMatchObject({
+      "sold-then-closed": { ok: true, replayed: true },
+    });
+    expect(await stub.counts()).toMatchObject({ onHand: 10, committed: 0 });
+    // A hold still held is released as a release would; a stock take after a sale stands.
+    await stub.reserve({ orderId: "held", quantity: 2, expiresAtMs: minutes(15) });
+    await stub.reserve({ orderId: "counted", quantity: 1, expiresAtMs: minutes(15) });
+    await stub.settleMany(["counted"], "committed");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect((await stub.set(await stub.snapshot().then((s) => s?.sku ?? ""), 8)).ok).toBe(true);
+    const answers = await stub.unsell(["held", "counted", "unknown"]);
+    expect(answers).toMatchObject({
+      held: { ok: true },
+      counted: { ok: true },
+      unknown: { ok: false, error: "no_hold" },
+    });
+    expect(await stub.counts()).toMatchObject({ onHand: 8, reserved: 0, committed: 0 });
+    const ledger = await runInDurableObject(stub, (_, state) =>
+      state.storage.sql
+        .exec<{ kind: string; quantity: number }>("SELECT kind, quantity FROM ledger WHERE kind = 'return'")
+        .toArray(),
+    );
+    expect(ledger).toEqual([
+      { kind: "return", quantity: 3 },
+      { kind: "return", quantity: 0 },
+    ]);
+  });
+
   it("arms its alarm for the earliest hold", async () => {
     const { stub, ready } = freshObject(5);
     await ready;

@@ -378,6 +378,33 @@ export class SkuInventory extends DurableObject<Env> {
   }
 
   /**
+   * Gives back the units of holds committed for orders that did not end paid. Only an order shard asks,
+   * for an order it closed: a commit made for it whose decision was lost (the shard stopped between
+   * the two) sold its units to no one. Units a stock take has counted since stay as counted. A hold
+   * still held is released as `settleMany` would; one given back already answers so again.
+   */
+  unsell(orderIds: string[]): Record<string, SettleResult> {
+    const checked = z.array(OrderId).max(MAX_BATCH).safeParse(orderIds);
+    if (!checked.success) return Object.fromEntries(orderIds.map((id) => [id, invalid(checked.error)]));
+    const results: Record<string, SettleResult> = {};
+    for (const orderId of checked.data) {
+      const existing = this.#store.reservation(orderId);
+      if (existing?.state !== "committed") {
+        results[orderId] = this.#settle(orderId, "released");
+        continue;
+      }
+      const now = Date.now();
+      this.#atomically(() => {
+        const units = this.#store.unsell(existing, now);
+        this.#store.record("return", units, now, orderId, "its order did not end paid");
+        this.#drain(now);
+      });
+      results[orderId] = { ok: true, quantity: existing.quantity, replayed: false };
+    }
+    return results;
+  }
+
+  /**
    * Keeps these orders' holds until their orders are decided, whatever the time: called before a
    * charge may be in flight, so a late or unknown gateway answer never finds its units sold elsewhere.
    * A hold that already lapsed is not brought back; its order must not be charged.

@@ -330,6 +330,14 @@ export function settleOrders(env: Env, orders: OrderHolds[], to: "committed" | "
   return perObject(env, orders, async (stub, orderIds) => stub.settleMany(orderIds, to));
 }
 
+/**
+ * Gives back the units of holds committed for orders that did not end paid (see SkuInventory.unsell),
+ * one call per inventory object.
+ */
+export function unsellOrders(env: Env, orders: OrderHolds[]) {
+  return perObject(env, orders, async (stub, orderIds) => stub.unsell(orderIds));
+}
+
 /** Pins the holds of many orders (no expiry until a decision), one call per inventory object. */
 export function pinOrders(env: Env, orders: OrderHolds[]) {
   return perObject(env, orders, async (stub, orderIds) => stub.pin(orderIds));

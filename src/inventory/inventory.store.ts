@@ -52,6 +52,8 @@ export type Reservation = {
   state: ReservationState;
   expiresAt: number;
   pinned: boolean;
+  /** When the hold last changed state (for a committed hold: when it was sold). */
+  updatedAt: number;
 };
 export type LedgerKind =
   | "set"
@@ -59,6 +61,7 @@ export type LedgerKind =
   | "hold"
   | "commit"
   | "release"
+  | "return"
   | "expire"
   | "move_out"
   | "move_in"
@@ -123,6 +126,8 @@ const MIGRATIONS = [
      reason TEXT NOT NULL,
      at INTEGER NOT NULL
    );`,
+  // When the last stock take counted the shelf: units sold before it are not given back after it.
+  "ALTER TABLE stock ADD COLUMN stock_taken_at INTEGER;",
 ];
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -183,7 +188,11 @@ export class StockStore {
         state: ReservationState;
         expires_at: number;
         pinned: number;
-      }>("SELECT order_id, quantity, state, expires_at, pinned FROM reservations WHERE order_id = ?", orderId)
+        updated_at: number;
+      }>(
+        "SELECT order_id, quantity, state, expires_at, pinned, updated_at FROM reservations WHERE order_id = ?",
+        orderId,
+      )
       .toArray()[0];
     return row
       ? {
@@ -192,6 +201,7 @@ export class StockStore {
           state: row.state,
           expiresAt: row.expires_at,
           pinned: row.pinned === 1,
+          updatedAt: row.updated_at,
         }
       : null;
   }
@@ -240,16 +250,17 @@ export class StockStore {
    */
   setOnHand(sku: string, onHand: number, stockTake: string, now: number) {
     this.#sql.exec(
-      `INSERT INTO stock (id, sku, on_hand, reserved, committed, updated_at, stock_take, stocked)
-       VALUES (1, ?, ?, 0, 0, ?, ?, ?)
+      `INSERT INTO stock (id, sku, on_hand, reserved, committed, updated_at, stock_take, stocked, stock_taken_at)
+       VALUES (1, ?, ?, 0, 0, ?, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET on_hand = excluded.on_hand, committed = 0,
          updated_at = excluded.updated_at, stock_take = excluded.stock_take, stocked = excluded.on_hand,
-         adjusted = 0, moved_in = 0, moved_out = 0`,
+         adjusted = 0, moved_in = 0, moved_out = 0, stock_taken_at = excluded.stock_taken_at`,
       sku,
       onHand,
       iso(now),
       stockTake,
       onHand,
+      now,
     );
     this.#sql.exec(
       "UPDATE transfers SET state = 'superseded', due_at = NULL, updated_at = ? WHERE direction = 'out' AND state = 'open'",
@@ -436,6 +447,31 @@ export class StockStore {
       sold,
       iso(now),
     );
+  }
+
+  /**
+   * Gives a committed hold's units back to the shelf (its order did not end paid), unless a stock take
+   * has counted the shelf since they were sold: then the count stands, and only the hold is released.
+   * Either way `onHand + committed` is unchanged, so the books still add up.
+   */
+  unsell(hold: Reservation, now: number): number {
+    const takenAt =
+      this.#sql
+        .exec<{ at: number | null }>("SELECT stock_taken_at AS at FROM stock WHERE id = 1")
+        .toArray()[0]?.at ?? null;
+    const units = takenAt !== null && takenAt > hold.updatedAt ? 0 : hold.quantity;
+    this.#sql.exec(
+      "UPDATE reservations SET state = 'released', updated_at = ? WHERE order_id = ?",
+      now,
+      hold.orderId,
+    );
+    this.#sql.exec(
+      "UPDATE stock SET on_hand = on_hand + ?, committed = committed - ?, updated_at = ? WHERE id = 1",
+      units,
+      units,
+      iso(now),
+    );
+    return units;
   }
 
   pin(orderId: string, now: number) {

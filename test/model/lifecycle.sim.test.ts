@@ -100,6 +100,24 @@ class Simulation {
     };
   }
 
+  /**
+   * A call that reaches its store at once, whose answer the simulation may then hold back (it arrives
+   * later, or never: a restart drops it) or lose: the effect happened, the caller does not know it.
+   */
+  after(owner: string) {
+    return <T>(work: () => Promise<T>): Promise<T> => {
+      if (!(this.faults && this.rng.chance(0.1))) return work();
+      const done = work();
+      return new Promise<T>((resolve, reject) => {
+        this.pending.push({
+          owner,
+          land: () => void done.then(resolve, reject),
+          lose: () => reject(new Error("connection lost")),
+        });
+      });
+    };
+  }
+
   #behaviour = (): Behaviour => (this.faults ? this.rng.pick(BEHAVIOURS) : this.finalBehaviour);
 
   #log = (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => {
@@ -111,12 +129,14 @@ class Simulation {
   #newLoop(): OrderLoop {
     const owner = `shard#${++this.shard}`;
     const call = this.call(owner);
+    const after = this.after(owner);
     const stockPort = this.stock.port(() => this.stockDown);
     const ports: LoopPorts = {
       store: this.store,
       stock: {
-        pin: (orders) => call(() => 0).then(() => stockPort.pin(orders)),
-        settle: (orders, to) => call(() => 0).then(() => stockPort.settle(orders, to)),
+        pin: (orders) => call(() => 0).then(() => after(() => stockPort.pin(orders))),
+        settle: (orders, to) => call(() => 0).then(() => after(() => stockPort.settle(orders, to))),
+        unsell: (orders) => call(() => 0).then(() => after(() => stockPort.unsell(orders))),
       },
       payments: {
         gateway: async () => this.gateway.port(call, this.#behaviour),
@@ -141,7 +161,7 @@ class Simulation {
     const stockPort = this.stock.port(() => this.stockDown);
     return {
       gateway: this.gateway.port(call, this.#behaviour),
-      pin: (orders) => call(() => 0).then(() => stockPort.pin(orders)),
+      pin: (orders) => call(() => 0).then(() => this.after(owner)(() => stockPort.pin(orders))),
       hold: (orderId, lines, expiresAtMs) =>
         call(() => {
           if (this.stockDown) throw new Error("overloaded");

@@ -170,6 +170,16 @@ class StockObject {
     return { ok: true, quantity: hold.quantity, replayed };
   }
 
+  /** A committed hold of an order that did not end paid: its units go back to the shelf. */
+  unsell(orderId: string, now: number): HoldOutcome["result"] {
+    const hold = this.holds.get(orderId);
+    if (hold?.state !== "committed") return this.settle(orderId, "released", now);
+    hold.state = "released";
+    this.onHand += hold.quantity;
+    this.committed -= hold.quantity;
+    return { ok: true, quantity: hold.quantity, replayed: false };
+  }
+
   settle(orderId: string, to: "committed" | "released", now: number): HoldOutcome["result"] {
     this.expireDue(now);
     const hold = this.holds.get(orderId);
@@ -261,6 +271,7 @@ export class ModelStock {
     return {
       pin: async (orders) => per(orders, (object, orderId) => object.pin(orderId, this.now())),
       settle: async (orders, to) => per(orders, (object, orderId) => object.settle(orderId, to, this.now())),
+      unsell: async (orders) => per(orders, (object, orderId) => object.unsell(orderId, this.now())),
     };
   }
 }

@@ -228,7 +228,23 @@ function afterReport(
       : !current || before.status !== "pending_payment"
         ? lateReport(before, outcome, current, ctx)
         : currentReport(before, report, outcome, ctx);
-  return withReportedHolds(decided, report.cardHolds ?? []);
+  const { next, pin } = withReportedHolds(decided, report.cardHolds ?? []);
+  return { next: lookBeforeHoldsRunOut(next, ctx), pin };
+}
+
+/**
+ * An open payment (the buyer acts, or it processes) may complete at any moment, so its order's holds
+ * must not run out: while they are not all pinned (one a report added could not be pinned), the next
+ * look at the payment, which pins them, comes before the first of them could expire.
+ */
+function lookBeforeHoldsRunOut(order: Lifecycle, ctx: DecideContext): Lifecycle {
+  const state = stateOf(order);
+  if (order.stock === "pinned" || (state.name !== "awaiting_buyer" && state.name !== "processing"))
+    return order;
+  const ends = order.holds.map((hold) => Date.parse(hold.expiresAt)).filter((end) => end > ctx.now);
+  if (ends.length === 0 || order.dueAt === null) return order;
+  const halfway = ctx.now + Math.max(1000, Math.floor((Math.min(...ends) - ctx.now) / 2));
+  return halfway < order.dueAt ? { ...order, dueAt: halfway, dueAttempts: 0 } : order;
 }
 
 /**

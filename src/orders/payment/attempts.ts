@@ -32,10 +32,15 @@ type Prepared =
  */
 export async function makeAttempts(tasks: PaymentTask[], ports: AttemptPorts): Promise<PaymentReport[]> {
   if (tasks.length === 0) return [];
-  const toPin = tasks.filter((task) => task.mode === "charge" && !task.pinned);
+  // Every task pins what is not pinned yet: a payment followed while it is open may complete at any
+  // moment, and one withdrawn may turn out charged, so their holds must not run out either.
+  const toPin = tasks.filter((task) => !task.pinned);
   const pins = toPin.length > 0 ? await ports.pin(toPin) : new Map<string, HoldOutcome[]>();
+  // A hold already committed for this very order (a commit that landed, whose decision was lost) is
+  // more than pinned: its units cannot go to anyone else.
   const pinned = (task: PaymentTask) =>
-    task.pinned || (pins.get(task.orderId)?.every(({ result }) => result.ok) ?? false);
+    task.pinned ||
+    (pins.get(task.orderId)?.every(({ result }) => result.ok || result.error === "committed") ?? false);
   const { turns, waiting } = await pace(tasks, ports);
   const prepared = await Promise.all(
     turns.map((task) =>

@@ -1,4 +1,4 @@
-import { pinOrders, settleOrders } from "../../inventory/inventory.holds";
+import { pinOrders, settleOrders, unsellOrders } from "../../inventory/inventory.holds";
 import { gatewayTurns } from "../../payments/gateway-pacer.do";
 import { gatewayFor } from "../../payments/gateways";
 import { settings } from "../../shared/config";
@@ -28,6 +28,7 @@ export function shardPorts(
     stock: {
       pin: (orders) => pinOrders(env, orders),
       settle: (orders, to) => settleOrders(env, orders, to),
+      unsell: (orders) => unsellOrders(env, orders),
     },
     payments: {
       gateway: () => gatewayFor(env),

@@ -37,6 +37,8 @@ export interface StockPort {
   pin(orders: OrderHolds[]): Promise<Map<string, HoldOutcome[]>>;
   /** Commits (sells) or releases holds. */
   settle(orders: OrderHolds[], to: "committed" | "released"): Promise<Map<string, HoldOutcome[]>>;
+  /** Gives back holds of closed orders that a commit whose decision was lost had sold. */
+  unsell(orders: OrderHolds[]): Promise<Map<string, HoldOutcome[]>>;
 }
 
 /** The payment gateway as the loop uses it, and the turns its rate allows. */

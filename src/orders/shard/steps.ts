@@ -18,6 +18,9 @@ export type StepResult =
 type Steps = Map<string, StepResult>;
 
 const unreachable = ({ result }: HoldOutcome) => !result.ok && result.error === "unreachable";
+/** A hold already committed for this very order is more than pinned: a commit made before, repeated. */
+const kept = ({ result }: HoldOutcome) => result.ok || result.error === "committed";
+const sold = ({ result }: HoldOutcome) => !result.ok && result.error === "committed";
 const holdsOf = (order: OrderRow): OrderHolds => ({ orderId: order.id, holds: order.holds });
 
 /**
@@ -35,7 +38,7 @@ export async function commitStep({ stock, log }: LoopPorts, orders: OrderRow[]):
   for (const order of orders) {
     const outcomes = pinned.get(order.id) ?? [];
     if (outcomes.some(unreachable)) steps.set(order.id, "retry");
-    else if (outcomes.every(({ result }) => result.ok)) ready.push(order);
+    else if (outcomes.every(kept)) ready.push(order);
     else {
       const reason = "The stock was no longer held when the charge succeeded; the charge is refunded";
       steps.set(order.id, { kind: "lost", reason });
@@ -61,19 +64,29 @@ export async function commitStep({ stock, log }: LoopPorts, orders: OrderRow[]):
   return steps;
 }
 
-/** Gives a closed order's held units back. */
+/**
+ * Gives a closed order's held units back. Units a commit sold for it are given back too: a closed
+ * order never keeps sold units, and such a commit's decision was lost (the shard stopped between the
+ * commit and its write, and the order was then closed; see SkuInventory.unsell).
+ */
 export async function releaseStep({ stock, log }: LoopPorts, orders: OrderRow[]): Promise<Steps> {
   const steps: Steps = new Map();
   if (orders.length === 0) return steps;
   const released = await stock.settle(orders.map(holdsOf), "released");
+  const resold = orders.filter((order) => (released.get(order.id) ?? []).some(sold));
+  const unsold =
+    resold.length > 0 ? await stock.unsell(resold.map(holdsOf)) : new Map<string, HoldOutcome[]>();
   for (const order of orders) {
-    const outcomes = released.get(order.id) ?? [];
-    if (outcomes.some(unreachable)) {
+    const outcomes = unsold.get(order.id) ?? released.get(order.id) ?? [];
+    if (outcomes.some(unreachable) || outcomes.some(sold)) {
       steps.set(order.id, "retry");
       continue;
     }
-    const sold = outcomes.filter(({ result }) => !result.ok && result.error === "committed");
-    if (sold.length > 0) log("error", "a closed order's units were committed", { orderId: order.id, sold });
+    if (unsold.has(order.id)) {
+      log("warn", "a closed order's units had been sold by a commit whose decision was lost; given back", {
+        orderId: order.id,
+      });
+    }
     steps.set(order.id, { kind: "released" });
   }
   return steps;
