@@ -384,35 +384,68 @@ export function breakMethod(
   return () => Reflect.set(prototype, method, original);
 }
 
+/** A promise and the function that settles it. */
+function deferred() {
+  let settle!: () => void;
+  const promise = new Promise<void>((resolve) => {
+    settle = resolve;
+  });
+  return { promise, settle };
+}
+
+/**
+ * Holds back the reserves of the inventory objects `stalls` picks, one at a time and in the order
+ * they arrive: the way a request that stalls in a slow object call behaves. `reached(n)` resolves once
+ * the n-th stalled call (from 0) is waiting; `letGo(n)` lets it go on to the real reserve, `fail(n)`
+ * makes it throw, as an object that stopped answering would. Every other call goes through.
+ */
+export function stallReserves(stalls: (objectName: string) => boolean) {
+  const slots: { arrived: ReturnType<typeof deferred>; go: ReturnType<typeof deferred>; fails: boolean }[] =
+    [];
+  const slot = (n: number) => {
+    while (slots.length <= n) slots.push({ arrived: deferred(), go: deferred(), fails: false });
+    return slots[n] as (typeof slots)[number];
+  };
+  let next = 0;
+  const reserve = SkuInventory.prototype.reserve;
+  const restore = breakMethod(
+    SkuInventory.prototype,
+    "reserve",
+    async function (this: SkuInventory, ...args: unknown[]) {
+      const name = (this as unknown as { ctx: DurableObjectState }).ctx.id.name ?? "";
+      if (stalls(name)) {
+        const mine = slot(next++);
+        mine.arrived.settle();
+        await mine.go.promise;
+        if (mine.fails) throw new Error("overloaded");
+      }
+      return reserve.apply(this, args as Parameters<typeof reserve>);
+    },
+  );
+  return {
+    reached: (n: number) => slot(n).arrived.promise,
+    letGo: (n: number) => slot(n).go.settle(),
+    fail: (n: number) => {
+      slot(n).fails = true;
+      slot(n).go.settle();
+    },
+    restore,
+  };
+}
+
 /**
  * The first call of an inventory object's `reserve` that `stalls` picks hangs until `fail()` and
  * then throws, as a request whose object stopped answering would; every other call goes through.
  * `stalled` resolves once that call is hanging.
  */
 export function stallFirstReserve(stalls: (objectName: string) => boolean = () => true) {
-  let reached!: () => void;
-  const stalled = new Promise<void>((resolve) => {
-    reached = resolve;
+  let first = true;
+  const stall = stallReserves((name) => {
+    const picked = first && stalls(name);
+    if (picked) first = false;
+    return picked;
   });
-  let fail!: () => void;
-  const failLater = new Promise<void>((resolve) => {
-    fail = resolve;
-  });
-  const reserve = SkuInventory.prototype.reserve;
-  let hung = false;
-  const restore = breakMethod(
-    SkuInventory.prototype,
-    "reserve",
-    async function (this: SkuInventory, ...args) {
-      const name = (this as unknown as { ctx: DurableObjectState }).ctx.id.name ?? "";
-      if (hung || !stalls(name)) return reserve.apply(this, args as Parameters<typeof reserve>);
-      hung = true;
-      reached();
-      await failLater;
-      throw new Error("overloaded");
-    },
-  );
-  return { stalled, fail, restore };
+  return { stalled: stall.reached(0), fail: () => stall.fail(0), restore: stall.restore };
 }
 
 /**

@@ -26,6 +26,37 @@ import {
  * not answer, a shard that stopped between the two) is repeated harmlessly: a hold already committed
  * for the order counts as pinned, and a closed order's committed units go back to the shelf.
  */
+/**
+ * An order paid by `tok_ok` whose commit reached the inventory while the shard stopped before
+ * writing it: the write of `paid` throws once, as a shard stopping there would leave it.
+ */
+async function paidButNotWritten() {
+  const sku = await stockedSku(3);
+  const response = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_ok"));
+  const accepted = await response.json<Accepted>();
+  const write = ShardStore.prototype.write;
+  let stopped = false;
+  const restoreWrite = breakMethod(
+    ShardStore.prototype,
+    "write",
+    function (this: ShardStore, ...args: unknown[]) {
+      const [order] = args as Parameters<typeof write>;
+      if (!stopped && order.id === accepted.orderId && order.status === "paid") {
+        stopped = true;
+        throw new Error("the shard stopped here");
+      }
+      return write.apply(this, args as Parameters<typeof write>);
+    },
+  );
+  try {
+    await deliverPayments([accepted.orderId]);
+  } finally {
+    restoreWrite();
+  }
+  expect(stopped).toBe(true);
+  return { sku, accepted };
+}
+
 describe("a commit repeated after it partly or wholly landed (found by review)", () => {
   it("pays a card-limited order whose commit reached its allowances but not its SKU at first", async () => {
     const restoreQueue = silenceQueue();
@@ -72,30 +103,7 @@ describe("a commit repeated after it partly or wholly landed (found by review)",
   it("gives the units back when the shard stopped after committing and the buyer then cancelled", async () => {
     const restoreQueue = silenceQueue();
     try {
-      const sku = await stockedSku(3);
-      const response = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_ok"));
-      const accepted = await response.json<Accepted>();
-      // The shard stops between the commit and the write of `paid` (here: that write throws once).
-      const write = ShardStore.prototype.write;
-      let stopped = false;
-      const restoreWrite = breakMethod(
-        ShardStore.prototype,
-        "write",
-        function (this: ShardStore, ...args: unknown[]) {
-          const [order] = args as Parameters<typeof write>;
-          if (!stopped && order.id === accepted.orderId && order.status === "paid") {
-            stopped = true;
-            throw new Error("the shard stopped here");
-          }
-          return write.apply(this, args as Parameters<typeof write>);
-        },
-      );
-      try {
-        await deliverPayments([accepted.orderId]);
-      } finally {
-        restoreWrite();
-      }
-      expect(stopped).toBe(true);
+      const { sku, accepted } = await paidButNotWritten();
       expect(await stockOf(sku)).toMatchObject({ committed: 1 });
       expect((await orderOf(accepted)).status).toBe("pending_payment");
 
@@ -120,28 +128,7 @@ describe("a commit repeated after it partly or wholly landed (found by review)",
   it("pays the order when the shard stopped after committing and the next attempt finds the charge", async () => {
     const restoreQueue = silenceQueue();
     try {
-      const sku = await stockedSku(3);
-      const response = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_ok"));
-      const accepted = await response.json<Accepted>();
-      const write = ShardStore.prototype.write;
-      let stopped = false;
-      const restoreWrite = breakMethod(
-        ShardStore.prototype,
-        "write",
-        function (this: ShardStore, ...args: unknown[]) {
-          const [order] = args as Parameters<typeof write>;
-          if (!stopped && order.id === accepted.orderId && order.status === "paid") {
-            stopped = true;
-            throw new Error("the shard stopped here");
-          }
-          return write.apply(this, args as Parameters<typeof write>);
-        },
-      );
-      try {
-        await deliverPayments([accepted.orderId]);
-      } finally {
-        restoreWrite();
-      }
+      const { sku, accepted } = await paidButNotWritten();
       // The attempt's lease runs out; the next attempt asks the gateway, finds the charge, and the
       // commit is made again, harmlessly.
       await patchShardRow(accepted.orderId, "lease_until = 1, due_at = 1");

@@ -1,11 +1,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { SkuInventory } from "../src/inventory/inventory.do";
 import { reconcile } from "../src/orders/reconcile";
 import {
   type Accepted,
-  breakMethod,
   cancelOrder,
   chargeBehindTheQueue,
   chargesFor,
@@ -18,6 +16,7 @@ import {
   shardOf,
   shardOfTestKey,
   silenceQueue,
+  stallReserves,
   stockedSku,
   stockOf,
   unique,
@@ -28,49 +27,6 @@ import {
  * that restarted, a refusal that contradicted an order still being placed, a lookup that closed an
  * order while a lapsed attempt's charge was on its way, and a simulator weaker than Stripe.
  */
-
-/**
- * Holds back the reserves of the inventory objects `stalls` picks, one at a time and in the order
- * they arrive, until the test lets each go on to the real reserve: the way a request that stalls in a
- * slow object call behaves. `reached(n)` resolves once the n-th stalled call (from 0) is waiting.
- */
-function stallReserves(stalls: (objectName: string) => boolean) {
-  const waiting: { arrived: () => void; go: Promise<void>; release: () => void }[] = [];
-  const slot = (n: number) => {
-    while (waiting.length <= n) {
-      let arrived!: () => void;
-      const arrival = new Promise<void>((resolve) => {
-        arrived = resolve;
-      });
-      let release!: () => void;
-      const go = new Promise<void>((resolve) => {
-        release = resolve;
-      });
-      waiting.push(Object.assign({ arrived, go, release }, { arrival }));
-    }
-    return waiting[n] as (typeof waiting)[number] & { arrival: Promise<void> };
-  };
-  let next = 0;
-  const reserve = SkuInventory.prototype.reserve;
-  const restore = breakMethod(
-    SkuInventory.prototype,
-    "reserve",
-    async function (this: SkuInventory, ...args: unknown[]) {
-      const name = (this as unknown as { ctx: DurableObjectState }).ctx.id.name ?? "";
-      if (stalls(name)) {
-        const mine = slot(next++);
-        mine.arrived();
-        await mine.go;
-      }
-      return reserve.apply(this, args as Parameters<typeof reserve>);
-    },
-  );
-  return {
-    reached: (n: number) => slot(n).arrival,
-    letGo: (n: number) => slot(n).release(),
-    restore,
-  };
-}
 
 /** The claim on a key locked until long ago: its request is taken to have stopped. */
 async function lapseClaim(key: string) {
@@ -132,7 +88,7 @@ describe("a refusal never contradicts an order still being placed (sequence 2)",
     let first = true;
     const stall = stallReserves((name) => {
       const stalls = name === sku && first;
-      first = false;
+      if (stalls) first = false;
       return stalls;
     });
     try {

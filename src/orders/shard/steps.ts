@@ -1,5 +1,5 @@
 import type { HoldOutcome, OrderHolds } from "../../inventory/inventory.holds";
-import { chargeRef, refundKey } from "../../payments/gateway";
+import { chargeRef, type PaymentGateway, refundKey } from "../../payments/gateway";
 import type { LifecycleEvent, StockStep } from "../lifecycle/decide";
 import type { OrderRow } from "../lifecycle/order";
 import type { LoopPorts } from "./ports";
@@ -143,57 +143,52 @@ export async function lateStep({ stock, log }: LoopPorts, orders: OrderRow[]): P
 }
 
 /**
- * The orders whose gateway call the gateway's rate allows now; the others back off like a failed step
- * (refunds and checks are few, and never urgent to the second).
+ * One gateway call per order, for the orders the gateway's rate allows now; the others back off like
+ * a failed step (refunds and checks are few, and never urgent to the second).
  */
-async function turns({ payments }: LoopPorts, orders: OrderRow[], steps: Steps): Promise<OrderRow[]> {
-  const { granted } = await payments.turns(orders.length);
-  for (const order of orders.slice(granted)) steps.set(order.id, "retry");
-  return orders.slice(0, granted);
-}
-
-/** Refunds the charge on each of these closed orders, under the order's own refund key. */
-export async function refundStep(ports: LoopPorts, orders: OrderRow[]): Promise<Steps> {
+async function atGateway(
+  ports: LoopPorts,
+  orders: OrderRow[],
+  call: (gateway: PaymentGateway, order: OrderRow) => Promise<StepResult>,
+): Promise<Steps> {
   const steps: Steps = new Map();
   if (orders.length === 0) return steps;
   const gateway = await ports.payments.gateway();
-  const allowed = await turns(ports, orders, steps);
+  const { granted } = await ports.payments.turns(orders.length);
+  for (const order of orders.slice(granted)) steps.set(order.id, "retry");
   await Promise.all(
-    allowed.map(async (order) => {
-      const refunded = await gateway
-        .refund(order.chargeId ?? "", refundKey(order.id))
-        .then(() => true)
-        .catch((error: unknown) => {
-          ports.log("warn", "refund failed; will retry", { orderId: order.id, error: String(error) });
-          return false;
-        });
-      if (refunded) ports.log("warn", "charge on a closed order refunded", { orderId: order.id });
-      steps.set(order.id, refunded ? { type: "refunded" } : "retry");
-    }),
+    orders.slice(0, granted).map(async (order) => steps.set(order.id, await call(gateway, order))),
   );
   return steps;
+}
+
+/** Refunds the charge on each of these closed orders, under the order's own refund key. */
+export function refundStep(ports: LoopPorts, orders: OrderRow[]): Promise<Steps> {
+  return atGateway(ports, orders, async (gateway, order) => {
+    try {
+      await gateway.refund(order.chargeId ?? "", refundKey(order.id));
+    } catch (error) {
+      ports.log("warn", "refund failed; will retry", { orderId: order.id, error: String(error) });
+      return "retry";
+    }
+    ports.log("warn", "charge on a closed order refunded", { orderId: order.id });
+    return { type: "refunded" };
+  });
 }
 
 /**
  * A closed order on which a charge may exist: the payment is withdrawn at the gateway where it could
  * still be confirmed (so a charge still on its way is refused from then on), and answered as it is.
  */
-export async function verifyStep(ports: LoopPorts, orders: OrderRow[]): Promise<Steps> {
-  const steps: Steps = new Map();
-  if (orders.length === 0) return steps;
-  const gateway = await ports.payments.gateway();
-  const allowed = await turns(ports, orders, steps);
-  await Promise.all(
-    allowed.map(async (order) => {
-      const ref = chargeRef({
-        orderId: order.id,
-        amount: order.total,
-        token: order.paymentToken,
-        intentId: order.intentId,
-      });
-      const found = await gateway.abandon(ref).catch(() => null);
-      steps.set(order.id, found ? { type: "verified", found } : "retry");
-    }),
-  );
-  return steps;
+export function verifyStep(ports: LoopPorts, orders: OrderRow[]): Promise<Steps> {
+  return atGateway(ports, orders, async (gateway, order) => {
+    const ref = chargeRef({
+      orderId: order.id,
+      amount: order.total,
+      token: order.paymentToken,
+      intentId: order.intentId,
+    });
+    const found = await gateway.abandon(ref).catch(() => null);
+    return found ? { type: "verified", found } : "retry";
+  });
 }
