@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { announcements } from "../../src/orders/lifecycle/announcements";
 import { decide, type LifecycleEvent } from "../../src/orders/lifecycle/decide";
-import { assertOrder, InvariantViolation } from "../../src/orders/lifecycle/invariants";
+import { checkOrder, InvariantViolation } from "../../src/orders/lifecycle/invariants";
 import { type AcceptedOrder, acceptedLifecycle, type OrderRow } from "../../src/orders/lifecycle/order";
 import { owedWork, stateOf } from "../../src/orders/lifecycle/states";
 import type { DecideContext } from "../../src/orders/lifecycle/timing";
@@ -51,7 +51,7 @@ function run(order: OrderRow, events: LifecycleEvent[], now = T0): OrderRow {
   let row = order;
   for (const event of events) {
     const next: OrderRow = { ...row, ...decide(row, event, ctx(now)).next };
-    assertOrder(row, next, now);
+    checkOrder(row, next, now);
     row = next;
   }
   return row;
@@ -142,8 +142,8 @@ describe("the lifecycle machine", () => {
     let row = run(accepted(), [{ type: "begin" }]);
     row = run(row, [report(row, { kind: "charged", chargeId: "ch_1" })]);
     const second = { ...row, ...decide(row, report(row, { kind: "charged", chargeId: "ch_2" }), ctx()).next };
-    expect(() => assertOrder(row, second, T0)).toThrow(InvariantViolation);
+    expect(() => checkOrder(row, second, T0)).toThrow(InvariantViolation);
     const paid = run(row, [{ type: "stock", step: { kind: "sold" } }]);
-    expect(() => assertOrder(paid, { ...paid, status: "cancelled" }, T0)).toThrow(/terminal status/);
+    expect(() => checkOrder(paid, { ...paid, status: "cancelled" }, T0)).toThrow(/terminal status/);
   });
 });

@@ -2,10 +2,10 @@ import type { Lifecycle, OrderRow } from "./order";
 import { owedWork } from "./states";
 
 /**
- * The order lifecycle's invariants, stated once. `checkOrder` holds of every order the shard writes and
- * `checkChange` of every change it writes (the shard runs both before each write and aborts the write's
- * transaction on a violation, logging the order id); the model test runs them on every step of every
- * simulated sequence. Two more are enforced where their decisions are made: an order whose charge may
+ * The order lifecycle's invariants, stated once: `orderViolations` of every order the shard writes and
+ * `changeViolations` of every change it writes. `checkOrder` runs both before each write (the shard
+ * then aborts the write's transaction on a violation and logs the order id); the model test runs it on
+ * every step of every simulated sequence. Two more are enforced where their decisions are made: an order whose charge may
  * exist is never closed by time (decide.ts, `expire`), and the consumer charges only with every hold
  * pinned (payment/attempts.ts).
  */
@@ -89,7 +89,7 @@ function changeViolations(before: Lifecycle, after: Lifecycle): string[] {
 }
 
 /** Throws an InvariantViolation naming everything wrong with writing `after` over `before`. */
-export function assertOrder(before: OrderRow | null, after: OrderRow, now: number): void {
+export function checkOrder(before: OrderRow | null, after: OrderRow, now: number): void {
   const wrong = [...orderViolations(after, now), ...(before ? changeViolations(before, after) : [])];
   if (wrong.length > 0) throw new InvariantViolation(after.id, wrong);
 }

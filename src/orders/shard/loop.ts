@@ -2,7 +2,7 @@ import type { SkuHold } from "../../inventory/inventory.holds";
 import type { GatewayEvent } from "../../payments/gateway";
 import { announcements } from "../lifecycle/announcements";
 import { decide, type LifecycleEvent } from "../lifecycle/decide";
-import { assertOrder, InvariantViolation } from "../lifecycle/invariants";
+import { checkOrder, InvariantViolation } from "../lifecycle/invariants";
 import {
   type AcceptedOrder,
   acceptedLifecycle,
@@ -63,7 +63,7 @@ export class OrderLoop {
       ...next,
       ...(visible ? { version: before.version + 1, updatedAt: new Date(now).toISOString() } : {}),
     };
-    assertOrder(before, after, now);
+    checkOrder(before, after, now);
     this.#ports.store.write(after, announcements(before, next), now);
     if (after.dueAt !== null) this.#ports.wake(after.dueAt);
     return after;
@@ -103,7 +103,7 @@ export class OrderLoop {
       version: 1,
       projected: 0,
     };
-    assertOrder(null, row, this.#ports.clock.now());
+    checkOrder(null, row, this.#ports.clock.now());
     this.#ports.store.insert(row);
   }
 
