@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { SkuInventory } from "../src/inventory/inventory.do";
 import { unique } from "./helpers";
 
@@ -129,12 +129,17 @@ describe("SkuInventory", () => {
       "sold-then-closed": { ok: true, replayed: true },
     });
     expect(await stub.counts()).toMatchObject({ onHand: 10, committed: 0 });
-    // A hold still held is released as a release would; a stock take after a sale stands.
+    // A hold still held is released as a release would; a stock take after a sale stands, even in the
+    // same millisecond (the object's clock does not move within a turn, and may step back elsewhere).
     await stub.reserve({ orderId: "held", quantity: 2, expiresAtMs: minutes(15) });
     await stub.reserve({ orderId: "counted", quantity: 1, expiresAtMs: minutes(15) });
-    await stub.settleMany(["counted"], "committed");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-    expect((await stub.set(await stub.snapshot().then((s) => s?.sku ?? ""), 8)).ok).toBe(true);
+    const frozen = vi.spyOn(Date, "now").mockReturnValue(Date.now());
+    try {
+      await stub.settleMany(["counted"], "committed");
+      expect((await stub.set(await stub.snapshot().then((s) => s?.sku ?? ""), 8)).ok).toBe(true);
+    } finally {
+      frozen.mockRestore();
+    }
     const answers = await stub.unsell(["held", "counted", "unknown"]);
     expect(answers).toMatchObject({
       held: { ok: true },
@@ -151,6 +156,23 @@ describe("SkuInventory", () => {
       { kind: "return", quantity: 3 },
       { kind: "return", quantity: 0 },
     ]);
+  });
+
+  it("takes no hold again for an order released as closed, but does after a plain release", async () => {
+    const { stub, ready } = freshObject(10);
+    await ready;
+    const hold = (orderId: string) => stub.reserve({ orderId, quantity: 1, expiresAtMs: minutes(15) });
+    expect(await hold("retried")).toMatchObject({ ok: true });
+    await stub.release("retried");
+    // A plain release (a cart given back by a failed attempt) lets the same order hold again.
+    expect(await hold("retried")).toMatchObject({ ok: true, replayed: false });
+    // An order its shard closed is closed here for good, whatever its hold came to, or none at all.
+    expect(await hold("closed")).toMatchObject({ ok: true });
+    await stub.settleMany(["closed", "never-held"], "released", true);
+    expect(await hold("closed")).toMatchObject({ ok: false, error: "closed" });
+    expect(await hold("never-held")).toMatchObject({ ok: false, error: "closed" });
+    expect(await stub.pin(["closed"])).toMatchObject({ closed: { ok: false, error: "released" } });
+    expect(await stub.counts()).toMatchObject({ reserved: 1, onHand: 10 });
   });
 
   it("arms its alarm for the earliest hold", async () => {

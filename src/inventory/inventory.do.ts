@@ -48,7 +48,11 @@ export type StockChange =
  */
 export type ReserveResult =
   | { ok: true; quantity: number; expiresAt: string; available: number; replayed: boolean }
-  | { ok: false; error: "insufficient_stock" | "already_committed" | "not_stocked"; available: number }
+  | {
+      ok: false;
+      error: "insufficient_stock" | "already_committed" | "not_stocked" | "closed";
+      available: number;
+    }
   | InvalidArgument;
 
 /** What a move out of this object took: `units` may be less than asked, never more than was free. */
@@ -277,6 +281,9 @@ export class SkuInventory extends DurableObject<Env> {
     if (!counts) return { ok: false, error: "not_stocked", available: 0 };
 
     const existing = this.#store.reservation(orderId);
+    // Its order was closed: a call of its that arrives late (a consumer's, a stalled checkout's) must
+    // not hold units no decision will ever give back.
+    if (existing?.closed) return { ok: false, error: "closed", available: counts.available };
     if (existing?.state === "held" || (existing?.state === "refused" && partial)) {
       return { ...granted(existing), available: counts.available, replayed: true };
     }
@@ -344,23 +351,40 @@ export class SkuInventory extends DurableObject<Env> {
     return this.#settle(orderId, "committed");
   }
 
-  /** Returns an order's held units to stock. Also forgets a remembered refusal, so a later retry starts clean. */
-  release(orderId: string): SettleResult {
-    return this.#settle(orderId, "released");
+  /**
+   * Returns an order's held units to stock. Also forgets a remembered refusal, so a later retry starts
+   * clean; `closing` (its order is closed for good) instead refuses any later hold for the order.
+   */
+  release(orderId: string, closing = false): SettleResult {
+    return this.#settle(orderId, "released", z.boolean().parse(closing));
   }
 
-  /** `commit` or `release` for several orders in one call (and one write), each answered as alone. */
-  settleMany(orderIds: string[], to: "committed" | "released"): Record<string, SettleResult> {
-    const checked = z.array(OrderId).max(MAX_BATCH).safeParse(orderIds);
+  /**
+   * `commit` or `release` for several orders in one call (and one write), each answered as alone;
+   * `closing` with a release: these orders are closed for good, and no hold is taken for them again.
+   */
+  settleMany(
+    orderIds: string[],
+    to: "committed" | "released",
+    closing = false,
+  ): Record<string, SettleResult> {
+    const checked = z.tuple([z.array(OrderId).max(MAX_BATCH), z.boolean()]).safeParse([orderIds, closing]);
     if (!checked.success) return Object.fromEntries(orderIds.map((id) => [id, invalid(checked.error)]));
-    return Object.fromEntries(checked.data.map((id) => [id, this.#settle(id, to)]));
+    const [ids, closes] = checked.data;
+    return Object.fromEntries(ids.map((id) => [id, this.#settle(id, to, closes && to === "released")]));
   }
 
-  #settle(orderId: string, to: "committed" | "released"): SettleResult {
+  #settle(orderId: string, to: "committed" | "released", closing = false): SettleResult {
     const checked = OrderId.safeParse(orderId);
     if (!checked.success) return invalid(checked.error);
     const now = Date.now();
     this.#expireDue(now);
+    const result = this.#settleHold(orderId, to, now);
+    if (closing) this.#atomically(() => this.#store.close(orderId, now));
+    return result;
+  }
+
+  #settleHold(orderId: string, to: "committed" | "released", now: number): SettleResult {
     const existing = this.#store.reservation(orderId);
     if (!existing) return { ok: false, error: "no_hold" };
     if (existing.state === "refused") {
@@ -390,13 +414,14 @@ export class SkuInventory extends DurableObject<Env> {
     for (const orderId of checked.data) {
       const existing = this.#store.reservation(orderId);
       if (existing?.state !== "committed") {
-        results[orderId] = this.#settle(orderId, "released");
+        results[orderId] = this.#settle(orderId, "released", true);
         continue;
       }
       const now = Date.now();
       this.#atomically(() => {
         const units = this.#store.unsell(existing, now);
         this.#store.record("return", units, now, orderId, "its order did not end paid");
+        this.#store.close(orderId, now);
         this.#drain(now);
       });
       results[orderId] = { ok: true, quantity: existing.quantity, replayed: false };

@@ -260,11 +260,19 @@ export async function holdCart(
 
 export const everyBucket = (count: number) => Array.from({ length: count }, (_, bucket) => bucket);
 
-/** Releases whatever `orderId` holds in the given buckets; a bucket that holds nothing answers so. */
-export async function releaseBuckets(env: Env, orderId: string, lines: { sku: string; buckets: number[] }[]) {
+/**
+ * Releases whatever `orderId` holds in the given buckets; a bucket that holds nothing answers so.
+ * `closing`: the order id is done with for good, so no hold is taken for it there again.
+ */
+export async function releaseBuckets(
+  env: Env,
+  orderId: string,
+  lines: { sku: string; buckets: number[] }[],
+  closing = false,
+) {
   const results = await Promise.allSettled(
     lines.flatMap(({ sku, buckets }) =>
-      buckets.map((bucket) => bucketObject(env, sku, bucket).release(orderId)),
+      buckets.map((bucket) => bucketObject(env, sku, bucket).release(orderId, closing)),
     ),
   );
   return results.every((result) => result.status === "fulfilled");
@@ -326,8 +334,8 @@ async function perObject(
 }
 
 /** Commits (sells) or releases the holds of many orders, one call per inventory object. */
-export function settleOrders(env: Env, orders: OrderHolds[], to: "committed" | "released") {
-  return perObject(env, orders, async (stub, orderIds) => stub.settleMany(orderIds, to));
+export function settleOrders(env: Env, orders: OrderHolds[], to: "committed" | "released", closing = false) {
+  return perObject(env, orders, async (stub, orderIds) => stub.settleMany(orderIds, to, closing));
 }
 
 /**

@@ -52,8 +52,10 @@ export type Reservation = {
   state: ReservationState;
   expiresAt: number;
   pinned: boolean;
-  /** When the hold last changed state (for a committed hold: when it was sold). */
-  updatedAt: number;
+  /** Its order was closed by its shard: no hold may be taken for it again. */
+  closed: boolean;
+  /** For a committed hold: the stock take it was sold under (null if sold before this was kept). */
+  soldIn: string | null;
 };
 export type LedgerKind =
   | "set"
@@ -126,8 +128,10 @@ const MIGRATIONS = [
      reason TEXT NOT NULL,
      at INTEGER NOT NULL
    );`,
-  // When the last stock take counted the shelf: units sold before it are not given back after it.
-  "ALTER TABLE stock ADD COLUMN stock_taken_at INTEGER;",
+  // A reservation of an order its shard has closed (no hold may be taken for it again), and the stock
+  // take it was sold under (its units are given back only while that stock take stands).
+  `ALTER TABLE reservations ADD COLUMN closed INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE reservations ADD COLUMN sold_in TEXT;`,
 ];
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -188,9 +192,10 @@ export class StockStore {
         state: ReservationState;
         expires_at: number;
         pinned: number;
-        updated_at: number;
+        closed: number;
+        sold_in: string | null;
       }>(
-        "SELECT order_id, quantity, state, expires_at, pinned, updated_at FROM reservations WHERE order_id = ?",
+        "SELECT order_id, quantity, state, expires_at, pinned, closed, sold_in FROM reservations WHERE order_id = ?",
         orderId,
       )
       .toArray()[0];
@@ -201,7 +206,8 @@ export class StockStore {
           state: row.state,
           expiresAt: row.expires_at,
           pinned: row.pinned === 1,
-          updatedAt: row.updated_at,
+          closed: row.closed === 1,
+          soldIn: row.sold_in,
         }
       : null;
   }
@@ -250,17 +256,16 @@ export class StockStore {
    */
   setOnHand(sku: string, onHand: number, stockTake: string, now: number) {
     this.#sql.exec(
-      `INSERT INTO stock (id, sku, on_hand, reserved, committed, updated_at, stock_take, stocked, stock_taken_at)
-       VALUES (1, ?, ?, 0, 0, ?, ?, ?, ?)
+      `INSERT INTO stock (id, sku, on_hand, reserved, committed, updated_at, stock_take, stocked)
+       VALUES (1, ?, ?, 0, 0, ?, ?, ?)
        ON CONFLICT (id) DO UPDATE SET on_hand = excluded.on_hand, committed = 0,
          updated_at = excluded.updated_at, stock_take = excluded.stock_take, stocked = excluded.on_hand,
-         adjusted = 0, moved_in = 0, moved_out = 0, stock_taken_at = excluded.stock_taken_at`,
+         adjusted = 0, moved_in = 0, moved_out = 0`,
       sku,
       onHand,
       iso(now),
       stockTake,
       onHand,
-      now,
     );
     this.#sql.exec(
       "UPDATE transfers SET state = 'superseded', due_at = NULL, updated_at = ? WHERE direction = 'out' AND state = 'open'",
@@ -430,12 +435,18 @@ export class StockStore {
     }
   }
 
-  /** Ends a hold: a commit also takes its units off the shelf; a release or expiry only frees them. */
+  /**
+   * Ends a hold: a commit also takes its units off the shelf (and notes the stock take they were sold
+   * under); a release or expiry only frees them.
+   */
   settle(hold: Reservation, to: "committed" | "released" | "expired", now: number) {
     this.#sql.exec(
-      "UPDATE reservations SET state = ?, updated_at = ? WHERE order_id = ?",
+      `UPDATE reservations SET state = ?, updated_at = ?,
+         sold_in = CASE WHEN ? = 'committed' THEN (SELECT stock_take FROM stock WHERE id = 1) ELSE sold_in END
+       WHERE order_id = ?`,
       to,
       now,
+      to,
       hold.orderId,
     );
     const sold = to === "committed" ? hold.quantity : 0;
@@ -450,16 +461,16 @@ export class StockStore {
   }
 
   /**
-   * Gives a committed hold's units back to the shelf (its order did not end paid), unless a stock take
-   * has counted the shelf since they were sold: then the count stands, and only the hold is released.
-   * Either way `onHand + committed` is unchanged, so the books still add up.
+   * Gives a committed hold's units back to the shelf (its order did not end paid), while the stock take
+   * they were sold under stands: once a stock take has counted the shelf since (or if the sale predates
+   * this record), the count stands, and only the hold is released. Either way `onHand + committed` is
+   * unchanged, so the books still add up.
    */
   unsell(hold: Reservation, now: number): number {
-    const takenAt =
-      this.#sql
-        .exec<{ at: number | null }>("SELECT stock_taken_at AS at FROM stock WHERE id = 1")
-        .toArray()[0]?.at ?? null;
-    const units = takenAt !== null && takenAt > hold.updatedAt ? 0 : hold.quantity;
+    const current = this.#sql
+      .exec<{ take: string }>("SELECT stock_take AS take FROM stock WHERE id = 1")
+      .toArray()[0];
+    const units = hold.soldIn !== null && hold.soldIn === current?.take ? hold.quantity : 0;
     this.#sql.exec(
       "UPDATE reservations SET state = 'released', updated_at = ? WHERE order_id = ?",
       now,
@@ -472,6 +483,20 @@ export class StockStore {
       iso(now),
     );
     return units;
+  }
+
+  /**
+   * Marks an order closed here: whatever its hold came to (released, expired, or none at all), no hold
+   * is taken for it again, so a call of its that arrives late cannot hold (and pin) units for it.
+   */
+  close(orderId: string, now: number) {
+    this.#sql.exec(
+      `INSERT INTO reservations (order_id, quantity, state, expires_at, updated_at, closed)
+       VALUES (?, 0, 'released', 0, ?, 1)
+       ON CONFLICT (order_id) DO UPDATE SET closed = 1`,
+      orderId,
+      now,
+    );
   }
 
   pin(orderId: string, now: number) {

@@ -403,6 +403,17 @@ async function run(seed: number): Promise<string[]> {
   sim.gateway.answer(sim.key, sim.orderId, true);
   const live = sim.gateway.live(sim.key);
   if (live !== (paid ? 1 : 0)) problems.push(`${row.status} order with ${live} live charges`);
+  // Every hold the order recorded is settled as the order ended, at its own object: sold if it is
+  // paid (but a card hold that lapsed before a late report brought it, which is not counted), never
+  // sold if it is closed.
+  for (const hold of row.holds) {
+    const state = sim.stock.object(hold.sku).holds.get(sim.orderId)?.state;
+    const lapsedCard = hold.allowance === "card" && state === "expired";
+    if (paid && state !== "committed" && !lapsedCard)
+      problems.push(`paid order's ${hold.allowance ?? "stock"} hold is ${state}`);
+    if (!paid && state === "committed")
+      problems.push(`closed order's ${hold.allowance ?? "stock"} hold is committed`);
+  }
   // The stock agrees: sold to a paid order only, nothing left held (unrecorded holds run out).
   sim.now += 2 * HOLD_TTL_MS;
   for (const object of sim.stock.objects.values()) object.expireDue(sim.now);

@@ -129,6 +129,8 @@ class StockObject {
   onHand: number;
   committed = 0;
   readonly holds = new Map<string, ModelHold>();
+  /** Orders closed here: no hold is taken for them again. */
+  readonly closed = new Set<string>();
 
   constructor(onHand: number) {
     this.onHand = onHand;
@@ -149,6 +151,7 @@ class StockObject {
 
   reserve(orderId: string, quantity: number, expiresAt: number, now: number) {
     this.expireDue(now);
+    if (this.closed.has(orderId)) return { ok: false as const, available: this.onHand - this.reserved };
     const existing = this.holds.get(orderId);
     if (existing?.state === "held")
       return { ok: true as const, quantity: existing.quantity, expiresAt: existing.expiresAt };
@@ -172,6 +175,7 @@ class StockObject {
 
   /** A committed hold of an order that did not end paid: its units go back to the shelf. */
   unsell(orderId: string, now: number): HoldOutcome["result"] {
+    this.closed.add(orderId);
     const hold = this.holds.get(orderId);
     if (hold?.state !== "committed") return this.settle(orderId, "released", now);
     hold.state = "released";
@@ -270,7 +274,12 @@ export class ModelStock {
     };
     return {
       pin: async (orders) => per(orders, (object, orderId) => object.pin(orderId, this.now())),
-      settle: async (orders, to) => per(orders, (object, orderId) => object.settle(orderId, to, this.now())),
+      settle: async (orders, to) =>
+        per(orders, (object, orderId) => {
+          // The loop releases closed orders only: no hold is taken for them again.
+          if (to === "released") object.closed.add(orderId);
+          return object.settle(orderId, to, this.now());
+        }),
       unsell: async (orders) => per(orders, (object, orderId) => object.unsell(orderId, this.now())),
     };
   }

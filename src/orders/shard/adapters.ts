@@ -27,7 +27,8 @@ export function shardPorts(
     store,
     stock: {
       pin: (orders) => pinOrders(env, orders),
-      settle: (orders, to) => settleOrders(env, orders, to),
+      // Every release the order loop makes is of a closed order: no hold is taken for it again.
+      settle: (orders, to) => settleOrders(env, orders, to, to === "released"),
       unsell: (orders) => unsellOrders(env, orders),
     },
     payments: {

@@ -37,7 +37,8 @@ type ClaimHooks = {
  *   (on every bucket its walk may have touched), or a retry takes it over and gives them back first.
  * - after the hold, before the record: the same; the holds go back, no order exists, the key is free.
  * - a stalled request whose claim was given up comes back: its claim is gone (or another's), so it
- *   records nothing, gives back its own holds and answers 503; a hold that lands after that expires.
+ *   records nothing, gives back its own holds and answers 503. The order id of a claim given up is
+ *   closed at every object it may have touched, so a hold of its that lands later is refused.
  */
 export class Claims {
   readonly #store: ShardStore;
@@ -85,7 +86,7 @@ export class Claims {
       this.#hooks.wake(now);
       // Given back before this attempt holds, so it does not find the stopped one's units, or its
       // customer's allowance, still held against it; if that fails, the alarm gives them back.
-      if (await releaseBuckets(this.#env, previous.orderId, everyBucketOf(previous.lines))) {
+      if (await releaseBuckets(this.#env, previous.orderId, everyBucketOf(previous.lines), true)) {
         this.#store.releaseDone(previous.orderId);
       }
     }
@@ -190,7 +191,7 @@ export class Claims {
     if (due === null || due > now) return 0;
     let released = 0;
     for (const { orderId, lines, dueAttempts } of this.#store.dueReleases(now, 100)) {
-      if (await releaseBuckets(this.#env, orderId, everyBucketOf(lines))) {
+      if (await releaseBuckets(this.#env, orderId, everyBucketOf(lines), true)) {
         this.#store.releaseDone(orderId);
         released++;
       } else {

@@ -290,7 +290,11 @@ export class OrderLoop {
     const steps = async (work: Work, run: (orders: OrderRow[]) => Promise<Map<string, StepResult>>) => {
       const orders = owed.get(work) ?? [];
       if (orders.length === 0) return;
-      for (const [id, result] of await run(orders)) this.#applyStep(id, work, result, tally);
+      const results = await run(orders);
+      for (const order of orders) {
+        const result = results.get(order.id);
+        if (result) this.#applyStep(order, work, result, tally);
+      }
     };
     await Promise.all([
       resend.length > 0 ? this.#ports.handOn(resend) : undefined,
@@ -304,11 +308,18 @@ export class OrderLoop {
   }
 
   /** Applies a step's result to an order that still owes that step. */
-  #applyStep(id: string, work: Work, result: StepResult, tally: Tally) {
+  /**
+   * Applies a step's result to an order that still owes that step, for the holds the step was made
+   * for: should a report have added a hold meanwhile, the step is made again, for them all.
+   */
+  #applyStep(made: OrderRow, work: Work, result: StepResult, tally: Tally) {
     const event: LifecycleEvent = result === "retry" ? { type: "step_failed" } : asEvent(result);
+    const holds = (order: OrderRow) => order.holds.length + order.lateHolds.length;
     const owes = (order: OrderRow) =>
-      !this.settling.has(id) && owedWork(order, this.#ports.clock.now()) === work;
-    if (this.#apply(id, event, owes)) {
+      !this.settling.has(order.id) &&
+      owedWork(order, this.#ports.clock.now()) === work &&
+      holds(order) === holds(made);
+    if (this.#apply(made.id, event, owes)) {
       if (result === "retry") tally.failed++;
       else tally.settled++;
     }

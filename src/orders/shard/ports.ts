@@ -35,7 +35,7 @@ export interface OrderStore {
 export interface StockPort {
   /** Pins holds (no expiry until a decision). */
   pin(orders: OrderHolds[]): Promise<Map<string, HoldOutcome[]>>;
-  /** Commits (sells) or releases holds. */
+  /** Commits (sells) holds, or releases a closed order's (no hold is taken for it again). */
   settle(orders: OrderHolds[], to: "committed" | "released"): Promise<Map<string, HoldOutcome[]>>;
   /** Gives back holds of closed orders that a commit whose decision was lost had sold. */
   unsell(orders: OrderHolds[]): Promise<Map<string, HoldOutcome[]>>;
