@@ -94,7 +94,7 @@ export class OrderLoop {
     }
   }
 
-  /** Records an order checkout accepted, in the caller's transaction; answers when it is next due. */
+  /** Records an order checkout accepted (due to be handed on at `dueAt`), in the caller's transaction. */
   accept(order: AcceptedOrder, dueAt: number): void {
     const row: OrderRow = {
       ...order,
