@@ -287,6 +287,12 @@ export type HoldOutcome = {
 };
 
 /**
+ * A hold that is pinned, or already committed for this very order (a commit that landed, whose
+ * decision was lost): either way its units cannot go to anyone else.
+ */
+export const holdKept = ({ result }: HoldOutcome) => result.ok || result.error === "committed";
+
+/**
  * One batched call per inventory object for the holds of many orders (a queue batch's worth),
  * answered per order with what each of its buckets said. An object that cannot be reached answers
  * `unreachable` for its orders, so one failing object never hides the others' answers.

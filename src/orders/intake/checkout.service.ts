@@ -153,7 +153,7 @@ export async function checkout(
 
   const decided = await decideAtEdge(scope, request, lines, client, timer);
   if ("refusal" in decided) {
-    const known = await timer.time("key", async () => shard.lookupKey(key, keyHash, print));
+    const known = await timer.time("key", async () => shard.refusalStanding(key, keyHash, print));
     return (
       (await answerKnown(known)) ?? { ...(await storedProblem(decided.refusal, requestId)), replayed: false }
     );
@@ -246,7 +246,7 @@ export async function earlySoldOutRefusal(
   const refusal = shortage(lines.map((line) => ({ sku: line.sku, requested: line.quantity, available: 0 })));
   const [keyHash, print] = await Promise.all([keyHashOf(key), fingerprint(body)]);
   const known = await orderShard(env, shardOfKey(env, keyHash))
-    .lookupKey(key, keyHash, print)
+    .refusalStanding(key, keyHash, print)
     .catch(() => null);
   // A key with an answer (or a shard that did not answer) goes the routed way.
   if (known?.kind !== "fresh") return routed();

@@ -1,4 +1,4 @@
-import type { HoldOutcome, OrderHolds, SkuHold } from "../../inventory/inventory.holds";
+import { type HoldOutcome, holdKept, type OrderHolds, type SkuHold } from "../../inventory/inventory.holds";
 import {
   type ChargeLookup,
   type ChargeOutcome,
@@ -36,11 +36,7 @@ export async function makeAttempts(tasks: PaymentTask[], ports: AttemptPorts): P
   // moment, and one withdrawn may turn out charged, so their holds must not run out either.
   const toPin = tasks.filter((task) => !task.pinned);
   const pins = toPin.length > 0 ? await ports.pin(toPin) : new Map<string, HoldOutcome[]>();
-  // A hold already committed for this very order (a commit that landed, whose decision was lost) is
-  // more than pinned: its units cannot go to anyone else.
-  const pinned = (task: PaymentTask) =>
-    task.pinned ||
-    (pins.get(task.orderId)?.every(({ result }) => result.ok || result.error === "committed") ?? false);
+  const pinned = (task: PaymentTask) => task.pinned || (pins.get(task.orderId)?.every(holdKept) ?? false);
   const { turns, waiting } = await pace(tasks, ports);
   const prepared = await Promise.all(
     turns.map((task) =>

@@ -81,7 +81,7 @@ export class OrderShard extends DurableObject<Env> {
    * drop's rules): a key that holds a stored answer gets that answer instead, and a lapsed claim is
    * given up first, so no request still in flight can place an order the refusal contradicts.
    */
-  lookupKey(key: string, keyHash: string, fingerprint: string): Promise<KeyAnswer> {
+  refusalStanding(key: string, keyHash: string, fingerprint: string): Promise<KeyAnswer> {
     return this.#claims.refusalStanding(key, keyHash, fingerprint);
   }
 

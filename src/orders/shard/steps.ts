@@ -1,4 +1,4 @@
-import type { HoldOutcome, OrderHolds } from "../../inventory/inventory.holds";
+import { type HoldOutcome, holdKept, type OrderHolds } from "../../inventory/inventory.holds";
 import { chargeRef, type PaymentGateway, refundKey } from "../../payments/gateway";
 import type { LifecycleEvent, StockStep } from "../lifecycle/decide";
 import type { OrderRow } from "../lifecycle/order";
@@ -18,8 +18,6 @@ export type StepResult =
 type Steps = Map<string, StepResult>;
 
 const unreachable = ({ result }: HoldOutcome) => !result.ok && result.error === "unreachable";
-/** A hold already committed for this very order is more than pinned: a commit made before, repeated. */
-const kept = ({ result }: HoldOutcome) => result.ok || result.error === "committed";
 const sold = ({ result }: HoldOutcome) => !result.ok && result.error === "committed";
 const holdsOf = (order: OrderRow): OrderHolds => ({ orderId: order.id, holds: order.holds });
 
@@ -38,7 +36,7 @@ export async function commitStep({ stock, log }: LoopPorts, orders: OrderRow[]):
   for (const order of orders) {
     const outcomes = pinned.get(order.id) ?? [];
     if (outcomes.some(unreachable)) steps.set(order.id, "retry");
-    else if (outcomes.every(kept)) ready.push(order);
+    else if (outcomes.every(holdKept)) ready.push(order);
     else {
       const reason = "The stock was no longer held when the charge succeeded; the charge is refunded";
       steps.set(order.id, { kind: "lost", reason });
