@@ -1,6 +1,8 @@
+import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { adminDashboardRoutes } from "./admin/dashboard.routes";
 import { adminInventoryRoutes } from "./admin/inventory.routes";
+import { adminOrderActionRoutes } from "./admin/order-actions.routes";
 import { adminOrderRoutes } from "./admin/orders.routes";
 import { adminProductRoutes } from "./admin/products.routes";
 import { catalogRoutes } from "./catalog/catalog.routes";
@@ -25,6 +27,8 @@ import { logEvent } from "./shared/log";
 import { notFoundPage } from "./storefront/pages";
 import { storefrontRoutes } from "./storefront/storefront.routes";
 import { orderEventWebhook, webhookAdminRoutes } from "./webhooks/webhooks.routes";
+
+const FULFILLMENT_FILE_BYTES = 4 * 1024 * 1024;
 
 const OPENAPI = {
   openapi: "3.1.0",
@@ -79,7 +83,18 @@ function buildApp() {
 
   app.use("*", requestId(), requestLog());
   app.use("/v1/admin/*", adminAuth());
-  app.use("/v1/*", limitBody(), requireJsonBody());
+  // A fulfilment file is CSV and may be large; every other body is JSON of at most 64 KiB.
+  app.use("/v1/admin/fulfillments/import", limitBody(FULFILLMENT_FILE_BYTES));
+  const [jsonLimit, jsonOnly] = [limitBody(), requireJsonBody()];
+  app.use(
+    "/v1/*",
+    createMiddleware(async function jsonBodies(c, next) {
+      if (c.req.path === "/v1/admin/fulfillments/import") return next();
+      return jsonLimit(c, async () => {
+        await jsonOnly(c, next);
+      });
+    }),
+  );
 
   app.route("/v1", catalogRoutes);
   app.route("/v1", inventoryRoutes);
@@ -91,6 +106,7 @@ function buildApp() {
   app.route("/v1/admin", adminProductRoutes);
   app.route("/v1/admin", adminInventoryRoutes);
   app.route("/v1/admin", adminOrderRoutes);
+  app.route("/v1/admin", adminOrderActionRoutes);
   app.route("/v1/admin", adminDashboardRoutes);
   app.route("/v1/admin", webhookAdminRoutes);
   app.route("/", opsRoutes);

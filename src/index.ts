@@ -21,6 +21,7 @@ import {
 } from "./webhooks/webhooks.consumer";
 
 export { WaitingRoom } from "./drops/waiting-room.do";
+export { Mailer } from "./email/mailer.do";
 export { SkuInventory } from "./inventory/inventory.do";
 export { SaleMetrics } from "./metrics/sale-metrics.do";
 export { OrderShard } from "./orders/shard/order-shard.do";

@@ -188,14 +188,16 @@ describe("SkuInventory", () => {
   it("keeps a pinned hold past its expiry until a decision commits or releases it", async () => {
     const { stub, ready } = freshObject(3);
     await ready;
-    await stub.reserve({ orderId: "paying", quantity: 1, expiresAtMs: Date.now() + 20 });
-    await stub.reserve({ orderId: "idle", quantity: 1, expiresAtMs: Date.now() + 20 });
+    // Long enough for the pins below to come first on a busy machine, short enough to wait out.
+    const expiresAtMs = Date.now() + 1500;
+    await stub.reserve({ orderId: "paying", quantity: 1, expiresAtMs });
+    await stub.reserve({ orderId: "idle", quantity: 1, expiresAtMs });
     expect(await stub.pin(["paying", "nobody"])).toEqual({
       paying: { ok: true, quantity: 1, replayed: false },
       nobody: { ok: false, error: "no_hold" },
     });
     expect((await stub.pin(["paying"])).paying).toMatchObject({ ok: true, replayed: true });
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAtMs - Date.now() + 20)));
     await runDurableObjectAlarm(stub);
     expect(await stub.snapshot()).toMatchObject({
       reserved: 1,

@@ -40,7 +40,7 @@ async function paidButNotWritten() {
     ShardStore.prototype,
     "write",
     function (this: ShardStore, ...args: unknown[]) {
-      const [order] = args as Parameters<typeof write>;
+      const [, order] = args as Parameters<typeof write>;
       if (!stopped && order.id === accepted.orderId && order.status === "paid") {
         stopped = true;
         throw new Error("the shard stopped here");

@@ -514,7 +514,7 @@ describe("the outbox in the order shard", () => {
       let row = accepted;
       const change = (next: Partial<OrderRow>, at = now) => {
         const after = { ...row, ...next };
-        store.write(after, announcements(row, after), at);
+        store.write(row, after, announcements(row, after), at);
         row = after;
       };
       // Scheduling and lifecycle columns that are not a status announce nothing.
@@ -526,6 +526,7 @@ describe("the outbox in the order shard", () => {
       expect(() =>
         state.storage.transactionSync(() => {
           store.write(
+            row,
             { ...row, status: "cancelled" },
             announcements(row, { ...row, status: "cancelled" }),
             now,

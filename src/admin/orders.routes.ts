@@ -52,7 +52,8 @@ const chargesRoute = createRoute({
                 id: z.string(),
                 orderId: z.string(),
                 amount: Money,
-                status: z.enum(["succeeded", "refunded"]),
+                refunded: Money.openapi({ description: "Refunded so far" }),
+                status: z.enum(["succeeded", "refunded"]).openapi({ description: "refunded: in full" }),
                 idempotencyKey: z.string(),
               }),
             ),
@@ -157,10 +158,11 @@ export const adminOrderRoutes = createRouter()
     const charges = await c.env.SIMULATOR.getByName("simulator").charges(c.req.valid("query").orderId);
     return c.json(
       {
-        charges: charges.map(({ id, orderId, amount, status, idempotencyKey }) => ({
+        charges: charges.map(({ id, orderId, amount, refunded, status, idempotencyKey }) => ({
           id,
           orderId,
           amount,
+          refunded,
           status,
           idempotencyKey,
         })),

@@ -21,6 +21,8 @@ export const products = sqliteTable(
       admitPerMinute: number;
       prequeueSeconds?: number;
     }>(),
+    /** False for what does not ship (a ticket, a download): checkout needs no address for it. */
+    requiresShipping: integer("requires_shipping", { mode: "boolean" }).notNull().default(true),
     createdAt: text("created_at").notNull(),
     updatedAt: text("updated_at").notNull(),
   },
@@ -121,9 +123,20 @@ export const orders = sqliteTable(
     updatedAt: text("updated_at").notNull(),
     /** The shard's version of the order this row shows; only a newer one replaces it. */
     version: integer("version").notNull().default(0),
+    fulfillmentStatus: text("fulfillment_status", {
+      enum: ["unfulfilled", "partially_fulfilled", "fulfilled"],
+    })
+      .notNull()
+      .default("unfulfilled"),
+    /** The order as the API shows it (refunds, fulfilments, totals), as the shard last wrote it. */
+    view: text("view", { mode: "json" }).$type<Record<string, unknown>>(),
   },
   (table) => [
     index("orders_status_id").on(table.status, table.id),
+    // The warehouse export and the admin's search: paid and unshipped since a time; by email.
+    index("orders_fulfillment_created").on(table.status, table.fulfillmentStatus, table.createdAt),
+    index("orders_email_id").on(table.email, table.id),
+    index("orders_created").on(table.createdAt),
     // The ops page counts payments waiting for buyers, refunds and disputes every few seconds.
     index("orders_payment_status").on(table.paymentStatus),
     index("orders_disputed").on(table.id).where(sql`${table.dispute} IS NOT NULL`),
@@ -143,7 +156,10 @@ export const orderItems = sqliteTable(
     unitAmount: integer("unit_amount").notNull(),
     currency: text("currency").notNull(),
   },
-  (table) => [primaryKey({ columns: [table.orderId, table.sku] })],
+  (table) => [
+    primaryKey({ columns: [table.orderId, table.sku] }),
+    index("order_items_sku_order").on(table.sku, table.orderId),
+  ],
 );
 
 export type OrderRow = typeof orders.$inferSelect;

@@ -4,10 +4,10 @@ import { AppError } from "../shared/errors";
  * The Idempotency-Key header as draft-ietf-httpapi-idempotency-key-header defines it: required where a
  * route takes one, 1..255 visible ASCII characters, or the same as an RFC 8941 sf-string (`"..."`).
  */
-export function parseIdempotencyKey(header: string | undefined): string {
+export function parseIdempotencyKey(header: string | undefined, what = "checkout"): string {
   if (header === undefined) {
     throw new AppError("idempotency_key_missing", {
-      detail: "Send an Idempotency-Key header with every checkout",
+      detail: `Send an Idempotency-Key header with every ${what}`,
     });
   }
   let key = header.trim();

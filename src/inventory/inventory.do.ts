@@ -88,6 +88,10 @@ function invalid(error: z.ZodError): InvalidArgument {
  * reads and writes synchronously, with no await in between, so concurrent calls cannot interleave
  * inside it; a change of several rows runs in one `transactionSync`.
  */
+export type RestockResult =
+  | { ok: true; units: number }
+  | { ok: false; error: "invalid" | "key_reused" | "not_sold" | "more_than_sold" };
+
 export class SkuInventory extends DurableObject<Env> {
   readonly #store: StockStore;
   /** The alarm time this object last asked for, so a reserve re-arms only when it must. */
@@ -425,6 +429,47 @@ export class SkuInventory extends DurableObject<Env> {
         this.#drain(now);
       });
       results[orderId] = { ok: true, quantity: existing.quantity, replayed: false };
+    }
+    return results;
+  }
+
+  /**
+   * Puts refunded units of paid orders back on the shelf: each share once under its key (a repeat
+   * answers `done` again), never more of an order than was sold to it here. Only an order shard asks,
+   * for a refund it recorded.
+   */
+  restock(shares: { key: string; orderId: string; quantity: number }[]): Record<string, RestockResult> {
+    const checked = z
+      .array(z.object({ key: z.string().min(1).max(300), orderId: OrderId, quantity: Quantity }).strict())
+      .max(MAX_BATCH)
+      .safeParse(shares);
+    if (!checked.success)
+      return Object.fromEntries(shares.map((share) => [share.key, { ok: false, error: "invalid" }]));
+    const results: Record<string, RestockResult> = {};
+    const now = Date.now();
+    for (const { key, orderId, quantity } of checked.data) {
+      const made = this.#store.returnMade(key);
+      if (made) {
+        results[key] =
+          made.quantity === quantity ? { ok: true, units: made.units } : { ok: false, error: "key_reused" };
+        continue;
+      }
+      const hold = this.#store.reservation(orderId);
+      if (hold?.state !== "committed") {
+        results[key] = { ok: false, error: "not_sold" };
+        continue;
+      }
+      if (this.#store.returnedOf(orderId) + quantity > hold.quantity) {
+        results[key] = { ok: false, error: "more_than_sold" };
+        continue;
+      }
+      const units = this.#atomically(() => {
+        const back = this.#store.returnUnits(key, hold, quantity, now);
+        this.#store.record("return", back, now, orderId, "refunded, back to stock");
+        this.#drain(now);
+        return back;
+      });
+      results[key] = { ok: true, units };
     }
     return results;
   }

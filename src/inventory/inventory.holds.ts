@@ -356,3 +356,36 @@ export function unsellOrders(env: Env, orders: OrderHolds[]) {
 export function pinOrders(env: Env, orders: OrderHolds[]) {
   return perObject(env, orders, async (stub, orderIds) => stub.pin(orderIds));
 }
+
+/** A share of refunded units to put back in one bucket, once under its key. */
+export type ReturnShare = { key: string; orderId: string; sku: string; bucket: number; quantity: number };
+
+/**
+ * Puts refunded units back in the buckets that sold them (see SkuInventory.restock), one call per
+ * inventory object; answered per key: `done` (now or before), `refused` for good, or `unreachable`.
+ */
+export async function restockShares(
+  env: Env,
+  shares: ReturnShare[],
+): Promise<Map<string, "done" | "refused" | "unreachable">> {
+  const byObject = new Map<string, { sku: string; bucket: number; shares: ReturnShare[] }>();
+  for (const share of shares) {
+    const name = bucketName(share.sku, share.bucket);
+    const group = byObject.get(name) ?? { sku: share.sku, bucket: share.bucket, shares: [] };
+    group.shares.push(share);
+    byObject.set(name, group);
+  }
+  const answers = new Map<string, "done" | "refused" | "unreachable">();
+  await Promise.all(
+    [...byObject.values()].map(async (group) => {
+      const results = await bucketObject(env, group.sku, group.bucket)
+        .restock(group.shares.map(({ key, orderId, quantity }) => ({ key, orderId, quantity })))
+        .catch(() => null);
+      for (const share of group.shares) {
+        const result = results?.[share.key];
+        answers.set(share.key, !result ? "unreachable" : result.ok ? "done" : "refused");
+      }
+    }),
+  );
+  return answers;
+}

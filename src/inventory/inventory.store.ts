@@ -132,6 +132,15 @@ const MIGRATIONS = [
   // take it was sold under (its units are given back only while that stock take stands).
   `ALTER TABLE reservations ADD COLUMN closed INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE reservations ADD COLUMN sold_in TEXT;`,
+  // Units of paid orders put back on the shelf by a refund: each share once, under its key.
+  `ALTER TABLE reservations ADD COLUMN returned INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE returns (
+     key TEXT PRIMARY KEY,
+     order_id TEXT NOT NULL,
+     quantity INTEGER NOT NULL,
+     units INTEGER NOT NULL,
+     at INTEGER NOT NULL
+   );`,
 ];
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -481,6 +490,57 @@ export class StockStore {
       units,
       units,
       iso(now),
+    );
+    return units;
+  }
+
+  /** A return already made under this key: the units asked for, and those the shelf got back. */
+  returnMade(key: string): { quantity: number; units: number } | null {
+    return (
+      this.#sql
+        .exec<{ quantity: number; units: number }>("SELECT quantity, units FROM returns WHERE key = ?", key)
+        .toArray()[0] ?? null
+    );
+  }
+
+  /** Units of a committed reservation already put back by refunds. */
+  returnedOf(orderId: string): number {
+    return (
+      this.#sql
+        .exec<{ returned: number }>("SELECT returned FROM reservations WHERE order_id = ?", orderId)
+        .toArray()[0]?.returned ?? 0
+    );
+  }
+
+  /**
+   * Puts `quantity` refunded units of a sold reservation back on the shelf, under `key`. Units sold
+   * under the stock take that stands go back (`committed` falls by as many); units sold before it were
+   * on the shelf when it was counted, so the count has them already. Answers the units put back.
+   */
+  returnUnits(key: string, hold: Reservation, quantity: number, now: number): number {
+    const current = this.#sql
+      .exec<{ take: string }>("SELECT stock_take AS take FROM stock WHERE id = 1")
+      .toArray()[0];
+    const units = hold.soldIn !== null && hold.soldIn === current?.take ? quantity : 0;
+    this.#sql.exec(
+      "UPDATE reservations SET returned = returned + ?, updated_at = ? WHERE order_id = ?",
+      quantity,
+      now,
+      hold.orderId,
+    );
+    this.#sql.exec(
+      "UPDATE stock SET on_hand = on_hand + ?, committed = committed - ?, updated_at = ? WHERE id = 1",
+      units,
+      units,
+      iso(now),
+    );
+    this.#sql.exec(
+      "INSERT INTO returns (key, order_id, quantity, units, at) VALUES (?, ?, ?, ?, ?)",
+      key,
+      hold.orderId,
+      quantity,
+      units,
+      now,
     );
     return units;
   }

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { Order } from "./orders.schemas";
+import { Fulfillment, Order, Refund } from "./orders.schemas";
 
 /**
  * The events the order loop publishes about its orders, one written with each change that causes it
@@ -11,6 +11,8 @@ export const EVENT_TYPES = [
   "order.payment_failed",
   "order.cancelled",
   "order.refunded",
+  "order.partially_fulfilled",
+  "order.fulfilled",
 ] as const;
 
 export const EventType = z.enum(EVENT_TYPES);
@@ -28,8 +30,17 @@ export const OrderEvent = z
     type: EventType,
     createdAt: z.iso.datetime().openapi({ description: "When the change that caused the event happened" }),
     data: z
-      .object({ order: Order })
-      .openapi({ description: "`order`: the order as it was right after the change" }),
+      .object({
+        order: Order,
+        refund: Refund.optional().openapi({ description: "For order.refunded: the refund made" }),
+        fulfillment: Fulfillment.optional().openapi({
+          description: "For order.fulfilled and order.partially_fulfilled: what shipped",
+        }),
+      })
+      .openapi({
+        description:
+          "`order`: the order as it was right after the change; `refund` or `fulfillment`: what the event is about",
+      }),
   })
   .openapi("WebhookEvent");
 export type OrderEvent = z.infer<typeof OrderEvent>;

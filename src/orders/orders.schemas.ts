@@ -1,8 +1,62 @@
 import { z } from "@hono/zod-openapi";
 import { ORDER_STATUSES, PAYMENT_STATUSES } from "../db/schema";
 import { Money } from "../shared/money";
+import { singleLine } from "../shared/text";
 
 const OrderStatus = z.enum(ORDER_STATUSES);
+
+export const Address = z
+  .object({
+    name: singleLine(200).optional(),
+    line1: singleLine(200),
+    line2: singleLine(200, 0).optional(),
+    city: singleLine(100),
+    region: singleLine(100, 0).optional(),
+    postalCode: singleLine(20),
+    country: z.string().regex(/^[A-Z]{2}$/, "ISO 3166-1 alpha-2 code such as US"),
+  })
+  .strict()
+  .openapi("Address");
+
+const LineQuantity = z.object({ sku: z.string(), quantity: z.number().int() });
+
+export const Refund = z
+  .object({
+    id: z.string(),
+    amount: Money,
+    lines: z.array(LineQuantity).optional(),
+    restocked: z.boolean().openapi({ description: "Its units are back in stock" }),
+    restock: z.boolean().openapi({ description: "Its units go back to stock once the money is refunded" }),
+    status: z.enum(["pending", "succeeded", "failed"]).openapi({
+      description: "pending: the gateway is being asked (retried until it answers); failed: it refused",
+    }),
+    reason: z.string().optional(),
+    failure: z.string().optional(),
+    cancel: z.boolean().openapi({ description: "Made by cancelling the order" }),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi("Refund");
+
+export const Fulfillment = z
+  .object({
+    id: z.string(),
+    lines: z.array(LineQuantity),
+    carrier: z.string(),
+    trackingNumber: z.string(),
+    trackingUrl: z.string().optional(),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi("Fulfillment");
+
+export const FULFILLMENT_STATUSES = ["unfulfilled", "partially_fulfilled", "fulfilled"] as const;
+
+const TimelineEntry = z.object({
+  at: z.iso.datetime(),
+  event: z
+    .string()
+    .openapi({ description: "created, paid, payment_failed, refund_requested, refunded, ..." }),
+  detail: z.string().optional(),
+});
 
 export const Order = z
   .object({
@@ -17,6 +71,16 @@ export const Order = z
     ),
     total: Money,
     customer: z.object({ email: z.string(), name: z.string().optional() }),
+    shippingAddress: Address.optional().openapi({ description: "As the buyer sent it" }),
+    totals: z
+      .object({ subtotal: Money, discount: Money, shipping: Money, tax: Money, total: Money })
+      .openapi({ description: "`total` equals the top-level total" }),
+    refunds: z.array(Refund),
+    fulfillmentStatus: z.enum(FULFILLMENT_STATUSES),
+    fulfillments: z.array(Fulfillment),
+    cancelledAt: z.iso.datetime().optional().openapi({
+      description: "A paid order the shop cancelled before it shipped: refunded in full, never ships",
+    }),
     payment: z.object({
       status: z.enum(PAYMENT_STATUSES).openapi({
         description:
@@ -46,6 +110,10 @@ export const Order = z
     holdExpiresAt: z.iso.datetime(),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
+    timeline: z
+      .array(TimelineEntry)
+      .optional()
+      .openapi({ description: "What happened to the order, oldest first (the admin's order detail)" }),
   })
   .openapi("Order");
 
@@ -59,6 +127,12 @@ export const OrderParams = z.object({
 
 export const OrderListQuery = z.object({
   status: OrderStatus.optional(),
+  fulfillment: z.enum(FULFILLMENT_STATUSES).optional(),
+  email: z.string().min(1).max(254).optional(),
+  sku: z.string().min(1).max(64).optional(),
+  q: z.string().min(1).max(254).optional().openapi({ description: "An order id, or an email" }),
+  since: z.iso.datetime().optional().openapi({ description: "Orders created at or after" }),
+  until: z.iso.datetime().optional().openapi({ description: "Orders created before" }),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().min(1).max(200).optional(),
 });

@@ -1,9 +1,17 @@
-import { and, asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, lt, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { type OrderItemRow, type OrderRow, type OrderStatus, orderItems, orders } from "../db/schema";
-import type { Order } from "./orders.schemas";
+import type { FULFILLMENT_STATUSES, Order } from "./orders.schemas";
 
+/**
+ * An order as D1 shows it: the view its shard wrote with it, or (a row projected before views were)
+ * rebuilt from its columns, with no refunds or fulfilments, which did not exist then.
+ */
 export function toOrder(row: OrderRow, items: OrderItemRow[]): Order {
+  if (row.view) return row.view as Order;
+  const currency = row.currency;
+  const subtotal = items.reduce((sum, item) => sum + item.quantity * item.unitAmount, 0);
+  const money = (amount: number) => ({ amount, currency });
   return {
     id: row.id,
     status: row.status,
@@ -16,6 +24,17 @@ export function toOrder(row: OrderRow, items: OrderItemRow[]): Order {
     })),
     total: { amount: row.totalAmount, currency: row.currency },
     customer: row.name ? { email: row.email, name: row.name } : { email: row.email },
+    ...(row.shippingAddress ? { shippingAddress: row.shippingAddress as Order["shippingAddress"] } : {}),
+    totals: {
+      subtotal: money(subtotal),
+      discount: money(0),
+      shipping: money(0),
+      tax: money(0),
+      total: money(row.totalAmount),
+    },
+    refunds: [],
+    fulfillmentStatus: row.fulfillmentStatus,
+    fulfillments: [],
     payment: {
       status: row.paymentStatus,
       attempts: row.paymentAttempts,
@@ -43,19 +62,41 @@ export async function itemsOf(db: Database, ids: string[]): Promise<Map<string, 
   return Map.groupBy(rows, (row) => row.orderId);
 }
 
-export async function listOrders(
-  db: Database,
-  options: { status?: OrderStatus; limit: number; beforeId?: string },
-) {
+export type OrderFilter = {
+  status?: OrderStatus;
+  fulfillment?: (typeof FULFILLMENT_STATUSES)[number];
+  email?: string;
+  sku?: string;
+  /** An order id, or an email. */
+  q?: string;
+  since?: string;
+  until?: string;
+};
+
+/** The D1 conditions for a filter: each an indexed column (or the order_items SKU index). */
+function where(filter: OrderFilter) {
+  const q = filter.q?.trim();
+  return [
+    filter.status ? eq(orders.status, filter.status) : undefined,
+    filter.fulfillment ? eq(orders.fulfillmentStatus, filter.fulfillment) : undefined,
+    filter.email ? eq(orders.email, filter.email.trim().toLowerCase()) : undefined,
+    filter.sku
+      ? inArray(
+          orders.id,
+          sql`(SELECT ${orderItems.orderId} FROM ${orderItems} WHERE ${orderItems.sku} = ${filter.sku})`,
+        )
+      : undefined,
+    q ? or(eq(orders.id, q), eq(orders.email, q.toLowerCase())) : undefined,
+    filter.since ? gte(orders.createdAt, filter.since) : undefined,
+    filter.until ? lt(orders.createdAt, filter.until) : undefined,
+  ];
+}
+
+export async function listOrders(db: Database, options: OrderFilter & { limit: number; beforeId?: string }) {
   const rows = await db
     .select()
     .from(orders)
-    .where(
-      and(
-        options.status ? eq(orders.status, options.status) : undefined,
-        options.beforeId ? lt(orders.id, options.beforeId) : undefined,
-      ),
-    )
+    .where(and(...where(options), options.beforeId ? lt(orders.id, options.beforeId) : undefined))
     .orderBy(desc(orders.id))
     .limit(options.limit + 1);
   const page = rows.slice(0, options.limit);
@@ -101,4 +142,27 @@ export async function orderSummary(db: Database, maxAttempts: number) {
     refunded: payments?.refunded ?? 0,
     disputed: payments?.disputed ?? 0,
   };
+}
+
+/**
+ * A page of orders for the warehouse export, oldest first by id after `afterId`, each with its lines:
+ * the export reads page after page, never the whole result at once.
+ */
+export async function exportPage(
+  db: Database,
+  filter: OrderFilter,
+  afterId: string | null,
+  limit: number,
+): Promise<{ order: Order; row: OrderRow }[]> {
+  const rows = await db
+    .select()
+    .from(orders)
+    .where(and(...where(filter), afterId ? sql`${orders.id} > ${afterId}` : undefined))
+    .orderBy(asc(orders.id))
+    .limit(limit);
+  const items = await itemsOf(
+    db,
+    rows.map((row) => row.id),
+  );
+  return rows.map((row) => ({ order: toOrder(row, items.get(row.id) ?? []), row }));
 }

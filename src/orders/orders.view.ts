@@ -1,3 +1,4 @@
+import { fulfillmentStatus } from "./lifecycle/after-sale";
 import type { OrderRow } from "./lifecycle/order";
 import type { Order } from "./orders.schemas";
 
@@ -11,6 +12,7 @@ export type OrderView = Order;
  */
 export function toOrderView(row: OrderRow, audience: "buyer" | "shop" = "shop"): OrderView {
   const currency = row.total.currency;
+  const money = (amount: number) => ({ amount, currency });
   const action =
     audience === "buyer" && row.paymentStatus === "requires_action" && row.action
       ? {
@@ -18,6 +20,7 @@ export function toOrderView(row: OrderRow, audience: "buyer" | "shop" = "shop"):
           ...(row.actionUntil ? { actionExpiresAt: new Date(row.actionUntil).toISOString() } : {}),
         }
       : {};
+  const subtotal = row.items.reduce((sum, item) => sum + item.quantity * item.unitPrice.amount, 0);
   return {
     id: row.id,
     status: row.status,
@@ -27,10 +30,40 @@ export function toOrderView(row: OrderRow, audience: "buyer" | "shop" = "shop"):
     customer: row.customer.name
       ? { email: row.customer.email, name: row.customer.name }
       : { email: row.customer.email },
+    ...(row.shippingAddress ? { shippingAddress: row.shippingAddress as Order["shippingAddress"] } : {}),
+    totals: {
+      subtotal: money(subtotal),
+      discount: money(0),
+      shipping: money(0),
+      tax: money(0),
+      total: row.total,
+    },
+    refunds: row.refunds.map((refund) => ({
+      id: refund.id,
+      amount: money(refund.amount),
+      ...(refund.lines ? { lines: refund.lines } : {}),
+      restock: refund.restock,
+      restocked: refund.restocked,
+      status: refund.status,
+      ...(refund.reason ? { reason: refund.reason } : {}),
+      ...(refund.failure ? { failure: refund.failure } : {}),
+      cancel: refund.cancel,
+      createdAt: refund.createdAt,
+    })),
+    fulfillmentStatus: fulfillmentStatus(row),
+    fulfillments: row.fulfillments.map((fulfillment) => ({
+      id: fulfillment.id,
+      lines: fulfillment.lines,
+      carrier: fulfillment.carrier,
+      trackingNumber: fulfillment.trackingNumber,
+      ...(fulfillment.trackingUrl ? { trackingUrl: fulfillment.trackingUrl } : {}),
+      createdAt: fulfillment.createdAt,
+    })),
+    ...(row.cancelledAt ? { cancelledAt: row.cancelledAt } : {}),
     payment: {
       status: row.paymentStatus,
       attempts: row.attempts,
-      ...(row.refunded > 0 ? { refunded: { amount: row.refunded, currency } } : {}),
+      ...(row.refunded > 0 ? { refunded: money(row.refunded) } : {}),
       ...(row.dispute ? { dispute: row.dispute } : {}),
       ...action,
     },

@@ -9,8 +9,26 @@ import type { ShortSku, SkuHold } from "../inventory/inventory.holds";
 import type { GatewayEvent } from "../payments/gateway";
 import { Money } from "../shared/money";
 
+export {
+  type AfterSaleResult,
+  FulfillArgs,
+  type FulfillRow,
+  FulfillRows,
+  RefundArgs,
+} from "./after-sale.args";
+export { adminOrder, cancelByShop, fulfilOrder, refundOrder } from "./after-sale.service";
 export { EVENT_TYPES, EventType, OrderEvent } from "./events.schemas";
-export { IntakeCounts, Order, OrderListQuery, OrderPage } from "./orders.schemas";
+export { exportOrders, importFulfillments } from "./fulfillment-csv";
+export {
+  FULFILLMENT_STATUSES,
+  Fulfillment,
+  IntakeCounts,
+  Order,
+  OrderListQuery,
+  OrderPage,
+  OrderParams,
+  Refund,
+} from "./orders.schemas";
 export { listOrders, orderSummary } from "./orders.storage";
 export { type HealReport, intakeCounts, pingOrderIntake, reconcile } from "./reconcile";
 

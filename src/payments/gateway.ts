@@ -68,6 +68,8 @@ export type GatewayEventListener = (
   event: GatewayEvent,
 ) => Promise<{ known: boolean; duplicate: boolean }>;
 
+export type RefundOutcome = { status: "succeeded"; refundId: string } | { status: "refused"; reason: string };
+
 /** A payment gateway as the rest of Stampede sees it: every call is idempotent by its key. */
 export interface PaymentGateway {
   /** The card behind a payment token, read without charging it (for limits per customer). */
@@ -76,7 +78,12 @@ export interface PaymentGateway {
   chargeAll(requests: ChargeRequest[]): Promise<ChargeOutcome[]>;
   /** What the gateway really did for this order's charge. */
   lookup(ref: ChargeRef): Promise<ChargeLookup>;
-  refund(chargeId: string, idempotencyKey: string): Promise<void>;
+  /**
+   * Refunds `amount` of a charge (all that is left of it without one), once under the key: a repeat
+   * answers as the first did. `refused`: the gateway will not make it (more than is left, the charge
+   * disputed); nothing was refunded. A call whose outcome is unknown throws: ask again, same key.
+   */
+  refund(chargeId: string, idempotencyKey: string, amount?: Money): Promise<RefundOutcome>;
   /**
    * Withdraws a payment still waiting for the buyer, so it can never complete afterwards; answers
    * what the payment is now (a buyer who completed it a moment before leaves it `succeeded`).
@@ -101,4 +108,9 @@ export function chargeRef(order: {
 
 export function refundKey(orderId: string): string {
   return `refund-${orderId}`;
+}
+
+/** The key of a refund the shop asked for: one per refund, whoever makes (or remakes) the call. */
+export function shopRefundKey(orderId: string, refundId: string): string {
+  return `refund-${orderId}-${refundId}`;
 }

@@ -1,3 +1,4 @@
+import type { Money } from "../shared/money";
 import type {
   CardFingerprint,
   ChargeLookup,
@@ -5,6 +6,7 @@ import type {
   ChargeRef,
   ChargeRequest,
   PaymentGateway,
+  RefundOutcome,
 } from "./gateway";
 import type { GatewaySimulator, SimulatorLookup } from "./simulator.do";
 
@@ -54,8 +56,11 @@ export class SimulatedGateway implements PaymentGateway {
     return lookupOf(await this.#simulator.lookup(ref.idempotencyKey));
   }
 
-  async refund(chargeId: string): Promise<void> {
-    await this.#simulator.refund(chargeId);
+  async refund(chargeId: string, idempotencyKey: string, amount?: Money): Promise<RefundOutcome> {
+    const answer = await this.#simulator.refund(chargeId, idempotencyKey, amount?.amount);
+    if (answer.ok) return { status: "succeeded", refundId: answer.refundId };
+    if (answer.kind === "refused") return { status: "refused", reason: answer.reason };
+    throw new Error(answer.reason);
   }
 
   async abandon(ref: ChargeRef): Promise<ChargeLookup> {

@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { sha256Hex } from "../shared/crypto";
 import { logEvent } from "../shared/log";
-import type { GatewayEventListener } from "./gateway";
+import type { GatewayEvent, GatewayEventListener } from "./gateway";
 
 /**
  * The payment gateway Stampede runs against locally and in tests. Its behaviour is chosen by the
@@ -27,6 +27,8 @@ export type SimulatedCharge = {
   id: string;
   orderId: string;
   amount: { amount: number; currency: string };
+  /** Refunded so far; `status` is `refunded` once that is all of it. */
+  refunded: { amount: number; currency: string };
   status: "succeeded" | "refunded";
   idempotencyKey: string;
   createdAt: string;
@@ -98,10 +100,16 @@ function toOpen(row: OpenRow): OpenPayment {
   };
 }
 
+/** What a refund call came to: made (or made before under its key), refused, or a gateway error. */
+export type SimulatedRefund =
+  | { ok: true; refundId: string; amount: number; replayed: boolean }
+  | { ok: false; kind: "refused" | "error"; reason: string };
+
 type ChargeRow = {
   id: string;
   order_id: string;
   amount: number;
+  refunded_amount: number;
   currency: string;
   status: "succeeded" | "refunded";
   idempotency_key: string;
@@ -113,6 +121,7 @@ function toCharge(row: ChargeRow): SimulatedCharge {
     id: row.id,
     orderId: row.order_id,
     amount: { amount: row.amount, currency: row.currency },
+    refunded: { amount: row.refunded_amount ?? 0, currency: row.currency },
     status: row.status,
     idempotencyKey: row.idempotency_key,
     createdAt: row.created_at,
@@ -159,7 +168,20 @@ export class GatewaySimulator extends DurableObject<Env> {
           status TEXT NOT NULL,
           settle_at INTEGER
         );
+        CREATE TABLE IF NOT EXISTS refunds (
+          idempotency_key TEXT PRIMARY KEY,
+          id TEXT NOT NULL,
+          charge_id TEXT NOT NULL,
+          amount INTEGER NOT NULL,
+          created_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS refund_faults (id INTEGER PRIMARY KEY CHECK (id = 1), left INTEGER NOT NULL, mode TEXT NOT NULL);
       `);
+      const columns = this.#sql.exec<{ name: string }>("PRAGMA table_info(charges)").toArray();
+      if (!columns.some((column) => column.name === "refunded_amount")) {
+        this.#sql.exec("ALTER TABLE charges ADD COLUMN refunded_amount INTEGER NOT NULL DEFAULT 0");
+        this.#sql.exec("UPDATE charges SET refunded_amount = amount WHERE status = 'refunded'");
+      }
     });
   }
 
@@ -323,12 +345,19 @@ export class GatewaySimulator extends DurableObject<Env> {
    * shard asks again when the order's own retry comes due.
    */
   async #announce(row: OpenRow, type: string) {
+    await this.#tell({ eventId: `evt_${row.id}_${type}`, orderId: row.order_id, type });
+  }
+
+  async #tell(event: GatewayEvent) {
     if (!listener) {
-      logEvent("error", "simulated event not delivered: no listener", { type, orderId: row.order_id });
+      logEvent("error", "simulated event not delivered: no listener", {
+        type: event.type,
+        orderId: event.orderId,
+      });
       return;
     }
-    await listener(this.env, { eventId: `evt_${row.id}_${type}`, orderId: row.order_id, type }).catch(
-      (error: unknown) => logEvent("warn", "simulated event not delivered", { error: String(error) }),
+    await listener(this.env, event).catch((error: unknown) =>
+      logEvent("warn", "simulated event not delivered", { error: String(error) }),
     );
   }
 
@@ -400,10 +429,96 @@ export class GatewaySimulator extends DurableObject<Env> {
     return open ? { kind: "open", payment: toOpen(open), url: challengeUrl(open.id) } : null;
   }
 
-  refund(chargeId: string): SimulatedCharge | null {
-    this.#sql.exec("UPDATE charges SET status = 'refunded' WHERE id = ?", chargeId);
-    const row = this.#sql.exec<ChargeRow>("SELECT * FROM charges WHERE id = ?", chargeId).toArray()[0];
-    return row ? toCharge(row) : null;
+  /**
+   * Refunds `amount` of a charge (all that is left without one), once per idempotency key as Stripe
+   * does: a repeat answers the refund already made, whatever is left now. More than is left is refused,
+   * as is a charge refunded in full; nothing is refunded then. A refund made is announced as Stripe
+   * announces `charge.refunded`, with the charge's refunded total.
+   */
+  async refund(chargeId: string, idempotencyKey: string, amount?: number): Promise<SimulatedRefund> {
+    z.tuple([
+      z.string().min(1).max(255),
+      z.string().min(1).max(255),
+      z.number().int().min(1).optional(),
+    ]).parse([chargeId, idempotencyKey, amount]);
+    const fault = this.#takeRefundFault();
+    if (fault === "before")
+      return { ok: false, kind: "error", reason: "simulated gateway 503 before the refund" };
+    const answer = this.ctx.storage.transactionSync((): SimulatedRefund => {
+      const made = this.#sql
+        .exec<{ id: string; amount: number }>(
+          "SELECT id, amount FROM refunds WHERE idempotency_key = ?",
+          idempotencyKey,
+        )
+        .toArray()[0];
+      if (made) return { ok: true, refundId: made.id, amount: made.amount, replayed: true };
+      const charge = this.#sql.exec<ChargeRow>("SELECT * FROM charges WHERE id = ?", chargeId).toArray()[0];
+      if (!charge) return { ok: false, kind: "refused", reason: "charge_not_found: no such charge" };
+      const left = charge.amount - charge.refunded_amount;
+      if (left === 0)
+        return { ok: false, kind: "refused", reason: "charge_already_refunded: nothing is left to refund" };
+      const refunding = amount ?? left;
+      if (refunding > left) {
+        return {
+          ok: false,
+          kind: "refused",
+          reason: `amount_too_large: ${refunding} is more than the ${left} left to refund`,
+        };
+      }
+      const id = `re_sim_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
+      this.#sql.exec(
+        "INSERT INTO refunds (idempotency_key, id, charge_id, amount, created_at) VALUES (?, ?, ?, ?, ?)",
+        idempotencyKey,
+        id,
+        chargeId,
+        refunding,
+        new Date().toISOString(),
+      );
+      this.#sql.exec(
+        `UPDATE charges SET refunded_amount = refunded_amount + ?,
+           status = CASE WHEN refunded_amount + ? >= amount THEN 'refunded' ELSE status END
+         WHERE id = ?`,
+        refunding,
+        refunding,
+        chargeId,
+      );
+      return { ok: true, refundId: id, amount: refunding, replayed: false };
+    });
+    if (answer.ok && !answer.replayed) {
+      const charge = this.#sql.exec<ChargeRow>("SELECT * FROM charges WHERE id = ?", chargeId).one();
+      await this.#tell({
+        eventId: `evt_${answer.refundId}_charge.refunded`,
+        orderId: charge.order_id,
+        type: "charge.refunded",
+        detail: { refunded: { amount: charge.refunded_amount, currency: charge.currency } },
+      });
+    }
+    if (fault === "after" && answer.ok) {
+      return { ok: false, kind: "error", reason: "simulated gateway timeout after the refund was made" };
+    }
+    return answer;
+  }
+
+  /**
+   * Makes the next `count` refund calls fail as a gateway that is down does: with a 503 before doing
+   * anything (`before`), or timing out after the refund was made (`after`), so its answer is lost.
+   */
+  breakRefunds(count: number, mode: "before" | "after") {
+    z.tuple([z.number().int().min(0).max(1000), z.enum(["before", "after"])]).parse([count, mode]);
+    this.#sql.exec(
+      "INSERT INTO refund_faults (id, left, mode) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET left = excluded.left, mode = excluded.mode",
+      count,
+      mode,
+    );
+  }
+
+  #takeRefundFault(): "before" | "after" | null {
+    const fault = this.#sql
+      .exec<{ left: number; mode: "before" | "after" }>("SELECT left, mode FROM refund_faults")
+      .toArray()[0];
+    if (!fault || fault.left <= 0) return null;
+    this.#sql.exec("UPDATE refund_faults SET left = left - 1");
+    return fault.mode;
   }
 
   charges(orderId?: string): SimulatedCharge[] {

@@ -1,4 +1,5 @@
 import Stripe from "stripe";
+import type { Money } from "../shared/money";
 import type {
   CardFingerprint,
   ChargeLookup,
@@ -7,6 +8,7 @@ import type {
   ChargeRequest,
   PaymentAction,
   PaymentGateway,
+  RefundOutcome,
 } from "./gateway";
 
 /**
@@ -140,8 +142,28 @@ export class StripeGateway implements PaymentGateway {
     }
   }
 
-  async refund(chargeId: string, idempotencyKey: string): Promise<void> {
-    await this.#stripe.refunds.create({ payment_intent: chargeId }, { idempotencyKey });
+  async refund(chargeId: string, idempotencyKey: string, amount?: Money): Promise<RefundOutcome> {
+    try {
+      const refund = await this.#stripe.refunds.create(
+        { payment_intent: chargeId, ...(amount ? { amount: amount.amount } : {}) },
+        { idempotencyKey },
+      );
+      // `pending` is a refund Stripe accepted and pays out later; failed or canceled never pays.
+      if (refund.status === "failed" || refund.status === "canceled") {
+        return {
+          status: "refused",
+          reason: `Stripe refund ${refund.status}: ${refund.failure_reason ?? ""}`,
+        };
+      }
+      return { status: "succeeded", refundId: refund.id };
+    } catch (error) {
+      // A request Stripe refuses for what it asks (already refunded, more than is left, disputed) is an
+      // answer; anything else (the network, Stripe's 5xx, its rate) leaves the outcome unknown.
+      if (error instanceof Stripe.errors.StripeInvalidRequestError) {
+        return { status: "refused", reason: `${error.code ?? "invalid_request"}: ${error.message}` };
+      }
+      throw error;
+    }
   }
 }
 

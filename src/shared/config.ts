@@ -113,3 +113,21 @@ export function gatewayRps(env: Env): number {
   if (configured !== null) return configured;
   return DEFAULT_GATEWAY_RPS[paymentMode(env).provider];
 }
+
+/** The shop as its emails name it (see wrangler.toml, SHOP_*). */
+export function shopIdentity(env: Env) {
+  const url = (env.SHOP_URL ?? "").trim();
+  let host = "";
+  try {
+    host = url ? new URL(url).hostname : "";
+  } catch {
+    host = "";
+  }
+  return {
+    name: (env.SHOP_NAME ?? "").trim() || "Stampede shop",
+    url,
+    logoUrl: (env.SHOP_LOGO_URL ?? "").trim(),
+    supportEmail: (env.SHOP_SUPPORT_EMAIL ?? "").trim(),
+    from: (env.EMAIL_FROM ?? "").trim() || `orders@${host || "stampede.invalid"}`,
+  };
+}

@@ -372,6 +372,151 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/orders/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Orders for the warehouse as CSV, one row per line with the shipping address, streamed */
+        get: operations["exportOrders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/orders/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An order with everything about it: lines, address, money, refunds, fulfilments, timeline */
+        get: operations["getAdminOrder"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/orders/{id}/refunds": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refund a paid order: an amount, lines (optionally back to stock), or all that is left
+         * @description Needs an Idempotency-Key: the same key and body answer the same refund (Idempotent-Replayed: true). The refund is recorded first and made at the gateway under its own key, retried until the gateway answers: `status` is `pending` until then. Two refunds that together exceed the charge cannot both be made: the later is refused.
+         */
+        post: operations["refundOrder"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/orders/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel an order: unpaid as the buyer would; paid and not shipped: refund in full, every unit back */
+        post: operations["cancelOrderByShop"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/orders/{id}/fulfillments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ship lines of a paid order (default: everything left), with carrier and tracking
+         * @description A fulfilment with the same carrier and tracking number on the same order is the one already made: it is answered again (Idempotent-Replayed: true), not made twice.
+         */
+        post: operations["fulfilOrder"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/fulfillments/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Fulfil many orders from a CSV: every row checked before any write, applied idempotently
+         * @description Body: text/csv (up to 4 MiB, 10,000 rows) with the header `order_id,lines,carrier,tracking_number,tracking_url`; `lines` is `all` (or empty) or `SKU:quantity` pairs separated by `;`. A file with any row that cannot be applied writes nothing and answers 422 listing every such row. Applying a file again changes nothing (each row answers `replayed`).
+         */
+        post: operations["importFulfillments"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/emails": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The emails the shop sent or is sending (locally: its inbox), newest first */
+        get: operations["listEmails"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/emails/{id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Send an email the mailer gave up on again (same Message-ID) */
+        post: operations["redeliverEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/dashboard": {
         parameters: {
             query?: never;
@@ -526,15 +671,17 @@ export interface components {
              */
             id: string;
             /** @enum {string} */
-            type: "order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded";
+            type: "order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "order.partially_fulfilled" | "order.fulfilled";
             /**
              * Format: date-time
              * @description When the change that caused the event happened
              */
             createdAt: string;
-            /** @description `order`: the order as it was right after the change */
+            /** @description `order`: the order as it was right after the change; `refund` or `fulfillment`: what the event is about */
             data: {
                 order: components["schemas"]["Order"];
+                refund?: components["schemas"]["Refund"] & unknown;
+                fulfillment?: components["schemas"]["Fulfillment"] & unknown;
             };
         };
         Order: {
@@ -554,6 +701,24 @@ export interface components {
                 email: string;
                 name?: string;
             };
+            shippingAddress?: components["schemas"]["Address"];
+            /** @description `total` equals the top-level total */
+            totals: {
+                subtotal: components["schemas"]["Money"];
+                discount: components["schemas"]["Money"];
+                shipping: components["schemas"]["Money"];
+                tax: components["schemas"]["Money"];
+                total: components["schemas"]["Money"];
+            };
+            refunds: components["schemas"]["Refund"][];
+            /** @enum {string} */
+            fulfillmentStatus: "unfulfilled" | "partially_fulfilled" | "fulfilled";
+            fulfillments: components["schemas"]["Fulfillment"][];
+            /**
+             * Format: date-time
+             * @description A paid order the shop cancelled before it shipped: refunded in full, never ships
+             */
+            cancelledAt?: string;
             payment: {
                 /**
                  * @description requires_action: the buyer must complete payment.nextAction (3-D Secure); processing: the gateway settles it later; not_charged: cancelled before any charge; refunded: charged, then given back in full
@@ -591,6 +756,14 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             updatedAt: string;
+            /** @description What happened to the order, oldest first (the admin's order detail) */
+            timeline?: {
+                /** Format: date-time */
+                at: string;
+                /** @description created, paid, payment_failed, refund_requested, refunded, ... */
+                event: string;
+                detail?: string;
+            }[];
         };
         Money: {
             /**
@@ -600,6 +773,51 @@ export interface components {
             amount: number;
             /** @example USD */
             currency: string;
+        };
+        /** @description As the buyer sent it */
+        Address: {
+            name?: string;
+            line1: string;
+            line2?: string;
+            city: string;
+            region?: string;
+            postalCode: string;
+            country: string;
+        };
+        Refund: {
+            id: string;
+            amount: components["schemas"]["Money"];
+            lines?: {
+                sku: string;
+                quantity: number;
+            }[];
+            /** @description Its units are back in stock */
+            restocked: boolean;
+            /** @description Its units go back to stock once the money is refunded */
+            restock: boolean;
+            /**
+             * @description pending: the gateway is being asked (retried until it answers); failed: it refused
+             * @enum {string}
+             */
+            status: "pending" | "succeeded" | "failed";
+            reason?: string;
+            failure?: string;
+            /** @description Made by cancelling the order */
+            cancel: boolean;
+            /** Format: date-time */
+            createdAt: string;
+        };
+        Fulfillment: {
+            id: string;
+            lines: {
+                sku: string;
+                quantity: number;
+            }[];
+            carrier: string;
+            trackingNumber: string;
+            trackingUrl?: string;
+            /** Format: date-time */
+            createdAt: string;
         };
         ProductPage: {
             items: components["schemas"]["Product"][];
@@ -723,15 +941,6 @@ export interface components {
                 pass: string;
             };
         };
-        Address: {
-            name?: string;
-            line1: string;
-            line2?: string;
-            city: string;
-            region?: string;
-            postalCode: string;
-            country: string;
-        };
         SimulatedChallenge: {
             id: string;
             orderId: string;
@@ -847,6 +1056,64 @@ export interface components {
             items: components["schemas"]["Order"][];
             nextCursor: string | null;
         };
+        RefundRequest: {
+            amount?: components["schemas"]["Money"] & unknown;
+            /** @description Refund these units (at the price paid); with `amount` too, `amount` is refunded */
+            lines?: {
+                /** @example TEE-BLK-M */
+                sku: string;
+                quantity: number;
+            }[];
+            /** @description Put the refunded lines' units back in stock */
+            restock: boolean;
+            reason?: string;
+        };
+        FulfillmentRequest: {
+            /** @description Default: everything left to ship */
+            lines?: {
+                /** @example TEE-BLK-M */
+                sku: string;
+                quantity: number;
+            }[];
+            carrier: string;
+            trackingNumber: string;
+            /** Format: uri */
+            trackingUrl?: string;
+        };
+        FulfillmentImportReport: {
+            dryRun: boolean;
+            made: number;
+            wouldMake: number;
+            /** @description Rows already applied before: changed nothing */
+            replayed: number;
+            refused: number;
+            rows: {
+                /** @description Line of the file (the header is line 1) */
+                row: number;
+                orderId: string;
+                /** @enum {string} */
+                outcome: "made" | "would_make" | "replayed" | "refused" | "not_found" | "invalid";
+                detail?: string;
+                fulfillmentId?: string;
+            }[];
+        };
+        Email: {
+            id: string;
+            to: string;
+            from: string;
+            subject: string;
+            event: string;
+            orderId: string;
+            /** @enum {string} */
+            status: "queued" | "sending" | "sent" | "dead";
+            attempts: number;
+            messageId: string;
+            sentAt: string | null;
+            lastError: string | null;
+            createdAt: string;
+            text: string;
+            html: string;
+        };
         Dashboard: {
             /** Format: date-time */
             now: string;
@@ -940,7 +1207,7 @@ export interface components {
             /** @example we_01JD3Q8Z9N0Y4W6B7C2D5E8F1G */
             id: string;
             url: string;
-            events: ("order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "*")[];
+            events: ("order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "order.partially_fulfilled" | "order.fulfilled" | "*")[];
             description: string | null;
             enabled: boolean;
             /**
@@ -966,7 +1233,7 @@ export interface components {
              *       "order.refunded"
              *     ]
              */
-            events: ("order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "*")[];
+            events: ("order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "order.partially_fulfilled" | "order.fulfilled" | "*")[];
             /** @example Fulfilment service */
             description?: string;
             /** @default true */
@@ -985,7 +1252,7 @@ export interface components {
              *       "order.refunded"
              *     ]
              */
-            events?: ("order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "*")[];
+            events?: ("order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "order.partially_fulfilled" | "order.fulfilled" | "*")[];
             /**
              * @description null clears it
              * @example Fulfilment service
@@ -2247,6 +2514,15 @@ export interface operations {
         parameters: {
             query?: {
                 status?: "pending_payment" | "paid" | "payment_failed" | "cancelled";
+                fulfillment?: "unfulfilled" | "partially_fulfilled" | "fulfilled";
+                email?: string;
+                sku?: string;
+                /** @description An order id, or an email */
+                q?: string;
+                /** @description Orders created at or after */
+                since?: string;
+                /** @description Orders created before */
+                until?: string;
                 limit?: number;
                 cursor?: string;
             };
@@ -2307,7 +2583,11 @@ export interface operations {
                             id: string;
                             orderId: string;
                             amount: components["schemas"]["Money"];
-                            /** @enum {string} */
+                            refunded: components["schemas"]["Money"] & unknown;
+                            /**
+                             * @description refunded: in full
+                             * @enum {string}
+                             */
                             status: "succeeded" | "refunded";
                             idempotencyKey: string;
                         }[];
@@ -2360,6 +2640,455 @@ export interface operations {
             };
             /** @description Missing or wrong admin token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    exportOrders: {
+        parameters: {
+            query?: {
+                status?: "pending_payment" | "paid" | "payment_failed" | "cancelled";
+                fulfillment?: "unfulfilled" | "partially_fulfilled" | "fulfilled";
+                /** @description Orders created at or after */
+                since?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description CSV (RFC 4180) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description Invalid query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAdminOrder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The order, from its shard */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Order"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such order (order_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    refundOrder: {
+        parameters: {
+            query?: never;
+            header?: {
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RefundRequest"];
+            };
+        };
+        responses: {
+            /** @description The refund */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Refund"];
+                };
+            };
+            /** @description Invalid body, or no Idempotency-Key */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such order (order_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description More than is left (refund_exceeds_captured), or not paid (order_not_refundable) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB (code payload_too_large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content-Type is not application/json (code unsupported_media_type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key was used for another refund (idempotency_key_mismatch) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancelOrderByShop: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The order as it is now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Order"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such order (order_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Shipped already, failed, or refunded in full (order_not_cancellable) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    fulfilOrder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["FulfillmentRequest"];
+            };
+        };
+        responses: {
+            /** @description The fulfilment */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Fulfillment"];
+                };
+            };
+            /** @description Invalid body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such order (order_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not paid, cancelled, or lines beyond what is left (order_not_fulfillable) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB (code payload_too_large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content-Type is not application/json (code unsupported_media_type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    importFulfillments: {
+        parameters: {
+            query?: {
+                /** @description true: check every row and report, write nothing */
+                dryRun?: "true" | "false";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What each row came to */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FulfillmentImportReport"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over 4 MiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not text/csv */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rows that cannot be applied, each listed (fulfillment_import_invalid) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEmails: {
+        parameters: {
+            query?: {
+                to?: string;
+                orderId?: string;
+                status?: "queued" | "sending" | "sent" | "dead";
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Emails */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Email"][];
+                    };
+                };
+            };
+            /** @description Invalid query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    redeliverEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued again, or already sent or on its way */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        queued: boolean;
+                    };
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such email (email_not_found) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -107,12 +107,30 @@ export async function startFakeStripe() {
   function refund(intent, amount) {
     const made = intent.latest_charge ? charges.get(intent.latest_charge) : null;
     if (!made) return error(400, "invalid_request_error", "charge_not_found", "Nothing to refund");
-    made.amount_refunded = Math.min(made.amount, made.amount_refunded + (amount ?? made.amount));
+    const left = made.amount - made.amount_refunded;
+    if (left === 0) {
+      return error(
+        400,
+        "invalid_request_error",
+        "charge_already_refunded",
+        "Charge has already been refunded.",
+      );
+    }
+    const refunding = amount ?? left;
+    if (refunding > left) {
+      return error(
+        400,
+        "invalid_request_error",
+        "amount_too_large",
+        `Refund amount (${refunding}) is greater than unrefunded amount on charge (${left})`,
+      );
+    }
+    made.amount_refunded += refunding;
     made.refunded = made.amount_refunded >= made.amount;
     counts.refunds++;
     return {
       status: 200,
-      body: { id: id("re"), object: "refund", amount: made.amount_refunded, charge: made.id },
+      body: { id: id("re"), object: "refund", amount: refunding, charge: made.id, status: "succeeded" },
     };
   }
 

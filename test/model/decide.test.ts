@@ -82,7 +82,7 @@ describe("the lifecycle machine", () => {
     expect(owedWork(row, T0)).toBe("commit");
     const paid = run(row, [{ type: "stock", step: { kind: "sold" } }]);
     expect(paid).toMatchObject({ status: "paid", stock: "committed", paymentStatus: "succeeded" });
-    expect(announcements(row, paid)).toEqual(["order.paid"]);
+    expect(announcements(row, { ...row, ...paid })).toEqual([{ type: "order.paid" }]);
     expect(owedWork(paid, T0)).toBeNull();
   });
 
@@ -135,7 +135,7 @@ describe("the lifecycle machine", () => {
     row = run(row, [report(row, { kind: "charged", chargeId: "ch_9" })]);
     expect(owedWork(row, T0)).toBe("refund");
     const refunded = run(row, [{ type: "refunded" }]);
-    expect(announcements(row, refunded)).toEqual(["order.refunded"]);
+    expect(announcements(row, { ...row, ...refunded })).toEqual([{ type: "order.refunded" }]);
   });
 
   it("refuses to write a second charge over the first, or a terminal status changing", () => {

@@ -137,6 +137,7 @@ class Simulation {
         pin: (orders) => call(() => 0).then(() => after(() => stockPort.pin(orders))),
         settle: (orders, to) => call(() => 0).then(() => after(() => stockPort.settle(orders, to))),
         unsell: (orders) => call(() => 0).then(() => after(() => stockPort.unsell(orders))),
+        restock: (shares) => call(() => 0).then(() => after(() => stockPort.restock(shares))),
       },
       payments: {
         gateway: async () => this.gateway.port(call, this.#behaviour),

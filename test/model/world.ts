@@ -6,6 +6,7 @@ import type {
   SkuHold,
 } from "../../src/inventory/inventory.holds";
 import type { EventType } from "../../src/orders/events.schemas";
+import type { Announcement } from "../../src/orders/lifecycle/announcements";
 import type { OrderRow } from "../../src/orders/lifecycle/order";
 import type { OrderStore, StockPort } from "../../src/orders/shard/ports";
 import type {
@@ -16,6 +17,7 @@ import type {
   ChargeRequest,
   GatewayEvent,
   PaymentGateway,
+  RefundOutcome,
 } from "../../src/payments/gateway";
 
 /**
@@ -90,10 +92,10 @@ export class MemoryStore implements OrderStore {
     this.outbox.push({ orderId: order.id, type: "order.created", status: order.status });
   }
 
-  write(order: OrderRow, announce: EventType[]) {
+  write(_before: OrderRow, order: OrderRow, announce: Announcement[]) {
     if (!this.orders.has(order.id)) throw new Error("no such order");
     this.orders.set(order.id, deepFreeze(order));
-    for (const type of announce) this.outbox.push({ orderId: order.id, type, status: order.status });
+    for (const { type } of announce) this.outbox.push({ orderId: order.id, type, status: order.status });
   }
 
   dueOrders(now: number, limit: number): OrderRow[] {
@@ -281,6 +283,8 @@ export class ModelStock {
           return object.settle(orderId, to, this.now());
         }),
       unsell: async (orders) => per(orders, (object, orderId) => object.unsell(orderId, this.now())),
+      // The simulation makes no refunds of paid orders: nothing is ever put back.
+      restock: async (shares) => new Map(shares.map((share) => [share.key, "refused" as const])),
     };
   }
 }
@@ -391,10 +395,11 @@ export class ModelGateway {
     return this.lookup(key);
   }
 
-  refund(chargeId: string) {
+  refund(chargeId: string): RefundOutcome {
     for (const payment of this.payments.values()) {
       if (payment.charge?.id === chargeId) payment.charge.status = "refunded";
     }
+    return { status: "succeeded", refundId: `re_${chargeId}` };
   }
 
   /** The buyer answers the challenge of the payment under `key`, if it waits for them. */

@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { Sku } from "../../catalog/catalog.schemas";
 import { Money } from "../../shared/money";
 import { singleLine, visibleAscii } from "../../shared/text";
+import { Address } from "../orders.schemas";
 
 const MAX_UNITS_PER_SKU = 1000;
 
@@ -11,19 +12,6 @@ const Line = z
     quantity: z.number().int().min(1).max(MAX_UNITS_PER_SKU),
   })
   .strict();
-
-const Address = z
-  .object({
-    name: singleLine(200).optional(),
-    line1: singleLine(200),
-    line2: singleLine(200, 0).optional(),
-    city: singleLine(100),
-    region: singleLine(100, 0).optional(),
-    postalCode: singleLine(20),
-    country: z.string().regex(/^[A-Z]{2}$/, "ISO 3166-1 alpha-2 code such as US"),
-  })
-  .strict()
-  .openapi("Address");
 
 export const CheckoutRequest = z
   .object({

@@ -1,6 +1,19 @@
 import type { SkuHold } from "../../inventory/inventory.holds";
 import type { ChargeLookup, GatewayEventDetail } from "../../payments/gateway";
 import type { PaymentReport, PaymentTask } from "../protocol";
+import {
+  type AfterSaleRefusal,
+  afterRefundAnswer,
+  afterRestock,
+  type Fulfillment,
+  type FulfillmentRequest,
+  fulfillmentOf,
+  type Refund,
+  type RefundAnswer,
+  type RefundRequest,
+  refundOf,
+  withRefund,
+} from "./after-sale";
 import { backedOff, close, reschedule } from "./changes";
 import { afterGatewayEvent, afterRecheck } from "./news";
 import { type Lifecycle, lifecycleOf, type OrderRow } from "./order";
@@ -38,7 +51,15 @@ export type LifecycleEvent =
   /** The gateway was asked for (and withdrew what it could of) a charge that may exist. */
   | { type: "verified"; found: ChargeLookup }
   /** A step the order owed failed (a store or the gateway could not be reached): back off. */
-  | { type: "step_failed" };
+  | { type: "step_failed" }
+  /** The shop refunds (part of) a paid order, or cancels it before it ships (see after-sale.ts). */
+  | { type: "refund"; request: RefundRequest }
+  /** The gateway answered a refund the shop asked for. */
+  | { type: "refund_answered"; refundId: string; answer: RefundAnswer }
+  /** A refund's units are back in stock. */
+  | { type: "restocked"; refundId: string }
+  /** The shop ships lines of a paid order. */
+  | { type: "fulfil"; request: FulfillmentRequest };
 
 /** What a stock step came to. */
 export type StockStep =
@@ -61,6 +82,8 @@ export type Decision = {
   task: PaymentTask | null;
   /** For `cancel`: why the order cannot be cancelled (its status, or "being paid"). */
   refusal: string | null;
+  /** For `refund` and `fulfil`: what was made (or found made before), or why not. */
+  made?: { refund: Refund } | { fulfillment: Fulfillment; replayed: boolean } | { refused: AfterSaleRefusal };
 };
 
 export function decide(order: OrderRow, event: LifecycleEvent, ctx: DecideContext): Decision {
@@ -78,8 +101,12 @@ export function decide(order: OrderRow, event: LifecycleEvent, ctx: DecideContex
       return changed(reschedule(order, afterStock(current, event.step, ctx), ctx));
     case "cancel":
       return cancel(current, ctx);
-    case "gateway_event":
-      return changed(afterGatewayEvent(order, event.kind, event.detail, ctx));
+    case "gateway_event": {
+      const next = afterGatewayEvent(order, event.kind, event.detail, ctx);
+      // What a settled order owes may change with the gateway's word (a refund it reports makes one
+      // the order owed needless): its due time follows. A pending order is looked at again as set.
+      return changed(order.status === "pending_payment" ? next : reschedule(order, next, ctx));
+    }
     case "recheck":
       return changed(afterRecheck(current, ctx));
     case "tick":
@@ -96,6 +123,21 @@ export function decide(order: OrderRow, event: LifecycleEvent, ctx: DecideContex
       return changed(afterVerify(order, event.found, ctx));
     case "step_failed":
       return changed(backedOff(current, ctx));
+    case "refund": {
+      const made = refundOf(order, event.request, ctx.now);
+      if ("refusal" in made) return { ...changed(current), made: { refused: made.refusal } };
+      return { ...changed(withRefund(current, made.refund, ctx.now)), made };
+    }
+    case "refund_answered":
+      return changed(reschedule(order, afterRefundAnswer(order, event.refundId, event.answer, ctx.now), ctx));
+    case "restocked":
+      return changed(reschedule(order, afterRestock(order, event.refundId), ctx));
+    case "fulfil": {
+      const made = fulfillmentOf(order, event.request, ctx.now);
+      if ("refusal" in made) return { ...changed(current), made: { refused: made.refusal } };
+      if (made.replayed) return { ...changed(current), made };
+      return { ...changed({ ...current, fulfillments: [...current.fulfillments, made.fulfillment] }), made };
+    }
   }
 }
 

@@ -1,3 +1,4 @@
+import { lineBook } from "./after-sale";
 import type { Lifecycle, OrderRow } from "./order";
 import { owedWork } from "./states";
 
@@ -59,6 +60,22 @@ function orderViolations(order: OrderRow, now: number): string[] {
     order.lateHolds.length === 0 || order.stock === "committed" || order.stock === "released",
     "late holds wait only on settled stock",
   );
+  // The day after the sale: refunds and fulfilments only of a paid order, never beyond what it bought.
+  check(order.refunds.length === 0 || order.status === "paid", "only a paid order is refunded by the shop");
+  check(order.fulfillments.length === 0 || order.status === "paid", "only a paid order ships");
+  const promised = order.refunds
+    .filter((refund) => refund.status !== "failed")
+    .reduce((sum, refund) => sum + refund.amount, 0);
+  check(promised <= order.total.amount, "no more is refunded, or promised, than was paid");
+  for (const [sku, line] of lineBook(order)) {
+    check(line.refunded <= line.quantity, `no more of ${sku} is refunded than was bought`);
+    check(line.fulfilled <= line.quantity, `no more of ${sku} ships than was bought`);
+  }
+  check(
+    order.refunds.every((refund) => !refund.restocked || (refund.restock && refund.status === "succeeded")),
+    "only a refund made puts units back",
+  );
+  check(order.cancelledAt === null || order.fulfillments.length === 0, "a cancelled order never ships");
   // Nothing owed is forgotten: whatever an order still owes has a time it is due.
   check(owedWork(order, now) === null || order.dueAt !== null, "what an order owes is due at a time");
   return wrong;
@@ -85,6 +102,25 @@ function changeViolations(before: Lifecycle, after: Lifecycle): string[] {
     "an order keeps every hold it had",
   );
   check(after.attempts >= before.attempts - 1, "attempts are not uncounted beyond the one answered");
+  // Refunds and fulfilments are a record: never dropped or rewritten; a refund only settles once.
+  const refunds = new Map(after.refunds.map((refund) => [refund.id, refund]));
+  for (const earlier of before.refunds) {
+    const now = refunds.get(earlier.id);
+    check(now !== undefined, "a refund is never forgotten");
+    if (!now) continue;
+    check(
+      now.amount === earlier.amount && JSON.stringify(now.lines) === JSON.stringify(earlier.lines),
+      "a refund's amount and lines never change",
+    );
+    check(earlier.status === "pending" || now.status === earlier.status, "a refund settles once");
+    check(!earlier.restocked || now.restocked, "units put back stay put back");
+  }
+  const shipped = new Set(after.fulfillments.map((fulfillment) => JSON.stringify(fulfillment)));
+  check(
+    before.fulfillments.every((fulfillment) => shipped.has(JSON.stringify(fulfillment))),
+    "a fulfilment is never forgotten or rewritten",
+  );
+  check(before.cancelledAt === null || after.cancelledAt === before.cancelledAt, "a cancel stays");
   return wrong;
 }
 

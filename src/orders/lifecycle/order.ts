@@ -16,6 +16,41 @@ export type StockState = "held" | "pinned" | "committed" | "released";
 /** A dispute (chargeback) the buyer's bank opened on the order's charge, as the gateway last told it. */
 export type Dispute = { id: string; status: string; reason: string; amount: Money };
 
+/** Units of one SKU of an order. */
+export type LineQuantity = { sku: string; quantity: number };
+
+/**
+ * A refund the shop made of a paid order. `pending` until the gateway answers: `succeeded` (the money
+ * is on its way back) or `failed` (the gateway refused it; nothing was refunded). `restocked` once its
+ * units are back in stock (only for a refund that puts them back, and only after it succeeded).
+ */
+export type Refund = {
+  id: string;
+  /** The Idempotency-Key it was asked for under (hashed), and the hash of what was asked. */
+  keyHash: string;
+  fingerprint: string;
+  amount: number;
+  lines: LineQuantity[] | null;
+  restock: boolean;
+  restocked: boolean;
+  /** Made by cancelling the order: every unit back, all that is left refunded. */
+  cancel: boolean;
+  reason: string | null;
+  status: "pending" | "succeeded" | "failed";
+  failure: string | null;
+  createdAt: string;
+  settledAt: string | null;
+};
+
+export type Fulfillment = {
+  id: string;
+  lines: LineQuantity[];
+  carrier: string;
+  trackingNumber: string;
+  trackingUrl: string | null;
+  createdAt: string;
+};
+
 type OrderItem = { sku: string; productId: string; title: string; quantity: number; unitPrice: Money };
 
 /** An order as checkout accepted it: nothing here changes afterwards. */
@@ -66,6 +101,12 @@ export type Lifecycle = {
   /** Minor units refunded so far (from the gateway's own record, so never counted twice). */
   refunded: number;
   dispute: Dispute | null;
+  /** The shop's refunds of the paid order, in the order they were asked for (see after-sale.ts). */
+  refunds: Refund[];
+  /** What of the paid order shipped, with carrier and tracking. */
+  fulfillments: Fulfillment[];
+  /** When the shop cancelled the paid order (refunded in full, every unit back): it never ships. */
+  cancelledAt: string | null;
   /** When the order next owes something, and how often that step has failed in a row. */
   dueAt: number | null;
   dueAttempts: number;
@@ -99,6 +140,9 @@ export function acceptedLifecycle(order: AcceptedOrder, dueAt: number): Lifecycl
     eventAt: null,
     refunded: 0,
     dispute: null,
+    refunds: [],
+    fulfillments: [],
+    cancelledAt: null,
     dueAt,
     dueAttempts: 0,
   };
@@ -124,6 +168,9 @@ export function lifecycleOf(row: OrderRow): Lifecycle {
     eventAt: row.eventAt,
     refunded: row.refunded,
     dispute: row.dispute,
+    refunds: row.refunds,
+    fulfillments: row.fulfillments,
+    cancelledAt: row.cancelledAt,
     dueAt: row.dueAt,
     dueAttempts: row.dueAttempts,
   };

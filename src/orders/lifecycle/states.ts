@@ -1,3 +1,4 @@
+import { refundOwed, restockOwed } from "./after-sale";
 import type { Lifecycle, OrderRow } from "./order";
 
 /**
@@ -64,8 +65,9 @@ export function chargeMayExist(order: Lifecycle): boolean {
  * What an order owes: hand out a payment attempt (`pay`, which follows an open payment), wait for the
  * attempt out (`await`) or count it unknown once its lease ran out (`lapse`), close it because its
  * hold ran out before any payment began (`expire`), sell its units (`commit`), give them back
- * (`release`), settle holds reported late (`settle_late`), refund a charge on a closed order, or look
- * for (and withdraw) a charge that may exist (`verify`).
+ * (`release`), settle holds reported late (`settle_late`), refund a charge on a closed order, look
+ * for (and withdraw) a charge that may exist (`verify`), or, for a paid order, make a refund the shop
+ * asked for at the gateway (`pay_back`) and put its units back in stock (`restock`).
  */
 export type Work =
   | "pay"
@@ -76,7 +78,9 @@ export type Work =
   | "release"
   | "settle_late"
   | "refund"
-  | "verify";
+  | "verify"
+  | "pay_back"
+  | "restock";
 
 /** What an order owes at `now`; null when nothing is left to do. */
 export function owedWork(order: Lifecycle & Pick<OrderRow, "holdExpiresAt">, now: number): Work | null {
@@ -92,7 +96,9 @@ export function owedWork(order: Lifecycle & Pick<OrderRow, "holdExpiresAt">, now
     case "charged":
       return "commit";
     case "paid":
-      return order.lateHolds.length > 0 ? "settle_late" : null;
+      if (order.lateHolds.length > 0) return "settle_late";
+      if (refundOwed(order)) return "pay_back";
+      return restockOwed(order) ? "restock" : null;
     case "closed":
       if (order.stock === "held" || order.stock === "pinned") return "release";
       if (order.lateHolds.length > 0) return "settle_late";

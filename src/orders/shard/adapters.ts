@@ -1,4 +1,4 @@
-import { pinOrders, settleOrders, unsellOrders } from "../../inventory/inventory.holds";
+import { pinOrders, restockShares, settleOrders, unsellOrders } from "../../inventory/inventory.holds";
 import { gatewayTurns } from "../../payments/gateway-pacer.do";
 import { gatewayFor } from "../../payments/gateways";
 import { settings } from "../../shared/config";
@@ -30,6 +30,7 @@ export function shardPorts(
       // Every release the order loop makes is of a closed order: no hold is taken for it again.
       settle: (orders, to) => settleOrders(env, orders, to, to === "released"),
       unsell: (orders) => unsellOrders(env, orders),
+      restock: (shares) => restockShares(env, shares),
     },
     payments: {
       gateway: () => gatewayFor(env),

@@ -138,7 +138,7 @@ export class Claims {
       // Given up or taken over while holding: this order id is ours alone, so its holds are ours to
       // give back, and nothing is recorded.
       if (!this.#store.keys.holds(keyHash, orderId)) return false;
-      this.#loop.accept(order, this.#hooks.handOn(orderId, Date.now()));
+      this.#loop.accept(order, this.#hooks.handOn(orderId, Date.now()), orderToken);
       this.#store.keys.complete(keyHash, orderId, sealed);
       return true;
     });

@@ -1,5 +1,12 @@
 import type { SkuHold } from "../../inventory/inventory.holds";
 import type { GatewayEvent } from "../../payments/gateway";
+import type {
+  AfterSaleRefusal,
+  Fulfillment,
+  FulfillmentRequest,
+  Refund,
+  RefundRequest,
+} from "../lifecycle/after-sale";
 import { announcements } from "../lifecycle/announcements";
 import { decide, type LifecycleEvent } from "../lifecycle/decide";
 import { checkOrder, InvariantViolation } from "../lifecycle/invariants";
@@ -16,9 +23,25 @@ import { owedWork, type Work } from "../lifecycle/states";
 import type { DecideContext } from "../lifecycle/timing";
 import type { PaymentReport, PaymentTask } from "../protocol";
 import type { LoopPorts } from "./ports";
-import { commitStep, lateStep, pinStep, refundStep, releaseStep, type StepResult, verifyStep } from "./steps";
+import {
+  commitStep,
+  lateStep,
+  payBackStep,
+  pinStep,
+  refundStep,
+  releaseStep,
+  restockStep,
+  type StepResult,
+  verifyStep,
+} from "./steps";
 
 export type Tally = { settled: number; failed: number; resent: number };
+
+/** What a refund or fulfilment came to: made (or found made before), refused, or no such order. */
+export type AfterSaleAnswer<T> =
+  | { made: T; replayed: boolean; order: OrderRow }
+  | { refused: AfterSaleRefusal }
+  | null;
 
 /** At most this many orders are worked through per run; the rest come next time (they stay due). */
 const DUE_BATCH = 200;
@@ -64,7 +87,7 @@ export class OrderLoop {
       ...(visible ? { version: before.version + 1, updatedAt: new Date(now).toISOString() } : {}),
     };
     checkOrder(before, after, now);
-    this.#ports.store.write(after, announcements(before, next), now);
+    this.#ports.store.write(before, after, announcements(before, after), now);
     if (after.dueAt !== null) this.#ports.wake(after.dueAt);
     return after;
   }
@@ -95,7 +118,7 @@ export class OrderLoop {
   }
 
   /** Records an order checkout accepted (due to be handed on at `dueAt`), in the caller's transaction. */
-  accept(order: AcceptedOrder, dueAt: number): void {
+  accept(order: AcceptedOrder, dueAt: number, orderToken?: string): void {
     const row: OrderRow = {
       ...order,
       ...acceptedLifecycle(order, dueAt),
@@ -104,7 +127,7 @@ export class OrderLoop {
       projected: 0,
     };
     checkOrder(null, row, this.#ports.clock.now());
-    this.#ports.store.insert(row);
+    this.#ports.store.insert(row, orderToken);
   }
 
   order(id: string): OrderRow | null {
@@ -252,6 +275,90 @@ export class OrderLoop {
     return { known: true, duplicate: false };
   }
 
+  /**
+   * The shop refunds (part of) a paid order, or cancels it: the refund is recorded first (a decision
+   * like any other, so two refunds that together exceed the charge cannot both stand), then made at
+   * the gateway now, and by the alarm until the gateway answers. Answers the refund as it stands.
+   */
+  async refund(id: string, request: RefundRequest): Promise<AfterSaleAnswer<Refund>> {
+    if (!this.#ports.store.order(id)) return null;
+    const applied = this.#apply(id, { type: "refund", request });
+    const made = applied?.decision.made;
+    if (!made || "refused" in made) return made ? { refused: made.refused } : null;
+    if (!("refund" in made)) return null;
+    await this.run([id]);
+    const after = this.#ports.store.order(id);
+    const refund = after?.refunds.find((candidate) => candidate.id === made.refund.id) ?? made.refund;
+    return { made: refund, replayed: applied.after === applied.before, order: after ?? applied.after };
+  }
+
+  /** The shop ships lines of a paid order (a fulfilment with the same carrier and tracking is the same). */
+  fulfil(id: string, request: FulfillmentRequest): AfterSaleAnswer<Fulfillment> {
+    const applied = this.#apply(id, { type: "fulfil", request });
+    const made = applied?.decision.made;
+    if (!made) return null;
+    if ("refused" in made) return { refused: made.refused };
+    if (!("fulfillment" in made)) return null;
+    return { made: made.fulfillment, replayed: made.replayed, order: applied.after };
+  }
+
+  /**
+   * Fulfilments of many orders (a CSV's rows), taken in order: each row is judged on the order as the
+   * rows before it leave it. With `apply` false nothing is written (the check before any write); with it,
+   * all rows are written in one transaction, each as its own decision.
+   */
+  fulfilMany(
+    rows: (FulfillmentRequest & { orderId: string; row: number })[],
+    apply: boolean,
+  ): {
+    row: number;
+    orderId: string;
+    outcome: "made" | "replayed" | "refused" | "not_found";
+    detail?: string;
+    fulfillment?: Fulfillment;
+  }[] {
+    const now = this.#ports.clock.now();
+    const ctx = this.#context(now);
+    const orders = new Map<string, OrderRow | null>();
+    const current = (id: string) => {
+      if (!orders.has(id)) orders.set(id, this.#ports.store.order(id));
+      return orders.get(id) ?? null;
+    };
+    const judge = () =>
+      rows.map(({ orderId, row, ...request }) => {
+        const order = current(orderId);
+        if (!order) return { row, orderId, outcome: "not_found" as const, detail: `No order ${orderId}` };
+        if (apply) {
+          const applied = this.#apply(orderId, { type: "fulfil", request });
+          const made = applied?.decision.made;
+          if (!made || "refused" in made || !("fulfillment" in made)) {
+            const detail = made && "refused" in made ? made.refused.detail : "The order could not be read";
+            return { row, orderId, outcome: "refused" as const, detail };
+          }
+          return {
+            row,
+            orderId,
+            outcome: made.replayed ? ("replayed" as const) : ("made" as const),
+            fulfillment: made.fulfillment,
+          };
+        }
+        const decision = decide(order, { type: "fulfil", request }, ctx);
+        const made = decision.made;
+        if (!made || "refused" in made || !("fulfillment" in made)) {
+          const detail = made && "refused" in made ? made.refused.detail : "The order could not be read";
+          return { row, orderId, outcome: "refused" as const, detail };
+        }
+        orders.set(orderId, { ...order, ...decision.next });
+        return {
+          row,
+          orderId,
+          outcome: made.replayed ? ("replayed" as const) : ("made" as const),
+          fulfillment: made.fulfillment,
+        };
+      });
+    return apply ? this.#ports.store.transaction(judge) : judge();
+  }
+
   /** The buyer finished what the payment asked of them: an open payment is looked at again now. */
   recheck(id: string): OrderRow | null {
     this.#apply(id, { type: "recheck" });
@@ -303,6 +410,8 @@ export class OrderLoop {
       steps("settle_late", (orders) => lateStep(this.#ports, orders)),
       steps("refund", (orders) => refundStep(this.#ports, orders)),
       steps("verify", (orders) => verifyStep(this.#ports, orders)),
+      steps("pay_back", (orders) => payBackStep(this.#ports, orders)),
+      steps("restock", (orders) => restockStep(this.#ports, orders)),
     ]);
     return tally;
   }

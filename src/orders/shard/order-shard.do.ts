@@ -1,8 +1,15 @@
 import { DurableObject } from "cloudflare:workers";
+import { z } from "zod";
 import type { GatewayEvent } from "../../payments/gateway";
+import { ulid } from "../../shared/ids";
+import { cancelRequest, type Refund } from "../lifecycle/after-sale";
 import type { OrderRow } from "../lifecycle/order";
 import { type OrderView, toOrderView } from "../orders.view";
 import {
+  type AfterSaleResult,
+  FulfillArgs,
+  type FulfillRow,
+  FulfillRows,
   GatewayEventArgs,
   type HealReport,
   type IntakeAnswer,
@@ -12,11 +19,12 @@ import {
   type PaymentReport,
   PaymentReports,
   type PaymentTask,
+  RefundArgs,
 } from "../protocol";
 import { shardPorts } from "./adapters";
 import { Claims } from "./claims";
 import { HandOn } from "./hand-on";
-import { OrderLoop } from "./loop";
+import { type AfterSaleAnswer, OrderLoop } from "./loop";
 import { ShardStore } from "./orders.store";
 import { Upkeep } from "./upkeep";
 
@@ -100,6 +108,90 @@ export class OrderShard extends DurableObject<Env> {
     const result = await this.#loop.cancel(id);
     this.#arm(Date.now());
     return result?.ok ? { ok: true, order: toOrderView(result.order) } : result;
+  }
+
+  /** An order as the shop sees it, with its timeline (the admin's order detail). */
+  adminOrder(id: string): OrderView | null {
+    OrderIds.parse([id]);
+    const row = this.#loop.order(id);
+    return row ? { ...toOrderView(row), timeline: this.#store.timeline(id) } : null;
+  }
+
+  /** The shop refunds (part of) a paid order (see OrderLoop.refund). */
+  async refund(id: string, input: RefundArgs): Promise<AfterSaleResult<OrderView["refunds"][number]>> {
+    OrderIds.parse([id]);
+    const args = RefundArgs.parse(input);
+    const answer = await this.#loop.refund(id, {
+      id: `re_${ulid()}`,
+      keyHash: args.keyHash,
+      fingerprint: args.fingerprint,
+      ...(args.amount !== undefined ? { amount: args.amount } : {}),
+      ...(args.currency !== undefined ? { currency: args.currency } : {}),
+      ...(args.lines ? { lines: args.lines } : {}),
+      restock: args.restock,
+      ...(args.reason ? { reason: args.reason } : {}),
+    });
+    this.#arm(Date.now());
+    return this.#refundResult(answer);
+  }
+
+  /**
+   * The shop cancels an order: one not paid yet as the buyer would (holds back, any charge withdrawn or
+   * refunded); a paid one that has not shipped by refunding all that is left and putting every unit back.
+   */
+  async cancelByShop(id: string): Promise<AfterSaleResult<OrderView["refunds"][number] | null>> {
+    OrderIds.parse([id]);
+    const row = this.#loop.order(id);
+    if (!row) return null;
+    if (row.status !== "paid") {
+      const result = await this.#loop.cancel(id);
+      this.#arm(Date.now());
+      if (!result) return null;
+      if (!result.ok)
+        return { ok: false, code: "order_not_cancellable", detail: `The order is already ${result.status}` };
+      return { ok: true, made: null, replayed: false, order: toOrderView(result.order) };
+    }
+    const made = cancelRequest(row, { id: `re_${ulid()}`, keyHash: `cancel-${id}`, fingerprint: "cancel" });
+    if ("refusal" in made) return { ok: false, code: made.refusal.code, detail: made.refusal.detail };
+    const answer = await this.#loop.refund(id, made.request);
+    this.#arm(Date.now());
+    return this.#refundResult(answer);
+  }
+
+  #refundResult(answer: AfterSaleAnswer<Refund>): AfterSaleResult<OrderView["refunds"][number]> {
+    if (!answer) return null;
+    if ("refused" in answer) return { ok: false, code: answer.refused.code, detail: answer.refused.detail };
+    const order = toOrderView(answer.order);
+    const refund = order.refunds.find((candidate) => candidate.id === answer.made.id);
+    if (!refund) return null;
+    return { ok: true, made: refund, replayed: answer.replayed, order };
+  }
+
+  /** The shop ships lines of a paid order (see OrderLoop.fulfil). */
+  fulfil(id: string, input: FulfillArgs): AfterSaleResult<OrderView["fulfillments"][number]> {
+    OrderIds.parse([id]);
+    const args = FulfillArgs.parse(input);
+    const answer = this.#loop.fulfil(id, { id: `ful_${ulid()}`, ...args });
+    this.#arm(Date.now());
+    if (!answer) return null;
+    if ("refused" in answer) return { ok: false, code: answer.refused.code, detail: answer.refused.detail };
+    const order = toOrderView(answer.order);
+    const fulfillment = order.fulfillments.find((candidate) => candidate.id === answer.made.id);
+    return fulfillment ? { ok: true, made: fulfillment, replayed: answer.replayed, order } : null;
+  }
+
+  /** A CSV's fulfilments of this shard's orders: checked (`apply` false) or written (see OrderLoop). */
+  fulfilMany(input: FulfillRow[], apply: boolean) {
+    const rows = FulfillRows.parse(input);
+    const results = this.#loop.fulfilMany(
+      rows.map((row, index) => ({ ...row, id: `ful_${ulid()}${index.toString(36)}` })),
+      z.boolean().parse(apply),
+    );
+    if (apply) this.#arm(Date.now());
+    return results.map(({ fulfillment, ...rest }) => ({
+      ...rest,
+      ...(fulfillment ? { fulfillmentId: fulfillment.id } : {}),
+    }));
   }
 
   /** A payment gateway's event about one of this shard's orders, taken once by its id. */

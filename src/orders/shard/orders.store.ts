@@ -3,7 +3,8 @@ import type { AllowanceKind } from "../../inventory/allowances";
 import type { PlannedLine, SkuHold } from "../../inventory/inventory.holds";
 import type { PaymentAction } from "../../payments/gateway";
 import { migrate } from "../../shared/sql-schema";
-import type { EventType } from "../events.schemas";
+import type { Fulfillment, Refund } from "../lifecycle/after-sale";
+import { type Announcement, timelineNotes } from "../lifecycle/announcements";
 import type { AcceptedOrder, Dispute, OrderRow, PaymentStatus, StockState } from "../lifecycle/order";
 import { KeyStore } from "./keys.store";
 import { OutboxStore } from "./outbox.store";
@@ -74,6 +75,18 @@ const MIGRATIONS = [
   // Holds reported after the order's stock was settled; a claim is fenced by its order id alone.
   `ALTER TABLE orders ADD COLUMN late_holds TEXT;
    ALTER TABLE keys DROP COLUMN token;`,
+  // The day after the sale: the shop's refunds and fulfilments, and what happened to each order.
+  `ALTER TABLE orders ADD COLUMN refunds TEXT;
+   ALTER TABLE orders ADD COLUMN fulfillments TEXT;
+   ALTER TABLE orders ADD COLUMN cancelled_at TEXT;
+   CREATE TABLE timeline (
+     seq INTEGER PRIMARY KEY,
+     order_id TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     event TEXT NOT NULL,
+     detail TEXT
+   );
+   CREATE INDEX timeline_order ON timeline (order_id, seq);`,
 ];
 
 type RawOrder = {
@@ -95,6 +108,9 @@ type RawOrder = {
   dispute: string | null;
   holds: string | null;
   late_holds: string | null;
+  refunds: string | null;
+  fulfillments: string | null;
+  cancelled_at: string | null;
   stock: StockState;
   updated_at: string;
   due_at: number | null;
@@ -156,6 +172,9 @@ function toOrder(raw: RawOrder): OrderRow {
     eventAt: raw.event_at,
     refunded: raw.refunded,
     dispute: parsed<Dispute | null>(raw.dispute, null),
+    refunds: parsed<Refund[]>(raw.refunds, []),
+    fulfillments: parsed<Fulfillment[]>(raw.fulfillments, []),
+    cancelledAt: raw.cancelled_at,
     updatedAt: raw.updated_at,
     dueAt: raw.due_at,
     dueAttempts: raw.due_attempts,
@@ -185,7 +204,7 @@ function acceptedOf(order: OrderRow): AcceptedOrder {
 /** The lifecycle and bookkeeping columns, in the order both statements below name them. */
 const LIFECYCLE_COLUMNS = `status, failure_reason, payment_status, attempts, unknown_attempts, lease_until,
   charge_id, intent_id, charge_in_doubt, action, action_until, event_at, refunded, dispute, holds,
-  late_holds, stock, updated_at, due_at, due_attempts, version`;
+  late_holds, refunds, fulfillments, cancelled_at, stock, updated_at, due_at, due_attempts, version`;
 
 const json = (value: unknown) => (value === null ? null : JSON.stringify(value));
 
@@ -207,6 +226,9 @@ function lifecycleValues(order: OrderRow): (string | number | null)[] {
     json(order.dispute),
     JSON.stringify(order.holds),
     order.lateHolds.length > 0 ? JSON.stringify(order.lateHolds) : null,
+    order.refunds.length > 0 ? JSON.stringify(order.refunds) : null,
+    order.fulfillments.length > 0 ? JSON.stringify(order.fulfillments) : null,
+    order.cancelledAt,
     order.stock,
     order.updatedAt,
     order.dueAt,
@@ -215,8 +237,8 @@ function lifecycleValues(order: OrderRow): (string | number | null)[] {
   ];
 }
 
-const UPDATE = `UPDATE orders SET (${LIFECYCLE_COLUMNS}) = (${Array(21).fill("?").join(", ")}) WHERE id = ?`;
-const INSERT = `INSERT INTO orders (id, accepted, ${LIFECYCLE_COLUMNS}) VALUES (${Array(23).fill("?").join(", ")})`;
+const UPDATE = `UPDATE orders SET (${LIFECYCLE_COLUMNS}) = (${Array(24).fill("?").join(", ")}) WHERE id = ?`;
+const INSERT = `INSERT INTO orders (id, accepted, ${LIFECYCLE_COLUMNS}) VALUES (${Array(26).fill("?").join(", ")})`;
 
 export class ShardStore implements OrderStore {
   readonly #sql: SqlStorage;
@@ -242,14 +264,44 @@ export class ShardStore implements OrderStore {
     return this.#storage.transactionSync(work);
   }
 
-  insert(order: OrderRow) {
+  insert(order: OrderRow, orderToken?: string) {
+    const at = Date.parse(order.createdAt);
     this.#sql.exec(INSERT, order.id, JSON.stringify(acceptedOf(order)), ...lifecycleValues(order));
-    this.outbox.add("order.created", order, Date.parse(order.createdAt));
+    this.outbox.add({ type: "order.created" }, order, at, orderToken);
+    this.#note(order.id, at, [{ event: "created", detail: null }]);
   }
 
-  write(order: OrderRow, announce: EventType[], now: number) {
+  write(before: OrderRow, order: OrderRow, announce: Announcement[], now: number) {
     this.#sql.exec(UPDATE, ...lifecycleValues(order), order.id);
-    for (const type of announce) this.outbox.add(type, order, now);
+    for (const announcement of announce) this.outbox.add(announcement, order, now);
+    this.#note(order.id, now, timelineNotes(before, order, announce));
+  }
+
+  #note(orderId: string, at: number, notes: { event: string; detail: string | null }[]) {
+    for (const { event, detail } of notes) {
+      this.#sql.exec(
+        "INSERT INTO timeline (order_id, at, event, detail) VALUES (?, ?, ?, ?)",
+        orderId,
+        at,
+        event,
+        detail,
+      );
+    }
+  }
+
+  /** What happened to an order, oldest first. */
+  timeline(orderId: string): { at: string; event: string; detail?: string }[] {
+    return this.#sql
+      .exec<{ at: number; event: string; detail: string | null }>(
+        "SELECT at, event, detail FROM timeline WHERE order_id = ? ORDER BY seq",
+        orderId,
+      )
+      .toArray()
+      .map(({ at, event, detail }) => ({
+        at: new Date(at).toISOString(),
+        event,
+        ...(detail ? { detail } : {}),
+      }));
   }
 
   order(id: string): OrderRow | null {

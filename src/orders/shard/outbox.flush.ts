@@ -1,6 +1,12 @@
+import { emailId, handOver } from "../../email/email.service";
+import type { OutgoingEmail } from "../../email/mail.store";
+import { shopIdentity } from "../../shared/config";
 import { logEvent } from "../../shared/log";
 import { BATCH_BYTES, BATCH_MESSAGES, bytesOf, MESSAGE_BYTES, runsBySize } from "../../shared/queue-limits";
-import type { OutboxStore } from "./outbox.store";
+import type { OrderEvent } from "../events.schemas";
+import { emailFor } from "../notify/emails";
+import { shardOfOrder } from "../shards";
+import type { OutboxName, OutboxStore } from "./outbox.store";
 
 /** A shard hands its events on at most this often, so a sale's events travel in few, full messages. */
 const FLUSH_EVERY_MS = 1000;
@@ -8,66 +14,112 @@ const FLUSH_EVERY_MS = 1000;
 const FLUSH_EVENTS = 500;
 const BACKOFF_CAP_MS = 60_000;
 
-type Outgoing = { seqs: number[]; body: { events: unknown[] }; bytes: number };
+type Row = { seq: number; event: string; token: string | null };
+/** Hands rows on; answers the seqs handed over (so far, should it throw part-way). */
+type Deliver = (rows: Row[], handed: (seqs: number[]) => void) => Promise<void>;
 
 /**
- * Hands an order shard's outbox to the webhooks queue, from the shard's work loop (its alarm), never
- * from checkout or payment: a queue that fails only delays the events, with backoff, and nothing else
- * waits on it. Rows are deleted once the queue has them; dying in between sends them again, which
- * receivers handle like any duplicate (the event id is the same).
+ * Hands an order shard's outbox on, from the shard's work loop (its alarm), never from checkout or
+ * payment: a queue or a mailer that fails only delays the events, with backoff, and nothing else waits
+ * on it. Rows are deleted once handed over; dying in between hands them over again, which the receivers
+ * take like any duplicate (the event id is the same: webhook receivers deduplicate by it, a mailer keeps
+ * one email per event).
  */
 export class OutboxFlush {
   readonly #outbox: OutboxStore;
-  readonly #queue: Queue;
+  readonly #name: OutboxName;
+  readonly #deliver: Deliver;
   #at = 0;
   #failures = 0;
 
-  constructor(outbox: OutboxStore, queue: Queue) {
+  constructor(outbox: OutboxStore, name: OutboxName, deliver: Deliver) {
     this.#outbox = outbox;
-    this.#queue = queue;
+    this.#name = name;
+    this.#deliver = deliver;
   }
 
   /** When the shard's alarm should come for the outbox, or null when it holds nothing. */
   nextAt(now: number): number | null {
-    return this.#outbox.hasPending() ? Math.max(now, this.#at) : null;
+    return this.#outbox.hasPending(this.#name) ? Math.max(now, this.#at) : null;
   }
 
-  /** Sends what is pending, if its turn has come (`promptly`: now regardless); answers how many. */
+  /** Hands on what is pending, if its turn has come (`promptly`: now regardless); answers how many. */
   async flush(now: number, promptly = false): Promise<number> {
     if (promptly) this.#at = 0;
     if (now < this.#at) return 0;
-    const rows = this.#outbox.pending(FLUSH_EVENTS);
+    const rows = this.#outbox.pending(FLUSH_EVENTS, this.#name);
     if (rows.length === 0) return 0;
-    const messages: Outgoing[] = runsBySize(
-      rows,
-      (row) => bytesOf(row.event),
-      MESSAGE_BYTES,
-      FLUSH_EVENTS,
-    ).map((run) => ({
-      seqs: run.map((row) => row.seq),
-      body: { events: run.map((row) => JSON.parse(row.event)) },
-      bytes: run.reduce((sum, row) => sum + bytesOf(row.event), 0),
-    }));
     let sent = 0;
     try {
-      for (const batch of runsBySize(messages, (message) => message.bytes, BATCH_BYTES, BATCH_MESSAGES)) {
-        await this.#queue.sendBatch(batch.map(({ body }) => ({ body, contentType: "json" as const })));
-        const seqs = batch.flatMap((message) => message.seqs);
-        this.#outbox.remove(seqs);
+      await this.#deliver(rows, (seqs) => {
+        this.#outbox.remove(seqs, this.#name);
         sent += seqs.length;
-      }
+      });
     } catch (error) {
       this.#failures++;
       const step = Math.min(BACKOFF_CAP_MS, 1000 * 2 ** this.#failures);
       this.#at = Date.now() + Math.round(step / 2 + (Math.random() * step) / 2);
-      logEvent("warn", "webhook events could not be queued; will retry", {
-        events: rows.length - sent,
-        error: String(error),
-      });
+      logEvent(
+        "warn",
+        `${this.#name === "mail_outbox" ? "emails" : "webhook events"} could not be handed on; will retry`,
+        {
+          events: rows.length - sent,
+          error: String(error),
+        },
+      );
       return sent;
     }
     this.#failures = 0;
     this.#at = rows.length === FLUSH_EVENTS ? 0 : Date.now() + FLUSH_EVERY_MS;
     return sent;
   }
+}
+
+/** Webhook events go to the webhooks queue, as few messages as the queue's limits allow. */
+export function toWebhooksQueue(queue: Queue): Deliver {
+  return async (rows, handed) => {
+    const messages = runsBySize(rows, (row) => bytesOf(row.event), MESSAGE_BYTES, FLUSH_EVENTS).map(
+      (run) => ({
+        seqs: run.map((row) => row.seq),
+        body: { events: run.map((row) => JSON.parse(row.event)) },
+        bytes: run.reduce((sum, row) => sum + bytesOf(row.event), 0),
+      }),
+    );
+    for (const batch of runsBySize(messages, (message) => message.bytes, BATCH_BYTES, BATCH_MESSAGES)) {
+      await queue.sendBatch(batch.map(({ body }) => ({ body, contentType: "json" as const })));
+      handed(batch.flatMap((message) => message.seqs));
+    }
+  };
+}
+
+/**
+ * Emails go to the order's mailer (one per shard), rendered here from the event; each keeps the id of
+ * its event, so a mailer handed one twice keeps (and sends) it once.
+ */
+export function toMailer(env: Env): Deliver {
+  return async (rows, handed) => {
+    const shop = shopIdentity(env);
+    const byMailer = new Map<number, { seqs: number[]; emails: OutgoingEmail[] }>();
+    for (const row of rows) {
+      const event = JSON.parse(row.event) as OrderEvent;
+      const mailerNo = shardOfOrder(event.data.order.id) ?? 0;
+      const group = byMailer.get(mailerNo) ?? { seqs: [], emails: [] };
+      group.seqs.push(row.seq);
+      const email = emailFor(event, shop, row.token ?? undefined);
+      if (email) {
+        group.emails.push({
+          ...email,
+          id: emailId(mailerNo, event.id),
+          from: shop.from,
+          orderId: event.data.order.id,
+          event: event.type,
+        });
+      }
+      byMailer.set(mailerNo, group);
+    }
+    for (const [mailerNo, { seqs, emails }] of byMailer) {
+      if (emails.length > 0) await handOver(env, mailerNo, emails);
+      handed(seqs);
+    }
+  };
 }

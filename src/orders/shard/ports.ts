@@ -1,6 +1,6 @@
-import type { HoldOutcome, OrderHolds } from "../../inventory/inventory.holds";
+import type { HoldOutcome, OrderHolds, ReturnShare } from "../../inventory/inventory.holds";
 import type { PaymentGateway } from "../../payments/gateway";
-import type { EventType } from "../events.schemas";
+import type { Announcement } from "../lifecycle/announcements";
 import type { OrderRow } from "../lifecycle/order";
 import type { LifecycleSettings } from "../lifecycle/timing";
 
@@ -18,10 +18,13 @@ import type { LifecycleSettings } from "../lifecycle/timing";
 export interface OrderStore {
   transaction<T>(work: () => T): T;
   order(id: string): OrderRow | null;
-  /** A new order, announced with `order.created`. */
-  insert(order: OrderRow): void;
-  /** The order as it is now (its lifecycle and bookkeeping), with the events the change announces. */
-  write(order: OrderRow, announce: EventType[], now: number): void;
+  /** A new order, announced with `order.created` (its buyer's email carries the order's token). */
+  insert(order: OrderRow, orderToken?: string): void;
+  /**
+   * The order as it is now (its lifecycle and bookkeeping) over what it was, with the events the change
+   * announces (and its timeline notes).
+   */
+  write(before: OrderRow, order: OrderRow, announce: Announcement[], now: number): void;
   /** Orders whose due time has come, earliest first. */
   dueOrders(now: number, limit: number): OrderRow[];
   nextDue(): number | null;
@@ -39,6 +42,11 @@ export interface StockPort {
   settle(orders: OrderHolds[], to: "committed" | "released"): Promise<Map<string, HoldOutcome[]>>;
   /** Gives back holds of closed orders that a commit whose decision was lost had sold. */
   unsell(orders: OrderHolds[]): Promise<Map<string, HoldOutcome[]>>;
+  /**
+   * Puts refunded units of paid orders back on the shelf, each share once under its key; answers per
+   * key whether it is done (or was before), refused for good, or unreachable.
+   */
+  restock(shares: ReturnShare[]): Promise<Map<string, "done" | "refused" | "unreachable">>;
 }
 
 /** The payment gateway as the loop uses it, and the turns its rate allows. */

@@ -1,6 +1,8 @@
 import { sql } from "drizzle-orm";
 import { statement } from "../../db/client";
+import { fulfillmentStatus } from "../lifecycle/after-sale";
 import type { OrderRow } from "../lifecycle/order";
+import { toOrderView } from "../orders.view";
 
 /**
  * The D1 copy of the orders, for listing and reporting across shards. Each shard writes the orders
@@ -15,7 +17,7 @@ export async function projectOrders(d1: D1Database, rows: OrderRow[]): Promise<v
       id: row.id,
       status: row.status,
       tokenHash: row.tokenHash,
-      email: row.customer.email,
+      email: row.customer.email.toLowerCase(),
       name: row.customer.name ?? null,
       shippingAddress: row.shippingAddress ?? null,
       currency: row.total.currency,
@@ -33,6 +35,8 @@ export async function projectOrders(d1: D1Database, rows: OrderRow[]): Promise<v
       createdAt: row.createdAt,
       updatedAt: row.updatedAt,
       version: row.version,
+      fulfillmentStatus: fulfillmentStatus(row),
+      view: toOrderView(row),
       items: row.items.map((item) => ({
         sku: item.sku,
         productId: item.productId,
@@ -48,19 +52,22 @@ export async function projectOrders(d1: D1Database, rows: OrderRow[]): Promise<v
       d1,
       sql`INSERT INTO orders (id, status, token_hash, email, name, shipping_address, currency, total_amount,
             payment_token, payment_status, payment_attempts, charge_id, refunded_amount, dispute, holds,
-            hold_expires_at, stock_committed, failure_reason, created_at, updated_at, version)
+            hold_expires_at, stock_committed, failure_reason, created_at, updated_at, version,
+            fulfillment_status, view)
           SELECT value->>'id', value->>'status', value->>'tokenHash', value->>'email', value->>'name',
             value->>'shippingAddress', value->>'currency', value->>'total', value->>'paymentToken',
             value->>'paymentStatus', value->>'attempts', value->>'chargeId', value->>'refunded',
             value->>'dispute', value->>'holds',
             value->>'holdExpiresAt', value->>'stockCommitted', value->>'failureReason',
-            value->>'createdAt', value->>'updatedAt', value->>'version'
+            value->>'createdAt', value->>'updatedAt', value->>'version',
+            value->>'fulfillmentStatus', value->>'view'
           FROM json_each(${payload}) WHERE true
           ON CONFLICT (id) DO UPDATE SET status = excluded.status, payment_status = excluded.payment_status,
             payment_attempts = excluded.payment_attempts, charge_id = excluded.charge_id,
             refunded_amount = excluded.refunded_amount, dispute = excluded.dispute, holds = excluded.holds,
             stock_committed = excluded.stock_committed, failure_reason = excluded.failure_reason,
-            updated_at = excluded.updated_at, version = excluded.version
+            updated_at = excluded.updated_at, version = excluded.version,
+            fulfillment_status = excluded.fulfillment_status, view = excluded.view
           WHERE excluded.version > orders.version`,
     ),
     statement(

@@ -1,5 +1,6 @@
 import { type HoldOutcome, holdKept, type OrderHolds } from "../../inventory/inventory.holds";
-import { chargeRef, type PaymentGateway, refundKey } from "../../payments/gateway";
+import { chargeRef, type PaymentGateway, refundKey, shopRefundKey } from "../../payments/gateway";
+import { refundOwed, restockOwed, restockShares } from "../lifecycle/after-sale";
 import type { LifecycleEvent, StockStep } from "../lifecycle/decide";
 import type { OrderRow } from "../lifecycle/order";
 import type { LoopPorts } from "./ports";
@@ -7,7 +8,10 @@ import type { LoopPorts } from "./ports";
 /** What one step of owed work came to for an order: an event to decide, or "try again later". */
 export type StepResult =
   | StockStep
-  | Extract<LifecycleEvent, { type: "refunded" } | { type: "verified" }>
+  | Extract<
+      LifecycleEvent,
+      { type: "refunded" } | { type: "verified" } | { type: "refund_answered" } | { type: "restocked" }
+    >
   | "retry";
 
 /**
@@ -164,7 +168,19 @@ async function atGateway(
 export function refundStep(ports: LoopPorts, orders: OrderRow[]): Promise<Steps> {
   return atGateway(ports, orders, async (gateway, order) => {
     try {
-      await gateway.refund(order.chargeId ?? "", refundKey(order.id));
+      const outcome = await gateway.refund(order.chargeId ?? "", refundKey(order.id));
+      // Refunded in full already (from the gateway's dashboard, say), or no such charge at the gateway:
+      // no money of the buyer's is held, which is what this step wanted.
+      if (
+        outcome.status === "refused" &&
+        !/^(charge_already_refunded|charge_not_found|resource_missing)/.test(outcome.reason)
+      ) {
+        ports.log("error", "the gateway refused to refund a closed order's charge; will retry", {
+          orderId: order.id,
+          reason: outcome.reason,
+        });
+        return "retry";
+      }
     } catch (error) {
       ports.log("warn", "refund failed; will retry", { orderId: order.id, error: String(error) });
       return "retry";
@@ -189,4 +205,75 @@ export function verifyStep(ports: LoopPorts, orders: OrderRow[]): Promise<Steps>
     const found = await gateway.abandon(ref).catch(() => null);
     return found ? { type: "verified", found } : "retry";
   });
+}
+
+/**
+ * Makes the first pending refund the shop asked for of each paid order, under the refund's own key:
+ * made again after a lost answer, the gateway answers the refund it already made, never a second one.
+ * A refusal (more than is left, the charge disputed) is an answer too; only an unknown outcome retries.
+ */
+export function payBackStep(ports: LoopPorts, orders: OrderRow[]): Promise<Steps> {
+  return atGateway(ports, orders, async (gateway, order) => {
+    const refund = refundOwed(order);
+    if (!refund || order.chargeId === null) return "retry";
+    try {
+      const outcome = await gateway.refund(order.chargeId, shopRefundKey(order.id, refund.id), {
+        amount: refund.amount,
+        currency: order.total.currency,
+      });
+      ports.log(outcome.status === "succeeded" ? "info" : "warn", `refund ${outcome.status}`, {
+        orderId: order.id,
+        refundId: refund.id,
+        ...(outcome.status === "refused" ? { reason: outcome.reason } : {}),
+      });
+      return {
+        type: "refund_answered",
+        refundId: refund.id,
+        answer:
+          outcome.status === "succeeded"
+            ? { status: "succeeded", gatewayId: outcome.refundId }
+            : { status: "failed", reason: outcome.reason },
+      };
+    } catch (error) {
+      ports.log("warn", "refund outcome unknown; will ask again under the same key", {
+        orderId: order.id,
+        refundId: refund.id,
+        error: String(error),
+      });
+      return "retry";
+    }
+  });
+}
+
+/**
+ * Puts a refund's units back in the buckets that sold them, each share once under the refund's key, so
+ * a restock made twice (inline and by the alarm, or after a lost answer) puts them back once.
+ */
+export async function restockStep({ stock, log }: LoopPorts, orders: OrderRow[]): Promise<Steps> {
+  const steps: Steps = new Map();
+  const owed = orders.flatMap((order) => {
+    const refund = restockOwed(order);
+    if (!refund) return [];
+    const shares = restockShares(order, refund.id).map((share) => ({
+      ...share,
+      orderId: order.id,
+      key: `${order.id}:${refund.id}:${share.sku}#${share.bucket}`,
+    }));
+    return [{ order, refund, shares }];
+  });
+  if (owed.length === 0) return steps;
+  const answers = await stock.restock(owed.flatMap(({ shares }) => shares));
+  for (const { order, refund, shares } of owed) {
+    const results = shares.map((share) => answers.get(share.key) ?? "unreachable");
+    if (results.includes("unreachable")) {
+      steps.set(order.id, "retry");
+      continue;
+    }
+    if (results.includes("refused")) {
+      // Units the bucket did not sell to this order cannot go back: the refund stands, logged to look at.
+      log("error", "a refund's units could not go back to stock", { orderId: order.id, refundId: refund.id });
+    }
+    steps.set(order.id, { type: "restocked", refundId: refund.id });
+  }
+  return steps;
 }

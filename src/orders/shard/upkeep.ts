@@ -4,7 +4,7 @@ import type { HealReport } from "../protocol";
 import type { Claims } from "./claims";
 import type { OrderLoop, Tally } from "./loop";
 import type { ShardStore } from "./orders.store";
-import { OutboxFlush } from "./outbox.flush";
+import { OutboxFlush, toMailer, toWebhooksQueue } from "./outbox.flush";
 import { projectOrders } from "./projection";
 
 /** Stripe retries an event for up to 3 days; an id is remembered a week, then forgotten. */
@@ -16,7 +16,7 @@ const PROJECT_BATCH = 500;
 /**
  * What an order shard's alarm works through: the orders whose due time came (the order loop), the
  * holds of abandoned checkout attempts, keys past their retention, the D1 projection of the orders
- * that changed, and the webhook outbox. Each part backs off on its own when what it calls fails.
+ * that changed, and the outboxes (webhook events to their queue, buyers' emails to their mailer). Each part backs off on its own when what it calls fails.
  */
 export class Upkeep {
   readonly #store: ShardStore;
@@ -24,6 +24,7 @@ export class Upkeep {
   readonly #loop: OrderLoop;
   readonly #claims: Claims;
   readonly #webhooks: OutboxFlush;
+  readonly #emails: OutboxFlush;
   #projectAt = 0;
   #projectFailures = 0;
 
@@ -32,7 +33,8 @@ export class Upkeep {
     this.#env = env;
     this.#loop = loop;
     this.#claims = claims;
-    this.#webhooks = new OutboxFlush(store.outbox, env.WEBHOOKS);
+    this.#webhooks = new OutboxFlush(store.outbox, "webhook_outbox", toWebhooksQueue(env.WEBHOOKS));
+    this.#emails = new OutboxFlush(store.outbox, "mail_outbox", toMailer(env));
   }
 
   /** When the alarm should next come: the earliest thing anything here owes. */
@@ -44,6 +46,7 @@ export class Upkeep {
       this.#store.keys.nextExpiry(),
       this.#store.hasUnprojected() ? Math.max(now, this.#projectAt) : null,
       this.#webhooks.nextAt(now),
+      this.#emails.nextAt(now),
     ].filter((time): time is number => time !== null);
     return times.length > 0 ? Math.min(...times) : null;
   }
@@ -62,6 +65,7 @@ export class Upkeep {
     const [projected] = await Promise.all([
       this.#project(Date.now()),
       this.#webhooks.flush(Date.now(), project),
+      this.#emails.flush(Date.now(), project),
     ]);
     return { ...tally, released, expiredKeys, projected, stillOwed: this.#store.owedCount() };
   }
