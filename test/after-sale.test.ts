@@ -318,3 +318,38 @@ describe("fulfilment", () => {
     expect(await response.json()).toMatchObject({ code: "order_not_fulfillable" });
   });
 });
+
+describe("the shipping address at checkout", () => {
+  it("is required for a cart that ships where the shop says so, and never for one that does not", async () => {
+    const shipped = await stockedSku(5);
+    const ticket = await stockedSku(5, undefined, { requiresShipping: false });
+    const strict = { REQUIRE_SHIPPING_ADDRESS: "true" } as Partial<Env>;
+    const without = await postCheckout(
+      checkoutBody([{ sku: shipped, quantity: 1 }]),
+      unique("key"),
+      {},
+      strict,
+    );
+    expect(without.status).toBe(400);
+    expect(await without.json()).toMatchObject({
+      code: "validation_failed",
+      errors: [expect.objectContaining({ path: "shippingAddress" })],
+    });
+    const withAddress = await postCheckout(
+      { ...checkoutBody([{ sku: shipped, quantity: 1 }]), shippingAddress: ADDRESS },
+      unique("key"),
+      {},
+      strict,
+    );
+    expect(withAddress.status).toBe(202);
+    const ticketOnly = await postCheckout(
+      checkoutBody([{ sku: ticket, quantity: 1 }]),
+      unique("key"),
+      {},
+      strict,
+    );
+    expect(ticketOnly.status).toBe(202);
+    // By default the API takes an order without one, as it always has.
+    expect((await postCheckout(checkoutBody([{ sku: shipped, quantity: 1 }]))).status).toBe(202);
+  });
+});

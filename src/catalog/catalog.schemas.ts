@@ -66,6 +66,9 @@ const productFields = {
       });
     }),
   ...dropRules,
+  requiresShipping: z.boolean().default(true).openapi({
+    description: "false for what does not ship (a ticket, a download): checkout needs no address for it",
+  }),
   waitingRoom: z
     .object({
       admitPerMinute: z.number().int().min(1).max(1_000_000).openapi({

@@ -310,6 +310,8 @@ export type PricedSku = {
   productMaxPerCustomer: number | null;
   /** The product's waiting room, when its drop has one: checkout then needs an admission pass. */
   waitingRoom: DropRoom | null;
+  /** Whether the product ships (a cart with one needs a shipping address). */
+  requiresShipping: boolean;
 };
 
 /**
@@ -355,6 +357,8 @@ async function variantIn(scope: Scope, productId: string, sku: string): Promise<
     title: `${product.title} (${variant.title})`,
     price: variant.price,
     saleStartsAt: variant.saleStartsAt ?? product.saleStartsAt ?? null,
+    // Products cached before the flag existed all ship.
+    requiresShipping: product.requiresShipping !== false,
     maxPerOrder: variant.maxPerOrder ?? null,
     productMaxPerOrder: product.maxPerOrder ?? null,
     maxPerCustomer: variant.maxPerCustomer ?? null,

@@ -21,6 +21,7 @@ function toProduct(row: ProductRow, rows: VariantRow[]): Product {
         ...dropRulesOf(variant),
       })),
     ...dropRulesOf(row),
+    requiresShipping: row.requiresShipping,
     ...(row.waitingRoom ? { waitingRoom: row.waitingRoom } : {}),
     updatedAt: row.updatedAt,
   };
@@ -136,6 +137,7 @@ export async function insertProduct(db: Database, id: string, input: ProductInpu
         maxPerOrder: input.maxPerOrder ?? null,
         maxPerCustomer: input.maxPerCustomer ?? null,
         waitingRoom: input.waitingRoom ?? null,
+        requiresShipping: input.requiresShipping,
         createdAt: now,
         updatedAt: now,
       }),
@@ -178,6 +180,7 @@ export async function replaceProduct(
           maxPerOrder: input.maxPerOrder ?? null,
           maxPerCustomer: input.maxPerCustomer ?? null,
           waitingRoom: input.waitingRoom ?? null,
+          requiresShipping: input.requiresShipping,
           updatedAt: now,
         })
         .where(and(eq(products.id, id), eq(products.status, "active")))

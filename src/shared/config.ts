@@ -14,6 +14,10 @@ const Settings = z.object({
   paymentMaxAttempts: z.coerce.number().int().min(1).max(100).default(8),
   paymentActionSeconds: z.coerce.number().int().min(30).max(3600).default(600),
   orderShards: z.coerce.number().int().min(1).max(1024).default(16),
+  requireShippingAddress: z
+    .string()
+    .default("false")
+    .transform((value) => ["true", "1", "yes"].includes(value.trim().toLowerCase())),
   // Empty: the gateway's own default (see gatewayRps); 0: no limit.
   paymentGatewayRps: z
     .string()
@@ -51,6 +55,7 @@ export function settings(env: Env): Settings {
       paymentMaxAttempts: env.PAYMENT_MAX_ATTEMPTS,
       paymentActionSeconds: env.PAYMENT_ACTION_SECONDS,
       orderShards: env.ORDER_SHARDS,
+      requireShippingAddress: env.REQUIRE_SHIPPING_ADDRESS,
       paymentGatewayRps: env.PAYMENT_GATEWAY_RPS,
       paymentProvider: env.PAYMENT_PROVIDER,
       allowSimulatedPayments: env.ALLOW_SIMULATED_PAYMENTS,

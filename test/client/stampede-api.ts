@@ -847,6 +847,11 @@ export interface components {
             maxPerOrder?: number;
             /** @description At most this many units per customer (the normalised email), held, being paid or bought, over all their orders: of this SKU on a variant, of the product's SKUs together on a product; given back when an order fails or is cancelled (409 purchase_limit_exceeded) */
             maxPerCustomer?: number;
+            /**
+             * @description false for what does not ship (a ticket, a download): checkout needs no address for it
+             * @default true
+             */
+            requiresShipping: boolean;
             /** @description A fair waiting room for the drop (needs the product's saleStartsAt): buyers join before the start, are shuffled at it, and check out with an admission pass */
             waitingRoom?: {
                 /** @description Buyers let through to checkout per minute from the shuffle, in the line's order */
@@ -973,6 +978,11 @@ export interface components {
             maxPerOrder?: number;
             /** @description At most this many units per customer (the normalised email), held, being paid or bought, over all their orders: of this SKU on a variant, of the product's SKUs together on a product; given back when an order fails or is cancelled (409 purchase_limit_exceeded) */
             maxPerCustomer?: number;
+            /**
+             * @description false for what does not ship (a ticket, a download): checkout needs no address for it
+             * @default true
+             */
+            requiresShipping: boolean;
             /** @description A fair waiting room for the drop (needs the product's saleStartsAt): buyers join before the start, are shuffled at it, and check out with an admission pass */
             waitingRoom?: {
                 /** @description Buyers let through to checkout per minute from the shuffle, in the line's order */

@@ -15,7 +15,7 @@ import {
   remembersAnySoldOut,
   remembersSoldOut,
 } from "../../inventory/inventory.holds";
-import { paymentMode } from "../../shared/config";
+import { paymentMode, settings } from "../../shared/config";
 import { AppError, type Problem, problemResponse } from "../../shared/errors";
 import type { IntakeAnswer, KeyAnswer, StoredResponse } from "../protocol";
 import { orderShard, shardOfKey } from "../shards";
@@ -91,7 +91,7 @@ async function decideAtEdge(
   if (limited) return { refusal: limited };
   const priced = await timer.time("price", () => price(scope, request, lines));
   if (!Array.isArray(priced)) return { refusal: priced };
-  const ruled = dropRefusal(priced, Date.now());
+  const ruled = dropRefusal(priced, Date.now()) ?? addressRefusal(scope, priced, request);
   if (ruled) return { refusal: ruled };
   const plan = await timer.time("plan", () => planCart(scope, lines));
   if (!plan.ok) return { refusal: shortage(plan.short) };
@@ -100,6 +100,28 @@ async function decideAtEdge(
   // The customer's allowances of limited SKUs and products, and a drop's pass, are held with the stock.
   const allowances = await customerAllowanceLines(customerLimits(priced), request.customer.email);
   return { planned: [...plan.lines, ...allowances, ...admission.lines], priced };
+}
+
+/**
+ * A cart with something that ships needs somewhere to ship it, where the shop says so
+ * (REQUIRE_SHIPPING_ADDRESS; the contract keeps the address optional, so clients written against it
+ * keep working unless the shop turns this on). The storefront asks for it either way.
+ */
+function addressRefusal(scope: Scope, priced: Priced, request: CheckoutRequest): Problem | null {
+  if (!settings(scope.env).requireShippingAddress) return null;
+  const shipped = priced.filter(({ priced: sku }) => sku.requiresShipping);
+  if (shipped.length === 0 || request.shippingAddress) return null;
+  return {
+    code: "validation_failed",
+    detail: "This cart holds items that ship: send a shippingAddress",
+    errors: [
+      {
+        path: "shippingAddress",
+        message: `Required for ${shipped.map(({ line }) => line.sku).join(", ")}`,
+        in: "body",
+      },
+    ],
+  };
 }
 
 /**
