@@ -11,6 +11,7 @@ import { limitBody, requireJsonBody } from "./http/body";
 import { requestId } from "./http/request-id";
 import { requestLog } from "./http/request-log";
 import { createRouter } from "./http/router";
+import { securityHeaders } from "./http/security-headers";
 import { inventoryRoutes } from "./inventory/inventory.routes";
 import { renderDocs } from "./ops/docs";
 import { finishDocument } from "./ops/openapi";
@@ -77,7 +78,7 @@ function toAppError(error: unknown): AppError {
 function buildApp() {
   const app = createRouter();
 
-  app.use("*", requestId(), requestLog());
+  app.use("*", requestId(), requestLog(), securityHeaders());
   app.use("/v1/admin/*", adminAuth());
   app.use("/v1/*", limitBody(), requireJsonBody());
 
@@ -117,7 +118,7 @@ function buildApp() {
   app.get("/openapi.json", (c) => c.json(document(c.req.url)));
   app.get("/docs", (c) => {
     const doc = document(c.req.url);
-    return c.html(renderDocs(doc as unknown as Parameters<typeof renderDocs>[0]));
+    return c.html(renderDocs(doc as unknown as Parameters<typeof renderDocs>[0], c.get("cspNonce")));
   });
 
   const allowedOn = methodsByPath(app.routes);
