@@ -85,7 +85,7 @@ async function decideAtEdge(
   client: string,
   timer: Timer,
 ): Promise<{ refusal: Problem } | { planned: PlannedLine[]; priced: Priced }> {
-  const soldOut = await knownSoldOut(scope, lines);
+  const soldOut = knownSoldOut(lines);
   if (soldOut) return { refusal: shortage(soldOut) };
   const limited = await timer.time("limit", () => checkoutRefusedByLimiter(scope.env, client));
   if (limited) return { refusal: limited };
