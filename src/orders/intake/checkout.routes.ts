@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { clientKey } from "../../http/client-key";
 import { parseIdempotencyKey } from "../../http/idempotency-key";
 import { createRouter } from "../../http/router";
 import { scopeOf } from "../../http/scope";
@@ -6,7 +7,6 @@ import { saleCounters } from "../../metrics/sale-metrics";
 import { problems } from "../../shared/problem";
 import { CheckoutAccepted, CheckoutRequest } from "./checkout.schemas";
 import { checkout } from "./checkout.service";
-import { clientKey } from "./rate-limit";
 
 const checkoutRoute = createRoute({
   method: "post",
