@@ -1625,7 +1625,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description waiting_room_not_configured, or the bot check could not be made (Retry-After) */
+            /** @description Too many joins from this client (rate_limited, Retry-After) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description waiting_room_not_configured (no bot check is configured), or the bot check could not be made (Retry-After) */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
