@@ -13,6 +13,7 @@ import { limitBody, requireJsonBody } from "./http/body";
 import { requestId } from "./http/request-id";
 import { requestLog } from "./http/request-log";
 import { createRouter } from "./http/router";
+import { securityHeaders } from "./http/security-headers";
 import { inventoryRoutes } from "./inventory/inventory.routes";
 import { renderDocs } from "./ops/docs";
 import { finishDocument } from "./ops/openapi";
@@ -81,7 +82,7 @@ function toAppError(error: unknown): AppError {
 function buildApp() {
   const app = createRouter();
 
-  app.use("*", requestId(), requestLog());
+  app.use("*", requestId(), requestLog(), securityHeaders());
   app.use("/v1/admin/*", adminAuth());
   // A fulfilment file is CSV and may be large; every other body is JSON of at most 64 KiB.
   app.use("/v1/admin/fulfillments/import", limitBody(FULFILLMENT_FILE_BYTES));
@@ -133,7 +134,7 @@ function buildApp() {
   app.get("/openapi.json", (c) => c.json(document(c.req.url)));
   app.get("/docs", (c) => {
     const doc = document(c.req.url);
-    return c.html(renderDocs(doc as unknown as Parameters<typeof renderDocs>[0]));
+    return c.html(renderDocs(doc as unknown as Parameters<typeof renderDocs>[0], c.get("cspNonce")));
   });
 
   const allowedOn = methodsByPath(app.routes);

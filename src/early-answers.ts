@@ -2,6 +2,7 @@ import { heldProductAnswer } from "./catalog/catalog.http";
 import { heldDropStatus } from "./drops/drops.routes";
 import { REQUEST_ID_HEADER, requestIdOf } from "./http/request-id";
 import { writeAccessLog } from "./http/request-log";
+import { setBaseHeaders } from "./http/security-headers";
 import { earlySoldOutRefusal } from "./orders/intake/checkout.service";
 
 /**
@@ -60,6 +61,7 @@ function withRequestId(request: Request, response: Response): Response {
 }
 
 function logged(env: Env, request: Request, path: string, response: Response, started: number) {
+  setBaseHeaders(response.headers);
   writeAccessLog(
     env,
     {

@@ -18,7 +18,7 @@ import {
 
 type Email = OutgoingEmail & { status: string; attempts: number; messageId: string; sentAt: string | null };
 
-const mailerOf = (orderId: string) => env.MAILER.getByName(`mail-${shardOfOrder(orderId) ?? 0}`);
+const mailerOf = (orderId: string) => env.MAILER.getByName(`mail-${shardOfOrder(env, orderId) ?? 0}`);
 
 /** Every email the mailer of this order keeps for it, through the admin API. */
 async function emailsOf(orderId: string): Promise<Email[]> {

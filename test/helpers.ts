@@ -334,7 +334,7 @@ export async function claimOf(key: string) {
 /** The shard's row of an order, as stored (lifecycle columns by their SQL names). */
 export async function shardRow(orderId: string) {
   return runInDurableObject(
-    orderShard(env, shardOfOrder(orderId) ?? 0),
+    orderShard(env, shardOfOrder(env, orderId) ?? 0),
     (_, state) =>
       state.storage.sql
         .exec<Record<string, string | number | null>>("SELECT * FROM orders WHERE id = ?", orderId)
@@ -345,7 +345,7 @@ export async function shardRow(orderId: string) {
 
 /** Changes an order's row in its shard directly: the way a test moves time past a due date or lease. */
 export async function patchShardRow(orderId: string, assignments: string, ...values: unknown[]) {
-  await runInDurableObject(orderShard(env, shardOfOrder(orderId) ?? 0), (_, state) => {
+  await runInDurableObject(orderShard(env, shardOfOrder(env, orderId) ?? 0), (_, state) => {
     state.storage.sql.exec(`UPDATE orders SET ${assignments} WHERE id = ?`, ...values, orderId);
   });
 }
@@ -365,7 +365,7 @@ export async function shardOrderCount(): Promise<number> {
 
 /** Runs an order's shard alarm now, as the runtime would when its due time comes. */
 export async function runShardAlarm(orderId: string) {
-  return runDurableObjectAlarm(orderShard(env, shardOfOrder(orderId) ?? 0));
+  return runDurableObjectAlarm(orderShard(env, shardOfOrder(env, orderId) ?? 0));
 }
 
 /**
@@ -527,7 +527,7 @@ export async function settleShards(rounds = 5) {
 
 /** The order shard that holds an order. */
 export function shardOf(orderId: string) {
-  return orderShard(env, shardOfOrder(orderId) ?? 0);
+  return orderShard(env, shardOfOrder(env, orderId) ?? 0);
 }
 
 /** A charge the gateway made under the order's key that the shard has not heard of. */

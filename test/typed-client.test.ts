@@ -38,6 +38,7 @@ describe("a client generated from /openapi.json", () => {
         description: "Bought by a generated client",
         category: "tests",
         images: [],
+        requiresShipping: true,
         variants: [{ sku, title: "M", price: { amount: 2500, currency: "USD" }, attributes: { size: "M" } }],
       },
     });

@@ -45,6 +45,8 @@ export function botCheck({ sitekey, onReady, onProblem }) {
       if (removed) return;
       widget = turnstile.render(element, {
         sitekey,
+        // The shop checks that the token was made for this action.
+        action: "join",
         callback: hold,
         // This page starts the check again itself, so the buyer is told and the button waits.
         "refresh-expired": "never",

@@ -9,6 +9,8 @@ export const el = (tag, attributes = {}, ...children) => {
   for (const [name, value] of Object.entries(attributes)) {
     if (value === false || value === undefined || value === null) continue;
     if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    // Through the CSSOM: the Content-Security-Policy refuses inline style attributes.
+    else if (name === "style") node.style.cssText = String(value);
     else node.setAttribute(name, value === true ? "" : String(value));
   }
   node.append(...children.flat().filter((child) => child !== null && child !== undefined));

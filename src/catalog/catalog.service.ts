@@ -341,8 +341,12 @@ export function dropRoomOf(product: Product): DropRoom | null {
 const SKU_MEMO_TTL_SECONDS = 300;
 const UNKNOWN_SKU_TTL_SECONDS = 30;
 
+/**
+ * Which product sells a SKU. Only a product id is kept in the isolate's memory: the absence of a SKU
+ * is for anyone to invent, so it is remembered at the location (the Cache API) alone.
+ */
 function skuMemo(scope: Scope) {
-  return new EdgeMemo("sku-product", scope.origin);
+  return new EdgeMemo("sku-product", scope.origin, { keep: (productId) => Boolean(productId) });
 }
 
 async function variantIn(scope: Scope, productId: string, sku: string): Promise<PricedSku | null> {

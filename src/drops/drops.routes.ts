@@ -5,6 +5,7 @@ import { createRouter } from "../http/router";
 import { background, type Scope, scopeOf } from "../http/scope";
 import { AppError } from "../shared/errors";
 import { problems } from "../shared/problem";
+import { spendJoin } from "./join-limit";
 import { checkTurnstile } from "./turnstile";
 import { bearerOf, handOnJoins, join, joinsDue, roomOfEntry, ticketStatus } from "./waiting-room";
 
@@ -58,9 +59,11 @@ const joinRoute = createRoute({
       { status: 400, description: "Invalid body" },
       { status: 403, description: "turnstile_required, turnstile_failed (a missing, bad or reused token)" },
       { status: 404, description: "No drop with a waiting room (drop_not_found)" },
+      { status: 429, description: "Too many joins from this client (rate_limited, Retry-After)" },
       {
         status: 503,
-        description: "waiting_room_not_configured, or the bot check could not be made (Retry-After)",
+        description:
+          "waiting_room_not_configured (no bot check is configured), or the bot check could not be made (Retry-After)",
       },
     ),
   },
@@ -155,9 +158,13 @@ export const dropRoutes = createRouter()
     const scope = scopeOf(c);
     // A drop's crowd joins and polls by the thousand a second: its access lines are sampled.
     c.set("routine", true);
+    await spendJoin(c.env, c.req.raw.headers);
     const room = await dropRoom(scope, c.req.valid("param").product);
     const { email, turnstileToken } = c.req.valid("json");
-    await checkTurnstile(c.env, turnstileToken, c.req.header("CF-Connecting-IP"));
+    await checkTurnstile(c.env, turnstileToken, {
+      ip: c.req.header("CF-Connecting-IP"),
+      hostname: new URL(c.req.url).hostname,
+    });
     const joined = await join(c.env, room, email);
     handOnInBackground(scope);
     c.header("Cache-Control", "no-store");

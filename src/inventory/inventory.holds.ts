@@ -166,14 +166,13 @@ async function knownShortage(scope: Scope, lines: CartLine[]): Promise<ShortSku[
 }
 
 /**
- * The cheapest refusal: every SKU of the cart is known at this location to be sold out (isolate
- * memory or the Cache API). No object, no limiter, no catalog: late buyers of a sale cost this.
+ * The cheapest refusal: every SKU of the cart is known to this isolate's memory to be sold out. No
+ * I/O, no object, no limiter, no catalog: late buyers of a sale cost this. It runs before the rate
+ * limiter, so it only reads memory: a stranger's invented SKUs neither cost lookups nor stay here.
  */
-export async function knownSoldOut(scope: Scope, lines: CartLine[]): Promise<ShortSku[] | null> {
+export function knownSoldOut(lines: CartLine[]): ShortSku[] | null {
   const cart = mergeLines(lines);
-  const memo = soldOutMemo(scope);
-  const flags = await Promise.all(cart.map((line) => memo.get(line.sku)));
-  if (!flags.every(Boolean)) return null;
+  if (!cart.every((line) => remembersSoldOut(line.sku))) return null;
   return cart.map((line) => ({ ...requested(line), available: 0 }));
 }
 

@@ -6,6 +6,7 @@ import { settings } from "../shared/config";
 import { EdgeMemo } from "../shared/edge-memo";
 import { AppError } from "../shared/errors";
 import { problems } from "../shared/problem";
+import { remembersSoldOut } from "./inventory.holds";
 import { Inventory, SkuParams } from "./inventory.schemas";
 import { readCounts, stockStatus } from "./inventory.service";
 
@@ -31,12 +32,15 @@ export const inventoryRoutes = createRouter().openapi(getRoute, async (c) => {
   c.header("Cache-Control", "no-store");
   // A SKU this location knows to be sold out is answered without asking its objects: storefronts
   // poll the flash-sale SKU hardest exactly when it is gone.
-  const soldOut = new EdgeMemo("sold-out", scope.origin);
-  if (await soldOut.get(sku)) return c.json({ sku, available: 0, status: "sold_out" as const }, 200);
-  // Only SKUs the catalog sells are looked up: naming a SKU must not create an object for it.
+  const soldOutAnswer = () => c.json({ sku, available: 0, status: "sold_out" as const }, 200);
+  if (remembersSoldOut(sku)) return soldOutAnswer();
+  // Only SKUs the catalog sells are looked up: naming a SKU must not create an object for it, nor
+  // anything in this isolate's memory.
   if (!(await priceSkus(scope, [sku])).has(sku)) {
     throw new AppError("sku_not_found", { detail: `No product in the catalog has SKU ${sku}` });
   }
+  const soldOut = new EdgeMemo("sold-out", scope.origin);
+  if (await soldOut.get(sku)) return soldOutAnswer();
   const totals = await readCounts(c.env, sku);
   if (totals.available <= 0) background(scope, "sold-out flag", soldOut.put(sku, "1", soldOutTtlSeconds));
   return c.json(

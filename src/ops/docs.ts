@@ -49,7 +49,8 @@ function operation(method: string, path: string, op: Operation): string {
 <p>${escapeHtml(op.summary ?? "")}</p>${params ? `<p>Parameters</p><ul>${params}</ul>` : ""}${body}<p>Responses</p><ul>${responses}</ul></section>`;
 }
 
-export function renderDocs(doc: Document): string {
+/** `nonce` lets the page's one inline stylesheet through the Content-Security-Policy. */
+export function renderDocs(doc: Document, nonce: string): string {
   const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
     Object.entries(methods).map(([method, op]) => ({ path, method, op, tag: op.tags?.[0] ?? "Other" })),
   );
@@ -67,7 +68,7 @@ export function renderDocs(doc: Document): string {
     )
     .join("");
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${escapeHtml(doc.info.title)} API reference</title><style>
+<title>${escapeHtml(doc.info.title)} API reference</title><style nonce="${escapeHtml(nonce)}">
 body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a}
 code,pre{font-family:ui-monospace,monospace;font-size:13px}pre{background:#f5f5f5;padding:.75rem;overflow:auto}
 .op{border-top:1px solid #ddd;padding:.5rem 0}.m{display:inline-block;min-width:4.5rem;font-weight:700}

@@ -1,4 +1,3 @@
-import { settings } from "../shared/config";
 import { sha256Hex } from "../shared/crypto";
 import { AppError } from "../shared/errors";
 import type { AfterSaleResult, FulfillArgs, RefundArgs } from "./after-sale.args";
@@ -11,8 +10,8 @@ import { orderShard, shardOfOrder } from "./shards";
  * the order (see lifecycle/after-sale.ts); D1 is only read for searching and exporting.
  */
 function shardFor(env: Env, id: string) {
-  const shard = shardOfOrder(id);
-  if (shard === null || shard >= settings(env).orderShards) {
+  const shard = shardOfOrder(env, id);
+  if (shard === null) {
     throw new AppError("order_not_found", { detail: `No order ${id}` });
   }
   return orderShard(env, shard);

@@ -1,6 +1,5 @@
 import { z } from "zod";
 import { database } from "../db/client";
-import { settings } from "../shared/config";
 import { csvRow, parseCsv } from "../shared/csv";
 import { AppError } from "../shared/errors";
 import type { FulfillRow } from "./after-sale.args";
@@ -121,11 +120,10 @@ function readImport(text: string): { rows: FulfillRow[]; problems: ImportRowRepo
  */
 export async function importFulfillments(env: Env, text: string, dryRun: boolean) {
   const { rows, problems } = readImport(text);
-  const shards = settings(env).orderShards;
   const byShard = new Map<number, FulfillRow[]>();
   for (const row of rows) {
-    const shard = shardOfOrder(row.orderId);
-    if (shard === null || shard >= shards) {
+    const shard = shardOfOrder(env, row.orderId);
+    if (shard === null) {
       problems.push({
         row: row.row,
         orderId: row.orderId,

@@ -13,7 +13,7 @@ const notFound = (id: string) => new AppError("order_not_found", { detail: `No o
  * for an id no shard issued.
  */
 async function lookup(env: Env, id: string): Promise<{ order: Order; tokenHash: string } | null> {
-  const shard = shardOfOrder(id);
+  const shard = shardOfOrder(env, id);
   if (shard !== null) {
     const found = await orderShard(env, shard).order(id);
     if (!found) return null;
@@ -48,7 +48,7 @@ export function readOrder(env: Env, id: string, authorization: string | undefine
  */
 export async function cancelOrder(env: Env, id: string, authorization: string | undefined): Promise<Order> {
   await authorize(env, id, authorization);
-  const shard = shardOfOrder(id);
+  const shard = shardOfOrder(env, id);
   const result = shard === null ? null : await orderShard(env, shard).cancel(id);
   if (!result) {
     throw new AppError("order_not_cancellable", { detail: "This order can no longer be cancelled" });
@@ -69,7 +69,7 @@ export async function recheckPayment(
   authorization: string | undefined,
 ): Promise<Order> {
   await authorize(env, id, authorization);
-  const shard = shardOfOrder(id);
+  const shard = shardOfOrder(env, id);
   const found = shard === null ? null : await orderShard(env, shard).recheck(id);
   if (!found) throw notFound(id);
   const { tokenHash: _, ...order } = found;

@@ -16,10 +16,14 @@ export function newOrderId(shard: number, now = Date.now()): string {
   return `${ulid(now)}-${shard}`;
 }
 
-/** The shard an order id names, or null for an id no shard issued (older orders live in D1 only). */
-export function shardOfOrder(orderId: string): number | null {
+/**
+ * The shard an order id names, or null for an id no shard of this shop issued (older orders live in
+ * D1 only). A shard number past ORDER_SHARDS is null too: naming it must not create an object.
+ */
+export function shardOfOrder(env: Env, orderId: string): number | null {
   const match = ORDER_ID.exec(orderId);
-  return match ? Number(match[1]) : null;
+  const shard = match ? Number(match[1]) : null;
+  return shard !== null && shard < settings(env).orderShards ? shard : null;
 }
 
 export function orderShard(env: Env, shard: number) {

@@ -10,6 +10,8 @@ import { type Page, shell } from "./pages";
  */
 const page = (name: Page) => (c: Context<AppEnv>) => {
   c.header("Cache-Control", "no-cache");
+  // The challenge's URL is a capability: it leaves the page with no link or request.
+  if (name === "challenge") c.header("Referrer-Policy", "no-referrer");
   const mode = paymentMode(c.env);
   const payments = mode.ready ? mode.provider : "off";
   const stripeKey = payments === "stripe" ? (c.env.STRIPE_PUBLISHABLE_KEY ?? "") : "";

@@ -3,6 +3,7 @@ import { createRouter } from "../http/router";
 import { OrderEvent } from "../orders/protocol";
 import { decodeCursor, encodeCursor } from "../shared/cursor";
 import { problems } from "../shared/problem";
+import { checkReceiverHere } from "./receiver-url";
 import {
   CreateEndpoint,
   DeadLetter,
@@ -170,14 +171,16 @@ const Cursor = z.object({ before: DeadLetterId }).strict();
 
 export const webhookAdminRoutes = createRouter()
   .openapi(createEndpointRoute, async (c) => {
+    checkReceiverHere(c.env, c.req.valid("json").url);
     const endpoint = await createEndpoint(c.env, c.req.valid("json"));
     return c.json(endpoint, 201, { Location: `/v1/admin/webhooks/endpoints/${endpoint.id}` });
   })
   .openapi(listEndpointsRoute, async (c) => c.json({ items: await registry(c.env).list() }, 200))
   .openapi(getEndpointRoute, async (c) => c.json(await getEndpoint(c.env, c.req.valid("param").id), 200))
-  .openapi(updateEndpointRoute, async (c) =>
-    c.json(await updateEndpoint(c.env, c.req.valid("param").id, c.req.valid("json")), 200),
-  )
+  .openapi(updateEndpointRoute, async (c) => {
+    checkReceiverHere(c.env, c.req.valid("json").url);
+    return c.json(await updateEndpoint(c.env, c.req.valid("param").id, c.req.valid("json")), 200);
+  })
   .openapi(deleteEndpointRoute, async (c) => {
     await deleteEndpoint(c.env, c.req.valid("param").id);
     return c.body(null, 204);

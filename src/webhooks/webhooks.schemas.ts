@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { EVENT_TYPES, OrderEvent } from "../orders/protocol";
 import { singleLine } from "../shared/text";
+import { receiverRefusal } from "./receiver-url";
 
 export const EndpointId = z
   .string()
@@ -11,19 +12,21 @@ export const DeadLetterId = z
   .regex(/^wdl_[0-9A-HJKMNP-TV-Z]{26}$/, "Not a dead letter id")
   .openapi({ example: "wdl_01JD3Q8Z9N0Y4W6B7C2D5E8F1G" });
 
-const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
-
 /** zod runs every check, even after `url()` failed, so these must not assume a URL. */
 const urlOf = (text: string) => (URL.canParse(text) ? new URL(text) : null);
 
-/** https only; plain http is for a receiver on the same machine (local development). */
+/**
+ * https to a public host; plain http only for a receiver on the same machine, which the routes
+ * allow in local development alone (see receiver-url.ts).
+ */
 const EndpointUrl = z
   .url({ protocol: /^https?$/ })
   .max(2048)
-  .refine((text) => {
+  .superRefine((text, context) => {
     const url = urlOf(text);
-    return !url || url.protocol === "https:" || LOCAL_HOSTS.has(url.hostname);
-  }, "Must be an https URL (http only for localhost or 127.0.0.1)")
+    const refusal = url ? receiverRefusal(url, { local: true }) : null;
+    if (refusal) context.addIssue({ code: "custom", message: refusal });
+  })
   .refine((text) => {
     const url = urlOf(text);
     return !url || (url.username === "" && url.password === "");

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before } from "node:test";
+import { after, afterEach, before } from "node:test";
 import { chromium } from "playwright-core";
 
 export const PORT = Number(process.env.BROWSER_TEST_PORT ?? 8791);
@@ -15,6 +15,8 @@ const SHOTS = "test/screenshots";
 mkdirSync(SHOTS, { recursive: true });
 
 let browser;
+/** The pages the running test opened, each with the Content-Security-Policy violations it reported. */
+let opened = [];
 
 export async function startService(port = PORT, vars = "") {
   const child = spawn(process.execPath, ["scripts/start.mjs"], {
@@ -61,6 +63,20 @@ export async function newPage(name) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
   const page = await context.newPage();
   page.shot = () => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  // Every page of every test runs under the shop's CSP; anything it refuses fails the test.
+  page.violations = [];
+  await page.exposeFunction("reportCspViolation", (violation) => page.violations.push(violation));
+  await page.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (event) =>
+      window.reportCspViolation(
+        `${event.effectiveDirective} refused ${event.blockedURI || "inline"} on ${event.documentURI}`,
+      ),
+    );
+  });
+  page.on("console", (message) => {
+    if (message.text().includes("Content Security Policy")) page.violations.push(message.text());
+  });
+  opened.push(page);
   return page;
 }
 
@@ -79,6 +95,11 @@ export function useBrowser() {
         "--disable-sync",
       ],
     });
+  });
+  afterEach(() => {
+    const violations = opened.flatMap((page) => page.violations);
+    opened = [];
+    assert.deepEqual(violations, [], "no Content-Security-Policy violation on any page");
   });
   after(async () => {
     await browser?.close();

@@ -301,3 +301,66 @@ describe("ops page", () => {
     assert.ok(calls.length - before <= 1);
   });
 });
+
+describe("security headers", () => {
+  it("serves every page under its Content-Security-Policy, unframeable, and each still works", async () => {
+    const page = await newPage("csp-pages");
+    const pages = [
+      ["/", () => page.getByTestId("product-card").first().waitFor()],
+      ["/products/classic-tee", () => page.getByTestId("add-to-cart").waitFor()],
+      ["/cart", () => page.locator("#app").filter({ hasNotText: "Loading…" }).waitFor()],
+      [
+        "/orders/01JANYORDER000000000000000-0",
+        () => page.locator("#app").filter({ hasNotText: "Loading…" }).waitFor(),
+      ],
+      [
+        "/pay/challenge/pi_sim_unknown",
+        () => page.locator("#app").filter({ hasNotText: "Loading…" }).waitFor(),
+      ],
+      ["/admin", () => page.getByTestId("admin-token").waitFor()],
+      ["/docs", () => page.getByRole("heading", { name: "Schemas" }).waitFor()],
+      ["/no-such-page", () => page.getByRole("heading", { name: "Page not found" }).waitFor()],
+    ];
+    for (const [path, shown] of pages) {
+      const response = await page.goto(`${BASE}${path}`);
+      const headers = response.headers();
+      assert.match(headers["content-security-policy"] ?? "", /frame-ancestors 'none'/, path);
+      assert.equal(headers["x-content-type-options"], "nosniff", path);
+      await shown();
+    }
+    // The docs' inline stylesheet applies (its nonce matches): the page is not unstyled.
+    await page.goto(`${BASE}/docs`);
+    assert.notEqual(await page.evaluate(() => getComputedStyle(document.body).maxWidth), "none");
+    // The recorder sees what the policy refuses: an injected inline script is refused and reported.
+    await page.evaluate(() => {
+      const script = document.createElement("script");
+      script.textContent = "window.injected = true";
+      document.body.append(script);
+    });
+    assert.equal(await page.evaluate(() => window.injected), undefined);
+    await page.waitForTimeout(200);
+    assert.ok(
+      page.violations.some((v) => v.includes("script-src")),
+      page.violations.join("\n"),
+    );
+    page.violations.length = 0;
+  });
+
+  it("cannot be framed by another site", async () => {
+    const page = await newPage("csp-framed");
+    await page.route("https://elsewhere.example/", (route) =>
+      route.fulfill({ contentType: "text/html", body: `<iframe src="${BASE}/admin"></iframe>` }),
+    );
+    await page.goto("https://elsewhere.example/");
+    await page.waitForTimeout(500);
+    const frame = page.frames().find((f) => f.url().startsWith(BASE));
+    const framed = frame
+      ? await frame
+          .locator("[data-testid=admin-token]")
+          .count()
+          .catch(() => 0)
+      : 0;
+    assert.equal(framed, 0, "the ops page does not render inside another site's frame");
+    page.violations.length = 0;
+  });
+});

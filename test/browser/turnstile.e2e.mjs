@@ -16,7 +16,7 @@ describe("storefront with Turnstile", () => {
   let siteverify;
   let service;
   before(async () => {
-    siteverify = await startFakeTurnstile();
+    siteverify = await startFakeTurnstile({ hostname: "localhost" });
     service = await startService(
       port,
       [

@@ -1313,6 +1313,7 @@ export interface components {
                 [key: string]: {
                     ok: boolean;
                     ms: number;
+                    /** @description Why it failed: only with the admin token */
                     error?: string;
                 };
             };
@@ -1902,7 +1903,18 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description waiting_room_not_configured, or the bot check could not be made (Retry-After) */
+            /** @description Too many joins from this client (rate_limited, Retry-After) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description waiting_room_not_configured (no bot check is configured), or the bot check could not be made (Retry-After) */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */

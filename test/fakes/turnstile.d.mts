@@ -1,3 +1,5 @@
 /** A local fake of Turnstile's siteverify endpoint for the tests; see turnstile.mjs. */
 export const TURNSTILE_TEST_SECRET: string;
-export function startFakeTurnstile(): Promise<{ url: string; close: () => Promise<void> }>;
+export function startFakeTurnstile(options?: {
+  hostname?: string;
+}): Promise<{ url: string; close: () => Promise<void> }>;

@@ -85,7 +85,7 @@ async function decideAtEdge(
   client: string,
   timer: Timer,
 ): Promise<{ refusal: Problem } | { planned: PlannedLine[]; priced: Priced }> {
-  const soldOut = await knownSoldOut(scope, lines);
+  const soldOut = knownSoldOut(lines);
   if (soldOut) return { refusal: shortage(soldOut) };
   const limited = await timer.time("limit", () => checkoutRefusedByLimiter(scope.env, client));
   if (limited) return { refusal: limited };
@@ -163,7 +163,8 @@ export async function checkout(
   const payments = paymentMode(scope.env);
   if (!payments.ready) {
     throw new AppError("payments_not_configured", {
-      detail: payments.problem ?? "This shop cannot take payments",
+      // Why is in the log (at each isolate's first request) and on /health with the admin token.
+      detail: "This shop cannot take payments right now; retry later",
       headers: { "Retry-After": "300" },
     });
   }

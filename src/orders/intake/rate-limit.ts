@@ -2,11 +2,6 @@ import type { Problem } from "../../shared/errors";
 
 const PERIOD_SECONDS = 10;
 
-/** Rate limiting is per client; behind Cloudflare the connecting IP cannot be forged. */
-export function clientKey(headers: Headers): string {
-  return headers.get("CF-Connecting-IP") ?? "anonymous";
-}
-
 /**
  * Spends one unit of the client's checkout budget (CHECKOUT_LIMITER: 100 per 10 s per location) and
  * answers the refusal when it is spent. Checkout asks just before its first costly step, so answers

@@ -8,7 +8,7 @@ import { orderShard, shardOfOrder } from "../shards";
  */
 export const announceGatewayEvent: GatewayEventListener = async (env: Env, event: GatewayEvent) => {
   const orderId = OrderId.safeParse(event.orderId);
-  const shard = orderId.success ? shardOfOrder(orderId.data) : null;
+  const shard = orderId.success ? shardOfOrder(env, orderId.data) : null;
   if (shard === null) return { known: false, duplicate: false };
   return orderShard(env, shard).gatewayEvent(event);
 };

@@ -32,7 +32,7 @@ export async function consumePayments(batch: MessageBatch, env: Env) {
   const byShard = new Map<number, { ids: Set<string>; messages: Message[] }>();
   for (const message of batch.messages) {
     const parsed = PaymentMessage.safeParse(message.body);
-    const shards = parsed.success ? parsed.data.orders.map(shardOfOrder) : [null];
+    const shards = parsed.success ? parsed.data.orders.map((id) => shardOfOrder(env, id)) : [null];
     const shard = shards[0];
     if (!parsed.success || shard === null || shard === undefined || shards.some((s) => s !== shard)) {
       logEvent("error", "malformed payment message dropped", { id: message.id, body: message.body });

@@ -102,7 +102,7 @@ export function toMailer(env: Env): Deliver {
     const byMailer = new Map<number, { seqs: number[]; emails: OutgoingEmail[] }>();
     for (const row of rows) {
       const event = JSON.parse(row.event) as OrderEvent;
-      const mailerNo = shardOfOrder(event.data.order.id) ?? 0;
+      const mailerNo = shardOfOrder(env, event.data.order.id) ?? 0;
       const group = byMailer.get(mailerNo) ?? { seqs: [], emails: [] };
       group.seqs.push(row.seq);
       const email = emailFor(event, shop, row.token ?? undefined);
