@@ -71,6 +71,8 @@ describe("GET /v1/admin/dashboard", () => {
         after = await dashboard("?minutes=5");
         expect(Math.round(sum(after, "accepted") - sum(before, "accepted"))).toBeGreaterThanOrEqual(3);
         expect(Math.round(sum(after, "refused") - sum(before, "refused"))).toBeGreaterThanOrEqual(2);
+        // Units count once their orders are paid (the shard's figures follow its payments).
+        expect(after.sale?.topSkus).toContainEqual({ sku, units: 3 });
       },
       { timeout: 20_000, interval: 500 },
     );
@@ -84,6 +86,21 @@ describe("GET /v1/admin/dashboard", () => {
     );
     expect(after.payments?.byStatus).toHaveProperty("paid");
     expect(after.recentOrders?.length).toBeGreaterThan(0);
+  });
+
+  it("counts units as sold once their order is paid: a declined payment sells nothing", { timeout: 60_000 }, async () => {
+    const sku = await stockedSku(5);
+    const paid = await postCheckout(checkoutBody([{ sku, quantity: 2 }]));
+    const declined = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_declined"));
+    expect([paid.status, declined.status]).toEqual([202, 202]);
+    await vi.waitFor(
+      async () => {
+        await settleShards();
+        const data = await dashboard(`?minutes=5&skus=${sku}`);
+        expect(data.stock).toContainEqual(expect.objectContaining({ sku, committed: 2, soldInWindow: 2 }));
+      },
+      { timeout: 20_000, interval: 500 },
+    );
   });
 
   it("watches the SKUs asked for, and never touches an object for a SKU the catalog does not know", async () => {

@@ -59,11 +59,19 @@ export async function audit(api, { before, acceptedFile, simulator = true }) {
   for (const [sku, start] of Object.entries(before)) {
     const now = await api.inventory(sku);
     const adjustments = now.conservation.adjusted - start.adjusted;
+    // Units an order keeps: what it bought, less what its refunds put back on the shelf.
     const unitsOf = (list) =>
-      list
-        .flatMap((order) => order.items)
-        .filter((item) => item.sku === sku)
-        .reduce((n, item) => n + item.quantity, 0);
+      list.reduce((n, order) => {
+        const bought = order.items
+          .filter((item) => item.sku === sku)
+          .reduce((m, item) => m + item.quantity, 0);
+        const back = (order.refunds ?? [])
+          .filter((refund) => refund.restocked)
+          .flatMap((refund) => refund.lines ?? [])
+          .filter((line) => line.sku === sku)
+          .reduce((m, line) => m + line.quantity, 0);
+        return n + bought - back;
+      }, 0);
     const paid = orders.filter((order) => order.status === "paid");
     const paidUnits = unitsOf(paid);
     const paidDuringRun = unitsOf(paid.filter((order) => order.createdAt >= start.at));
@@ -80,7 +88,9 @@ export async function audit(api, { before, acceptedFile, simulator = true }) {
       ...(now.onHand + now.committed === start.onHand + start.committed + adjustments
         ? []
         : ["on hand + committed is not what the run started with plus adjustments"]),
-      ...(sold === paidDuringRun ? [] : [`${sold} units sold but ${paidDuringRun} paid for`]),
+      ...(sold === paidDuringRun
+        ? []
+        : [`${sold} units sold but ${paidDuringRun} paid for (less units refunded back)`]),
       ...(now.available >= 0 ? [] : ["available below zero"]),
     ];
     conservation[sku] = {
@@ -96,8 +106,19 @@ export async function audit(api, { before, acceptedFile, simulator = true }) {
   }
 
   let doubleCharged = 0;
+  // Money agrees: what the gateway refunded of each order's charge is what the order says it refunded.
+  let refundsMismatched = 0;
   if (simulator) {
     const charges = await api.charges();
+    for (const charge of charges) {
+      const order = byId.get(charge.orderId);
+      const refunded = charge.refunded?.amount ?? (charge.status === "refunded" ? charge.amount.amount : 0);
+      if (!order || order.status !== "paid") continue;
+      const made = (order.refunds ?? [])
+        .filter((refund) => refund.status === "succeeded")
+        .reduce((n, refund) => n + refund.amount.amount, 0);
+      if (refunded !== Math.max(made, order.payment.refunded?.amount ?? 0)) refundsMismatched++;
+    }
     const live = new Map();
     for (const charge of charges.filter((c) => c.status === "succeeded")) {
       live.set(charge.orderId, (live.get(charge.orderId) ?? 0) + 1);
@@ -113,6 +134,7 @@ export async function audit(api, { before, acceptedFile, simulator = true }) {
     oversold,
     lost,
     double_charged: doubleCharged,
+    refunds_mismatched: refundsMismatched,
     stuck,
     leaked_holds: leakedHolds,
     conserved,
@@ -121,13 +143,20 @@ export async function audit(api, { before, acceptedFile, simulator = true }) {
     paid: orders.filter((o) => o.status === "paid").length,
     conservation,
     passed:
-      oversold === 0 && lost === 0 && doubleCharged === 0 && stuck === 0 && leakedHolds === 0 && conserved,
+      oversold === 0 &&
+      lost === 0 &&
+      doubleCharged === 0 &&
+      refundsMismatched === 0 &&
+      stuck === 0 &&
+      leakedHolds === 0 &&
+      conserved,
   };
 }
 
 export function auditLine(result) {
   return (
     `audit: oversold=${result.oversold} lost=${result.lost} double_charged=${result.double_charged} ` +
+    `refunds_mismatched=${result.refunds_mismatched ?? 0} ` +
     `stuck=${result.stuck} leaked_holds=${result.leaked_holds} conserved=${result.conserved} ` +
     `(accepted=${result.accepted} orders=${result.orders} paid=${result.paid})`
   );

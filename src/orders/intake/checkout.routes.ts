@@ -4,7 +4,6 @@ import { clientKey } from "../../http/client-key";
 import { parseIdempotencyKey } from "../../http/idempotency-key";
 import { createRouter } from "../../http/router";
 import { scopeOf } from "../../http/scope";
-import { saleCounters } from "../../metrics/sale-metrics";
 import { problems } from "../../shared/problem";
 import { CheckoutAccepted, CheckoutRequest } from "./checkout.schemas";
 import { checkout } from "./checkout.service";
@@ -70,7 +69,6 @@ checkoutRoutes.openapi(checkoutRoute, async (c) => {
     requestId: c.get("requestId"),
     client: clientKey(c.req.raw.headers),
   });
-  if (result.status === 202 && !result.replayed) saleCounters.units(body.items);
   const headers = new Headers(result.headers);
   if (result.replayed) headers.set("Idempotent-Replayed", "true");
   // Checkout's internal stages are for the operator: the admin token, or SERVER_TIMING on.

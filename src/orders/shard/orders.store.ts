@@ -2,6 +2,7 @@ import type { OrderStatus } from "../../db/schema";
 import type { AllowanceKind } from "../../inventory/allowances";
 import type { PlannedLine, SkuHold } from "../../inventory/inventory.holds";
 import type { PaymentAction } from "../../payments/gateway";
+import { saleCounters } from "../../metrics/sale-metrics";
 import { migrate } from "../../shared/sql-schema";
 import type { Fulfillment, Refund } from "../lifecycle/after-sale";
 import { type Announcement, timelineNotes } from "../lifecycle/announcements";
@@ -273,6 +274,8 @@ export class ShardStore implements OrderStore {
 
   write(before: OrderRow, order: OrderRow, announce: Announcement[], now: number) {
     this.#sql.exec(UPDATE, ...lifecycleValues(order), order.id);
+    // Units count as sold on the ops page once their order is paid, not when checkout accepts it.
+    if (order.status === "paid" && before.status !== "paid") saleCounters.units(order.items, now);
     for (const announcement of announce) this.outbox.add(announcement, order, now);
     this.#note(order.id, now, timelineNotes(before, order, announce));
   }

@@ -1,3 +1,4 @@
+import { flushSaleCounters } from "../../metrics/sale-metrics";
 import { logEvent } from "../../shared/log";
 import { backoffMs } from "../lifecycle/timing";
 import type { HealReport } from "../protocol";
@@ -64,6 +65,8 @@ export class Upkeep {
     if (project) this.#projectAt = 0;
     const [projected] = await Promise.all([
       this.#project(Date.now()),
+      // Units this shard's orders sold, for the ops page (this isolate's counts, when due).
+      flushSaleCounters(this.#env),
       this.#webhooks.flush(Date.now(), project),
       this.#emails.flush(Date.now(), project),
     ]);
