@@ -2,7 +2,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { Pass, sign, Ticket, verify } from "../src/drops/admission";
-import { customerHash, handOnJoins } from "../src/drops/waiting-room";
+import { customerHash, handOnJoins, tellRoomsOfChangedDrops } from "../src/drops/waiting-room";
 import { PASS_TTL_MS } from "../src/drops/waiting-room.do";
 import { TURNSTILE_TEST_SECRET } from "./fakes/turnstile.mjs";
 import {
@@ -482,6 +482,35 @@ describe("a drop's waiting room keeps its word", () => {
       line.map((entry) => entry.ticket),
     );
     expect(new Set(statuses.map((status) => status.state))).toEqual(new Set(["not_started"]));
+  }, 60_000);
+
+  it("answers 503 when the room cannot hear of a change, and the cron's safety net tells it", async () => {
+    const startsAt = Date.now() + 60_000;
+    const { product } = await drop(10, startsAt - Date.now(), 600);
+    await joinAs(product.id, `${unique("net")}@example.com`);
+    await handOnJoins(env, true);
+    const heard = (await roomOf(product.id).state()).startsAt;
+    const { id, updatedAt: _, ...input } = product;
+    const postponed = new Date(startsAt + 3_600_000).toISOString();
+    const unreachable = {
+      getByName: () => ({
+        configure: async () => {
+          throw new Error("room unreachable");
+        },
+      }),
+    } as unknown as Env["ROOMS"];
+    const saved = await admin(
+      "PUT",
+      `/v1/admin/products/${id}`,
+      { ...input, saleStartsAt: postponed },
+      { ROOMS: unreachable },
+    );
+    expect(saved.status).toBe(503);
+    expect(saved.headers.get("Retry-After")).toBe("2");
+    expect((await roomOf(product.id).state()).startsAt).toBe(heard);
+
+    expect(await tellRoomsOfChangedDrops(env, new Date(Date.now() - 5_000))).toBeGreaterThanOrEqual(1);
+    expect((await roomOf(product.id).state()).startsAt).toBe(Date.parse(postponed));
   }, 60_000);
 
   it("moves the passes it already gave to a postponed start", async () => {
