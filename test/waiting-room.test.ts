@@ -426,6 +426,11 @@ describe("a drop's waiting room keeps its word", () => {
     for (const buyer of admitted.slice(0, 2)) await buyWith(sku, buyer.email, buyer.pass);
     await tick(product.id);
     expect((await roomOf(product.id).state()).soldOut).toBe(true);
+    // While it is sold out, the unused pass meets the stock's answer: nothing left.
+    await later();
+    const unused = { customer: { email: admitted[2]?.email }, admission: { pass: admitted[2]?.pass } };
+    const meanwhile = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_ok", unused));
+    expect(meanwhile.status).toBe(409);
 
     expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 2 })).status).toBe(200);
     await tick(product.id);
@@ -446,12 +451,7 @@ describe("a drop's waiting room keeps its word", () => {
       "admitted",
     ]);
     expect(stateOf(line.findIndex((entry) => entry.email === admitted[2]?.email))).toBe("expired");
-    const spent = await postCheckout(
-      checkoutBody([{ sku, quantity: 1 }], "tok_ok", {
-        customer: { email: admitted[2]?.email },
-        admission: { pass: admitted[2]?.pass },
-      }),
-    );
+    const spent = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_ok", unused));
     expect(spent.status).toBe(403);
     expect(await spent.json()).toMatchObject({ code: "admission_pass_expired" });
   }, 90_000);

@@ -304,13 +304,15 @@ const spentBySellout = (state: RoomState, admittedAt: number) =>
   state.soldOutAt !== null && admittedAt <= state.soldOutAt;
 
 /**
- * Whether the drop sold out after this pass was given, from the room's state as this isolate last
- * heard it. A room that cannot be asked does not stop a checkout: the pass is signed, and the stock
- * objects hold only what there is.
+ * Whether the drop sold out after this pass was given and has opened again since, from the room's
+ * state as this isolate last heard it (while it is sold out, the stock answers: nothing left). A room
+ * that cannot be asked does not stop a checkout: the pass is signed, and the stock objects hold only
+ * what there is.
  */
 async function soldOutSince(env: Env, room: DropRoom, pass: Pass): Promise<boolean> {
   try {
-    return spentBySellout(await roomState(env, room.productId), pass.expiresAt - PASS_TTL_MS);
+    const state = await roomState(env, room.productId);
+    return !state.soldOut && spentBySellout(state, pass.expiresAt - PASS_TTL_MS);
   } catch (error) {
     logEvent("warn", "waiting room not asked at checkout; the pass is taken on its signature", {
       error: String(error),
