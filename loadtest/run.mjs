@@ -4,7 +4,7 @@
 // running deployment; finds the knee with an open-model step ramp (or runs the scenario's fixed
 // phases, or its crash); drains; audits; writes a report under loadtest/reports/. Exits non-zero
 // when the audit fails or the run was invalid.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -16,6 +16,7 @@ import { audit, auditLine, baseline, drain } from "./lib/audit.mjs";
 import { workerdPids } from "./lib/cpu.mjs";
 import { drive } from "./lib/drive.mjs";
 import { auditDrop, calibrate, dropAuditLine, dropSteps, edgeOf, runCrowd, setUpDrop } from "./lib/drop.mjs";
+import { auditRestock, restockAuditLine, runRestockCase, setUpRestockDrop } from "./lib/drop-restock.mjs";
 import { bundle, freePort, startBare, startStampede } from "./lib/harness.mjs";
 import { lockDatabases } from "./lib/outage.mjs";
 import { writeReport } from "./lib/report.mjs";
@@ -207,7 +208,7 @@ try {
     dropEdge = edgeOf(crowdRun, drop, dropSettings);
     steps.push(...dropSteps(dropEdge));
     for (const step of steps) logStep(step);
-  } else {
+  } else if (!scenario.restock) {
     const plan =
       scenario.phases ?? scenario.steps.map((rate) => ({ name: `${rate}/s`, rate, seconds: stepSeconds }));
     for (const phase of plan) {
@@ -239,12 +240,21 @@ try {
     }
   }
 
+  let restockDrop = null;
+  let restockRun = null;
+  if (scenario.restock) {
+    restockDrop = await setUpRestockDrop(api, scenario.restock);
+    restockRun = await runRestockCase({ target, api, drop: restockDrop, settings: scenario.restock, log });
+    const orders = restockRun.records.flatMap((record) => record.orders);
+    appendFileSync(acceptedFile, `\n${orders.join("\n")}`);
+  }
+
   log("draining: waiting for every order to settle...");
   const drainStarted = Date.now();
   const remaining = await drain(api, {
     deadlineMs: 300_000,
     log,
-    watch: [FLASH_SALE.sku, ...(drop ? [drop.sku] : [])],
+    watch: [FLASH_SALE.sku, ...(drop ? [drop.sku] : []), ...(restockDrop ? [restockDrop.sku] : [])],
   });
   log(`drained in ${((Date.now() - drainStarted) / 1000).toFixed(1)} s after the load ended`);
   if (remaining.pending > 0 || remaining.held > 0) {
@@ -256,6 +266,10 @@ try {
     result.drop.edge = dropEdge;
     result.drop.calibration = calibration;
     result.passed = result.passed && result.drop.passed;
+  }
+  if (restockRun) {
+    result.restock = auditRestock(restockRun, scenario.restock);
+    result.passed = result.passed && result.restock.passed;
   }
   const paths = writeReport({
     scenario: name,
@@ -277,6 +291,7 @@ try {
   log(`report: ${paths.html} (data: ${paths.json})`);
   console.log(auditLine(result));
   if (result.drop) console.log(dropAuditLine(result.drop));
+  if (result.restock) console.log(restockAuditLine(result.restock));
   if (!result.passed) exitCode = 1;
   if (invalid) {
     console.log(`invalid: ${invalid}`);

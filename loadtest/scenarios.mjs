@@ -42,6 +42,21 @@ const funnel = [
 /** Visitors who buy about 3% of the time, one payment in ten with a failing token. */
 const shoppers = { LOADTEST_CONVERSION: "0.03", LOADTEST_FAILING_SHARE: "0.1" };
 
+/**
+ * The drop's second case: 120 units in orders of 1 to 4, 600 people, a sellout, then 30 units more by
+ * stock take 3 s after it, while the line waits.
+ */
+const RESTOCK_CASE = {
+  units: 120,
+  maxPerOrder: 4,
+  admitPerMinute: 600,
+  startsInSeconds: 15,
+  people: Number(process.env.RESTOCK_PEOPLE ?? 600),
+  lateShare: 0.2,
+  restockUnits: 30,
+  restockAfterSeconds: 3,
+};
+
 export const scenarios = {
   browse: {
     description: "catalog list, product and inventory reads with Zipf-like popularity",
@@ -149,6 +164,12 @@ export const scenarios = {
         lateSeconds: 20,
       },
     },
+    restock: RESTOCK_CASE,
+  },
+  "drop-restock": {
+    description:
+      "the drop's second case alone: orders of several units, a sellout, a restock by stock take while the line waits; then the room's cap and its re-admission, from the harness's own books",
+    restock: RESTOCK_CASE,
   },
   smoke: {
     description: "a short flash sale that ends in the audit (CI)",

@@ -1,5 +1,6 @@
 import { app } from "./app";
 import { republishRecentProducts } from "./catalog/catalog.service";
+import { tellRoomsOfChangedDrops } from "./drops/waiting-room";
 import { answerEarly, pathOf } from "./early-answers";
 import { countCheckout, handOn } from "./metrics/sale-metrics";
 import { announceGatewayEvent } from "./orders/payment/gateway-events";
@@ -73,5 +74,12 @@ export default {
   async scheduled(controller, env, ctx) {
     ctx.waitUntil(reconcile(env).then((report) => logEvent("info", "reconciled", report)));
     ctx.waitUntil(republishRecentProducts(env, new Date(controller.scheduledTime - 10 * 60_000)));
+    ctx.waitUntil(
+      tellRoomsOfChangedDrops(env, new Date(controller.scheduledTime - 10 * 60_000)).catch((error: unknown) =>
+        logEvent("warn", "waiting rooms not told of changed drops; the next cron tries again", {
+          error: String(error),
+        }),
+      ),
+    );
   },
 } satisfies ExportedHandler<Env>;

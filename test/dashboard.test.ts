@@ -88,7 +88,9 @@ describe("GET /v1/admin/dashboard", () => {
     expect(after.recentOrders?.length).toBeGreaterThan(0);
   });
 
-  it("counts units as sold once their order is paid: a declined payment sells nothing", { timeout: 60_000 }, async () => {
+  it("counts units as sold once their order is paid: a declined payment sells nothing", {
+    timeout: 60_000,
+  }, async () => {
     const sku = await stockedSku(5);
     const paid = await postCheckout(checkoutBody([{ sku, quantity: 2 }]));
     const declined = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_declined"));

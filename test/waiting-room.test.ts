@@ -1,10 +1,12 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { Pass, sign, Ticket, verify } from "../src/drops/admission";
-import { customerHash, handOnJoins } from "../src/drops/waiting-room";
+import { customerHash, handOnJoins, tellRoomsOfChangedDrops } from "../src/drops/waiting-room";
+import { PASS_TTL_MS } from "../src/drops/waiting-room.do";
 import { TURNSTILE_TEST_SECRET } from "./fakes/turnstile.mjs";
 import {
+  type Accepted,
   admin,
   call,
   checkoutBody,
@@ -12,15 +14,22 @@ import {
   createProduct,
   JSON_HEADERS,
   postCheckout,
+  settledOrder,
   stockOf,
   unique,
 } from "./helpers";
 
 /** A drop sold through a waiting room: one SKU with `units`, starting `startsInMs` from now. */
-async function drop(units: number, startsInMs: number, admitPerMinute = 600) {
+async function drop(
+  units: number,
+  startsInMs: number,
+  admitPerMinute = 600,
+  rules: Record<string, unknown> = {},
+) {
   const product = await createProduct({
     saleStartsAt: new Date(Date.now() + startsInMs).toISOString(),
     waitingRoom: { admitPerMinute },
+    ...rules,
   });
   const sku = product.variants[0]?.sku ?? "";
   expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: units })).status).toBe(200);
@@ -351,4 +360,240 @@ describe("a drop's waiting room", () => {
     expect(wrong.status).toBe(403);
     expect(wrong.body).toMatchObject({ code: "ticket_invalid" });
   });
+});
+
+/** Every ticket's status, by the room's state of now (this isolate's copy of it aged out first). */
+async function freshStatuses(productId: string, tickets: string[]) {
+  await later();
+  return (await statusesOf(productId, tickets)).map((status) => status.body);
+}
+
+const roomOf = (productId: string) => env.ROOMS.getByName(productId);
+
+/** Checks out `quantity` of the drop with an admitted ticket's pass, and waits for the order to be paid. */
+async function buyWith(sku: string, email: string, pass: string, quantity = 1) {
+  const response = await postCheckout(
+    checkoutBody([{ sku, quantity }], "tok_ok", { customer: { email }, admission: { pass } }),
+  );
+  expect(response.status).toBe(202);
+  const accepted = await response.json<Accepted>();
+  expect((await settledOrder(accepted.orderId, accepted.orderToken)).status).toBe("paid");
+}
+
+async function lineOf(productId: string, people: number, prefix: string) {
+  const line = [];
+  for (let i = 0; i < people; i++) {
+    const email = `${unique(prefix)}@example.com`;
+    line.push({ email, ...(await joinAs(productId, email)) });
+  }
+  return line;
+}
+
+describe("a drop's waiting room keeps its word", () => {
+  it("counts buyers served, not units, against its cap of 1.5 admitted buyers per unit left", async () => {
+    const { product, sku } = await drop(20, -1000, 6000, { maxPerOrder: 10 });
+    const line = await lineOf(product.id, 50, "cap");
+    await tick(product.id);
+    expect((await roomOf(product.id).state()).admitted).toBe(30);
+    const statuses = await freshStatuses(
+      product.id,
+      line.map((entry) => entry.ticket),
+    );
+    const first = line.findIndex((_, i) => statuses[i]?.state === "admitted");
+    await buyWith(sku, line[first]?.email ?? "", statuses[first]?.pass ?? "", 10);
+    const restock = { delta: 10, reason: "found a box" };
+    expect((await admin("POST", `/v1/admin/inventory/${sku}/adjustments`, restock)).status).toBe(200);
+
+    // One buyer took 10 units: 29 admitted buyers have not bought, for 20 units left (a cap of 30).
+    await tick(product.id);
+    const after = await roomOf(product.id).state();
+    expect(after.unitsLeft).toBe(20);
+    expect(after.admitted).toBe(31);
+  }, 90_000);
+
+  it("admits again within a tick when a sold-out drop is restocked by a stock take", async () => {
+    const { product, sku } = await drop(2, -1000, 6000);
+    const line = await lineOf(product.id, 6, "restock");
+    await tick(product.id);
+    const statuses = await freshStatuses(
+      product.id,
+      line.map((entry) => entry.ticket),
+    );
+    const admitted = line.flatMap((entry, i) =>
+      statuses[i]?.state === "admitted" ? [{ ...entry, pass: statuses[i]?.pass ?? "" }] : [],
+    );
+    expect(admitted).toHaveLength(3);
+    for (const buyer of admitted.slice(0, 2)) await buyWith(sku, buyer.email, buyer.pass);
+    await tick(product.id);
+    expect((await roomOf(product.id).state()).soldOut).toBe(true);
+    // While it is sold out, the unused pass meets the stock's answer: nothing left.
+    await later();
+    const unused = { customer: { email: admitted[2]?.email }, admission: { pass: admitted[2]?.pass } };
+    const meanwhile = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_ok", unused));
+    expect(meanwhile.status).toBe(409);
+
+    expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 2 })).status).toBe(200);
+    await tick(product.id);
+    const reopened = await roomOf(product.id).state();
+    expect(reopened.soldOut).toBe(false);
+    expect(reopened.unitsLeft).toBe(2);
+    // The three still in line are let in for the 2 units; the pass given before the sellout is spent.
+    expect(reopened.admitted).toBe(6);
+    const now = await freshStatuses(
+      product.id,
+      line.map((entry) => entry.ticket),
+    );
+    const first = new Set(admitted.map((buyer) => buyer.email));
+    const stateOf = (i: number) => now[i]?.state;
+    expect(line.flatMap((entry, i) => (first.has(entry.email) ? [] : [stateOf(i)]))).toEqual([
+      "admitted",
+      "admitted",
+      "admitted",
+    ]);
+    expect(stateOf(line.findIndex((entry) => entry.email === admitted[2]?.email))).toBe("expired");
+    const spent = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_ok", unused));
+    expect(spent.status).toBe(403);
+    expect(await spent.json()).toMatchObject({ code: "admission_pass_expired" });
+  }, 90_000);
+
+  it("hears of a postponed start from the admin change, not from a join, and admits nobody before it", async () => {
+    const product = await createProduct({
+      saleStartsAt: new Date(Date.now() + 2000).toISOString(),
+      waitingRoom: { admitPerMinute: 600 },
+    });
+    const sku = product.variants[0]?.sku ?? "";
+    expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 10 })).status).toBe(200);
+    const line = await lineOf(product.id, 5, "postponed");
+    await handOnJoins(env, true);
+
+    const { id, updatedAt: _, ...input } = product;
+    const postponed = new Date(Date.now() + 3_600_000).toISOString();
+    expect(
+      (await admin("PUT", `/v1/admin/products/${id}`, { ...input, saleStartsAt: postponed })).status,
+    ).toBe(200);
+    // Past the old start, with nobody joining since the change.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await runDurableObjectAlarm(roomOf(product.id));
+    const state = await roomOf(product.id).state();
+    expect(state.startsAt).toBe(Date.parse(postponed));
+    expect(state.admitted).toBe(0);
+    const statuses = await freshStatuses(
+      product.id,
+      line.map((entry) => entry.ticket),
+    );
+    expect(new Set(statuses.map((status) => status.state))).toEqual(new Set(["not_started"]));
+  }, 60_000);
+
+  it("answers 503 when the room cannot hear of a change, and the cron's safety net tells it", async () => {
+    const startsAt = Date.now() + 60_000;
+    const { product } = await drop(10, startsAt - Date.now(), 600);
+    await joinAs(product.id, `${unique("net")}@example.com`);
+    await handOnJoins(env, true);
+    const heard = (await roomOf(product.id).state()).startsAt;
+    const { id, updatedAt: _, ...input } = product;
+    const postponed = new Date(startsAt + 3_600_000).toISOString();
+    const unreachable = {
+      getByName: () => ({
+        configure: async () => {
+          throw new Error("room unreachable");
+        },
+      }),
+    } as unknown as Env["ROOMS"];
+    const saved = await admin(
+      "PUT",
+      `/v1/admin/products/${id}`,
+      { ...input, saleStartsAt: postponed },
+      { ROOMS: unreachable },
+    );
+    expect(saved.status).toBe(503);
+    expect(saved.headers.get("Retry-After")).toBe("2");
+    expect((await roomOf(product.id).state()).startsAt).toBe(heard);
+
+    expect(await tellRoomsOfChangedDrops(env, new Date(Date.now() - 5_000))).toBeGreaterThanOrEqual(1);
+    expect((await roomOf(product.id).state()).startsAt).toBe(Date.parse(postponed));
+  }, 60_000);
+
+  it("moves the passes it already gave to a postponed start", async () => {
+    const { product } = await drop(10, -1000, 600);
+    const line = await lineOf(product.id, 3, "moved");
+    await tick(product.id);
+    expect((await roomOf(product.id).state()).admitted).toBe(3);
+
+    const { id, updatedAt: _, ...input } = product;
+    const startsAt = Date.now() + 3000;
+    expect(
+      (
+        await admin("PUT", `/v1/admin/products/${id}`, {
+          ...input,
+          saleStartsAt: new Date(startsAt).toISOString(),
+        })
+      ).status,
+    ).toBe(200);
+    const before = await freshStatuses(
+      product.id,
+      line.map((entry) => entry.ticket),
+    );
+    expect(new Set(before.map((status) => status.state))).toEqual(new Set(["not_started"]));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, startsAt - Date.now()) + 200));
+    await runDurableObjectAlarm(roomOf(product.id));
+    const after = await freshStatuses(
+      product.id,
+      line.map((entry) => entry.ticket),
+    );
+    expect(after.map((status) => status.state)).toEqual(["admitted", "admitted", "admitted"]);
+    // Each pass runs its 10 minutes from the new start.
+    expect(after.map((status) => Date.parse(status.passExpiresAt ?? ""))).toEqual(
+      Array(3).fill(startsAt + PASS_TTL_MS),
+    );
+  }, 60_000);
+
+  it("puts a customer whose pass lapsed at the back of the line, and counts their second admission", async () => {
+    const { product, sku } = await drop(10, -1000, 600);
+    const email = `${unique("lapsed")}@example.com`;
+    const first = await joinAs(product.id, email);
+    await tick(product.id);
+    expect((await roomOf(product.id).state()).admitted).toBe(1);
+    // Ten minutes and more pass: the ticket's turn and its join are that old.
+    await runInDurableObject(roomOf(product.id), async (_room, state) => {
+      state.storage.sql.exec("UPDATE steps SET at = at - 660000");
+    });
+    const old = await verify(secret(), first.ticket, Ticket);
+    const aged = await sign(secret(), { ...(old as Ticket), joinedAt: (old?.joinedAt ?? 0) - 660_000 });
+    expect((await freshStatuses(product.id, [aged]))[0]?.state).toBe("expired");
+
+    const again = await joinAs(product.id, email);
+    const behind = await joinAs(product.id, `${unique("behind")}@example.com`);
+    await tick(product.id);
+    const [rejoined, other] = await freshStatuses(product.id, [again.ticket, behind.ticket]);
+    expect(rejoined?.state).toBe("admitted");
+    expect(other?.state).toBe("admitted");
+    await buyWith(sku, email, rejoined?.pass ?? "");
+    const state = await roomOf(product.id).state();
+    expect(state.joined).toBe(3);
+    expect(state.admitted).toBe(3);
+  }, 60_000);
+
+  it("counts a lost join that the edge shows admitted once its status is asked", async () => {
+    const { product } = await drop(10, -1000, 600);
+    const line = await lineOf(product.id, 2, "seen");
+    await tick(product.id);
+    expect((await roomOf(product.id).state()).admitted).toBe(2);
+    const [front] = await Promise.all(line.map((entry) => verify(secret(), entry.ticket, Ticket)));
+    // A join whose isolate went before handing it on: a place just behind the front, never reported.
+    const email = `${unique("lost")}@example.com`;
+    const customer = await customerHash(env, email);
+    const lost = await sign(secret(), {
+      kind: "ticket",
+      id: "2".repeat(32),
+      productId: product.id,
+      customer,
+      rank: (front?.rank ?? 1) + 1e-7,
+      joinedAt: Date.now(),
+    });
+    expect((await freshStatuses(product.id, [lost]))[0]?.state).toBe("admitted");
+    await handOnJoins(env, true);
+    const state = await roomOf(product.id).state();
+    expect(state.joined).toBe(3);
+    expect(state.admitted).toBe(3);
+  }, 60_000);
 });

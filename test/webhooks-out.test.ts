@@ -268,7 +268,7 @@ describe("order events", () => {
     expect(receiver.of(paidOnly.url, accepted.orderId).map((d) => d.type)).toEqual(["order.paid"]);
   }, 60_000);
 
-  it("sends nothing to a disabled or deleted endpoint, and drops the retries still owed to them", async () => {
+  it("sends nothing to a disabled or deleted endpoint, and keeps the retries owed to a disabled one as its dead letters", async () => {
     const control = await register();
     const disabled = await register();
     const deleted = await register();
@@ -284,7 +284,8 @@ describe("order events", () => {
     expect(receiver.of(disabled.url)).toEqual([]);
     expect(receiver.of(deleted.url)).toEqual([]);
 
-    // A retry owed to either when it went is acknowledged and sent nowhere.
+    // A retry owed to either when it went is acknowledged and sent nowhere; the paused endpoint's
+    // waits as its dead letter, to redeliver once it is enabled, and the deleted one keeps none.
     const event = await eventAbout(accepted);
     const capture = capturingQueue();
     const retries = [disabled.id, deleted.id].map((endpointId) => ({
@@ -297,6 +298,10 @@ describe("order events", () => {
     expect(result.explicitAcks.sort()).toEqual(ids.sort());
     expect(capture.sent).toEqual([]);
     expect(receiver.deliveries.filter((d) => d.eventId === event.id)).toEqual([]);
+    expect(await deadLetters(disabled.id)).toMatchObject([
+      { state: "dead", attempts: 2, lastStatus: null, lastError: expect.stringMatching(/paused/) },
+    ]);
+    expect(await deadLetters(deleted.id)).toEqual([]);
   }, 60_000);
 });
 
@@ -450,6 +455,50 @@ describe("delivery", () => {
     const [after] = receiver.of(endpoint.url).filter((d) => d.eventId === later.id);
     expect(after?.signedWith).toEqual([newest]);
     expect(after?.signature.match(/v1=/g)).toHaveLength(1);
+  }, 60_000);
+
+  it("gives a redelivery dropped for a paused endpoint back to its letter, to redeliver once it is enabled", async () => {
+    const endpoint = await register();
+    const event = await eventAbout(await place("tok_declined"), "order.payment_failed");
+    receiver.failing.set(`${endpoint.url} ${event.id}`, 1);
+    const last = { event, endpointId: endpoint.id, attempt: 13, firstAttemptAt: Date.now() - 86_390_000 };
+    await consume("stampede-webhooks", [last], { WEBHOOKS: capturingQueue().queue });
+    const [letter] = await deadLetters(endpoint.id);
+    const path = `/v1/admin/webhooks/dead-letters/${letter?.id}/redeliver`;
+    const endpointPath = `/v1/admin/webhooks/endpoints/${endpoint.id}`;
+
+    // The operator redelivers, then pauses the endpoint before the consumer takes the message.
+    for (const queue of ["stampede-webhooks", "stampede-webhooks-dlq"]) {
+      const capture = capturingQueue();
+      const started = await admin("POST", path, undefined, { WEBHOOKS: capture.queue });
+      expect(await started.json()).toMatchObject({ started: true, deadLetter: { state: "redelivering" } });
+      expect(capture.sent).toHaveLength(1);
+      expect((await admin("PATCH", endpointPath, { enabled: false })).status).toBe(200);
+      const { result, ids } = await consume(queue, [capture.sent[0]?.body], {
+        WEBHOOKS: capturingQueue().queue,
+      });
+      expect(result.ackAll || result.explicitAcks.length === ids.length).toBe(true);
+      expect(await deadLetters(endpoint.id)).toMatchObject([{ id: letter?.id, state: "dead" }]);
+
+      // Enabled again, the letter can be redelivered at once.
+      expect((await admin("PATCH", endpointPath, { enabled: true })).status).toBe(200);
+      const again = capturingQueue();
+      const restarted = await admin("POST", path, undefined, { WEBHOOKS: again.queue });
+      expect(await restarted.json()).toMatchObject({ started: true });
+      expect(again.sent).toHaveLength(1);
+      await consume("stampede-webhooks", [again.sent[0]?.body], { WEBHOOKS: capturingQueue().queue });
+      expect(await deadLetters(endpoint.id)).toMatchObject([{ id: letter?.id, state: "delivered" }]);
+    }
+  }, 60_000);
+
+  it("makes dead letters of a given-up message only for endpoints that existed when its event happened", async () => {
+    const before = await register(["order.created"]);
+    const created = await eventAbout(await place("tok_declined"), "order.created");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const after = await register(["order.created"]);
+    await consume("stampede-webhooks-dlq", [{ events: [created] }]);
+    expect((await deadLetters(before.id)).map((letter) => letter.event.id)).toEqual([created.id]);
+    expect(await deadLetters(after.id)).toEqual([]);
   }, 60_000);
 
   it("makes dead letters of the deliveries in a message the queue gave up on", async () => {

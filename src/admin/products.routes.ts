@@ -1,8 +1,10 @@
 import { createRoute } from "@hono/zod-openapi";
 import { Product, ProductIdParams, ProductInput } from "../catalog/catalog.schemas";
 import { archive, createProduct, updateProduct } from "../catalog/catalog.service";
+import { tellRoom } from "../drops/waiting-room";
 import { createRouter } from "../http/router";
 import { scopeOf } from "../http/scope";
+import { AppError } from "../shared/errors";
 import { problems } from "../shared/problem";
 
 const security = [{ adminToken: [] }];
@@ -40,7 +42,14 @@ const replaceProductRoute = createRoute({
   responses: {
     200: { description: "Replaced", content: { "application/json": { schema: Product } } },
     ...writeProblems,
-    ...problems({ status: 404, description: "No active product with this id (code product_not_found)" }),
+    ...problems(
+      { status: 404, description: "No active product with this id (code product_not_found)" },
+      {
+        status: 503,
+        description:
+          "service_unavailable: the product was saved but its drop's waiting room has not heard of the change yet; repeat the request (Retry-After)",
+      },
+    ),
   },
 });
 
@@ -69,6 +78,16 @@ export const adminProductRoutes = createRouter()
   })
   .openapi(replaceProductRoute, async (c) => {
     const product = await updateProduct(scopeOf(c), c.req.valid("param").id, c.req.valid("json"));
+    // A drop's line waits in its room, which must follow a moved start at once (a join would bring it,
+    // but a formed line may see no more joins). The cron tells it again should this fail.
+    await tellRoom(c.env, product).catch((error: unknown) => {
+      throw new AppError("service_unavailable", {
+        detail:
+          "The product was saved, but its waiting room has not heard of the change yet: repeat the request",
+        headers: { "Retry-After": "2" },
+        cause: error,
+      });
+    });
     return c.json(product, 200);
   })
   .openapi(archiveProductRoute, async (c) => {

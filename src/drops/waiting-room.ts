@@ -1,11 +1,13 @@
 import type { CachedBody } from "../catalog/catalog.cache";
 import type { Product } from "../catalog/catalog.schemas";
 import { type DropRoom, dropRoomOf } from "../catalog/catalog.service";
+import { productsChangedSince } from "../catalog/catalog.storage";
+import { database } from "../db/client";
 import { customerKey } from "../shared/customer-key";
 import { AppError, type Problem } from "../shared/errors";
 import { logEvent } from "../shared/log";
 import { binOf, drawRank, keyedHash, Pass, sign, Ticket, verify } from "./admission";
-import { PASS_TTL_MS, type RoomState } from "./waiting-room.do";
+import { PASS_TTL_MS, type RoomSettings, type RoomState } from "./waiting-room.do";
 
 /**
  * The edge side of a drop's waiting room. Joining signs a ticket and counts it in this isolate's
@@ -209,7 +211,10 @@ export async function ticketStatus(
   // A ticket that reached the room after its place was passed counts from when it arrived there.
   const admittedAt = Math.max(stepAt, ticket.joinedAt);
   const expiresAt = admittedAt + PASS_TTL_MS;
-  if (expiresAt <= now) return { state: "expired" };
+  if (expiresAt <= now || spentBySellout(state, admittedAt)) return { state: "expired" };
+  // Each place shown admitted goes to the room again: one whose join never reached it is counted
+  // there now (the room takes a place once, however often it hears of it).
+  confirm(room, ticket);
   const pass: Pass = {
     kind: "pass",
     id: ticket.id,
@@ -286,5 +291,80 @@ export async function admittedPass(
       },
     };
   }
+  if (await soldOutSince(env, room, pass)) {
+    return {
+      refusal: {
+        code: "admission_pass_expired",
+        detail: "The drop sold out after this pass was given, which spent it: join the queue again",
+      },
+    };
+  }
   return { pass };
+}
+
+/** A sellout after a buyer's turn came spends their pass: a restock goes to the line, in order. */
+const spentBySellout = (state: RoomState, admittedAt: number) =>
+  state.soldOutAt !== null && admittedAt <= state.soldOutAt;
+
+/**
+ * Whether the drop sold out after this pass was given and has opened again since, from the room's
+ * state as this isolate last heard it (while it is sold out, the stock answers: nothing left). A room
+ * that cannot be asked does not stop a checkout: the pass is signed, and the stock objects hold only
+ * what there is.
+ */
+async function soldOutSince(env: Env, room: DropRoom, pass: Pass): Promise<boolean> {
+  try {
+    const state = await roomState(env, room.productId);
+    return !state.soldOut && spentBySellout(state, pass.expiresAt - PASS_TTL_MS);
+  } catch (error) {
+    logEvent("warn", "waiting room not asked at checkout; the pass is taken on its signature", {
+      error: String(error),
+    });
+    return false;
+  }
+}
+
+/** Places this isolate has shown admitted and handed to the room again, so each goes once. */
+const confirmed = new Set<string>();
+const CONFIRMED_KEPT = 50_000;
+
+function confirm(room: DropRoom, ticket: Ticket) {
+  const key = `${ticket.customer}|${ticket.rank}`;
+  if (confirmed.has(key)) return;
+  if (confirmed.size >= CONFIRMED_KEPT) confirmed.clear();
+  confirmed.add(key);
+  queue(room, [[ticket.rank, ticket.customer]]);
+}
+
+/** The drop's rules as its room keeps them, from the product. */
+const settingsOf = (room: DropRoom): RoomSettings => ({
+  productId: room.productId,
+  startsAt: room.startsAt,
+  admitPerMinute: room.admitPerMinute,
+  skus: room.skus,
+  version: room.version,
+});
+
+/**
+ * Tells a drop's room of its product's rules as just written (a start moved, a new rate), so a line
+ * nobody joins any more still follows them. A product without a waiting room has nothing to tell.
+ */
+export async function tellRoom(env: Env, product: Product): Promise<void> {
+  const room = dropRoomOf(product);
+  if (room) await env.ROOMS.getByName(room.productId).configure(settingsOf(room));
+}
+
+/**
+ * The scheduled safety net for `tellRoom`: the rooms of drops changed since `since` hear their rules
+ * again (an admin write whose worker stopped before telling the room is healed within a cron period).
+ */
+export async function tellRoomsOfChangedDrops(env: Env, since: Date): Promise<number> {
+  const changed = await productsChangedSince(database(env.DB), since.toISOString(), 500);
+  let told = 0;
+  for (const { product } of changed) {
+    if (!product || !dropRoomOf(product)) continue;
+    await tellRoom(env, product);
+    told++;
+  }
+  return told;
 }

@@ -15,7 +15,7 @@ import {
   Reason,
   StockTakeId,
 } from "./inventory.args";
-import { type Books, type Reservation, StockStore, type Transfer } from "./inventory.store";
+import { type Books, type Reservation, type Sales, StockStore, type Transfer } from "./inventory.store";
 
 type Hold = { orderId: string; quantity: number; expiresAt: string; pinned: boolean };
 
@@ -69,6 +69,8 @@ export type SettleResult =
   | InvalidArgument;
 
 const SNAPSHOT_HOLDS = 200;
+/** The most ledger entries of sales one read answers; a reader goes on from where it stopped. */
+const SALES_PER_READ = 1000;
 /** The most orders one batched call may name: a queue batch of payments, grouped by object. */
 const MAX_BATCH = 1000;
 /** Settled reservations are kept this long for idempotent replays, then pruned; the ledger stays. */
@@ -234,6 +236,24 @@ export class SkuInventory extends DurableObject<Env> {
   /** The counts with the SKU's layout, in one call: a public read of an unsplit SKU needs nothing else. */
   countsAndLayout(): { counts: StockCounts | null; layout: { buckets: number; span: number } } {
     return { counts: this.counts(), layout: this.#store.layout() };
+  }
+
+  /**
+   * The counts and the layout, with the orders sold here (and given back) after ledger entry `after`,
+   * for a reader that counts buyers across stock takes; `after` null: no sales, only where the ledger
+   * stands now, to read on from.
+   */
+  countsAndSales(after: number | null): {
+    counts: StockCounts | null;
+    layout: { buckets: number; span: number };
+    sales: Sales;
+  } {
+    const from = z.number().int().min(0).nullable().parse(after);
+    const sales =
+      from === null
+        ? { seq: this.#store.lastSeq(), sold: [], returned: [] }
+        : this.#store.salesAfter(from, SALES_PER_READ);
+    return { ...this.countsAndLayout(), sales };
   }
 
   snapshot(): InventorySnapshot | null {

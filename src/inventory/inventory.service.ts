@@ -86,6 +86,47 @@ export async function readCounts(env: Env, sku: string): Promise<StockCounts> {
   };
 }
 
+/** A SKU's counts with the orders its buckets sold and gave back since a reader's cursors. */
+export type SkuSales = StockCounts & {
+  /** Where the reader goes on from: a ledger entry per bucket. */
+  cursors: number[];
+  sold: { orderId: string; units: number }[];
+  returned: string[];
+};
+
+/**
+ * A SKU's counts summed over its buckets, with the sales each bucket's ledger recorded after
+ * `cursors[bucket]` (a bucket without one starts at `unseen`: null for "from now"). One order may be
+ * sold in several buckets: the reader adds up its units.
+ */
+export async function readSales(
+  env: Env,
+  sku: string,
+  cursors: number[],
+  unseen: number | null,
+): Promise<SkuSales> {
+  const after = (bucket: number) => cursors[bucket] ?? unseen;
+  const first = await bucketObject(env, sku, 0).countsAndSales(after(0));
+  if (!first.counts) throw new AppError("sku_not_found", { detail: `No stock is kept for SKU ${sku}` });
+  const others = await Promise.all(
+    Array.from({ length: first.layout.span - 1 }, (_, i) =>
+      bucketObject(env, sku, i + 1).countsAndSales(after(i + 1)),
+    ),
+  );
+  const reads = [first, ...others];
+  const present = reads.flatMap((read) => (read.counts ? [read.counts] : []));
+  const sum = (pick: (c: StockCounts) => number) => present.reduce((n, c) => n + pick(c), 0);
+  return {
+    onHand: sum((c) => c.onHand),
+    reserved: sum((c) => c.reserved),
+    available: sum((c) => c.available),
+    committed: sum((c) => c.committed),
+    cursors: reads.map((read) => read.sales.seq),
+    sold: reads.flatMap((read) => read.sales.sold),
+    returned: reads.flatMap((read) => read.sales.returned),
+  };
+}
+
 /** The snapshots of a SKU's first `count` buckets, asked all at once (null where one keeps no stock). */
 function bucketSnapshots(env: Env, sku: string, count: number) {
   return Promise.all(Array.from({ length: count }, (_, bucket) => bucketObject(env, sku, bucket).snapshot()));

@@ -43,6 +43,11 @@ export type Transfer = {
   attempts: number;
   dueAt: number | null;
 };
+/**
+ * Orders sold and given back, read from the ledger, which no stock take resets: `sold` each order with
+ * the units it took here, `returned` the orders whose sale was undone (they did not end paid).
+ */
+export type Sales = { seq: number; sold: { orderId: string; units: number }[]; returned: string[] };
 type TransferState = "open" | "delivered" | "returned" | "superseded" | "received";
 type ReservationState = "held" | "committed" | "released" | "expired" | "refused";
 /** A pinned hold has no expiry: a charge may be in flight for it, so only a decision on its order ends it. */
@@ -609,6 +614,34 @@ export class StockStore {
         orderId: row.order_id,
         reason: row.reason,
       }));
+  }
+
+  /**
+   * The orders sold here (commits) and given back (returns) after ledger entry `after`, oldest first,
+   * at most `limit`; `seq` is where a reader goes on from (the ledger's end once it has read all).
+   */
+  salesAfter(after: number, limit: number): Sales {
+    const rows = this.#sql
+      .exec<{ seq: number; kind: "commit" | "return"; quantity: number; order_id: string }>(
+        `SELECT seq, kind, quantity, order_id FROM ledger
+         WHERE seq > ? AND kind IN ('commit', 'return') AND order_id IS NOT NULL ORDER BY seq LIMIT ?`,
+        after,
+        limit,
+      )
+      .toArray();
+    const seq = rows.length === limit ? (rows.at(-1)?.seq ?? after) : this.lastSeq();
+    return {
+      seq: Math.max(seq, after),
+      sold: rows.flatMap((row) =>
+        row.kind === "commit" ? [{ orderId: row.order_id, units: row.quantity }] : [],
+      ),
+      returned: rows.flatMap((row) => (row.kind === "return" ? [row.order_id] : [])),
+    };
+  }
+
+  /** The ledger's last entry (0 while it is empty). */
+  lastSeq(): number {
+    return this.#sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM ledger").one().seq ?? 0;
   }
 
   layout(): { buckets: number; span: number } {

@@ -114,13 +114,19 @@ export class WebhookEndpoints extends DurableObject<Env> {
     }));
   }
 
-  /** Deliveries given up on. A letter being redelivered that dies again goes back to `dead`. */
+  /**
+   * Deliveries given up on. A letter being redelivered that dies again goes back to `dead`. An
+   * endpoint deleted meanwhile keeps no letters (nothing could deliver them).
+   */
   recordDeadLetters(records: DeadLetterRecord[]) {
     const parsed = DeadLetterRecords.parse(records);
     const now = Date.now();
     this.ctx.storage.transactionSync(() => {
       this.#store.purgeLetters(now - LETTER_RETENTION_MS, 500);
-      this.#store.recordDead(parsed, now);
+      this.#store.recordDead(
+        parsed.filter((record) => this.#store.endpoint(record.endpointId) !== null),
+        now,
+      );
     });
   }
 
@@ -149,12 +155,16 @@ export class WebhookEndpoints extends DurableObject<Env> {
     });
   }
 
-  /** The redelivery's message could not be queued: the letter is dead again, to be asked for anew. */
-  abandonRedelivery(id: string) {
-    const letterId = DeadLetterId.parse(id);
+  /**
+   * Redeliveries that will not be made (their message could not be queued, or their endpoint was
+   * paused before it went): each letter is dead again, to be asked for anew.
+   */
+  abandonRedeliveries(ids: string[]) {
+    const letterIds = DeadLetterIds.parse(ids);
+    const now = Date.now();
     this.ctx.storage.transactionSync(() => {
-      if (this.#store.letter(letterId)?.state === "redelivering") {
-        this.#store.setLetterState(letterId, "dead", Date.now());
+      for (const id of letterIds) {
+        if (this.#store.letter(id)?.state === "redelivering") this.#store.setLetterState(id, "dead", now);
       }
     });
   }

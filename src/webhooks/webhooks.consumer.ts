@@ -4,6 +4,7 @@ import { BATCH_BYTES, BATCH_MESSAGES, bytesOf, runsBySize } from "../shared/queu
 import { type AttemptResult, deliver, retryDelaySeconds } from "./delivery";
 import type { DeliveryTarget } from "./endpoints.do";
 import { type DeadLetterRecord, type DeliveryMessage, WebhookMessage } from "./webhooks.args";
+import type { Subscriptions } from "./webhooks.schemas";
 import { deliveryTargets, registry } from "./webhooks.service";
 
 export const WEBHOOKS_QUEUE = "stampede-webhooks";
@@ -33,7 +34,7 @@ type Job = {
   deadLetterId?: string;
 };
 
-const subscribed = (target: DeliveryTarget, type: EventType) =>
+const subscribed = (target: { events: Subscriptions }, type: EventType) =>
   target.events.includes("*") || target.events.includes(type);
 
 /** For the queue's own retries of a message (the queue or the registry failed, not an endpoint). */
@@ -74,17 +75,26 @@ export async function consumeWebhooks(batch: MessageBatch, env: Env) {
     return;
   }
 
-  const jobs = jobsOf(parsed, targets, Date.now());
+  const { jobs, paused } = jobsOf(parsed, targets, Date.now());
   const results = await attempt(jobs);
   const unsaved = await followUp(env, jobs, results);
+  for (const message of await keepForLater(env, paused)) unsaved.add(message);
   for (const message of parsed.keys()) {
     if (unsaved.has(message)) message.retry({ delaySeconds: messageRetryDelay(message) });
     else message.ack();
   }
 }
 
-function jobsOf(parsed: Map<Message, Parsed>, targets: DeliveryTarget[], now: number): Job[] {
+/** A delivery owed to an endpoint that is not enabled now: kept as its dead letter, not sent. */
+type Owed = { message: Message; body: DeliveryMessage };
+
+function jobsOf(
+  parsed: Map<Message, Parsed>,
+  targets: DeliveryTarget[],
+  now: number,
+): { jobs: Job[]; paused: Owed[] } {
   const jobs: Job[] = [];
+  const paused: Owed[] = [];
   for (const [message, body] of parsed) {
     if ("events" in body) {
       for (const event of body.events) {
@@ -103,18 +113,56 @@ function jobsOf(parsed: Map<Message, Parsed>, targets: DeliveryTarget[], now: nu
     }
     const target = targets.find((candidate) => candidate.id === body.endpointId);
     if (!target) {
-      // Deleted or disabled since: what it was still owed is not sent.
-      logEvent("info", "webhook delivery dropped: endpoint deleted or disabled", {
-        endpointId: body.endpointId,
-        eventId: body.event.id,
-      });
+      // Paused or deleted since: nothing is sent. What a paused endpoint was owed waits as its dead
+      // letter, to redeliver once it is enabled (a deleted one's letters went with it).
+      paused.push({ message, body });
       continue;
     }
     const { event, attempt, firstAttemptAt, deadLetterId } = body;
     jobs.push({ message, event, target, attempt, firstAttemptAt, ...(deadLetterId ? { deadLetterId } : {}) });
   }
-  return jobs;
+  return { jobs, paused };
 }
+
+const NOT_ATTEMPTED = "Not attempted: the endpoint was paused (redeliver once it is enabled)";
+
+/**
+ * Deliveries owed to endpoints no longer enabled become dead letters: a redelivery gives its letter
+ * back (dead again, its history kept), any other delivery is recorded as a letter; the registry keeps
+ * none for an endpoint since deleted. Answers the messages whose letters could not be written.
+ */
+async function keepForLater(env: Env, owed: Owed[]): Promise<Set<Message>> {
+  const unsaved = new Set<Message>();
+  if (owed.length === 0) return unsaved;
+  const returned = owed.flatMap(({ body }) => (body.deadLetterId ? [body.deadLetterId] : []));
+  const records = owed.flatMap(({ body }): DeadLetterRecord[] =>
+    body.deadLetterId ? [] : [letterOf(body, NOT_ATTEMPTED)],
+  );
+  try {
+    if (returned.length > 0) await registry(env).abandonRedeliveries(returned);
+    if (records.length > 0) await registry(env).recordDeadLetters(records);
+    logEvent("info", "webhook deliveries kept as dead letters: endpoint paused or deleted", {
+      deliveries: owed.length,
+      endpoints: [...new Set(owed.map(({ body }) => body.endpointId))],
+    });
+  } catch (error) {
+    logEvent("warn", "webhook deliveries owed to paused endpoints not recorded; will retry", {
+      error: String(error),
+    });
+    for (const { message } of owed) unsaved.add(message);
+  }
+  return unsaved;
+}
+
+/** The dead letter of one delivery that was not (or no longer) attempted. */
+const letterOf = (body: DeliveryMessage, lastError: string): DeadLetterRecord => ({
+  endpointId: body.endpointId,
+  event: body.event,
+  attempts: body.attempt - 1,
+  lastStatus: null,
+  lastError,
+  firstAttemptAt: body.firstAttemptAt,
+});
 
 /** Makes every job's attempt, a few at a time, except where its endpoint keeps failing in this batch. */
 async function attempt(jobs: Job[]): Promise<AttemptResult[]> {
@@ -228,12 +276,16 @@ async function followUp(env: Env, jobs: Job[], results: AttemptResult[]): Promis
 
 /**
  * Messages the queue gave up on (the queue or the registry kept failing, not an endpoint): every
- * delivery they held becomes a dead letter of its endpoint, to be redelivered from the admin API.
+ * delivery they held becomes a dead letter of its endpoint, to be redelivered from the admin API. A
+ * shard's events go to the endpoints that would have had them: enabled and subscribed, and existing
+ * when the event happened (one created since never asked for it). A delivery for one endpoint goes to
+ * that endpoint, paused or not (a redelivery's letter is dead again); the registry keeps none for an
+ * endpoint since deleted.
  */
 export async function consumeDeadWebhooks(batch: MessageBatch, env: Env) {
   const lastError = "The webhooks queue gave this delivery up after its retries";
   try {
-    const targets = await deliveryTargets(env, true);
+    const endpoints = await registry(env).list();
     const records: DeadLetterRecord[] = [];
     for (const message of batch.messages) {
       const body = WebhookMessage.safeParse(message.body);
@@ -242,9 +294,12 @@ export async function consumeDeadWebhooks(batch: MessageBatch, env: Env) {
         for (const event of body.data.events) {
           const checked = OrderEvent.safeParse(event);
           if (!checked.success) continue;
-          for (const target of targets.filter((candidate) => subscribed(candidate, checked.data.type))) {
+          const happened = Date.parse(checked.data.createdAt);
+          for (const endpoint of endpoints) {
+            if (!endpoint.enabled || Date.parse(endpoint.createdAt) > happened) continue;
+            if (!subscribed(endpoint, checked.data.type)) continue;
             records.push({
-              endpointId: target.id,
+              endpointId: endpoint.id,
               event: event as OrderEvent,
               attempts: 0,
               lastStatus: null,
@@ -255,17 +310,7 @@ export async function consumeDeadWebhooks(batch: MessageBatch, env: Env) {
         }
         continue;
       }
-      const { endpointId, event, attempt, firstAttemptAt } = body.data;
-      if (targets.some((target) => target.id === endpointId)) {
-        records.push({
-          endpointId,
-          event,
-          attempts: attempt - 1,
-          lastStatus: null,
-          lastError,
-          firstAttemptAt,
-        });
-      }
+      records.push(letterOf(body.data, lastError));
     }
     for (const run of runsBySize(
       records,

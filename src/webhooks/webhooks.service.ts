@@ -109,7 +109,7 @@ export async function redeliver(env: Env, id: string): Promise<{ deadLetter: Dea
     await env.WEBHOOKS.send(message, { contentType: "json" });
   } catch (error) {
     await registry(env)
-      .abandonRedelivery(id)
+      .abandonRedeliveries([id])
       .catch(() => undefined);
     throw new AppError("service_unavailable", {
       detail: "The redelivery could not be queued; nothing was sent, retry shortly",

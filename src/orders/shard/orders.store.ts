@@ -1,8 +1,8 @@
 import type { OrderStatus } from "../../db/schema";
 import type { AllowanceKind } from "../../inventory/allowances";
 import type { PlannedLine, SkuHold } from "../../inventory/inventory.holds";
-import type { PaymentAction } from "../../payments/gateway";
 import { saleCounters } from "../../metrics/sale-metrics";
+import type { PaymentAction } from "../../payments/gateway";
 import { migrate } from "../../shared/sql-schema";
 import type { Fulfillment, Refund } from "../lifecycle/after-sale";
 import { type Announcement, timelineNotes } from "../lifecycle/announcements";
