@@ -113,7 +113,7 @@ export async function audit(api, { before, acceptedFile, simulator = true }) {
     for (const charge of charges) {
       const order = byId.get(charge.orderId);
       const refunded = charge.refunded?.amount ?? (charge.status === "refunded" ? charge.amount.amount : 0);
-      if (!order || order.status !== "paid") continue;
+      if (order?.status !== "paid") continue;
       const made = (order.refunds ?? [])
         .filter((refund) => refund.status === "succeeded")
         .reduce((n, refund) => n + refund.amount.amount, 0);

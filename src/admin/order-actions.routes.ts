@@ -29,14 +29,23 @@ const LineQuantity = z.object({ sku: Sku, quantity: z.number().int().min(1).max(
 
 const RefundBody = z
   .object({
-    amount: Money.optional().openapi({ description: "Refund this much (in the order's currency)" }),
+    amount: Money.refine((money) => money.amount >= 1, "A refund is at least 1 minor unit")
+      .optional()
+      .openapi({ description: "Refund this much (in the order's currency)" }),
     lines: z.array(LineQuantity).min(1).max(50).optional().openapi({
       description: "Refund these units (at the price paid); with `amount` too, `amount` is refunded",
     }),
-    restock: z.boolean().openapi({ description: "Put the refunded lines' units back in stock" }),
+    restock: z.boolean().openapi({
+      description:
+        "Put the refunded lines' units back in stock (with neither amount nor lines: every unit not refunded yet)",
+    }),
     reason: singleLine(500).optional(),
   })
   .strict()
+  .refine((body) => !(body.restock && body.amount && !body.lines), {
+    message: "Say which lines go back to stock: restock with an amount needs lines",
+    path: ["restock"],
+  })
   .openapi("RefundRequest");
 
 const FulfillmentBody = z
@@ -148,7 +157,7 @@ const ImportReport = z
       z.object({
         row: z.number().int().openapi({ description: "Line of the file (the header is line 1)" }),
         orderId: z.string(),
-        outcome: z.enum(["made", "would_make", "replayed", "refused", "not_found", "invalid"]),
+        outcome: z.enum(["made", "would_make", "replayed", "refused", "not_found", "invalid", "rolled_back"]),
         detail: z.string().optional(),
         fulfillmentId: z.string().optional(),
       }),

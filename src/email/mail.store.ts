@@ -95,17 +95,19 @@ export class MailStore {
   add(emails: OutgoingEmail[], now: number): number {
     let added = 0;
     for (const email of emails) {
-      added += this.#sql.exec(
-        `INSERT INTO emails (id, to_address, order_id, event, message, status, due_at, created_at)
-         VALUES (?, ?, ?, ?, ?, 'queued', ?, ?) ON CONFLICT (id) DO NOTHING`,
-        email.id,
-        email.to.toLowerCase(),
-        email.orderId,
-        email.event,
-        JSON.stringify(email),
-        now,
-        now,
-      ).rowsWritten;
+      added += this.#sql
+        .exec(
+          `INSERT INTO emails (id, to_address, order_id, event, message, status, due_at, created_at)
+         VALUES (?, ?, ?, ?, ?, 'queued', ?, ?) ON CONFLICT (id) DO NOTHING RETURNING id`,
+          email.id,
+          email.to.toLowerCase(),
+          email.orderId,
+          email.event,
+          JSON.stringify(email),
+          now,
+          now,
+        )
+        .toArray().length;
     }
     return added;
   }

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { logEvent } from "../shared/log";
+import { withTimeout } from "../shared/timeout";
 import { type EmailStatus, MailStore, type OutgoingEmail, type StoredEmail } from "./mail.store";
 import { sendEmail } from "./transport";
 
@@ -28,7 +29,10 @@ const Email = z
     event: z.string().min(1).max(64),
   })
   .strict();
-const Emails = z.array(Email).max(500);
+/** Emails one hand-over may carry. */
+const MAX_TAKE = 500;
+/** A send that takes longer is abandoned (and taken as lost: made again after the lease). */
+const SEND_TIMEOUT_MS = 30_000;
 
 const ListArgs = z
   .object({
@@ -65,7 +69,18 @@ export class Mailer extends DurableObject<Env> {
 
   /** Keeps the emails not kept before and has them sent; answers how many were new. */
   async take(emails: OutgoingEmail[]): Promise<number> {
-    const added = this.#store.add(Emails.parse(emails), Date.now());
+    // One malformed email is dropped (and logged), never the hand-over: the others must go.
+    const valid = z
+      .array(z.unknown())
+      .max(MAX_TAKE)
+      .parse(emails)
+      .flatMap((email) => {
+        const checked = Email.safeParse(email);
+        if (checked.success) return [checked.data];
+        logEvent("error", "a malformed email was dropped", { issues: checked.error.issues.slice(0, 3) });
+        return [];
+      });
+    const added = this.#store.add(valid, Date.now());
     if (added > 0) await this.#arm();
     return added;
   }
@@ -123,7 +138,7 @@ export class Mailer extends DurableObject<Env> {
 
   async #sendOne(email: StoredEmail) {
     try {
-      await sendEmail(this.env, email);
+      await withTimeout(sendEmail(this.env, email), SEND_TIMEOUT_MS, "the mail service did not answer");
       this.#store.sent(email.id, Date.now());
     } catch (error) {
       const attempts = email.attempts + 1;

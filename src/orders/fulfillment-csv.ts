@@ -13,7 +13,7 @@ const MAX_IMPORT_ROWS = 10_000;
 export type ImportRowReport = {
   row: number;
   orderId: string;
-  outcome: "made" | "replayed" | "refused" | "not_found" | "invalid" | "would_make";
+  outcome: "made" | "replayed" | "refused" | "not_found" | "invalid" | "would_make" | "rolled_back";
   detail?: string;
   fulfillmentId?: string;
 };
@@ -42,8 +42,8 @@ type RawRow = {
 function linesOf(text: string): { sku: string; quantity: number }[] | null | "invalid" {
   const value = text.trim();
   if (value === "" || value.toLowerCase() === "all") return null;
-  const lines = value.split(";").map((part) => /^\s*([^:;\s]{1,64})\s*:\s*(\d{1,7})\s*$/.exec(part));
-  if (lines.some((match) => !match || Number(match[2]) < 1)) return "invalid";
+  const lines = value.split(";").map((part) => /^\s*([^:;\s]{1,64})\s*:\s*(\d{1,4})\s*$/.exec(part));
+  if (lines.some((match) => !match || Number(match[2]) < 1 || Number(match[2]) > 1000)) return "invalid";
   return lines.map((match) => ({ sku: match?.[1] as string, quantity: Number(match?.[2]) }));
 }
 
@@ -93,7 +93,9 @@ function readImport(text: string): { rows: FulfillRow[]; problems: ImportRowRepo
     const lines = linesOf(raw.lines);
     const faults = [
       ...(checked.success ? [] : checked.error.issues.map((issue) => issue.message)),
-      ...(lines === "invalid" ? ["lines must be `all` or SKU:quantity pairs separated by `;`"] : []),
+      ...(lines === "invalid"
+        ? ["lines must be `all` or SKU:quantity pairs (1 to 1000) separated by `;`"]
+        : []),
     ];
     if (faults.length > 0 || !checked.success || lines === "invalid") {
       problems.push({ row, orderId: raw.orderId.trim(), outcome: "invalid", detail: faults.join("; ") });
@@ -119,7 +121,9 @@ function readImport(text: string): { rows: FulfillRow[]; problems: ImportRowRepo
  * on the same order is the one already made (`replayed`).
  */
 export async function importFulfillments(env: Env, text: string, dryRun: boolean) {
-  const { rows, problems } = readImport(text);
+  const read = readImport(text);
+  const { problems } = read;
+  const { rows, alsoIn } = parcels(read.rows);
   const byShard = new Map<number, FulfillRow[]>();
   for (const row of rows) {
     const shard = shardOfOrder(env, row.orderId);
@@ -142,7 +146,13 @@ export async function importFulfillments(env: Env, text: string, dryRun: boolean
         ),
       )
     ).flat();
-  const checked = await run(false);
+  // Each parcel's report answers for every row it was made from.
+  const expand = (reports: ImportRowReport[]) =>
+    reports.flatMap((report) => [
+      report,
+      ...(alsoIn.get(report.row) ?? []).map((row) => ({ ...report, row })),
+    ]);
+  const checked = expand(await run(false));
   const refused = [
     ...problems,
     ...checked.filter((report) => report.outcome === "refused" || report.outcome === "not_found"),
@@ -162,7 +172,40 @@ export async function importFulfillments(env: Env, text: string, dryRun: boolean
     );
     return summary(ordered(reports), true);
   }
-  return summary(ordered(await run(true)), false);
+  const applied = expand(await run(true));
+  const undone = applied.filter((report) => report.outcome !== "made" && report.outcome !== "replayed");
+  if (undone.length > 0) {
+    // Orders changed between the check and the writes (a refund, a cancel): those orders' shards wrote
+    // nothing of the file; others did. Applying the file again finishes it (rows made answer replayed).
+    throw new AppError("fulfillment_import_invalid", {
+      detail: `${undone.length} rows could not be applied: their orders changed since the check, and nothing of those orders' rows was written; fix them and apply the file again (rows already applied answer replayed)`,
+      extensions: { rows: ordered(applied) },
+    });
+  }
+  return summary(ordered(applied), false);
+}
+
+/**
+ * Rows of one parcel (the same order, carrier and tracking number, one row per line, as warehouses
+ * often write them) are one fulfilment: their lines together, or everything left if any says `all`.
+ * Answers the parcels, and for each the other rows it stands for.
+ */
+function parcels(rows: FulfillRow[]): { rows: FulfillRow[]; alsoIn: Map<number, number[]> } {
+  const byParcel = new Map<string, FulfillRow>();
+  const alsoIn = new Map<number, number[]>();
+  for (const row of rows) {
+    const key = JSON.stringify([row.orderId, row.carrier, row.trackingNumber]);
+    const first = byParcel.get(key);
+    if (!first) {
+      byParcel.set(key, { ...row });
+      continue;
+    }
+    alsoIn.set(first.row, [...(alsoIn.get(first.row) ?? []), row.row]);
+    if (!first.lines || !row.lines) delete first.lines;
+    else first.lines = [...first.lines, ...row.lines];
+    if (!first.trackingUrl && row.trackingUrl) first.trackingUrl = row.trackingUrl;
+  }
+  return { rows: [...byParcel.values()], alsoIn };
 }
 
 function summary(rows: ImportRowReport[], dryRun: boolean) {
@@ -215,6 +258,8 @@ export function exportOrders(env: Env, filter: OrderFilter): ReadableStream<Uint
       header = false;
       const page = await exportPage(db, filter, after, EXPORT_PAGE);
       for (const { order } of page) {
+        // A paid order the shop cancelled ships nothing.
+        if (order.cancelledAt) continue;
         const to = order.shippingAddress;
         const left = new Map(unshipped(order).map((line) => [line.sku, line.quantity]));
         for (const item of order.items) {

@@ -68,7 +68,9 @@ export type GatewayEventListener = (
   event: GatewayEvent,
 ) => Promise<{ known: boolean; duplicate: boolean }>;
 
-export type RefundOutcome = { status: "succeeded"; refundId: string } | { status: "refused"; reason: string };
+export type RefundOutcome =
+  /** `chargeRefunded`: refunded of the charge now, every refund together, when the gateway says. */
+  { status: "succeeded"; refundId: string; chargeRefunded?: number } | { status: "refused"; reason: string };
 
 /** A payment gateway as the rest of Stampede sees it: every call is idempotent by its key. */
 export interface PaymentGateway {

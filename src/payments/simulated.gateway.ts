@@ -58,7 +58,9 @@ export class SimulatedGateway implements PaymentGateway {
 
   async refund(chargeId: string, idempotencyKey: string, amount?: Money): Promise<RefundOutcome> {
     const answer = await this.#simulator.refund(chargeId, idempotencyKey, amount?.amount);
-    if (answer.ok) return { status: "succeeded", refundId: answer.refundId };
+    if (answer.ok) {
+      return { status: "succeeded", refundId: answer.refundId, chargeRefunded: answer.chargeRefunded };
+    }
     if (answer.kind === "refused") return { status: "refused", reason: answer.reason };
     throw new Error(answer.reason);
   }

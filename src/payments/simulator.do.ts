@@ -102,7 +102,7 @@ function toOpen(row: OpenRow): OpenPayment {
 
 /** What a refund call came to: made (or made before under its key), refused, or a gateway error. */
 export type SimulatedRefund =
-  | { ok: true; refundId: string; amount: number; replayed: boolean }
+  | { ok: true; refundId: string; amount: number; replayed: boolean; chargeRefunded: number }
   | { ok: false; kind: "refused" | "error"; reason: string };
 
 type ChargeRow = {
@@ -451,7 +451,21 @@ export class GatewaySimulator extends DurableObject<Env> {
           idempotencyKey,
         )
         .toArray()[0];
-      if (made) return { ok: true, refundId: made.id, amount: made.amount, replayed: true };
+      if (made) {
+        const refunded = this.#sql
+          .exec<{ refunded: number }>(
+            "SELECT refunded_amount AS refunded FROM charges WHERE id = ?",
+            chargeId,
+          )
+          .toArray()[0]?.refunded;
+        return {
+          ok: true,
+          refundId: made.id,
+          amount: made.amount,
+          replayed: true,
+          chargeRefunded: refunded ?? made.amount,
+        };
+      }
       const charge = this.#sql.exec<ChargeRow>("SELECT * FROM charges WHERE id = ?", chargeId).toArray()[0];
       if (!charge) return { ok: false, kind: "refused", reason: "charge_not_found: no such charge" };
       const left = charge.amount - charge.refunded_amount;
@@ -482,7 +496,13 @@ export class GatewaySimulator extends DurableObject<Env> {
         refunding,
         chargeId,
       );
-      return { ok: true, refundId: id, amount: refunding, replayed: false };
+      return {
+        ok: true,
+        refundId: id,
+        amount: refunding,
+        replayed: false,
+        chargeRefunded: charge.refunded_amount + refunding,
+      };
     });
     if (answer.ok && !answer.replayed) {
       const charge = this.#sql.exec<ChargeRow>("SELECT * FROM charges WHERE id = ?", chargeId).one();

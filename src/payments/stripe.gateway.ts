@@ -145,7 +145,7 @@ export class StripeGateway implements PaymentGateway {
   async refund(chargeId: string, idempotencyKey: string, amount?: Money): Promise<RefundOutcome> {
     try {
       const refund = await this.#stripe.refunds.create(
-        { payment_intent: chargeId, ...(amount ? { amount: amount.amount } : {}) },
+        { payment_intent: chargeId, ...(amount ? { amount: amount.amount } : {}), expand: ["charge"] },
         { idempotencyKey },
       );
       // `pending` is a refund Stripe accepted and pays out later; failed or canceled never pays.
@@ -155,7 +155,12 @@ export class StripeGateway implements PaymentGateway {
           reason: `Stripe refund ${refund.status}: ${refund.failure_reason ?? ""}`,
         };
       }
-      return { status: "succeeded", refundId: refund.id };
+      const charge = refund.charge;
+      return {
+        status: "succeeded",
+        refundId: refund.id,
+        ...(typeof charge === "object" && charge !== null ? { chargeRefunded: charge.amount_refunded } : {}),
+      };
     } catch (error) {
       // A request Stripe refuses for what it asks (already refunded, more than is left, disputed) is an
       // answer; anything else (the network, Stripe's 5xx, its rate) leaves the outcome unknown.

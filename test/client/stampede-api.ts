@@ -1067,14 +1067,23 @@ export interface components {
             nextCursor: string | null;
         };
         RefundRequest: {
-            amount?: components["schemas"]["Money"] & unknown;
+            /** @description Refund this much (in the order's currency) */
+            amount?: {
+                /**
+                 * @description Integer minor units (cents for USD)
+                 * @example 2499
+                 */
+                amount: number;
+                /** @example USD */
+                currency: string;
+            };
             /** @description Refund these units (at the price paid); with `amount` too, `amount` is refunded */
             lines?: {
                 /** @example TEE-BLK-M */
                 sku: string;
                 quantity: number;
             }[];
-            /** @description Put the refunded lines' units back in stock */
+            /** @description Put the refunded lines' units back in stock (with neither amount nor lines: every unit not refunded yet) */
             restock: boolean;
             reason?: string;
         };
@@ -1102,7 +1111,7 @@ export interface components {
                 row: number;
                 orderId: string;
                 /** @enum {string} */
-                outcome: "made" | "would_make" | "replayed" | "refused" | "not_found" | "invalid";
+                outcome: "made" | "would_make" | "replayed" | "refused" | "not_found" | "invalid" | "rolled_back";
                 detail?: string;
                 fulfillmentId?: string;
             }[];

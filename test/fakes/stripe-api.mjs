@@ -104,7 +104,7 @@ export async function startFakeStripe() {
     intent.next_action = null;
   }
 
-  function refund(intent, amount) {
+  function refund(intent, amount, expandCharge = false) {
     const made = intent.latest_charge ? charges.get(intent.latest_charge) : null;
     if (!made) return error(400, "invalid_request_error", "charge_not_found", "Nothing to refund");
     const left = made.amount - made.amount_refunded;
@@ -130,7 +130,13 @@ export async function startFakeStripe() {
     counts.refunds++;
     return {
       status: 200,
-      body: { id: id("re"), object: "refund", amount: refunding, charge: made.id, status: "succeeded" },
+      body: {
+        id: id("re"),
+        object: "refund",
+        amount: refunding,
+        charge: expandCharge ? { ...made } : made.id,
+        status: "succeeded",
+      },
     };
   }
 
@@ -218,7 +224,8 @@ export async function startFakeStripe() {
     if (path === "/v1/refunds" && method === "POST") {
       const refunded = intents.get(params.payment_intent);
       if (!refunded) return error(404, "invalid_request_error", "resource_missing", "No such payment_intent");
-      return refund(refunded, params.amount ? Number(params.amount) : undefined);
+      const expand = Object.values(params.expand ?? {});
+      return refund(refunded, params.amount ? Number(params.amount) : undefined, expand.includes("charge"));
     }
     return error(404, "invalid_request_error", "unknown_route", `No route ${method} ${path}`);
   }

@@ -241,6 +241,55 @@ describe("Stripe: PaymentIntents through the official SDK", () => {
     });
   }, 60_000);
 
+  it("the shop refunds through Stripe's Refunds API: once per refund, and never beyond what is left", async () => {
+    const { accepted } = await place("pm_card_visa", 3);
+    await settledOrder(accepted.orderId, accepted.orderToken);
+    const unit = accepted.items[0]?.unitPrice.amount ?? 0;
+    const sku = accepted.items[0]?.sku ?? "";
+    const refund = (body: unknown, key: string) =>
+      call(`/v1/admin/orders/${accepted.orderId}/refunds`, {
+        method: "POST",
+        headers: {
+          Authorization: `Bearer ${env.ADMIN_TOKEN}`,
+          "Content-Type": "application/json",
+          "Idempotency-Key": key,
+        },
+        body: JSON.stringify(body),
+      });
+    const before = await fake<{ refunds: number }>("/stats");
+    const key = unique("refund");
+    const made = await refund({ lines: [{ sku, quantity: 1 }], restock: true }, key);
+    expect(made.status).toBe(201);
+    expect(await made.json()).toMatchObject({ status: "succeeded", amount: { amount: unit } });
+    expect((await refund({ lines: [{ sku, quantity: 1 }], restock: true }, key)).status).toBe(201);
+    expect((await fake<{ refunds: number }>("/stats")).refunds).toBe(before.refunds + 1);
+    expect((await intentOf(accepted.orderId)).latest_charge).toMatchObject({ amount_refunded: unit });
+
+    // A refund from the dashboard meanwhile: what the shop then asks beyond what is left, Stripe refuses.
+    const intent = await intentOf(accepted.orderId);
+    await fake<Intent>(`/payment_intents/${intent.id}/refund`, { amount: unit });
+    const rest = await refund({ restock: false }, unique("refund"));
+    expect(rest.status).toBe(201);
+    expect(await rest.json()).toMatchObject({ status: "failed" });
+    await settleShards();
+    const order = await orderOf(accepted);
+    expect(order).toMatchObject({
+      status: "paid",
+      payment: { status: "succeeded", refunded: { amount: unit } },
+    });
+    // The order learns the dashboard's refund by its webhook, and a refund of what is left then goes.
+    await webhook("charge.refunded", (await intentOf(accepted.orderId)).latest_charge);
+    const last = await refund({ restock: false }, unique("refund"));
+    expect(await last.json()).toMatchObject({
+      status: "succeeded",
+      amount: { amount: accepted.total.amount - 2 * unit },
+    });
+    expect((await intentOf(accepted.orderId)).latest_charge).toMatchObject({
+      amount_refunded: accepted.total.amount,
+    });
+    expect((await orderOf(accepted)).payment).toMatchObject({ status: "refunded" });
+  }, 60_000);
+
   it("a dispute is recorded on the order and shown to the operator", async () => {
     const { accepted } = await place("pm_card_visa");
     await settledOrder(accepted.orderId, accepted.orderToken);

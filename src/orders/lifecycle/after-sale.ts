@@ -161,8 +161,17 @@ export function refundOf(
   const book = lineBook(order);
   let lines: LineQuantity[] | null = null;
   let byLines = 0;
-  if (request.lines && request.lines.length > 0) {
-    lines = merged(request.lines);
+  // All that is left, back to stock: every unit not refunded yet.
+  const asked =
+    request.lines && request.lines.length > 0
+      ? request.lines
+      : request.restock && request.amount === undefined
+        ? [...book]
+            .map(([sku, line]) => ({ sku, quantity: line.quantity - line.refunded }))
+            .filter((line) => line.quantity > 0)
+        : [];
+  if (asked.length > 0) {
+    lines = merged(asked);
     for (const line of lines) {
       const entry = book.get(line.sku);
       if (!entry) {
@@ -223,7 +232,8 @@ export function cancelRequest(
   if (order.status !== "paid") {
     return { refusal: { code: "order_not_cancellable", detail: `The order is ${order.status}` } };
   }
-  const earlier = order.refunds.find((refund) => refund.cancel);
+  // A cancel under way (or made) answers again; one the gateway refused is no cancel: try anew.
+  const earlier = order.refunds.find((refund) => refund.cancel && refund.status !== "failed");
   if (earlier) {
     // Cancelling again answers the cancel made.
     return {
@@ -264,7 +274,6 @@ export function withRefund(order: Lifecycle, refund: Refund, now: number): Lifec
   return {
     ...order,
     refunds: [...order.refunds, refund],
-    ...(refund.cancel && order.cancelledAt === null ? { cancelledAt: new Date(now).toISOString() } : {}),
     dueAt: now,
     dueAttempts: 0,
   };
@@ -272,7 +281,8 @@ export function withRefund(order: Lifecycle, refund: Refund, now: number): Lifec
 
 /** What the gateway answered for a pending refund. */
 export type RefundAnswer =
-  | { status: "succeeded"; gatewayId: string | null }
+  /** `chargeRefunded`: what the gateway says is refunded of the charge now, all refunds together. */
+  | { status: "succeeded"; gatewayId: string | null; chargeRefunded?: number }
   | { status: "failed"; reason: string };
 
 export function afterRefundAnswer(
@@ -286,19 +296,23 @@ export function afterRefundAnswer(
   const settledAt = new Date(now).toISOString();
   const settled: Refund =
     answer.status === "succeeded"
-      ? { ...refund, status: "succeeded", settledAt }
+      ? { ...refund, status: "succeeded", settledAt, gatewayId: answer.gatewayId }
       : { ...refund, status: "failed", failure: answer.reason, settledAt };
   const refunds = order.refunds.map((candidate) => (candidate.id === refundId ? settled : candidate));
   const made = sumBy(
     refunds.filter((candidate) => candidate.status === "succeeded"),
     (candidate) => candidate.amount,
   );
-  const refunded = Math.min(order.total.amount, Math.max(order.refunded, made));
+  const reported = answer.status === "succeeded" ? (answer.chargeRefunded ?? 0) : 0;
+  const refunded = Math.min(order.total.amount, Math.max(order.refunded, made, reported));
+  // A cancel is made when its refund is: from then on the order never ships.
+  const cancelled = answer.status === "succeeded" && refund.cancel && order.cancelledAt === null;
   return {
     ...lifecycleOf(order),
     refunds,
     refunded,
     paymentStatus: refunded >= order.total.amount ? "refunded" : order.paymentStatus,
+    ...(cancelled ? { cancelledAt: settledAt } : {}),
   };
 }
 
@@ -362,7 +376,19 @@ export function fulfillmentOf(
     (fulfillment) =>
       fulfillment.trackingNumber === request.trackingNumber && fulfillment.carrier === request.carrier,
   );
-  if (earlier) return { fulfillment: earlier, replayed: true };
+  if (earlier) {
+    const asked = request.lines && request.lines.length > 0 ? merged(request.lines) : null;
+    const sorted = (lines: LineQuantity[]) =>
+      JSON.stringify([...lines].sort((a, b) => a.sku.localeCompare(b.sku)));
+    if (asked === null || sorted(asked) === sorted(earlier.lines))
+      return { fulfillment: earlier, replayed: true };
+    return {
+      refusal: {
+        code: "order_not_fulfillable",
+        detail: `${request.carrier} ${request.trackingNumber} already shipped other lines of this order: one fulfilment per parcel`,
+      },
+    };
+  }
   if (order.status !== "paid") {
     return {
       refusal: {
@@ -371,7 +397,10 @@ export function fulfillmentOf(
       },
     };
   }
-  if (order.cancelledAt !== null) {
+  if (
+    order.cancelledAt !== null ||
+    order.refunds.some((refund) => refund.cancel && refund.status === "pending")
+  ) {
     return { refusal: { code: "order_not_fulfillable", detail: "The order was cancelled" } };
   }
   const open = new Map(unshipped(order).map((line) => [line.sku, line.quantity]));

@@ -31,7 +31,10 @@ export function announcements(before: OrderRow | null, after: OrderRow): Announc
   );
   const made = after.refunds.filter((refund) => refund.status === "succeeded" && !madeBefore.has(refund.id));
   for (const refund of made) events.push({ type: "order.refunded", refund });
-  if (made.length === 0 && after.paymentStatus === "refunded" && before.paymentStatus !== "refunded")
+  // Refunded in full by the gateway's word alone (its dashboard): announced once. Not while a refund
+  // of the shop's is on its way: the gateway reporting that very refund early is announced with it.
+  const ours = after.refunds.some((refund) => refund.status === "pending") || made.length > 0;
+  if (!ours && after.paymentStatus === "refunded" && before.paymentStatus !== "refunded")
     events.push({ type: "order.refunded" });
   const shipped = new Set(before.fulfillments.map((fulfillment) => fulfillment.id));
   for (const fulfillment of after.fulfillments.filter((candidate) => !shipped.has(candidate.id))) {

@@ -15,7 +15,10 @@ export function backedOff(order: Lifecycle, ctx: DecideContext): Lifecycle {
 /** The due time for what `next` owes: its lease's end, a payment retry set for later, now or never. */
 export function reschedule(order: OrderRow, next: Lifecycle, ctx: DecideContext): Lifecycle {
   const dueAt = dueAtFor({ ...next, holdExpiresAt: order.holdExpiresAt }, ctx.now);
-  return dueAt === next.dueAt ? next : { ...next, dueAt, dueAttempts: 0 };
+  if (dueAt === next.dueAt) return next;
+  // Work due now that was already due keeps its count of failures, so its backoff keeps growing.
+  const alreadyDue = dueAt !== null && dueAt <= ctx.now && next.dueAt !== null && next.dueAt <= ctx.now;
+  return alreadyDue ? next : { ...next, dueAt, dueAttempts: 0 };
 }
 
 /** Closes an unpaid order (failed or cancelled): its stock is owed back, a possible charge looked for. */

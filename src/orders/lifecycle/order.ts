@@ -40,6 +40,8 @@ export type Refund = {
   failure: string | null;
   createdAt: string;
   settledAt: string | null;
+  /** The gateway's id of the refund, once it made it. */
+  gatewayId?: string | null;
 };
 
 export type Fulfillment = {

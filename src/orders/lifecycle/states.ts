@@ -97,8 +97,10 @@ export function owedWork(order: Lifecycle & Pick<OrderRow, "holdExpiresAt">, now
       return "commit";
     case "paid":
       if (order.lateHolds.length > 0) return "settle_late";
-      if (refundOwed(order)) return "pay_back";
-      return restockOwed(order) ? "restock" : null;
+      // Units of a refund made go back first: a refund the gateway has not answered yet never keeps
+      // them off the shelf.
+      if (restockOwed(order)) return "restock";
+      return refundOwed(order) ? "pay_back" : null;
     case "closed":
       if (order.stock === "held" || order.stock === "pinned") return "release";
       if (order.lateHolds.length > 0) return "settle_late";

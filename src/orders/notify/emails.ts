@@ -189,13 +189,14 @@ export function emailFor(event: OrderEvent, shop: ShopIdentity, orderToken?: str
       break;
     case "order.cancelled": {
       const paid = order.status === "paid";
+      const refund = order.refunds.find((made) => made.cancel && made.status === "succeeded");
       subject = `Your order ${order.id} is cancelled`;
       heading = "Your order is cancelled";
       blocks = [
         paragraph(name),
         paragraph(
           paid
-            ? `${ref} is cancelled and will not ship. We are refunding ${formatMoney(order.total)} in full to the card you paid with; we will email you when the refund is made.`
+            ? `${ref} is cancelled and will not ship. We refunded ${formatMoney(refund?.amount ?? order.total)} to the card you paid with; banks usually show it within 5 to 10 business days.`
             : `${ref} is cancelled. Nothing was charged (or any charge is refunded in full).`,
         ),
         lines(items),
@@ -204,6 +205,8 @@ export function emailFor(event: OrderEvent, shop: ShopIdentity, orderToken?: str
     }
     case "order.refunded": {
       const refund = event.data.refund;
+      // A cancel's refund is told in the cancel's own email.
+      if (refund?.cancel) return null;
       const amount = refund ? refund.amount : (order.payment.refunded ?? order.total);
       const refundedLines = refund?.lines
         ?.map((line) => {

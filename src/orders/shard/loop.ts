@@ -313,7 +313,7 @@ export class OrderLoop {
   ): {
     row: number;
     orderId: string;
-    outcome: "made" | "replayed" | "refused" | "not_found";
+    outcome: "made" | "replayed" | "refused" | "not_found" | "rolled_back";
     detail?: string;
     fulfillment?: Fulfillment;
   }[] {
@@ -356,7 +356,24 @@ export class OrderLoop {
           fulfillment: made.fulfillment,
         };
       });
-    return apply ? this.#ports.store.transaction(judge) : judge();
+    if (!apply) return judge();
+    // Written all or nothing: a row refused now (the order changed since the check) undoes the others.
+    let reports: ReturnType<typeof judge> = [];
+    try {
+      this.#ports.store.transaction(() => {
+        reports = judge();
+        if (reports.some((report) => report.outcome === "refused" || report.outcome === "not_found"))
+          throw new RolledBack();
+      });
+    } catch (error) {
+      if (!(error instanceof RolledBack)) throw error;
+      return reports.map((report) =>
+        report.outcome === "made" || report.outcome === "replayed"
+          ? { row: report.row, orderId: report.orderId, outcome: "rolled_back" as const }
+          : report,
+      );
+    }
+    return reports;
   }
 
   /** The buyer finished what the payment asked of them: an open payment is looked at again now. */
@@ -446,3 +463,6 @@ type Taken = {
 
 const asEvent = (result: Exclude<StepResult, "retry">): LifecycleEvent =>
   "kind" in result ? { type: "stock", step: result } : result;
+
+/** A batch of fulfilments undone whole because one of its rows was refused. */
+class RolledBack extends Error {}

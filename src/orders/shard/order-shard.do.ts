@@ -151,7 +151,13 @@ export class OrderShard extends DurableObject<Env> {
         return { ok: false, code: "order_not_cancellable", detail: `The order is already ${result.status}` };
       return { ok: true, made: null, replayed: false, order: toOrderView(result.order) };
     }
-    const made = cancelRequest(row, { id: `re_${ulid()}`, keyHash: `cancel-${id}`, fingerprint: "cancel" });
+    // One cancel under way at a time; one the gateway refused leaves room for the next.
+    const tries = row.refunds.filter((refund) => refund.cancel).length;
+    const made = cancelRequest(row, {
+      id: `re_${ulid()}`,
+      keyHash: `cancel-${id}-${tries}`,
+      fingerprint: "cancel",
+    });
     if ("refusal" in made) return { ok: false, code: made.refusal.code, detail: made.refusal.detail };
     const answer = await this.#loop.refund(id, made.request);
     this.#arm(Date.now());

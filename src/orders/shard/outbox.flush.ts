@@ -3,6 +3,7 @@ import type { OutgoingEmail } from "../../email/mail.store";
 import { shopIdentity } from "../../shared/config";
 import { logEvent } from "../../shared/log";
 import { BATCH_BYTES, BATCH_MESSAGES, bytesOf, MESSAGE_BYTES, runsBySize } from "../../shared/queue-limits";
+import { withTimeout } from "../../shared/timeout";
 import type { OrderEvent } from "../events.schemas";
 import { emailFor } from "../notify/emails";
 import { shardOfOrder } from "../shards";
@@ -15,6 +16,11 @@ const FLUSH_EVENTS = 500;
 const BACKOFF_CAP_MS = 60_000;
 
 type Row = { seq: number; event: string; token: string | null };
+
+/** Emails per call to a mailer (rendered HTML is a few KB each), and how long the call may take. */
+const MAIL_BATCH = 100;
+const MAIL_TIMEOUT_MS = 10_000;
+
 /** Hands rows on; answers the seqs handed over (so far, should it throw part-way). */
 type Deliver = (rows: Row[], handed: (seqs: number[]) => void) => Promise<void>;
 
@@ -118,7 +124,9 @@ export function toMailer(env: Env): Deliver {
       byMailer.set(mailerNo, group);
     }
     for (const [mailerNo, { seqs, emails }] of byMailer) {
-      if (emails.length > 0) await handOver(env, mailerNo, emails);
+      for (let at = 0; at < emails.length; at += MAIL_BATCH) {
+        await withTimeout(handOver(env, mailerNo, emails.slice(at, at + MAIL_BATCH)), MAIL_TIMEOUT_MS);
+      }
       handed(seqs);
     }
   };

@@ -231,7 +231,11 @@ export function payBackStep(ports: LoopPorts, orders: OrderRow[]): Promise<Steps
         refundId: refund.id,
         answer:
           outcome.status === "succeeded"
-            ? { status: "succeeded", gatewayId: outcome.refundId }
+            ? {
+                status: "succeeded",
+                gatewayId: outcome.refundId,
+                ...(outcome.chargeRefunded !== undefined ? { chargeRefunded: outcome.chargeRefunded } : {}),
+              }
             : { status: "failed", reason: outcome.reason },
       };
     } catch (error) {
