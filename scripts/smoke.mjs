@@ -34,7 +34,8 @@ export async function smoke(target, adminToken, { log = console.log, admin = tru
 
   let sku = null;
   await check("GET /health", async () => {
-    const { response, body } = await get("/health");
+    // With the admin token, /health says why a check fails.
+    const { response, body } = await get("/health", admin ? { Authorization: `Bearer ${adminToken}` } : {});
     if (response.status !== 200 && body?.checks) {
       const failing = Object.entries(body.checks).filter(([, c]) => !c.ok);
       throw new Error(

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { SkuInventory } from "../src/inventory/inventory.do";
 import {
   type Accepted,
+  ADMIN,
   breakMethod,
   call,
   checkoutBody,
@@ -29,6 +30,9 @@ describe("POST /v1/checkout", () => {
         ],
         "tok_down",
       ),
+      undefined,
+      // Checkout's stages are shown to the operator.
+      ADMIN,
     );
     expect(response.status).toBe(202);
     const body = await response.json<Accepted>();

@@ -31,8 +31,11 @@ const STATE_ASK_GRACE_MS = 1000;
 function secretOf(env: Env): string {
   const secret = env.ADMISSION_SECRET;
   if (!secret) {
+    logEvent("error", "a waiting room refused a buyer: it is not configured", {
+      problem: "ADMISSION_SECRET is not set (wrangler secret put ADMISSION_SECRET)",
+    });
     throw new AppError("waiting_room_not_configured", {
-      detail: "ADMISSION_SECRET is not set (wrangler secret put ADMISSION_SECRET)",
+      detail: "This waiting room is not open yet; try again later",
       headers: { "Retry-After": "300" },
     });
   }

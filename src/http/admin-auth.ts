@@ -15,6 +15,12 @@ export async function secretsEqual(given: string, expected: string): Promise<boo
   return crypto.subtle.timingSafeEqual(a, b);
 }
 
+/** Whether an `Authorization` header carries the admin token (never when no token is set). */
+export async function isAdmin(env: Env, authorization: string | undefined): Promise<boolean> {
+  const given = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "")?.[1];
+  return Boolean(env.ADMIN_TOKEN && given && (await secretsEqual(given, env.ADMIN_TOKEN)));
+}
+
 export type AdminAuthOptions = {
   /** Reads the expected token; the binding is a secret in production and `.dev.vars` locally. */
   token: (env: Env) => string | undefined;

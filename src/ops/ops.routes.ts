@@ -1,10 +1,16 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { isAdmin } from "../http/admin-auth";
 import { createRouter } from "../http/router";
 import { AppError } from "../shared/errors";
+import { logEvent } from "../shared/log";
 import { problems } from "../shared/problem";
 import { checkHealth } from "./health";
 
-const Check = z.object({ ok: z.boolean(), ms: z.number(), error: z.string().optional() });
+const Check = z.object({
+  ok: z.boolean(),
+  ms: z.number(),
+  error: z.string().optional().openapi({ description: "Why it failed: only with the admin token" }),
+});
 const Health = z
   .object({
     ok: z.literal(true),
@@ -40,6 +46,13 @@ export const opsRoutes = createRouter().openapi(healthRoute, async (c) => {
     const failed = Object.entries(report.checks)
       .filter(([, check]) => !check.ok)
       .map(([name]) => name);
+    logEvent("error", "health check failed", { failed, checks: report.checks });
+    // What failed is public; why (configuration, a dependency's error) is the operator's.
+    if (!(await isAdmin(c.env, c.req.header("Authorization")))) {
+      report.checks = Object.fromEntries(
+        Object.entries(report.checks).map(([name, { ok, ms }]) => [name, { ok, ms }]),
+      );
+    }
     throw new AppError("service_unavailable", {
       detail: `Not answering: ${failed.join(", ")}`,
       extensions: { ok: false, failed, checks: report.checks, payments: report.payments },

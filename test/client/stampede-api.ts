@@ -1036,6 +1036,7 @@ export interface components {
                 [key: string]: {
                     ok: boolean;
                     ms: number;
+                    /** @description Why it failed: only with the admin token */
                     error?: string;
                 };
             };

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { isAdmin } from "../../http/admin-auth";
 import { clientKey } from "../../http/client-key";
 import { parseIdempotencyKey } from "../../http/idempotency-key";
 import { createRouter } from "../../http/router";
@@ -58,6 +59,9 @@ const checkoutRoute = createRoute({
   },
 });
 
+const showsTiming = async (env: Env, authorization: string | undefined) =>
+  env.SERVER_TIMING === "true" || (authorization !== undefined && (await isAdmin(env, authorization)));
+
 export const checkoutRoutes = createRouter();
 checkoutRoutes.openapi(checkoutRoute, async (c) => {
   const key = parseIdempotencyKey(c.req.header("Idempotency-Key"));
@@ -69,7 +73,10 @@ checkoutRoutes.openapi(checkoutRoute, async (c) => {
   if (result.status === 202 && !result.replayed) saleCounters.units(body.items);
   const headers = new Headers(result.headers);
   if (result.replayed) headers.set("Idempotent-Replayed", "true");
-  if (result.serverTiming) headers.set("Server-Timing", result.serverTiming);
+  // Checkout's internal stages are for the operator: the admin token, or SERVER_TIMING on.
+  if (result.serverTiming && (await showsTiming(c.env, c.req.header("Authorization")))) {
+    headers.set("Server-Timing", result.serverTiming);
+  }
   headers.set("Cache-Control", "no-store");
   return new Response(result.body, { status: result.status, headers }) as never;
 });

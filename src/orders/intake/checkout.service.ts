@@ -141,7 +141,8 @@ export async function checkout(
   const payments = paymentMode(scope.env);
   if (!payments.ready) {
     throw new AppError("payments_not_configured", {
-      detail: payments.problem ?? "This shop cannot take payments",
+      // Why is in the log (at each isolate's first request) and on /health with the admin token.
+      detail: "This shop cannot take payments right now; retry later",
       headers: { "Retry-After": "300" },
     });
   }

@@ -24,8 +24,11 @@ const crypto = Stripe.createSubtleCryptoProvider();
 async function receiveStripeEvent(env: Env, rawBody: string, signature: string | undefined) {
   const secret = env.STRIPE_WEBHOOK_SECRET;
   if (!secret) {
+    logEvent("error", "a Stripe event was refused: its endpoint is not configured", {
+      problem: "STRIPE_WEBHOOK_SECRET is not set (wrangler secret put STRIPE_WEBHOOK_SECRET)",
+    });
     throw new AppError("webhooks_not_configured", {
-      detail: "STRIPE_WEBHOOK_SECRET is not set (wrangler secret put STRIPE_WEBHOOK_SECRET)",
+      detail: "This endpoint does not take events yet; retry later",
       headers: { "Retry-After": "300" },
     });
   }
