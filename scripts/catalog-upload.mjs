@@ -2,11 +2,35 @@
 // validation and cache invalidation as any admin write. A catalog is a list of products in the
 // shape of `POST /v1/admin/products`, each variant with an optional `stock` (units on hand).
 
-/** Where and as whom: `--target URL` and `--admin-token T` (or ADMIN_TOKEN), local defaults otherwise. */
-export function targetOf(values) {
+const LOCAL_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/**
+ * Where and as whom: `--target URL` (default the local shop) and the admin token from `ADMIN_TOKEN`
+ * in the environment (`--admin-token T` still works, but leaves the token in the shell's history and
+ * the process list). The token goes only over https, or in plain http to this machine; a local
+ * target has the local default token, another one none (adminToken undefined).
+ */
+export function targetOf(values, warn = console.warn) {
   const target = (values.target ?? "http://localhost:8787").replace(/\/+$/, "");
-  const adminToken = values["admin-token"] ?? process.env.ADMIN_TOKEN ?? "dev-admin-token";
+  const url = URL.canParse(target) ? new URL(target) : null;
+  const local = url !== null && LOCAL_HOSTS.has(url.hostname);
+  if (!url || !(url.protocol === "https:" || (url.protocol === "http:" && local))) {
+    throw new Error(
+      `refusing to send the admin token to ${target}: the target must be https (plain http only for localhost)`,
+    );
+  }
+  if (values["admin-token"] !== undefined) {
+    warn("--admin-token leaves the token in your shell history and the process list; prefer ADMIN_TOKEN=…");
+  }
+  const adminToken =
+    values["admin-token"] || process.env.ADMIN_TOKEN || (local ? "dev-admin-token" : undefined);
   return { target, adminToken };
+}
+
+/** The admin token for a script that writes, or why there is none. */
+export function requireToken({ target, adminToken }) {
+  if (!adminToken) throw new Error(`set ADMIN_TOKEN in the environment to write to ${target}`);
+  return adminToken;
 }
 
 async function api(target, adminToken, method, path, body) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run import -- catalog.csv [--target URL] [--admin-token T] [--dry-run]`: a real catalog from a
+// `ADMIN_TOKEN=… npm run import -- catalog.csv [--target URL] [--dry-run]`: a real catalog from a
 // spreadsheet. One row per variant; rows with the same slug make one product (its product columns
 // are taken from its first row). Columns, in a header row, in any order:
 //   slug, title, description, category, images (space-separated URLs), sku, variant_title, price
@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { targetOf, uploadCatalog } from "./catalog-upload.mjs";
+import { requireToken, targetOf, uploadCatalog } from "./catalog-upload.mjs";
 
 /**
  * RFC 4180: commas, CRLF or LF line ends, fields quoted with `"` (a `""` inside is one quote); a
@@ -177,7 +177,7 @@ async function main() {
     },
   });
   if (positionals.length !== 1) {
-    console.error("usage: npm run import -- catalog.csv [--target URL] [--admin-token T] [--dry-run]");
+    console.error("usage: ADMIN_TOKEN=… npm run import -- catalog.csv [--target URL] [--dry-run]");
     process.exit(2);
   }
   const parsed = catalogFromCsv(readFileSync(positionals[0], "utf8"));
@@ -189,8 +189,8 @@ async function main() {
   const variants = parsed.products.reduce((n, p) => n + p.variants.length, 0);
   console.log(`${positionals[0]}: ${parsed.products.length} products, ${variants} variants`);
   if (values["dry-run"]) return;
-  const { target, adminToken } = targetOf(values);
-  await uploadCatalog(target, adminToken, parsed.products);
+  const where = targetOf(values);
+  await uploadCatalog(where.target, requireToken(where), parsed.products);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

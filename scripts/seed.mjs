@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// `npm run seed -- [--target URL] [--admin-token T] [--catalog catalog.json] [--force]`: fills an
+// `ADMIN_TOKEN=… npm run seed -- [--target URL] [--catalog catalog.json] [--force]`: fills an
 // empty shop with the demo catalog (or the products of a catalog file, in the shape of
 // `{ "products": [ ...POST /v1/admin/products bodies, each variant with an optional "stock" ] }`).
 // A shop that already has products is left alone unless --force.
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { targetOf, uploadCatalog } from "./catalog-upload.mjs";
+import { requireToken, targetOf, uploadCatalog } from "./catalog-upload.mjs";
 import { demoCatalog } from "./demo-catalog.mjs";
 
 /** The demo images are served by the shop itself, at the origin it is seeded through. */
@@ -35,7 +35,9 @@ async function main() {
       force: { type: "boolean", default: false },
     },
   });
-  const { target, adminToken } = targetOf(values);
+  const where = targetOf(values);
+  const { target } = where;
+  const adminToken = requireToken(where);
   if (!values.force && !(await isEmpty(target))) {
     console.log(
       `${target} already has products; nothing seeded (--force writes over products with the same slugs)`,

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run smoke -- --target URL [--admin-token T]`: after a deploy, proves the deployment answers,
+// `[ADMIN_TOKEN=…] npm run smoke -- --target URL`: after a deploy, proves the deployment answers,
 // without buying anything: health (with how it takes payments), the catalog, a product, its stock,
 // the API document, a checkout that is refused for its body before anything is held, and with an
 // admin token the admin API. Prints one line per check; exits 1 if any fails.
@@ -34,7 +34,8 @@ export async function smoke(target, adminToken, { log = console.log, admin = tru
 
   let sku = null;
   await check("GET /health", async () => {
-    const { response, body } = await get("/health");
+    // With the admin token, /health says why a check fails.
+    const { response, body } = await get("/health", admin ? { Authorization: `Bearer ${adminToken}` } : {});
     if (response.status !== 200 && body?.checks) {
       const failing = Object.entries(body.checks).filter(([, c]) => !c.ok);
       throw new Error(
@@ -93,10 +94,13 @@ async function main() {
   });
   const { target, adminToken } = targetOf(values);
   console.log(`smoke test of ${target}`);
-  const admin =
-    values["admin-token"] !== undefined || process.env.ADMIN_TOKEN !== undefined || !values.target;
-  const { ok } = await smoke(target, adminToken, { admin });
+  const { ok } = await smoke(target, adminToken, { admin: adminToken !== undefined });
   if (!ok) process.exit(1);
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) main();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  main().catch((error) => {
+    console.error(`smoke failed: ${error.message}`);
+    process.exit(1);
+  });
+}

@@ -21,7 +21,7 @@ import {
 import { finishMoves as finishSkuMoves } from "../src/inventory/inventory.service";
 import { keyHashOf } from "../src/orders/intake/idempotency";
 import { reconcile } from "../src/orders/reconcile";
-import { allShards, orderShard, shardOfKey, shardOfOrder } from "../src/orders/shards";
+import { allShards, orderShard, shardOfOrder, shardsOfKey } from "../src/orders/shards";
 import { chargeKey } from "../src/payments/gateway";
 import { settings } from "../src/shared/config";
 
@@ -312,7 +312,7 @@ export const releaseHolds = (e: Env, orderId: string, holds: SkuHold[]) =>
 /** The order shard an Idempotency-Key belongs to, and the key's hash there. */
 export async function shardOfTestKey(key: string) {
   const keyHash = await keyHashOf(key);
-  return { keyHash, stub: orderShard(env, shardOfKey(env, keyHash)) };
+  return { keyHash, stub: orderShard(env, (await shardsOfKey(env, keyHash)).shard) };
 }
 
 /** What the key's shard keeps for it: its claim (state, order id, lock) or null. */

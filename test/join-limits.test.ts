@@ -55,6 +55,20 @@ describe("joining a waiting room", () => {
     expect([...limiter.asked.keys()]).toEqual(["2001:db8:77:1::/64"]);
   });
 
+  it("does not count a client on this machine, as local development and load tests are", async () => {
+    const product = await drop();
+    const refusing = { limit: async () => ({ success: false }) } as unknown as RateLimit;
+    for (const address of ["127.0.0.1", "::1"]) {
+      const response = await joinWith(
+        product.id,
+        { email: `${unique("local")}@example.com` },
+        { "CF-Connecting-IP": address },
+        { JOIN_LIMITER: refusing },
+      );
+      expect(response.status, address).toBe(201);
+    }
+  });
+
   it("refuses joins when no bot check is configured, unless the shop allows it, without naming its settings", async () => {
     const product = await drop();
     const refused = await joinWith(

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -11,11 +12,22 @@ import { startStampede } from "../loadtest/lib/harness.mjs";
 const ADMIN_TOKEN = "scripts-admin-token";
 const workdir = mkdtempSync(join(tmpdir(), "stampede-scripts-"));
 
-/** Runs a script as a shop would; asynchronously, since the local runtime lives in this process. */
+/**
+ * Runs a script as a shop would, with the admin token in its environment (`run.as(token)`);
+ * asynchronously, since the local runtime lives in this process.
+ */
 function run(script, ...args) {
+  return runWith("", script, ...args);
+}
+run.as =
+  (token) =>
+  (script, ...args) =>
+    runWith(token, script, ...args);
+
+function runWith(token, script, ...args) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [`scripts/${script}.mjs`, ...args], {
-      env: { ...process.env, ADMIN_TOKEN: "" },
+      env: { ...process.env, ADMIN_TOKEN: token },
     });
     let out = "";
     child.stdout.on("data", (chunk) => {
@@ -42,22 +54,23 @@ describe("deploy scripts", { timeout: 300_000 }, () => {
   });
   after(() => server?.stop());
 
-  const auth = () => ["--target", target, "--admin-token", ADMIN_TOKEN];
+  const auth = () => ["--target", target];
+  const admin = run.as(ADMIN_TOKEN);
 
   it("smoke fails on an empty shop and names the fix", async () => {
-    const { status, out } = await run("smoke", ...auth());
+    const { status, out } = await admin("smoke", ...auth());
     assert.equal(status, 1);
     assert.match(out, /ok {4}GET \/health \(payments: simulated, the simulator: no money is taken\)/);
     assert.match(out, /FAIL {2}GET \/v1\/products: the catalog is empty: npm run seed or npm run import/);
   });
 
   it("seed fills an empty shop with the demo catalog, and then leaves it alone", async () => {
-    const first = await run("seed", ...auth());
+    const first = await admin("seed", ...auth());
     assert.equal(first.status, 0, first.out);
     assert.match(first.out, /62 products created|61 products created/);
     const sneaker = await json(`${target}/v1/inventory/FLASH-SNEAKER`);
     assert.equal(sneaker.body.available, 100);
-    const second = await run("seed", ...auth());
+    const second = await admin("seed", ...auth());
     assert.equal(second.status, 0);
     assert.match(second.out, /already has products; nothing seeded/);
   });
@@ -68,7 +81,7 @@ describe("deploy scripts", { timeout: 300_000 }, () => {
       bad,
       "slug,title,category,sku,price,currency,stock\nmug,Mug,kitchen,MUG-1,12.5x,USD,3\nmug,Mug,kitchen,MUG-2,12.50,USD,-1\n",
     );
-    const refused = await run("import", bad, ...auth());
+    const refused = await admin("import", bad, ...auth());
     assert.equal(refused.status, 1);
     assert.match(refused.out, /line 2: price "12.5x"/);
     assert.match(refused.out, /line 3: stock "-1"/);
@@ -85,7 +98,7 @@ describe("deploy scripts", { timeout: 300_000 }, () => {
         "bowl,Bowl,,kitchen,,BOWL-1,One size,8,EUR,12,",
       ].join("\r\n"),
     );
-    const imported = await run("import", good, ...auth());
+    const imported = await admin("import", good, ...auth());
     assert.equal(imported.status, 0, imported.out);
     assert.match(imported.out, /2 products created, 1 replaced, stock set for 3 SKUs/);
     const mug = await json(`${target}/v1/products/mug`);
@@ -114,7 +127,7 @@ describe("deploy scripts", { timeout: 300_000 }, () => {
     const before = await json(`${target}/v1/admin/orders/summary`, {
       headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
     });
-    const { status, out } = await run("smoke", ...auth());
+    const { status, out } = await admin("smoke", ...auth());
     assert.equal(status, 0, out);
     assert.match(out, /ok {4}POST \/v1\/checkout refuses an invalid body/);
     const afterwards = await json(`${target}/v1/admin/orders/summary`, {
@@ -132,9 +145,43 @@ describe("smoke against a deployment that may not take payments", { timeout: 300
   after(() => server?.stop());
 
   it("fails at /health, saying why", async () => {
-    const { status, out } = await run("smoke", "--target", server.url, "--admin-token", ADMIN_TOKEN);
+    const { status, out } = await run.as(ADMIN_TOKEN)("smoke", "--target", server.url);
     assert.equal(status, 1);
     assert.match(out, /FAIL {2}GET \/health: answered 503/);
     assert.match(out, /ALLOW_SIMULATED_PAYMENTS/);
+  });
+});
+
+describe("where the scripts send the admin token", { timeout: 120_000 }, () => {
+  it("refuses plain http to any host but this machine, before a single request", async () => {
+    // 127.0.0.2 is this machine too, but not a name the scripts take plain http for: it stands
+    // for a shop elsewhere, and shows that nothing was sent.
+    let requests = 0;
+    const elsewhere = createServer((_request, response) => {
+      requests++;
+      response.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+    });
+    await new Promise((resolve) => elsewhere.listen(0, "127.0.0.2", resolve));
+    const target = `http://127.0.0.2:${elsewhere.address().port}`;
+    const csv = join(workdir, "one.csv");
+    writeFileSync(csv, "slug,title,category,sku,price,currency,stock\nmug,Mug,kitchen,MUG-1,12.50,USD,3\n");
+    try {
+      for (const args of [["seed"], ["import", csv], ["smoke"]]) {
+        const { status, out } = await run.as(ADMIN_TOKEN)(...args, "--target", target);
+        assert.equal(status, 1, out);
+        assert.match(out, /refusing to send the admin token to http:\/\/127\.0\.0\.2/);
+      }
+      assert.equal(requests, 0);
+    } finally {
+      elsewhere.close();
+    }
+  });
+
+  it("takes the token from the environment, and warns when it is given on the command line", async () => {
+    const { status, out } = await run("seed", "--target", "https://shop.invalid");
+    assert.equal(status, 1);
+    assert.match(out, /set ADMIN_TOKEN in the environment/);
+    const flagged = await run("seed", "--target", "https://shop.invalid", "--admin-token", "t");
+    assert.match(flagged.out, /--admin-token leaves the token in your shell history/);
   });
 });

@@ -2,12 +2,46 @@ import { settings } from "../shared/config";
 import { ulid } from "../shared/ids";
 
 /**
- * Where an order lives. An Idempotency-Key picks its shard by its hash, so every retry of a key meets
- * the same object; the order accepted under it carries that shard in its id (`<ULID>-<shard>`), so
- * anything holding an order id reaches it without a lookup.
+ * Where an order lives. An Idempotency-Key picks its shard by a keyed hash (HMAC with
+ * ORDER_SHARD_SECRET), so every retry of a key meets the same object and nobody without the secret
+ * can choose keys that all land on one shard; the order accepted under it carries that shard in its
+ * id (`<ULID>-<shard>`), so anything holding an order id reaches it without a lookup.
+ *
+ * Without the secret, the shard is a public function of the key (the key's hash), as it was before
+ * there was one. While the secret changes, ORDER_SHARD_SECRET_PREVIOUS holds the one before
+ * ("unkeyed" for none), and the key's shard under it is asked first (see checkout), so a key placed
+ * before the change keeps its answer.
  */
-export function shardOfKey(env: Env, keyHash: string): number {
-  return Number.parseInt(keyHash.slice(0, 8), 16) % settings(env).orderShards;
+const UNKEYED = "unkeyed";
+
+const encoder = new TextEncoder();
+/** One HMAC key per secret (a current and a previous one at most). */
+const hmacKeys = new Map<string, Promise<CryptoKey>>();
+
+async function shardUnder(secret: string | undefined, keyHash: string, shards: number): Promise<number> {
+  if (!secret || secret === UNKEYED) return Number.parseInt(keyHash.slice(0, 8), 16) % shards;
+  let key = hmacKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+    ]);
+    hmacKeys.set(secret, key);
+  }
+  const mac = await crypto.subtle.sign("HMAC", await key, encoder.encode(`order-shard:${keyHash}`));
+  return new DataView(mac).getUint32(0) % shards;
+}
+
+/** The key's shard, and the one it had under the previous secret while that differs (else null). */
+export async function shardsOfKey(
+  env: Env,
+  keyHash: string,
+): Promise<{ shard: number; earlier: number | null }> {
+  const shards = settings(env).orderShards;
+  const shard = await shardUnder(env.ORDER_SHARD_SECRET, keyHash, shards);
+  const previous = env.ORDER_SHARD_SECRET_PREVIOUS;
+  if (!previous || previous === env.ORDER_SHARD_SECRET) return { shard, earlier: null };
+  const earlier = await shardUnder(previous, keyHash, shards);
+  return { shard, earlier: earlier === shard ? null : earlier };
 }
 
 const ORDER_ID = /^[0-9A-HJKMNP-TV-Z]{26}-(\d{1,4})$/;

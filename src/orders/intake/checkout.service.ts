@@ -18,7 +18,7 @@ import {
 import { paymentMode, settings } from "../../shared/config";
 import { AppError, type Problem, problemResponse } from "../../shared/errors";
 import type { IntakeAnswer, KeyAnswer, StoredResponse } from "../protocol";
-import { orderShard, shardOfKey } from "../shards";
+import { orderShard, shardsOfKey } from "../shards";
 import { shortage, storedProblem } from "./answers";
 import { CheckoutRequest } from "./checkout.schemas";
 import { dropRefusal } from "./drop-rules";
@@ -171,8 +171,16 @@ export async function checkout(
   const timer = stageTimer();
   const lines = mergeLines(request.items);
   const [keyHash, print] = await Promise.all([keyHashOf(key), fingerprint(request)]);
-  const shardNo = shardOfKey(scope.env, keyHash);
+  const { shard: shardNo, earlier } = await shardsOfKey(scope.env, keyHash);
   const shard = orderShard(scope.env, shardNo);
+  // While the shard secret changes, a key placed under the one before keeps its answer there.
+  if (earlier !== null) {
+    const before = await timer.time("key", async () =>
+      orderShard(scope.env, earlier).refusalStanding(key, keyHash, print),
+    );
+    const known = await answerKnown(before);
+    if (known) return known;
+  }
 
   const decided = await decideAtEdge(scope, request, lines, client, timer);
   if ("refusal" in decided) {
@@ -268,7 +276,10 @@ export async function earlySoldOutRefusal(
   if (!body || !lines.every((line) => remembersSoldOut(line.sku))) return routed();
   const refusal = shortage(lines.map((line) => ({ sku: line.sku, requested: line.quantity, available: 0 })));
   const [keyHash, print] = await Promise.all([keyHashOf(key), fingerprint(body)]);
-  const known = await orderShard(env, shardOfKey(env, keyHash))
+  const { shard, earlier } = await shardsOfKey(env, keyHash);
+  // While the shard secret changes, the routed checkout asks both shards the key may be on.
+  if (earlier !== null) return routed();
+  const known = await orderShard(env, shard)
     .refusalStanding(key, keyHash, print)
     .catch(() => null);
   // A key with an answer (or a shard that did not answer) goes the routed way.
