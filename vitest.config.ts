@@ -28,6 +28,8 @@ export default defineConfig(async () => {
           PAYMENT_RETRY_MAX_DELAY_SECONDS: "0",
           // Turnstile stays off unless a test sets TURNSTILE_SECRET; then it asks the local fake.
           TURNSTILE_VERIFY_URL: turnstile.url,
+          // Emails go through the send_email binding, as deployed (npm start only keeps them).
+          EMAIL_DELIVERY: "send",
           ...bindings,
         },
       },

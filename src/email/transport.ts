@@ -10,6 +10,8 @@ import { messageIdOf } from "./mail.store";
 type EmailTransport = (env: Env, email: OutgoingEmail) => Promise<void>;
 
 const viaBinding: EmailTransport = async (env, email) => {
+  // Locally (EMAIL_DELIVERY = "keep") the mailer's own store is the inbox: nothing is handed on.
+  if (env.EMAIL_DELIVERY === "keep") return;
   await env.EMAIL.send({
     from: email.from,
     to: email.to,
