@@ -49,3 +49,17 @@ const TRANSIENT = new Set([
 export function isTransientNetworkError(error) {
   return errorCodes(error).some((code) => TRANSIENT.has(code));
 }
+
+/**
+ * For a command's entry: an error nothing caught (a rejected top-level await included) ends it with
+ * one line, `<label> FAILED: <reason> [CODES]`, and exit code 4, never Node's uncaught-error dump.
+ */
+export function reportUncaught(label) {
+  const fail = (error) => {
+    console.error(`${label} FAILED: ${describeError(error)}`);
+    if (process.env.LOADTEST_DEBUG && error?.stack) console.error(error.stack);
+    process.exit(4);
+  };
+  process.on("uncaughtException", fail);
+  process.on("unhandledRejection", fail);
+}
