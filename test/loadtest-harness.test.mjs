@@ -138,6 +138,22 @@ describe("load-test harness failures are reported, never uncaught", { timeout: 1
     }
   });
 
+  it("an unhandled rejection mid-run is reported with the stage, the runtime stopped, exit 4", async () => {
+    const { status, out } = await node([
+      "--import",
+      "./test/loadtest-faults/late-rejection.mjs",
+      "loadtest/run.mjs",
+      "smoke",
+    ]);
+    assertNoCrash(out);
+    assert.equal(status, 4, out);
+    assert.match(
+      out,
+      /load test FAILED while measuring the bare-worker ceiling \(an unhandled rejection\): injected: socket hang up \[ECONNRESET\]/,
+    );
+    assert.deepEqual(reportOf(out).failure.codes, ["ECONNRESET"]);
+  });
+
   it("undici's `fetch failed` is told with its cause", async () => {
     const port = await closedPort();
     const error = await fetch(`http://127.0.0.1:${port}/`).catch((e) => e);
@@ -165,6 +181,25 @@ describe("load-test harness failures are reported, never uncaught", { timeout: 1
     assert.equal(step.mix.ok, 0);
     assert.ok(step.mix.networkErrors > 0, JSON.stringify(step));
     assert.ok(step.errorRate > 0, JSON.stringify(step));
+  });
+
+  it("a server process that hangs before it is ready is killed and told, not waited for", async () => {
+    const script = `
+      import { spawnServer } from "./loadtest/lib/server-process.mjs";
+      const server = spawnServer({ script: "loadtest/lib/bindings-worker.mjs", persistTo: ${JSON.stringify(join(workdir, "slow"))}, bindings: {} });
+      await server.ready.then(() => console.log("READY"), (error) => console.log("REJECTED", error.message));
+      console.log("UNEXPECTED", server.unexpectedExit());
+    `;
+    const { status, out } = await node(["--input-type=module", "-e", script], {
+      LOADTEST_READY_TIMEOUT_MS: "300",
+    });
+    assertNoCrash(out);
+    assert.equal(status, 0, out);
+    assert.match(
+      out,
+      /REJECTED the server process ended \(SIGKILL\) before it was ready: not ready after 0\.3 s, so killed/,
+    );
+    assert.match(out, /UNEXPECTED not ready after 0\.3 s, so killed/);
   });
 
   it("a server process that cannot start, or exits mid-run, is told with its reason", async () => {

@@ -13,6 +13,7 @@ const { values } = parseArgs({
     port: { type: "string", default: "0" },
     persist: { type: "string" },
     bindings: { type: "string", default: "{}" },
+    "no-migrations": { type: "boolean", default: false },
   },
 });
 try {
@@ -21,6 +22,7 @@ try {
     port: Number(values.port),
     persistTo: values.persist,
     bindings: JSON.parse(values.bindings),
+    migrations: !values["no-migrations"],
   });
   console.log(JSON.stringify({ url: server.url }));
 } catch (error) {

@@ -5,7 +5,10 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 
-export function spawnServer({ script, port = 0, persistTo, bindings }) {
+/** How long a server may take to say it is ready before it is killed and the start reported failed. */
+const READY_TIMEOUT_MS = Number(process.env.LOADTEST_READY_TIMEOUT_MS ?? 120_000);
+
+export function spawnServer({ script, port = 0, persistTo, bindings, migrations = true }) {
   const child = spawn(
     process.execPath,
     [
@@ -18,10 +21,20 @@ export function spawnServer({ script, port = 0, persistTo, bindings }) {
       persistTo,
       "--bindings",
       JSON.stringify(bindings),
+      ...(migrations ? [] : ["--no-migrations"]),
     ],
     { detached: true, stdio: ["ignore", "pipe", "inherit"] },
   );
   let killing = false;
+  function killGroup() {
+    if (ended || child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch (error) {
+      // ESRCH: the group is already gone; its exit event is on the way.
+      if (error.code !== "ESRCH") throw error;
+    }
+  }
   let failure = null;
   /** How the child ended, once it has: `{ code, signal, expected }`. */
   let ended = null;
@@ -40,24 +53,34 @@ export function spawnServer({ script, port = 0, persistTo, bindings }) {
     });
   });
   const ready = new Promise((resolve, reject) => {
+    // A start that hangs is a failure with a reason too, not a run that never ends.
+    const timer = setTimeout(() => {
+      failure ??= `not ready after ${READY_TIMEOUT_MS / 1000} s, so killed`;
+      killGroup();
+    }, READY_TIMEOUT_MS);
+    timer.unref();
     const lines = createInterface({ input: child.stdout });
     lines.on("line", (line) => {
       try {
         const message = JSON.parse(line);
-        if (message.url) resolve(message.url);
+        if (message.url) {
+          clearTimeout(timer);
+          resolve(message.url);
+        }
         if (message.error) failure = message.error;
       } catch {
         // not the ready line
       }
     });
-    exited.then(({ code, signal }) =>
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
       reject(
         new Error(
           `the server process ended (${signal ?? `exit code ${code}`}) before it was ready` +
             (failure ? `: ${failure}` : ""),
         ),
-      ),
-    );
+      );
+    });
   });
   // A caller that stops waiting (its own failure) must not leave this rejection unhandled.
   ready.catch(() => {});
@@ -75,14 +98,7 @@ export function spawnServer({ script, port = 0, persistTo, bindings }) {
     /** SIGKILL to the whole group: Node and workerd die at once, mid-request, as in a crash. */
     kill() {
       killing = true;
-      if (!ended && child.pid !== undefined) {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch (error) {
-          // ESRCH: the group is already gone; its exit event is on the way.
-          if (error.code !== "ESRCH") throw error;
-        }
-      }
+      killGroup();
       return exited;
     },
   };
