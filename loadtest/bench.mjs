@@ -12,6 +12,7 @@ import { drain } from "./lib/audit.mjs";
 import { ADMIN_TOKEN, cases, learnSoldOut, setUp } from "./lib/bench-cases.mjs";
 import { cpuSeconds, workerdPids } from "./lib/cpu.mjs";
 import { drive } from "./lib/drive.mjs";
+import { reportUncaught } from "./lib/failure.mjs";
 import { startBare, startBindings, startStampede } from "./lib/harness.mjs";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -40,6 +41,7 @@ const bindingCalls = [
 /** Microseconds of workerd's thread one request adds over the bare worker's. */
 const costUs = (rps, bareRps) => Math.round(1e6 / rps - 1e6 / bareRps);
 
+reportUncaught("bench");
 const bare = await startBare();
 const others = new Set(workerdPids(process.pid));
 const stampede = await startStampede({ bindings: { ADMIN_TOKEN, SOLD_OUT_TTL_SECONDS: "300" } });

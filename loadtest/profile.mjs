@@ -7,6 +7,7 @@ import WebSocket from "ws";
 import { adminClient } from "./lib/api.mjs";
 import { ADMIN_TOKEN, cases, learnSoldOut, setUp } from "./lib/bench-cases.mjs";
 import { drive } from "./lib/drive.mjs";
+import { errorCodes, reportUncaught } from "./lib/failure.mjs";
 import { bundle, freePort, startStampede } from "./lib/harness.mjs";
 
 const id = process.argv[2];
@@ -66,13 +67,25 @@ function summarize(profile) {
   return { totalMs: Math.round(total / 1000), functions: top(byFunction, 30), files: top(byFile, 10) };
 }
 
-const inspectorPort = await freePort();
-const stampede = await startStampede({
-  bindings: { ADMIN_TOKEN, SOLD_OUT_TTL_SECONDS: "300" },
-  inspectorPort,
-  // Readable names in the profile; the code is otherwise the deployed bundle.
-  scriptPath: bundle("src/index.ts", "stampede-profile", { minify: false }),
-});
+reportUncaught("profile");
+// Readable names in the profile; the code is otherwise the deployed bundle.
+const scriptPath = bundle("src/index.ts", "stampede-profile", { minify: false });
+// The inspector's port must be known before it listens, so another process may take it first:
+// then a new one is chosen (three tries).
+let inspectorPort;
+let stampede;
+for (let attempt = 1; !stampede; attempt++) {
+  inspectorPort = await freePort();
+  stampede = await startStampede({
+    bindings: { ADMIN_TOKEN, SOLD_OUT_TTL_SECONDS: "300" },
+    inspectorPort,
+    scriptPath,
+  }).catch((error) => {
+    const inUse = errorCodes(error).some((code) => code === "EADDRINUSE" || code === "ERR_ADDRESS_IN_USE");
+    if (inUse && attempt < 3) return null;
+    throw error;
+  });
+}
 try {
   await setUp(adminClient(stampede.url, ADMIN_TOKEN));
   await learnSoldOut(stampede.url);

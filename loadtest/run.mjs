@@ -2,8 +2,11 @@
 // `npm run loadtest -- <scenario> [--target URL] [--admin-token TOKEN] [--step-seconds N]`
 // Starts Stampede on a local workerd harness (fresh state, seeded catalog) unless --target names a
 // running deployment; finds the knee with an open-model step ramp (or runs the scenario's fixed
-// phases, or its crash); drains; audits; writes a report under loadtest/reports/. Exits non-zero
-// when the audit fails or the run was invalid.
+// phases, or its crash); drains; audits; writes a report under loadtest/reports/. Exits 1 when the
+// audit fails, 3 when the run was invalid, 4 when the harness itself failed (a runtime that did not
+// start or exited, a port in use, the target refusing or resetting the harness's own requests): then
+// it says what failed, at which stage and why (with the error's cause codes), and still writes the
+// report with what was measured so far. It never ends on an uncaught error.
 import { appendFileSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,7 +20,8 @@ import { workerdPids } from "./lib/cpu.mjs";
 import { drive } from "./lib/drive.mjs";
 import { auditDrop, calibrate, dropAuditLine, dropSteps, edgeOf, runCrowd, setUpDrop } from "./lib/drop.mjs";
 import { auditRestock, restockAuditLine, runRestockCase, setUpRestockDrop } from "./lib/drop-restock.mjs";
-import { bundle, freePort, startBare, startStampede } from "./lib/harness.mjs";
+import { describeError, errorCodes } from "./lib/failure.mjs";
+import { bundle, startBare, startStampede } from "./lib/harness.mjs";
 import { lockDatabases } from "./lib/outage.mjs";
 import { writeReport } from "./lib/report.mjs";
 import { spawnServer } from "./lib/server-process.mjs";
@@ -51,6 +55,65 @@ const startedAt = new Date();
 const dropSettings = scenario?.drop ? { ...scenario.drop.crowd, units: scenario.drop.units } : null;
 const workdir = mkdtempSync(join(tmpdir(), "stampede-loadtest-"));
 
+// What the run is doing now, named in the failure message if it fails there.
+let stage = "starting";
+const steps = [];
+let ceiling = null;
+let local = null;
+let bare = null;
+let pids = [];
+let target = values.target;
+let failing = false;
+
+/**
+ * The end of a run the harness could not finish: what failed, where and why; the report with what
+ * was measured so far; the runtime stopped; exit 4. Also the end of any error nothing else caught.
+ */
+async function fail(error, how = "") {
+  if (failing) return;
+  failing = true;
+  const reason = describeError(error);
+  const exited = local?.unexpectedExit?.();
+  console.error(`load test FAILED while ${stage}${how}: ${reason}`);
+  if (exited) console.error(`  the server: ${exited}`);
+  if (process.env.LOADTEST_DEBUG && error?.stack) console.error(error.stack);
+  try {
+    const paths = writeReport({
+      scenario: name ?? "unknown",
+      target: target ?? null,
+      ceiling,
+      steps,
+      kneeIndex: -1,
+      invalid: null,
+      audit: null,
+      startedAt,
+      failure: { stage, reason, codes: errorCodes(error), server: exited ?? null },
+    });
+    console.error(`report: ${paths.html} (data: ${paths.json})`);
+  } catch (reportError) {
+    console.error(`no report written: ${describeError(reportError)}`);
+  }
+  await stopLocal();
+  process.exit(4);
+}
+
+/** Stops whatever runtime this run started (the bare worker too, if it fails while measuring). */
+async function stopLocal() {
+  const servers = [bare, local];
+  bare = null;
+  local = null;
+  for (const server of servers) {
+    try {
+      await server?.stop();
+    } catch (error) {
+      console.error(`stopping the runtime failed: ${describeError(error)}`);
+    }
+  }
+}
+
+process.on("unhandledRejection", (error) => fail(error, " (an unhandled rejection)"));
+process.on("uncaughtException", (error) => fail(error, " (an uncaught exception)"));
+
 /** Stampede on this machine: in this process, or (for the crash) in a process group it can kill. */
 async function startLocal() {
   const bindings = {
@@ -65,14 +128,19 @@ async function startLocal() {
   }
   // On disk, in a process of its own, so it can be killed or have its D1 file locked. Short holds,
   // so the holds of checkouts the crash cut off (before their order was recorded) expire in the drain.
+  // The first start takes the port the system gives it; the restart asks for that port again (the
+  // load generator keeps its target), waiting while the killed runtime's socket lets go of it.
   const options = {
     script: bundle("src/index.ts", "stampede"),
-    port: await freePort(),
+    port: 0,
     persistTo: join(workdir, "state"),
     bindings: { ...bindings, HOLD_TTL_SECONDS: "15" },
   };
   let server = spawnServer(options);
   const url = await server.ready;
+  options.port = Number(new URL(url).port);
+  // The restart finds the state migrated and must not make synchronous proxy calls under load.
+  options.migrations = false;
   return {
     url,
     async crash() {
@@ -80,6 +148,7 @@ async function startLocal() {
       server = spawnServer(options);
       await server.ready;
     },
+    unexpectedExit: () => server.unexpectedExit(),
     /** Holds an exclusive lock on every D1 database file, so each D1 write fails, until released. */
     lockD1() {
       return lockDatabases(join(workdir, "state"));
@@ -97,29 +166,27 @@ function logStep(step) {
   );
 }
 
-let ceiling = null;
-let local = null;
-let pids = [];
-let target = values.target;
-if (!target) {
-  log("measuring the bare-worker ceiling of this harness...");
-  const bare = await startBare();
-  try {
-    ceiling = await drive({ url: bare.url, connections: 50, seconds: 5 });
-  } finally {
-    await bare.stop();
-  }
-  log(`ceiling: ${ceiling.rps} requests/s (bare worker, same harness)`);
-  local = await startLocal();
-  pids = workerdPids(process.pid);
-  target = local.url;
-  await seedIfEmpty(target, adminToken, log);
-}
-
 let exitCode = 0;
 try {
+  if (!target) {
+    stage = "measuring the bare-worker ceiling";
+    log("measuring the bare-worker ceiling of this harness...");
+    bare = await startBare();
+    ceiling = await drive({ url: bare.url, connections: 50, seconds: 5 });
+    const measured = bare;
+    bare = null;
+    await measured.stop();
+    log(`ceiling: ${ceiling.rps} requests/s (bare worker, same harness)`);
+    stage = "starting Stampede on the harness";
+    local = await startLocal();
+    pids = workerdPids(process.pid);
+    target = local.url;
+    stage = "seeding the catalog";
+    await seedIfEmpty(target, adminToken, log);
+  }
+  stage = `setting up the ${name} scenario`;
   const api = adminClient(target, adminToken);
-  const listed = await (await fetch(`${target}/v1/products?limit=100`)).json();
+  const listed = await api.call("GET", "/v1/products?limit=100");
   const products = listed.items.map((p) => ({
     slug: p.slug,
     category: p.category,
@@ -156,14 +223,15 @@ try {
   const env = { ...scenario.env, LOADTEST_CATALOG: catalogFile, LOADTEST_ACCEPTED_FILE: acceptedFile };
   log(`${name}: ${scenario.description}`);
 
-  const steps = [];
   let crowdRun = null;
   let dropEdge = null;
   let kneeIndex = -1;
   let invalid = null;
   if (scenario.crash) {
     const { rate, seconds, killAfterSeconds } = scenario.crash;
+    stage = "running the crash phase";
     const running = runPhase({ target, flow: scenario.flow, rate, seconds, workdir, name: "crash", env });
+    running.catch(() => {}); // awaited below, after the crash; its failure is not lost meanwhile
     await new Promise((resolve) => setTimeout(resolve, killAfterSeconds * 1000));
     const killedAt = Date.now();
     log(`killing the runtime outright (SIGKILL) ${killAfterSeconds} s into the sale...`);
@@ -174,7 +242,9 @@ try {
     logStep(step);
   } else if (scenario.outage) {
     const { rate, seconds, afterSeconds, forSeconds } = scenario.outage;
+    stage = "running the outage phase";
     const running = runPhase({ target, flow: scenario.flow, rate, seconds, workdir, name: "outage", env });
+    running.catch(() => {}); // awaited below, after the outage
     await new Promise((resolve) => setTimeout(resolve, afterSeconds * 1000));
     log(`locking D1 for ${forSeconds} s (every D1 write now fails)...`);
     const release = local.lockD1();
@@ -187,7 +257,9 @@ try {
     logStep(step);
   } else if (scenario.operator) {
     const { rate, seconds, actions } = scenario.operator;
+    stage = "running the operator phase";
     const running = runPhase({ target, flow: scenario.flow, rate, seconds, workdir, name: "operator", env });
+    running.catch(() => {}); // awaited below, after the operator's actions
     const started = Date.now();
     for (const action of actions) {
       await new Promise((resolve) => setTimeout(resolve, started + action.atSeconds * 1000 - Date.now()));
@@ -203,6 +275,7 @@ try {
     steps.push(step);
     logStep(step);
   } else if (scenario.drop) {
+    stage = "running the drop's crowd";
     crowdRun = await runCrowd({ target, drop, crowd: scenario.drop.crowd, log, pids });
     writeFileSync(acceptedFile, crowdRun.records.flatMap((record) => record.orders).join("\n"));
     dropEdge = edgeOf(crowdRun, drop, dropSettings);
@@ -212,6 +285,7 @@ try {
     const plan =
       scenario.phases ?? scenario.steps.map((rate) => ({ name: `${rate}/s`, rate, seconds: stepSeconds }));
     for (const phase of plan) {
+      stage = `running the ${phase.name} phase (${phase.rate}/s for ${phase.seconds} s)`;
       const step = {
         name: phase.name,
         ...(await runPhase({
@@ -243,12 +317,16 @@ try {
   let restockDrop = null;
   let restockRun = null;
   if (scenario.restock) {
+    stage = "running the restock case";
     restockDrop = await setUpRestockDrop(api, scenario.restock);
     restockRun = await runRestockCase({ target, api, drop: restockDrop, settings: scenario.restock, log });
     const orders = restockRun.records.flatMap((record) => record.orders);
     appendFileSync(acceptedFile, `\n${orders.join("\n")}`);
   }
 
+  const exited = local?.unexpectedExit?.();
+  if (exited) throw new Error(`the runtime went away during the load: ${exited}`);
+  stage = "draining";
   log("draining: waiting for every order to settle...");
   const drainStarted = Date.now();
   const remaining = await drain(api, {
@@ -260,6 +338,7 @@ try {
   if (remaining.pending > 0 || remaining.held > 0) {
     log(`drain deadline passed with ${remaining.pending} orders pending and ${remaining.held} units held`);
   }
+  stage = "auditing";
   const result = await audit(api, { before, acceptedFile });
   if (crowdRun) {
     result.drop = auditDrop(crowdRun, await api.orders(), drop, dropSettings);
@@ -271,6 +350,7 @@ try {
     result.restock = auditRestock(restockRun, scenario.restock);
     result.passed = result.passed && result.restock.passed;
   }
+  stage = "writing the report";
   const paths = writeReport({
     scenario: name,
     target,
@@ -297,7 +377,9 @@ try {
     console.log(`invalid: ${invalid}`);
     exitCode = exitCode || 3;
   }
-} finally {
-  if (local) await local.stop();
+} catch (error) {
+  await fail(error);
 }
-process.exit(exitCode);
+await stopLocal();
+// A failure reported from an unhandled rejection meanwhile keeps its exit code.
+process.exit(failing ? 4 : exitCode);

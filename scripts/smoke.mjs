@@ -15,8 +15,12 @@ export async function smoke(target, adminToken, { log = console.log, admin = tru
       results.push({ name, ok: true });
       log(`ok    ${name}${detail ? ` (${detail})` : ""}`);
     } catch (error) {
-      results.push({ name, ok: false, error: error.message });
-      log(`FAIL  ${name}: ${error.message}`);
+      // undici's "fetch failed" says why only in its cause (connect ECONNREFUSED, ECONNRESET...).
+      const cause = error.cause?.message ? `: ${error.cause.message}` : "";
+      const code = error.cause?.code ? ` [${error.cause.code}]` : "";
+      const message = `${error.message}${cause}${code}`;
+      results.push({ name, ok: false, error: message });
+      log(`FAIL  ${name}: ${message}`);
     }
   };
   const get = async (path, headers = {}) => {
@@ -38,8 +42,9 @@ export async function smoke(target, adminToken, { log = console.log, admin = tru
     const { response, body } = await get("/health", admin ? { Authorization: `Bearer ${adminToken}` } : {});
     if (response.status !== 200 && body?.checks) {
       const failing = Object.entries(body.checks).filter(([, c]) => !c.ok);
+      const why = (c) => c.error ?? "failed (the reason is told with the admin token)";
       throw new Error(
-        `answered ${response.status}: ${failing.map(([name, c]) => `${name}: ${c.error}`).join("; ")}`,
+        `answered ${response.status}: ${failing.map(([name, c]) => `${name}: ${why(c)}`).join("; ")}`,
       );
     }
     expectStatus(response, 200, body);

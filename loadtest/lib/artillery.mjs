@@ -52,12 +52,31 @@ export async function runPhase({ target, flow, rate, seconds, workdir, name, env
     lastCpu = cpu;
     lastAt = now;
   }, 1000);
-  const code = await new Promise((resolve) => child.on("exit", resolve));
-  clearInterval(sampler);
-  if (code !== 0) throw new Error(`artillery exited ${code}: ${stderr.slice(-2000)}`);
+  let ended;
+  try {
+    // 'error' (it could not be spawned) comes instead of 'exit': without a listener it would crash.
+    ended = await new Promise((resolve) => {
+      child.once("exit", (code, signal) => resolve({ code, signal }));
+      child.once("error", (error) => resolve({ error }));
+    });
+  } finally {
+    clearInterval(sampler);
+  }
+  if (ended.error)
+    throw new Error(`artillery (${name}) could not start: ${ended.error.message}`, { cause: ended.error });
+  if (ended.code !== 0)
+    throw new Error(`artillery (${name}) exited ${ended.signal ?? ended.code}: ${stderr.slice(-2000)}`);
   const sorted = samples.sort((a, b) => a - b);
   const medianCpu = sorted[Math.floor(sorted.length / 2)] ?? 0;
-  return summarize(JSON.parse(readFileSync(reportPath, "utf8")), { rate, seconds, medianCpu });
+  let report;
+  try {
+    report = JSON.parse(readFileSync(reportPath, "utf8"));
+  } catch (error) {
+    throw new Error(`artillery (${name}) left no readable report at ${reportPath}: ${error.message}`, {
+      cause: error,
+    });
+  }
+  return summarize(report, { rate, seconds, medianCpu });
 }
 
 function summarize(report, { rate, seconds, medianCpu }) {

@@ -1,6 +1,11 @@
 // Runs Stampede on workerd through Miniflare's API: no `wrangler dev` proxy in front, fresh
 // in-memory state, the D1 migrations applied. Also runs a bare worker on the same harness, whose
 // throughput is the ceiling every figure is read against.
+//
+// Ports: workerd binds port 0 and the harness reads back the port it got, so no other process on a
+// busy machine can take a port between its choice and its bind (choosing a free port and handing it
+// to workerd afterwards lost that race once: "Address already in use", an uncaught MiniflareCoreError).
+// A port asked for by name (a restart on the same state and URL) is retried while it is in use.
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -11,7 +16,10 @@ import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from "wran
 const BUILD_DIR = "loadtest/.build";
 const HOST = "127.0.0.1";
 
-/** A port nothing listens on now; workerd is then told to listen there directly. */
+/**
+ * A port nothing listens on now. Another process may take it before it is bound again: use it only
+ * where a port must be known before the listener starts (an inspector), never for a worker's socket.
+ */
 export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -57,38 +65,49 @@ export async function startStampede({
   name = "stampede",
   bindings = {},
   scriptPath = bundle(entry, name),
-  port,
+  port = 0,
   persistTo,
   inspectorPort,
+  migrations = true,
 } = {}) {
-  port ??= await freePort();
   // The bundle is one self-contained module, so wrangler's module rules have nothing to do here.
   // The static-asset layer is left out: deployed, Cloudflare routes requests past the storefront's
   // files before the worker runs, while here its simulation would run on workerd's one thread and
   // cost each API request more than the worker's own work (2,405 against 11,879 hot product reads/s).
   const { modulesRules, assets, ...workerOptions } =
     unstable_getMiniflareWorkerOptions("wrangler.toml").workerOptions;
-  const mf = start({
-    ...workerOptions,
-    name: "stampede",
-    scriptPath,
-    bindings: { ...workerOptions.bindings, ...bindings },
-    port,
-    persistTo,
-    inspectorPort,
-  });
-  await mf.ready;
-  await migrate(mf);
-  return { url: `http://${HOST}:${port}`, mf, stop: () => mf.dispose() };
+  const server = await serve(
+    {
+      ...workerOptions,
+      name: "stampede",
+      scriptPath,
+      bindings: { ...workerOptions.bindings, ...bindings },
+    },
+    { port, persistTo, inspectorPort },
+  );
+  // `migrations: false` on a restart over state already migrated, under load: Miniflare's binding
+  // proxy makes synchronous calls (Atomics.wait) that stop this thread reading workerd's stdout, and
+  // a restarted runtime answering a crowd of retries fills that pipe and waits on it: a deadlock.
+  if (!migrations) return server;
+  try {
+    await migrate(server.mf);
+  } catch (error) {
+    await server.stop().catch(() => {});
+    throw error;
+  }
+  return server;
 }
 
 /** The same harness serving a worker that answers 200 at once: what this machine can do at all. */
-export function startBare() {
-  return serve({
-    name: "bare",
-    script: 'export default { fetch() { return new Response("ok"); } };',
-    compatibilityDate: "2026-08-01",
-  });
+export function startBare({ port = 0 } = {}) {
+  return serve(
+    {
+      name: "bare",
+      script: 'export default { fetch() { return new Response("ok"); } };',
+      compatibilityDate: "2026-08-01",
+    },
+    { port },
+  );
 }
 
 /** The same harness serving one binding call per request (see bindings-worker.mjs). */
@@ -108,12 +127,35 @@ export async function startBindings() {
   return bindings;
 }
 
-/** Starts one worker on a free port and answers its URL. */
-async function serve(worker) {
-  const port = await freePort();
-  const mf = start({ ...worker, port });
-  await mf.ready;
-  return { url: `http://${HOST}:${port}`, mf, stop: () => mf.dispose() };
+/** How long a port asked for by name is waited for while another socket holds it. */
+const PORT_IN_USE_WAIT_MS = Number(process.env.LOADTEST_PORT_WAIT_MS ?? 15_000);
+
+/**
+ * Starts one worker on `port` (0: the port workerd is given by the system) and answers its URL.
+ * A named port that is in use is asked for again every half second until PORT_IN_USE_WAIT_MS; then,
+ * or on any other failure to start, the promise rejects with the reason (never an uncaught error).
+ */
+async function serve(worker, { port = 0, ...options } = {}) {
+  const deadline = Date.now() + PORT_IN_USE_WAIT_MS;
+  for (let attempt = 1; ; attempt++) {
+    const mf = start({ ...worker, ...options, port });
+    try {
+      await mf.ready;
+      const url = (await mf.unsafeGetDirectURL(worker.name)).origin;
+      return { url, mf, stop: () => mf.dispose() };
+    } catch (error) {
+      await mf.dispose().catch(() => {});
+      const inUse = error?.code === "ERR_ADDRESS_IN_USE";
+      if (inUse && port !== 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        continue;
+      }
+      const what = inUse
+        ? `port ${HOST}:${port} stayed in use (${attempt} attempts)`
+        : `workerd did not start${port ? ` on ${HOST}:${port}` : ""}`;
+      throw new Error(`${worker.name}: ${what}: ${error?.message ?? error}`, { cause: error });
+    }
+  }
 }
 
 let errorsShown = 0;

@@ -35,7 +35,18 @@ ${knee ? `<line x1="${x(knee.offered)}" y1="${pad.top}" x2="${x(knee.offered)}" 
 </svg>`;
 }
 
-export function writeReport({ scenario, target, ceiling, steps, kneeIndex, invalid, audit, startedAt }) {
+/** `failure`, when the harness could not finish the run: `{ stage, reason, codes, server }`. */
+export function writeReport({
+  scenario,
+  target,
+  ceiling,
+  steps,
+  kneeIndex,
+  invalid,
+  audit,
+  startedAt,
+  failure = null,
+}) {
   mkdirSync("loadtest/reports", { recursive: true });
   const stamp = startedAt.toISOString().replaceAll(":", "-").replace(/\..*/, "");
   const base = join("loadtest/reports", `${scenario}-${stamp}`);
@@ -46,6 +57,7 @@ export function writeReport({ scenario, target, ceiling, steps, kneeIndex, inval
     ceiling,
     knee: steps[kneeIndex] ?? null,
     invalid,
+    failure,
     steps,
     audit,
   };
@@ -62,6 +74,7 @@ export function writeReport({ scenario, target, ceiling, steps, kneeIndex, inval
 <p>Target ${escapeHtml(target)}, started ${escapeHtml(startedAt.toISOString())}. Bare-worker ceiling on the same harness: ${ceiling ? `${ceiling.rps} requests/s` : "not measured (remote target)"}.</p>
 <p>Knee: ${kneeIndex >= 0 ? `<strong>${steps[kneeIndex].offered} users/s</strong>, ${steps[kneeIndex].achievedRps} requests/s${ceiling ? ` (${(steps[kneeIndex].achievedRps / ceiling.rps).toFixed(2)} of the ceiling)` : ""}` : "none found (the first step already failed the criteria)"}: the highest step whose p99 stays within 2x of the first step's p99 with under 0.1% errors (sold-out 409s and 429s are expected answers, counted apart).</p>
 ${invalid ? `<p class="bad">Invalid run: ${escapeHtml(invalid)}</p>` : ""}
+${failure ? `<p class="bad">The run failed while ${escapeHtml(failure.stage)}: ${escapeHtml(failure.reason)}${failure.server ? ` (the server: ${escapeHtml(failure.server)})` : ""}. No audit was made.</p>` : ""}
 ${chart(steps, kneeIndex)}
 <table><tr><th>step</th><th>offered users/s</th><th>requests/s</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>2xx/3xx</th><th>sold out</th><th>429</th><th>other 4xx</th><th>5xx/net</th><th>errors</th><th>generator</th></tr>${rows}</table>
 ${audit ? `<h2>Audit</h2><pre>${escapeHtml(JSON.stringify(audit, null, 2))}</pre>` : ""}
