@@ -481,15 +481,23 @@ export class StockStore {
    * unchanged, so the books still add up.
    */
   unsell(hold: Reservation, now: number): number {
-    const current = this.#sql
-      .exec<{ take: string }>("SELECT stock_take AS take FROM stock WHERE id = 1")
-      .toArray()[0];
-    const units = hold.soldIn !== null && hold.soldIn === current?.take ? hold.quantity : 0;
     this.#sql.exec(
       "UPDATE reservations SET state = 'released', updated_at = ? WHERE order_id = ?",
       now,
       hold.orderId,
     );
+    return this.#backOnShelf(hold, hold.quantity, now);
+  }
+
+  /**
+   * Puts sold units of a hold back on hand (`committed` falls by as many) if they were sold under the
+   * stock take that stands; units sold before it were counted by it. Answers the units put back.
+   */
+  #backOnShelf(hold: Reservation, quantity: number, now: number): number {
+    const current = this.#sql
+      .exec<{ take: string }>("SELECT stock_take AS take FROM stock WHERE id = 1")
+      .toArray()[0];
+    const units = hold.soldIn !== null && hold.soldIn === current?.take ? quantity : 0;
     this.#sql.exec(
       "UPDATE stock SET on_hand = on_hand + ?, committed = committed - ?, updated_at = ? WHERE id = 1",
       units,
@@ -523,22 +531,13 @@ export class StockStore {
    * on the shelf when it was counted, so the count has them already. Answers the units put back.
    */
   returnUnits(key: string, hold: Reservation, quantity: number, now: number): number {
-    const current = this.#sql
-      .exec<{ take: string }>("SELECT stock_take AS take FROM stock WHERE id = 1")
-      .toArray()[0];
-    const units = hold.soldIn !== null && hold.soldIn === current?.take ? quantity : 0;
     this.#sql.exec(
       "UPDATE reservations SET returned = returned + ?, updated_at = ? WHERE order_id = ?",
       quantity,
       now,
       hold.orderId,
     );
-    this.#sql.exec(
-      "UPDATE stock SET on_hand = on_hand + ?, committed = committed - ?, updated_at = ? WHERE id = 1",
-      units,
-      units,
-      iso(now),
-    );
+    const units = this.#backOnShelf(hold, quantity, now);
     this.#sql.exec(
       "INSERT INTO returns (key, order_id, quantity, units, at) VALUES (?, ?, ?, ?, ?)",
       key,

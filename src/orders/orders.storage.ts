@@ -2,6 +2,7 @@ import { and, asc, desc, eq, gte, inArray, lt, or, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { type OrderItemRow, type OrderRow, type OrderStatus, orderItems, orders } from "../db/schema";
 import type { FULFILLMENT_STATUSES, Order } from "./orders.schemas";
+import { totalsOf } from "./orders.view";
 
 /**
  * An order as D1 shows it: the view its shard wrote with it, or (a row projected before views were)
@@ -10,8 +11,6 @@ import type { FULFILLMENT_STATUSES, Order } from "./orders.schemas";
 export function toOrder(row: OrderRow, items: OrderItemRow[]): Order {
   if (row.view) return row.view as Order;
   const currency = row.currency;
-  const subtotal = items.reduce((sum, item) => sum + item.quantity * item.unitAmount, 0);
-  const money = (amount: number) => ({ amount, currency });
   return {
     id: row.id,
     status: row.status,
@@ -25,13 +24,10 @@ export function toOrder(row: OrderRow, items: OrderItemRow[]): Order {
     total: { amount: row.totalAmount, currency: row.currency },
     customer: row.name ? { email: row.email, name: row.name } : { email: row.email },
     ...(row.shippingAddress ? { shippingAddress: row.shippingAddress as Order["shippingAddress"] } : {}),
-    totals: {
-      subtotal: money(subtotal),
-      discount: money(0),
-      shipping: money(0),
-      tax: money(0),
-      total: money(row.totalAmount),
-    },
+    totals: totalsOf(
+      items.map((item) => ({ quantity: item.quantity, unitPrice: { amount: item.unitAmount } })),
+      { amount: row.totalAmount, currency },
+    ),
     refunds: [],
     fulfillmentStatus: row.fulfillmentStatus,
     fulfillments: [],

@@ -1,3 +1,4 @@
+import type { Money } from "../shared/money";
 import { fulfillmentStatus } from "./lifecycle/after-sale";
 import type { OrderRow } from "./lifecycle/order";
 import type { Order } from "./orders.schemas";
@@ -20,7 +21,6 @@ export function toOrderView(row: OrderRow, audience: "buyer" | "shop" = "shop"):
           ...(row.actionUntil ? { actionExpiresAt: new Date(row.actionUntil).toISOString() } : {}),
         }
       : {};
-  const subtotal = row.items.reduce((sum, item) => sum + item.quantity * item.unitPrice.amount, 0);
   return {
     id: row.id,
     status: row.status,
@@ -31,13 +31,7 @@ export function toOrderView(row: OrderRow, audience: "buyer" | "shop" = "shop"):
       ? { email: row.customer.email, name: row.customer.name }
       : { email: row.customer.email },
     ...(row.shippingAddress ? { shippingAddress: row.shippingAddress as Order["shippingAddress"] } : {}),
-    totals: {
-      subtotal: money(subtotal),
-      discount: money(0),
-      shipping: money(0),
-      tax: money(0),
-      total: row.total,
-    },
+    totals: totalsOf(row.items, row.total),
     refunds: row.refunds.map((refund) => ({
       id: refund.id,
       amount: money(refund.amount),
@@ -71,4 +65,14 @@ export function toOrderView(row: OrderRow, audience: "buyer" | "shop" = "shop"):
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
+}
+
+/** The money of an order broken down: its lines, and (until pricing adds them) nothing else. */
+export function totalsOf(
+  items: { quantity: number; unitPrice: { amount: number } }[],
+  total: Money,
+): Order["totals"] {
+  const money = (amount: number) => ({ amount, currency: total.currency });
+  const subtotal = items.reduce((sum, item) => sum + item.quantity * item.unitPrice.amount, 0);
+  return { subtotal: money(subtotal), discount: money(0), shipping: money(0), tax: money(0), total };
 }

@@ -1,4 +1,4 @@
-import type { EventType, OrderEvent } from "../events.schemas";
+import { EVENT_TYPES, type EventType, type OrderEvent } from "../events.schemas";
 
 /**
  * The buyer's emails, one per order event they are told of: received (with the link to the order,
@@ -17,16 +17,8 @@ export type ShopIdentity = {
 
 export type RenderedEmail = { to: string; subject: string; text: string; html: string; replyTo?: string };
 
-/** The events a buyer is emailed about. */
-export const EMAILED: ReadonlySet<EventType> = new Set([
-  "order.created",
-  "order.paid",
-  "order.payment_failed",
-  "order.cancelled",
-  "order.refunded",
-  "order.partially_fulfilled",
-  "order.fulfilled",
-]);
+/** The events a buyer is emailed about: every order event (a cancel's refund is told by the cancel). */
+export const EMAILED: ReadonlySet<EventType> = new Set(EVENT_TYPES);
 
 function escapeHtml(text: string): string {
   return text
