@@ -1,8 +1,13 @@
 // The ops page: the sale at a glance. One request to the admin API per refresh (GET
 // /v1/admin/dashboard), none while the tab is hidden; charts drawn as inline SVG, no library.
+import { nav, TOKEN_KEY } from "./admin-api.js";
+import { emailScreen, emailsScreen } from "./admin-emails.js";
+import { fulfillmentsScreen } from "./admin-fulfillments.js";
+import { orderScreen } from "./admin-order.js";
+import { ordersScreen } from "./admin-orders.js";
+import { productsScreen } from "./admin-products.js";
 import { app, el, notice } from "./ui.js";
 
-const TOKEN_KEY = "stampede.adminToken";
 const WATCH_KEY = "stampede.watchedSkus";
 const REFRESH_MS = 5000;
 const MINUTES = 5;
@@ -84,6 +89,17 @@ function signIn(message) {
   );
 }
 
+/**
+ * The chart scales with its box; its labels are kept at 12 CSS pixels whatever the box's width
+ * (drawn in the viewBox's units, they would shrink to about 6 px on a phone).
+ */
+function readableText(chart, width) {
+  new ResizeObserver(() => {
+    const shown = chart.getBoundingClientRect().width;
+    if (shown > 0) chart.style.fontSize = `${(12 * width) / shown}px`;
+  }).observe(chart);
+}
+
 /** A line chart of several series over the same times; `max` at least 1 so a quiet sale draws flat. */
 function lineChart(testid, title, unit, times, series) {
   const width = 560;
@@ -110,6 +126,7 @@ function lineChart(testid, title, unit, times, series) {
       times.length ? time(times.at(-1)) : "",
     ),
   );
+  readableText(chart, width);
   for (const s of series) {
     let d = "";
     s.values.forEach((v, i) => {
@@ -167,28 +184,33 @@ function stockChart(rows) {
   );
 }
 
+// In a box that scrolls sideways: a wide table never widens a phone's page.
 const table = (caption, head, rows, testid) =>
   el(
-    "table",
-    { "data-testid": testid },
-    el("caption", {}, caption),
+    "div",
+    { class: "table-scroll" },
     el(
-      "thead",
-      {},
+      "table",
+      { "data-testid": testid },
+      el("caption", {}, caption),
       el(
-        "tr",
+        "thead",
         {},
-        head.map((h) => el("th", { scope: "col" }, h)),
-      ),
-    ),
-    el(
-      "tbody",
-      {},
-      rows.map((row) =>
         el(
           "tr",
           {},
-          row.map((cell) => el("td", {}, String(cell))),
+          head.map((h) => el("th", { scope: "col" }, h)),
+        ),
+      ),
+      el(
+        "tbody",
+        {},
+        rows.map((row) =>
+          el(
+            "tr",
+            {},
+            row.map((cell) => el("td", {}, String(cell))),
+          ),
         ),
       ),
     ),
@@ -247,6 +269,7 @@ function buildFrame() {
     },
   });
   show(
+    nav(),
     el("h1", {}, "Operations"),
     frame.top,
     watchForm(),
@@ -261,7 +284,7 @@ function renderStock(data) {
   frame.stock.replaceChildren(
     table(
       "Stock of the watched SKUs",
-      ["SKU", "stocked", "sold", "held", "available", `sold in ${data.minutes} min`],
+      ["SKU", "stocked", "sold", "held", "available", `sold (paid) in ${data.minutes} min`],
       rows.map((r) =>
         r.known
           ? [r.sku, r.stocked, r.committed, r.reserved, r.available, r.soldInWindow]
@@ -410,11 +433,32 @@ document.addEventListener("visibilitychange", () => {
   else clearTimeout(timer);
 });
 
+/** The screens under /admin/…, by path; /admin itself is the dashboard. */
+function screen(path) {
+  const [, , name, id] = path.split("/").map(decodeURIComponent);
+  if (name === "orders") return id ? () => orderScreen(id) : ordersScreen;
+  if (name === "emails") return id ? () => emailScreen(id) : emailsScreen;
+  if (name === "fulfillments") return fulfillmentsScreen;
+  if (name === "products") return productsScreen;
+  return null;
+}
+
 function start() {
   token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) return signIn();
+  clearTimeout(timer);
+  const other = screen(location.pathname);
+  if (other) {
+    say(null);
+    return other().then(() => {
+      // A refusal of the token sends the operator back to sign in.
+      if (!sessionStorage.getItem(TOKEN_KEY)) signIn("That token was not accepted.");
+    });
+  }
   buildFrame();
   tick();
 }
 
+// Searches push their filters into the URL: going back shows the screen as it was.
+window.addEventListener("popstate", start);
 start();
