@@ -31,9 +31,14 @@ function invalidRows(error) {
   if (!Array.isArray(rows)) return [];
   return [
     scrollTable(
-      "Rows to fix",
-      ["line", "problem"],
-      rows.map((row) => [String(row.row ?? ""), row.detail ?? row.message ?? JSON.stringify(row)]),
+      "Rows to fix (nothing was written)",
+      ["line", "order", "outcome", "detail"],
+      rows.map((row) => [
+        String(row.row ?? ""),
+        row.orderId ?? "",
+        String(row.outcome ?? "").replaceAll("_", " "),
+        row.detail ?? "",
+      ]),
       "import-invalid",
     ),
   ];

@@ -16,19 +16,23 @@ const localInput = (iso) => {
 const isoOf = (local) => (local ? new Date(local).toISOString() : undefined);
 const count = (value) => (String(value ?? "").trim() ? Number(value) : undefined);
 
+let rows = 0;
 function variantRow(variant = {}) {
+  const n = ++rows;
   const row = el(
     "fieldset",
     { class: "variant-row", "data-testid": "variant-row" },
     el("legend", {}, variant.sku ?? "New variant"),
     field("SKU", {
+      id: `sku-${n}`,
       name: "sku",
       required: true,
       value: variant.sku ?? "",
       pattern: "[A-Za-z0-9][A-Za-z0-9._\\-]*",
     }),
-    field("Title", { name: "vtitle", required: true, value: variant.title ?? "" }),
+    field("Title", { id: `vtitle-${n}`, name: "vtitle", required: true, value: variant.title ?? "" }),
     field("Price", {
+      id: `price-${n}`,
       name: "price",
       type: "number",
       min: 0,
@@ -42,8 +46,7 @@ function variantRow(variant = {}) {
   return row;
 }
 
-function productForm(product, done) {
-  const result = outcome("product-outcome");
+function productForm(product, done, result) {
   const variants = el("div", { class: "variants-edit" }, (product?.variants ?? [{}]).map(variantRow));
   const form = el(
     "form",
@@ -80,8 +83,8 @@ function productForm(product, done) {
           const saved = product
             ? await api("PUT", `/v1/admin/products/${encodeURIComponent(product.id)}`, { body })
             : await api("POST", "/v1/admin/products", { body });
-          result.show(product ? "Saved." : "Created. Set its stock below.");
           done(saved);
+          result.show(product ? "Saved." : "Created. Set its stock below.");
         } catch (error) {
           result.fail(error);
         }
@@ -161,7 +164,6 @@ function productForm(product, done) {
       { type: "submit", class: "primary", "data-testid": "product-save" },
       product ? "Save" : "Create",
     ),
-    result,
   );
   return form;
 }
@@ -189,18 +191,23 @@ function archive(product, container) {
   return [button, result];
 }
 
+/** The form and, once the product exists, its stock and archive; the outcome line outlives a save. */
 function editor(product) {
   const box = el("div", { class: "panel", "data-testid": "product-editor" });
+  const result = outcome("product-outcome");
   const done = (saved) => {
     history.replaceState(null, "", `/admin/products?id=${encodeURIComponent(saved.id)}`);
-    box.replaceChildren(...editorParts(saved, box, done));
+    box.replaceChildren(...editorParts(saved, box, done, result));
   };
-  box.append(...(product ? editorParts(product, box, done) : [productForm(null, done)]));
+  box.append(
+    ...(product ? editorParts(product, box, done, result) : [productForm(null, done, result), result]),
+  );
   return box;
 }
 
-const editorParts = (product, box, done) => [
-  productForm(product, done),
+const editorParts = (product, box, done, result) => [
+  productForm(product, done, result),
+  result,
   ...product.variants.map((variant) => stockPanel(variant.sku)),
   el("div", { class: "act" }, ...archive(product, box)),
 ];

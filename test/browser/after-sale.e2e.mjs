@@ -92,7 +92,15 @@ const adminOrder = (id) => adminCall("GET", `/v1/admin/orders/${encodeURICompone
 /** No part of the page is wider than a phone. */
 async function fitsPhone(page) {
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
-  assert.ok(width <= PHONE.width, `the page is ${width} px wide at ${PHONE.width} px`);
+  const wide = await page.evaluate(
+    (limit) =>
+      [...document.querySelectorAll("body *")]
+        .filter((node) => node.getBoundingClientRect().right > limit && !node.closest(".table-scroll > *"))
+        .slice(0, 5)
+        .map((node) => `${node.tagName.toLowerCase()}.${node.className}[${node.dataset.testid ?? ""}]`),
+    PHONE.width,
+  );
+  assert.ok(width <= PHONE.width, `the page is ${width} px wide at ${PHONE.width} px: ${wide.join(", ")}`);
 }
 
 let server;
@@ -372,5 +380,129 @@ describe("the day after the sale", () => {
     const refunds = cancelled.emails.filter((mail) => mail.event === "order.refunded");
     assert.equal(refunds.length, 1, `refunded emails: ${refunds.map((mail) => mail.id).join(", ")}`);
     assert.equal(cancelled.events.filter((event) => event.type === "order.refunded").length, 1);
+  });
+
+  it("sets up a drop with its stock, ships orders from a CSV and downloads the export, on a phone", async () => {
+    const ops = await newPage("after-sale-admin-setup");
+    await ops.setViewportSize(PHONE);
+    await ops.goto(`${BASE}/admin/products?new`);
+    await ops.getByTestId("admin-token").fill(ADMIN);
+    await ops.getByTestId("admin-sign-in").click();
+
+    // A product with two variants, a start time, limits and a waiting room.
+    const slug = `drop-${run.toLowerCase()}`;
+    const [red, blue] = [`DROP-${run}-RED`, `DROP-${run}-BLUE`];
+    const startsAt = new Date(Date.now() + 3 * 86_400_000);
+    startsAt.setSeconds(0, 0);
+    await ops.getByTestId("product-slug").fill(slug);
+    await ops.getByTestId("product-title").fill("Harbour Cap");
+    await ops.getByLabel("Category").fill("drops");
+    const rows = ops.getByTestId("variant-row");
+    await rows.nth(0).getByLabel("SKU").fill(red);
+    await rows.nth(0).getByLabel("Title").fill("Red");
+    await rows.nth(0).getByLabel("Price").fill("35");
+    await ops.getByRole("button", { name: "Add a variant" }).click();
+    await rows.nth(1).getByLabel("SKU").fill(blue);
+    await rows.nth(1).getByLabel("Title").fill("Blue");
+    await rows.nth(1).getByLabel("Price").fill("35");
+    const local = new Date(startsAt.getTime() - startsAt.getTimezoneOffset() * 60_000)
+      .toISOString()
+      .slice(0, 16);
+    await ops.getByLabel("Sale starts").fill(local);
+    await ops.getByLabel("Limit per order").fill("2");
+    await ops.getByLabel("Limit per customer").fill("3");
+    await ops.getByLabel("Waiting room: let in per minute").fill("120");
+    await ops.getByTestId("product-save").click();
+    await ops.getByTestId("product-outcome").filter({ hasText: "Created" }).waitFor();
+    const made = await adminCall("GET", `/v1/products/${slug}`);
+    assert.deepEqual(
+      [
+        made.variants.map((v) => [v.sku, v.price.amount]),
+        made.saleStartsAt,
+        made.maxPerOrder,
+        made.maxPerCustomer,
+        made.waitingRoom?.admitPerMinute,
+      ],
+      [
+        [
+          [red, 3500],
+          [blue, 3500],
+        ],
+        startsAt.toISOString(),
+        2,
+        3,
+        120,
+      ],
+    );
+
+    // Stock: a stock take in two buckets, then an adjustment with its reason.
+    await ops.locator(`#on-${red}`).fill("30");
+    await ops.locator(`#bk-${red}`).fill("2");
+    await ops.locator(`#on-${red}`).press("Enter");
+    await ops
+      .getByTestId(`stock-${red}`)
+      .filter({ hasText: "On hand 30" })
+      .filter({ hasText: "2 buckets" })
+      .waitFor();
+    await ops.locator(`#dl-${red}`).fill("5");
+    await ops.locator(`#rs-${red}`).fill("Found a box");
+    await ops.locator(`#rs-${red}`).press("Enter");
+    await ops.getByTestId(`stock-${red}`).filter({ hasText: "On hand 35" }).waitFor();
+    assert.equal((await adminCall("GET", `/v1/admin/inventory/${red}`)).onHand, 35);
+    await fitsPhone(ops);
+
+    // Archived after a confirmation: gone from the shop.
+    await ops.getByRole("button", { name: "Archive…" }).click();
+    await ops.getByTestId("confirm-yes").click();
+    await ops.getByTestId("products-table").waitFor();
+    assert.equal((await fetch(`${BASE}/v1/products/${slug}`)).status, 404);
+
+    // Two paid orders shipped from a file: a bad row first (nothing written), then checked, then applied.
+    const [first, second] = [
+      await apiOrder(`csv1-${run.toLowerCase()}@example.com`, [{ sku: SKU_A, quantity: 2 }]),
+      await apiOrder(`csv2-${run.toLowerCase()}@example.com`, [{ sku: SKU_A, quantity: 1 }]),
+    ];
+    const header = "order_id,lines,carrier,tracking_number,tracking_url";
+    await ops.goto(`${BASE}/admin/fulfillments`);
+    await ops
+      .getByTestId("import-text")
+      .fill(`${header}\n${first},all,DHL,DHL-${run}-1,\nNO-SUCH-ORDER,all,DHL,DHL-X,\n`);
+    await ops.getByTestId("import-check").click();
+    await ops.getByTestId("import-invalid").filter({ hasText: "NO-SUCH-ORDER" }).waitFor();
+    assert.equal(await ops.getByTestId("import-apply").isDisabled(), true);
+    await ops
+      .getByTestId("import-text")
+      .fill(
+        `${header}\n${first},${SKU_A}:1,DHL,DHL-${run}-1,https://track.example/DHL-${run}-1\n${second},all,DHL,DHL-${run}-2,\n`,
+      );
+    await ops.getByTestId("import-check").click();
+    await ops.getByTestId("import-summary").filter({ hasText: "2 would ship" }).waitFor();
+    assert.equal((await adminOrder(first)).fulfillments.length, 0, "a dry run writes nothing");
+    await ops.getByTestId("import-apply").click();
+    await ops.getByTestId("import-summary").filter({ hasText: "Applied: 2 shipped" }).waitFor();
+    assert.equal(await ops.getByTestId("import-rows").locator("tbody tr").count(), 2);
+    assert.equal((await adminOrder(first)).fulfillmentStatus, "partially_fulfilled");
+    assert.equal((await adminOrder(second)).fulfillmentStatus, "fulfilled");
+    await fitsPhone(ops);
+
+    // The warehouse's export: what is left to ship, downloaded with the admin token.
+    await ops.getByLabel("Fulfilment").selectOption("partially_fulfilled");
+    const [download] = await Promise.all([
+      ops.waitForEvent("download"),
+      ops.getByTestId("export-download").click(),
+    ]);
+    assert.match(download.suggestedFilename(), /^orders-.*\.csv$/);
+    const csv = await new Response(await download.createReadStream()).text();
+    assert.ok(csv.includes(first), "the partly shipped order is in the export");
+    assert.ok(!csv.includes(second), "the shipped one is not");
+
+    // The dashboard on the same phone: its tables scroll inside their boxes, its chart labels stay readable.
+    await ops.goto(`${BASE}/admin`);
+    await ops.getByTestId("chart-checkouts").locator("text.tick").first().waitFor();
+    await ops.getByTestId("ops-orders").waitFor();
+    await fitsPhone(ops);
+    const label = await ops.getByTestId("chart-checkouts").locator("text.tick").first().boundingBox();
+    assert.ok(label.height >= 11, `chart labels are ${label.height} px high`);
+    assert.match(await ops.getByTestId("ops-stock").textContent(), /sold \(paid\) in 5 min/);
   });
 });
