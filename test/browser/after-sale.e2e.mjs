@@ -505,4 +505,40 @@ describe("the day after the sale", () => {
     assert.ok(label.height >= 11, `chart labels are ${label.height} px high`);
     assert.match(await ops.getByTestId("ops-stock").textContent(), /sold \(paid\) in 5 min/);
   });
+
+  it("drops the 3-D Secure button once the bank's question is answered, and explains a missing token", async () => {
+    const page = await newPage("after-sale-3ds-answered");
+    await page.setViewportSize(PHONE);
+    await page.goto(`${BASE}/products/classic-tee`);
+    await page.getByTestId("add-to-cart").click();
+    await page.goto(`${BASE}/cart`);
+    await page.getByTestId("checkout-email").fill(`secure-${run.toLowerCase()}@example.com`);
+    await fillBuyer(page);
+    await page.getByLabel("Payment (test card)").selectOption("tok_3ds");
+    await page.getByTestId("place-order").click();
+    await page.waitForURL(/\/orders\//);
+    const button = page.getByTestId("confirm-payment");
+    await button.waitFor({ timeout: 20_000 });
+    // The buyer answers the bank elsewhere (another tab, their bank's app): this page only polls.
+    const challenge = new URL(await button.getAttribute("href"), BASE).pathname.split("/").at(-1);
+    const answered = await fetch(`${BASE}/v1/simulator/challenges/${challenge}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ result: "pass" }),
+    });
+    assert.ok(answered.ok, `the challenge answered ${answered.status}`);
+    await page.getByTestId("order-status").filter({ hasText: "Paid" }).waitFor({ timeout: 20_000 });
+    assert.equal(await button.count(), 0, "no button to confirm a payment that is paid");
+    await page.getByTestId("order-address").waitFor();
+
+    // The same order on a device that never saw it, without the email's link.
+    const id = new URL(page.url()).pathname.split("/")[2];
+    const stranger = await newPage("after-sale-no-token");
+    await stranger.goto(`${BASE}/orders/${id}`);
+    await stranger
+      .getByTestId("order-status")
+      .filter({ hasText: "needs the link from your order email" })
+      .waitFor();
+    await stranger.getByTestId("order-no-token").waitFor();
+  });
 });
