@@ -1,6 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { adminDashboardRoutes } from "./admin/dashboard.routes";
+import { emailPreviewRoutes } from "./admin/email-preview.routes";
 import { adminInventoryRoutes } from "./admin/inventory.routes";
 import { adminOrderActionRoutes } from "./admin/order-actions.routes";
 import { adminOrderRoutes } from "./admin/orders.routes";
@@ -112,6 +113,7 @@ function buildApp() {
   app.route("/v1/admin", webhookAdminRoutes);
   app.route("/", opsRoutes);
   app.route("/", storefrontRoutes);
+  app.route("/", emailPreviewRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
     type: "http",

@@ -8,6 +8,12 @@ const PAGES = [
   "/orders/01JANYORDER000000000000000-0",
   "/pay/challenge/pi_sim_anything",
   "/admin",
+  "/admin/orders",
+  "/admin/orders/01JANYORDER000000000000000-0",
+  "/admin/fulfillments",
+  "/admin/products",
+  "/admin/emails",
+  "/admin/emails/anything",
   "/docs",
 ];
 

@@ -62,6 +62,7 @@ export function cartPage() {
       // A drop's pass is bound to the email it was issued to.
       value: dropPass(lines)?.email,
     }),
+    ...buyerFields(lines.some((line) => line.ships !== false)),
     ...paymentFields({ amount: total, currency: lines[0].price.currency }),
     el(
       "button",
@@ -75,6 +76,54 @@ export function cartPage() {
     el("p", { class: "total" }, "Total ", money({ amount: total, currency: lines[0].price.currency })),
     form,
   );
+}
+
+const text = (label, name, autocomplete, attributes = {}) => [
+  el("label", { for: name }, label),
+  el("input", { id: name, name, autocomplete, "data-testid": `checkout-${name}`, ...attributes }),
+];
+
+/** The buyer's name, and where to ship when anything in the cart ships (then each line is required). */
+function buyerFields(ships) {
+  const name = text("Full name", "name", "name", { required: ships, maxlength: 200 });
+  if (!ships) return name;
+  return [
+    ...name,
+    el(
+      "fieldset",
+      { class: "address", "data-testid": "shipping-address" },
+      el("legend", {}, "Shipping address"),
+      ...text("Address", "line1", "address-line1", { required: true, maxlength: 200 }),
+      ...text("Apartment, suite (optional)", "line2", "address-line2", { maxlength: 200 }),
+      ...text("City", "city", "address-level2", { required: true, maxlength: 100 }),
+      ...text("State or region (optional)", "region", "address-level1", { maxlength: 100 }),
+      ...text("Postal code", "postalCode", "postal-code", { required: true, maxlength: 20 }),
+      ...text("Country (2-letter code, e.g. US)", "country", "country", {
+        required: true,
+        minlength: 2,
+        maxlength: 2,
+        pattern: "[A-Za-z]{2}",
+        autocapitalize: "characters",
+      }),
+    ),
+  ];
+}
+
+/** The address as the API takes it (empty optional lines left out), or none when nothing ships. */
+function shippingAddress(form, name) {
+  if (!form.has("line1")) return null;
+  const value = (field) => String(form.get(field) ?? "").trim();
+  const address = {
+    ...(name ? { name } : {}),
+    line1: value("line1"),
+    line2: value("line2"),
+    city: value("city"),
+    region: value("region"),
+    postalCode: value("postalCode"),
+    country: value("country").toUpperCase(),
+  };
+  for (const optional of ["line2", "region"]) if (!address[optional]) delete address[optional];
+  return address;
 }
 
 /** How this deployment pays (set by the worker on the page): test cards only with the simulator. */
@@ -191,9 +240,12 @@ async function placeOrder(event) {
   button.disabled = true;
   const form = new FormData(event.target);
   const pass = dropPass(cart.lines());
+  const name = String(form.get("name") ?? "").trim();
+  const address = shippingAddress(form, name);
   const order = {
     items: cart.lines().map(({ sku, quantity }) => ({ sku, quantity })),
-    customer: { email: String(form.get("email")) },
+    customer: { email: String(form.get("email")), ...(name ? { name } : {}) },
+    ...(address ? { shippingAddress: address } : {}),
     ...(pass ? { admission: { pass: pass.pass } } : {}),
   };
   try {

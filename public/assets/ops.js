@@ -1,30 +1,18 @@
 // The ops page: the sale at a glance. One request to the admin API per refresh (GET
-// /v1/admin/dashboard), none while the tab is hidden; charts drawn as inline SVG, no library.
+// /v1/admin/dashboard), none while the tab is hidden; its charts are ops-charts.js. The screens
+// under /admin/… share its shell and sign-in.
+import { nav, TOKEN_KEY } from "./admin-api.js";
+import { emailScreen, emailsScreen } from "./admin-emails.js";
+import { fulfillmentsScreen } from "./admin-fulfillments.js";
+import { orderScreen } from "./admin-order.js";
+import { ordersScreen } from "./admin-orders.js";
+import { productsScreen } from "./admin-products.js";
+import { lineChart, stockChart, time, ZONE } from "./ops-charts.js";
 import { app, el, notice } from "./ui.js";
 
-const TOKEN_KEY = "stampede.adminToken";
 const WATCH_KEY = "stampede.watchedSkus";
 const REFRESH_MS = 5000;
 const MINUTES = 5;
-const SVG = "http://www.w3.org/2000/svg";
-
-const svg = (tag, attributes = {}, ...children) => {
-  const node = document.createElementNS(SVG, tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
-  node.append(...children);
-  return node;
-};
-
-// One time zone for every time on the page: the operator's, named in the header.
-const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
-const clock = new Intl.DateTimeFormat(undefined, {
-  timeZone: ZONE,
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-  hour12: false,
-});
-const time = (iso) => clock.format(new Date(iso));
 const money = ({ amount, currency }) =>
   new Intl.NumberFormat(undefined, { style: "currency", currency }).format(amount / 100);
 
@@ -84,111 +72,33 @@ function signIn(message) {
   );
 }
 
-/** A line chart of several series over the same times; `max` at least 1 so a quiet sale draws flat. */
-function lineChart(testid, title, unit, times, series) {
-  const width = 560;
-  const height = 160;
-  const pad = { left: 44, right: 8, top: 10, bottom: 22 };
-  const values = series.flatMap((s) => s.values.filter((v) => v !== null));
-  const max = Math.max(1, ...values);
-  const x = (i) => pad.left + (i / Math.max(1, times.length - 1)) * (width - pad.left - pad.right);
-  const y = (v) => pad.top + (1 - v / max) * (height - pad.top - pad.bottom);
-  const chart = svg(
-    "svg",
-    { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title, class: "chart" },
-    svg("line", { x1: pad.left, x2: width - pad.right, y1: y(0), y2: y(0), class: "axis" }),
-    svg(
-      "text",
-      { x: pad.left - 6, y: y(max) + 4, "text-anchor": "end", class: "tick" },
-      `${Math.round(max * 10) / 10}`,
-    ),
-    svg("text", { x: pad.left - 6, y: y(0) + 4, "text-anchor": "end", class: "tick" }, "0"),
-    svg("text", { x: pad.left, y: height - 4, class: "tick" }, times.length ? time(times[0]) : ""),
-    svg(
-      "text",
-      { x: width - pad.right, y: height - 4, "text-anchor": "end", class: "tick" },
-      times.length ? time(times.at(-1)) : "",
-    ),
-  );
-  for (const s of series) {
-    let d = "";
-    s.values.forEach((v, i) => {
-      if (v === null) return;
-      d += `${d && s.values[i - 1] !== null ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
-    });
-    chart.append(svg("path", { d, fill: "none", stroke: s.color, "stroke-width": 2, "data-series": s.name }));
-  }
-  const legend = el(
-    "p",
-    { class: "legend" },
-    series.map((s) => {
-      const last = s.values.filter((v) => v !== null).at(-1);
-      return el("span", {}, el("i", { style: `background:${s.color}` }), ` ${s.name} ${last ?? "–"}${unit}`);
-    }),
-  );
-  return el("figure", { "data-testid": testid }, el("figcaption", {}, title), chart, legend);
-}
-
-/** Units sold (and held) against what the sale started with, one bar per watched SKU. */
-function stockChart(rows) {
-  const known = rows.filter((r) => r.known);
-  if (known.length === 0)
-    return el(
-      "p",
-      { class: "muted", "data-testid": "chart-stock" },
-      "No SKU is selling yet; watch one below.",
-    );
-  return el(
-    "figure",
-    { "data-testid": "chart-stock" },
-    el("figcaption", {}, "Units sold against stock"),
-    el(
-      "div",
-      { class: "bars" },
-      known.map((r) => {
-        const total = Math.max(1, r.stocked);
-        return el(
-          "div",
-          { class: "bar-row", "data-sku": r.sku },
-          el("span", { class: "bar-label" }, r.sku),
-          el(
-            "span",
-            {
-              class: "bar",
-              title: `${r.committed} sold, ${r.reserved} held, ${r.available} left of ${r.stocked}`,
-            },
-            el("span", { class: "sold", style: `width:${(100 * r.committed) / total}%` }),
-            el("span", { class: "held", style: `width:${(100 * r.reserved) / total}%` }),
-          ),
-          el("span", { class: "bar-value" }, `${r.committed} / ${r.stocked}`),
-        );
-      }),
-    ),
-  );
-}
-
+// In a box that scrolls sideways: a wide table never widens a phone's page.
 const table = (caption, head, rows, testid) =>
   el(
-    "table",
-    { "data-testid": testid },
-    el("caption", {}, caption),
+    "div",
+    { class: "table-scroll" },
     el(
-      "thead",
-      {},
+      "table",
+      { "data-testid": testid },
+      el("caption", {}, caption),
       el(
-        "tr",
+        "thead",
         {},
-        head.map((h) => el("th", { scope: "col" }, h)),
-      ),
-    ),
-    el(
-      "tbody",
-      {},
-      rows.map((row) =>
         el(
           "tr",
           {},
-          row.map((cell) => el("td", {}, String(cell))),
+          head.map((h) => el("th", { scope: "col" }, h)),
+        ),
+      ),
+      el(
+        "tbody",
+        {},
+        rows.map((row) =>
+          el(
+            "tr",
+            {},
+            row.map((cell) => el("td", {}, String(cell))),
+          ),
         ),
       ),
     ),
@@ -247,6 +157,7 @@ function buildFrame() {
     },
   });
   show(
+    nav(),
     el("h1", {}, "Operations"),
     frame.top,
     watchForm(),
@@ -261,7 +172,7 @@ function renderStock(data) {
   frame.stock.replaceChildren(
     table(
       "Stock of the watched SKUs",
-      ["SKU", "stocked", "sold", "held", "available", `sold in ${data.minutes} min`],
+      ["SKU", "stocked", "sold", "held", "available", `sold (paid) in ${data.minutes} min`],
       rows.map((r) =>
         r.known
           ? [r.sku, r.stocked, r.committed, r.reserved, r.available, r.soldInWindow]
@@ -410,11 +321,32 @@ document.addEventListener("visibilitychange", () => {
   else clearTimeout(timer);
 });
 
+/** The screens under /admin/…, by path; /admin itself is the dashboard. */
+function screen(path) {
+  const [, , name, id] = path.split("/").map(decodeURIComponent);
+  if (name === "orders") return id ? () => orderScreen(id) : ordersScreen;
+  if (name === "emails") return id ? () => emailScreen(id) : emailsScreen;
+  if (name === "fulfillments") return fulfillmentsScreen;
+  if (name === "products") return productsScreen;
+  return null;
+}
+
 function start() {
   token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) return signIn();
+  clearTimeout(timer);
+  const other = screen(location.pathname);
+  if (other) {
+    say(null);
+    return other().then(() => {
+      // A refusal of the token sends the operator back to sign in.
+      if (!sessionStorage.getItem(TOKEN_KEY)) signIn("That token was not accepted.");
+    });
+  }
   buildFrame();
   tick();
 }
 
+// Searches push their filters into the URL: going back shows the screen as it was.
+window.addEventListener("popstate", start);
 start();

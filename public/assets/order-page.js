@@ -12,9 +12,102 @@ const outcomes = {
   cancelled: "Cancelled.",
 };
 
+/**
+ * The order's token: from the link in the buyer's email (`#token=…`, kept like the tokens of orders
+ * placed here, then taken out of the address bar), or from this browser's own orders.
+ */
+function orderToken(id) {
+  const orders = readJson(ORDERS_KEY, {});
+  const fromLink = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (fromLink) {
+    orders[id] = fromLink;
+    localStorage.setItem(ORDERS_KEY, JSON.stringify(orders));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return orders[id];
+}
+
+const httpLink = (url, text) => {
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol === "https:" || parsed.protocol === "http:")
+      return el("a", { href: parsed.href, rel: "noopener noreferrer", target: "_blank" }, text);
+  } catch {
+    // not a URL: shown as text
+  }
+  return text;
+};
+
+/** Once the payment is settled: the lines, the money, where it ships, what was shipped or refunded. */
+function settled(current) {
+  const a = current.shippingAddress;
+  const lines = (list) => list.map((line) => `${line.quantity} × ${line.sku}`).join(", ");
+  return [
+    el(
+      "ul",
+      { class: "lines" },
+      current.items.map((item) =>
+        el("li", {}, `${item.quantity} × ${item.title} · ${money(item.unitPrice)}`),
+      ),
+    ),
+    el("p", { class: "total" }, "Total ", money(current.total)),
+    a
+      ? el(
+          "section",
+          { "data-testid": "order-address" },
+          el("h2", {}, "Shipping to"),
+          el(
+            "address",
+            {},
+            [a.name, a.line1, a.line2, [a.postalCode, a.city].join(" "), a.region, a.country]
+              .filter(Boolean)
+              .flatMap((line) => [line, el("br")]),
+          ),
+        )
+      : null,
+    current.fulfillments?.length
+      ? el(
+          "section",
+          { "data-testid": "order-fulfillments" },
+          el("h2", {}, "Shipped"),
+          el(
+            "ul",
+            {},
+            current.fulfillments.map((f) =>
+              el(
+                "li",
+                {},
+                `${lines(f.lines)} with ${f.carrier}, tracking `,
+                f.trackingUrl ? httpLink(f.trackingUrl, f.trackingNumber) : f.trackingNumber,
+              ),
+            ),
+          ),
+        )
+      : null,
+    current.refunds?.length
+      ? el(
+          "section",
+          { "data-testid": "order-refunds" },
+          el("h2", {}, "Refunds"),
+          el(
+            "ul",
+            {},
+            current.refunds.map((r) =>
+              el(
+                "li",
+                {},
+                `${money(r.amount)}${r.lines ? ` for ${lines(r.lines)}` : ""} · ${r.status === "succeeded" ? "refunded" : r.status === "failed" ? "not refunded" : "on its way"}`,
+              ),
+            ),
+          ),
+        )
+      : null,
+  ];
+}
+
 export async function order() {
   const id = location.pathname.split("/")[2] ?? "";
-  const token = readJson(ORDERS_KEY, {})[id];
+  const token = orderToken(id);
   const status = el(
     "p",
     { class: "order-status", "data-testid": "order-status", "aria-live": "polite" },
@@ -22,7 +115,14 @@ export async function order() {
   );
   render(el("h1", {}, "Your order"), el("p", { class: "muted" }, `Order ${id}`), status);
   if (!token) {
-    status.textContent = "This order was placed on another device.";
+    status.textContent = "This page needs the link from your order email to show the order.";
+    app.append(
+      el(
+        "p",
+        { "data-testid": "order-no-token" },
+        "Open the link in the email we sent when you ordered (it works on any device), or open this page in the browser you ordered with.",
+      ),
+    );
     return;
   }
   for (;;) {
@@ -32,25 +132,26 @@ export async function order() {
     if (response?.ok) {
       const current = await response.json();
       const open = current.status === "pending_payment" && outcomes[current.payment.status];
-      status.textContent = open ? outcomes[current.payment.status] : outcomes[current.status];
-      status.dataset.status = current.status;
+      status.textContent = current.cancelledAt
+        ? current.payment.status === "refunded"
+          ? "Cancelled: your payment was refunded in full."
+          : "Cancelled: your payment is being refunded in full."
+        : open
+          ? outcomes[current.payment.status]
+          : outcomes[current.status];
+      status.dataset.status = current.cancelledAt ? "cancelled" : current.status;
       status.dataset.payment = current.payment.status;
       if (current.payment.nextAction) offerAction(id, token, current.payment.nextAction);
+      // The bank's question is answered (here, in another tab, or it expired): no button for it.
+      if (current.payment.status !== "requires_action") withdrawAction();
       if (current.status !== "pending_payment") {
-        app.append(
-          el(
-            "ul",
-            { class: "lines" },
-            current.items.map((item) =>
-              el("li", {}, `${item.quantity} × ${item.title} · ${money(item.unitPrice)}`),
-            ),
-          ),
-          el("p", { class: "total" }, "Total ", money(current.total)),
-        );
+        app.append(...settled(current).filter(Boolean));
         return;
       }
     } else if (response?.status === 404) {
-      status.textContent = "This order could not be found.";
+      // The shop answers the same for an unknown order and a wrong token.
+      status.textContent =
+        "This order could not be found. Check that you used the whole link from your order email.";
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -59,17 +160,22 @@ export async function order() {
 
 /** What the buyer's bank asks for, offered once per page: a challenge page, or Stripe.js's own. */
 let offered = false;
+let actionButton = null;
+function withdrawAction() {
+  actionButton?.remove();
+  actionButton = null;
+}
+
 function offerAction(id, token, action) {
   if (offered) return;
   offered = true;
   if (action.type === "redirect_to_url") {
-    app.append(
-      el(
-        "a",
-        { class: "button primary", href: action.url, "data-testid": "confirm-payment" },
-        "Confirm the payment",
-      ),
+    actionButton = el(
+      "a",
+      { class: "button primary", href: action.url, "data-testid": "confirm-payment" },
+      "Confirm the payment",
     );
+    app.append(actionButton);
     return;
   }
   loadStripe()

@@ -206,6 +206,8 @@ async function product() {
       title: `${item.title} (${selected.title})`,
       price: selected.price,
       slug: item.slug,
+      // Checkout asks for an address when anything in the cart ships.
+      ships: item.requiresShipping !== false,
     });
     say(`Added ${item.title} (${selected.title}) to your cart.`);
   });

@@ -1,7 +1,11 @@
 import { createMiddleware } from "hono/factory";
 
 /** The nonce a page puts on an inline `<script>` or `<style>` it cannot move to /assets. */
-export type SecurityHeadersVariables = { cspNonce: string };
+export type SecurityHeadersVariables = {
+  cspNonce: string;
+  /** Set by a page that frames the shop's own pages (the admin's email preview). */
+  framesSelf?: boolean;
+};
 
 export type SecurityHeadersOptions = {
   /** Origins a page may load scripts from besides its own: Stripe.js and Turnstile by default. */
@@ -40,7 +44,11 @@ function newNonce(): string {
   return btoa(String.fromCharCode(...bytes));
 }
 
-function contentSecurityPolicy(options: Required<SecurityHeadersOptions>, nonce: string): string {
+function contentSecurityPolicy(
+  options: Required<SecurityHeadersOptions>,
+  nonce: string,
+  framesSelf: boolean,
+): string {
   const self = "'self'";
   const nonced = `'nonce-${nonce}'`;
   return [
@@ -49,7 +57,7 @@ function contentSecurityPolicy(options: Required<SecurityHeadersOptions>, nonce:
     `style-src ${self} ${nonced}`,
     `img-src ${self} ${options.imageSources.join(" ")}`,
     `connect-src ${self} ${options.connectSources.join(" ")}`,
-    `frame-src ${options.frameSources.join(" ")}`,
+    `frame-src ${[...(framesSelf ? [self] : []), ...options.frameSources].join(" ")}`,
     "object-src 'none'",
     "base-uri 'none'",
     "form-action 'self'",
@@ -60,7 +68,7 @@ function contentSecurityPolicy(options: Required<SecurityHeadersOptions>, nonce:
 /**
  * `nosniff` on every answer; on an HTML answer also a Content-Security-Policy that allows what the
  * pages load (their own origin, Stripe.js and its frames, Turnstile) and nothing inline without the
- * request's nonce, no framing by anyone, and a referrer policy (a page may set a stricter one, as
+ * request's nonce, no framing by anyone (a page that sets its own policy keeps it), and a referrer policy (a page may set a stricter one, as
  * the 3-D Secure challenge does: its URL is a capability).
  */
 export function securityHeaders(options: SecurityHeadersOptions = {}) {
@@ -72,7 +80,13 @@ export function securityHeaders(options: SecurityHeadersOptions = {}) {
       await next();
       c.header(NOSNIFF, "nosniff");
       if (!(c.res.headers.get("Content-Type") ?? "").startsWith("text/html")) return;
-      c.header("Content-Security-Policy", contentSecurityPolicy(settled, nonce));
+      // A route that set its own policy (a page meant to be framed by the shop) keeps it, and its
+      // frame-ancestors stands in for X-Frame-Options.
+      if (c.res.headers.has("Content-Security-Policy")) return;
+      c.header(
+        "Content-Security-Policy",
+        contentSecurityPolicy(settled, nonce, c.get("framesSelf") === true),
+      );
       c.header("X-Frame-Options", "DENY");
       if (!c.res.headers.has("Referrer-Policy")) c.header("Referrer-Policy", settled.referrerPolicy);
     },

@@ -12,6 +12,8 @@ const page = (name: Page) => (c: Context<AppEnv>) => {
   c.header("Cache-Control", "no-cache");
   // The challenge's URL is a capability: it leaves the page with no link or request.
   if (name === "challenge") c.header("Referrer-Policy", "no-referrer");
+  // The admin's email screen frames the shop's preview of an email (under that page's own policy).
+  if (name === "admin") c.set("framesSelf", true);
   const mode = paymentMode(c.env);
   const payments = mode.ready ? mode.provider : "off";
   const stripeKey = payments === "stripe" ? (c.env.STRIPE_PUBLISHABLE_KEY ?? "") : "";
@@ -28,5 +30,12 @@ export const storefrontRoutes = new Hono<AppEnv>()
   // The payment simulator's 3-D Secure challenge, as a bank's page would show it.
   .get("/pay/challenge/:id", page("challenge"))
   .get("/admin", page("admin"))
+  // The operator's screens: the same shell, whose script picks the screen from the path.
+  .get("/admin/orders", page("admin"))
+  .get("/admin/orders/:id", page("admin"))
+  .get("/admin/fulfillments", page("admin"))
+  .get("/admin/products", page("admin"))
+  .get("/admin/emails", page("admin"))
+  .get("/admin/emails/:id", page("admin"))
   // Browsers ask for this on every page; the icon is a static asset.
   .get("/favicon.ico", (c) => c.redirect("/favicon.svg", 301));

@@ -58,7 +58,8 @@ export const ListDeadLettersArgs = z
   .object({
     endpointId: EndpointId.optional(),
     state: z.enum(DEAD_LETTER_STATES).optional(),
-    limit: z.number().int().min(1).max(100),
+    // A page and one more, to know whether another follows.
+    limit: z.number().int().min(1).max(101),
     beforeId: DeadLetterId.optional(),
   })
   .strict();

@@ -110,3 +110,21 @@ export function useBrowser() {
 export function stopService(service) {
   if (service) process.kill(-service.pid, "SIGTERM");
 }
+
+/** Fills the checkout's name and shipping address (required when the cart holds what ships). */
+export async function fillBuyer(
+  page,
+  {
+    name = "Ada Shopper",
+    line1 = "1 Market Street",
+    city = "Springfield",
+    postalCode = "12345",
+    country = "US",
+  } = {},
+) {
+  await page.getByTestId("checkout-name").fill(name);
+  await page.getByTestId("checkout-line1").fill(line1);
+  await page.getByTestId("checkout-city").fill(city);
+  await page.getByTestId("checkout-postalCode").fill(postalCode);
+  await page.getByTestId("checkout-country").fill(country);
+}

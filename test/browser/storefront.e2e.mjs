@@ -3,7 +3,16 @@
 // Run with `npm run test:browser` (every file in test/browser); screenshots land in test/screenshots/.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { ADMIN, adminCall, BASE, newPage, startService, stopService, useBrowser } from "./harness.mjs";
+import {
+  ADMIN,
+  adminCall,
+  BASE,
+  fillBuyer,
+  newPage,
+  startService,
+  stopService,
+  useBrowser,
+} from "./harness.mjs";
 
 let server;
 before(async () => {
@@ -29,6 +38,7 @@ describe("storefront", () => {
     await page.getByTestId("cart-link").click();
     await page.getByTestId("checkout-email").fill("shopper@example.com");
     await page.getByLabel("Payment (test card)").selectOption("tok_ok");
+    await fillBuyer(page);
     await page.getByTestId("place-order").click();
     await page.waitForURL(/\/orders\//);
     await page.getByTestId("order-status").filter({ hasText: "Paid" }).waitFor({ timeout: 20_000 });
@@ -47,6 +57,7 @@ describe("storefront", () => {
       await page.goto(`${BASE}/cart`);
       await page.getByTestId("checkout-email").fill("secure@example.com");
       await page.getByLabel("Payment (test card)").selectOption(card);
+      await fillBuyer(page);
       await page.getByTestId("place-order").click();
       await page.waitForURL(/\/orders\//);
       await page
@@ -135,6 +146,7 @@ describe("storefront", () => {
     }
     assert.equal(await page.getByTestId("checkout-email").inputValue(), "queued@example.com");
     await page.getByLabel("Payment (test card)").selectOption("tok_ok");
+    await fillBuyer(page);
     await page.getByTestId("place-order").click();
     await page.waitForURL(/\/orders\//);
     await page.getByTestId("order-status").filter({ hasText: "Paid" }).waitFor({ timeout: 20_000 });
@@ -181,6 +193,7 @@ describe("storefront", () => {
     await page.getByTestId("add-to-cart").click();
     await page.goto(`${BASE}/cart`);
     await page.getByTestId("checkout-email").fill("double@example.com");
+    await fillBuyer(page);
     await page.getByTestId("place-order").dblclick();
     await page.waitForURL(/\/orders\//);
     await page.getByTestId("order-status").filter({ hasText: "Paid" }).waitFor({ timeout: 20_000 });
@@ -208,6 +221,7 @@ describe("storefront", () => {
     await adminCall("PUT", "/v1/admin/inventory/FLASH-SNEAKER", { onHand: 0 });
     await page.goto(`${BASE}/cart`);
     await page.getByTestId("checkout-email").fill("late@example.com");
+    await fillBuyer(page);
     await page.getByTestId("place-order").click();
     await page.getByRole("status").filter({ hasText: "Sold out" }).waitFor();
     await page.shot();
@@ -318,6 +332,12 @@ describe("security headers", () => {
         () => page.locator("#app").filter({ hasNotText: "Loading…" }).waitFor(),
       ],
       ["/admin", () => page.getByTestId("admin-token").waitFor()],
+      ["/admin/orders", () => page.getByTestId("admin-token").waitFor()],
+      ["/admin/orders/01JANYORDER000000000000000-0", () => page.getByTestId("admin-token").waitFor()],
+      ["/admin/fulfillments", () => page.getByTestId("admin-token").waitFor()],
+      ["/admin/products", () => page.getByTestId("admin-token").waitFor()],
+      ["/admin/emails", () => page.getByTestId("admin-token").waitFor()],
+      ["/admin/emails/0.evt_unknown", () => page.getByTestId("admin-token").waitFor()],
       ["/docs", () => page.getByRole("heading", { name: "Schemas" }).waitFor()],
       ["/no-such-page", () => page.getByRole("heading", { name: "Page not found" }).waitFor()],
     ];

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startFakeStripe } from "../fakes/stripe-api.mjs";
-import { newPage, PORT, startService, useBrowser } from "./harness.mjs";
+import { fillBuyer, newPage, PORT, startService, useBrowser } from "./harness.mjs";
 
 useBrowser();
 
@@ -78,6 +78,7 @@ describe("storefront with Stripe", () => {
     assert.equal(await page.getByLabel("Payment (test card)").count(), 0, "no test cards with Stripe");
     await page.getByTestId("checkout-email").fill("card@example.com");
     await page.shot();
+    await fillBuyer(page);
     await page.getByTestId("place-order").click();
     await page.waitForURL(/\/orders\//);
     // The page completes the challenge by itself, asks the shop to check, and the order is paid:

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { startFakeTurnstile, TURNSTILE_TEST_SECRET } from "../fakes/turnstile.mjs";
-import { adminCall, newPage, PORT, startService, useBrowser } from "./harness.mjs";
+import { adminCall, fillBuyer, newPage, PORT, startService, useBrowser } from "./harness.mjs";
 
 useBrowser();
 
@@ -99,6 +99,7 @@ describe("storefront with Turnstile", () => {
     await page.waitForURL(/\/cart$/, { timeout: 30_000 });
     assert.equal(await page.getByTestId("checkout-email").inputValue(), "guarded@example.com");
     await page.getByLabel("Payment (test card)").selectOption("tok_ok");
+    await fillBuyer(page);
     await page.getByTestId("place-order").click();
     await page.waitForURL(/\/orders\//);
     await page.getByTestId("order-status").filter({ hasText: "Paid" }).waitFor({ timeout: 20_000 });

@@ -1,0 +1,176 @@
+// What the /admin screens share: the admin token (kept for this tab only), calls to the admin API
+// that turn a refusal into the API's own words (its problem detail), the screens' navigation and an
+// in-page confirmation for anything that cannot be undone.
+import { el } from "./ui.js";
+
+export const TOKEN_KEY = "stampede.adminToken";
+
+/** A refusal of the admin API: its problem document's detail and code, and the HTTP status. */
+class ApiError extends Error {
+  constructor(status, problem) {
+    const fields = (problem?.errors ?? []).map(
+      (e) => `${e.path ?? e.field ?? ""}: ${e.message ?? e.detail ?? ""}`,
+    );
+    super([problem?.detail ?? problem?.title ?? `The shop answered ${status}`, ...fields].join(" · "));
+    this.status = status;
+    this.code = problem?.code;
+    this.problem = problem;
+  }
+}
+
+/**
+ * One call to the admin API with the tab's token. `body` is sent as JSON unless it is a string
+ * (a CSV); `as: "response"` hands back the raw response (a file to download).
+ */
+export async function api(method, path, { body, headers = {}, as = "json" } = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY) ?? "";
+  const type = typeof body === "string" ? "text/csv" : "application/json";
+  const response = await fetch(path, {
+    method,
+    headers: {
+      Authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { "Content-Type": type }),
+      ...headers,
+    },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+  if (!response.ok) {
+    const problem = await response.json().catch(() => null);
+    if (response.status === 401) sessionStorage.removeItem(TOKEN_KEY);
+    throw new ApiError(response.status, problem);
+  }
+  if (as === "response") return response;
+  return response.status === 204 ? null : response.json();
+}
+
+export const money = (value) =>
+  value
+    ? new Intl.NumberFormat(undefined, { style: "currency", currency: value.currency }).format(
+        value.amount / 100,
+      )
+    : "–";
+
+const stamp = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+export const when = (iso) => (iso ? stamp.format(new Date(iso)) : "");
+
+/** The screens' links, the current one marked. */
+export function nav() {
+  const here = location.pathname;
+  const link = (href, label) =>
+    el(
+      "a",
+      {
+        href,
+        "aria-current": here === href || (href !== "/admin" && here.startsWith(href)) ? "page" : false,
+      },
+      label,
+    );
+  return el(
+    "nav",
+    { class: "admin-nav", "aria-label": "Operations" },
+    link("/admin", "Dashboard"),
+    link("/admin/orders", "Orders"),
+    link("/admin/fulfillments", "Fulfilment CSV"),
+    link("/admin/products", "Products"),
+    link("/admin/emails", "Emails"),
+  );
+}
+
+/** A line of feedback under an action: what happened, or the API's refusal. */
+export function outcome(testid) {
+  const line = el("p", { class: "outcome", role: "status", "aria-live": "polite", "data-testid": testid });
+  line.show = (message, tone = "ok") => {
+    line.textContent = message;
+    line.dataset.tone = tone;
+  };
+  line.fail = (error) => line.show(error.message ?? String(error), "error");
+  return line;
+}
+
+/**
+ * An in-page confirmation for an irreversible action: the first press asks (naming what will
+ * happen), a second press on "Yes" does it, "No" puts the form back.
+ */
+export function confirmStep(container, question, action) {
+  const box = el(
+    "div",
+    { class: "confirm", role: "alertdialog", "aria-label": question, "data-testid": "confirm" },
+    el("p", {}, question),
+    el(
+      "div",
+      { class: "actions" },
+      el(
+        "button",
+        {
+          type: "button",
+          class: "danger",
+          "data-testid": "confirm-yes",
+          onclick: async (event) => {
+            event.target.disabled = true;
+            box.remove();
+            await action();
+          },
+        },
+        "Yes, do it",
+      ),
+      el("button", { type: "button", "data-testid": "confirm-no", onclick: () => box.remove() }, "No"),
+    ),
+  );
+  container.querySelector(".confirm")?.remove();
+  container.append(box);
+  box.querySelector("[data-testid=confirm-yes]").focus();
+}
+
+/** A labelled input; `attributes` go to the input. */
+export function field(label, attributes) {
+  const id = attributes.id ?? `f-${attributes.name}`;
+  return el("label", { class: "field", for: id }, el("span", {}, label), el("input", { id, ...attributes }));
+}
+
+/** A labelled select of [value, text] pairs. */
+export function choice(label, name, options, selected = "") {
+  const id = `f-${name}`;
+  return el(
+    "label",
+    { class: "field", for: id },
+    el("span", {}, label),
+    el(
+      "select",
+      { id, name },
+      options.map(([value, text]) => el("option", { value, selected: value === selected }, text)),
+    ),
+  );
+}
+
+/** A table that scrolls sideways inside itself rather than widening the page. */
+export function scrollTable(caption, head, rows, testid) {
+  return el(
+    "div",
+    { class: "table-scroll" },
+    el(
+      "table",
+      { "data-testid": testid },
+      el("caption", {}, caption),
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          head.map((h) => el("th", { scope: "col" }, h)),
+        ),
+      ),
+      el(
+        "tbody",
+        {},
+        rows.map((row) =>
+          el(
+            "tr",
+            {},
+            row.map((cell) => el("td", {}, cell ?? "")),
+          ),
+        ),
+      ),
+    ),
+  );
+}
