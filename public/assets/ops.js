@@ -1,7 +1,7 @@
 // The ops page: the sale at a glance. One request to the admin API per refresh (GET
 // /v1/admin/dashboard), none while the tab is hidden; its charts are ops-charts.js. The screens
 // under /admin/… share its shell and sign-in.
-import { nav, TOKEN_KEY } from "./admin-api.js";
+import { nav, TOKEN_KEY, scrollTable as table } from "./admin-api.js";
 import { emailScreen, emailsScreen } from "./admin-emails.js";
 import { fulfillmentsScreen } from "./admin-fulfillments.js";
 import { orderScreen } from "./admin-order.js";
@@ -71,38 +71,6 @@ function signIn(message) {
     form,
   );
 }
-
-// In a box that scrolls sideways: a wide table never widens a phone's page.
-const table = (caption, head, rows, testid) =>
-  el(
-    "div",
-    { class: "table-scroll" },
-    el(
-      "table",
-      { "data-testid": testid },
-      el("caption", {}, caption),
-      el(
-        "thead",
-        {},
-        el(
-          "tr",
-          {},
-          head.map((h) => el("th", { scope: "col" }, h)),
-        ),
-      ),
-      el(
-        "tbody",
-        {},
-        rows.map((row) =>
-          el(
-            "tr",
-            {},
-            row.map((cell) => el("td", {}, String(cell))),
-          ),
-        ),
-      ),
-    ),
-  );
 
 const unknown = (value) => (value === null || value === undefined ? "?" : value);
 let filter = "";
