@@ -152,6 +152,26 @@ describe("smoke against a deployment that may not take payments", { timeout: 300
   });
 });
 
+describe("smoke against a shop that is not there", { timeout: 60_000 }, () => {
+  it("names the refused host and port once, and skips the checks that would say it again", async () => {
+    // A port that was free a moment ago: nothing listens on it.
+    const closed = createServer();
+    await new Promise((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address();
+    await new Promise((resolve) => closed.close(resolve));
+    const { status, out } = await run("smoke", "--target", `http://127.0.0.1:${port}`);
+    assert.equal(status, 1, out);
+    assert.match(
+      out,
+      new RegExp(
+        `FAIL {2}GET /health: cannot connect to 127\\.0\\.0\\.1:${port}: connection refused \\(ECONNREFUSED\\)`,
+      ),
+    );
+    assert.doesNotMatch(out, /fetch failed/);
+    assert.equal(out.match(/ECONNREFUSED/g).length, 1, out);
+  });
+});
+
 describe("where the scripts send the admin token", { timeout: 120_000 }, () => {
   it("refuses plain http to any host but this machine, before a single request", async () => {
     // 127.0.0.2 is this machine too, but not a name the scripts take plain http for: it stands
