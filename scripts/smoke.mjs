@@ -7,20 +7,55 @@ import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { targetOf } from "./catalog-upload.mjs";
 
+/**
+ * Why a request never got an answer. undici's `fetch failed` says it only in its cause: a system
+ * error (ECONNREFUSED...), an AggregateError of one per address tried (localhost: ::1 and 127.0.0.1),
+ * or a plain Error ("bad port").
+ */
+function unreachable(error, target) {
+  if (error?.message !== "fetch failed") return null;
+  const { host } = new URL(target);
+  const causes = error.cause?.errors?.length ? error.cause.errors : [error.cause].filter(Boolean);
+  const first = causes[0] ?? {};
+  const where = first.address ? `${first.address}:${first.port}` : host;
+  switch (first.code) {
+    case "ECONNREFUSED":
+      return `cannot connect to ${where}: connection refused (ECONNREFUSED); nothing listens there. Is the shop running (npm start), and is the port right?`;
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `cannot resolve ${first.hostname ?? host} (${first.code}): check the host name in --target`;
+    case "ETIMEDOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return `no answer from ${where} (${first.code}): a firewall, or the wrong host`;
+    case undefined:
+      if (first.message === "bad port") {
+        return `fetch refuses port ${new URL(target).port} (a port browsers block): serve the shop on another`;
+      }
+      return `cannot reach ${host}: ${first.message ?? "fetch failed"}`;
+    default:
+      return `cannot reach ${where}: ${first.message} (${first.code})`;
+  }
+}
+
 export async function smoke(target, adminToken, { log = console.log, admin = true } = {}) {
   const results = [];
+  // The first check that cannot reach the target says why; the others would say the same again.
+  let down = null;
   const check = async (name, run) => {
+    if (down) {
+      results.push({ name, ok: false, error: down });
+      return;
+    }
     try {
       const detail = await run();
       results.push({ name, ok: true });
       log(`ok    ${name}${detail ? ` (${detail})` : ""}`);
     } catch (error) {
-      // undici's "fetch failed" says why only in its cause (connect ECONNREFUSED, ECONNRESET...).
-      const cause = error.cause?.message ? `: ${error.cause.message}` : "";
-      const code = error.cause?.code ? ` [${error.cause.code}]` : "";
-      const message = `${error.message}${cause}${code}`;
+      down = unreachable(error, target);
+      const message = down ?? error.message;
       results.push({ name, ok: false, error: message });
       log(`FAIL  ${name}: ${message}`);
+      if (down) log(`      (the other checks are skipped: ${target} cannot be reached)`);
     }
   };
   const get = async (path, headers = {}) => {

@@ -2,7 +2,7 @@
 // `npm run smoke`), run as commands against Stampede on local workerd with fresh state.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -149,6 +149,134 @@ describe("smoke against a deployment that may not take payments", { timeout: 300
     assert.equal(status, 1);
     assert.match(out, /FAIL {2}GET \/health: answered 503/);
     assert.match(out, /ALLOW_SIMULATED_PAYMENTS/);
+  });
+});
+
+/**
+ * The README's quick start, as a newcomer follows it: its first block is what the test does itself
+ * (the install is this checkout's; `npm start` runs on a free port and fresh state), and every later
+ * block runs as written in bash, only its port changed. A documented command that breaks fails here.
+ */
+function quickStartBlocks() {
+  const readme = readFileSync("README.md", "utf8");
+  const section = readme.split("\n## Quick start")[1]?.split("\n## ")[0];
+  assert.ok(section, "README.md has a Quick start section");
+  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1]);
+}
+
+async function freeLocalPort() {
+  const probe = createServer();
+  await new Promise((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+function bash(script, cwd) {
+  return new Promise((resolve) => {
+    const child = spawn("bash", ["-euo", "pipefail", "-c", script], { cwd });
+    let out = "";
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      out += chunk;
+    });
+    child.on("close", (status) => resolve({ status, out }));
+  });
+}
+
+describe("the README's quick start", { timeout: 300_000 }, () => {
+  let start;
+  let port;
+  let printed = "";
+  before(async () => {
+    port = await freeLocalPort();
+    // As typed: `npm start`, with npm's own lines, in a process group of its own to stop it whole.
+    start = spawn("npm", ["start"], {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        PERSIST_TO: mkdtempSync(join(tmpdir(), "stampede-readme-")),
+      },
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`npm start did not come up:\n${printed}`)), 180_000);
+      const watch = (chunk) => {
+        printed += chunk;
+        if (printed.includes("Ctrl-C stops it.")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      start.stdout.on("data", watch);
+      start.stderr.on("data", watch);
+      start.on("exit", (code) => reject(new Error(`npm start exited with ${code}:\n${printed}`)));
+    });
+  });
+  after(() => {
+    if (start?.exitCode === null) process.kill(-start.pid, "SIGTERM");
+  });
+
+  it("starts quietly: at most 40 lines up to and including the banner, which comes last", () => {
+    const lines = printed.slice(0, printed.indexOf("Ctrl-C stops it.")).split("\n");
+    assert.ok(
+      lines.length <= 40,
+      `npm start printed ${lines.length} lines before its banner ended:\n${printed}`,
+    );
+    assert.match(printed, /Admin token {2}dev-admin-token/);
+    assert.doesNotMatch(printed, /ERROR|getaddrinfo|REPLACE_WITH_|Your Worker has access/);
+  });
+
+  it("places a paid order with the README's curl commands", async () => {
+    const [install, ...blocks] = quickStartBlocks();
+    const commands = install
+      .split("\n")
+      .map((line) => line.replace(/#.*/, "").trim())
+      .filter(Boolean);
+    assert.deepEqual(commands, ["npm ci", "npm start"], "the test does what the first block says");
+    assert.ok(blocks.some((block) => block.includes("POST http://localhost:8787/v1/checkout")));
+    const cwd = mkdtempSync(join(tmpdir(), "stampede-readme-curl-"));
+    const local = (block) => block.replaceAll("localhost:8787", `localhost:${port}`);
+    const [last] = blocks.slice(-1);
+    for (const block of blocks.slice(0, -1)) {
+      const { status, out } = await bash(local(block), cwd);
+      assert.equal(status, 0, `${block}\n${out}`);
+    }
+    assert.match(readFileSync(join(cwd, "order.json"), "utf8"), /"status":"pending_payment"/);
+    // The last block reads the order; the README says it is paid "a moment later".
+    let read = "";
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const { status, out } = await bash(local(last), cwd);
+      assert.equal(status, 0, `${last}\n${out}`);
+      read = out;
+      if (out.includes('"status":"paid"')) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    assert.match(read, /"status":"paid"/);
+    assert.match(read, /"payment":\{"status":"succeeded","attempts":1/);
+  });
+});
+
+describe("smoke against a shop that is not there", { timeout: 60_000 }, () => {
+  it("names the refused host and port once, and skips the checks that would say it again", async () => {
+    // A port that was free a moment ago: nothing listens on it.
+    const closed = createServer();
+    await new Promise((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address();
+    await new Promise((resolve) => closed.close(resolve));
+    const { status, out } = await run("smoke", "--target", `http://127.0.0.1:${port}`);
+    assert.equal(status, 1, out);
+    assert.match(
+      out,
+      new RegExp(
+        `FAIL {2}GET /health: cannot connect to 127\\.0\\.0\\.1:${port}: connection refused \\(ECONNREFUSED\\)`,
+      ),
+    );
+    assert.doesNotMatch(out, /fetch failed/);
+    assert.equal(out.match(/ECONNREFUSED/g).length, 1, out);
   });
 });
 

@@ -37,17 +37,24 @@ export const Pass = z
 export type Pass = z.infer<typeof Pass>;
 
 const encoder = new TextEncoder();
-const keys = new Map<string, Promise<CryptoKey>>();
+/**
+ * The imported key per secret. Only the settled key is kept across requests, never the import's
+ * promise: workerd ties a promise to the request that made it and drops what another request queued
+ * on it once the first ends.
+ */
+const keys = new Map<string, CryptoKey>();
 
-function keyFor(secret: string): Promise<CryptoKey> {
-  let key = keys.get(secret);
-  if (!key) {
-    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
-      "sign",
-      "verify",
-    ]);
-    keys.set(secret, key);
-  }
+async function keyFor(secret: string): Promise<CryptoKey> {
+  const known = keys.get(secret);
+  if (known) return known;
+  const key = await crypto.subtle.importKey(
+    "raw",
+    encoder.encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign", "verify"],
+  );
+  keys.set(secret, key);
   return key;
 }
 

@@ -15,19 +15,36 @@ import { ulid } from "../shared/ids";
 const UNKEYED = "unkeyed";
 
 const encoder = new TextEncoder();
-/** One HMAC key per secret (a current and a previous one at most). */
-const hmacKeys = new Map<string, Promise<CryptoKey>>();
+/**
+ * One HMAC key per secret (a current and a previous one at most), kept once imported. Only the key
+ * is kept, never the import's promise: a promise one request made and another awaits is tied to the
+ * first, and workerd drops what was queued on it when that request ends ("IoContext dropped queued
+ * cross-context actions"), so the second could wait for nothing. Two first requests at once each
+ * import it; either key serves.
+ */
+const hmacKeys = new Map<string, CryptoKey>();
+
+async function hmacKey(secret: string): Promise<CryptoKey> {
+  const known = hmacKeys.get(secret);
+  if (known) return known;
+  const key = await crypto.subtle.importKey(
+    "raw",
+    encoder.encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  hmacKeys.set(secret, key);
+  return key;
+}
 
 async function shardUnder(secret: string | undefined, keyHash: string, shards: number): Promise<number> {
   if (!secret || secret === UNKEYED) return Number.parseInt(keyHash.slice(0, 8), 16) % shards;
-  let key = hmacKeys.get(secret);
-  if (!key) {
-    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
-      "sign",
-    ]);
-    hmacKeys.set(secret, key);
-  }
-  const mac = await crypto.subtle.sign("HMAC", await key, encoder.encode(`order-shard:${keyHash}`));
+  const mac = await crypto.subtle.sign(
+    "HMAC",
+    await hmacKey(secret),
+    encoder.encode(`order-shard:${keyHash}`),
+  );
   return new DataView(mac).getUint32(0) % shards;
 }
 

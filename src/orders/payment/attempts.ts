@@ -259,7 +259,9 @@ function outcomeOf(
         retryAfterMs: answer.retryAfterMs,
       };
     case "unknown":
-      ports.log("warn", "payment outcome unknown; will retry", {
+      // Routine, not a warning: a gateway's 5xx or timeout is what the retries with backoff are for.
+      // Retries running out shows where an operator looks: the ops page and the order's failureReason.
+      ports.log("info", "payment outcome unknown; will retry", {
         orderId: task.orderId,
         reason: answer.reason,
       });
