@@ -5,6 +5,7 @@ import { emailPreviewRoutes } from "./admin/email-preview.routes";
 import { adminInventoryRoutes } from "./admin/inventory.routes";
 import { adminOrderActionRoutes } from "./admin/order-actions.routes";
 import { adminOrderRoutes } from "./admin/orders.routes";
+import { adminPricingRoutes } from "./admin/pricing.routes";
 import { adminProductRoutes } from "./admin/products.routes";
 import { catalogRoutes } from "./catalog/catalog.routes";
 import { dropRoutes } from "./drops/drops.routes";
@@ -107,6 +108,7 @@ function buildApp() {
   app.route("/v1", dropRoutes);
   app.route("/v1/admin", adminProductRoutes);
   app.route("/v1/admin", adminInventoryRoutes);
+  app.route("/v1/admin", adminPricingRoutes);
   app.route("/v1/admin", adminOrderRoutes);
   app.route("/v1/admin", adminOrderActionRoutes);
   app.route("/v1/admin", adminDashboardRoutes);

@@ -164,3 +164,14 @@ export const orderItems = sqliteTable(
 
 export type OrderRow = typeof orders.$inferSelect;
 export type OrderItemRow = typeof orderItems.$inferSelect;
+
+/**
+ * The shop's pricing settings (tax rates, shipping zones): one row (id 1), its version bumped by every
+ * change and never reset, so a write made against an older version is refused rather than lost.
+ */
+export const pricingSettings = sqliteTable("pricing_settings", {
+  id: integer("id").primaryKey(),
+  body: text("body").notNull(),
+  version: integer("version").notNull(),
+  updatedAt: text("updated_at").notNull(),
+});

@@ -157,11 +157,7 @@ function applies(terms: DiscountTerms, line: PricingLine): boolean {
 }
 
 /** Whether a code applies to this cart now, or why not. */
-function discountMismatch(
-  terms: DiscountTerms,
-  lines: PricingLine[],
-  now: number,
-): DiscountMismatch | null {
+function discountMismatch(terms: DiscountTerms, lines: PricingLine[], now: number): DiscountMismatch | null {
   if (terms.startsAt !== undefined && now < terms.startsAt) return "not_started";
   if (terms.endsAt !== undefined && now >= terms.endsAt) return "expired";
   const eligible = lines.filter((line) => applies(terms, line));

@@ -42,6 +42,7 @@ const codes = {
   purchase_limit_exceeded: [409, "Purchase limit exceeded"],
   webhook_endpoint_limit: [409, "Too many webhook endpoints"],
   webhook_endpoint_disabled: [409, "Webhook endpoint disabled"],
+  settings_changed: [412, "Settings changed since they were read"],
   payload_too_large: [413, "Payload too large"],
   unsupported_media_type: [415, "Unsupported media type"],
   idempotency_key_mismatch: [422, "Idempotency-Key reused with a different body"],

@@ -304,6 +304,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/pricing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Tax rates and shipping zones, as checkout prices carts with them */
+        get: operations["getPricingSettings"];
+        /**
+         * Replace the tax rates and shipping zones (with If-Match: only over the version read)
+         * @description Checkout at this location prices with the new settings at once; elsewhere within 30 s (and KV's own propagation). An order keeps the totals it was accepted with.
+         */
+        put: operations["putPricingSettings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/orders/summary": {
         parameters: {
             query?: never;
@@ -1061,6 +1082,120 @@ export interface components {
             reservedAfter: number;
             orderId: string | null;
             reason: string | null;
+        };
+        PricingSettings: {
+            /** @enum {string} */
+            taxMode: "inclusive" | "exclusive";
+            taxRates: {
+                country: string;
+                /** @description As the address gives it (ISO 3166-2 code, e.g. CA) */
+                region?: string;
+                /**
+                 * @description Percent, at most two decimals
+                 * @example 8.25
+                 */
+                rate: number;
+            }[];
+            zones: {
+                /** @example standard */
+                id: string;
+                name: string;
+                countries: {
+                    country: string;
+                    regions?: string[];
+                }[];
+                /**
+                 * @description Shipping into this zone is taxed
+                 * @default false
+                 */
+                taxShipping: boolean;
+                methods: {
+                    /** @example standard */
+                    id: string;
+                    name: string;
+                    currency: string;
+                    /** @description flat: one amount; bands: by the cart's subtotal after its discount, the band with the largest `from` not above it; free_above: `amount`, free from `threshold` up (minor units) */
+                    rate: {
+                        /** @enum {string} */
+                        kind: "flat";
+                        amount: number;
+                    } | {
+                        /** @enum {string} */
+                        kind: "bands";
+                        bands: {
+                            from: number;
+                            amount: number;
+                        }[];
+                    } | {
+                        /** @enum {string} */
+                        kind: "free_above";
+                        amount: number;
+                        threshold: number;
+                    };
+                }[];
+            }[];
+            /** @description Bumped by every change; 0 before the first */
+            version: number;
+            /** Format: date-time */
+            updatedAt: string | null;
+        };
+        PricingSettingsInput: {
+            /**
+             * @description Catalog prices include tax (EU) or tax is added on top (US)
+             * @default exclusive
+             * @enum {string}
+             */
+            taxMode: "inclusive" | "exclusive";
+            /** @default [] */
+            taxRates: {
+                country: string;
+                /** @description As the address gives it (ISO 3166-2 code, e.g. CA) */
+                region?: string;
+                /**
+                 * @description Percent, at most two decimals
+                 * @example 8.25
+                 */
+                rate: number;
+            }[];
+            /** @default [] */
+            zones: {
+                /** @example standard */
+                id: string;
+                name: string;
+                countries: {
+                    country: string;
+                    regions?: string[];
+                }[];
+                /**
+                 * @description Shipping into this zone is taxed
+                 * @default false
+                 */
+                taxShipping: boolean;
+                methods: {
+                    /** @example standard */
+                    id: string;
+                    name: string;
+                    currency: string;
+                    /** @description flat: one amount; bands: by the cart's subtotal after its discount, the band with the largest `from` not above it; free_above: `amount`, free from `threshold` up (minor units) */
+                    rate: {
+                        /** @enum {string} */
+                        kind: "flat";
+                        amount: number;
+                    } | {
+                        /** @enum {string} */
+                        kind: "bands";
+                        bands: {
+                            from: number;
+                            amount: number;
+                        }[];
+                    } | {
+                        /** @enum {string} */
+                        kind: "free_above";
+                        amount: number;
+                        threshold: number;
+                    };
+                }[];
+            }[];
         };
         OrderPage: {
             items: components["schemas"]["Order"][];
@@ -2491,6 +2626,109 @@ export interface operations {
             };
             /** @description No stock kept for this SKU (code sku_not_found) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPricingSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The shop's pricing settings; `ETag` names their version */
+            200: {
+                headers: {
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PricingSettings"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putPricingSettings: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag of the settings read, e.g. "3"; the change is refused if they moved on */
+                "if-match"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PricingSettingsInput"];
+            };
+        };
+        responses: {
+            /** @description The shop's pricing settings; `ETag` names their version */
+            200: {
+                headers: {
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PricingSettings"];
+                };
+            };
+            /** @description Invalid body (code validation_failed or invalid_json) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The settings changed since the version named in If-Match (code settings_changed) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

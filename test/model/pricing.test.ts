@@ -12,6 +12,7 @@ import {
   type TaxTerms,
   taxOf,
 } from "../../src/pricing/pricing";
+import { methodsFor, PricingSettingsInput, taxTermsFor, zoneFor } from "../../src/pricing/pricing.settings";
 
 /** The pricing maths alone: no workerd, a fixed clock. */
 const NOW = Date.UTC(2026, 11, 6, 12);
@@ -349,5 +350,67 @@ describe("refunds", () => {
     expect(first.discount + second.discount).toBe(787);
     expect(first.tax + second.tax).toBe(268);
     expect(refundShares(totals, 4_461, 10)).toEqual({ discount: 0, tax: 0 });
+  });
+});
+
+describe("where a cart ships and what tax it pays", () => {
+  const settings = PricingSettingsInput.parse({
+    taxMode: "exclusive",
+    taxRates: [
+      { country: "US", rate: 0 },
+      { country: "US", region: "CA", rate: 7.25 },
+      { country: "US", region: "NY", rate: 8.88 },
+    ],
+    zones: [
+      {
+        id: "us",
+        name: "United States",
+        countries: [{ country: "US" }],
+        methods: [
+          { id: "ground", name: "Ground", currency: "USD", rate: { kind: "flat", amount: 800 } },
+          { id: "ground-cad", name: "Ground", currency: "CAD", rate: { kind: "flat", amount: 900 } },
+        ],
+      },
+      {
+        id: "west",
+        name: "West coast",
+        countries: [{ country: "US", regions: ["ca", "OR"] }],
+        taxShipping: true,
+        methods: [{ id: "local", name: "Local", currency: "USD", rate: { kind: "flat", amount: 300 } }],
+      },
+    ],
+  });
+  const shop = { ...settings, version: 1, updatedAt: null };
+
+  it("picks the zone naming the region over the one naming the country, in the cart's currency", () => {
+    expect(methodsFor(shop, { country: "US", region: "CA" }, "USD").map((method) => method.id)).toEqual([
+      "local",
+    ]);
+    expect(methodsFor(shop, { country: "US", region: "TX" }, "USD").map((method) => method.id)).toEqual([
+      "ground",
+    ]);
+    expect(methodsFor(shop, { country: "US" }, "CAD").map((method) => method.id)).toEqual(["ground-cad"]);
+    expect(methodsFor(shop, { country: "FR" }, "USD")).toEqual([]);
+    expect(zoneFor(shop, { country: "US", region: " ca " })?.id).toBe("west");
+  });
+
+  it("taxes at the region's rate, else the country's, shipping where the zone says", () => {
+    expect(taxTermsFor(shop, { country: "US", region: "CA" })).toEqual({
+      mode: "exclusive",
+      rate: 725,
+      onShipping: true,
+    });
+    expect(taxTermsFor(shop, { country: "US", region: "NY" })).toEqual({
+      mode: "exclusive",
+      rate: 888,
+      onShipping: false,
+    });
+    expect(taxTermsFor(shop, { country: "US", region: "TX" })).toEqual({
+      mode: "exclusive",
+      rate: 0,
+      onShipping: false,
+    });
+    expect(taxTermsFor(shop, { country: "FR" })).toEqual({ mode: "exclusive", rate: 0, onShipping: false });
+    expect(taxTermsFor(shop, null)).toEqual({ mode: "exclusive", rate: 0, onShipping: false });
   });
 });
