@@ -24,6 +24,7 @@ import { checkoutRoutes } from "./orders/intake/checkout.routes";
 import { orderRoutes } from "./orders/orders.routes";
 import { webhookRoutes } from "./orders/payment/stripe-events.routes";
 import { simulatorRoutes } from "./payments/simulator.routes";
+import { pricingRoutes } from "./pricing/pricing.routes";
 import { AppError, problemResponse } from "./shared/errors";
 import { ulid } from "./shared/ids";
 import { logEvent } from "./shared/log";
@@ -102,6 +103,7 @@ function buildApp() {
   app.route("/v1", catalogRoutes);
   app.route("/v1", inventoryRoutes);
   app.route("/v1", checkoutRoutes);
+  app.route("/v1", pricingRoutes);
   app.route("/v1", orderRoutes);
   app.route("/v1", webhookRoutes);
   app.route("/v1", simulatorRoutes);

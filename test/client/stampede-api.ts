@@ -68,6 +68,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/shipping-methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The shipping methods offered for an address and a cart, with what each costs it */
+        get: operations["listShippingMethods"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orders/{id}": {
         parameters: {
             query?: never;
@@ -723,14 +740,14 @@ export interface components {
                 name?: string;
             };
             shippingAddress?: components["schemas"]["Address"];
-            /** @description `total` equals the top-level total */
-            totals: {
-                subtotal: components["schemas"]["Money"];
-                discount: components["schemas"]["Money"];
-                shipping: components["schemas"]["Money"];
-                tax: components["schemas"]["Money"];
-                total: components["schemas"]["Money"];
+            totals: components["schemas"]["Totals"];
+            /** @description The shipping method chosen at checkout */
+            shippingMethod?: {
+                id: string;
+                name: string;
             };
+            /** @description The discount code applied at checkout */
+            discountCode?: string;
             refunds: components["schemas"]["Refund"][];
             /** @enum {string} */
             fulfillmentStatus: "unfulfilled" | "partially_fulfilled" | "fulfilled";
@@ -804,6 +821,15 @@ export interface components {
             region?: string;
             postalCode: string;
             country: string;
+        };
+        Totals: {
+            subtotal: components["schemas"]["Money"] & unknown;
+            discount: components["schemas"]["Money"] & unknown;
+            shipping: components["schemas"]["Money"] & unknown;
+            tax: components["schemas"]["Money"] & unknown;
+            total: components["schemas"]["Money"] & unknown;
+            /** @description Prices include tax (set once priced) */
+            taxIncluded?: boolean;
         };
         Refund: {
             id: string;
@@ -933,6 +959,7 @@ export interface components {
             /** @enum {string} */
             status: "pending_payment";
             total: components["schemas"]["Money"];
+            totals: components["schemas"]["Totals"];
             items: {
                 sku: string;
                 quantity: number;
@@ -954,6 +981,19 @@ export interface components {
                 name?: string;
             };
             shippingAddress?: components["schemas"]["Address"];
+            /** @description Required for a cart that ships once the shop has shipping zones */
+            shipping?: {
+                /**
+                 * @description A method GET /v1/shipping-methods offers for the address
+                 * @example standard
+                 */
+                method: string;
+            };
+            /**
+             * @description A discount code (case does not matter)
+             * @example SPRING15
+             */
+            discountCode?: string;
             payment: {
                 /**
                  * @description Gateway payment token; with the simulator: tok_ok, tok_declined, tok_flaky, tok_timeout_after_charge, tok_down, tok_3ds, tok_3ds_fail, tok_processing, each optionally naming its card as tok_ok.card_<id> (the card's fingerprint counts for limits per customer); with Stripe: a ConfirmationToken or PaymentMethod id
@@ -966,6 +1006,14 @@ export interface components {
                 /** @description The pass from GET /v1/drops/{product}/status */
                 pass: string;
             };
+        };
+        ShippingOptions: {
+            methods: {
+                /** @description Send as shipping.method at checkout */
+                id: string;
+                name: string;
+                price: components["schemas"]["Money"] & unknown;
+            }[];
         };
         SimulatedChallenge: {
             id: string;
@@ -1707,6 +1755,51 @@ export interface operations {
                 };
             };
             /** @description service_unavailable, or payments_not_configured (a deployment with no gateway allowed); Retry-After; nothing was held or recorded */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listShippingMethods: {
+        parameters: {
+            query: {
+                country: string;
+                region?: string;
+                /** @description The cart as SKU:quantity pairs, comma separated */
+                items: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Methods offered (none: the cart does not ship, or the shop does not ship there) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShippingOptions"];
+                };
+            };
+            /** @description Invalid query, or an SKU not in the catalog (code validation_failed) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Pricing settings unavailable (Retry-After) */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */

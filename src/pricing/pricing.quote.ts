@@ -1,0 +1,133 @@
+import type { Scope } from "../http/scope";
+import type { Problem } from "../shared/errors";
+import { type PricingLine, priceOrder } from "./pricing";
+import { methodsFor, type Place, type ShippingMethod, taxTermsFor } from "./pricing.settings";
+import { readSettings } from "./pricing.storage";
+
+/**
+ * What checkout records of a cart's pricing beyond its lines' prices, in minor units of its currency:
+ * the totals, each line's share of the discount and its tax, the shipping method and the code.
+ */
+export type CartPricing = {
+  subtotal: number;
+  discount: number;
+  shipping: number;
+  tax: number;
+  taxMode: "inclusive" | "exclusive";
+  /** Per line, in the cart's order: what the code took off, its tax, and what it was charged. */
+  lines: { sku: string; discount: number; tax: number; charged: number }[];
+  shippingMethod?: { id: string; name: string };
+  discountCode?: string;
+};
+
+export type CartToPrice = {
+  lines: PricingLine[];
+  currency: string;
+  /** Where it ships (the shipping address), if anywhere. */
+  place: Place | null;
+  method?: string | undefined;
+  discountCode?: string | undefined;
+  now: number;
+};
+
+export type Quote = { pricing: CartPricing; total: number };
+
+/**
+ * Prices a cart with the shop's settings, as checkout accepts it: a cart that ships, once the shop has
+ * shipping zones, needs an address in one of them and one of the methods offered there; tax is the
+ * address's. A refusal says what to change; nothing is held or written either way.
+ */
+export async function quoteCart(scope: Scope, cart: CartToPrice): Promise<Quote | { refusal: Problem }> {
+  if (cart.discountCode !== undefined) {
+    return {
+      refusal: {
+        code: "discount_not_applicable",
+        detail: `The code ${cart.discountCode} is not a discount code of this shop`,
+        extensions: { reason: "unknown" },
+      },
+    };
+  }
+  const settings = await readSettings(scope);
+  const ships = cart.lines.some((line) => line.ships);
+  let method: ShippingMethod | null = null;
+  if (ships && settings.zones.length > 0) {
+    const chosen = chooseMethod(methodsFor(settings, cart.place ?? { country: "" }, cart.currency), cart);
+    if ("refusal" in chosen) return chosen;
+    method = chosen.method;
+  }
+  const priced = priceOrder({
+    lines: cart.lines,
+    shipping: method?.rate,
+    tax: taxTermsFor(settings, cart.place),
+    now: cart.now,
+  });
+  if ("mismatch" in priced) throw new Error("a cart priced without a code cannot mismatch one");
+  const { totals } = priced;
+  return {
+    total: totals.total,
+    pricing: {
+      subtotal: totals.subtotal,
+      discount: totals.discount,
+      shipping: totals.shipping,
+      tax: totals.tax,
+      taxMode: settings.taxMode,
+      lines: priced.lines.map(({ sku, discount, tax, charged }) => ({ sku, discount, tax, charged })),
+      ...(method ? { shippingMethod: { id: method.id, name: method.name } } : {}),
+    },
+  };
+}
+
+function chooseMethod(
+  offered: ShippingMethod[],
+  cart: CartToPrice,
+): { method: ShippingMethod } | { refusal: Problem } {
+  if (!cart.place) {
+    return {
+      refusal: {
+        code: "validation_failed",
+        detail: "This cart holds items that ship: send a shippingAddress and a shipping method",
+        errors: [{ path: "shippingAddress", message: "Required to price shipping", in: "body" }],
+      },
+    };
+  }
+  if (offered.length === 0) {
+    const where = cart.place.region ? `${cart.place.region}, ${cart.place.country}` : cart.place.country;
+    return {
+      refusal: {
+        code: "shipping_unavailable",
+        detail: `This shop does not ship to ${where} for ${cart.currency}`,
+      },
+    };
+  }
+  const ids = offered.map((method) => method.id).join(", ");
+  const method = offered.find((candidate) => candidate.id === cart.method);
+  if (method) return { method };
+  return {
+    refusal: {
+      code: "validation_failed",
+      detail: `Choose a shipping method offered for this address: ${ids}`,
+      errors: [
+        {
+          path: "shipping.method",
+          message: cart.method === undefined ? `Required: one of ${ids}` : `Not offered here: one of ${ids}`,
+          in: "body",
+        },
+      ],
+    },
+  };
+}
+
+/** The methods offered for a cart at a place, each with what it would charge this cart. */
+export async function shippingOptions(
+  scope: Scope,
+  cart: Omit<CartToPrice, "method" | "discountCode">,
+): Promise<{ id: string; name: string; amount: number }[]> {
+  const settings = await readSettings(scope);
+  if (!cart.place || !cart.lines.some((line) => line.ships)) return [];
+  const tax = taxTermsFor(settings, cart.place);
+  return methodsFor(settings, cart.place, cart.currency).map((method) => {
+    const priced = priceOrder({ lines: cart.lines, shipping: method.rate, tax, now: cart.now });
+    const amount = "mismatch" in priced ? 0 : priced.shipping.charged;
+    return { id: method.id, name: method.name, amount };
+  });
+}
