@@ -1,6 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { adminDashboardRoutes } from "./admin/dashboard.routes";
+import { adminDiscountRoutes } from "./admin/discounts.routes";
 import { emailPreviewRoutes } from "./admin/email-preview.routes";
 import { adminInventoryRoutes } from "./admin/inventory.routes";
 import { adminOrderActionRoutes } from "./admin/order-actions.routes";
@@ -111,6 +112,7 @@ function buildApp() {
   app.route("/v1/admin", adminProductRoutes);
   app.route("/v1/admin", adminInventoryRoutes);
   app.route("/v1/admin", adminPricingRoutes);
+  app.route("/v1/admin", adminDiscountRoutes);
   app.route("/v1/admin", adminOrderRoutes);
   app.route("/v1/admin", adminOrderActionRoutes);
   app.route("/v1/admin", adminDashboardRoutes);

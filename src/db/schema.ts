@@ -175,3 +175,22 @@ export const pricingSettings = sqliteTable("pricing_settings", {
   version: integer("version").notNull(),
   updatedAt: text("updated_at").notNull(),
 });
+
+/**
+ * Discount codes, by their code in capitals (codes are case-insensitive). `body` is the definition as
+ * checkout reads it (see pricing/discounts.ts); what it was used for is counted where its uses are
+ * held, not here.
+ */
+export const discounts = sqliteTable(
+  "discounts",
+  {
+    code: text("code").primaryKey(),
+    body: text("body").notNull(),
+    status: text("status", { enum: ["active", "disabled"] })
+      .notNull()
+      .default("active"),
+    createdAt: text("created_at").notNull(),
+    updatedAt: text("updated_at").notNull(),
+  },
+  (table) => [index("discounts_updated").on(table.updatedAt)],
+);

@@ -1,6 +1,9 @@
 import type { Scope } from "../http/scope";
+import { type AllowanceLine, codeUseLine, type LimitLine } from "../inventory/allowances";
 import type { Problem } from "../shared/errors";
-import { type PricingLine, priceOrder } from "./pricing";
+import { CodeText, type DiscountDefinition, termsOf, whyNot } from "./discounts";
+import { readDiscount } from "./discounts.storage";
+import { type DiscountTerms, type PricingLine, priceOrder } from "./pricing";
 import { methodsFor, type Place, type ShippingMethod, taxTermsFor } from "./pricing.settings";
 import { readSettings } from "./pricing.storage";
 
@@ -30,7 +33,12 @@ export type CartToPrice = {
   now: number;
 };
 
-export type Quote = { pricing: CartPricing; total: number };
+/**
+ * A priced cart: its pricing and total, and what its code draws on, held with the cart's stock: one
+ * use of the code's cap (`uses`), and the customer's allowance of it (`limits`, counted by email at
+ * checkout and by card at payment).
+ */
+export type Quote = { pricing: CartPricing; total: number; uses: AllowanceLine[]; limits: LimitLine[] };
 
 /**
  * Prices a cart with the shop's settings, as checkout accepts it: a cart that ships, once the shop has
@@ -38,15 +46,9 @@ export type Quote = { pricing: CartPricing; total: number };
  * address's. A refusal says what to change; nothing is held or written either way.
  */
 export async function quoteCart(scope: Scope, cart: CartToPrice): Promise<Quote | { refusal: Problem }> {
-  if (cart.discountCode !== undefined) {
-    return {
-      refusal: {
-        code: "discount_not_applicable",
-        detail: `The code ${cart.discountCode} is not a discount code of this shop`,
-        extensions: { reason: "unknown" },
-      },
-    };
-  }
+  const code =
+    cart.discountCode === undefined ? null : await codeFor(scope, cart.discountCode, cart.currency);
+  if (code && "refusal" in code) return code;
   const settings = await readSettings(scope);
   const ships = cart.lines.some((line) => line.ships);
   let method: ShippingMethod | null = null;
@@ -57,14 +59,26 @@ export async function quoteCart(scope: Scope, cart: CartToPrice): Promise<Quote 
   }
   const priced = priceOrder({
     lines: cart.lines,
+    discount: code?.terms,
     shipping: method?.rate,
     tax: taxTermsFor(settings, cart.place),
     now: cart.now,
   });
-  if ("mismatch" in priced) throw new Error("a cart priced without a code cannot mismatch one");
+  if ("mismatch" in priced) return notApplicable(cart.discountCode ?? "", priced.mismatch);
   const { totals } = priced;
+  const definition = code?.definition;
   return {
     total: totals.total,
+    uses: definition?.maxUses ? [await codeUseLine(definition.code, definition.maxUses)] : [],
+    limits: definition?.maxUsesPerCustomer
+      ? [
+          {
+            key: `code:${definition.code}`,
+            quantity: 1,
+            limit: { scope: "code", code: definition.code, max: definition.maxUsesPerCustomer },
+          },
+        ]
+      : [],
     pricing: {
       subtotal: totals.subtotal,
       discount: totals.discount,
@@ -73,6 +87,32 @@ export async function quoteCart(scope: Scope, cart: CartToPrice): Promise<Quote 
       taxMode: settings.taxMode,
       lines: priced.lines.map(({ sku, discount, tax, charged }) => ({ sku, discount, tax, charged })),
       ...(method ? { shippingMethod: { id: method.id, name: method.name } } : {}),
+      ...(definition ? { discountCode: definition.code } : {}),
+    },
+  };
+}
+
+/** A code as the buyer typed it (any case), found and checked for the cart's currency. */
+async function codeFor(
+  scope: Scope,
+  typed: string,
+  currency: string,
+): Promise<{ definition: DiscountDefinition; terms: DiscountTerms } | { refusal: Problem }> {
+  const parsed = CodeText.safeParse(typed);
+  if (!parsed.success) return notApplicable(typed, "unknown");
+  const definition = await readDiscount(scope, parsed.data);
+  if (!definition) return notApplicable(parsed.data, "unknown");
+  const terms = termsOf(definition, currency);
+  if ("mismatch" in terms) return notApplicable(definition.code, terms.mismatch);
+  return { definition, terms: terms.terms };
+}
+
+function notApplicable(code: string, reason: Parameters<typeof whyNot>[1]): { refusal: Problem } {
+  return {
+    refusal: {
+      code: "discount_not_applicable",
+      detail: `${whyNot(code.slice(0, 64), reason)}. Nothing was held.`,
+      extensions: { discount: { code: code.slice(0, 64), reason } },
     },
   };
 }

@@ -342,6 +342,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/discounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Discount codes in code order, each with its uses */
+        get: operations["listDiscounts"];
+        put?: never;
+        /**
+         * Create a discount code
+         * @description What it takes off (kind, value, per) and what it applies to never change afterwards; its dates, caps, minimum and status can (PATCH). Caps hold exactly: a use is held with the order's stock at checkout, counted when it is paid, given back when it fails.
+         */
+        post: operations["createDiscount"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/discounts/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A discount code with its uses held, used and left */
+        get: operations["getDiscount"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a code's dates, caps, minimum, refund rule or status (disable it)
+         * @description null clears a field. A lowered cap refuses new uses at once where they are held, never taking back one held or used. Checkout at other locations sees the change within 30 s.
+         */
+        patch: operations["updateDiscount"];
+        trace?: never;
+    };
     "/v1/admin/orders/summary": {
         parameters: {
             query?: never;
@@ -1244,6 +1286,76 @@ export interface components {
                     };
                 }[];
             }[];
+        };
+        Discount: {
+            code: string;
+            /** @enum {string} */
+            kind: "percentage" | "fixed" | "free_shipping";
+            value?: number | components["schemas"]["Money"];
+            /** @enum {string} */
+            per?: "order" | "unit";
+            appliesTo?: {
+                products?: string[];
+                categories?: string[];
+            };
+            maxUses?: number;
+            maxUsesPerCustomer?: number;
+            startsAt?: string;
+            endsAt?: string;
+            minSubtotal?: components["schemas"]["Money"];
+            /** @enum {string} */
+            status: "active" | "disabled";
+            createdAt: string;
+            updatedAt: string;
+            uses: components["schemas"]["DiscountUses"];
+        };
+        DiscountUses: {
+            /** @description By orders not paid yet (given back if they fail) */
+            held: number;
+            /** @description By paid orders */
+            used: number;
+            /** @description Before maxUses; null without a cap */
+            left: number | null;
+        };
+        DiscountInput: {
+            /** @example SPRING15 */
+            code: string;
+            /** @enum {string} */
+            kind: "percentage" | "fixed" | "free_shipping";
+            /** @description percentage: a number (15 = 15 %, two decimals at most); fixed: Money */
+            value?: number | components["schemas"]["Money"];
+            /**
+             * @description fixed: taken off once per order (default) or per unit it applies to
+             * @enum {string}
+             */
+            per?: "order" | "unit";
+            /** @description Absent: the whole cart */
+            appliesTo?: {
+                products?: string[];
+                categories?: string[];
+            };
+            /** @description Uses over every customer (the first N orders) */
+            maxUses?: number;
+            /** @description Uses per customer: per normalized email at checkout, and per card at payment */
+            maxUsesPerCustomer?: number;
+            /** Format: date-time */
+            startsAt?: string;
+            /** Format: date-time */
+            endsAt?: string;
+            minSubtotal?: components["schemas"]["Money"] & unknown;
+        };
+        DiscountPatch: {
+            /** @description Uses over every customer (the first N orders) */
+            maxUses?: number | null;
+            /** @description Uses per customer: per normalized email at checkout, and per card at payment */
+            maxUsesPerCustomer?: number | null;
+            /** Format: date-time */
+            startsAt?: string | null;
+            /** Format: date-time */
+            endsAt?: string | null;
+            minSubtotal?: components["schemas"]["Money"] & (Record<string, never> | null);
+            /** @enum {string} */
+            status?: "active" | "disabled";
         };
         OrderPage: {
             items: components["schemas"]["Order"][];
@@ -2804,6 +2916,231 @@ export interface operations {
             };
             /** @description The settings changed since the version named in If-Match (code settings_changed) */
             412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listDiscounts: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description nextCursor of the page before */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of codes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Discount"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Invalid query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createDiscount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DiscountInput"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Discount"];
+                };
+            };
+            /** @description Invalid body (code validation_failed or invalid_json) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The code exists already (code discount_code_taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDiscount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The code */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Discount"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such code (code discount_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateDiscount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DiscountPatch"];
+            };
+        };
+        responses: {
+            /** @description The code as changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Discount"];
+                };
+            };
+            /** @description Invalid body (code validation_failed or invalid_json) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such code (code discount_not_found) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -381,3 +381,196 @@ describe("checkout priced with the shop's settings", () => {
     expect(total.amount).toBe(3_998);
   });
 });
+
+type Uses = { held: number; used: number; left: number | null };
+type DiscountBody = { code: string; uses: Uses; status: string };
+
+const createCode = (body: Record<string, unknown>) => admin("POST", "/v1/admin/discounts", body);
+const codeOf = async (code: string) =>
+  (await (await admin("GET", `/v1/admin/discounts/${code}`)).json()) as DiscountBody;
+const newCode = (prefix: string) =>
+  unique(prefix)
+    .replaceAll(/[^A-Za-z0-9-]/g, "")
+    .slice(0, 40);
+
+async function usesSettle(code: string, expected: Uses, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { uses } = await codeOf(code);
+    if (JSON.stringify(uses) === JSON.stringify(expected) || Date.now() > deadline) return uses;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe("discount codes", () => {
+  it("are created in any case, kept in capitals, and cannot be created twice", async () => {
+    await useSettings({});
+    const code = newCode("spring");
+    const created = await createCode({
+      code: code.toLowerCase(),
+      kind: "percentage",
+      value: 15,
+      maxUses: 100,
+    });
+    expect(created.status).toBe(201);
+    const body = (await created.json()) as DiscountBody;
+    expect(body.code).toBe(code.toUpperCase());
+    expect(body.uses).toEqual({ held: 0, used: 0, left: 100 });
+    expect((await codeOf(code.toLowerCase())).code).toBe(code.toUpperCase());
+    const again = await createCode({
+      code: code.toUpperCase(),
+      kind: "fixed",
+      value: { amount: 100, currency: "USD" },
+    });
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { code: string }).code).toBe("discount_code_taken");
+    for (const bad of [
+      { code: "X!", kind: "percentage", value: 10 },
+      { code: newCode("p"), kind: "percentage", value: 12.345 },
+      { code: newCode("p"), kind: "percentage", value: { amount: 5, currency: "USD" } },
+      { code: newCode("p"), kind: "fixed", value: 5 },
+      { code: newCode("p"), kind: "free_shipping", value: 5 },
+      { code: newCode("p"), kind: "percentage", value: 10, per: "unit" },
+      { code: newCode("p"), kind: "percentage", value: 10, maxUses: 0 },
+      { code: newCode("p"), kind: "percentage", value: 10, stack: true },
+    ]) {
+      expect((await createCode(bad)).status, JSON.stringify(bad)).toBe(400);
+    }
+  });
+
+  it("take their share off the cart, and count a use held, then used once paid", async () => {
+    await useSettings({});
+    const code = newCode("tenoff");
+    expect((await createCode({ code, kind: "percentage", value: 10, maxUses: 5 })).status).toBe(201);
+    const sku = await stockedSku(5);
+    const response = await buy(sku, 2, { discountCode: code.toLowerCase() });
+    expect(response.status).toBe(202);
+    const accepted = await response.json<Priced>();
+    // 10 % of 3998 = 399.8 -> 400.
+    expect(accepted.totals.discount.amount).toBe(400);
+    expect(accepted.total.amount).toBe(3_598);
+    expect((await settledOrder(accepted.orderId, accepted.orderToken, 60_000)).status).toBe("paid");
+    expect(await usesSettle(code, { held: 0, used: 1, left: 4 })).toEqual({ held: 0, used: 1, left: 4 });
+    const order = await (await readOrder(accepted.orderId, accepted.orderToken)).json<{
+      discountCode: string;
+    }>();
+    expect(order.discountCode).toBe(code.toUpperCase());
+  });
+
+  it("hold their cap exactly when buyers race for the last uses, refusing the rest before any charge", async () => {
+    await useSettings({});
+    const code = newCode("first2");
+    expect(
+      (await createCode({ code, kind: "fixed", value: { amount: 500, currency: "USD" }, maxUses: 2 })).status,
+    ).toBe(201);
+    const sku = await stockedSku(20);
+    const responses = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        postCheckout({
+          ...checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: code }),
+          customer: { email: `racer-${i}-${unique("e")}@example.com` },
+        }),
+      ),
+    );
+    const statuses = responses.map((response) => response.status).sort();
+    expect(statuses).toEqual([202, 202, 409, 409, 409, 409]);
+    for (const response of responses.filter((candidate) => candidate.status === 409)) {
+      expect(((await response.json()) as { code: string }).code).toBe("discount_exhausted");
+    }
+    // The refused held nothing: two units held, eighteen available.
+    expect(await stockOf(sku)).toMatchObject({ available: 18 });
+    expect(await usesSettle(code, { held: 0, used: 2, left: 0 })).toEqual({ held: 0, used: 2, left: 0 });
+  }, 120_000);
+
+  it("count a customer by every spelling of their email, and give a failed order's use back", async () => {
+    await useSettings({});
+    const code = newCode("once");
+    expect((await createCode({ code, kind: "percentage", value: 20, maxUsesPerCustomer: 1 })).status).toBe(
+      201,
+    );
+    const sku = await stockedSku(10);
+    const declined = await postCheckout({
+      ...checkoutBody([{ sku, quantity: 1 }], "tok_declined", { discountCode: code }),
+      customer: { email: "jane.doe@gmail.com" },
+    });
+    expect(declined.status).toBe(202);
+    // While the declined order is open, the same customer under another spelling is refused.
+    const open = await declined.json<Priced>();
+    const twin = await postCheckout({
+      ...checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: code }),
+      customer: { email: "JaneDoe+promo@googlemail.com" },
+    });
+    const settled = await settledOrder(open.orderId, open.orderToken, 60_000);
+    expect(settled.status).toBe("payment_failed");
+    if (twin.status === 409) {
+      expect(((await twin.json()) as { code: string }).code).toBe("discount_exhausted");
+      // The failed order gave its use back: the customer can use the code again.
+      const retry = await postCheckout({
+        ...checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: code }),
+        customer: { email: "Jane.Doe@gmail.com" },
+      });
+      expect(retry.status).toBe(202);
+    } else {
+      // The decline was settled before the twin arrived: its use had come back already.
+      expect(twin.status).toBe(202);
+    }
+    const after = await postCheckout({
+      ...checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: code }),
+      customer: { email: "janedoe@gmail.com" },
+    });
+    expect(after.status).toBe(409);
+  }, 120_000);
+
+  it("say why they do not apply, and hold nothing", async () => {
+    await useSettings({});
+    const sku = await stockedSku(3);
+    const product = await createProduct();
+    const soon = new Date(Date.now() + 3_600_000).toISOString();
+    const past = new Date(Date.now() - 3_600_000).toISOString();
+    const codes: [Record<string, unknown>, string][] = [
+      [{ kind: "percentage", value: 10, startsAt: soon }, "not_started"],
+      [{ kind: "percentage", value: 10, endsAt: past }, "expired"],
+      [{ kind: "percentage", value: 10, minSubtotal: { amount: 10_000, currency: "USD" } }, "below_minimum"],
+      [{ kind: "percentage", value: 10, appliesTo: { products: [product.id] } }, "no_matching_items"],
+      [{ kind: "fixed", value: { amount: 100, currency: "EUR" } }, "currency"],
+    ];
+    for (const [definition, reason] of codes) {
+      const code = newCode(reason.replaceAll("_", ""));
+      expect((await createCode({ code, ...definition })).status).toBe(201);
+      const response = await buy(sku, 1, { discountCode: code });
+      expect(response.status, reason).toBe(422);
+      const problem = (await response.json()) as { code: string; discount: { reason: string } };
+      expect(problem.code).toBe("discount_not_applicable");
+      expect(problem.discount.reason).toBe(reason);
+    }
+    const unknown = await buy(sku, 1, { discountCode: "NO-SUCH-CODE" });
+    expect(unknown.status).toBe(422);
+    const disabled = newCode("off");
+    expect((await createCode({ code: disabled, kind: "percentage", value: 10 })).status).toBe(201);
+    const patched = await admin("PATCH", `/v1/admin/discounts/${disabled}`, { status: "disabled" });
+    expect(patched.status).toBe(200);
+    expect((await buy(sku, 1, { discountCode: disabled })).status).toBe(422);
+    expect(await stockOf(sku)).toMatchObject({ available: 3, reserved: 0 });
+    // What a code takes off never changes once it exists.
+    expect((await admin("PATCH", `/v1/admin/discounts/${disabled}`, { value: 50 })).status).toBe(400);
+  });
+
+  it("make shipping free with a free-shipping code", async () => {
+    await useSettings(usShop);
+    const code = newCode("shipfree");
+    expect((await createCode({ code, kind: "free_shipping" })).status).toBe(201);
+    const sku = await stockedSku(3);
+    const response = await buy(sku, 1, {
+      shippingAddress: { ...CALIFORNIA, region: "NV" },
+      shipping: { method: "ground" },
+      discountCode: code,
+    });
+    expect(response.status).toBe(202);
+    const { totals } = await response.json<Priced>();
+    expect(totals).toMatchObject({
+      shipping: { amount: 800 },
+      discount: { amount: 800 },
+      total: { amount: 1_999 },
+    });
+  });
+});

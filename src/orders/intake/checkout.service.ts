@@ -4,7 +4,7 @@ import { isJsonMediaType, MAX_BODY_BYTES } from "../../http/body";
 import { parseIdempotencyKey } from "../../http/idempotency-key";
 import { REQUEST_ID_HEADER, requestIdOf } from "../../http/request-id";
 import type { Scope } from "../../http/scope";
-import { customerAllowanceLines, passLine } from "../../inventory/allowances";
+import { customerAllowanceLines, type LimitLine, passLine } from "../../inventory/allowances";
 import {
   type CartLine,
   knownSoldOut,
@@ -102,8 +102,10 @@ async function decideAtEdge(
   const admission = await admissionLines(scope.env, priced, request);
   if ("refusal" in admission) return admission;
   // The customer's allowances of limited SKUs and products, and a drop's pass, are held with the stock.
-  const allowances = await customerAllowanceLines(customerLimits(priced), request.customer.email);
-  return { planned: [...plan.lines, ...allowances, ...admission.lines], priced, quote };
+  // A discount code's use is held with them too: one of its cap, and the customer's allowance of it.
+  const limits = [...customerLimits(priced), ...quote.limits];
+  const allowances = await customerAllowanceLines(limits, request.customer.email);
+  return { planned: [...plan.lines, ...allowances, ...admission.lines, ...quote.uses], priced, quote };
 }
 
 /** The cart's totals with the shop's pricing settings: shipping to its address, tax, a code. */
@@ -237,7 +239,7 @@ export async function checkout(
       customer: request.customer,
       ...(request.shippingAddress ? { shippingAddress: request.shippingAddress } : {}),
       paymentToken: request.payment.token,
-      ...cardLimitsOf(priced),
+      ...cardLimitsOf([...customerLimits(priced), ...quote.limits]),
     }),
   );
   if (answer.kind === "unavailable") {
@@ -258,8 +260,7 @@ export async function checkout(
  * The cart's limits per customer, which the payment also counts by the paying card (its fingerprint
  * is the gateway's to give, when the payment is attempted); none for a cart without such limits.
  */
-function cardLimitsOf(priced: Priced) {
-  const cardLimits = customerLimits(priced);
+function cardLimitsOf(cardLimits: LimitLine[]) {
   return cardLimits.length > 0 ? { cardLimits } : {};
 }
 
