@@ -1,8 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../http/router";
 import { scopeOf } from "../http/scope";
-import { CodeText, Discount, DiscountInput, DiscountPatch } from "../pricing/discounts";
+import { batchCodes } from "../pricing/code-batches";
+import { BatchInput, CodeText, Discount, DiscountInput, DiscountPatch } from "../pricing/discounts";
 import {
+  createBatch,
   createDiscount,
   discountWithUses,
   findDiscount,
@@ -74,6 +76,40 @@ const patchDiscountRoute = createRoute({
   },
 });
 
+const createBatchRoute = createRoute({
+  method: "post",
+  path: "/discounts/batches",
+  operationId: "createDiscountBatch",
+  tags: ["Admin"],
+  summary: "Generate a batch of single-use codes (up to 1,048,576), each usable once",
+  description:
+    "Every code is PREFIX- and 12 characters; checkout tells the batch's codes from guesses by their MAC, so nothing is stored per code. The CSV of every code is at batch.codes. maxUsesPerCustomer counts over the whole batch. PATCH the prefix to change the batch's dates or disable it.",
+  security,
+  request: { body: { required: true, content: { "application/json": { schema: BatchInput } } } },
+  responses: {
+    201: { description: "The batch, under its prefix", ...one },
+    ...writeProblems,
+    ...problems({ status: 409, description: "The prefix is a code already (code discount_code_taken)" }),
+  },
+});
+
+const codesRoute = createRoute({
+  method: "get",
+  path: "/discounts/{code}/codes.csv",
+  operationId: "exportDiscountBatch",
+  tags: ["Admin"],
+  summary: "Every code of a batch of single-use codes, as CSV",
+  security,
+  request: { params: CodeParams },
+  responses: {
+    200: { description: "One code a line, after a header", content: { "text/csv": { schema: z.string() } } },
+    ...problems(authProblem, {
+      status: 404,
+      description: "No batch with this prefix (code discount_not_found)",
+    }),
+  },
+});
+
 const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: CodeText.optional().openapi({ description: "nextCursor of the page before" }),
@@ -100,7 +136,42 @@ const listDiscountsRoute = createRoute({
   },
 });
 
+/** Codes of a batch, a chunk at a time, so the CSV of a large batch streams out as it is made. */
+function codesCsv(prefix: string, key: string, count: number): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let next = 0;
+  return new ReadableStream({
+    start(controller) {
+      controller.enqueue(encoder.encode("code\r\n"));
+    },
+    async pull(controller) {
+      const to = Math.min(count, next + 500);
+      const codes = await batchCodes(prefix, key, next, to);
+      controller.enqueue(encoder.encode(codes.map((code) => `${code}\r\n`).join("")));
+      next = to;
+      if (next >= count) controller.close();
+    },
+  });
+}
+
 export const adminDiscountRoutes = createRouter()
+  .openapi(createBatchRoute, async (c) => {
+    const created = await createBatch(scopeOf(c), c.req.valid("json"));
+    c.header("Location", `/v1/admin/discounts/${created.code}`);
+    return c.json(await discountWithUses(c.env, created), 201);
+  })
+  .openapi(codesRoute, async (c) => {
+    const { code } = c.req.valid("param");
+    const found = await findDiscount(c.env, code);
+    if (!found?.batch) throw new AppError("discount_not_found", { detail: `No batch of codes ${code}` });
+    return new Response(codesCsv(found.code, found.batch.key, found.batch.count), {
+      headers: {
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": `attachment; filename="${found.code.toLowerCase()}-codes.csv"`,
+        "Cache-Control": "no-store",
+      },
+    });
+  })
   .openapi(createDiscountRoute, async (c) => {
     const created = await createDiscount(scopeOf(c), c.req.valid("json"));
     c.header("Location", `/v1/admin/discounts/${created.code}`);

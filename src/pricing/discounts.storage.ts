@@ -5,8 +5,15 @@ import type { Scope } from "../http/scope";
 import { codeUsesName } from "../inventory/allowances";
 import { readCounts } from "../inventory/inventory.service";
 import { EdgeMemo } from "../shared/edge-memo";
-import { AppError } from "../shared/errors";
-import type { Discount, DiscountDefinition, DiscountInput, DiscountPatch } from "./discounts";
+import { AppError, validationError } from "../shared/errors";
+import { newBatchKey } from "./code-batches";
+import {
+  type BatchInput,
+  type Discount,
+  type DiscountDefinition,
+  DiscountInput,
+  type DiscountPatch,
+} from "./discounts";
 
 /**
  * Where discount codes live: D1 is their record; KV carries a copy of each, written through on every
@@ -79,10 +86,14 @@ async function publish(scope: Scope, definition: DiscountDefinition) {
   ]);
 }
 
-export async function createDiscount(scope: Scope, input: DiscountInput): Promise<DiscountDefinition> {
+export async function createDiscount(
+  scope: Scope,
+  input: DiscountInput,
+  batch?: DiscountDefinition["batch"],
+): Promise<DiscountDefinition> {
   const now = new Date().toISOString();
   const { code, ...rest } = input;
-  const body = JSON.stringify({ code, ...rest });
+  const body = JSON.stringify({ code, ...rest, ...(batch ? { batch } : {}) });
   try {
     await database(scope.env.DB).insert(discounts).values({ code, body, createdAt: now, updatedAt: now });
   } catch (error) {
@@ -91,7 +102,13 @@ export async function createDiscount(scope: Scope, input: DiscountInput): Promis
     }
     throw error;
   }
-  const definition: DiscountDefinition = { ...input, status: "active", createdAt: now, updatedAt: now };
+  const definition: DiscountDefinition = {
+    ...input,
+    ...(batch ? { batch } : {}),
+    status: "active",
+    createdAt: now,
+    updatedAt: now,
+  };
   await publish(scope, definition);
   return definition;
 }
@@ -163,6 +180,7 @@ const notFound = (code: string) => new AppError("discount_not_found", { detail: 
  * follow the shards within seconds), with nothing left to count.
  */
 async function usesOf(env: Env, definition: DiscountDefinition): Promise<Discount["uses"]> {
+  if (definition.batch) return batchUses(env, definition.code, definition.batch.count, definition.createdAt);
   if (definition.maxUses !== undefined) {
     const counts = await readCounts(env, await codeUsesName(definition.code)).catch((error: unknown) => {
       if (error instanceof AppError && error.code === "sku_not_found") return null;
@@ -183,8 +201,28 @@ async function usesOf(env: Env, definition: DiscountDefinition): Promise<Discoun
   return { held: row?.held ?? 0, used: row?.used ?? 0, left: null };
 }
 
+/** A code as the admin API shows it: with its uses, and for a batch its size, never its key. */
 export async function discountWithUses(env: Env, definition: DiscountDefinition): Promise<Discount> {
-  return { ...definition, uses: await usesOf(env, definition) };
+  const { batch, ...rest } = definition;
+  return {
+    ...rest,
+    ...(batch
+      ? { batch: { count: batch.count, codes: `/v1/admin/discounts/${definition.code}/codes.csv` } }
+      : {}),
+    uses: await usesOf(env, definition),
+  };
+}
+
+/**
+ * A batch of single-use codes, kept as one definition under its prefix with a key of its own (see
+ * code-batches.ts); nothing is written per code.
+ */
+export async function createBatch(scope: Scope, input: BatchInput): Promise<DiscountDefinition> {
+  const { prefix, count, ...terms } = input;
+  const checked = DiscountInput.safeParse({ code: prefix, ...terms });
+  if (!checked.success) throw validationError(checked.error, "body");
+  const created = await createDiscount(scope, checked.data, { count, key: newBatchKey() });
+  return created;
 }
 
 /** The scheduled safety net for the write-through: codes changed since `since` are copied to KV again. */
@@ -196,4 +234,23 @@ export async function republishDiscounts(env: Env, since: Date): Promise<number>
     .limit(1_000);
   await Promise.all(rows.map((row) => env.CATALOG.put(kvKey(row.code), JSON.stringify(definitionOf(row)))));
   return rows.length;
+}
+
+/**
+ * A batch's uses, counted from D1's orders (which follow the shards within seconds): the orders of its
+ * codes not paid yet, those paid, and the codes left of its count. Each code's single use itself is
+ * held exactly where it is (its own allowance of one).
+ */
+async function batchUses(env: Env, prefix: string, count: number, since: string): Promise<Discount["uses"]> {
+  const code = sql`json_extract(${orders.view}, '$.discountCode')`;
+  const [row] = await database(env.DB)
+    .select({
+      held: sql<number>`count(distinct case when ${orders.status} = 'pending_payment' then ${code} end)`,
+      used: sql<number>`count(distinct case when ${orders.status} = 'paid' then ${code} end)`,
+    })
+    .from(orders)
+    .where(and(sql`${code} like ${`${prefix}-%`}`, gte(orders.createdAt, since)));
+  const held = row?.held ?? 0;
+  const used = row?.used ?? 0;
+  return { held, used, left: Math.max(0, count - held - used) };
 }

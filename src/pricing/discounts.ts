@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { Money } from "../shared/money";
+import { MAX_BATCH } from "./code-batches";
 import type { DiscountMismatch, DiscountTerms } from "./pricing";
 
 /**
@@ -100,11 +101,44 @@ export const DiscountPatch = z
   .openapi("DiscountPatch");
 export type DiscountPatch = z.output<typeof DiscountPatch>;
 
+/**
+ * A batch of single-use codes, as the shop asks for it: its prefix, how many codes, and the terms
+ * every code of it has (see code-batches.ts). `maxUsesPerCustomer` counts over the whole batch.
+ */
+export const BatchInput = z
+  .object({
+    prefix: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9]{3,16}$/, "3 to 16 letters and digits")
+      .transform((prefix) => prefix.toUpperCase())
+      .openapi({ example: "INFLUENCER" }),
+    count: z.number().int().min(1).max(MAX_BATCH),
+    kind: z.enum(["percentage", "fixed", "free_shipping"]),
+    value: z.union([z.number().gt(0).max(100), Money]).optional(),
+    per: z.enum(["order", "unit"]).optional(),
+    appliesTo: z
+      .object({ products: z.array(Id).max(500).optional(), categories: z.array(Id).max(100).optional() })
+      .strict()
+      .optional(),
+    maxUsesPerCustomer: Cap.optional().openapi({ description: "Codes of this batch one customer may use" }),
+    startsAt: z.iso.datetime().optional(),
+    endsAt: z.iso.datetime().optional(),
+    minSubtotal: Money.optional(),
+  })
+  .strict()
+  .openapi("DiscountBatchInput");
+export type BatchInput = z.output<typeof BatchInput>;
+
 /** A code as it is kept: its definition, its status, and when it was made and changed. */
 export type DiscountDefinition = DiscountInput & {
   status: "active" | "disabled";
   createdAt: string;
   updatedAt: string;
+  /** For a batch of single-use codes (kept under its prefix): how many, and its key (never shown). */
+  batch?: { count: number; key: string };
+  /** For a code of a batch: the batch its cap per customer counts over. */
+  perCustomerKey?: string;
 };
 
 const Uses = z
@@ -132,6 +166,10 @@ export const Discount = z
     status: z.enum(["active", "disabled"]),
     createdAt: z.string(),
     updatedAt: z.string(),
+    batch: z
+      .object({ count: z.number().int(), codes: z.string().openapi({ description: "CSV of every code" }) })
+      .optional()
+      .openapi({ description: "A batch of single-use codes, named by this prefix" }),
     uses: Uses,
   })
   .openapi("Discount");

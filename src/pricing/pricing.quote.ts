@@ -1,6 +1,7 @@
 import type { Scope } from "../http/scope";
 import { type AllowanceLine, codeUseLine, type LimitLine } from "../inventory/allowances";
 import type { Problem } from "../shared/errors";
+import { batchPrefixOf, isBatchCode } from "./code-batches";
 import { CodeText, type DiscountDefinition, termsOf, whyNot } from "./discounts";
 import { readDiscount } from "./discounts.storage";
 import { type DiscountTerms, type PricingLine, priceOrder } from "./pricing";
@@ -73,9 +74,13 @@ export async function quoteCart(scope: Scope, cart: CartToPrice): Promise<Quote 
     limits: definition?.maxUsesPerCustomer
       ? [
           {
-            key: `code:${definition.code}`,
+            key: `code:${definition.perCustomerKey ?? definition.code}`,
             quantity: 1,
-            limit: { scope: "code", code: definition.code, max: definition.maxUsesPerCustomer },
+            limit: {
+              scope: "code",
+              code: definition.perCustomerKey ?? definition.code,
+              max: definition.maxUsesPerCustomer,
+            },
           },
         ]
       : [],
@@ -100,11 +105,27 @@ async function codeFor(
 ): Promise<{ definition: DiscountDefinition; terms: DiscountTerms } | { refusal: Problem }> {
   const parsed = CodeText.safeParse(typed);
   if (!parsed.success) return notApplicable(typed, "unknown");
-  const definition = await readDiscount(scope, parsed.data);
+  const definition = await definitionOf(scope, parsed.data);
   if (!definition) return notApplicable(parsed.data, "unknown");
   const terms = termsOf(definition, currency);
   if ("mismatch" in terms) return notApplicable(definition.code, terms.mismatch);
   return { definition, terms: terms.terms };
+}
+
+/**
+ * The definition a code stands for: its own, or, for a code of a batch of single-use codes, the
+ * batch's terms with a cap of one use for this code (and the batch's cap per customer, counted over
+ * the batch). A batch's prefix alone is no code.
+ */
+async function definitionOf(scope: Scope, code: string): Promise<DiscountDefinition | null> {
+  const own = await readDiscount(scope, code);
+  if (own) return own.batch ? null : own;
+  const prefix = batchPrefixOf(code);
+  const batch = prefix ? await readDiscount(scope, prefix) : null;
+  if (!batch?.batch || !(await isBatchCode(code, batch.code, batch.batch.key, batch.batch.count)))
+    return null;
+  const { batch: _batch, ...terms } = batch;
+  return { ...terms, code, maxUses: 1, ...(batch.maxUsesPerCustomer ? { perCustomerKey: batch.code } : {}) };
 }
 
 function notApplicable(code: string, reason: Parameters<typeof whyNot>[1]): { refusal: Problem } {

@@ -342,6 +342,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/discounts/batches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Generate a batch of single-use codes (up to 1,048,576), each usable once
+         * @description Every code is PREFIX- and 12 characters; checkout tells the batch's codes from guesses by their MAC, so nothing is stored per code. The CSV of every code is at batch.codes. maxUsesPerCustomer counts over the whole batch. PATCH the prefix to change the batch's dates or disable it.
+         */
+        post: operations["createDiscountBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/discounts/{code}/codes.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every code of a batch of single-use codes, as CSV */
+        get: operations["exportDiscountBatch"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/discounts": {
         parameters: {
             query?: never;
@@ -1307,6 +1344,12 @@ export interface components {
             status: "active" | "disabled";
             createdAt: string;
             updatedAt: string;
+            /** @description A batch of single-use codes, named by this prefix */
+            batch?: {
+                count: number;
+                /** @description CSV of every code */
+                codes: string;
+            };
             uses: components["schemas"]["DiscountUses"];
         };
         DiscountUses: {
@@ -1316,6 +1359,27 @@ export interface components {
             used: number;
             /** @description Before maxUses; null without a cap */
             left: number | null;
+        };
+        DiscountBatchInput: {
+            /** @example INFLUENCER */
+            prefix: string;
+            count: number;
+            /** @enum {string} */
+            kind: "percentage" | "fixed" | "free_shipping";
+            value?: number | components["schemas"]["Money"];
+            /** @enum {string} */
+            per?: "order" | "unit";
+            appliesTo?: {
+                products?: string[];
+                categories?: string[];
+            };
+            /** @description Codes of this batch one customer may use */
+            maxUsesPerCustomer?: number;
+            /** Format: date-time */
+            startsAt?: string;
+            /** Format: date-time */
+            endsAt?: string;
+            minSubtotal?: components["schemas"]["Money"];
         };
         DiscountInput: {
             /** @example SPRING15 */
@@ -2934,6 +2998,115 @@ export interface operations {
             };
             /** @description Body is not JSON */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createDiscountBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DiscountBatchInput"];
+            };
+        };
+        responses: {
+            /** @description The batch, under its prefix */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Discount"];
+                };
+            };
+            /** @description Invalid body (code validation_failed or invalid_json) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The prefix is a code already (code discount_code_taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    exportDiscountBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One code a line, after a header */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No batch with this prefix (code discount_not_found) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

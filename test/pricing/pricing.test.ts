@@ -574,3 +574,52 @@ describe("discount codes", () => {
     });
   });
 });
+
+describe("batches of single-use codes", () => {
+  it("are generated, exported, each usable once, and tell guesses apart", async () => {
+    await useSettings({});
+    const prefix = `B${Date.now().toString(36).toUpperCase()}`.slice(0, 12);
+    const created = await admin("POST", "/v1/admin/discounts/batches", {
+      prefix: prefix.toLowerCase(),
+      count: 50,
+      kind: "fixed",
+      value: { amount: 300, currency: "USD" },
+    });
+    expect(created.status).toBe(201);
+    const batch = (await created.json()) as DiscountBody & { batch: { count: number; codes: string } };
+    expect(batch.batch.count).toBe(50);
+    expect(JSON.stringify(batch)).not.toContain("key");
+
+    const csv = await admin("GET", batch.batch.codes);
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get("Content-Type")).toContain("text/csv");
+    const codes = (await csv.text()).trim().split("\r\n");
+    expect(codes[0]).toBe("code");
+    const list = codes.slice(1);
+    expect(list).toHaveLength(50);
+    expect(new Set(list).size).toBe(50);
+    for (const code of list) expect(code).toMatch(new RegExp(`^${prefix}-[A-Z2-7]{12}$`));
+
+    const sku = await stockedSku(10);
+    const [first, second] = list as [string, string];
+    const used = await buy(sku, 1, { discountCode: first.toLowerCase() });
+    expect(used.status).toBe(202);
+    const accepted = await used.json<Priced>();
+    expect(accepted.totals.discount.amount).toBe(300);
+    const again = await postCheckout({
+      ...checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: first }),
+      customer: { email: `${unique("other")}@example.com` },
+    });
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { code: string }).code).toBe("discount_exhausted");
+    expect((await buy(sku, 1, { discountCode: second })).status).toBe(202);
+
+    const last = first.at(-1) === "A" ? "B" : "A";
+    const guesses = [`${first.slice(0, -1)}${last}`, prefix, `${prefix}-ZZZZAAAAAAAA`, `${prefix}-AAAA`];
+    for (const guess of guesses) {
+      const response = await buy(sku, 1, { discountCode: guess });
+      expect(response.status, guess).toBe(422);
+    }
+    expect((await settledOrder(accepted.orderId, accepted.orderToken, 60_000)).status).toBe("paid");
+  }, 120_000);
+});
