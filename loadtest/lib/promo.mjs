@@ -36,7 +36,7 @@ export async function setUpPromo(api, { units, uses, buckets }) {
 }
 
 /** Who a customer is, as the shop counts them (src/shared/customer-key.ts). */
-export function customerKey(email) {
+function customerKey(email) {
   const at = email.lastIndexOf("@");
   let local = email.slice(0, at).trim().toLowerCase().split("+")[0] ?? "";
   let host = email
