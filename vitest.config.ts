@@ -48,7 +48,7 @@ export default defineConfig(async () => {
             ...shared,
             name: "shop",
             include: ["test/**/*.test.ts"],
-            exclude: ["test/stripe/**", "test/model/**"],
+            exclude: ["test/stripe/**", "test/model/**", "test/pricing/**"],
           },
         },
         {
@@ -64,6 +64,12 @@ export default defineConfig(async () => {
             }),
           ],
           test: { ...shared, name: "stripe", include: ["test/stripe/**/*.test.ts"] },
+        },
+        {
+          // The shop's pricing settings apply to every checkout, so the tests that change them run
+          // against a worker (and storage) of their own, one file, in order.
+          plugins: [worker({})],
+          test: { ...shared, name: "pricing", include: ["test/pricing/**/*.test.ts"] },
         },
         {
           // The lifecycle machine and the order loop without workerd: pure logic and the seeded

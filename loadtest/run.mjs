@@ -23,6 +23,7 @@ import { auditRestock, restockAuditLine, runRestockCase, setUpRestockDrop } from
 import { describeError, errorCodes } from "./lib/failure.mjs";
 import { bundle, startBare, startStampede } from "./lib/harness.mjs";
 import { lockDatabases } from "./lib/outage.mjs";
+import { auditPromo, promoAuditLine, runPromo, setUpPromo } from "./lib/promo.mjs";
 import { writeReport } from "./lib/report.mjs";
 import { spawnServer } from "./lib/server-process.mjs";
 import { scenarios } from "./scenarios.mjs";
@@ -216,14 +217,21 @@ try {
     );
     drop = await setUpDrop(api, scenario.drop);
   }
+  const promo = scenario.promo ? await setUpPromo(api, scenario.promo) : null;
   const watched = [
-    ...new Set([FLASH_SALE.sku, ...(drop ? [drop.sku] : []), ...products.flatMap((p) => p.skus)]),
+    ...new Set([
+      FLASH_SALE.sku,
+      ...(drop ? [drop.sku] : []),
+      ...(promo ? [promo.sku] : []),
+      ...products.flatMap((p) => p.skus),
+    ]),
   ];
   const before = await baseline(api, watched);
   const env = { ...scenario.env, LOADTEST_CATALOG: catalogFile, LOADTEST_ACCEPTED_FILE: acceptedFile };
   log(`${name}: ${scenario.description}`);
 
   let crowdRun = null;
+  let promoRun = null;
   let dropEdge = null;
   let kneeIndex = -1;
   let invalid = null;
@@ -281,6 +289,37 @@ try {
     dropEdge = edgeOf(crowdRun, drop, dropSettings);
     steps.push(...dropSteps(dropEdge));
     for (const step of steps) logStep(step);
+  } else if (promo) {
+    stage = "running the promotion's crowd";
+    promoRun = await runPromo({ target, promo, crowd: scenario.promo.crowd, log });
+    writeFileSync(
+      acceptedFile,
+      promoRun.records.flatMap((record) => (record.orderId ? [record.orderId] : [])).join("\n"),
+    );
+    const count = (test) =>
+      Object.entries(promoRun.statuses)
+        .filter(([status]) => test(Number(status)))
+        .reduce((sum, [, n]) => sum + n, 0);
+    const step = {
+      name: "promo",
+      offered: promoRun.records.length,
+      achievedRps: Math.round(promoRun.records.length / promoRun.seconds),
+      p50Ms: promoRun.p50Ms,
+      p95Ms: promoRun.p95Ms,
+      p99Ms: promoRun.p99Ms,
+      mix: {
+        ok: count((status) => status === 202),
+        soldOut: count((status) => status === 409),
+        rateLimited: count((status) => status === 429),
+        clientErrors: count((status) => status >= 400 && status < 500 && status !== 409 && status !== 429),
+        serverErrors: count((status) => status >= 500),
+        networkErrors: count((status) => status === 0),
+      },
+      generatorSaturated: false,
+    };
+    step.errorRate = (step.mix.serverErrors + step.mix.networkErrors) / Math.max(1, step.offered);
+    steps.push(step);
+    logStep(step);
   } else if (!scenario.restock) {
     const plan =
       scenario.phases ?? scenario.steps.map((rate) => ({ name: `${rate}/s`, rate, seconds: stepSeconds }));
@@ -332,7 +371,12 @@ try {
   const remaining = await drain(api, {
     deadlineMs: 300_000,
     log,
-    watch: [FLASH_SALE.sku, ...(drop ? [drop.sku] : []), ...(restockDrop ? [restockDrop.sku] : [])],
+    watch: [
+      FLASH_SALE.sku,
+      ...(drop ? [drop.sku] : []),
+      ...(restockDrop ? [restockDrop.sku] : []),
+      ...(promo ? [promo.sku] : []),
+    ],
   });
   log(`drained in ${((Date.now() - drainStarted) / 1000).toFixed(1)} s after the load ended`);
   if (remaining.pending > 0 || remaining.held > 0) {
@@ -345,6 +389,10 @@ try {
     result.drop.edge = dropEdge;
     result.drop.calibration = calibration;
     result.passed = result.passed && result.drop.passed;
+  }
+  if (promoRun) {
+    result.promo = await auditPromo(api, promoRun, await api.orders(), promo);
+    result.passed = result.passed && result.promo.passed;
   }
   if (restockRun) {
     result.restock = auditRestock(restockRun, scenario.restock);
@@ -372,6 +420,7 @@ try {
   console.log(auditLine(result));
   if (result.drop) console.log(dropAuditLine(result.drop));
   if (result.restock) console.log(restockAuditLine(result.restock));
+  if (result.promo) console.log(promoAuditLine(result.promo));
   if (!result.passed) exitCode = 1;
   if (invalid) {
     console.log(`invalid: ${invalid}`);

@@ -166,6 +166,18 @@ export const scenarios = {
     },
     restock: RESTOCK_CASE,
   },
+  promo: {
+    description:
+      "a discount code capped at 100 uses, one per customer, raced for by 5,000 buyers at once on a " +
+      "SKU with plenty of stock (a fifth of them one person under 2-4 spellings of a Gmail address); " +
+      "then exactly 100 paid orders carry the code, nobody past their cap, nobody charged and refunded",
+    promo: {
+      units: 20_000,
+      uses: 100,
+      buckets: 4,
+      crowd: { buyers: Number(process.env.PROMO_BUYERS ?? 5_000), connections: 100, aliasShare: 0.2 },
+    },
+  },
   "drop-restock": {
     description:
       "the drop's second case alone: orders of several units, a sellout, a restock by stock take while the line waits; then the room's cap and its re-admission, from the harness's own books",

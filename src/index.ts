@@ -12,6 +12,8 @@ import {
 } from "./orders/payment/payments.consumer";
 import { reconcile } from "./orders/reconcile";
 import { sendSimulatorEventsTo } from "./payments/simulator.do";
+import { republishDiscounts } from "./pricing/discounts.storage";
+import { republishSettings } from "./pricing/pricing.storage";
 import { paymentMode } from "./shared/config";
 import { logEvent } from "./shared/log";
 import {
@@ -74,6 +76,20 @@ export default {
   async scheduled(controller, env, ctx) {
     ctx.waitUntil(reconcile(env).then((report) => logEvent("info", "reconciled", report)));
     ctx.waitUntil(republishRecentProducts(env, new Date(controller.scheduledTime - 10 * 60_000)));
+    ctx.waitUntil(
+      republishDiscounts(env, new Date(controller.scheduledTime - 10 * 60_000)).catch((error: unknown) =>
+        logEvent("warn", "discount codes not republished to KV; the next cron tries again", {
+          error: String(error),
+        }),
+      ),
+    );
+    ctx.waitUntil(
+      republishSettings(env).catch((error: unknown) =>
+        logEvent("warn", "pricing settings not republished to KV; the next cron tries again", {
+          error: String(error),
+        }),
+      ),
+    );
     ctx.waitUntil(
       tellRoomsOfChangedDrops(env, new Date(controller.scheduledTime - 10 * 60_000)).catch((error: unknown) =>
         logEvent("warn", "waiting rooms not told of changed drops; the next cron tries again", {

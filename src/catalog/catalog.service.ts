@@ -300,6 +300,8 @@ export async function republishRecentProducts(env: Env, since: Date): Promise<nu
 export type PricedSku = {
   sku: string;
   productId: string;
+  /** The product's category (discount codes may be scoped to categories). */
+  category: string;
   title: string;
   price: Product["variants"][number]["price"];
   /** The drop's rules that apply to this SKU: its own start time, else its product's. */
@@ -358,6 +360,7 @@ async function variantIn(scope: Scope, productId: string, sku: string): Promise<
   return {
     sku,
     productId: product.id,
+    category: product.category,
     title: `${product.title} (${variant.title})`,
     price: variant.price,
     saleStartsAt: variant.saleStartsAt ?? product.saleStartsAt ?? null,

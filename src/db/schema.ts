@@ -164,3 +164,33 @@ export const orderItems = sqliteTable(
 
 export type OrderRow = typeof orders.$inferSelect;
 export type OrderItemRow = typeof orderItems.$inferSelect;
+
+/**
+ * The shop's pricing settings (tax rates, shipping zones): one row (id 1), its version bumped by every
+ * change and never reset, so a write made against an older version is refused rather than lost.
+ */
+export const pricingSettings = sqliteTable("pricing_settings", {
+  id: integer("id").primaryKey(),
+  body: text("body").notNull(),
+  version: integer("version").notNull(),
+  updatedAt: text("updated_at").notNull(),
+});
+
+/**
+ * Discount codes, by their code in capitals (codes are case-insensitive). `body` is the definition as
+ * checkout reads it (see pricing/discounts.ts); what it was used for is counted where its uses are
+ * held, not here.
+ */
+export const discounts = sqliteTable(
+  "discounts",
+  {
+    code: text("code").primaryKey(),
+    body: text("body").notNull(),
+    status: text("status", { enum: ["active", "disabled"] })
+      .notNull()
+      .default("active"),
+    createdAt: text("created_at").notNull(),
+    updatedAt: text("updated_at").notNull(),
+  },
+  (table) => [index("discounts_updated").on(table.updatedAt)],
+);

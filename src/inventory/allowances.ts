@@ -10,26 +10,34 @@ import { customerKey } from "../shared/customer-key";
  * allowance's object is named by a hash (no email or card fingerprint is in any name); what kind of
  * allowance a line or a hold is travels with it, never read back from the name.
  */
-export type AllowanceKind = "customer" | "card" | "pass";
+export type AllowanceKind = "customer" | "card" | "pass" | "code";
 
 const Id = z.string().min(1).max(64);
 const Max = z.number().int().min(1).max(1_000_000);
 
-/** A limit per customer of a SKU or a product: what a customer's (or a card's) allowance stands for. */
+/**
+ * A limit per customer of a SKU, a product or a discount code's uses: what a customer's (or a card's)
+ * allowance stands for.
+ */
 const PurchaseLimit = z.discriminatedUnion("scope", [
   z.object({ scope: z.literal("sku"), sku: Id, max: Max }),
   z.object({ scope: z.literal("product"), productId: Id, max: Max }),
+  z.object({ scope: z.literal("code"), code: Id, max: Max }),
 ]);
 
-/** What an allowance stands for: a purchase limit, or a drop's admission pass (one order at a time). */
+/**
+ * What an allowance stands for: a purchase limit, a drop's admission pass (one order at a time), or
+ * all the uses a discount code has (`uses`: its total cap, over every customer).
+ */
 const AllowanceLimit = z.discriminatedUnion("scope", [
   ...PurchaseLimit.options,
   z.object({ scope: z.literal("pass"), productId: Id, max: z.literal(1) }),
+  z.object({ scope: z.literal("uses"), code: Id, max: Max }),
 ]);
 
 /** An allowance line of a cart: its kind, and the limit it stands for (`max` is the allowance). */
 export const Allowance = z.object({
-  kind: z.enum(["customer", "card", "pass"]),
+  kind: z.enum(["customer", "card", "pass", "code"]),
   limit: AllowanceLimit,
 });
 export type Allowance = z.infer<typeof Allowance>;
@@ -90,5 +98,22 @@ export async function passLine(passId: string, productId: string): Promise<Allow
     quantity: 1,
     buckets: 1,
     allowance: { kind: "pass", limit: { scope: "pass", productId, max: 1 } },
+  };
+}
+
+/** The object counting a discount code's uses over every customer: its name, for reading them. */
+export const codeUsesName = (code: string) => nameOf("~code~", `code|${code}`);
+
+/**
+ * A discount code's total cap as a line of the cart: one use, drawn from an allowance of `max` uses,
+ * held, committed, given back and expired with the order's stock, so the cap holds exactly however
+ * many checkouts race for the last use.
+ */
+export async function codeUseLine(code: string, max: number): Promise<AllowanceLine> {
+  return {
+    sku: await codeUsesName(code),
+    quantity: 1,
+    buckets: 1,
+    allowance: { kind: "code", limit: { scope: "uses", code, max } },
   };
 }

@@ -58,6 +58,18 @@ const TimelineEntry = z.object({
   detail: z.string().optional(),
 });
 
+/** An order's money broken down; see the README's "Money" for how each part is rounded. */
+export const Totals = z
+  .object({
+    subtotal: Money.openapi({ description: "The lines at their catalog prices" }),
+    discount: Money.openapi({ description: "Taken off by the discount code (lines and shipping)" }),
+    shipping: Money.openapi({ description: "Shipping at its rate, before any discount" }),
+    tax: Money.openapi({ description: "Tax: included in the amounts above when taxIncluded, else added" }),
+    total: Money.openapi({ description: "What is charged; equals the top-level total" }),
+    taxIncluded: z.boolean().optional().openapi({ description: "Prices include tax (set once priced)" }),
+  })
+  .openapi("Totals");
+
 export const Order = z
   .object({
     id: z.string(),
@@ -72,9 +84,12 @@ export const Order = z
     total: Money,
     customer: z.object({ email: z.string(), name: z.string().optional() }),
     shippingAddress: Address.optional().openapi({ description: "As the buyer sent it" }),
-    totals: z
-      .object({ subtotal: Money, discount: Money, shipping: Money, tax: Money, total: Money })
-      .openapi({ description: "`total` equals the top-level total" }),
+    totals: Totals,
+    shippingMethod: z
+      .object({ id: z.string(), name: z.string() })
+      .optional()
+      .openapi({ description: "The shipping method chosen at checkout" }),
+    discountCode: z.string().optional().openapi({ description: "The discount code applied at checkout" }),
     refunds: z.array(Refund),
     fulfillmentStatus: z.enum(FULFILLMENT_STATUSES),
     fulfillments: z.array(Fulfillment),

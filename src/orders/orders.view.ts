@@ -1,6 +1,6 @@
 import type { Money } from "../shared/money";
 import { fulfillmentStatus } from "./lifecycle/after-sale";
-import type { OrderRow } from "./lifecycle/order";
+import type { OrderPricing, OrderRow } from "./lifecycle/order";
 import type { Order } from "./orders.schemas";
 
 /** An order as the API shows it, from the shard's record. */
@@ -31,7 +31,9 @@ export function toOrderView(row: OrderRow, audience: "buyer" | "shop" = "shop"):
       ? { email: row.customer.email, name: row.customer.name }
       : { email: row.customer.email },
     ...(row.shippingAddress ? { shippingAddress: row.shippingAddress as Order["shippingAddress"] } : {}),
-    totals: totalsOf(row.items, row.total),
+    totals: totalsOf(row.items, row.total, row.pricing),
+    ...(row.pricing?.shippingMethod ? { shippingMethod: row.pricing.shippingMethod } : {}),
+    ...(row.pricing?.discountCode ? { discountCode: row.pricing.discountCode } : {}),
     refunds: row.refunds.map((refund) => ({
       id: refund.id,
       amount: money(refund.amount),
@@ -67,12 +69,26 @@ export function toOrderView(row: OrderRow, audience: "buyer" | "shop" = "shop"):
   };
 }
 
-/** The money of an order broken down: its lines, and (until pricing adds them) nothing else. */
+/**
+ * The money of an order broken down, as checkout priced it; an order accepted before pricing is its
+ * lines and nothing else.
+ */
 export function totalsOf(
   items: { quantity: number; unitPrice: { amount: number } }[],
   total: Money,
+  pricing?: Pick<OrderPricing, "subtotal" | "discount" | "shipping" | "tax" | "taxMode">,
 ): Order["totals"] {
   const money = (amount: number) => ({ amount, currency: total.currency });
+  if (pricing) {
+    return {
+      subtotal: money(pricing.subtotal),
+      discount: money(pricing.discount),
+      shipping: money(pricing.shipping),
+      tax: money(pricing.tax),
+      total,
+      taxIncluded: pricing.taxMode === "inclusive",
+    };
+  }
   const subtotal = items.reduce((sum, item) => sum + item.quantity * item.unitPrice.amount, 0);
   return { subtotal: money(subtotal), discount: money(0), shipping: money(0), tax: money(0), total };
 }

@@ -68,6 +68,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/shipping-methods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The shipping methods offered for an address and a cart, with what each costs it */
+        get: operations["listShippingMethods"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orders/{id}": {
         parameters: {
             query?: never;
@@ -302,6 +319,106 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/pricing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Tax rates and shipping zones, as checkout prices carts with them */
+        get: operations["getPricingSettings"];
+        /**
+         * Replace the tax rates and shipping zones (with If-Match: only over the version read)
+         * @description Checkout at this location prices with the new settings at once; elsewhere within 30 s (and KV's own propagation). An order keeps the totals it was accepted with.
+         */
+        put: operations["putPricingSettings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/discounts/batches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Generate a batch of single-use codes (up to 1,048,576), each usable once
+         * @description Every code is PREFIX- and 12 characters; checkout tells the batch's codes from guesses by their MAC, so nothing is stored per code. The CSV of every code is at batch.codes. maxUsesPerCustomer counts over the whole batch. PATCH the prefix to change the batch's dates or disable it.
+         */
+        post: operations["createDiscountBatch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/discounts/{code}/codes.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every code of a batch of single-use codes, as CSV */
+        get: operations["exportDiscountBatch"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/discounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Discount codes in code order, each with its uses */
+        get: operations["listDiscounts"];
+        put?: never;
+        /**
+         * Create a discount code
+         * @description What it takes off (kind, value, per) and what it applies to never change afterwards; its dates, caps, minimum and status can (PATCH). Caps hold exactly: a use is held with the order's stock at checkout, counted when it is paid, given back when it fails.
+         */
+        post: operations["createDiscount"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/discounts/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A discount code with its uses held, used and left */
+        get: operations["getDiscount"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a code's dates, caps, minimum, refund rule or status (disable it)
+         * @description null clears a field. A lowered cap refuses new uses at once where they are held, never taking back one held or used. Checkout at other locations sees the change within 30 s.
+         */
+        patch: operations["updateDiscount"];
         trace?: never;
     };
     "/v1/admin/orders/summary": {
@@ -702,14 +819,14 @@ export interface components {
                 name?: string;
             };
             shippingAddress?: components["schemas"]["Address"];
-            /** @description `total` equals the top-level total */
-            totals: {
-                subtotal: components["schemas"]["Money"];
-                discount: components["schemas"]["Money"];
-                shipping: components["schemas"]["Money"];
-                tax: components["schemas"]["Money"];
-                total: components["schemas"]["Money"];
+            totals: components["schemas"]["Totals"];
+            /** @description The shipping method chosen at checkout */
+            shippingMethod?: {
+                id: string;
+                name: string;
             };
+            /** @description The discount code applied at checkout */
+            discountCode?: string;
             refunds: components["schemas"]["Refund"][];
             /** @enum {string} */
             fulfillmentStatus: "unfulfilled" | "partially_fulfilled" | "fulfilled";
@@ -783,6 +900,15 @@ export interface components {
             region?: string;
             postalCode: string;
             country: string;
+        };
+        Totals: {
+            subtotal: components["schemas"]["Money"] & unknown;
+            discount: components["schemas"]["Money"] & unknown;
+            shipping: components["schemas"]["Money"] & unknown;
+            tax: components["schemas"]["Money"] & unknown;
+            total: components["schemas"]["Money"] & unknown;
+            /** @description Prices include tax (set once priced) */
+            taxIncluded?: boolean;
         };
         Refund: {
             id: string;
@@ -912,6 +1038,7 @@ export interface components {
             /** @enum {string} */
             status: "pending_payment";
             total: components["schemas"]["Money"];
+            totals: components["schemas"]["Totals"];
             items: {
                 sku: string;
                 quantity: number;
@@ -933,6 +1060,19 @@ export interface components {
                 name?: string;
             };
             shippingAddress?: components["schemas"]["Address"];
+            /** @description Required for a cart that ships once the shop has shipping zones */
+            shipping?: {
+                /**
+                 * @description A method GET /v1/shipping-methods offers for the address
+                 * @example standard
+                 */
+                method: string;
+            };
+            /**
+             * @description A discount code (case does not matter)
+             * @example SPRING15
+             */
+            discountCode?: string;
             payment: {
                 /**
                  * @description Gateway payment token; with the simulator: tok_ok, tok_declined, tok_flaky, tok_timeout_after_charge, tok_down, tok_3ds, tok_3ds_fail, tok_processing, each optionally naming its card as tok_ok.card_<id> (the card's fingerprint counts for limits per customer); with Stripe: a ConfirmationToken or PaymentMethod id
@@ -945,6 +1085,14 @@ export interface components {
                 /** @description The pass from GET /v1/drops/{product}/status */
                 pass: string;
             };
+        };
+        ShippingOptions: {
+            methods: {
+                /** @description Send as shipping.method at checkout */
+                id: string;
+                name: string;
+                price: components["schemas"]["Money"] & unknown;
+            }[];
         };
         SimulatedChallenge: {
             id: string;
@@ -1061,6 +1209,217 @@ export interface components {
             reservedAfter: number;
             orderId: string | null;
             reason: string | null;
+        };
+        PricingSettings: {
+            /** @enum {string} */
+            taxMode: "inclusive" | "exclusive";
+            taxRates: {
+                country: string;
+                /** @description As the address gives it (ISO 3166-2 code, e.g. CA) */
+                region?: string;
+                /**
+                 * @description Percent, at most two decimals
+                 * @example 8.25
+                 */
+                rate: number;
+            }[];
+            zones: {
+                /** @example standard */
+                id: string;
+                name: string;
+                countries: {
+                    country: string;
+                    regions?: string[];
+                }[];
+                /**
+                 * @description Shipping into this zone is taxed
+                 * @default false
+                 */
+                taxShipping: boolean;
+                methods: {
+                    /** @example standard */
+                    id: string;
+                    name: string;
+                    currency: string;
+                    /** @description flat: one amount; bands: by the cart's subtotal after its discount, the band with the largest `from` not above it; free_above: `amount`, free from `threshold` up (minor units) */
+                    rate: {
+                        /** @enum {string} */
+                        kind: "flat";
+                        amount: number;
+                    } | {
+                        /** @enum {string} */
+                        kind: "bands";
+                        bands: {
+                            from: number;
+                            amount: number;
+                        }[];
+                    } | {
+                        /** @enum {string} */
+                        kind: "free_above";
+                        amount: number;
+                        threshold: number;
+                    };
+                }[];
+            }[];
+            /** @description Bumped by every change; 0 before the first */
+            version: number;
+            /** Format: date-time */
+            updatedAt: string | null;
+        };
+        PricingSettingsInput: {
+            /**
+             * @description Catalog prices include tax (EU) or tax is added on top (US)
+             * @default exclusive
+             * @enum {string}
+             */
+            taxMode: "inclusive" | "exclusive";
+            /** @default [] */
+            taxRates: {
+                country: string;
+                /** @description As the address gives it (ISO 3166-2 code, e.g. CA) */
+                region?: string;
+                /**
+                 * @description Percent, at most two decimals
+                 * @example 8.25
+                 */
+                rate: number;
+            }[];
+            /** @default [] */
+            zones: {
+                /** @example standard */
+                id: string;
+                name: string;
+                countries: {
+                    country: string;
+                    regions?: string[];
+                }[];
+                /**
+                 * @description Shipping into this zone is taxed
+                 * @default false
+                 */
+                taxShipping: boolean;
+                methods: {
+                    /** @example standard */
+                    id: string;
+                    name: string;
+                    currency: string;
+                    /** @description flat: one amount; bands: by the cart's subtotal after its discount, the band with the largest `from` not above it; free_above: `amount`, free from `threshold` up (minor units) */
+                    rate: {
+                        /** @enum {string} */
+                        kind: "flat";
+                        amount: number;
+                    } | {
+                        /** @enum {string} */
+                        kind: "bands";
+                        bands: {
+                            from: number;
+                            amount: number;
+                        }[];
+                    } | {
+                        /** @enum {string} */
+                        kind: "free_above";
+                        amount: number;
+                        threshold: number;
+                    };
+                }[];
+            }[];
+        };
+        Discount: {
+            code: string;
+            /** @enum {string} */
+            kind: "percentage" | "fixed" | "free_shipping";
+            value?: number | components["schemas"]["Money"];
+            /** @enum {string} */
+            per?: "order" | "unit";
+            appliesTo?: {
+                products?: string[];
+                categories?: string[];
+            };
+            maxUses?: number;
+            maxUsesPerCustomer?: number;
+            startsAt?: string;
+            endsAt?: string;
+            minSubtotal?: components["schemas"]["Money"];
+            /** @enum {string} */
+            status: "active" | "disabled";
+            createdAt: string;
+            updatedAt: string;
+            /** @description A batch of single-use codes, named by this prefix */
+            batch?: {
+                count: number;
+                /** @description CSV of every code */
+                codes: string;
+            };
+            uses: components["schemas"]["DiscountUses"];
+        };
+        DiscountUses: {
+            /** @description By orders not paid yet (given back if they fail) */
+            held: number;
+            /** @description By paid orders */
+            used: number;
+            /** @description Before maxUses; null without a cap */
+            left: number | null;
+        };
+        DiscountBatchInput: {
+            /** @example INFLUENCER */
+            prefix: string;
+            count: number;
+            /** @enum {string} */
+            kind: "percentage" | "fixed" | "free_shipping";
+            value?: number | components["schemas"]["Money"];
+            /** @enum {string} */
+            per?: "order" | "unit";
+            appliesTo?: {
+                products?: string[];
+                categories?: string[];
+            };
+            /** @description Codes of this batch one customer may use */
+            maxUsesPerCustomer?: number;
+            /** Format: date-time */
+            startsAt?: string;
+            /** Format: date-time */
+            endsAt?: string;
+            minSubtotal?: components["schemas"]["Money"];
+        };
+        DiscountInput: {
+            /** @example SPRING15 */
+            code: string;
+            /** @enum {string} */
+            kind: "percentage" | "fixed" | "free_shipping";
+            /** @description percentage: a number (15 = 15 %, two decimals at most); fixed: Money */
+            value?: number | components["schemas"]["Money"];
+            /**
+             * @description fixed: taken off once per order (default) or per unit it applies to
+             * @enum {string}
+             */
+            per?: "order" | "unit";
+            /** @description Absent: the whole cart */
+            appliesTo?: {
+                products?: string[];
+                categories?: string[];
+            };
+            /** @description Uses over every customer (the first N orders) */
+            maxUses?: number;
+            /** @description Uses per customer: per normalized email at checkout, and per card at payment */
+            maxUsesPerCustomer?: number;
+            /** Format: date-time */
+            startsAt?: string;
+            /** Format: date-time */
+            endsAt?: string;
+            minSubtotal?: components["schemas"]["Money"] & unknown;
+        };
+        DiscountPatch: {
+            /** @description Uses over every customer (the first N orders) */
+            maxUses?: number | null;
+            /** @description Uses per customer: per normalized email at checkout, and per card at payment */
+            maxUsesPerCustomer?: number | null;
+            /** Format: date-time */
+            startsAt?: string | null;
+            /** Format: date-time */
+            endsAt?: string | null;
+            minSubtotal?: components["schemas"]["Money"] & (Record<string, never> | null);
+            /** @enum {string} */
+            status?: "active" | "disabled";
         };
         OrderPage: {
             items: components["schemas"]["Order"][];
@@ -1572,6 +1931,51 @@ export interface operations {
                 };
             };
             /** @description service_unavailable, or payments_not_configured (a deployment with no gateway allowed); Retry-After; nothing was held or recorded */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listShippingMethods: {
+        parameters: {
+            query: {
+                country: string;
+                region?: string;
+                /** @description The cart as SKU:quantity pairs, comma separated */
+                items: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Methods offered (none: the cart does not ship, or the shop does not ship there) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShippingOptions"];
+                };
+            };
+            /** @description Invalid query, or an SKU not in the catalog (code validation_failed) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Pricing settings unavailable (Retry-After) */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
@@ -2491,6 +2895,443 @@ export interface operations {
             };
             /** @description No stock kept for this SKU (code sku_not_found) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPricingSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The shop's pricing settings; `ETag` names their version */
+            200: {
+                headers: {
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PricingSettings"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putPricingSettings: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The ETag of the settings read, e.g. "3"; the change is refused if they moved on */
+                "if-match"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PricingSettingsInput"];
+            };
+        };
+        responses: {
+            /** @description The shop's pricing settings; `ETag` names their version */
+            200: {
+                headers: {
+                    ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PricingSettings"];
+                };
+            };
+            /** @description Invalid body (code validation_failed or invalid_json) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The settings changed since the version named in If-Match (code settings_changed) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createDiscountBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DiscountBatchInput"];
+            };
+        };
+        responses: {
+            /** @description The batch, under its prefix */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Discount"];
+                };
+            };
+            /** @description Invalid body (code validation_failed or invalid_json) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The prefix is a code already (code discount_code_taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    exportDiscountBatch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One code a line, after a header */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No batch with this prefix (code discount_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listDiscounts: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description nextCursor of the page before */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of codes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Discount"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Invalid query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createDiscount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DiscountInput"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Discount"];
+                };
+            };
+            /** @description Invalid body (code validation_failed or invalid_json) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The code exists already (code discount_code_taken) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDiscount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The code */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Discount"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such code (code discount_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateDiscount: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DiscountPatch"];
+            };
+        };
+        responses: {
+            /** @description The code as changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Discount"];
+                };
+            };
+            /** @description Invalid body (code validation_failed or invalid_json) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such code (code discount_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

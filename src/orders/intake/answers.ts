@@ -2,6 +2,7 @@ import type { ShortSku } from "../../inventory/inventory.holds";
 import { base64url, sha256Hex } from "../../shared/crypto";
 import { type Problem, problemResponse } from "../../shared/errors";
 import type { AcceptedOrder } from "../lifecycle/order";
+import { totalsOf } from "../orders.view";
 import type { StoredResponse } from "../protocol";
 import type { CheckoutAccepted } from "./checkout.schemas";
 
@@ -42,6 +43,7 @@ export function acceptedResponse(order: AcceptedOrder, orderToken: string): Stor
     orderToken,
     status: "pending_payment",
     total: order.total,
+    totals: totalsOf(order.items, order.total, order.pricing),
     items: order.items.map(({ sku, quantity, unitPrice, title }) => ({ sku, quantity, unitPrice, title })),
     holdExpiresAt: order.holdExpiresAt,
   };

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { Sku } from "../../catalog/catalog.schemas";
 import { Money } from "../../shared/money";
 import { singleLine, visibleAscii } from "../../shared/text";
-import { Address } from "../orders.schemas";
+import { Address, Totals } from "../orders.schemas";
 
 const MAX_UNITS_PER_SKU = 1000;
 
@@ -40,6 +40,19 @@ export const CheckoutRequest = z
       })
       .strict(),
     shippingAddress: Address.optional(),
+    shipping: z
+      .object({
+        method: z.string().min(1).max(63).openapi({
+          description: "A method GET /v1/shipping-methods offers for the address",
+          example: "standard",
+        }),
+      })
+      .strict()
+      .optional()
+      .openapi({ description: "Required for a cart that ships once the shop has shipping zones" }),
+    discountCode: singleLine(64)
+      .optional()
+      .openapi({ description: "A discount code (case does not matter)", example: "SPRING15" }),
     payment: z
       .object({
         token: visibleAscii(255).openapi({
@@ -66,6 +79,7 @@ export const CheckoutAccepted = z
     orderToken: z.string().openapi({ description: "Bearer capability for GET /v1/orders/:id; shown once" }),
     status: z.literal("pending_payment"),
     total: Money,
+    totals: Totals,
     items: z.array(
       z.object({ sku: z.string(), quantity: z.number().int(), unitPrice: Money, title: z.string() }),
     ),

@@ -4,7 +4,7 @@ import { isJsonMediaType, MAX_BODY_BYTES } from "../../http/body";
 import { parseIdempotencyKey } from "../../http/idempotency-key";
 import { REQUEST_ID_HEADER, requestIdOf } from "../../http/request-id";
 import type { Scope } from "../../http/scope";
-import { customerAllowanceLines, passLine } from "../../inventory/allowances";
+import { customerAllowanceLines, type LimitLine, passLine } from "../../inventory/allowances";
 import {
   type CartLine,
   knownSoldOut,
@@ -15,6 +15,7 @@ import {
   remembersAnySoldOut,
   remembersSoldOut,
 } from "../../inventory/inventory.holds";
+import { type Quote, quoteCart } from "../../pricing/pricing.quote";
 import { paymentMode, settings } from "../../shared/config";
 import { AppError, type Problem, problemResponse } from "../../shared/errors";
 import type { IntakeAnswer, KeyAnswer, StoredResponse } from "../protocol";
@@ -46,6 +47,7 @@ function stageTimer() {
 }
 
 type Priced = { line: CartLine; priced: PricedSku }[];
+type Decided = { planned: PlannedLine[]; priced: Priced; quote: Quote };
 type Timer = ReturnType<typeof stageTimer>;
 
 /** Prices every line from the catalog; an unknown SKU or mixed currencies is the client's error. */
@@ -84,7 +86,7 @@ async function decideAtEdge(
   lines: CartLine[],
   client: string,
   timer: Timer,
-): Promise<{ refusal: Problem } | { planned: PlannedLine[]; priced: Priced }> {
+): Promise<{ refusal: Problem } | Decided> {
   const soldOut = knownSoldOut(lines);
   if (soldOut) return { refusal: shortage(soldOut) };
   const limited = await timer.time("limit", () => checkoutRefusedByLimiter(scope.env, client));
@@ -93,13 +95,37 @@ async function decideAtEdge(
   if (!Array.isArray(priced)) return { refusal: priced };
   const ruled = dropRefusal(priced, Date.now()) ?? addressRefusal(scope, priced, request);
   if (ruled) return { refusal: ruled };
+  const quote = await timer.time("quote", () => quoteCheckout(scope, request, priced));
+  if ("refusal" in quote) return quote;
   const plan = await timer.time("plan", () => planCart(scope, lines));
   if (!plan.ok) return { refusal: shortage(plan.short) };
   const admission = await admissionLines(scope.env, priced, request);
   if ("refusal" in admission) return admission;
   // The customer's allowances of limited SKUs and products, and a drop's pass, are held with the stock.
-  const allowances = await customerAllowanceLines(customerLimits(priced), request.customer.email);
-  return { planned: [...plan.lines, ...allowances, ...admission.lines], priced };
+  // A discount code's use is held with them too: one of its cap, and the customer's allowance of it.
+  const limits = [...customerLimits(priced), ...quote.limits];
+  const allowances = await customerAllowanceLines(limits, request.customer.email);
+  return { planned: [...plan.lines, ...allowances, ...admission.lines, ...quote.uses], priced, quote };
+}
+
+/** The cart's totals with the shop's pricing settings: shipping to its address, tax, a code. */
+function quoteCheckout(scope: Scope, request: CheckoutRequest, priced: Priced) {
+  const address = request.shippingAddress;
+  return quoteCart(scope, {
+    lines: priced.map(({ line, priced: sku }) => ({
+      sku: line.sku,
+      productId: sku.productId,
+      category: sku.category,
+      quantity: line.quantity,
+      unitPrice: sku.price.amount,
+      ships: sku.requiresShipping,
+    })),
+    currency: priced[0]?.priced.price.currency ?? "USD",
+    place: address ? { country: address.country, region: address.region } : null,
+    method: request.shipping?.method,
+    discountCode: request.discountCode,
+    now: Date.now(),
+  });
 }
 
 /**
@@ -190,7 +216,7 @@ export async function checkout(
     );
   }
 
-  const { planned, priced } = decided;
+  const { planned, priced, quote } = decided;
   const currency = priced[0]?.priced.price.currency ?? "USD";
   const items = priced.map(({ line, priced: sku }) => ({
     sku: line.sku,
@@ -208,14 +234,12 @@ export async function checkout(
       requestId,
       lines: planned,
       items,
-      total: {
-        amount: items.reduce((sum, item) => sum + item.quantity * item.unitPrice.amount, 0),
-        currency,
-      },
+      total: { amount: quote.total, currency },
+      pricing: quote.pricing,
       customer: request.customer,
       ...(request.shippingAddress ? { shippingAddress: request.shippingAddress } : {}),
       paymentToken: request.payment.token,
-      ...cardLimitsOf(priced),
+      ...cardLimitsOf([...customerLimits(priced), ...quote.limits]),
     }),
   );
   if (answer.kind === "unavailable") {
@@ -236,8 +260,7 @@ export async function checkout(
  * The cart's limits per customer, which the payment also counts by the paying card (its fingerprint
  * is the gateway's to give, when the payment is attempted); none for a cart without such limits.
  */
-function cardLimitsOf(priced: Priced) {
-  const cardLimits = customerLimits(priced);
+function cardLimitsOf(cardLimits: LimitLine[]) {
   return cardLimits.length > 0 ? { cardLimits } : {};
 }
 

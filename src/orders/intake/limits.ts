@@ -37,6 +37,19 @@ export function limitRefusal(overAllowance: OverAllowance[]): Problem | null {
     };
   }
   const { max, ...what } = line.allowance.limit;
+  if (what.scope === "uses" || what.scope === "code") {
+    return {
+      code: "discount_exhausted",
+      detail:
+        what.scope === "uses"
+          ? `The code ${what.code} is used up (${max} uses; uses held by unpaid orders come back if they fail). Nothing was held.`
+          : `The code ${what.code} can be used ${max} time${max === 1 ? "" : "s"} per customer, and this email has used it up (uses held by its unpaid orders come back if they fail). Nothing was held.`,
+      extensions: {
+        discount: { code: what.code, limit: what.scope === "uses" ? "total" : "per_customer", max },
+        remaining: over.available,
+      },
+    };
+  }
   const name = what.scope === "sku" ? `SKU ${what.sku}` : `product ${what.productId}`;
   return {
     code: "purchase_limit_exceeded",

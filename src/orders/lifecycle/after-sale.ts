@@ -1,3 +1,4 @@
+import { lineRefund } from "../../pricing/pricing";
 import {
   type Fulfillment,
   type Lifecycle,
@@ -53,6 +54,7 @@ const sumBy = <T>(items: T[], of: (item: T) => number) => items.reduce((sum, ite
 /** What the line arithmetic reads of an order: as the shard keeps it, or as the API shows it. */
 type Lines = {
   items: { sku: string; quantity: number; unitPrice: { amount: number } }[];
+  pricing?: { lines: { sku: string; charged: number }[] };
   refunds: { status: string; lines?: LineQuantity[] | null }[];
   fulfillments: { lines: LineQuantity[] }[];
 };
@@ -84,12 +86,21 @@ function refundable(order: OrderRow): number {
   return Math.max(0, order.total.amount - refundedOrPromised(order));
 }
 
-/** Per SKU: what was bought, refunded (by lines), shipped. */
+/**
+ * Per SKU: what was bought, what the line was charged (after its discount, with its tax; its price
+ * times its units for an order priced before discounts and tax), refunded (by lines), shipped.
+ */
 export function lineBook(order: Lines) {
+  const charged = new Map(order.pricing?.lines.map((line) => [line.sku, line.charged]));
   const book = new Map(
     order.items.map((item) => [
       item.sku,
-      { quantity: item.quantity, unitAmount: item.unitPrice.amount, refunded: 0, fulfilled: 0 },
+      {
+        quantity: item.quantity,
+        charged: charged.get(item.sku) ?? item.quantity * item.unitPrice.amount,
+        refunded: 0,
+        fulfilled: 0,
+      },
     ]),
   );
   for (const refund of standing(order)) {
@@ -189,7 +200,8 @@ export function refundOf(
           },
         };
       }
-      byLines += line.quantity * entry.unitAmount;
+      // The line's share of what it was charged, counted on its units refunded in all (see pricing.ts).
+      byLines += lineRefund(entry, entry.refunded, line.quantity);
     }
   }
   const amount = request.amount ?? (lines ? byLines : left);

@@ -2,6 +2,7 @@ import type { OrderStatus, PAYMENT_STATUSES } from "../../db/schema";
 import type { LimitLine } from "../../inventory/allowances";
 import type { SkuHold } from "../../inventory/inventory.holds";
 import type { PaymentAction } from "../../payments/gateway";
+import type { CartPricing } from "../../pricing/pricing.quote";
 import type { Money } from "../../shared/money";
 
 /** An order as the shard keeps it: what checkout accepted, and where its lifecycle stands. */
@@ -55,6 +56,9 @@ export type Fulfillment = {
 
 type OrderItem = { sku: string; productId: string; title: string; quantity: number; unitPrice: Money };
 
+/** What checkout priced beyond the lines' prices (see pricing/pricing.quote.ts); none before pricing. */
+export type OrderPricing = CartPricing;
+
 /** An order as checkout accepted it: nothing here changes afterwards. */
 export type AcceptedOrder = {
   id: string;
@@ -62,6 +66,7 @@ export type AcceptedOrder = {
   tokenHash: string;
   items: OrderItem[];
   total: Money;
+  pricing?: OrderPricing;
   customer: { email: string; name?: string };
   shippingAddress?: Record<string, string>;
   paymentToken: string;

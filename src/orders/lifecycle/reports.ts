@@ -244,9 +244,12 @@ export function newsWhileSettling(order: Lifecycle, ctx: DecideContext): Lifecyc
  * first, then the limit, as the buyer reads it on the order.
  */
 function cardLimitReason(limit: LimitLine["limit"], remaining: number, inDoubt: boolean): string {
-  const name = limit.scope === "sku" ? `SKU ${limit.sku}` : `product ${limit.productId}`;
   const money = inDoubt
     ? "a payment an earlier attempt left open is withdrawn, or refunded"
     : "nothing was charged";
+  if (limit.scope === "code") {
+    return `discount_exhausted: the code ${limit.code} can be used ${limit.max} times per customer, and the card paying has used it up (uses its other unpaid orders hold come back if they fail); ${money}`;
+  }
+  const name = limit.scope === "sku" ? `SKU ${limit.sku}` : `product ${limit.productId}`;
   return `purchase_limit_exceeded: at most ${limit.max} of ${name} per customer, and the card paying may buy ${remaining} more now (units its other unpaid orders hold come back if they fail); ${money}`;
 }

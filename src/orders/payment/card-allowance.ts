@@ -72,7 +72,7 @@ export async function holdCardAllowance(
   if (held.ok) return { kind: "held", holds: held.holds };
   const [over] = held.overAllowance;
   const limit = over?.line.allowance.limit;
-  if (!over || !limit || limit.scope === "pass") {
+  if (!over || !limit || limit.scope === "pass" || limit.scope === "uses") {
     return { kind: "later", reason: "the paying card's allowance answered nothing" };
   }
   return { kind: "refused", limit, remaining: over.available };

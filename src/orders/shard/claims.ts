@@ -124,6 +124,7 @@ export class Claims {
       tokenHash: hash,
       items: args.items,
       total: args.total,
+      ...(args.pricing ? { pricing: args.pricing } : {}),
       customer: args.customer,
       ...(args.shippingAddress ? { shippingAddress: args.shippingAddress } : {}),
       paymentToken: args.paymentToken,

@@ -192,6 +192,7 @@ function acceptedOf(order: OrderRow): AcceptedOrder {
     tokenHash: order.tokenHash,
     items: order.items,
     total: order.total,
+    ...(order.pricing ? { pricing: order.pricing } : {}),
     customer: order.customer,
     ...(order.shippingAddress ? { shippingAddress: order.shippingAddress } : {}),
     paymentToken: order.paymentToken,

@@ -1,0 +1,256 @@
+import { and, asc, eq, gt, gte, sql } from "drizzle-orm";
+import { database, isUniqueViolation } from "../db/client";
+import { discounts, orders } from "../db/schema";
+import type { Scope } from "../http/scope";
+import { codeUsesName } from "../inventory/allowances";
+import { readCounts } from "../inventory/inventory.service";
+import { EdgeMemo } from "../shared/edge-memo";
+import { AppError, validationError } from "../shared/errors";
+import { newBatchKey } from "./code-batches";
+import {
+  type BatchInput,
+  type Discount,
+  type DiscountDefinition,
+  DiscountInput,
+  type DiscountPatch,
+} from "./discounts";
+
+/**
+ * Where discount codes live: D1 is their record; KV carries a copy of each, written through on every
+ * change, which checkout reads at the edge (so D1 down does not stop a code from applying); each
+ * isolate remembers a code for MEMO_TTL_SECONDS. A change (a code disabled, a cap lowered) reaches
+ * checkout at this location at once, elsewhere within that and KV's own propagation; the caps
+ * themselves are enforced where the uses are held, with the cap the line carries (see allowances.ts).
+ *
+ * A change, and what is left if the worker dies (or a call throws) between two awaits: the D1 write is
+ * the change (or nothing changed: 503); the KV copy comes after it. Should that fail or the worker stop
+ * in between, the scheduled republish copies every code changed in the last period from D1 to KV.
+ */
+const MEMO_TTL_SECONDS = 30;
+const kvKey = (code: string) => `discount:${code}`;
+
+function memo(scope: Scope) {
+  // Only codes that exist are remembered: a stranger's invented codes never fill an isolate's memory.
+  return new EdgeMemo("discount", scope.origin, { keep: (value) => value !== null });
+}
+
+const definitionOf = (row: { body: string; status: string; createdAt: string; updatedAt: string }) =>
+  ({
+    ...JSON.parse(row.body),
+    status: row.status,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  }) as DiscountDefinition;
+
+export async function findDiscount(env: Env, code: string): Promise<DiscountDefinition | null> {
+  const [row] = await database(env.DB).select().from(discounts).where(eq(discounts.code, code));
+  return row ? definitionOf(row) : null;
+}
+
+/**
+ * A code as checkout reads it: this isolate's memory, then KV, then D1 (a code KV does not have may
+ * be one whose copy was lost). With both KV and D1 unreachable, 503: refusing a valid code is worse
+ * than asking to retry.
+ */
+export async function readDiscount(scope: Scope, code: string): Promise<DiscountDefinition | null> {
+  const remembered = await memo(scope).get(code);
+  if (remembered) return JSON.parse(remembered) as DiscountDefinition;
+  const published = await scope.env.CATALOG.get(kvKey(code)).catch(() => undefined);
+  let found: DiscountDefinition | null;
+  if (typeof published === "string") found = JSON.parse(published) as DiscountDefinition;
+  else {
+    try {
+      found = await findDiscount(scope.env, code);
+    } catch (error) {
+      throw new AppError("service_unavailable", {
+        detail: "Discount codes cannot be read right now; retry shortly",
+        headers: { "Retry-After": "1" },
+        cause: error,
+      });
+    }
+  }
+  if (found) {
+    scope.waitUntil(
+      memo(scope)
+        .put(code, JSON.stringify(found), MEMO_TTL_SECONDS)
+        .catch(() => undefined),
+    );
+  }
+  return found;
+}
+
+async function publish(scope: Scope, definition: DiscountDefinition) {
+  await Promise.allSettled([
+    scope.env.CATALOG.put(kvKey(definition.code), JSON.stringify(definition)),
+    memo(scope).delete(definition.code),
+  ]);
+}
+
+export async function createDiscount(
+  scope: Scope,
+  input: DiscountInput,
+  batch?: DiscountDefinition["batch"],
+): Promise<DiscountDefinition> {
+  const now = new Date().toISOString();
+  const { code, ...rest } = input;
+  const body = JSON.stringify({ code, ...rest, ...(batch ? { batch } : {}) });
+  try {
+    await database(scope.env.DB).insert(discounts).values({ code, body, createdAt: now, updatedAt: now });
+  } catch (error) {
+    if (isUniqueViolation(error, "discounts.code")) {
+      throw new AppError("discount_code_taken", { detail: `The code ${code} exists already` });
+    }
+    throw error;
+  }
+  const definition: DiscountDefinition = {
+    ...input,
+    ...(batch ? { batch } : {}),
+    status: "active",
+    createdAt: now,
+    updatedAt: now,
+  };
+  await publish(scope, definition);
+  return definition;
+}
+
+/**
+ * Applies a patch to a code as it is now; a change made meanwhile by another request is read again
+ * and the patch applied over it (each field is set on its own), so no change is lost.
+ */
+export async function updateDiscount(
+  scope: Scope,
+  code: string,
+  patch: DiscountPatch,
+): Promise<DiscountDefinition> {
+  const db = database(scope.env.DB);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const current = await findDiscount(scope.env, code);
+    if (!current) throw notFound(code);
+    const { status, ...fields } = patch;
+    const next: DiscountDefinition = { ...current };
+    for (const [field, value] of Object.entries(fields)) {
+      if (value === null) delete (next as Record<string, unknown>)[field];
+      else if (value !== undefined) (next as Record<string, unknown>)[field] = value;
+    }
+    if (next.startsAt && next.endsAt && next.startsAt >= next.endsAt) {
+      throw new AppError("validation_failed", {
+        detail: "endsAt must come after startsAt",
+        errors: [{ path: "endsAt", message: "Must come after startsAt", in: "body" }],
+      });
+    }
+    const now = new Date(Math.max(Date.now(), Date.parse(current.updatedAt) + 1)).toISOString();
+    const { status: _status, createdAt: _created, updatedAt: _updated, ...body } = next;
+    const written = await db
+      .update(discounts)
+      .set({ body: JSON.stringify(body), status: status ?? current.status, updatedAt: now })
+      .where(and(eq(discounts.code, code), eq(discounts.updatedAt, current.updatedAt)))
+      .returning({ code: discounts.code });
+    if (written.length === 0) continue;
+    const definition: DiscountDefinition = { ...next, status: status ?? current.status, updatedAt: now };
+    await publish(scope, definition);
+    return definition;
+  }
+  throw new AppError("service_unavailable", {
+    detail: "The code kept changing while this change was made; retry",
+    headers: { "Retry-After": "1" },
+  });
+}
+
+export async function listDiscounts(
+  env: Env,
+  limit: number,
+  after: string | null,
+): Promise<{ items: DiscountDefinition[]; next: string | null }> {
+  const rows = await database(env.DB)
+    .select()
+    .from(discounts)
+    .where(after ? gt(discounts.code, after) : undefined)
+    .orderBy(asc(discounts.code))
+    .limit(limit + 1);
+  const page = rows.slice(0, limit);
+  return { items: page.map(definitionOf), next: rows.length > limit ? (page.at(-1)?.code ?? null) : null };
+}
+
+const notFound = (code: string) => new AppError("discount_not_found", { detail: `No discount code ${code}` });
+
+/**
+ * A code's uses: for a capped code, where they are held (its uses object: held by unpaid orders, used
+ * by paid ones, and what is left of the cap, so held + used + left = maxUses while the cap is not
+ * lowered below what is held and used); for a code without a cap, counted from D1's orders (which
+ * follow the shards within seconds), with nothing left to count.
+ */
+async function usesOf(env: Env, definition: DiscountDefinition): Promise<Discount["uses"]> {
+  if (definition.batch) return batchUses(env, definition.code, definition.batch.count, definition.createdAt);
+  if (definition.maxUses !== undefined) {
+    const counts = await readCounts(env, await codeUsesName(definition.code)).catch((error: unknown) => {
+      if (error instanceof AppError && error.code === "sku_not_found") return null;
+      throw error;
+    });
+    const held = counts?.reserved ?? 0;
+    const used = counts?.committed ?? 0;
+    return { held, used, left: Math.max(0, definition.maxUses - held - used) };
+  }
+  const code = sql`json_extract(${orders.view}, '$.discountCode')`;
+  const [row] = await database(env.DB)
+    .select({
+      held: sql<number>`sum(case when ${orders.status} = 'pending_payment' then 1 else 0 end)`,
+      used: sql<number>`sum(case when ${orders.status} = 'paid' then 1 else 0 end)`,
+    })
+    .from(orders)
+    .where(and(sql`${code} = ${definition.code}`, gte(orders.createdAt, definition.createdAt)));
+  return { held: row?.held ?? 0, used: row?.used ?? 0, left: null };
+}
+
+/** A code as the admin API shows it: with its uses, and for a batch its size, never its key. */
+export async function discountWithUses(env: Env, definition: DiscountDefinition): Promise<Discount> {
+  const { batch, ...rest } = definition;
+  return {
+    ...rest,
+    ...(batch
+      ? { batch: { count: batch.count, codes: `/v1/admin/discounts/${definition.code}/codes.csv` } }
+      : {}),
+    uses: await usesOf(env, definition),
+  };
+}
+
+/**
+ * A batch of single-use codes, kept as one definition under its prefix with a key of its own (see
+ * code-batches.ts); nothing is written per code.
+ */
+export async function createBatch(scope: Scope, input: BatchInput): Promise<DiscountDefinition> {
+  const { prefix, count, ...terms } = input;
+  const checked = DiscountInput.safeParse({ code: prefix, ...terms });
+  if (!checked.success) throw validationError(checked.error, "body");
+  const created = await createDiscount(scope, checked.data, { count, key: newBatchKey() });
+  return created;
+}
+
+/** The scheduled safety net for the write-through: codes changed since `since` are copied to KV again. */
+export async function republishDiscounts(env: Env, since: Date): Promise<number> {
+  const rows = await database(env.DB)
+    .select()
+    .from(discounts)
+    .where(gte(discounts.updatedAt, since.toISOString()))
+    .limit(1_000);
+  await Promise.all(rows.map((row) => env.CATALOG.put(kvKey(row.code), JSON.stringify(definitionOf(row)))));
+  return rows.length;
+}
+
+/**
+ * A batch's uses, counted from D1's orders (which follow the shards within seconds): the orders of its
+ * codes not paid yet, those paid, and the codes left of its count. Each code's single use itself is
+ * held exactly where it is (its own allowance of one).
+ */
+async function batchUses(env: Env, prefix: string, count: number, since: string): Promise<Discount["uses"]> {
+  const code = sql`json_extract(${orders.view}, '$.discountCode')`;
+  const [row] = await database(env.DB)
+    .select({
+      held: sql<number>`count(distinct case when ${orders.status} = 'pending_payment' then ${code} end)`,
+      used: sql<number>`count(distinct case when ${orders.status} = 'paid' then ${code} end)`,
+    })
+    .from(orders)
+    .where(and(sql`${code} like ${`${prefix}-%`}`, gte(orders.createdAt, since)));
+  const held = row?.held ?? 0;
+  const used = row?.used ?? 0;
+  return { held, used, left: Math.max(0, count - held - used) };
+}

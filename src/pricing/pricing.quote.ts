@@ -1,0 +1,194 @@
+import type { Scope } from "../http/scope";
+import { type AllowanceLine, codeUseLine, type LimitLine } from "../inventory/allowances";
+import type { Problem } from "../shared/errors";
+import { batchPrefixOf, isBatchCode } from "./code-batches";
+import { CodeText, type DiscountDefinition, termsOf, whyNot } from "./discounts";
+import { readDiscount } from "./discounts.storage";
+import { type DiscountTerms, type PricingLine, priceOrder } from "./pricing";
+import { methodsFor, type Place, type ShippingMethod, taxTermsFor } from "./pricing.settings";
+import { readSettings } from "./pricing.storage";
+
+/**
+ * What checkout records of a cart's pricing beyond its lines' prices, in minor units of its currency:
+ * the totals, each line's share of the discount and its tax, the shipping method and the code.
+ */
+export type CartPricing = {
+  subtotal: number;
+  discount: number;
+  shipping: number;
+  tax: number;
+  taxMode: "inclusive" | "exclusive";
+  /** Per line, in the cart's order: what the code took off, its tax, and what it was charged. */
+  lines: { sku: string; discount: number; tax: number; charged: number }[];
+  shippingMethod?: { id: string; name: string };
+  discountCode?: string;
+};
+
+export type CartToPrice = {
+  lines: PricingLine[];
+  currency: string;
+  /** Where it ships (the shipping address), if anywhere. */
+  place: Place | null;
+  method?: string | undefined;
+  discountCode?: string | undefined;
+  now: number;
+};
+
+/**
+ * A priced cart: its pricing and total, and what its code draws on, held with the cart's stock: one
+ * use of the code's cap (`uses`), and the customer's allowance of it (`limits`, counted by email at
+ * checkout and by card at payment).
+ */
+export type Quote = { pricing: CartPricing; total: number; uses: AllowanceLine[]; limits: LimitLine[] };
+
+/**
+ * Prices a cart with the shop's settings, as checkout accepts it: a cart that ships, once the shop has
+ * shipping zones, needs an address in one of them and one of the methods offered there; tax is the
+ * address's. A refusal says what to change; nothing is held or written either way.
+ */
+export async function quoteCart(scope: Scope, cart: CartToPrice): Promise<Quote | { refusal: Problem }> {
+  const code =
+    cart.discountCode === undefined ? null : await codeFor(scope, cart.discountCode, cart.currency);
+  if (code && "refusal" in code) return code;
+  const settings = await readSettings(scope);
+  const ships = cart.lines.some((line) => line.ships);
+  let method: ShippingMethod | null = null;
+  if (ships && settings.zones.length > 0) {
+    const chosen = chooseMethod(methodsFor(settings, cart.place ?? { country: "" }, cart.currency), cart);
+    if ("refusal" in chosen) return chosen;
+    method = chosen.method;
+  }
+  const priced = priceOrder({
+    lines: cart.lines,
+    discount: code?.terms,
+    shipping: method?.rate,
+    tax: taxTermsFor(settings, cart.place),
+    now: cart.now,
+  });
+  if ("mismatch" in priced) return notApplicable(cart.discountCode ?? "", priced.mismatch);
+  const { totals } = priced;
+  const definition = code?.definition;
+  return {
+    total: totals.total,
+    uses: definition?.maxUses ? [await codeUseLine(definition.code, definition.maxUses)] : [],
+    limits: definition?.maxUsesPerCustomer
+      ? [
+          {
+            key: `code:${definition.perCustomerKey ?? definition.code}`,
+            quantity: 1,
+            limit: {
+              scope: "code",
+              code: definition.perCustomerKey ?? definition.code,
+              max: definition.maxUsesPerCustomer,
+            },
+          },
+        ]
+      : [],
+    pricing: {
+      subtotal: totals.subtotal,
+      discount: totals.discount,
+      shipping: totals.shipping,
+      tax: totals.tax,
+      taxMode: settings.taxMode,
+      lines: priced.lines.map(({ sku, discount, tax, charged }) => ({ sku, discount, tax, charged })),
+      ...(method ? { shippingMethod: { id: method.id, name: method.name } } : {}),
+      ...(definition ? { discountCode: definition.code } : {}),
+    },
+  };
+}
+
+/** A code as the buyer typed it (any case), found and checked for the cart's currency. */
+async function codeFor(
+  scope: Scope,
+  typed: string,
+  currency: string,
+): Promise<{ definition: DiscountDefinition; terms: DiscountTerms } | { refusal: Problem }> {
+  const parsed = CodeText.safeParse(typed);
+  if (!parsed.success) return notApplicable(typed, "unknown");
+  const definition = await definitionOf(scope, parsed.data);
+  if (!definition) return notApplicable(parsed.data, "unknown");
+  const terms = termsOf(definition, currency);
+  if ("mismatch" in terms) return notApplicable(definition.code, terms.mismatch);
+  return { definition, terms: terms.terms };
+}
+
+/**
+ * The definition a code stands for: its own, or, for a code of a batch of single-use codes, the
+ * batch's terms with a cap of one use for this code (and the batch's cap per customer, counted over
+ * the batch). A batch's prefix alone is no code.
+ */
+async function definitionOf(scope: Scope, code: string): Promise<DiscountDefinition | null> {
+  const own = await readDiscount(scope, code);
+  if (own) return own.batch ? null : own;
+  const prefix = batchPrefixOf(code);
+  const batch = prefix ? await readDiscount(scope, prefix) : null;
+  if (!batch?.batch || !(await isBatchCode(code, batch.code, batch.batch.key, batch.batch.count)))
+    return null;
+  const { batch: _batch, ...terms } = batch;
+  return { ...terms, code, maxUses: 1, ...(batch.maxUsesPerCustomer ? { perCustomerKey: batch.code } : {}) };
+}
+
+function notApplicable(code: string, reason: Parameters<typeof whyNot>[1]): { refusal: Problem } {
+  return {
+    refusal: {
+      code: "discount_not_applicable",
+      detail: `${whyNot(code.slice(0, 64), reason)}. Nothing was held.`,
+      extensions: { discount: { code: code.slice(0, 64), reason } },
+    },
+  };
+}
+
+function chooseMethod(
+  offered: ShippingMethod[],
+  cart: CartToPrice,
+): { method: ShippingMethod } | { refusal: Problem } {
+  if (!cart.place) {
+    return {
+      refusal: {
+        code: "validation_failed",
+        detail: "This cart holds items that ship: send a shippingAddress and a shipping method",
+        errors: [{ path: "shippingAddress", message: "Required to price shipping", in: "body" }],
+      },
+    };
+  }
+  if (offered.length === 0) {
+    const where = cart.place.region ? `${cart.place.region}, ${cart.place.country}` : cart.place.country;
+    return {
+      refusal: {
+        code: "shipping_unavailable",
+        detail: `This shop does not ship to ${where} for ${cart.currency}`,
+      },
+    };
+  }
+  const ids = offered.map((method) => method.id).join(", ");
+  const method = offered.find((candidate) => candidate.id === cart.method);
+  if (method) return { method };
+  return {
+    refusal: {
+      code: "validation_failed",
+      detail: `Choose a shipping method offered for this address: ${ids}`,
+      errors: [
+        {
+          path: "shipping.method",
+          message: cart.method === undefined ? `Required: one of ${ids}` : `Not offered here: one of ${ids}`,
+          in: "body",
+        },
+      ],
+    },
+  };
+}
+
+/** The methods offered for a cart at a place, each with what it would charge this cart. */
+export async function shippingOptions(
+  scope: Scope,
+  cart: Omit<CartToPrice, "method" | "discountCode">,
+): Promise<{ id: string; name: string; amount: number }[]> {
+  const settings = await readSettings(scope);
+  if (!cart.place || !cart.lines.some((line) => line.ships)) return [];
+  const tax = taxTermsFor(settings, cart.place);
+  return methodsFor(settings, cart.place, cart.currency).map((method) => {
+    const priced = priceOrder({ lines: cart.lines, shipping: method.rate, tax, now: cart.now });
+    const amount = "mismatch" in priced ? 0 : priced.shipping.charged;
+    return { id: method.id, name: method.name, amount };
+  });
+}

@@ -1,0 +1,625 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { readSettings } from "../../src/pricing/pricing.storage";
+import {
+  type Accepted,
+  ADMIN,
+  admin,
+  brokenD1,
+  call,
+  checkoutBody,
+  createProduct,
+  JSON_HEADERS,
+  postCheckout,
+  readOrder,
+  settledOrder,
+  stockedSku,
+  stockOf,
+  unique,
+} from "../helpers";
+
+/**
+ * The shop's tax rates and shipping zones: edited by the operator through the admin API (versioned,
+ * with If-Match), read by checkout at the edge from KV, so D1 down does not stop pricing.
+ */
+const settings = {
+  taxMode: "inclusive",
+  taxRates: [
+    { country: "DE", rate: 19 },
+    { country: "AT", rate: 20 },
+    { country: "AT", region: "JM", rate: 10.5 },
+  ],
+  zones: [
+    {
+      id: "dach",
+      name: "Germany and Austria",
+      countries: [{ country: "DE" }, { country: "AT" }],
+      taxShipping: true,
+      methods: [
+        { id: "standard", name: "Standard", currency: "EUR", rate: { kind: "flat", amount: 495 } },
+        {
+          id: "express",
+          name: "Express",
+          currency: "EUR",
+          rate: {
+            kind: "bands",
+            bands: [
+              { from: 0, amount: 1_500 },
+              { from: 10_000, amount: 900 },
+            ],
+          },
+        },
+      ],
+    },
+  ],
+};
+
+async function put(body: unknown, headers: Record<string, string> = {}) {
+  return call("/v1/admin/pricing", {
+    method: "PUT",
+    headers: { ...ADMIN, ...JSON_HEADERS, ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+async function current() {
+  const response = await admin("GET", "/v1/admin/pricing");
+  expect(response.status).toBe(200);
+  return {
+    etag: response.headers.get("ETag") ?? "",
+    body: (await response.json()) as Record<string, unknown>,
+  };
+}
+
+describe("pricing settings", () => {
+  it("are edited over the version read, refused over one that moved on, and kept whole", async () => {
+    const before = await current();
+    expect(before.etag).toBe(`"${before.body.version}"`);
+
+    const saved = await put(settings, { "If-Match": before.etag });
+    expect(saved.status).toBe(200);
+    const body = (await saved.json()) as Record<string, unknown>;
+    expect(body.version).toBe(Number(before.body.version) + 1);
+    expect(body.zones).toMatchObject([{ id: "dach", taxShipping: true }]);
+    expect(saved.headers.get("ETag")).toBe(`"${body.version}"`);
+
+    // A second edit made over the version read before the first is refused, and changes nothing.
+    const stale = await put({ ...settings, taxMode: "exclusive" }, { "If-Match": before.etag });
+    expect(stale.status).toBe(412);
+    expect(((await stale.json()) as { code: string }).code).toBe("settings_changed");
+    expect((await current()).body).toEqual(body);
+
+    const malformed = await put(settings, { "If-Match": "yesterday" });
+    expect(malformed.status).toBe(400);
+  });
+
+  it("refuse what does not hold together, naming the field, and change nothing", async () => {
+    const before = await current();
+    const cases: [unknown, string][] = [
+      [{ ...settings, taxRates: [{ country: "DE", rate: 19.125 }] }, "taxRates.0.rate"],
+      [
+        {
+          ...settings,
+          taxRates: [
+            { country: "DE", rate: 19 },
+            { country: "DE", rate: 7 },
+          ],
+        },
+        "taxRates.1",
+      ],
+      [{ ...settings, taxRates: [{ country: "Germany", rate: 19 }] }, "taxRates.0.country"],
+      [{ ...settings, zones: [settings.zones[0], settings.zones[0]] }, "zones.1.id"],
+      [
+        {
+          ...settings,
+          zones: [
+            {
+              ...settings.zones[0],
+              methods: [
+                {
+                  id: "x",
+                  name: "X",
+                  currency: "EUR",
+                  rate: { kind: "bands", bands: [{ from: 10, amount: 1 }] },
+                },
+              ],
+            },
+          ],
+        },
+        "zones.0.methods.0.rate.bands",
+      ],
+      [{ ...settings, surcharge: 5 }, "surcharge"],
+      [{ ...settings, zones: [{ ...settings.zones[0], methods: [] }] }, "zones.0.methods"],
+    ];
+    for (const [body, path] of cases) {
+      const response = await put(body);
+      expect(response.status, path).toBe(400);
+      const problem = (await response.json()) as { code: string; errors: { path: string }[] };
+      expect(problem.code).toBe("validation_failed");
+      expect(problem.errors.map((error) => error.path)).toContain(path);
+    }
+    expect((await current()).body).toEqual(before.body);
+  });
+
+  it("are read by checkout's edge from KV while D1 is down", async () => {
+    const saved = (await (await put(settings)).json()) as { version: number };
+    const scope = {
+      env: { ...env, DB: brokenD1 },
+      origin: `https://pricing-${saved.version}.example`,
+      waitUntil: () => undefined,
+    };
+    const read = await readSettings(scope);
+    expect(read.version).toBe(saved.version);
+    expect(read.taxRates).toContainEqual({ country: "AT", region: "JM", rate: 10.5 });
+  });
+
+  it("answer 503 at checkout's edge when neither KV nor D1 can be read", async () => {
+    // A change makes this isolate forget what it remembered of them.
+    expect((await put(settings)).status).toBe(200);
+    const brokenKv = new Proxy(env.CATALOG, {
+      get(object, property) {
+        if (property === "get") {
+          return () => Promise.reject(new Error("KV GET failed: simulated outage"));
+        }
+        const value = Reflect.get(object, property);
+        return typeof value === "function" ? value.bind(object) : value;
+      },
+    });
+    const scope = {
+      env: { ...env, DB: brokenD1, CATALOG: brokenKv },
+      origin: "https://pricing-outage.example",
+      waitUntil: () => undefined,
+    };
+    await expect(readSettings(scope)).rejects.toMatchObject({ code: "service_unavailable" });
+  });
+
+  it("need the admin token", async () => {
+    expect((await call("/v1/admin/pricing")).status).toBe(401);
+    const response = await call("/v1/admin/pricing", {
+      method: "PUT",
+      headers: JSON_HEADERS,
+      body: JSON.stringify(settings),
+    });
+    expect(response.status).toBe(401);
+  });
+});
+
+type Totals = Record<
+  "subtotal" | "discount" | "shipping" | "tax" | "total",
+  { amount: number; currency: string }
+>;
+type Priced = Accepted & { totals: Totals };
+
+const CALIFORNIA = {
+  line1: "1 Market St",
+  city: "San Francisco",
+  region: "CA",
+  postalCode: "94105",
+  country: "US",
+};
+const BERLIN = { line1: "Unter den Linden 1", city: "Berlin", postalCode: "10117", country: "DE" };
+
+const usShop = {
+  taxMode: "exclusive",
+  taxRates: [{ country: "US", region: "CA", rate: 7.25 }],
+  zones: [
+    {
+      id: "us",
+      name: "United States",
+      countries: [{ country: "US" }],
+      taxShipping: true,
+      methods: [
+        { id: "ground", name: "Ground", currency: "USD", rate: { kind: "flat", amount: 800 } },
+        {
+          id: "express",
+          name: "Express",
+          currency: "USD",
+          rate: { kind: "free_above", amount: 2_500, threshold: 5_000 },
+        },
+      ],
+    },
+  ],
+};
+
+const euShop = {
+  taxMode: "inclusive",
+  taxRates: [{ country: "DE", rate: 19 }],
+  zones: [
+    {
+      id: "de",
+      name: "Germany",
+      countries: [{ country: "DE" }],
+      taxShipping: true,
+      methods: [{ id: "dhl", name: "DHL", currency: "EUR", rate: { kind: "flat", amount: 495 } }],
+    },
+  ],
+};
+
+async function useSettings(body: unknown) {
+  const response = await put(body);
+  expect(response.status).toBe(200);
+}
+
+const buy = (sku: string, quantity: number, extra: Record<string, unknown>) =>
+  postCheckout(checkoutBody([{ sku, quantity }], "tok_ok", extra));
+
+describe("checkout priced with the shop's settings", () => {
+  it("adds shipping and tax on top, shows them on the 202 and the order, and charges the total", async () => {
+    await useSettings(usShop);
+    const sku = await stockedSku(10);
+    const response = await buy(sku, 3, { shippingAddress: CALIFORNIA, shipping: { method: "ground" } });
+    expect(response.status).toBe(202);
+    const accepted = await response.json<Priced>();
+    // 3 x 1999 = 5997; tax 7.25 % of 5997 = 434.78 -> 435, of shipping 800 = 58; 5997 + 800 + 493.
+    const usd = (amount: number) => ({ amount, currency: "USD" });
+    expect(accepted.totals).toMatchObject({
+      subtotal: usd(5_997),
+      discount: usd(0),
+      shipping: usd(800),
+      tax: usd(493),
+      total: usd(7_290),
+    });
+    expect(accepted.total).toEqual(usd(7_290));
+    expect((await settledOrder(accepted.orderId, accepted.orderToken, 60_000)).status).toBe("paid");
+    const order = await (await readOrder(accepted.orderId, accepted.orderToken)).json<{
+      totals: Totals;
+      shippingMethod: { id: string };
+    }>();
+    expect(order.totals).toEqual(accepted.totals);
+    expect(order.shippingMethod).toEqual({ id: "ground", name: "Ground" });
+    const charges = (await (
+      await admin("GET", `/v1/admin/simulator/charges?orderId=${accepted.orderId}`)
+    ).json()) as { charges: { amount: { amount: number } }[] };
+    expect(charges.charges.map((charge) => charge.amount.amount)).toEqual([7_290]);
+
+    // One unit of three back: its share of what the line was charged (5997 + 435 = 6432): 2144.
+    const refunded = await call(`/v1/admin/orders/${accepted.orderId}/refunds`, {
+      method: "POST",
+      headers: { ...ADMIN, ...JSON_HEADERS, "Idempotency-Key": unique("refund") },
+      body: JSON.stringify({ lines: [{ sku, quantity: 1 }], restock: false }),
+    });
+    expect(refunded.status).toBe(201);
+    expect(((await refunded.json()) as { amount: { amount: number } }).amount.amount).toBe(2_144);
+  });
+
+  it("offers each method with what it costs the cart, free above its threshold", async () => {
+    await useSettings(usShop);
+    const sku = await stockedSku(10);
+    const methods = async (items: string, region = "CA") =>
+      (await (await call(`/v1/shipping-methods?country=US&region=${region}&items=${items}`)).json()) as {
+        methods: { id: string; price: { amount: number } }[];
+      };
+    // Shipping is taxed in this zone: 800 + 58; express 2500 + 181 below 5000, free from it.
+    expect((await methods(`${sku}:1`)).methods).toEqual([
+      { id: "ground", name: "Ground", price: { amount: 858, currency: "USD" } },
+      { id: "express", name: "Express", price: { amount: 2_681, currency: "USD" } },
+    ]);
+    expect((await methods(`${sku}:3`)).methods.map((method) => method.price.amount)).toEqual([858, 0]);
+    expect((await methods(`${sku}:1`, "TX")).methods.map((method) => method.price.amount)).toEqual([
+      800, 2_500,
+    ]);
+    expect((await call(`/v1/shipping-methods?country=FR&items=${sku}:1`)).status).toBe(200);
+    expect((await call("/v1/shipping-methods?country=US&items=NOPE-1:1")).status).toBe(400);
+    expect((await call(`/v1/shipping-methods?country=US&items=${sku}:0`)).status).toBe(400);
+  });
+
+  it("finds tax inside prices that include it, shipping included where the zone says", async () => {
+    await useSettings(euShop);
+    const product = await createProduct({
+      variants: [
+        {
+          sku: `${unique("EU").toUpperCase()}-A`,
+          title: "A",
+          price: { amount: 1_999, currency: "EUR" },
+          attributes: {},
+        },
+      ],
+    });
+    const sku = product.variants[0]?.sku ?? "";
+    expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 5 })).status).toBe(200);
+    const response = await buy(sku, 2, { shippingAddress: BERLIN, shipping: { method: "dhl" } });
+    expect(response.status).toBe(202);
+    const { totals } = await response.json<Priced>();
+    // 3998 includes 3998 - 3360 = 638 of tax; 495 includes 495 - 416 = 79.
+    expect(totals.tax.amount).toBe(717);
+    expect(totals.total.amount).toBe(4_493);
+    expect(totals).toMatchObject({ taxIncluded: true });
+  });
+
+  it("refuses a cart it cannot price, saying what to change, and holds nothing", async () => {
+    await useSettings(usShop);
+    const sku = await stockedSku(4);
+    const cases: [Record<string, unknown>, number, string, string?][] = [
+      [{ shipping: { method: "ground" } }, 400, "validation_failed", "shippingAddress"],
+      [{ shippingAddress: CALIFORNIA }, 400, "validation_failed", "shipping.method"],
+      [
+        { shippingAddress: CALIFORNIA, shipping: { method: "teleport" } },
+        400,
+        "validation_failed",
+        "shipping.method",
+      ],
+      [{ shippingAddress: { ...BERLIN }, shipping: { method: "ground" } }, 422, "shipping_unavailable"],
+      [
+        { shippingAddress: CALIFORNIA, shipping: { method: "ground" }, discountCode: "NOPE" },
+        422,
+        "discount_not_applicable",
+      ],
+      [
+        { shippingAddress: CALIFORNIA, shipping: { method: "ground", speed: "fast" } },
+        400,
+        "validation_failed",
+        "shipping.speed",
+      ],
+    ];
+    for (const [extra, status, code, path] of cases) {
+      const response = await buy(sku, 1, extra);
+      expect(response.status, JSON.stringify(extra)).toBe(status);
+      const problem = (await response.json()) as { code: string; errors?: { path: string }[] };
+      expect(problem.code).toBe(code);
+      if (path) expect(problem.errors?.map((error) => error.path)).toContain(path);
+    }
+    expect(await stockOf(sku)).toMatchObject({ available: 4, reserved: 0 });
+  });
+
+  it("charges no shipping for a cart with nothing that ships, and asks for no method", async () => {
+    await useSettings(usShop);
+    const sku = await stockedSku(3, undefined, { requiresShipping: false });
+    const response = await buy(sku, 1, {});
+    expect(response.status).toBe(202);
+    const { totals } = await response.json<Priced>();
+    expect(totals.shipping.amount).toBe(0);
+    expect(totals.total.amount).toBe(1_999);
+  });
+
+  it("leave prices as they are for a shop that set none", async () => {
+    await useSettings({});
+    const sku = await stockedSku(3);
+    const response = await buy(sku, 2, {});
+    expect(response.status).toBe(202);
+    const { totals, total } = await response.json<Priced>();
+    expect(totals).toMatchObject({ subtotal: total, shipping: { amount: 0 }, tax: { amount: 0 } });
+    expect(total.amount).toBe(3_998);
+  });
+});
+
+type Uses = { held: number; used: number; left: number | null };
+type DiscountBody = { code: string; uses: Uses; status: string };
+
+const createCode = (body: Record<string, unknown>) => admin("POST", "/v1/admin/discounts", body);
+const codeOf = async (code: string) =>
+  (await (await admin("GET", `/v1/admin/discounts/${code}`)).json()) as DiscountBody;
+const newCode = (prefix: string) =>
+  unique(prefix)
+    .replaceAll(/[^A-Za-z0-9-]/g, "")
+    .slice(0, 40);
+
+async function usesSettle(code: string, expected: Uses, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { uses } = await codeOf(code);
+    if (JSON.stringify(uses) === JSON.stringify(expected) || Date.now() > deadline) return uses;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe("discount codes", () => {
+  it("are created in any case, kept in capitals, and cannot be created twice", async () => {
+    await useSettings({});
+    const code = newCode("spring");
+    const created = await createCode({
+      code: code.toLowerCase(),
+      kind: "percentage",
+      value: 15,
+      maxUses: 100,
+    });
+    expect(created.status).toBe(201);
+    const body = (await created.json()) as DiscountBody;
+    expect(body.code).toBe(code.toUpperCase());
+    expect(body.uses).toEqual({ held: 0, used: 0, left: 100 });
+    expect((await codeOf(code.toLowerCase())).code).toBe(code.toUpperCase());
+    const again = await createCode({
+      code: code.toUpperCase(),
+      kind: "fixed",
+      value: { amount: 100, currency: "USD" },
+    });
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { code: string }).code).toBe("discount_code_taken");
+    for (const bad of [
+      { code: "X!", kind: "percentage", value: 10 },
+      { code: newCode("p"), kind: "percentage", value: 12.345 },
+      { code: newCode("p"), kind: "percentage", value: { amount: 5, currency: "USD" } },
+      { code: newCode("p"), kind: "fixed", value: 5 },
+      { code: newCode("p"), kind: "free_shipping", value: 5 },
+      { code: newCode("p"), kind: "percentage", value: 10, per: "unit" },
+      { code: newCode("p"), kind: "percentage", value: 10, maxUses: 0 },
+      { code: newCode("p"), kind: "percentage", value: 10, stack: true },
+    ]) {
+      expect((await createCode(bad)).status, JSON.stringify(bad)).toBe(400);
+    }
+  });
+
+  it("take their share off the cart, and count a use held, then used once paid", async () => {
+    await useSettings({});
+    const code = newCode("tenoff");
+    expect((await createCode({ code, kind: "percentage", value: 10, maxUses: 5 })).status).toBe(201);
+    const sku = await stockedSku(5);
+    const response = await buy(sku, 2, { discountCode: code.toLowerCase() });
+    expect(response.status).toBe(202);
+    const accepted = await response.json<Priced>();
+    // 10 % of 3998 = 399.8 -> 400.
+    expect(accepted.totals.discount.amount).toBe(400);
+    expect(accepted.total.amount).toBe(3_598);
+    expect((await settledOrder(accepted.orderId, accepted.orderToken, 60_000)).status).toBe("paid");
+    expect(await usesSettle(code, { held: 0, used: 1, left: 4 })).toEqual({ held: 0, used: 1, left: 4 });
+    const order = await (await readOrder(accepted.orderId, accepted.orderToken)).json<{
+      discountCode: string;
+    }>();
+    expect(order.discountCode).toBe(code.toUpperCase());
+  });
+
+  it("hold their cap exactly when buyers race for the last uses, refusing the rest before any charge", async () => {
+    await useSettings({});
+    const code = newCode("first2");
+    expect(
+      (await createCode({ code, kind: "fixed", value: { amount: 500, currency: "USD" }, maxUses: 2 })).status,
+    ).toBe(201);
+    const sku = await stockedSku(20);
+    const responses = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        postCheckout({
+          ...checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: code }),
+          customer: { email: `racer-${i}-${unique("e")}@example.com` },
+        }),
+      ),
+    );
+    const statuses = responses.map((response) => response.status).sort();
+    expect(statuses).toEqual([202, 202, 409, 409, 409, 409]);
+    for (const response of responses.filter((candidate) => candidate.status === 409)) {
+      expect(((await response.json()) as { code: string }).code).toBe("discount_exhausted");
+    }
+    // The refused held nothing: two units held, eighteen available.
+    expect(await stockOf(sku)).toMatchObject({ available: 18 });
+    expect(await usesSettle(code, { held: 0, used: 2, left: 0 })).toEqual({ held: 0, used: 2, left: 0 });
+  }, 120_000);
+
+  it("count a customer by every spelling of their email, and give a failed order's use back", async () => {
+    await useSettings({});
+    const code = newCode("once");
+    expect((await createCode({ code, kind: "percentage", value: 20, maxUsesPerCustomer: 1 })).status).toBe(
+      201,
+    );
+    const sku = await stockedSku(10);
+    const declined = await postCheckout({
+      ...checkoutBody([{ sku, quantity: 1 }], "tok_declined", { discountCode: code }),
+      customer: { email: "jane.doe@gmail.com" },
+    });
+    expect(declined.status).toBe(202);
+    // While the declined order is open, the same customer under another spelling is refused.
+    const open = await declined.json<Priced>();
+    const twin = await postCheckout({
+      ...checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: code }),
+      customer: { email: "JaneDoe+promo@googlemail.com" },
+    });
+    const settled = await settledOrder(open.orderId, open.orderToken, 60_000);
+    expect(settled.status).toBe("payment_failed");
+    if (twin.status === 409) {
+      expect(((await twin.json()) as { code: string }).code).toBe("discount_exhausted");
+      // The failed order gave its use back: the customer can use the code again.
+      const retry = await postCheckout({
+        ...checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: code }),
+        customer: { email: "Jane.Doe@gmail.com" },
+      });
+      expect(retry.status).toBe(202);
+    } else {
+      // The decline was settled before the twin arrived: its use had come back already.
+      expect(twin.status).toBe(202);
+    }
+    const after = await postCheckout({
+      ...checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: code }),
+      customer: { email: "janedoe@gmail.com" },
+    });
+    expect(after.status).toBe(409);
+  }, 120_000);
+
+  it("say why they do not apply, and hold nothing", async () => {
+    await useSettings({});
+    const sku = await stockedSku(3);
+    const product = await createProduct();
+    const soon = new Date(Date.now() + 3_600_000).toISOString();
+    const past = new Date(Date.now() - 3_600_000).toISOString();
+    const codes: [Record<string, unknown>, string][] = [
+      [{ kind: "percentage", value: 10, startsAt: soon }, "not_started"],
+      [{ kind: "percentage", value: 10, endsAt: past }, "expired"],
+      [{ kind: "percentage", value: 10, minSubtotal: { amount: 10_000, currency: "USD" } }, "below_minimum"],
+      [{ kind: "percentage", value: 10, appliesTo: { products: [product.id] } }, "no_matching_items"],
+      [{ kind: "fixed", value: { amount: 100, currency: "EUR" } }, "currency"],
+    ];
+    for (const [definition, reason] of codes) {
+      const code = newCode(reason.replaceAll("_", ""));
+      expect((await createCode({ code, ...definition })).status).toBe(201);
+      const response = await buy(sku, 1, { discountCode: code });
+      expect(response.status, reason).toBe(422);
+      const problem = (await response.json()) as { code: string; discount: { reason: string } };
+      expect(problem.code).toBe("discount_not_applicable");
+      expect(problem.discount.reason).toBe(reason);
+    }
+    const unknown = await buy(sku, 1, { discountCode: "NO-SUCH-CODE" });
+    expect(unknown.status).toBe(422);
+    const disabled = newCode("off");
+    expect((await createCode({ code: disabled, kind: "percentage", value: 10 })).status).toBe(201);
+    const patched = await admin("PATCH", `/v1/admin/discounts/${disabled}`, { status: "disabled" });
+    expect(patched.status).toBe(200);
+    expect((await buy(sku, 1, { discountCode: disabled })).status).toBe(422);
+    expect(await stockOf(sku)).toMatchObject({ available: 3, reserved: 0 });
+    // What a code takes off never changes once it exists.
+    expect((await admin("PATCH", `/v1/admin/discounts/${disabled}`, { value: 50 })).status).toBe(400);
+  });
+
+  it("make shipping free with a free-shipping code", async () => {
+    await useSettings(usShop);
+    const code = newCode("shipfree");
+    expect((await createCode({ code, kind: "free_shipping" })).status).toBe(201);
+    const sku = await stockedSku(3);
+    const response = await buy(sku, 1, {
+      shippingAddress: { ...CALIFORNIA, region: "NV" },
+      shipping: { method: "ground" },
+      discountCode: code,
+    });
+    expect(response.status).toBe(202);
+    const { totals } = await response.json<Priced>();
+    expect(totals).toMatchObject({
+      shipping: { amount: 800 },
+      discount: { amount: 800 },
+      total: { amount: 1_999 },
+    });
+  });
+});
+
+describe("batches of single-use codes", () => {
+  it("are generated, exported, each usable once, and tell guesses apart", async () => {
+    await useSettings({});
+    const prefix = `B${Date.now().toString(36).toUpperCase()}`.slice(0, 12);
+    const created = await admin("POST", "/v1/admin/discounts/batches", {
+      prefix: prefix.toLowerCase(),
+      count: 50,
+      kind: "fixed",
+      value: { amount: 300, currency: "USD" },
+    });
+    expect(created.status).toBe(201);
+    const batch = (await created.json()) as DiscountBody & { batch: { count: number; codes: string } };
+    expect(batch.batch.count).toBe(50);
+    expect(JSON.stringify(batch)).not.toContain("key");
+
+    const csv = await admin("GET", batch.batch.codes);
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get("Content-Type")).toContain("text/csv");
+    const codes = (await csv.text()).trim().split("\r\n");
+    expect(codes[0]).toBe("code");
+    const list = codes.slice(1);
+    expect(list).toHaveLength(50);
+    expect(new Set(list).size).toBe(50);
+    for (const code of list) expect(code).toMatch(new RegExp(`^${prefix}-[A-Z2-7]{12}$`));
+
+    const sku = await stockedSku(10);
+    const [first, second] = list as [string, string];
+    const used = await buy(sku, 1, { discountCode: first.toLowerCase() });
+    expect(used.status).toBe(202);
+    const accepted = await used.json<Priced>();
+    expect(accepted.totals.discount.amount).toBe(300);
+    const again = await postCheckout({
+      ...checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: first }),
+      customer: { email: `${unique("other")}@example.com` },
+    });
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { code: string }).code).toBe("discount_exhausted");
+    expect((await buy(sku, 1, { discountCode: second })).status).toBe(202);
+
+    const last = first.at(-1) === "A" ? "B" : "A";
+    const guesses = [`${first.slice(0, -1)}${last}`, prefix, `${prefix}-ZZZZAAAAAAAA`, `${prefix}-AAAA`];
+    for (const guess of guesses) {
+      const response = await buy(sku, 1, { discountCode: guess });
+      expect(response.status, guess).toBe(422);
+    }
+    expect((await settledOrder(accepted.orderId, accepted.orderToken, 60_000)).status).toBe("paid");
+  }, 120_000);
+});
