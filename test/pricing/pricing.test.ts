@@ -13,6 +13,7 @@ import {
   postCheckout,
   readOrder,
   settledOrder,
+  settleShards,
   stockedSku,
   stockOf,
   unique,
@@ -370,6 +371,36 @@ describe("checkout priced with the shop's settings", () => {
     expect(totals.shipping.amount).toBe(0);
     expect(totals.total.amount).toBe(1_999);
   });
+
+  it("tell the buyer the subtotal, discount, shipping and tax in their emails", async () => {
+    await useSettings(usShop);
+    const code = newCode("mail");
+    expect((await createCode({ code, kind: "fixed", value: { amount: 100, currency: "USD" } })).status).toBe(201);
+    const sku = await stockedSku(3);
+    const response = await buy(sku, 1, {
+      shippingAddress: CALIFORNIA,
+      shipping: { method: "ground" },
+      discountCode: code,
+    });
+    expect(response.status).toBe(202);
+    const accepted = await response.json<Priced>();
+    await settleShards();
+    const deadline = Date.now() + 30_000;
+    let text = "";
+    while (Date.now() < deadline && !text.includes("Total")) {
+      await settleShards();
+      const listed = await admin("GET", `/v1/admin/emails?orderId=${encodeURIComponent(accepted.orderId)}&limit=10`);
+      const items = (await listed.json()) as { items: { text: string; html: string; event: string }[] };
+      text = items.items.find((email) => email.event === "order.created")?.text ?? "";
+      if (!text) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    // 1999 - 100 = 1899; tax 7.25 % of 1899 = 137.68 -> 138, of shipping 800 = 58.
+    expect(text).toContain("Subtotal: 19.99 USD");
+    expect(text).toContain(`Discount (${code.toUpperCase()}): -1.00 USD`);
+    expect(text).toContain("Shipping (Ground): 8.00 USD");
+    expect(text).toContain("Tax: 1.96 USD");
+    expect(text).toContain("Total: 28.95 USD");
+  }, 60_000);
 
   it("leave prices as they are for a shop that set none", async () => {
     await useSettings({});
