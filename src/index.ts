@@ -77,7 +77,7 @@ export default {
     ctx.waitUntil(reconcile(env).then((report) => logEvent("info", "reconciled", report)));
     ctx.waitUntil(republishRecentProducts(env, new Date(controller.scheduledTime - 10 * 60_000)));
     ctx.waitUntil(
-      republishDiscounts(env, new Date(controller.scheduledTime - 10 * 60_000)).catch((error: unknown) =>
+      republishDiscounts(env, new Date(controller.scheduledTime)).catch((error: unknown) =>
         logEvent("warn", "discount codes not republished to KV; the next cron tries again", {
           error: String(error),
         }),

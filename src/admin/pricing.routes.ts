@@ -59,7 +59,7 @@ const etagOf = (version: number) => `"${version}"`;
 
 /** `"3"` (or `W/"3"`) as the version 3; anything else is the client's error. */
 function versionOf(header: string | undefined): number | null {
-  if (header === undefined) return null;
+  if (header === undefined || header.trim() === "*") return null;
   const match = /^(?:W\/)?"(\d{1,9})"$/.exec(header.trim());
   if (!match) {
     throw new AppError("validation_failed", {

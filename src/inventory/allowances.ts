@@ -39,6 +39,8 @@ const AllowanceLimit = z.discriminatedUnion("scope", [
 export const Allowance = z.object({
   kind: z.enum(["customer", "card", "pass", "code"]),
   limit: AllowanceLimit,
+  /** The limit's version: an object follows no limit older than one it followed (see reserveWithin). */
+  version: z.number().int().min(0).optional(),
 });
 export type Allowance = z.infer<typeof Allowance>;
 
@@ -47,17 +49,22 @@ export const LimitLine = z.object({
   key: z.string().min(1).max(80),
   quantity: z.number().int().min(1).max(1_000_000),
   limit: PurchaseLimit,
+  version: z.number().int().min(0).optional(),
 });
 export type LimitLine = z.infer<typeof LimitLine>;
 
 /** A cart line drawing on an allowance object (always one bucket). */
 export type AllowanceLine = { sku: string; quantity: number; buckets: 1; allowance: Allowance };
 
-const allowanceLine = (sku: string, kind: AllowanceKind, { quantity, limit }: LimitLine): AllowanceLine => ({
+const allowanceLine = (
+  sku: string,
+  kind: AllowanceKind,
+  { quantity, limit, version }: LimitLine,
+): AllowanceLine => ({
   sku,
   quantity,
   buckets: 1,
-  allowance: { kind, limit },
+  allowance: { kind, limit, ...(version ? { version } : {}) },
 });
 
 const nameOf = async (prefix: string, text: string) => `${prefix}${(await sha256Hex(text)).slice(0, 40)}`;
@@ -109,11 +116,11 @@ export const codeUsesName = (code: string) => nameOf("~code~", `code|${code}`);
  * held, committed, given back and expired with the order's stock, so the cap holds exactly however
  * many checkouts race for the last use.
  */
-export async function codeUseLine(code: string, max: number): Promise<AllowanceLine> {
+export async function codeUseLine(code: string, max: number, version: number): Promise<AllowanceLine> {
   return {
     sku: await codeUsesName(code),
     quantity: 1,
     buckets: 1,
-    allowance: { kind: "code", limit: { scope: "uses", code, max } },
+    allowance: { kind: "code", limit: { scope: "uses", code, max }, version },
   };
 }

@@ -347,27 +347,54 @@ export class SkuInventory extends DurableObject<Env> {
    * failed or cancelled order gives its allowance back with its units. A changed limit applies at
    * the customer's next checkout (never below what they hold).
    */
-  reserveWithin(args: HoldArgs, name: string, allowance: number): ReserveResult {
+  reserveWithin(args: HoldArgs, name: string, allowance: number, version = 0): ReserveResult {
     const checked = z
-      .tuple([BucketName, z.number().int().min(1).max(1_000_000)])
-      .safeParse([name, allowance]);
+      .tuple([BucketName, z.number().int().min(1).max(1_000_000), z.number().int().min(0)])
+      .safeParse([name, allowance, version]);
     if (!checked.success) return invalid(checked.error);
-    const now = Date.now();
+    this.#follow(name, allowance, version, Date.now());
+    return this.reserve(args);
+  }
+
+  /**
+   * Sets an allowance object's limit without holding anything (the shop changed it): the same rule as
+   * a cart's, so what is held or bought is never taken back.
+   */
+  setWithin(name: string, allowance: number, version: number): { ok: true } | { ok: false; error: string } {
+    const checked = z
+      .tuple([BucketName, z.number().int().min(1).max(1_000_000), z.number().int().min(1)])
+      .safeParse([name, allowance, version]);
+    if (!checked.success) return invalid(checked.error);
+    this.#follow(name, allowance, version, Date.now());
+    return { ok: true };
+  }
+
+  /**
+   * Follows the limit a cart (or the shop) carries: the stock becomes `allowance` less what was bought
+   * (never below what is held). A limit with a version (a discount code's caps, by when the code last
+   * changed) is followed only when it is not older than the one followed already, so a checkout that
+   * read the code before a change cannot move its cap back; a limit without one (0) always is.
+   */
+  #follow(name: string, allowance: number, version: number, now: number) {
     this.#expireDue(now);
     const stock = this.#store.stock();
+    if (stock && version < this.#store.allowanceVersion()) return;
     const target = stock ? Math.max(stock.reserved, allowance - stock.committed) : allowance;
     if (!stock) {
       this.#atomically(() => {
         this.#store.setOnHand(name, allowance, ulid(), now);
         this.#store.record("set", allowance, now);
+        if (version > 0) this.#store.setAllowanceVersion(version);
       });
-    } else if (target !== stock.onHand) {
+    } else if (target !== stock.onHand || version > this.#store.allowanceVersion()) {
       this.#atomically(() => {
-        this.#store.addOnHand(target - stock.onHand, now);
-        this.#store.record("adjust", target - stock.onHand, now, null, "the limit per customer changed");
+        if (target !== stock.onHand) {
+          this.#store.addOnHand(target - stock.onHand, now);
+          this.#store.record("adjust", target - stock.onHand, now, null, "the limit per customer changed");
+        }
+        if (version > 0) this.#store.setAllowanceVersion(version);
       });
     }
-    return this.reserve(args);
   }
 
   /** Turns an order's hold into a sale: on hand and reserved both drop by its quantity, once. */

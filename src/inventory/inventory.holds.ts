@@ -84,7 +84,7 @@ async function reserveSku(
     const result = assertValidArguments(
       line.allowance === undefined
         ? await object.reserve(args)
-        : await object.reserveWithin(args, line.sku, line.allowance.limit.max),
+        : await object.reserveWithin(args, line.sku, line.allowance.limit.max, line.allowance.version ?? 0),
     );
     if (!result.ok) {
       const available = "available" in result ? result.available : 0;

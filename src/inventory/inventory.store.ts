@@ -146,6 +146,8 @@ const MIGRATIONS = [
      units INTEGER NOT NULL,
      at INTEGER NOT NULL
    );`,
+  // For an allowance object: the version of the limit it follows (a limit changes only to a newer one).
+  "ALTER TABLE stock ADD COLUMN allowance_version INTEGER NOT NULL DEFAULT 0;",
 ];
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -159,6 +161,18 @@ export class StockStore {
 
   migrate() {
     migrate(this.#sql, MIGRATIONS);
+  }
+
+  /** The version of the limit an allowance object follows (0: any limit a cart carries). */
+  allowanceVersion(): number {
+    const row = this.#sql
+      .exec<{ v: number }>("SELECT allowance_version AS v FROM stock WHERE id = 1")
+      .toArray()[0];
+    return row?.v ?? 0;
+  }
+
+  setAllowanceVersion(version: number) {
+    this.#sql.exec("UPDATE stock SET allowance_version = ? WHERE id = 1", version);
   }
 
   stock(): StockRow | null {

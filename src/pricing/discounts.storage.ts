@@ -1,9 +1,9 @@
-import { and, asc, eq, gt, gte, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, sql } from "drizzle-orm";
 import { database, isUniqueViolation } from "../db/client";
 import { discounts, orders } from "../db/schema";
 import type { Scope } from "../http/scope";
 import { codeUsesName } from "../inventory/allowances";
-import { readCounts } from "../inventory/inventory.service";
+import { bucketObject, readCounts } from "../inventory/inventory.service";
 import { EdgeMemo } from "../shared/edge-memo";
 import { AppError, validationError } from "../shared/errors";
 import { newBatchKey } from "./code-batches";
@@ -127,12 +127,13 @@ export async function updateDiscount(
     const current = await findDiscount(scope.env, code);
     if (!current) throw notFound(code);
     const { status, ...fields } = patch;
+    capsRefusal(current, patch);
     const next: DiscountDefinition = { ...current };
     for (const [field, value] of Object.entries(fields)) {
       if (value === null) delete (next as Record<string, unknown>)[field];
       else if (value !== undefined) (next as Record<string, unknown>)[field] = value;
     }
-    if (next.startsAt && next.endsAt && next.startsAt >= next.endsAt) {
+    if (next.startsAt && next.endsAt && Date.parse(next.startsAt) >= Date.parse(next.endsAt)) {
       throw new AppError("validation_failed", {
         detail: "endsAt must come after startsAt",
         errors: [{ path: "endsAt", message: "Must come after startsAt", in: "body" }],
@@ -148,12 +149,57 @@ export async function updateDiscount(
     if (written.length === 0) continue;
     const definition: DiscountDefinition = { ...next, status: status ?? current.status, updatedAt: now };
     await publish(scope, definition);
+    if (patch.maxUses && !definition.batch) await pushCap(scope.env, definition);
     return definition;
   }
   throw new AppError("service_unavailable", {
     detail: "The code kept changing while this change was made; retry",
     headers: { "Retry-After": "1" },
   });
+}
+
+/**
+ * A cap is counted from a code's first use: it can be changed, but not added to a code made without one
+ * (its earlier uses were never counted) nor removed (and added back later, uncounted meanwhile).
+ */
+function capsRefusal(current: DiscountDefinition, patch: DiscountPatch) {
+  for (const field of ["maxUses", "maxUsesPerCustomer"] as const) {
+    const value = patch[field];
+    if (value === undefined) continue;
+    const message =
+      value === null
+        ? current[field] === undefined
+          ? null
+          : "A cap can be changed, not removed: disable the code, or make a new one"
+        : current[field] === undefined
+          ? "This code was made without this cap, so its uses so far were not counted: make a new code"
+          : null;
+    if (message) {
+      throw new AppError("validation_failed", {
+        detail: message,
+        errors: [{ path: field, message, in: "body" }],
+      });
+    }
+  }
+}
+
+/**
+ * Tells the code's uses object its new cap at once (checkouts carry it too, as they read the change;
+ * the object never goes back to an older cap). Should this call fail, the change stands and reaches
+ * the object with the next checkout that read it; the caller gets a 503 to repeat it meanwhile.
+ */
+async function pushCap(env: Env, definition: DiscountDefinition & { maxUses?: number }) {
+  if (!definition.maxUses) return;
+  const name = await codeUsesName(definition.code);
+  try {
+    await bucketObject(env, name, 0).setWithin(name, definition.maxUses, Date.parse(definition.updatedAt));
+  } catch (error) {
+    throw new AppError("service_unavailable", {
+      detail: "The change is saved; the code's counter has not heard of the new cap yet: repeat the request",
+      headers: { "Retry-After": "1" },
+      cause: error,
+    });
+  }
 }
 
 export async function listDiscounts(
@@ -225,13 +271,18 @@ export async function createBatch(scope: Scope, input: BatchInput): Promise<Disc
   return created;
 }
 
-/** The scheduled safety net for the write-through: codes changed since `since` are copied to KV again. */
-export async function republishDiscounts(env: Env, since: Date): Promise<number> {
+/**
+ * The scheduled safety net for the write-through: every code changed in the last day is copied to KV
+ * again (the newest first, at most 500 a run), so a KV write that failed, even in a few runs of this
+ * in a row, is healed within a cron period.
+ */
+export async function republishDiscounts(env: Env, now: Date): Promise<number> {
   const rows = await database(env.DB)
     .select()
     .from(discounts)
-    .where(gte(discounts.updatedAt, since.toISOString()))
-    .limit(1_000);
+    .where(gte(discounts.updatedAt, new Date(now.getTime() - 86_400_000).toISOString()))
+    .orderBy(desc(discounts.updatedAt))
+    .limit(500);
   await Promise.all(rows.map((row) => env.CATALOG.put(kvKey(row.code), JSON.stringify(definitionOf(row)))));
   return rows.length;
 }

@@ -78,7 +78,11 @@ export const DiscountInput = z
         message: "Only a fixed amount is taken per order or per unit",
       });
     }
-    if (input.startsAt && input.endsAt && input.startsAt >= input.endsAt) {
+    const fixed = typeof value === "object" ? value : null;
+    if (fixed && input.minSubtotal && fixed.currency !== input.minSubtotal.currency) {
+      ctx.addIssue({ code: "custom", path: ["minSubtotal"], message: "In the currency of the code's value" });
+    }
+    if (input.startsAt && input.endsAt && Date.parse(input.startsAt) >= Date.parse(input.endsAt)) {
       ctx.addIssue({ code: "custom", path: ["endsAt"], message: "Must come after startsAt" });
     }
   })
@@ -198,7 +202,12 @@ export function termsOf(
   };
 }
 
-const WHY: Record<DiscountMismatch | "disabled" | "currency" | "unknown", string> = {
+const WHY: Record<
+  DiscountMismatch | "disabled" | "currency" | "unknown" | "nothing_to_take" | "order_free",
+  string
+> = {
+  nothing_to_take: "takes nothing off this cart",
+  order_free: "would make this order free, and this shop takes no free orders",
   unknown: "is not a discount code of this shop",
   disabled: "is no longer valid",
   currency: "is for carts in another currency",

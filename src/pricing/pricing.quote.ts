@@ -67,15 +67,22 @@ export async function quoteCart(scope: Scope, cart: CartToPrice): Promise<Quote 
   });
   if ("mismatch" in priced) return notApplicable(cart.discountCode ?? "", priced.mismatch);
   const { totals } = priced;
+  // A code that takes nothing off this cart (free shipping where none is charged) uses no cap; one
+  // that would make the order free is refused: no gateway charges nothing.
+  if (code && totals.discount === 0) return notApplicable(code.definition.code, "nothing_to_take");
+  if (code && totals.total === 0) return notApplicable(code.definition.code, "order_free");
   const definition = code?.definition;
   return {
     total: totals.total,
-    uses: definition?.maxUses ? [await codeUseLine(definition.code, definition.maxUses)] : [],
+    uses: definition?.maxUses
+      ? [await codeUseLine(definition.code, definition.maxUses, versionOf(definition))]
+      : [],
     limits: definition?.maxUsesPerCustomer
       ? [
           {
             key: `code:${definition.perCustomerKey ?? definition.code}`,
             quantity: 1,
+            version: versionOf(definition),
             limit: {
               scope: "code",
               code: definition.perCustomerKey ?? definition.code,
@@ -96,6 +103,9 @@ export async function quoteCart(scope: Scope, cart: CartToPrice): Promise<Quote 
     },
   };
 }
+
+/** A code's caps are as new as the code's last change: no object goes back to older ones. */
+const versionOf = (definition: DiscountDefinition) => Date.parse(definition.updatedAt);
 
 /** A code as the buyer typed it (any case), found and checked for the cart's currency. */
 async function codeFor(

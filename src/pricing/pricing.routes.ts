@@ -98,6 +98,13 @@ export const pricingRoutes = createRouter().openapi(methodsRoute, async (c) => {
         ]
       : [];
   });
+  const currencies = new Set([...priced.values()].map((sku) => sku.price.currency));
+  if (currencies.size > 1) {
+    throw new AppError("validation_failed", {
+      detail: "All items of one cart are priced in one currency",
+      errors: [{ path: "items", message: `Mixed currencies: ${[...currencies].join(", ")}`, in: "query" }],
+    });
+  }
   const currency = priced.get(query.items[0]?.sku ?? "")?.price.currency ?? "USD";
   const methods = await shippingOptions(scope, {
     lines,

@@ -1,5 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { codeUseLine } from "../../src/inventory/allowances";
+import { holdCart } from "../../src/inventory/inventory.holds";
 import { readSettings } from "../../src/pricing/pricing.storage";
 import {
   type Accepted,
@@ -13,6 +15,7 @@ import {
   postCheckout,
   readOrder,
   settledOrder,
+  settleShards,
   stockedSku,
   stockOf,
   unique,
@@ -371,6 +374,41 @@ describe("checkout priced with the shop's settings", () => {
     expect(totals.total.amount).toBe(1_999);
   });
 
+  it("tell the buyer the subtotal, discount, shipping and tax in their emails", async () => {
+    await useSettings(usShop);
+    const code = newCode("mail");
+    expect((await createCode({ code, kind: "fixed", value: { amount: 100, currency: "USD" } })).status).toBe(
+      201,
+    );
+    const sku = await stockedSku(3);
+    const response = await buy(sku, 1, {
+      shippingAddress: CALIFORNIA,
+      shipping: { method: "ground" },
+      discountCode: code,
+    });
+    expect(response.status).toBe(202);
+    const accepted = await response.json<Priced>();
+    await settleShards();
+    const deadline = Date.now() + 30_000;
+    let text = "";
+    while (Date.now() < deadline && !text.includes("Total")) {
+      await settleShards();
+      const listed = await admin(
+        "GET",
+        `/v1/admin/emails?orderId=${encodeURIComponent(accepted.orderId)}&limit=10`,
+      );
+      const items = (await listed.json()) as { items: { text: string; html: string; event: string }[] };
+      text = items.items.find((email) => email.event === "order.created")?.text ?? "";
+      if (!text) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    // 1999 - 100 = 1899; tax 7.25 % of 1899 = 137.68 -> 138, of shipping 800 = 58.
+    expect(text).toContain("Subtotal: 19.99 USD");
+    expect(text).toContain(`Discount (${code.toUpperCase()}): -1.00 USD`);
+    expect(text).toContain("Shipping (Ground): 8.00 USD");
+    expect(text).toContain("Tax: 1.96 USD");
+    expect(text).toContain("Total: 28.95 USD");
+  }, 60_000);
+
   it("leave prices as they are for a shop that set none", async () => {
     await useSettings({});
     const sku = await stockedSku(3);
@@ -622,4 +660,102 @@ describe("batches of single-use codes", () => {
     }
     expect((await settledOrder(accepted.orderId, accepted.orderToken, 60_000)).status).toBe("paid");
   }, 120_000);
+});
+
+describe("what the review of the caps found", () => {
+  it("never lets a checkout that read a code before its cap was lowered take it back up", async () => {
+    await useSettings({});
+    const code = newCode("lowered").toUpperCase();
+    expect((await createCode({ code, kind: "percentage", value: 10, maxUses: 5 })).status).toBe(201);
+    const before = await codeOf(code);
+    const sku = await stockedSku(10);
+    expect((await buy(sku, 1, { discountCode: code })).status).toBe(202);
+    const lowered = await admin("PATCH", `/v1/admin/discounts/${code}`, { maxUses: 1 });
+    expect(lowered.status).toBe(200);
+    // A checkout at an edge that still has the code as it was: its line carries the old cap.
+    const stale = await holdCart(
+      env,
+      unique("stale-order"),
+      [await codeUseLine(code, 5, Date.parse((before as unknown as { updatedAt: string }).updatedAt))],
+      Date.now() + 60_000,
+    );
+    expect(stale.ok).toBe(false);
+    const fresh = await postCheckout({
+      ...checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: code }),
+      customer: { email: `${unique("late")}@example.com` },
+    });
+    expect(fresh.status).toBe(409);
+  });
+
+  it("refuses a cap added to a code made without one, or removed from one made with it", async () => {
+    const code = newCode("uncapped");
+    expect((await createCode({ code, kind: "percentage", value: 10, maxUses: 3 })).status).toBe(201);
+    for (const patch of [{ maxUsesPerCustomer: 1 }, { maxUses: null }]) {
+      const response = await admin("PATCH", `/v1/admin/discounts/${code}`, patch);
+      expect(response.status, JSON.stringify(patch)).toBe(400);
+    }
+    expect((await admin("PATCH", `/v1/admin/discounts/${code}`, { maxUses: 4 })).status).toBe(200);
+  });
+
+  it("refunds all that is left, shipping too, when everything goes back to stock", async () => {
+    await useSettings(usShop);
+    const sku = await stockedSku(5);
+    const response = await buy(sku, 2, { shippingAddress: CALIFORNIA, shipping: { method: "ground" } });
+    expect(response.status).toBe(202);
+    const accepted = await response.json<Priced>();
+    expect((await settledOrder(accepted.orderId, accepted.orderToken, 60_000)).status).toBe("paid");
+    const refunded = await call(`/v1/admin/orders/${accepted.orderId}/refunds`, {
+      method: "POST",
+      headers: { ...ADMIN, ...JSON_HEADERS, "Idempotency-Key": unique("refund") },
+      body: JSON.stringify({ restock: true }),
+    });
+    expect(refunded.status).toBe(201);
+    expect(((await refunded.json()) as { amount: { amount: number } }).amount.amount).toBe(
+      accepted.total.amount,
+    );
+  });
+
+  it("gives a placed order's retry its 202 while the code cannot be read", async () => {
+    await useSettings({});
+    const code = newCode("outage");
+    expect((await createCode({ code, kind: "percentage", value: 10 })).status).toBe(201);
+    const sku = await stockedSku(5);
+    const key = unique("key");
+    const body = checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: code });
+    const first = await postCheckout(body, key);
+    expect(first.status).toBe(202);
+    // Forgotten by this isolate (a change), then unreadable: KV and D1 both down.
+    expect((await admin("PATCH", `/v1/admin/discounts/${code}`, { endsAt: null })).status).toBe(200);
+    const brokenKv = new Proxy(env.CATALOG, {
+      get(object, property) {
+        if (property === "get") return () => Promise.reject(new Error("KV GET failed: simulated outage"));
+        const value = Reflect.get(object, property);
+        return typeof value === "function" ? value.bind(object) : value;
+      },
+    });
+    const retry = await postCheckout(body, key, {}, { CATALOG: brokenKv, DB: brokenD1 });
+    expect(retry.status).toBe(202);
+    expect(retry.headers.get("Idempotent-Replayed")).toBe("true");
+    const fresh = await postCheckout(body, unique("key"), {}, { CATALOG: brokenKv, DB: brokenD1 });
+    expect(fresh.status).toBe(503);
+    expect(fresh.headers.get("Retry-After")).toBeTruthy();
+  });
+
+  it("refuses a code that takes nothing off, or would make the order free", async () => {
+    await useSettings({});
+    const sku = await stockedSku(5, undefined, { requiresShipping: false });
+    const free = newCode("nothing");
+    expect((await createCode({ code: free, kind: "free_shipping", maxUses: 1 })).status).toBe(201);
+    const nothing = await buy(sku, 1, { discountCode: free });
+    expect(nothing.status).toBe(422);
+    expect(((await nothing.json()) as { discount: { reason: string } }).discount.reason).toBe(
+      "nothing_to_take",
+    );
+    expect((await codeOf(free)).uses).toEqual({ held: 0, used: 0, left: 1 });
+    const all = newCode("all");
+    expect((await createCode({ code: all, kind: "percentage", value: 100 })).status).toBe(201);
+    const zero = await buy(sku, 1, { discountCode: all });
+    expect(zero.status).toBe(422);
+    expect(((await zero.json()) as { discount: { reason: string } }).discount.reason).toBe("order_free");
+  });
 });

@@ -208,7 +208,18 @@ export async function checkout(
     if (known) return known;
   }
 
-  const decided = await decideAtEdge(scope, request, lines, client, timer);
+  // A dependency the edge needs failing (the pricing settings, a code) is a 503, but not for a key
+  // that holds its answer already: a retry of a placed order gets its 202 whatever fails meanwhile.
+  const decided = await decideAtEdge(scope, request, lines, client, timer).catch(async (error: unknown) => {
+    const known = await shard.refusalStanding(key, keyHash, print).catch(() => null);
+    if (known && known.kind !== "fresh") return { known };
+    throw error;
+  });
+  if ("known" in decided) {
+    const answer = await answerKnown(decided.known);
+    if (answer) return answer;
+    throw new Error("unreachable key standing");
+  }
   if ("refusal" in decided) {
     const known = await timer.time("key", async () => shard.refusalStanding(key, keyHash, print));
     return (

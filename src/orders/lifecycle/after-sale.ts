@@ -204,7 +204,9 @@ export function refundOf(
       byLines += lineRefund(entry, entry.refunded, line.quantity);
     }
   }
-  const amount = request.amount ?? (lines ? byLines : left);
+  // Everything not refunded yet, back to stock, is all that is left of the charge (shipping included).
+  const everything = !(request.lines && request.lines.length > 0) && request.amount === undefined;
+  const amount = request.amount ?? (lines && !everything ? byLines : left);
   if (amount <= 0 || amount > left) {
     return {
       refusal: {

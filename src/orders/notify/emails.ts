@@ -112,6 +112,35 @@ function layout(
 }
 
 /**
+ * The order's money as the buyer reads it: the total, after its subtotal, discount (with the code),
+ * shipping and tax where there are any; tax said as included when prices include it.
+ */
+function totalsBlock(order: OrderEvent["data"]["order"]): Block {
+  const { totals } = order;
+  const parts: string[] = [];
+  const shown = totals.discount.amount > 0 || totals.shipping.amount > 0 || totals.tax.amount > 0;
+  if (shown) {
+    parts.push(`Subtotal: ${formatMoney(totals.subtotal)}`);
+    if (totals.discount.amount > 0) {
+      const code = order.discountCode ? ` (${order.discountCode})` : "";
+      parts.push(`Discount${code}: -${formatMoney(totals.discount)}`);
+    }
+    if (totals.shipping.amount > 0 || order.shippingMethod) {
+      const method = order.shippingMethod ? ` (${order.shippingMethod.name})` : "";
+      parts.push(`Shipping${method}: ${formatMoney(totals.shipping)}`);
+    }
+    if (totals.tax.amount > 0) {
+      parts.push(`${totals.taxIncluded ? "Tax included" : "Tax"}: ${formatMoney(totals.tax)}`);
+    }
+  }
+  parts.push(`Total: ${formatMoney(order.total)}`);
+  return {
+    text: parts.join("\n"),
+    html: `<p style="margin:0 0 16px">${parts.map(escapeHtml).join("<br>")}</p>`,
+  };
+}
+
+/**
  * The email for an event, or null for an event the buyer is not emailed about. `orderToken`: the
  * order's capability (only at `order.created`, the one moment the shard still has it), for a link
  * that opens the order on any device.
@@ -132,7 +161,7 @@ export function emailFor(event: OrderEvent, shop: ShopIdentity, orderToken?: str
     quantity: item.quantity,
     price: formatMoney({ amount: item.unitPrice.amount * item.quantity, currency: item.unitPrice.currency }),
   }));
-  const total = paragraph(`Total: ${formatMoney(order.total)}`);
+  const total = totalsBlock(order);
   const ref = `Order ${order.id}`;
   let subject: string;
   let heading: string;
