@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `npm run loadtest -- <scenario> [--target URL] [--admin-token TOKEN] [--step-seconds N]`
+// `npm run loadtest -- chaos [--seed N] [--short]`: the sale under a seeded nemesis (docs/chaos.md).
 // Starts Stampede on a local workerd harness (fresh state, seeded catalog) unless --target names a
 // running deployment; finds the knee with an open-model step ramp (or runs the scenario's fixed
 // phases, or its crash); drains; audits; writes a report under loadtest/reports/. Exits 1 when the
@@ -8,7 +9,7 @@
 // it says what failed, at which stage and why (with the error's cause codes), and still writes the
 // report with what was measured so far. It never ends on an uncaught error.
 import { appendFileSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { FLASH_SALE } from "../scripts/demo-catalog.mjs";
@@ -16,12 +17,21 @@ import { seedIfEmpty } from "../scripts/seed.mjs";
 import { adminClient } from "./lib/api.mjs";
 import { runPhase } from "./lib/artillery.mjs";
 import { audit, auditLine, baseline, drain } from "./lib/audit.mjs";
+import {
+  auditChaos,
+  buyersStep,
+  chaosAuditLine,
+  playNemesis,
+  runBuyers,
+  setUpLimited,
+} from "./lib/chaos.mjs";
 import { workerdPids } from "./lib/cpu.mjs";
 import { drive } from "./lib/drive.mjs";
 import { auditDrop, calibrate, dropAuditLine, dropSteps, edgeOf, runCrowd, setUpDrop } from "./lib/drop.mjs";
 import { auditRestock, restockAuditLine, runRestockCase, setUpRestockDrop } from "./lib/drop-restock.mjs";
 import { describeError, errorCodes } from "./lib/failure.mjs";
 import { bundle, startBare, startStampede } from "./lib/harness.mjs";
+import { describeFault, nemesisSchedule, randomSeed } from "./lib/nemesis.mjs";
 import { lockDatabases } from "./lib/outage.mjs";
 import { writeReport } from "./lib/report.mjs";
 import { spawnServer } from "./lib/server-process.mjs";
@@ -33,9 +43,11 @@ const { values, positionals } = parseArgs({
     target: { type: "string" },
     "admin-token": { type: "string" },
     "step-seconds": { type: "string", default: "10" },
+    seed: { type: "string" },
+    short: { type: "boolean", default: false },
   },
 });
-const name = positionals[0];
+const name = positionals[0] === "chaos" && values.short ? "chaos-short" : positionals[0];
 const scenario = scenarios[name];
 if (!scenario) {
   console.error(
@@ -43,7 +55,12 @@ if (!scenario) {
   );
   process.exit(2);
 }
-const sale = scenario.crash ?? scenario.outage;
+const sale = scenario.crash ?? scenario.outage ?? scenario.chaos;
+const seed = values.seed === undefined ? randomSeed() : Number(values.seed);
+if (scenario.chaos && !(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32)) {
+  console.error(`--seed takes a whole number from 0 to 4294967295, not ${values.seed}`);
+  process.exit(2);
+}
 if (sale && values.target) {
   console.error(`the ${name} scenario breaks the runtime it started; it cannot run against --target`);
   process.exit(2);
@@ -203,6 +220,8 @@ try {
     const { stock, buckets } = scenario.operator;
     await api.call("PUT", `/v1/admin/inventory/${FLASH_SALE.sku}`, { onHand: stock, buckets });
   }
+  let limited = null;
+  if (scenario.chaos) limited = await setUpLimited(api, scenario.chaos.limited);
   let drop = null;
   let calibration = null;
   if (scenario.drop) {
@@ -217,7 +236,12 @@ try {
     drop = await setUpDrop(api, scenario.drop);
   }
   const watched = [
-    ...new Set([FLASH_SALE.sku, ...(drop ? [drop.sku] : []), ...products.flatMap((p) => p.skus)]),
+    ...new Set([
+      FLASH_SALE.sku,
+      ...(drop ? [drop.sku] : []),
+      ...(limited ? [limited.sku] : []),
+      ...products.flatMap((p) => p.skus),
+    ]),
   ];
   const before = await baseline(api, watched);
   const env = { ...scenario.env, LOADTEST_CATALOG: catalogFile, LOADTEST_ACCEPTED_FILE: acceptedFile };
@@ -225,9 +249,48 @@ try {
 
   let crowdRun = null;
   let dropEdge = null;
+  let chaosRun = null;
   let kneeIndex = -1;
   let invalid = null;
-  if (scenario.crash) {
+  if (scenario.chaos) {
+    const { rate, seconds, faults, warmSeconds, quietSeconds, crowd } = scenario.chaos;
+    const schedule = nemesisSchedule({
+      seed,
+      count: faults,
+      startSeconds: warmSeconds,
+      endSeconds: seconds - quietSeconds,
+    });
+    log(`seed ${seed} (replay: npm run loadtest -- ${name} --seed ${seed}); the nemesis will inject:`);
+    for (const fault of schedule) log(`  ${describeFault(fault)}`);
+    stage = "running the chaos phase";
+    const loadBefore = loadavg()[0];
+    const saleStartedAt = Date.now();
+    const buying = runBuyers({
+      target,
+      seed,
+      rate,
+      seconds,
+      flashSku: FLASH_SALE.sku,
+      limited,
+      crowd,
+      log,
+    });
+    buying.catch(() => {}); // awaited below, after the nemesis; its failure is not lost meanwhile
+    const nemesis = await playNemesis({ schedule, startedAt: saleStartedAt, local, api, log });
+    log(
+      `nemesis: the last fault ended ${((nemesis.lastFaultEndedAt - saleStartedAt) / 1000).toFixed(1)} s into the sale`,
+    );
+    const bought = await buying;
+    writeFileSync(acceptedFile, bought.tally.accepted.map((entry) => entry.orderId).join("\n"));
+    chaosRun = { schedule, nemesis, bought, load: { before: loadBefore, after: loadavg()[0] } };
+    const step = buyersStep(bought, rate, seconds);
+    steps.push(step);
+    logStep(step);
+    log(
+      `buyers: ${bought.tally.buyers} arrived, ${bought.tally.accepted.length} accepted, refused ${JSON.stringify(bought.tally.refused)}, ` +
+        `${bought.tally.retries} retries, ${bought.tally.networkErrors} network errors, ${bought.tally.gaveUp} gave up`,
+    );
+  } else if (scenario.crash) {
     const { rate, seconds, killAfterSeconds } = scenario.crash;
     stage = "running the crash phase";
     const running = runPhase({ target, flow: scenario.flow, rate, seconds, workdir, name: "crash", env });
@@ -332,8 +395,14 @@ try {
   const remaining = await drain(api, {
     deadlineMs: 300_000,
     log,
-    watch: [FLASH_SALE.sku, ...(drop ? [drop.sku] : []), ...(restockDrop ? [restockDrop.sku] : [])],
+    watch: [
+      FLASH_SALE.sku,
+      ...(drop ? [drop.sku] : []),
+      ...(restockDrop ? [restockDrop.sku] : []),
+      ...(limited ? [limited.sku] : []),
+    ],
   });
+  const drainedAt = Date.now();
   log(`drained in ${((Date.now() - drainStarted) / 1000).toFixed(1)} s after the load ended`);
   if (remaining.pending > 0 || remaining.held > 0) {
     log(`drain deadline passed with ${remaining.pending} orders pending and ${remaining.held} units held`);
@@ -349,6 +418,33 @@ try {
   if (restockRun) {
     result.restock = auditRestock(restockRun, scenario.restock);
     result.passed = result.passed && result.restock.passed;
+  }
+  if (chaosRun) {
+    const { schedule, nemesis, bought, load } = chaosRun;
+    const settled = remaining.pending === 0 && remaining.held === 0 && remaining.moving === 0;
+    const { tally } = bought;
+    result.chaos = {
+      seed,
+      schedule,
+      faults: nemesis.played,
+      settledSeconds: settled ? (drainedAt - nemesis.lastFaultEndedAt) / 1000 : null,
+      loadEndedAfterLastFaultSeconds: (bought.endedAt - nemesis.lastFaultEndedAt) / 1000,
+      // The machine's 1-minute load average as the sale began and ended (it is shared).
+      loadAverage: load,
+      buyers: {
+        arrived: tally.buyers,
+        accepted: tally.accepted.length,
+        refused: tally.refused,
+        retries: tally.retries,
+        networkErrors: tally.networkErrors,
+        networkReasons: tally.networkReasons,
+        gaveUp: tally.gaveUp,
+        status: tally.status,
+        internalErrors: tally.internalErrors.slice(0, 20),
+      },
+      audit: await auditChaos(api, { limited, accepted: tally.accepted }),
+    };
+    result.passed = result.passed && settled && result.chaos.audit.passed;
   }
   stage = "writing the report";
   const paths = writeReport({
@@ -372,6 +468,10 @@ try {
   console.log(auditLine(result));
   if (result.drop) console.log(dropAuditLine(result.drop));
   if (result.restock) console.log(restockAuditLine(result.restock));
+  if (result.chaos) {
+    console.log(chaosAuditLine(result.chaos));
+    console.log(`seed ${seed}: replay with npm run loadtest -- ${name} --seed ${seed}`);
+  }
   if (!result.passed) exitCode = 1;
   if (invalid) {
     console.log(`invalid: ${invalid}`);

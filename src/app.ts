@@ -17,6 +17,7 @@ import { createRouter } from "./http/router";
 import { securityHeaders } from "./http/security-headers";
 import { inventoryRoutes } from "./inventory/inventory.routes";
 import { renderDocs } from "./ops/docs";
+import { faultRoutes } from "./ops/faults";
 import { finishDocument } from "./ops/openapi";
 import { opsRoutes } from "./ops/ops.routes";
 import { checkoutRoutes } from "./orders/intake/checkout.routes";
@@ -111,6 +112,7 @@ function buildApp() {
   app.route("/v1/admin", adminOrderActionRoutes);
   app.route("/v1/admin", adminDashboardRoutes);
   app.route("/v1/admin", webhookAdminRoutes);
+  app.route("/v1/admin", faultRoutes);
   app.route("/", opsRoutes);
   app.route("/", storefrontRoutes);
   app.route("/", emailPreviewRoutes);
