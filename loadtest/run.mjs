@@ -151,7 +151,7 @@ async function startLocal() {
     script: bundle("src/index.ts", "stampede"),
     port: 0,
     persistTo: join(workdir, "state"),
-    bindings: { ...bindings, HOLD_TTL_SECONDS: "15" },
+    bindings: { HOLD_TTL_SECONDS: "15", ...bindings },
   };
   let server = spawnServer(options);
   const url = await server.ready;

@@ -58,12 +58,16 @@ const RESTOCK_CASE = {
 };
 
 /**
- * The chaos runtime: faults may be injected (docs/chaos.md), and payment retries spread over about
- * 20 s (1 s doubling to 4 s) rather than the other scenarios' second, so that a gateway outage of a
- * few seconds does not use up an order's attempts as it would not in production (2 s doubling to 5 min).
+ * The chaos runtime: faults may be injected (docs/chaos.md); payment retries spread over about 20 s
+ * (1 s doubling to 4 s) rather than the other scenarios' second, so that a gateway outage of a few
+ * seconds does not use up an order's attempts, as it would not in production (2 s doubling to 5 min);
+ * holds of 60 s (production: 15 min) rather than the crash's 15 s, so that an order whose payment a
+ * fault delays is not failed for that alone, while holds of checkouts cut off by a kill still expire
+ * within the drain.
  */
 const CHAOS_BINDINGS = {
   FAULT_INJECTION: "true",
+  HOLD_TTL_SECONDS: "60",
   PAYMENT_RETRY_BASE_SECONDS: "1",
   PAYMENT_RETRY_MAX_DELAY_SECONDS: "4",
 };
