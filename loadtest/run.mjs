@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `npm run loadtest -- <scenario> [--target URL] [--admin-token TOKEN] [--step-seconds N]`
+// `npm run loadtest -- chaos [--seed N] [--short]`: the sale under a seeded nemesis (docs/chaos.md).
 // Starts Stampede on a local workerd harness (fresh state, seeded catalog) unless --target names a
 // running deployment; finds the knee with an open-model step ramp (or runs the scenario's fixed
 // phases, or its crash); drains; audits; writes a report under loadtest/reports/. Exits 1 when the
@@ -8,7 +9,7 @@
 // it says what failed, at which stage and why (with the error's cause codes), and still writes the
 // report with what was measured so far. It never ends on an uncaught error.
 import { appendFileSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { FLASH_SALE } from "../scripts/demo-catalog.mjs";
@@ -16,12 +17,21 @@ import { seedIfEmpty } from "../scripts/seed.mjs";
 import { adminClient } from "./lib/api.mjs";
 import { runPhase } from "./lib/artillery.mjs";
 import { audit, auditLine, baseline, drain } from "./lib/audit.mjs";
+import {
+  auditChaos,
+  buyersStep,
+  chaosAuditLine,
+  playNemesis,
+  runBuyers,
+  setUpLimited,
+} from "./lib/chaos.mjs";
 import { workerdPids } from "./lib/cpu.mjs";
 import { drive } from "./lib/drive.mjs";
 import { auditDrop, calibrate, dropAuditLine, dropSteps, edgeOf, runCrowd, setUpDrop } from "./lib/drop.mjs";
 import { auditRestock, restockAuditLine, runRestockCase, setUpRestockDrop } from "./lib/drop-restock.mjs";
 import { describeError, errorCodes } from "./lib/failure.mjs";
 import { bundle, startBare, startStampede } from "./lib/harness.mjs";
+import { describeFault, nemesisSchedule, randomSeed } from "./lib/nemesis.mjs";
 import { lockDatabases } from "./lib/outage.mjs";
 import { auditPromo, promoAuditLine, runPromo, setUpPromo } from "./lib/promo.mjs";
 import { writeReport } from "./lib/report.mjs";
@@ -34,9 +44,11 @@ const { values, positionals } = parseArgs({
     target: { type: "string" },
     "admin-token": { type: "string" },
     "step-seconds": { type: "string", default: "10" },
+    seed: { type: "string" },
+    short: { type: "boolean", default: false },
   },
 });
-const name = positionals[0];
+const name = positionals[0] === "chaos" && values.short ? "chaos-short" : positionals[0];
 const scenario = scenarios[name];
 if (!scenario) {
   console.error(
@@ -44,7 +56,12 @@ if (!scenario) {
   );
   process.exit(2);
 }
-const sale = scenario.crash ?? scenario.outage;
+const sale = scenario.crash ?? scenario.outage ?? scenario.chaos;
+const seed = values.seed === undefined ? randomSeed() : Number(values.seed);
+if (scenario.chaos && !(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32)) {
+  console.error(`--seed takes a whole number from 0 to 4294967295, not ${values.seed}`);
+  process.exit(2);
+}
 if (sale && values.target) {
   console.error(`the ${name} scenario breaks the runtime it started; it cannot run against --target`);
   process.exit(2);
@@ -135,7 +152,7 @@ async function startLocal() {
     script: bundle("src/index.ts", "stampede"),
     port: 0,
     persistTo: join(workdir, "state"),
-    bindings: { ...bindings, HOLD_TTL_SECONDS: "15" },
+    bindings: { HOLD_TTL_SECONDS: "15", ...bindings },
   };
   let server = spawnServer(options);
   const url = await server.ready;
@@ -170,14 +187,17 @@ function logStep(step) {
 let exitCode = 0;
 try {
   if (!target) {
-    stage = "measuring the bare-worker ceiling";
-    log("measuring the bare-worker ceiling of this harness...");
-    bare = await startBare();
-    ceiling = await drive({ url: bare.url, connections: 50, seconds: 5 });
-    const measured = bare;
-    bare = null;
-    await measured.stop();
-    log(`ceiling: ${ceiling.rps} requests/s (bare worker, same harness)`);
+    // The chaos scenario measures promises kept, not throughput: it skips the ceiling (CI time).
+    if (!scenario.chaos) {
+      stage = "measuring the bare-worker ceiling";
+      log("measuring the bare-worker ceiling of this harness...");
+      bare = await startBare();
+      ceiling = await drive({ url: bare.url, connections: 50, seconds: 5 });
+      const measured = bare;
+      bare = null;
+      await measured.stop();
+      log(`ceiling: ${ceiling.rps} requests/s (bare worker, same harness)`);
+    }
     stage = "starting Stampede on the harness";
     local = await startLocal();
     pids = workerdPids(process.pid);
@@ -204,6 +224,8 @@ try {
     const { stock, buckets } = scenario.operator;
     await api.call("PUT", `/v1/admin/inventory/${FLASH_SALE.sku}`, { onHand: stock, buckets });
   }
+  let limited = null;
+  if (scenario.chaos) limited = await setUpLimited(api, scenario.chaos.limited);
   let drop = null;
   let calibration = null;
   if (scenario.drop) {
@@ -223,6 +245,7 @@ try {
       FLASH_SALE.sku,
       ...(drop ? [drop.sku] : []),
       ...(promo ? [promo.sku] : []),
+      ...(limited ? [limited.sku] : []),
       ...products.flatMap((p) => p.skus),
     ]),
   ];
@@ -233,9 +256,48 @@ try {
   let crowdRun = null;
   let promoRun = null;
   let dropEdge = null;
+  let chaosRun = null;
   let kneeIndex = -1;
   let invalid = null;
-  if (scenario.crash) {
+  if (scenario.chaos) {
+    const { rate, seconds, faults, warmSeconds, quietSeconds, crowd } = scenario.chaos;
+    const schedule = nemesisSchedule({
+      seed,
+      count: faults,
+      startSeconds: warmSeconds,
+      endSeconds: seconds - quietSeconds,
+    });
+    log(`seed ${seed} (replay: npm run loadtest -- ${name} --seed ${seed}); the nemesis will inject:`);
+    for (const fault of schedule) log(`  ${describeFault(fault)}`);
+    stage = "running the chaos phase";
+    const loadBefore = loadavg()[0];
+    const saleStartedAt = Date.now();
+    const buying = runBuyers({
+      target,
+      seed,
+      rate,
+      seconds,
+      flashSku: FLASH_SALE.sku,
+      limited,
+      crowd,
+      log,
+    });
+    buying.catch(() => {}); // awaited below, after the nemesis; its failure is not lost meanwhile
+    const nemesis = await playNemesis({ schedule, startedAt: saleStartedAt, local, api, log });
+    log(
+      `nemesis: the last fault ended ${((nemesis.lastFaultEndedAt - saleStartedAt) / 1000).toFixed(1)} s into the sale`,
+    );
+    const bought = await buying;
+    writeFileSync(acceptedFile, bought.tally.accepted.map((entry) => entry.orderId).join("\n"));
+    chaosRun = { schedule, nemesis, bought, load: { before: loadBefore, after: loadavg()[0] } };
+    const step = buyersStep(bought, rate, seconds);
+    steps.push(step);
+    logStep(step);
+    log(
+      `buyers: ${bought.tally.buyers} arrived, ${bought.tally.accepted.length} accepted, refused ${JSON.stringify(bought.tally.refused)}, ` +
+        `${bought.tally.retries} retries, ${bought.tally.networkErrors} network errors, ${bought.tally.gaveUp} gave up`,
+    );
+  } else if (scenario.crash) {
     const { rate, seconds, killAfterSeconds } = scenario.crash;
     stage = "running the crash phase";
     const running = runPhase({ target, flow: scenario.flow, rate, seconds, workdir, name: "crash", env });
@@ -376,8 +438,10 @@ try {
       ...(drop ? [drop.sku] : []),
       ...(restockDrop ? [restockDrop.sku] : []),
       ...(promo ? [promo.sku] : []),
+      ...(limited ? [limited.sku] : []),
     ],
   });
+  const drainedAt = Date.now();
   log(`drained in ${((Date.now() - drainStarted) / 1000).toFixed(1)} s after the load ended`);
   if (remaining.pending > 0 || remaining.held > 0) {
     log(`drain deadline passed with ${remaining.pending} orders pending and ${remaining.held} units held`);
@@ -397,6 +461,33 @@ try {
   if (restockRun) {
     result.restock = auditRestock(restockRun, scenario.restock);
     result.passed = result.passed && result.restock.passed;
+  }
+  if (chaosRun) {
+    const { schedule, nemesis, bought, load } = chaosRun;
+    const settled = remaining.pending === 0 && remaining.held === 0 && remaining.moving === 0;
+    const { tally } = bought;
+    result.chaos = {
+      seed,
+      schedule,
+      faults: nemesis.played,
+      settledSeconds: settled ? (drainedAt - nemesis.lastFaultEndedAt) / 1000 : null,
+      loadEndedAfterLastFaultSeconds: (bought.endedAt - nemesis.lastFaultEndedAt) / 1000,
+      // The machine's 1-minute load average as the sale began and ended (it is shared).
+      loadAverage: load,
+      buyers: {
+        arrived: tally.buyers,
+        accepted: tally.accepted.length,
+        refused: tally.refused,
+        retries: tally.retries,
+        networkErrors: tally.networkErrors,
+        networkReasons: tally.networkReasons,
+        gaveUp: tally.gaveUp,
+        status: tally.status,
+        internalErrors: tally.internalErrors.slice(0, 20),
+      },
+      audit: await auditChaos(api, { limited, accepted: tally.accepted }),
+    };
+    result.passed = result.passed && settled && result.chaos.audit.passed;
   }
   stage = "writing the report";
   const paths = writeReport({
@@ -421,6 +512,10 @@ try {
   if (result.drop) console.log(dropAuditLine(result.drop));
   if (result.restock) console.log(restockAuditLine(result.restock));
   if (result.promo) console.log(promoAuditLine(result.promo));
+  if (result.chaos) {
+    console.log(chaosAuditLine(result.chaos));
+    console.log(`seed ${seed}: replay with npm run loadtest -- ${name} --seed ${seed}`);
+  }
   if (!result.passed) exitCode = 1;
   if (invalid) {
     console.log(`invalid: ${invalid}`);

@@ -57,6 +57,21 @@ const RESTOCK_CASE = {
   restockAfterSeconds: 3,
 };
 
+/**
+ * The chaos runtime: faults may be injected (docs/chaos.md); payment retries spread over about 20 s
+ * (1 s doubling to 4 s) rather than the other scenarios' second, so that a gateway outage of a few
+ * seconds does not use up an order's attempts, as it would not in production (2 s doubling to 5 min);
+ * holds of 60 s (production: 15 min) rather than the crash's 15 s, so that an order whose payment a
+ * fault delays is not failed for that alone, while holds of checkouts cut off by a kill still expire
+ * within the drain.
+ */
+const CHAOS_BINDINGS = {
+  FAULT_INJECTION: "true",
+  HOLD_TTL_SECONDS: "60",
+  PAYMENT_RETRY_BASE_SECONDS: "1",
+  PAYMENT_RETRY_MAX_DELAY_SECONDS: "4",
+};
+
 export const scenarios = {
   browse: {
     description: "catalog list, product and inventory reads with Zipf-like popularity",
@@ -90,6 +105,37 @@ export const scenarios = {
     flow: flashSale,
     crash: { rate: 50, seconds: 30, killAfterSeconds: 8, stock: 1000 },
     env: { LOADTEST_FAILING_SHARE: "0.1" },
+  },
+  chaos: {
+    description:
+      "a sale of a hot SKU and a SKU limited per customer, with buyers retrying as real clients do, while a " +
+      "seeded nemesis kills the runtime, locks D1, breaks the payment gateway and drops or delays queue " +
+      "deliveries; then settled and audited (docs/chaos.md)",
+    chaos: {
+      rate: 22,
+      seconds: 80,
+      faults: 6,
+      warmSeconds: 5,
+      quietSeconds: 8,
+      stock: 700,
+      limited: { stock: 150, maxPerCustomer: 2 },
+      crowd: { limitedShare: 0.25, customers: 50, failingShare: 0.1 },
+    },
+    bindings: CHAOS_BINDINGS,
+  },
+  "chaos-short": {
+    description: "the chaos scenario in about a minute, four faults (one of each family), for CI",
+    chaos: {
+      rate: 25,
+      seconds: 45,
+      faults: 4,
+      warmSeconds: 4,
+      quietSeconds: 5,
+      stock: 550,
+      limited: { stock: 100, maxPerCustomer: 2 },
+      crowd: { limitedShare: 0.25, customers: 40, failingShare: 0.1 },
+    },
+    bindings: CHAOS_BINDINGS,
   },
   "d1-outage": {
     description:

@@ -19,6 +19,7 @@ import { createRouter } from "./http/router";
 import { securityHeaders } from "./http/security-headers";
 import { inventoryRoutes } from "./inventory/inventory.routes";
 import { renderDocs } from "./ops/docs";
+import { faultRoutes } from "./ops/faults";
 import { finishDocument } from "./ops/openapi";
 import { opsRoutes } from "./ops/ops.routes";
 import { checkoutRoutes } from "./orders/intake/checkout.routes";
@@ -117,6 +118,7 @@ function buildApp() {
   app.route("/v1/admin", adminOrderActionRoutes);
   app.route("/v1/admin", adminDashboardRoutes);
   app.route("/v1/admin", webhookAdminRoutes);
+  app.route("/v1/admin", faultRoutes);
   app.route("/", opsRoutes);
   app.route("/", storefrontRoutes);
   app.route("/", emailPreviewRoutes);

@@ -3,6 +3,7 @@ import { republishRecentProducts } from "./catalog/catalog.service";
 import { tellRoomsOfChangedDrops } from "./drops/waiting-room";
 import { answerEarly, pathOf } from "./early-answers";
 import { countCheckout, handOn } from "./metrics/sale-metrics";
+import { faultInjectionOn, injectQueueFault } from "./ops/faults";
 import { announceGatewayEvent } from "./orders/payment/gateway-events";
 import {
   consumeDeadPayments,
@@ -64,6 +65,8 @@ export default {
   },
 
   async queue(batch, env, _ctx) {
+    // Load tests only: a fault injected through /v1/admin/faults may take the batch (docs/chaos.md).
+    if (env.FAULT_INJECTION === "true" && faultInjectionOn(env) && injectQueueFault(batch)) return;
     if (batch.queue === PAYMENTS_QUEUE) return consumePayments(batch, env);
     if (batch.queue === PAYMENTS_DLQ) return consumeDeadPayments(batch, env);
     if (batch.queue === WEBHOOKS_QUEUE) return consumeWebhooks(batch, env);

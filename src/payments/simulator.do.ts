@@ -176,6 +176,7 @@ export class GatewaySimulator extends DurableObject<Env> {
           created_at TEXT NOT NULL
         );
         CREATE TABLE IF NOT EXISTS refund_faults (id INTEGER PRIMARY KEY CHECK (id = 1), left INTEGER NOT NULL, mode TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS charge_faults (id INTEGER PRIMARY KEY CHECK (id = 1), mode TEXT NOT NULL, until INTEGER NOT NULL, delay_ms INTEGER NOT NULL);
       `);
       const columns = this.#sql.exec<{ name: string }>("PRAGMA table_info(charges)").toArray();
       if (!columns.some((column) => column.name === "refunded_amount")) {
@@ -375,6 +376,7 @@ export class GatewaySimulator extends DurableObject<Env> {
    * (which cannot be cancelled), are answered as they stand.
    */
   abandon(idempotencyKey: string): SimulatorLookup {
+    if (this.#chargeFault()?.mode === "fail") throw new Error("simulated gateway outage: cancel failed");
     this.ctx.storage.transactionSync(() => {
       if (this.#existing(idempotencyKey)) return;
       const open = this.#openByKey(idempotencyKey);
@@ -417,12 +419,74 @@ export class GatewaySimulator extends DurableObject<Env> {
     return card === null ? null : `fp_sim_${(await sha256Hex(`simulated card|${card}`)).slice(0, 24)}`;
   }
 
-  /** Several charges in one call, each answered as if alone: what a batch API of a gateway does. */
-  chargeMany(inputs: z.input<typeof ChargeArgs>[]): SimulatorAnswer[] {
-    return inputs.slice(0, 1000).map((input) => this.charge(input));
+  /**
+   * Several charges in one call, each answered as if alone: what a batch API of a gateway does. While
+   * a charge fault is on (see breakCharges) the whole call goes as the fault says.
+   */
+  async chargeMany(inputs: z.input<typeof ChargeArgs>[]): Promise<SimulatorAnswer[]> {
+    const batch = inputs.slice(0, 1000);
+    const fault = this.#chargeFault();
+    if (fault?.mode === "fail") {
+      return batch.map(() => ({ ok: false, kind: "error", status: 503, reason: "simulated gateway outage" }));
+    }
+    if (fault?.mode === "timeout") {
+      await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+      return batch.map(() => ({
+        ok: false,
+        kind: "error",
+        status: 504,
+        reason: "simulated gateway timeout",
+      }));
+    }
+    const answers = batch.map((input) => this.charge(input));
+    if (fault?.mode !== "lose") return answers;
+    // The gateway did its work and the answer was lost on the way back: what it charged stays charged.
+    return answers.map((answer) =>
+      answer.ok ? { ok: false, kind: "error", status: 504, reason: "simulated lost answer" } : answer,
+    );
+  }
+
+  /**
+   * Makes the gateway misbehave for `seconds`, for load tests that inject faults (never on a shop's own
+   * say: only the fault-injection routes call it, and they exist only where FAULT_INJECTION is on):
+   * - `fail`: every charge answers 503 without charging, and lookups fail (the gateway is down);
+   * - `timeout`: every charge waits `delayMs`, then answers 504 without charging;
+   * - `lose`: charges are made, but each success is answered 504, so the caller must look it up.
+   * `seconds` 0 ends the fault at once. A fault ends by itself when its time is up.
+   */
+  breakCharges(mode: "fail" | "timeout" | "lose", seconds: number, delayMs = 0) {
+    z.tuple([
+      z.enum(["fail", "timeout", "lose"]),
+      z.number().int().min(0).max(3600),
+      z.number().int().min(0).max(30_000),
+    ]).parse([mode, seconds, delayMs]);
+    this.#sql.exec(
+      `INSERT INTO charge_faults (id, mode, until, delay_ms) VALUES (1, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET mode = excluded.mode, until = excluded.until, delay_ms = excluded.delay_ms`,
+      mode,
+      Date.now() + seconds * 1000,
+      delayMs,
+    );
+  }
+
+  /** The charge fault in force now, if any. */
+  chargeFault(): { mode: "fail" | "timeout" | "lose"; delayMs: number; endsInMs: number } | null {
+    const fault = this.#chargeFault();
+    return fault ? { mode: fault.mode, delayMs: fault.delayMs, endsInMs: fault.until - Date.now() } : null;
+  }
+
+  #chargeFault(): { mode: "fail" | "timeout" | "lose"; until: number; delayMs: number } | null {
+    const row = this.#sql
+      .exec<{ mode: "fail" | "timeout" | "lose"; until: number; delay_ms: number }>(
+        "SELECT mode, until, delay_ms FROM charge_faults WHERE until > ?",
+        Date.now(),
+      )
+      .toArray()[0];
+    return row ? { mode: row.mode, until: row.until, delayMs: row.delay_ms } : null;
   }
 
   lookup(idempotencyKey: string): SimulatorLookup {
+    if (this.#chargeFault()?.mode === "fail") throw new Error("simulated gateway outage: lookup failed");
     const charge = this.#existing(idempotencyKey);
     if (charge) return { kind: "charge", charge };
     const open = this.#openByKey(idempotencyKey);
