@@ -357,6 +357,7 @@ try {
     ceiling,
     steps,
     kneeIndex,
+    ramp: Boolean(scenario.steps),
     invalid,
     audit: result,
     startedAt,
