@@ -60,11 +60,15 @@ export async function adminCall(method, path, body, base = BASE) {
 }
 
 /**
+ * `viewport` and `mobile` (a phone's: touch, its viewport meta honoured) size the page;
  * `refused`: violations this page is expected to report, each a pattern (a library's feature test
  * that the policy turns down and that falls back by design); every other one still fails the test.
  */
-export async function newPage(name, { refused = [] } = {}) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+export async function newPage(
+  name,
+  { refused = [], viewport = { width: 1100, height: 900 }, mobile = false } = {},
+) {
+  const context = await browser.newContext({ viewport, isMobile: mobile, hasTouch: mobile });
   const page = await context.newPage();
   page.shot = () => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
   // Every page of every test runs under the shop's CSP; anything it refuses fails the test.
