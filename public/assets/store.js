@@ -158,18 +158,29 @@ function browseForm({ q, category, sort, categories }) {
       maxlength: "100",
     }),
     el("button", { type: "submit" }, "Search"),
-    el("label", { for: "category" }, "Category "),
+    // Each label stays with its list when the form wraps on a narrow screen.
     el(
-      "select",
-      { id: "category", name: "category", onchange: submit },
-      el("option", { value: "" }, "All"),
-      categories.map((name) => el("option", { value: name, selected: name === category }, name)),
+      "span",
+      { class: "pick" },
+      el("label", { for: "category" }, "Category"),
+      el(
+        "select",
+        { id: "category", name: "category", onchange: submit },
+        el("option", { value: "" }, "All"),
+        categories.map((name) => el("option", { value: name, selected: name === category }, name)),
+      ),
     ),
-    el("label", { for: "sort" }, "Sort "),
     el(
-      "select",
-      { id: "sort", name: "sort", onchange: submit, "data-testid": "sort" },
-      Object.entries(SORTS).map(([value, label]) => el("option", { value, selected: value === sort }, label)),
+      "span",
+      { class: "pick" },
+      el("label", { for: "sort" }, "Sort"),
+      el(
+        "select",
+        { id: "sort", name: "sort", onchange: submit, "data-testid": "sort" },
+        Object.entries(SORTS).map(([value, label]) =>
+          el("option", { value, selected: value === sort }, label),
+        ),
+      ),
     ),
   );
 }
