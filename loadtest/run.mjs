@@ -496,6 +496,7 @@ try {
     ceiling,
     steps,
     kneeIndex,
+    ramp: Boolean(scenario.steps),
     invalid,
     audit: result,
     startedAt,

@@ -33,6 +33,13 @@ export function requireToken({ target, adminToken }) {
   return adminToken;
 }
 
+/** A problem document as a person reads it: its code and detail, then each field's complaint. */
+function answerOf(body) {
+  if (!body?.code) return JSON.stringify(body);
+  const fields = (body.errors ?? []).map((error) => `${error.path}: ${error.message}`);
+  return [`${body.code}: ${body.detail}`, ...fields].join("; ");
+}
+
 async function api(target, adminToken, method, path, body) {
   const response = await fetch(`${target}${path}`, {
     method,
@@ -66,7 +73,7 @@ export async function uploadCatalog(target, adminToken, products, log = console.
     }
     if (written.status !== 200 && written.status !== 201) {
       throw new Error(
-        `${product.slug}: ${written.status} ${JSON.stringify(written.body)} (nothing after it was written; a re-run replaces what was)`,
+        `${product.slug}: ${written.status} ${answerOf(written.body)} (nothing after it was written; a re-run replaces what was)`,
       );
     }
     tally[written.status === 201 ? "created" : "replaced"]++;
@@ -76,7 +83,7 @@ export async function uploadCatalog(target, adminToken, products, log = console.
         onHand: stock,
       });
       if (stocked.status !== 200)
-        throw new Error(`stock of ${sku}: ${stocked.status} ${JSON.stringify(stocked.body)}`);
+        throw new Error(`stock of ${sku}: ${stocked.status} ${answerOf(stocked.body)}`);
       tally.stocked++;
     }
   }

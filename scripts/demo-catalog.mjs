@@ -124,8 +124,8 @@ const slugify = (text) =>
     .replace(/^-|-$/g, "");
 
 /**
- * `imagesAt`: the origin the shop is served from; the demo images are its own static assets
- * (public/images/demo), so the shop looks right offline.
+ * `imagesAt`: the origin the shop is served from; the demo images are its own (each product's drawn
+ * from its slug at /images/products, the flash sale's a static asset), so the shop looks right offline.
  */
 export function demoCatalog(imagesAt = "http://localhost:8787") {
   const next = random(42);
@@ -148,7 +148,8 @@ export function demoCatalog(imagesAt = "http://localhost:8787") {
         title,
         description: `The ${title.toLowerCase()}: made to last, priced to move.`,
         category,
-        images: [`${imagesAt}/images/demo/${category}.svg`],
+        // Each product its own picture, drawn by the worker from the slug.
+        images: [`${imagesAt}/images/products/${slug}.svg`],
         variants,
       });
     });

@@ -5,7 +5,8 @@
 //   slug, title, description, category, images (space-separated URLs), sku, variant_title, price
 //   (decimal, e.g. 24.90), currency (ISO 4217), stock (units on hand, optional), attributes
 //   (optional, `key=value; key=value`)
-// Every row is checked before anything is written; a product that exists (same slug) is replaced.
+// Every row is checked before anything is written, and every problem of every row is listed at once,
+// each naming its line and SKU; a product that exists (same slug) is replaced.
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
@@ -82,69 +83,61 @@ export function catalogFromCsv(text) {
   if (missing.length > 0) return { errors: [`header: missing column(s) ${missing.join(", ")}`] };
   const errors = [];
   const products = new Map();
-  const skusSeen = new Set();
+  const skuLines = new Map();
   rows.forEach((cells, index) => {
     const line = index + 2;
     const cell = (name) => (cells[columns.indexOf(name)] ?? "").trim();
+    const slug = cell("slug");
+    const sku = cell("sku");
+    // Every problem of the row, each naming the SKU (or, without one, the slug) it is about.
+    const about = sku ? `sku "${sku}"` : slug ? `slug "${slug}"` : "";
+    const problems = [];
+    const check = (ok, problem) => {
+      if (!ok) problems.push(problem);
+    };
+    for (const name of REQUIRED) check(cell(name) !== "", `${name} is empty`);
     const currency = cell("currency").toUpperCase();
-    if (!CURRENCY.test(currency) || NOT_TWO_DECIMALS.has(currency)) {
-      errors.push(
-        `line ${line}: currency "${cell("currency")}" is not one with two decimals (such as USD or EUR)`,
+    if (currency !== "")
+      check(
+        CURRENCY.test(currency) && !NOT_TWO_DECIMALS.has(currency),
+        `currency "${cell("currency")}" is not one with two decimals (such as USD or EUR)`,
       );
-      return;
-    }
     const price = cell("price");
-    if (!/^\d+(\.\d{1,2})?$/.test(price)) {
-      errors.push(`line ${line}: price "${price}" is not an amount such as 12.50`);
-      return;
-    }
+    if (price !== "")
+      check(/^\d+(\.\d{1,2})?$/.test(price), `price "${price}" is not an amount such as 12.50`);
     const stockText = cell("stock");
-    if (stockText !== "" && !/^\d+$/.test(stockText)) {
-      errors.push(`line ${line}: stock "${stockText}" is not a whole number`);
-      return;
-    }
+    check(stockText === "" || /^\d+$/.test(stockText), `stock "${stockText}" is not a whole number`);
     const attributes = {};
     for (const pair of cell("attributes")
       .split(";")
       .map((p) => p.trim())
       .filter(Boolean)) {
       const at = pair.indexOf("=");
-      if (at <= 0) {
-        errors.push(`line ${line}: attribute "${pair}" is not key=value`);
-        return;
-      }
-      attributes[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
+      if (at <= 0) problems.push(`attribute "${pair}" is not key=value`);
+      else attributes[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
     }
-    for (const name of REQUIRED) {
-      if (cell(name) === "") {
-        errors.push(`line ${line}: ${name} is empty`);
-        return;
-      }
+    if (slug !== "")
+      check(SLUG.test(slug) && slug.length <= 100, `slug "${slug}" is not lowercase words joined by "-"`);
+    if (cell("category") !== "")
+      check(
+        SLUG.test(cell("category")),
+        `category "${cell("category")}" is not lowercase words joined by "-"`,
+      );
+    if (sku !== "") {
+      check(
+        SKU.test(sku) && sku.length <= 64,
+        `sku "${sku}" may hold letters, digits, ".", "_" and "-" only`,
+      );
+      check(!skuLines.has(sku), `sku "${sku}" is on line ${skuLines.get(sku)} too`);
+      if (!skuLines.has(sku)) skuLines.set(sku, line);
     }
-    const slug = cell("slug");
-    const problems = [
-      ...(SLUG.test(slug) && slug.length <= 100
-        ? []
-        : [`slug "${slug}" is not lowercase words joined by "-"`]),
-      ...(SLUG.test(cell("category"))
-        ? []
-        : [`category "${cell("category")}" is not lowercase words joined by "-"`]),
-      ...(SKU.test(cell("sku")) && cell("sku").length <= 64
-        ? []
-        : [`sku "${cell("sku")}" may hold letters, digits, ".", "_" and "-" only`]),
-      ...(cell("title").length <= 200 ? [] : ["title is over 200 characters"]),
-      ...cell("images")
-        .split(/\s+/)
-        .filter(Boolean)
-        .filter((url) => !/^https?:\/\/\S+$/.test(url))
-        .map((url) => `image "${url}" is not an http(s) URL`),
-      ...(skusSeen.has(cell("sku")) ? [`sku "${cell("sku")}" is on an earlier line too`] : []),
-    ];
+    check(cell("title").length <= 200, "title is over 200 characters");
+    for (const url of cell("images").split(/\s+/).filter(Boolean))
+      check(/^https?:\/\/\S+$/.test(url), `image "${url}" is not an http(s) URL`);
     if (problems.length > 0) {
-      for (const problem of problems) errors.push(`line ${line}: ${problem}`);
+      for (const problem of problems) errors.push(`line ${line}${about ? ` (${about})` : ""}: ${problem}`);
       return;
     }
-    skusSeen.add(cell("sku"));
     const product = products.get(slug) ?? {
       slug,
       title: cell("title"),
@@ -156,8 +149,8 @@ export function catalogFromCsv(text) {
     const [units, cents = ""] = price.split(".");
     const decimals = 2;
     product.variants.push({
-      sku: cell("sku"),
-      title: cell("variant_title") || cell("sku"),
+      sku,
+      title: cell("variant_title") || sku,
       price: { amount: Number(units) * 10 ** decimals + Number(cents.padEnd(decimals, "0") || 0), currency },
       attributes,
       ...(stockText === "" ? {} : { stock: Number(stockText) }),

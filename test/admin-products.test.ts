@@ -65,20 +65,25 @@ describe("POST /v1/admin/products", () => {
     const [products, variants] = [await productCount(), await variantCount()];
     const response = await admin("POST", "/v1/admin/products", productInput({ slug: existing.slug }));
     expect(response.status).toBe(409);
-    expect(await response.json()).toMatchObject({ code: "slug_taken" });
+    expect(await response.json()).toMatchObject({ code: "slug_taken", slug: existing.slug });
     expect([await productCount(), await variantCount()]).toEqual([products, variants]);
   });
 
-  it("answers 409 sku_taken for a SKU of another product, and writes no product row", async () => {
+  it("answers 409 sku_taken naming the SKU and its product, and writes no product row", async () => {
     const existing = await createProduct();
     const before = await productCount();
     const input = productInput();
+    const sku = existing.variants[0]?.sku ?? "";
     const response = await admin("POST", "/v1/admin/products", {
       ...input,
       variants: [...input.variants, { ...existing.variants[0], title: "Copy" }],
     });
     expect(response.status).toBe(409);
-    expect(await response.json()).toMatchObject({ code: "sku_taken" });
+    expect(await response.json()).toMatchObject({
+      code: "sku_taken",
+      detail: `SKU "${sku}" belongs to product "${existing.slug}"`,
+      skus: [sku],
+    });
     expect(await productCount()).toBe(before);
     expect((await call(`/v1/products/${input.slug}`)).status).toBe(404);
   });
@@ -249,7 +254,8 @@ describe("PUT /v1/admin/products/:id", () => {
       variants: [{ ...other.variants[0] }],
     });
     expect(response.status).toBe(409);
-    expect(await response.json()).toMatchObject({ code: "sku_taken" });
+    // Its own SKUs are not named: only the one another product has.
+    expect(await response.json()).toMatchObject({ code: "sku_taken", skus: [other.variants[0]?.sku] });
     const read = await call(`/v1/products/${id}`);
     expect(await read.json()).toEqual(product);
     const row = await env.DB.prepare("SELECT title FROM products WHERE id = ?")

@@ -141,13 +141,14 @@ describe("OpenAPI and docs", () => {
     );
   });
 
-  it("renders the reference at /docs without any external script", async () => {
+  it("serves the reference at /docs from the shop's own assets, reading the shop's own document", async () => {
     const response = await call("/docs");
     expect(response.status).toBe(200);
     expect(response.headers.get("Content-Type")).toMatch(/^text\/html/);
     const html = await response.text();
-    expect(html).toContain("/v1/products/{idOrSlug}");
-    expect(html).not.toMatch(/<script/i);
+    expect(html).toContain('data-url="/openapi.json"');
+    const sources = [...html.matchAll(/<script\b[^>]*>/g)].map((tag) => /src="([^"]+)"/.exec(tag[0])?.[1]);
+    expect(sources).toEqual(["/assets/vendor/scalar-api-reference.js", "/assets/docs-page.js"]);
   });
 });
 

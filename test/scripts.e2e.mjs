@@ -83,8 +83,8 @@ describe("deploy scripts", { timeout: 300_000 }, () => {
     );
     const refused = await admin("import", bad, ...auth());
     assert.equal(refused.status, 1);
-    assert.match(refused.out, /line 2: price "12.5x"/);
-    assert.match(refused.out, /line 3: stock "-1"/);
+    assert.match(refused.out, /line 2 \(sku "MUG-1"\): price "12.5x"/);
+    assert.match(refused.out, /line 3 \(sku "MUG-2"\): stock "-1"/);
     assert.equal((await json(`${target}/v1/products/mug`)).status, 404);
 
     const good = join(workdir, "catalog.csv");
@@ -121,6 +121,36 @@ describe("deploy scripts", { timeout: 300_000 }, () => {
       (await json(`${target}/v1/products/flash-sale-sneaker`)).body.description,
       "Now in two editions",
     );
+
+    // A SKU another product has: the refusal names the SKU and the product it belongs to.
+    const clash = join(workdir, "clash.csv");
+    writeFileSync(clash, "slug,title,category,sku,price,currency\ncup,Cup,kitchen,MUG-RED,9.00,USD\n");
+    const taken = await admin("import", clash, ...auth());
+    assert.equal(taken.status, 1);
+    assert.match(taken.out, /cup: 409 sku_taken: SKU "MUG-RED" belongs to product "mug"/);
+  });
+
+  it("import lists every problem of every row in one dry run", async () => {
+    const faulty = join(workdir, "five-faults.csv");
+    writeFileSync(
+      faulty,
+      [
+        "slug,title,category,sku,price,currency,stock,images",
+        "Lamp,Lamp,home,LAMP-1,12.5x,USD,3,", // slug, price
+        "lamp,Lamp,home,LAMP-2,10.00,JPY,-1,ftp://img.example/lamp.jpg", // currency, stock, image
+      ].join("\n"),
+    );
+    const { status, out } = await admin("import", faulty, "--dry-run");
+    assert.equal(status, 1);
+    for (const fault of [
+      /line 2 \(sku "LAMP-1"\): slug "Lamp"/,
+      /line 2 \(sku "LAMP-1"\): price "12.5x"/,
+      /line 3 \(sku "LAMP-2"\): currency "JPY"/,
+      /line 3 \(sku "LAMP-2"\): stock "-1"/,
+      /line 3 \(sku "LAMP-2"\): image "ftp:\/\/img.example\/lamp.jpg"/,
+    ])
+      assert.match(out, fault);
+    assert.match(out, /nothing imported: 5 problem\(s\)/);
   });
 
   it("smoke passes on a stocked shop without buying anything", async () => {

@@ -15,7 +15,7 @@ const ADMIT_PER_UNIT_LEFT = 1.5;
 /** A pass is good this long after its turn came (the room's PASS_TTL_MS). */
 const PASS_TTL_MS = 10 * 60_000;
 /** A restocked drop must admit again within this long (the room looks every 5 s while sold out). */
-const READMIT_WITHIN_SECONDS = 10;
+export const READMIT_WITHIN_SECONDS = 10;
 
 /** A drop sold in orders of up to `maxPerOrder` units, starting `startsInSeconds` from now. */
 export async function setUpRestockDrop(api, { units, maxPerOrder, admitPerMinute, startsInSeconds }) {

@@ -1,7 +1,8 @@
 // The run's report: JSON for machines, one self-contained HTML page with an SVG chart of latency
-// and throughput against offered load, the knee marked, for people.
+// and throughput against offered load, the knee marked when the run was a ramp, for people.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { auditSection } from "./audit-table.mjs";
 
 const escapeHtml = (text) => String(text).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -35,13 +36,35 @@ ${knee ? `<line x1="${x(knee.offered)}" y1="${pad.top}" x2="${x(knee.offered)}" 
 </svg>`;
 }
 
-/** `failure`, when the harness could not finish the run: `{ stage, reason, codes, server }`. */
+const CRITERIA =
+  "the highest step whose p99 stays within 2x of the first step's p99 with under 0.1% errors (sold-out 409s and 429s are expected answers, counted apart)";
+
+/**
+ * What the report says of the knee. Only a ramp (rising steps of offered load) has one; a scenario
+ * of fixed phases (the smoke, a crash, a drop) says so instead of claiming it found none.
+ */
+export function kneeSentence({ ramp, steps, kneeIndex, ceiling, failure }) {
+  if (failure) return "Knee: not measured, the run did not finish.";
+  if (!ramp)
+    return `Knee: not measured. This scenario runs fixed phases (${escapeHtml(steps.map((s) => s.name ?? s.offered).join(", ") || "none")}), not a ramp of rising load, so there is no knee to find; the ramp scenarios (browse, funnel, spike) find it.`;
+  if (kneeIndex < 0) return `Knee: none found, the first step already failed the criteria (${CRITERIA}).`;
+  const knee = steps[kneeIndex];
+  const share = ceiling ? ` (${(knee.achievedRps / ceiling.rps).toFixed(2)} of the ceiling)` : "";
+  const atLeast = kneeIndex === steps.length - 1;
+  return `Knee: ${atLeast ? "at least " : ""}<strong>${knee.offered} users/s</strong>, ${knee.achievedRps} requests/s${share}${atLeast ? "; every step met the criteria, so the ramp ended before the service bent" : ""}. The knee is ${CRITERIA}.`;
+}
+
+/**
+ * `ramp`: the run offered rising steps of load (the only kind of run with a knee).
+ * `failure`, when the harness could not finish the run: `{ stage, reason, codes, server }`.
+ */
 export function writeReport({
   scenario,
   target,
   ceiling,
   steps,
   kneeIndex,
+  ramp = false,
   invalid,
   audit,
   startedAt,
@@ -55,7 +78,8 @@ export function writeReport({
     target,
     startedAt: startedAt.toISOString(),
     ceiling,
-    knee: steps[kneeIndex] ?? null,
+    ramp,
+    knee: ramp ? (steps[kneeIndex] ?? null) : null,
     invalid,
     failure,
     steps,
@@ -65,19 +89,19 @@ export function writeReport({
   const rows = steps
     .map(
       (s, i) =>
-        `<tr${i === kneeIndex ? ' class="knee"' : ""}><td>${escapeHtml(s.name ?? s.offered)}</td><td>${s.offered}</td><td>${s.achievedRps}</td><td>${s.p50Ms}</td><td>${s.p95Ms}</td><td>${s.p99Ms}</td><td>${s.mix.ok}</td><td>${s.mix.soldOut}</td><td>${s.mix.rateLimited}</td><td>${s.mix.clientErrors}</td><td>${s.mix.serverErrors + s.mix.networkErrors}</td><td>${(s.errorRate * 100).toFixed(2)}%</td><td>${s.generatorSaturated ? "saturated" : "ok"}</td></tr>`,
+        `<tr${ramp && i === kneeIndex ? ' class="knee"' : ""}><td>${escapeHtml(s.name ?? s.offered)}</td><td>${s.offered}</td><td>${s.achievedRps}</td><td>${s.p50Ms}</td><td>${s.p95Ms}</td><td>${s.p99Ms}</td><td>${s.mix.ok}</td><td>${s.mix.soldOut}</td><td>${s.mix.rateLimited}</td><td>${s.mix.clientErrors}</td><td>${s.mix.serverErrors + s.mix.networkErrors}</td><td>${(s.errorRate * 100).toFixed(2)}%</td><td>${s.generatorSaturated ? "saturated" : "ok"}</td></tr>`,
     )
     .join("");
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Stampede load test: ${escapeHtml(scenario)}</title>
-<style>body{font:14px/1.5 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}tr.knee{background:#e8f7ee}.bad{color:#c03}</style></head><body>
+<style>body{font:14px/1.5 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem}table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}td.text{text-align:left}tr.knee{background:#e8f7ee}.bad{color:#c03}details{margin:.5rem 0}summary{cursor:pointer}</style></head><body>
 <h1>Load test: ${escapeHtml(scenario)}</h1>
 <p>Target ${escapeHtml(target)}, started ${escapeHtml(startedAt.toISOString())}. Bare-worker ceiling on the same harness: ${ceiling ? `${ceiling.rps} requests/s` : "not measured (remote target)"}.</p>
-<p>Knee: ${kneeIndex >= 0 ? `<strong>${steps[kneeIndex].offered} users/s</strong>, ${steps[kneeIndex].achievedRps} requests/s${ceiling ? ` (${(steps[kneeIndex].achievedRps / ceiling.rps).toFixed(2)} of the ceiling)` : ""}` : "none found (the first step already failed the criteria)"}: the highest step whose p99 stays within 2x of the first step's p99 with under 0.1% errors (sold-out 409s and 429s are expected answers, counted apart).</p>
+<p>${kneeSentence({ ramp, steps, kneeIndex, ceiling, failure })}</p>
 ${invalid ? `<p class="bad">Invalid run: ${escapeHtml(invalid)}</p>` : ""}
 ${failure ? `<p class="bad">The run failed while ${escapeHtml(failure.stage)}: ${escapeHtml(failure.reason)}${failure.server ? ` (the server: ${escapeHtml(failure.server)})` : ""}. No audit was made.</p>` : ""}
-${chart(steps, kneeIndex)}
+${chart(steps, ramp ? kneeIndex : -1)}
 <table><tr><th>step</th><th>offered users/s</th><th>requests/s</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>2xx/3xx</th><th>sold out</th><th>429</th><th>other 4xx</th><th>5xx/net</th><th>errors</th><th>generator</th></tr>${rows}</table>
-${audit ? `<h2>Audit</h2><pre>${escapeHtml(JSON.stringify(audit, null, 2))}</pre>` : ""}
+${audit ? auditSection(audit) : ""}
 </body></html>`;
   writeFileSync(`${base}.html`, html);
   return { json: `${base}.json`, html: `${base}.html` };

@@ -27,8 +27,11 @@ function picture(item, size) {
         .map((word) => word[0])
         .join(""),
     );
-  if (!item.images?.[0]) return placeholder();
-  const img = el("img", { src: item.images[0], alt: "", width: size, height: size, loading: "lazy" });
+  // A product without a picture of its own gets the one the shop draws from its slug.
+  const src =
+    item.images?.[0] ?? (item.slug ? `/images/products/${encodeURIComponent(item.slug)}.svg` : null);
+  if (!src) return placeholder();
+  const img = el("img", { src, alt: "", width: size, height: size, loading: "lazy" });
   img.addEventListener("error", () => img.replaceWith(placeholder()), { once: true });
   return img;
 }
@@ -69,7 +72,7 @@ async function featuredBanner(slug) {
   );
 }
 
-// Home: products with a category filter and pagination.
+// Home: products with search, a category filter, sorting and pagination.
 /** One price for a product: its only one, or "from" the lowest when its variants differ. */
 function fromPrice(product) {
   const prices = product.variants.map((v) => v.price.amount);
@@ -77,60 +80,177 @@ function fromPrice(product) {
   return new Set(prices).size > 1 ? `from ${money(lowest)}` : money(lowest);
 }
 
+/** Every active product, page by page: the list pages come from the edge (memory, Cache API, KV). */
+async function wholeCatalog() {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await getJson(
+      `/v1/products?${new URLSearchParams({ limit: "100", ...(cursor ? { cursor } : {}) })}`,
+    );
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor && items.length < 2000);
+  return items;
+}
+
+const SORTS = {
+  relevance: "Best match",
+  "price-asc": "Price: low to high",
+  "price-desc": "Price: high to low",
+  title: "Name: A to Z",
+};
+const lowest = (product) => Math.min(...product.variants.map((v) => v.price.amount));
+
+/**
+ * Search and sort run here, over the catalog the edge serves, so a search costs the shop no
+ * database query: every word must appear in the product's title, category, description or a SKU.
+ */
+function searchCatalog(items, q, sort) {
+  const words = q.toLowerCase().split(/\s+/).filter(Boolean);
+  const scored = items.flatMap((product) => {
+    const title = product.title.toLowerCase();
+    const text = [title, product.category, product.description, ...product.variants.map((v) => v.sku)]
+      .join(" ")
+      .toLowerCase();
+    if (!words.every((word) => text.includes(word))) return [];
+    return [{ product, score: words.filter((word) => title.includes(word)).length }];
+  });
+  const by = {
+    relevance: (a, b) => b.score - a.score || a.product.title.localeCompare(b.product.title),
+    "price-asc": (a, b) => lowest(a.product) - lowest(b.product),
+    "price-desc": (a, b) => lowest(b.product) - lowest(a.product),
+    title: (a, b) => a.product.title.localeCompare(b.product.title),
+  };
+  return scored.sort(by[sort] ?? by.relevance).map((entry) => entry.product);
+}
+
+function productCard(product) {
+  return el(
+    "li",
+    { "data-testid": "product-card" },
+    // The whole card opens the product.
+    el(
+      "a",
+      { class: "card", href: `/products/${product.slug}` },
+      picture(product, 320),
+      el("h2", {}, product.title),
+      el("p", { class: "price" }, fromPrice(product)),
+      el("p", { class: "muted" }, product.category),
+    ),
+  );
+}
+
+/** The search box, the category and the order: one GET form, so every result has its own URL. */
+function browseForm({ q, category, sort, categories }) {
+  const submit = (event) => event.target.form.submit();
+  return el(
+    "form",
+    { class: "filter", method: "get", action: "/", role: "search" },
+    el("label", { for: "q", class: "sr-only" }, "Search products"),
+    el("input", {
+      id: "q",
+      name: "q",
+      type: "search",
+      value: q,
+      placeholder: "Search products",
+      "data-testid": "search",
+      maxlength: "100",
+    }),
+    el("button", { type: "submit" }, "Search"),
+    // Each label stays with its list when the form wraps on a narrow screen.
+    el(
+      "span",
+      { class: "pick" },
+      el("label", { for: "category" }, "Category"),
+      el(
+        "select",
+        { id: "category", name: "category", onchange: submit },
+        el("option", { value: "" }, "All"),
+        categories.map((name) => el("option", { value: name, selected: name === category }, name)),
+      ),
+    ),
+    el(
+      "span",
+      { class: "pick" },
+      el("label", { for: "sort" }, "Sort"),
+      el(
+        "select",
+        { id: "sort", name: "sort", onchange: submit, "data-testid": "sort" },
+        Object.entries(SORTS).map(([value, label]) =>
+          el("option", { value, selected: value === sort }, label),
+        ),
+      ),
+    ),
+  );
+}
+
 async function home() {
   const params = new URLSearchParams(location.search);
   const category = params.get("category") ?? "";
   const cursor = params.get("cursor");
+  const q = (params.get("q") ?? "").trim().slice(0, 100);
+  const sort = Object.hasOwn(SORTS, params.get("sort") ?? "") ? params.get("sort") : "relevance";
+  const browsing = q !== "" || sort !== "relevance";
   const query = new URLSearchParams({
     limit: "12",
     ...(category ? { category } : {}),
     ...(cursor ? { cursor } : {}),
   });
   const featured = document.body.dataset.featured;
-  const [page, all, banner] = await Promise.all([
-    getJson(`/v1/products?${query}`),
-    getJson("/v1/products?limit=100"),
-    featured && !category && !cursor ? featuredBanner(featured) : null,
+  const [all, page, banner] = await Promise.all([
+    wholeCatalog(),
+    browsing ? null : getJson(`/v1/products?${query}`),
+    featured && !category && !cursor && !browsing ? featuredBanner(featured) : null,
   ]);
-  const categories = [...new Set(all.items.map((p) => p.category))].sort();
-  const filter = el(
-    "form",
-    { class: "filter", method: "get", action: "/" },
-    el("label", { for: "category" }, "Category "),
-    el(
-      "select",
-      { id: "category", name: "category", onchange: (event) => event.target.form.submit() },
-      el("option", { value: "" }, "All"),
-      categories.map((name) => el("option", { value: name, selected: name === category }, name)),
-    ),
-    el("noscript", {}, el("button", { type: "submit" }, "Filter")),
-  );
-  const grid = el(
-    "ul",
-    { class: "grid" },
-    page.items.map((product) =>
-      el(
-        "li",
-        { "data-testid": "product-card" },
-        // The whole card opens the product.
-        el(
-          "a",
-          { class: "card", href: `/products/${product.slug}` },
-          picture(product, 160),
-          el("h2", {}, product.title),
-          el("p", { class: "price" }, fromPrice(product)),
-          el("p", { class: "muted" }, product.category),
-        ),
-      ),
-    ),
-  );
+  const categories = [...new Set(all.map((p) => p.category))].sort();
+  const form = browseForm({ q, category, sort, categories });
   const nav = el("nav", { class: "pager", "aria-label": "Pages" });
-  if (cursor) nav.append(el("button", { type: "button", onclick: () => history.back() }, "← Previous"));
-  if (page.nextCursor) {
-    const next = new URLSearchParams({ ...(category ? { category } : {}), cursor: page.nextCursor });
-    nav.append(el("a", { href: `/?${next}` }, "Next →"));
+  if (!browsing) {
+    const grid = el("ul", { class: "grid" }, page.items.map(productCard));
+    if (cursor) nav.append(el("button", { type: "button", onclick: () => history.back() }, "← Previous"));
+    if (page.nextCursor) {
+      const next = new URLSearchParams({ ...(category ? { category } : {}), cursor: page.nextCursor });
+      nav.append(el("a", { href: `/?${next}` }, "Next →"));
+    }
+    render(banner, el("h1", {}, "Products"), form, grid, nav);
+    return;
   }
-  render(banner, el("h1", {}, "Products"), filter, grid, nav);
+  const found = searchCatalog(
+    all.filter((p) => !category || p.category === category),
+    q,
+    sort,
+  );
+  const heading = q ? `${found.length} ${found.length === 1 ? "result" : "results"} for “${q}”` : "Products";
+  const none = el(
+    "p",
+    { "data-testid": "no-results" },
+    "Nothing matches. Try fewer words, or ",
+    el("a", { href: "/" }, "see every product"),
+    ".",
+  );
+  render(
+    el("h1", { "data-testid": "results-heading" }, heading),
+    form,
+    found.length > 0 ? el("ul", { class: "grid" }, found.map(productCard)) : none,
+  );
+}
+
+/** What a missing product's page offers instead: a search for it, and the ways back into the shop. */
+function lostAndFound(guess) {
+  return el(
+    "div",
+    { class: "lost", "data-testid": "not-found-help" },
+    el("p", {}, "It may have sold out and been taken down, or the link may be mistyped. Search the shop:"),
+    el(
+      "form",
+      { class: "filter", method: "get", action: "/", role: "search" },
+      el("label", { for: "q", class: "sr-only" }, "Search products"),
+      el("input", { id: "q", name: "q", type: "search", value: guess, "data-testid": "search" }),
+      el("button", { type: "submit" }, "Search"),
+    ),
+    el("p", {}, el("a", { href: "/" }, "All products"), " · ", el("a", { href: "/cart" }, "Your cart")),
+  );
 }
 
 // Product: variants, price and live availability.
@@ -146,6 +266,7 @@ async function product() {
         {},
         error.status === 404 ? "This product is not available" : "The shop could not load this product",
       ),
+      error.status === 404 ? lostAndFound(slug.replace(/-/g, " ")) : null,
     );
     return;
   }

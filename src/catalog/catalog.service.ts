@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { database, isUniqueViolation } from "../db/client";
+import { type Database, database, isUniqueViolation } from "../db/client";
 import type { CacheLayer } from "../http/request-log";
 import { background, type Scope } from "../http/scope";
 import { settings } from "../shared/config";
@@ -20,6 +20,7 @@ import {
   productsChangedSince,
   replaceProduct,
   skuProductId,
+  skusOfOtherProducts,
 } from "./catalog.storage";
 
 export type CatalogRead = { entry: CachedBody; layer: CacheLayer };
@@ -226,12 +227,32 @@ async function invalidate(ctx: Scope, product: Product | null, dropKeys: string[
   }
 }
 
-function conflictFrom(error: unknown): AppError | null {
+/**
+ * The 409 a refused write answers, naming what is taken: the slug, or each SKU with the product that
+ * has it (`skus` lists them for a program). The write itself left nothing behind (one batch), so
+ * looking the SKUs up afterwards only words the answer; should that read fail, the answer still says
+ * sku_taken, without the names.
+ */
+async function conflictFrom(
+  db: Database,
+  error: unknown,
+  input: ProductInput,
+  productId: string | null,
+): Promise<AppError | null> {
   if (isUniqueViolation(error, "products.slug")) {
-    return new AppError("slug_taken", { detail: "Another product already uses this slug" });
+    return new AppError("slug_taken", {
+      detail: `Another product already uses the slug "${input.slug}"`,
+      extensions: { slug: input.slug },
+    });
   }
   if (isUniqueViolation(error, "variants.sku")) {
-    return new AppError("sku_taken", { detail: "A SKU in this product already belongs to another product" });
+    const skus = input.variants.map((variant) => variant.sku);
+    const taken = await skusOfOtherProducts(db, skus, productId).catch(() => []);
+    const named = taken.map(({ sku, slug }) => `SKU "${sku}" belongs to product "${slug}"`).join("; ");
+    return new AppError("sku_taken", {
+      detail: named || "A SKU in this product already belongs to another product",
+      extensions: { skus: taken.map(({ sku }) => sku) },
+    });
   }
   return null;
 }
@@ -243,7 +264,7 @@ export async function createProduct(ctx: Scope, input: ProductInput): Promise<Pr
   try {
     await insertProduct(db, id, input, now);
   } catch (error) {
-    throw conflictFrom(error) ?? error;
+    throw (await conflictFrom(db, error, input, null)) ?? error;
   }
   const product: Product = { id, ...input, updatedAt: now };
   await invalidate(ctx, product, []);
@@ -259,7 +280,7 @@ export async function updateProduct(ctx: Scope, id: string, input: ProductInput)
   try {
     replaced = await replaceProduct(db, id, input, now);
   } catch (error) {
-    throw conflictFrom(error) ?? error;
+    throw (await conflictFrom(db, error, input, id)) ?? error;
   }
   if (!replaced) throw new AppError("product_not_found", { detail: `No product with id ${id}` });
   const product: Product = { id, ...input, updatedAt: now };

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, gte, lte, or, sql } from "drizzle-orm";
+import { and, asc, eq, gt, gte, inArray, lte, ne, or, sql } from "drizzle-orm";
 import { type Database, statement } from "../db/client";
 import { type ProductRow, products, type VariantRow, variants } from "../db/schema";
 import type { Product, ProductInput } from "./catalog.schemas";
@@ -232,4 +232,21 @@ export async function skuProductId(db: Database, sku: string): Promise<string | 
     .from(variants)
     .where(eq(variants.sku, sku));
   return row?.productId ?? null;
+}
+
+/** Which of `skus` belong to a product other than `productId` (any, for a new product), with its slug. */
+export async function skusOfOtherProducts(
+  db: Database,
+  skus: string[],
+  productId: string | null,
+): Promise<{ sku: string; slug: string }[]> {
+  if (skus.length === 0) return [];
+  return db
+    .select({ sku: variants.sku, slug: products.slug })
+    .from(variants)
+    .innerJoin(products, eq(products.id, variants.productId))
+    .where(
+      and(inArray(variants.sku, skus), productId === null ? undefined : ne(variants.productId, productId)),
+    )
+    .orderBy(asc(variants.sku));
 }

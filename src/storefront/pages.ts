@@ -69,7 +69,20 @@ export function notFoundPage() {
   </head>
   <body>
     <header class="top"><a class="brand" href="/">Stampede</a></header>
-    <main id="app"><h1>Page not found</h1><p>There is nothing here. <a href="/">Back to the shop</a>.</p></main>
+    <main id="app">
+      <h1>Page not found</h1>
+      <p>There is nothing at this address. Search the shop for what you were after:</p>
+      <form class="filter" method="get" action="/" role="search">
+        <label for="q" class="sr-only">Search products</label>
+        <input id="q" name="q" type="search" placeholder="Search products" maxlength="100" data-testid="search" />
+        <button type="submit">Search</button>
+      </form>
+      <ul>
+        <li><a href="/">All products</a></li>
+        <li><a href="/cart">Your cart</a></li>
+        <li><a href="/docs">API reference</a> (for developers)</li>
+      </ul>
+    </main>
   </body>
 </html>`;
 }

@@ -2,7 +2,9 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import type { AppEnv } from "../http/app-env";
 import { paymentMode } from "../shared/config";
+import { AppError } from "../shared/errors";
 import { type Page, shell } from "./pages";
+import { isArtSlug, productArt } from "./product-art";
 
 /**
  * The shop and the ops page: HTML shells served by the worker; their script and stylesheet are
@@ -37,5 +39,17 @@ export const storefrontRoutes = new Hono<AppEnv>()
   .get("/admin/products", page("admin"))
   .get("/admin/emails", page("admin"))
   .get("/admin/emails/:id", page("admin"))
+  // A product's own picture, drawn from its slug (the demo catalog's, and any product without one).
+  .get("/images/products/:file", (c) => {
+    const file = c.req.param("file");
+    const slug = file.replace(/\.svg$/, "");
+    if (!file.endsWith(".svg") || !isArtSlug(slug)) {
+      throw new AppError("not_found", { detail: `No picture ${file}: pictures are named <slug>.svg` });
+    }
+    return c.body(productArt(slug), 200, {
+      "Content-Type": "image/svg+xml; charset=utf-8",
+      "Cache-Control": "public, max-age=86400, immutable",
+    });
+  })
   // Browsers ask for this on every page; the icon is a static asset.
   .get("/favicon.ico", (c) => c.redirect("/favicon.svg", 301));

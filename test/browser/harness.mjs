@@ -59,13 +59,23 @@ export async function adminCall(method, path, body, base = BASE) {
   return response.json();
 }
 
-export async function newPage(name) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+/**
+ * `viewport` and `mobile` (a phone's: touch, its viewport meta honoured) size the page;
+ * `refused`: violations this page is expected to report, each a pattern (a library's feature test
+ * that the policy turns down and that falls back by design); every other one still fails the test.
+ */
+export async function newPage(
+  name,
+  { refused = [], viewport = { width: 1100, height: 900 }, mobile = false } = {},
+) {
+  const context = await browser.newContext({ viewport, isMobile: mobile, hasTouch: mobile });
   const page = await context.newPage();
   page.shot = () => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
   // Every page of every test runs under the shop's CSP; anything it refuses fails the test.
   page.violations = [];
-  await page.exposeFunction("reportCspViolation", (violation) => page.violations.push(violation));
+  await page.exposeFunction("reportCspViolation", (violation) => {
+    if (!refused.some((pattern) => pattern.test(violation))) page.violations.push(violation);
+  });
   await page.addInitScript(() => {
     document.addEventListener("securitypolicyviolation", (event) =>
       window.reportCspViolation(
@@ -74,7 +84,9 @@ export async function newPage(name) {
     );
   });
   page.on("console", (message) => {
-    if (message.text().includes("Content Security Policy")) page.violations.push(message.text());
+    const text = message.text();
+    if (text.includes("Content Security Policy") && !refused.some((pattern) => pattern.test(text)))
+      page.violations.push(text);
   });
   opened.push(page);
   return page;

@@ -172,9 +172,15 @@ describe("storefront", () => {
       );
     assert.ok(pictures.length >= 6);
     for (const picture of pictures) {
-      assert.ok(picture.src.startsWith(`${BASE}/images/demo/`), picture.src);
+      assert.match(picture.src, new RegExp(`^${BASE}/images/(products|demo)/`), picture.src);
       assert.ok(picture.loaded, `${picture.src} did not load`);
     }
+    // Each product its own picture, not one per category.
+    const cards = await page
+      .getByTestId("product-card")
+      .locator("img")
+      .evaluateAll((imgs) => imgs.map((img) => img.src));
+    assert.equal(new Set(cards).size, cards.length, "no two cards share a picture");
     await page.shot();
     // The whole card opens its product (a click on its picture, not only on its title).
     await page.getByTestId("product-card").first().locator("img").click();
@@ -318,7 +324,10 @@ describe("ops page", () => {
 
 describe("security headers", () => {
   it("serves every page under its Content-Security-Policy, unframeable, and each still works", async () => {
-    const page = await newPage("csp-pages");
+    // The API reference's renderer probes once whether it may compile code; the policy says no.
+    const page = await newPage("csp-pages", {
+      refused: [/script-src refused eval on .*\/docs/, /Evaluating a string as JavaScript violates/],
+    });
     const pages = [
       ["/", () => page.getByTestId("product-card").first().waitFor()],
       ["/products/classic-tee", () => page.getByTestId("add-to-cart").waitFor()],
@@ -338,7 +347,7 @@ describe("security headers", () => {
       ["/admin/products", () => page.getByTestId("admin-token").waitFor()],
       ["/admin/emails", () => page.getByTestId("admin-token").waitFor()],
       ["/admin/emails/0.evt_unknown", () => page.getByTestId("admin-token").waitFor()],
-      ["/docs", () => page.getByRole("heading", { name: "Schemas" }).waitFor()],
+      ["/docs", () => page.getByText("Introduction").first().waitFor()],
       ["/no-such-page", () => page.getByRole("heading", { name: "Page not found" }).waitFor()],
     ];
     for (const [path, shown] of pages) {
@@ -348,9 +357,14 @@ describe("security headers", () => {
       assert.equal(headers["x-content-type-options"], "nosniff", path);
       await shown();
     }
-    // The docs' inline stylesheet applies (its nonce matches): the page is not unstyled.
+    // The reference's renderer inserts its stylesheet, and /docs's own policy lets it apply.
     await page.goto(`${BASE}/docs`);
-    assert.notEqual(await page.evaluate(() => getComputedStyle(document.body).maxWidth), "none");
+    await page.getByText("Introduction").first().waitFor();
+    assert.ok(
+      await page.evaluate(() =>
+        [...document.styleSheets].some((sheet) => sheet.ownerNode?.id === "scalar-style"),
+      ),
+    );
     // The recorder sees what the policy refuses: an injected inline script is refused and reported.
     await page.evaluate(() => {
       const script = document.createElement("script");
@@ -382,5 +396,90 @@ describe("security headers", () => {
       : 0;
     assert.equal(framed, 0, "the ops page does not render inside another site's frame");
     page.violations.length = 0;
+  });
+});
+
+describe("finding things in the shop", () => {
+  it("searches the catalog and sorts the results by price", async () => {
+    const page = await newPage("search");
+    await page.goto(`${BASE}/`);
+    await page.getByTestId("product-card").first().waitFor();
+    await page.getByTestId("search").fill("jacket");
+    await page.getByTestId("search").press("Enter");
+    await page.waitForURL(/[?&]q=jacket/);
+    await page
+      .getByTestId("results-heading")
+      .filter({ hasText: /results? for “jacket”/ })
+      .waitFor();
+    const titles = await page.getByTestId("product-card").locator("h2").allTextContents();
+    assert.ok(titles.length >= 2, `found ${titles.join(", ")}`);
+    for (const title of titles) assert.match(title, /jacket/i);
+
+    await page.getByTestId("sort").selectOption("price-desc");
+    await page.waitForURL(/sort=price-desc/);
+    await page.getByTestId("results-heading").waitFor();
+    const prices = (await page.getByTestId("product-card").locator(".price").allTextContents()).map((text) =>
+      Number(text.replace(/[^\d.]/g, "")),
+    );
+    assert.deepEqual(
+      prices,
+      [...prices].sort((a, b) => b - a),
+      "highest price first",
+    );
+    assert.equal(prices.length, titles.length, "the same results, in another order");
+
+    await page.getByTestId("search").fill("no-such-thing-anywhere");
+    await page.getByTestId("search").press("Enter");
+    await page.getByTestId("no-results").waitFor();
+    await page.shot();
+  });
+
+  it("offers a search and the way back on a product that does not exist", async () => {
+    const page = await newPage("product-404");
+    await page.goto(`${BASE}/products/denim-jackett`);
+    await page.getByTestId("not-found-help").waitFor();
+    assert.equal(await page.getByTestId("search").inputValue(), "denim jackett");
+    await page.getByTestId("search").fill("denim jacket");
+    await page.getByTestId("search").press("Enter");
+    await page.getByTestId("product-card").first().waitFor();
+    assert.match(await page.getByTestId("product-card").first().locator("h2").textContent(), /Denim Jacket/);
+
+    const missing = await newPage("page-404");
+    const response = await missing.goto(`${BASE}/no/such/page`);
+    assert.equal(response.status(), 404);
+    await missing.getByTestId("search").waitFor();
+    assert.ok(await missing.getByRole("link", { name: "All products" }).isVisible());
+  });
+
+  it("lays the catalog out over a phone's whole width, two cards a row", async () => {
+    const page = await newPage("mobile-home", { viewport: { width: 390, height: 844 }, mobile: true });
+    await page.goto(`${BASE}/?sort=title`);
+    const cards = page.getByTestId("product-card");
+    await cards.nth(3).waitFor();
+    await page.waitForLoadState("networkidle");
+    const layout = await page.evaluate(() => {
+      const boxes = [...document.querySelectorAll('[data-testid="product-card"]')].slice(0, 4).map((card) => {
+        const box = card.getBoundingClientRect();
+        const img = card.querySelector("img").getBoundingClientRect();
+        return { x: box.x, y: box.y, width: box.width, imgWidth: img.width, imgHeight: img.height };
+      });
+      return { boxes, viewport: window.innerWidth, scrollWidth: document.documentElement.scrollWidth };
+    });
+    const [a, b, c] = layout.boxes;
+    assert.equal(layout.scrollWidth, layout.viewport, "nothing wider than the screen");
+    assert.equal(Math.round(a.y), Math.round(b.y), "the first two cards share a row");
+    assert.ok(c.y > a.y, "the third starts the next row");
+    // Two columns fill the width: together with the gap and the page's margins, nearly all of it.
+    assert.ok(
+      a.width + b.width > layout.viewport * 0.85,
+      `cards ${a.width} + ${b.width} of ${layout.viewport}`,
+    );
+    // The picture is as wide as its card (less padding), square, not a fixed 160 px.
+    assert.ok(
+      a.imgWidth > a.width - 24 && a.imgWidth !== 160,
+      `picture ${a.imgWidth} in a card of ${a.width}`,
+    );
+    assert.ok(Math.abs(a.imgWidth - a.imgHeight) < 2, "square picture");
+    await page.screenshot({ path: "test/screenshots/mobile-home.png" });
   });
 });
