@@ -34,6 +34,13 @@ export async function setUp(api) {
   await api.call("PUT", "/v1/admin/inventory/GONE", { onHand: 0 });
   for (let i = 0; i < SPREAD_SKUS; i++)
     await api.call("PUT", `/v1/admin/inventory/SPREAD-${i}`, { onHand: UNLIMITED });
+  // A discount code with a cap (a use held with each order's stock), for what a code adds to a checkout.
+  await api.call("POST", "/v1/admin/discounts", {
+    code: "BENCH10",
+    kind: "percentage",
+    value: 10,
+    maxUses: 1_000_000,
+  });
 }
 
 let dropTicket = "";
@@ -47,26 +54,35 @@ function joinDrop(url, email) {
 }
 
 /** A checkout as a storefront sends it: its own client address and a fresh Idempotency-Key. */
-const checkout = (pickSku) => (i) => ({
-  method: "POST",
-  path: "/v1/checkout",
-  headers: {
-    "Content-Type": "application/json",
-    "Idempotency-Key": crypto.randomUUID(),
-    "CF-Connecting-IP": `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
-  },
-  body: JSON.stringify({
-    items: [{ sku: pickSku(i), quantity: 1 }],
-    customer: { email: "bench@example.com" },
-    payment: { token: "tok_ok" },
-  }),
-});
+const checkout =
+  (pickSku, extra = {}) =>
+  (i) => ({
+    method: "POST",
+    path: "/v1/checkout",
+    headers: {
+      "Content-Type": "application/json",
+      "Idempotency-Key": crypto.randomUUID(),
+      "CF-Connecting-IP": `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+    },
+    body: JSON.stringify({
+      items: [{ sku: pickSku(i), quantity: 1 }],
+      customer: { email: "bench@example.com" },
+      payment: { token: "tok_ok" },
+      ...extra,
+    }),
+  });
 
 export const cases = [
   { id: "catalog", name: "catalog read (hot product)", path: "/v1/products/bench-sneaker", expect: 200 },
   { id: "hot-one", name: "checkout, hot SKU, one object", request: checkout(() => "HOT-ONE"), expect: 202 },
   { id: "hot-four", name: "checkout, hot SKU, 4 buckets", request: checkout(() => "HOT-FOUR"), expect: 202 },
   { id: "sold-out", name: "checkout, sold-out fast path", request: checkout(() => "GONE"), expect: 409 },
+  {
+    id: "hot-code",
+    name: "checkout, hot SKU, 4 buckets, with a capped code",
+    request: checkout(() => "HOT-FOUR", { discountCode: "BENCH10" }),
+    expect: 202,
+  },
   {
     id: "drop-join",
     name: "drop: join the waiting room",
