@@ -1,0 +1,290 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { SkuInventory } from "../src/inventory/inventory.do";
+import { holdCarts } from "../src/inventory/inventory.holds";
+import { keyHashOf } from "../src/orders/intake/idempotency";
+import type { IntakeAnswer, IntakeInput } from "../src/orders/protocol";
+import { reconcile } from "../src/orders/reconcile";
+import type { OrderShard } from "../src/orders/shard/order-shard.do";
+import { orderShard, shardsOfKey } from "../src/orders/shards";
+import {
+  breakMethod,
+  claimOf,
+  objectDown,
+  settleShards,
+  shardRow,
+  silenceQueue,
+  stockedSku,
+  stockOf,
+  unique,
+} from "./helpers";
+
+/** Generous: these tests fire many checkouts at once on a busy two-core machine. */
+const TIMEOUT_MS = 60_000;
+
+/** `count` fresh keys that all hash to one order shard, with that shard's number. */
+async function keysOnOneShard(count: number): Promise<{ shard: number; keys: string[] }> {
+  const byShard = new Map<number, string[]>();
+  for (;;) {
+    const key = unique("batched");
+    const { shard } = await shardsOfKey(env, await keyHashOf(key));
+    const keys = [...(byShard.get(shard) ?? []), key];
+    if (keys.length === count) return { shard, keys };
+    byShard.set(shard, keys);
+  }
+}
+
+/** The intake input the edge would send for `lines` under `key` (one unit price for every line). */
+async function intakeFor(
+  key: string,
+  shard: number,
+  lines: { sku: string; quantity: number; buckets?: number }[],
+): Promise<IntakeInput> {
+  const keyHash = await keyHashOf(key);
+  return {
+    key,
+    keyHash,
+    fingerprint: keyHash,
+    shard,
+    requestId: unique("request"),
+    lines: lines.map(({ sku, quantity, buckets = 1 }) => ({ sku, quantity, buckets })),
+    items: lines.map(({ sku, quantity }) => ({
+      sku,
+      productId: "prod",
+      title: sku,
+      quantity,
+      unitPrice: { amount: 100, currency: "USD" },
+    })),
+    total: { amount: 100 * lines.reduce((sum, line) => sum + line.quantity, 0), currency: "USD" },
+    customer: { email: "batch@example.com" },
+    paymentToken: "tok_ok",
+  };
+}
+
+/**
+ * Sends every input to the shard's intake in one turn, as checkouts that arrive together: the first
+ * two go alone (the batches a shard runs at once), the others wait and go as one batch.
+ */
+function checkoutTogether(shard: number, inputs: IntakeInput[]): Promise<IntakeAnswer[]> {
+  return runInDurableObject(orderShard(env, shard), (instance: OrderShard) =>
+    Promise.all(inputs.map((input) => instance.checkout(input))),
+  );
+}
+
+/** Counts the batched reserves inventory objects take, passing every call through. */
+function countBatches() {
+  const original = SkuInventory.prototype.reserveMany;
+  const sizes: number[] = [];
+  const restore = breakMethod(
+    SkuInventory.prototype,
+    "reserveMany",
+    function (this: SkuInventory, ...args: unknown[]) {
+      sizes.push((args[0] as unknown[]).length);
+      return original.apply(this, args as Parameters<typeof original>);
+    },
+  );
+  return { sizes, restore };
+}
+
+describe("group commit in the key's shard", () => {
+  it(
+    "takes checkouts that wait as one batch, one bucket call for all, and answers each on its own",
+    async () => {
+      const restoreQueue = silenceQueue();
+      const batches = countBatches();
+      try {
+        const sku = await stockedSku(5);
+        const { shard, keys } = await keysOnOneShard(8);
+        const inputs = await Promise.all(keys.map((key) => intakeFor(key, shard, [{ sku, quantity: 1 }])));
+        const answers = await checkoutTogether(shard, inputs);
+        // Two went alone; the six that waited went together, in one call to the SKU's object.
+        expect(batches.sizes).toEqual([6]);
+        expect(answers.filter((a) => a.kind === "accepted")).toHaveLength(5);
+        const refused = answers.filter((a) => a.kind === "refused");
+        expect(refused).toHaveLength(3);
+        for (const answer of refused) expect(answer.kind === "refused" && answer.response.status).toBe(409);
+        expect(await stockOf(sku)).toMatchObject({ reserved: 5, available: 0 });
+        // Every accepted order is recorded with its key's answer; every refusal is kept under its key.
+        for (const [i, answer] of answers.entries()) {
+          const claim = await claimOf(keys[i] as string);
+          expect(claim).toMatchObject({ state: "done" });
+          if (answer.kind === "accepted") expect(await shardRow(claim?.order_id ?? "")).not.toBeNull();
+        }
+        // A retry of each gets the same answer back.
+        const again = await checkoutTogether(shard, inputs);
+        expect(again.map((a) => a.kind)).toEqual(answers.map(() => "replay"));
+      } finally {
+        batches.restore();
+        restoreQueue();
+      }
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    "fails only the orders whose lines a throwing bucket carried, and leaks none of their holds",
+    async () => {
+      const restoreQueue = silenceQueue();
+      const [good, bad] = [await stockedSku(20), await stockedSku(20)];
+      const { shard, keys } = await keysOnOneShard(7);
+      const carts = [
+        [{ sku: good, quantity: 1 }],
+        [{ sku: good, quantity: 1 }],
+        // The batch: two on the good SKU, two on the bad one, one on both.
+        [{ sku: good, quantity: 2 }],
+        [{ sku: bad, quantity: 1 }],
+        [{ sku: good, quantity: 3 }],
+        [{ sku: bad, quantity: 1 }],
+        [
+          { sku: good, quantity: 4 },
+          { sku: bad, quantity: 1 },
+        ],
+      ];
+      const inputs = await Promise.all(keys.map((key, i) => intakeFor(key, shard, carts[i] ?? [])));
+      const restore = objectDown(bad, ["reserve", "reserveMany"]);
+      let answers: IntakeAnswer[];
+      try {
+        answers = await checkoutTogether(shard, inputs);
+      } finally {
+        restore();
+        restoreQueue();
+      }
+      expect(answers.map((a) => a.kind)).toEqual([
+        "accepted",
+        "accepted",
+        "accepted",
+        "unavailable",
+        "accepted",
+        "unavailable",
+        "unavailable",
+      ]);
+      await settleShards();
+      // The mixed cart's units of the good SKU went back; nothing stays held on the bad one.
+      expect(await stockOf(good)).toMatchObject({ reserved: 7 });
+      expect(await stockOf(bad)).toMatchObject({ reserved: 0, available: 20 });
+      for (const i of [3, 5, 6]) expect(await claimOf(keys[i] as string)).toBeNull();
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    "gives back what a batch held once its claims lapsed and were given up before it could record",
+    async () => {
+      const restoreQueue = silenceQueue();
+      const sku = await stockedSku(10);
+      const { shard, keys } = await keysOnOneShard(4);
+      const inputs = await Promise.all(keys.map((key) => intakeFor(key, shard, [{ sku, quantity: 1 }])));
+      // Every hold waits at the gate: the two checkouts that go alone, then the batch of the other two.
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      let batchReached!: () => void;
+      const reached = new Promise<void>((resolve) => {
+        batchReached = resolve;
+      });
+      const reserveMany = SkuInventory.prototype.reserveMany;
+      const restore = breakMethod(
+        SkuInventory.prototype,
+        "reserveMany",
+        async function (this: SkuInventory, ...args: unknown[]) {
+          batchReached();
+          await gate;
+          return reserveMany.apply(this, args as Parameters<typeof reserveMany>);
+        },
+      );
+      try {
+        const answers = checkoutTogether(shard, inputs);
+        await reached;
+        // The batch stopped between its claims and its record for longer than the lock: the shard's
+        // upkeep gives its claims up and closes their order ids at the SKU's object.
+        await runInDurableObject(orderShard(env, shard), (_, state) => {
+          state.storage.sql.exec("UPDATE keys SET locked_until = 1 WHERE state = 'in_flight'");
+        });
+        await reconcile(env);
+        open();
+        const [first, second, ...batch] = await answers;
+        expect([first?.kind, second?.kind]).toEqual(["accepted", "accepted"]);
+        // The batch's holds came too late: refused at the object, nothing recorded, 503 to retry.
+        expect(batch.map((a) => a.kind)).toEqual(["unavailable", "unavailable"]);
+      } finally {
+        restore();
+        restoreQueue();
+      }
+      await settleShards();
+      expect(await stockOf(sku)).toMatchObject({ reserved: 2, available: 8 });
+      for (const key of keys.slice(2)) expect(await claimOf(key)).toBeNull();
+    },
+    TIMEOUT_MS,
+  );
+});
+
+describe("a batch of holds at the inventory objects", () => {
+  it(
+    "walks a split SKU's buckets for every cart at once, all or nothing per cart",
+    async () => {
+      const split = await stockedSku(12, 4);
+      const single = await stockedSku(3);
+      const carts = Array.from({ length: 6 }, (_, i) => ({
+        orderId: unique(`cart-${i}`),
+        lines: [
+          { sku: split, quantity: 2, buckets: 4 },
+          { sku: single, quantity: i === 5 ? 3 : 1, buckets: 1 },
+        ],
+        expiresAtMs: Date.now() + 60_000,
+      }));
+      const answers = await holdCarts(env, carts);
+      // Every cart finds its two units of the split SKU, over its buckets; three get their unit of the
+      // single SKU, and the rest are short of it and keep nothing, the split SKU's units included.
+      const held = answers.filter((answer) => answer.ok);
+      expect(held).toHaveLength(3);
+      for (const answer of held) {
+        expect(answer.ok && answer.holds.map((hold) => [hold.sku, hold.quantity])).toEqual([
+          [split, 2],
+          [single, 1],
+        ]);
+      }
+      for (const answer of answers.filter((a) => !a.ok)) {
+        expect(answer).toMatchObject({ ok: false, leftovers: false });
+        expect("short" in answer && answer.short.map((s) => s.sku)).toEqual([single]);
+      }
+      expect(await stockOf(split)).toMatchObject({ reserved: 6, available: 6 });
+      expect(await stockOf(single)).toMatchObject({ reserved: 3, available: 0 });
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    "answers a hold that fails inside a batch as unavailable, for its order alone",
+    async () => {
+      const sku = await stockedSku(10);
+      const reserve = SkuInventory.prototype.reserve;
+      // The order that asks for 3 units meets a fault in its own hold; the batch goes on.
+      const restore = breakMethod(SkuInventory.prototype, "reserve", function (this: SkuInventory, ...args) {
+        if ((args[0] as { quantity: number }).quantity === 3) throw new Error("a fault in one hold");
+        return reserve.apply(this, args as Parameters<typeof reserve>);
+      });
+      let answers: Awaited<ReturnType<typeof holdCarts>>;
+      try {
+        answers = await holdCarts(
+          env,
+          [1, 3, 2].map((quantity, i) => ({
+            orderId: unique(`faulty-${i}`),
+            lines: [{ sku, quantity, buckets: 1 }],
+            expiresAtMs: Date.now() + 60_000,
+          })),
+        );
+      } finally {
+        restore();
+      }
+      expect(answers.map((a) => (a.ok ? "held" : "unavailable" in a ? "unavailable" : "short"))).toEqual([
+        "held",
+        "unavailable",
+        "held",
+      ]);
+      expect(await stockOf(sku)).toMatchObject({ reserved: 3, available: 7 });
+    },
+    TIMEOUT_MS,
+  );
+});
