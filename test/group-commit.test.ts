@@ -7,11 +7,14 @@ import { keyHashOf } from "../src/orders/intake/idempotency";
 import type { IntakeAnswer, IntakeInput } from "../src/orders/protocol";
 import { reconcile } from "../src/orders/reconcile";
 import type { OrderShard } from "../src/orders/shard/order-shard.do";
+import { ShardStore } from "../src/orders/shard/orders.store";
 import { orderShard, shardsOfKey } from "../src/orders/shards";
 import {
   breakMethod,
+  checkoutBody,
   claimOf,
   objectDown,
+  postCheckout,
   settleShards,
   shardRow,
   silenceQueue,
@@ -284,6 +287,80 @@ describe("a batch of holds at the inventory objects", () => {
         "held",
       ]);
       expect(await stockOf(sku)).toMatchObject({ reserved: 3, available: 7 });
+    },
+    TIMEOUT_MS,
+  );
+});
+
+/**
+ * Counts, while `work` runs, the shards' transactions (outermost only) and the calls checkout makes
+ * to inventory objects (a reserve made inside a batch is not a call of its own).
+ */
+async function countCosts(work: () => Promise<void>) {
+  let depth = 0;
+  let shardTransactions = 0;
+  let bucketCalls = 0;
+  let inBatch = false;
+  const transaction = ShardStore.prototype.transaction;
+  const reserve = SkuInventory.prototype.reserve;
+  const reserveMany = SkuInventory.prototype.reserveMany;
+  const restores = [
+    breakMethod(ShardStore.prototype, "transaction", function (this: ShardStore, ...args: unknown[]) {
+      if (depth === 0) shardTransactions++;
+      depth++;
+      try {
+        return transaction.apply(this, args as Parameters<typeof transaction>);
+      } finally {
+        depth--;
+      }
+    }),
+    breakMethod(SkuInventory.prototype, "reserve", function (this: SkuInventory, ...args: unknown[]) {
+      if (!inBatch) bucketCalls++;
+      return reserve.apply(this, args as Parameters<typeof reserve>);
+    }),
+    breakMethod(SkuInventory.prototype, "reserveMany", function (this: SkuInventory, ...args: unknown[]) {
+      bucketCalls++;
+      inBatch = true;
+      try {
+        return reserveMany.apply(this, args as Parameters<typeof reserveMany>);
+      } finally {
+        inBatch = false;
+      }
+    }),
+  ];
+  try {
+    await work();
+  } finally {
+    for (const restore of restores.reverse()) restore();
+  }
+  return { shardTransactions, bucketCalls };
+}
+
+describe("what an order costs, counted", () => {
+  it(
+    "is two shard transactions and one bucket call alone, and fewer per order under load",
+    async () => {
+      const restoreQueue = silenceQueue();
+      try {
+        const sku = await stockedSku(100_000);
+        const alone = await countCosts(async () => {
+          for (let i = 0; i < 10; i++) {
+            expect((await postCheckout(checkoutBody([{ sku, quantity: 1 }]))).status).toBe(202);
+          }
+        });
+        expect(alone).toEqual({ shardTransactions: 20, bucketCalls: 10 });
+        // 200 checkouts at once: about 12 a shard, so batches form in every shard.
+        const crowd = await countCosts(async () => {
+          const answers = await Promise.all(
+            Array.from({ length: 200 }, () => postCheckout(checkoutBody([{ sku, quantity: 1 }]))),
+          );
+          expect(answers.every((answer) => answer.status === 202)).toBe(true);
+        });
+        expect(crowd.shardTransactions).toBeLessThan(2 * 200);
+        expect(crowd.bucketCalls).toBeLessThan(200);
+      } finally {
+        restoreQueue();
+      }
     },
     TIMEOUT_MS,
   );
