@@ -25,10 +25,17 @@ const CLAIM_LOCK_MS = 30_000;
 const KEY_RETENTION_MS = 48 * 3600 * 1000;
 
 /**
- * Batches of checkouts under way at once in a shard; more wait, and go together when one ends. Two, so
- * that a batch stalled in one slow inventory object does not hold every other checkout of the shard.
+ * A shard runs one batch of checkouts at a time while it is quick: whoever arrives meanwhile waits and
+ * goes with the next batch. A batch under way longer than this (stalled in a slow inventory object)
+ * no longer holds the next one back: a stalled batch delays the shard's other checkouts by this much
+ * at most, not until it ends.
  */
-const IN_FLIGHT = 2;
+const OVERTAKE_MS = 100;
+/**
+ * Batches under way at once, at most: the second only once the first has run past OVERTAKE_MS. At
+ * saturation, batches grow rather than multiply, so each transaction and object call covers more.
+ */
+const MAX_IN_FLIGHT = 2;
 /** What a key whose checkout waits for its batch tells a request of the same key to wait. */
 const WAITING_RETRY_MS = 1000;
 /** The most checkouts one batch takes (one bucket call carries a line of each). */
@@ -109,9 +116,9 @@ export class Claims {
   }
 
   /**
-   * Checkout's intake, with group commit: a checkout that arrives while IN_FLIGHT batches are under
-   * way waits for one to end and then goes with every other one that waited, as one batch (see #run).
-   * At low load each goes alone, at once, as it arrives.
+   * Checkout's intake, with group commit: a checkout that arrives while a batch is under way waits for
+   * it to end (or to be overtaken, see OVERTAKE_MS) and then goes with every other one that waited, as
+   * one batch (see #run). At low load each goes alone, at once, as it arrives.
    */
   checkout(args: IntakeInput): Promise<IntakeAnswer> {
     return new Promise((answer, fail) => {
@@ -121,22 +128,38 @@ export class Claims {
   }
 
   #waiting: Waiting[] = [];
-  #inFlight = 0;
+  /** When each batch under way began. */
+  #running = new Set<{ at: number }>();
+  #overtaking: ReturnType<typeof setTimeout> | null = null;
 
   #pump() {
-    while (this.#inFlight < IN_FLIGHT && this.#waiting.length > 0) {
-      const batch = this.#waiting.splice(0, BATCH_MAX);
-      this.#inFlight++;
-      this.#run(batch)
-        // A fault of the batch as a whole (its storage) fails each of its checkouts; answered ones stay so.
-        .catch((error: unknown) => {
-          for (const waiting of batch) waiting.fail(error);
-        })
-        .finally(() => {
-          this.#inFlight--;
+    if (this.#waiting.length === 0 || this.#running.size >= MAX_IN_FLIGHT) return;
+    const now = Date.now();
+    const newest = Math.max(...[...this.#running].map((batch) => batch.at), Number.NEGATIVE_INFINITY);
+    if (now - newest < OVERTAKE_MS) {
+      // The waiting go when the batch under way ends, or once it has run past OVERTAKE_MS.
+      this.#overtaking ??= setTimeout(
+        () => {
+          this.#overtaking = null;
           this.#pump();
-        });
+        },
+        newest + OVERTAKE_MS - now,
+      );
+      return;
     }
+    const batch = this.#waiting.splice(0, BATCH_MAX);
+    const running = { at: now };
+    this.#running.add(running);
+    this.#run(batch)
+      // A fault of the batch as a whole (its storage) fails each of its checkouts; answered ones stay so.
+      .catch((error: unknown) => {
+        for (const waiting of batch) waiting.fail(error);
+      })
+      .finally(() => {
+        this.#running.delete(running);
+        this.#pump();
+      });
+    this.#pump();
   }
 
   /**
