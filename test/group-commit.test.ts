@@ -126,6 +126,39 @@ describe("group commit in the key's shard", () => {
   );
 
   it(
+    "answers in_use, never fresh, for a key whose checkout waits for its batch",
+    async () => {
+      const restoreQueue = silenceQueue();
+      try {
+        const sku = await stockedSku(5);
+        const { shard, keys } = await keysOnOneShard(2);
+        const [first, waiting] = await Promise.all(
+          keys.map((key) => intakeFor(key, shard, [{ sku, quantity: 1 }])),
+        );
+        if (!first || !waiting) throw new Error("two inputs expected");
+        const { standing, answers } = await runInDurableObject(
+          orderShard(env, shard),
+          async (instance: OrderShard) => {
+            const placed = [instance.checkout(first), instance.checkout(waiting)];
+            // The second waits for the first's batch: a refusal asked for its key now must not be given.
+            const standing = await instance.refusalStanding(
+              waiting.key,
+              waiting.keyHash,
+              waiting.fingerprint,
+            );
+            return { standing, answers: await Promise.all(placed) };
+          },
+        );
+        expect(standing).toMatchObject({ kind: "in_use" });
+        expect(answers.map((answer) => answer.kind)).toEqual(["accepted", "accepted"]);
+      } finally {
+        restoreQueue();
+      }
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
     "fails only the orders whose lines a throwing bucket carried, and leaks none of their holds",
     async () => {
       const restoreQueue = silenceQueue();
