@@ -256,6 +256,164 @@ describe("group commit in the key's shard", () => {
   );
 });
 
+describe("a key's standing while a checkout of it waits for its batch", () => {
+  /** Places `key`'s order, then starts a checkout of another key (a batch under way) and one of `waiting`. */
+  async function placedThenWaiting(changeBody: boolean) {
+    const sku = await stockedSku(10);
+    const { shard, keys } = await keysOnOneShard(2);
+    const [key, other] = keys as [string, string];
+    const placed = await intakeFor(key, shard, [{ sku, quantity: 1 }]);
+    const [first] = await checkoutTogether(shard, [placed]);
+    expect(first?.kind).toBe("accepted");
+    const waiting = changeBody
+      ? { ...(await intakeFor(key, shard, [{ sku, quantity: 2 }])), fingerprint: "f".repeat(64) }
+      : placed;
+    const busy = await intakeFor(other, shard, [{ sku, quantity: 1 }]);
+    return runInDurableObject(orderShard(env, shard), async (instance: OrderShard) => {
+      const running = instance.checkout(busy);
+      const queued = instance.checkout(waiting);
+      // An exact retry of the placed order, refused at the edge (rate limited, say).
+      const standing = await instance.refusalStanding(key, placed.keyHash, placed.fingerprint);
+      const [, late] = await Promise.all([running, queued]);
+      return { standing: standing.kind, late: late.kind };
+    });
+  }
+
+  it(
+    "answers a retry of a placed order its 202, though a checkout of its key with another body waits",
+    async () => {
+      const restoreQueue = silenceQueue();
+      try {
+        expect(await placedThenWaiting(true)).toEqual({ standing: "replay", late: "mismatch" });
+      } finally {
+        restoreQueue();
+      }
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    "answers a retry of a placed order its 202, though an identical retry waits",
+    async () => {
+      const restoreQueue = silenceQueue();
+      try {
+        expect(await placedThenWaiting(false)).toEqual({ standing: "replay", late: "replay" });
+      } finally {
+        restoreQueue();
+      }
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    "answers in_use, not mismatch, for a fresh key whose checkout with another body waits",
+    async () => {
+      const restoreQueue = silenceQueue();
+      try {
+        const sku = await stockedSku(10);
+        const { shard, keys } = await keysOnOneShard(2);
+        const [key, other] = keys as [string, string];
+        const queued = {
+          ...(await intakeFor(key, shard, [{ sku, quantity: 2 }])),
+          fingerprint: "f".repeat(64),
+        };
+        const mine = await intakeFor(key, shard, [{ sku, quantity: 1 }]);
+        const busy = await intakeFor(other, shard, [{ sku, quantity: 1 }]);
+        const standing = await runInDurableObject(orderShard(env, shard), async (instance: OrderShard) => {
+          const running = instance.checkout(busy);
+          const waiting = instance.checkout(queued);
+          const answer = await instance.refusalStanding(key, mine.keyHash, mine.fingerprint);
+          await Promise.all([running, waiting]);
+          return answer.kind;
+        });
+        expect(standing).toBe("in_use");
+      } finally {
+        restoreQueue();
+      }
+    },
+    TIMEOUT_MS,
+  );
+});
+
+describe("a shard under a stalled inventory object", () => {
+  it(
+    "lets a checkout of an in-stock SKU go while two batches are stalled in another SKU's object",
+    async () => {
+      const restoreQueue = silenceQueue();
+      const slow = await stockedSku(100);
+      const fast = await stockedSku(100);
+      const { shard, keys } = await keysOnOneShard(3);
+      const [a, b, c] = await Promise.all([
+        intakeFor(keys[0] as string, shard, [{ sku: slow, quantity: 7 }]),
+        intakeFor(keys[1] as string, shard, [{ sku: slow, quantity: 7 }]),
+        intakeFor(keys[2] as string, shard, [{ sku: fast, quantity: 1 }]),
+      ]);
+      let open = () => {};
+      const gate = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      const reserve = SkuInventory.prototype.reserve;
+      const restore = breakMethod(
+        SkuInventory.prototype,
+        "reserve",
+        async function (this: SkuInventory, ...args) {
+          if ((args[0] as { quantity: number }).quantity === 7) await gate;
+          return reserve.apply(this, args as Parameters<typeof reserve>);
+        },
+      );
+      try {
+        const result = await runInDurableObject(orderShard(env, shard), async (instance: OrderShard) => {
+          const first = instance.checkout(a); // a batch of its own, which stalls
+          const second = instance.checkout(b); // the next batch, after OVERTAKE_MS: stalls too
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          const started = Date.now();
+          const unrelated = instance
+            .checkout(c)
+            .then((answer) => ({ kind: answer.kind, after: Date.now() - started }));
+          const opening = setTimeout(open, 3000);
+          const answer = await unrelated;
+          clearTimeout(opening);
+          open();
+          const stalled = await Promise.all([first, second]);
+          return { answer, stalled: stalled.map((one) => one.kind) };
+        });
+        expect(result.answer.kind).toBe("accepted");
+        expect(result.answer.after).toBeLessThan(1000);
+        expect(result.stalled).toEqual(["accepted", "accepted"]);
+      } finally {
+        restore();
+        restoreQueue();
+      }
+    },
+    TIMEOUT_MS,
+  );
+
+  it(
+    "answers unavailable at once, with nothing claimed, beyond the checkouts a shard lets wait",
+    async () => {
+      const restoreQueue = silenceQueue();
+      try {
+        const sku = await stockedSku(10);
+        const { shard, keys } = await keysOnOneShard(2);
+        const [key, extra] = keys as [string, string];
+        const input = await intakeFor(key, shard, [{ sku, quantity: 1 }]);
+        const beyond = await intakeFor(extra, shard, [{ sku, quantity: 1 }]);
+        // One goes at once; 600 of the same key wait (and get its answer back, cheaply); one more
+        // is beyond what may wait.
+        const answers = await checkoutTogether(shard, [...Array.from({ length: 601 }, () => input), beyond]);
+        expect(answers[0]?.kind).toBe("accepted");
+        expect(new Set(answers.slice(1, 601).map((answer) => answer.kind))).toEqual(new Set(["replay"]));
+        expect(answers[601]?.kind).toBe("unavailable");
+        expect(await claimOf(extra)).toBeNull();
+        expect(await stockOf(sku)).toMatchObject({ reserved: 1, available: 9 });
+      } finally {
+        restoreQueue();
+      }
+    },
+    TIMEOUT_MS,
+  );
+});
+
 describe("a batch of holds at the inventory objects", () => {
   it(
     "walks a split SKU's buckets for every cart at once, all or nothing per cart",
@@ -320,6 +478,48 @@ describe("a batch of holds at the inventory objects", () => {
         "held",
       ]);
       expect(await stockOf(sku)).toMatchObject({ reserved: 3, available: 7 });
+    },
+    TIMEOUT_MS,
+  );
+});
+
+describe("a hold that fails inside a batch of holds", () => {
+  it(
+    "leaves the object's due holds to expire on the next call, as if it had never been made",
+    async () => {
+      const name = unique("OBJ");
+      const stub = env.INVENTORY.getByName(name);
+      await stub.set(name, 10);
+      const reserve = SkuInventory.prototype.reserve;
+      // The hold for 3 units is made (expiring the overdue one on its way), then meets a fault.
+      const restore = breakMethod(SkuInventory.prototype, "reserve", function (this: SkuInventory, ...args) {
+        const result = reserve.apply(this, args as Parameters<typeof reserve>);
+        if ((args[0] as { quantity: number }).quantity === 3) throw new Error("a fault after the hold");
+        return result;
+      });
+      try {
+        const answers = await runInDurableObject(stub, (instance: SkuInventory) => {
+          const now = Date.now();
+          // Overdue at once; no await until the end, so no alarm expires it meanwhile.
+          const overdue = instance.reserve({
+            orderId: unique("overdue"),
+            quantity: 2,
+            expiresAtMs: now - 1000,
+          });
+          const faulty = instance.reserveMany([
+            { args: { orderId: unique("faulty"), quantity: 3, expiresAtMs: now + 60_000 } },
+          ]);
+          const everything = instance.reserve({
+            orderId: unique("all"),
+            quantity: 10,
+            expiresAtMs: now + 60_000,
+          });
+          return { overdue: overdue.ok, faulty: faulty.map((one) => one.ok), everything: everything.ok };
+        });
+        expect(answers).toEqual({ overdue: true, faulty: [false], everything: true });
+      } finally {
+        restore();
+      }
     },
     TIMEOUT_MS,
   );

@@ -387,6 +387,8 @@ export class SkuInventory extends DurableObject<Env> {
     if (!checked.success) return [];
     return this.ctx.storage.transactionSync(() =>
       holds.map((hold): BatchReserveResult => {
+        // The hold may move the expiry cursor inside its savepoint; a rollback puts it back with the rows.
+        const dueFrom = this.#dueFrom;
         try {
           return this.ctx.storage.transactionSync(() =>
             hold?.within
@@ -394,6 +396,7 @@ export class SkuInventory extends DurableObject<Env> {
               : this.reserve(hold.args),
           );
         } catch (error) {
+          this.#dueFrom = dueFrom;
           return { ok: false, error: "unavailable", detail: String(error) };
         }
       }),

@@ -27,15 +27,23 @@ const KEY_RETENTION_MS = 48 * 3600 * 1000;
 /**
  * A shard runs one batch of checkouts at a time while it is quick: whoever arrives meanwhile waits and
  * goes with the next batch. A batch under way longer than this (stalled in a slow inventory object)
- * no longer holds the next one back: a stalled batch delays the shard's other checkouts by this much
- * at most, not until it ends.
+ * no longer holds the next one back: it stops counting, and the next batch may start. A stalled batch
+ * delays the shard's other checkouts by this much at most, however many batches are stalled (up to
+ * MAX_IN_FLIGHT).
  */
 const OVERTAKE_MS = 100;
 /**
- * Batches under way at once, at most: the second only once the first has run past OVERTAKE_MS. At
- * saturation, batches grow rather than multiply, so each transaction and object call covers more.
+ * Batches under way at once, at most, stalled ones included: a bound on what a shard keeps in memory
+ * while an object hangs (with WAITING_MAX). At one new batch per OVERTAKE_MS, it is reached only after
+ * a stall of MAX_IN_FLIGHT × OVERTAKE_MS; then checkouts wait, and past WAITING_MAX answer 503.
  */
-const MAX_IN_FLIGHT = 2;
+const MAX_IN_FLIGHT = 8;
+/**
+ * Checkouts waiting for a batch, at most: one beyond it is answered `unavailable` at once (503 with
+ * Retry-After at the edge), with nothing claimed or held for it, so a stalled shard sheds load instead
+ * of queueing it without end.
+ */
+const WAITING_MAX = 600;
 /** What a key whose checkout waits for its batch tells a request of the same key to wait. */
 const WAITING_RETRY_MS = 1000;
 /** The most checkouts one batch takes (one bucket call carries a line of each). */
@@ -93,7 +101,9 @@ type ClaimHooks = {
  * order of a batch that stops at the same await. In particular:
  * - before the claim transaction: nothing is written; the waiting checkouts' callers get an error (the
  *   object went away) and retry with the same key. While a checkout waits, a refusal asked for its key
- *   answers `in_use`, as for a claim in flight, so no refusal is given for a key about to be claimed.
+ *   answers what the key's row stands for (a placed order's 202, a mismatch against it, a claim in
+ *   flight), and where the row would answer `fresh`, `in_use`: no refusal is given for a key about to
+ *   be claimed. A checkout beyond WAITING_MAX never waits: it answers 503 with nothing written.
  * - after the claim transaction, before or during the batch's bucket calls, or before the record
  *   transaction: every claim of the batch is locked; the alarm (set for the lock's end in the same
  *   turn) gives each up and gives back its holds on every bucket its walk may have touched.
@@ -121,6 +131,12 @@ export class Claims {
    * one batch (see #run). At low load each goes alone, at once, as it arrives.
    */
   checkout(args: IntakeInput): Promise<IntakeAnswer> {
+    if (this.#waiting.length >= WAITING_MAX) {
+      return Promise.resolve({
+        kind: "unavailable",
+        reason: "Too many checkouts are waiting; nothing was held",
+      });
+    }
     return new Promise((answer, fail) => {
       this.#waiting.push({ args, answer, fail });
       this.#pump();
@@ -135,6 +151,7 @@ export class Claims {
   #pump() {
     if (this.#waiting.length === 0 || this.#running.size >= MAX_IN_FLIGHT) return;
     const now = Date.now();
+    // Only a batch younger than OVERTAKE_MS holds the next one back; a stalled one no longer counts.
     const newest = Math.max(...[...this.#running].map((batch) => batch.at), Number.NEGATIVE_INFINITY);
     if (now - newest < OVERTAKE_MS) {
       // The waiting go when the batch under way ends, or once it has run past OVERTAKE_MS.
@@ -348,22 +365,20 @@ export class Claims {
    */
   async refusalStanding(key: string, keyHash: string, fingerprint: string): Promise<KeyAnswer> {
     const now = Date.now();
-    // A checkout of this key waiting for its batch is a claim about to be made: as one in flight.
-    const waiting = this.#waiting.find((entry) => entry.args.keyHash === keyHash);
-    if (waiting) {
-      return waiting.args.fingerprint === fingerprint
-        ? { kind: "in_use", retryAfterMs: WAITING_RETRY_MS }
-        : { kind: "mismatch" };
-    }
     const row = this.#store.keys.get(keyHash);
     const known = standing(row, fingerprint, now);
-    if (!known) return { kind: "fresh" };
-    if (known.kind === "replay") return { kind: "replay", response: await openResponse(key, known.sealed) };
-    if (known.kind === "fresh" && row?.state === "in_flight") {
+    if (known?.kind === "replay") return { kind: "replay", response: await openResponse(key, known.sealed) };
+    if (known && known.kind !== "fresh") return known;
+    // Nothing stands under the key, but a checkout of it waiting for its batch is a claim about to be
+    // made: as one in flight, whatever its body (which of them claims first is not decided yet).
+    if (this.#waiting.some((entry) => entry.args.keyHash === keyHash)) {
+      return { kind: "in_use", retryAfterMs: WAITING_RETRY_MS };
+    }
+    if (known?.kind === "fresh" && row?.state === "in_flight") {
       this.#store.transaction(() => this.giveUp(row, now));
       this.#hooks.wake(now);
     }
-    return known.kind === "fresh" ? { kind: "fresh" } : known;
+    return { kind: "fresh" };
   }
 
   /** Gives a lapsed claim up: its order id's holds are owed back, the key is free. */
