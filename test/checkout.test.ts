@@ -270,6 +270,42 @@ describe("hostile checkout bodies get a 4xx and change nothing", () => {
     expect(limited?.headers.get("Retry-After")).toBeTruthy();
     expect(await limited?.json()).toMatchObject({ code: "rate_limited" });
   });
+
+  it("refuses a limited client again for the rest of the period without asking the limiter", async () => {
+    const ip = "10.201.201.201";
+    const limiter = counting(env.CHECKOUT_LIMITER, ["limit"]);
+    const bindings = { CHECKOUT_LIMITER: limiter.binding };
+    const post = () =>
+      postCheckout(
+        checkoutBody([{ sku: "NO-SUCH-SKU", quantity: 1 }]),
+        unique("rl-again"),
+        { "CF-Connecting-IP": ip },
+        bindings,
+      );
+    let asked = 0;
+    for (let i = 0; i < 400; i++) {
+      const response = await post();
+      if (response.status === 429) break;
+      asked = limiter.calls();
+    }
+    const atRefusal = limiter.calls();
+    expect(atRefusal).toBe(asked + 1);
+    for (let i = 0; i < 5; i++) {
+      const again = await post();
+      expect(again.status).toBe(429);
+      expect(again.headers.get("Retry-After")).toBeTruthy();
+    }
+    expect(limiter.calls()).toBe(atRefusal);
+    // Another client still asks the limiter, and gets through.
+    const other = await postCheckout(
+      checkoutBody([{ sku: "NO-SUCH-SKU", quantity: 1 }]),
+      unique("rl"),
+      {},
+      bindings,
+    );
+    expect(other.status).toBe(400);
+    expect(limiter.calls()).toBe(atRefusal + 1);
+  });
 });
 
 describe("GET /v1/orders/:id", () => {

@@ -55,6 +55,15 @@ export type ReserveResult =
     }
   | InvalidArgument;
 
+/** One order's hold in a batch: `within` holds against a customer's allowance (see reserveWithin). */
+export type BatchHold = {
+  args: HoldArgs;
+  within?: { name: string; allowance: number; version?: number };
+};
+
+/** A batch's answer for one order: as alone, or `unavailable` when its hold failed (nothing held). */
+export type BatchReserveResult = ReserveResult | { ok: false; error: "unavailable"; detail: string };
+
 /** What a move out of this object took: `units` may be less than asked, never more than was free. */
 export type MoveResult = { ok: true; units: number; delivered: boolean; replayed: boolean } | InvalidArgument;
 
@@ -395,6 +404,38 @@ export class SkuInventory extends DurableObject<Env> {
         if (version > 0) this.#store.setAllowanceVersion(version);
       });
     }
+  }
+
+  /**
+   * The holds of several orders in one call and one write (a shard's batch of checkouts), each
+   * answered as `reserve` (or, with `within`, `reserveWithin`) would answer it alone. Each hold is
+   * made in a savepoint of its own: one that fails (its arguments, or a fault) is answered
+   * `unavailable` and leaves nothing behind, and never fails another order's hold.
+   */
+  reserveMany(holds: BatchHold[]): BatchReserveResult[] {
+    const checked = z.array(z.unknown()).max(MAX_BATCH).safeParse(holds);
+    if (!checked.success) return [];
+    return this.ctx.storage.transactionSync(() =>
+      holds.map((hold): BatchReserveResult => {
+        // The hold may move the expiry cursor inside its savepoint; a rollback puts it back with the rows.
+        const dueFrom = this.#dueFrom;
+        try {
+          return this.ctx.storage.transactionSync(() =>
+            hold?.within
+              ? this.reserveWithin(
+                  hold.args,
+                  hold.within.name,
+                  hold.within.allowance,
+                  hold.within.version ?? 0,
+                )
+              : this.reserve(hold.args),
+          );
+        } catch (error) {
+          this.#dueFrom = dueFrom;
+          return { ok: false, error: "unavailable", detail: String(error) };
+        }
+      }),
+    );
   }
 
   /** Turns an order's hold into a sale: on hand and reserved both drop by its quantity, once. */

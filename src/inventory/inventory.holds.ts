@@ -3,7 +3,7 @@ import { settings } from "../shared/config";
 import { EdgeMemo, memoMayHoldAny, peekMemo } from "../shared/edge-memo";
 import { AppError } from "../shared/errors";
 import type { Allowance, AllowanceKind } from "./allowances";
-import type { SettleResult } from "./inventory.do";
+import type { BatchHold, BatchReserveResult, SettleResult } from "./inventory.do";
 import { assertValidArguments, bucketCount, bucketName, bucketObject, readCounts } from "./inventory.service";
 
 export type CartLine = { sku: string; quantity: number };
@@ -254,6 +254,199 @@ export async function holdCart(
       });
     else short.push(outcome.short);
   });
+  return { ok: false, short, overAllowance, leftovers };
+}
+
+/** One order's cart in a batch of checkouts (see holdCarts). */
+export type CartRequest = { orderId: string; lines: PlannedLine[]; expiresAtMs: number };
+
+/** Where one line of one cart stands in a batch's walk over the buckets. */
+type LineWalk = {
+  cart: number;
+  line: PlannedLine;
+  start: number;
+  step: number;
+  remaining: number;
+  held: SkuHold["buckets"];
+  touched: number[];
+  availableElsewhere: number;
+  expiresAt: string;
+  /** Set when the line is decided: held (remaining 0), short, or failed (with why). */
+  done: boolean;
+  short: boolean;
+  failed: unknown;
+};
+
+/**
+ * Reserves the carts of many orders (a shard's batch of checkouts), each all or nothing, as `holdCart`
+ * would one by one, but with one call per inventory object per step of the walk, carrying every
+ * order's line for that object. Each order is answered on its own: one order's shortage, or a failure
+ * of its hold, never fails another's. An object that cannot be reached fails the lines it was asked
+ * for (those orders answer `unavailable`), and the others go on. A batch of one is `holdCart` itself.
+ */
+export async function holdCarts(env: Env, carts: CartRequest[]): Promise<CartReservation[]> {
+  if (carts.length === 1) {
+    const [cart] = carts as [CartRequest];
+    return [await holdCart(env, cart.orderId, cart.lines, cart.expiresAtMs)];
+  }
+  const walks: LineWalk[] = carts.flatMap((cart, index) =>
+    cart.lines.map((line) => ({
+      cart: index,
+      line,
+      start: line.buckets === 1 ? 0 : hash(cart.orderId) % line.buckets,
+      step: 0,
+      remaining: line.quantity,
+      held: [],
+      touched: [],
+      availableElsewhere: 0,
+      expiresAt: new Date(cart.expiresAtMs).toISOString(),
+      done: false,
+      short: false,
+      failed: undefined,
+    })),
+  );
+  // Each round asks every object once, for every line whose walk is at it; a split SKU's line that
+  // is still short walks on to its next bucket in the next round.
+  while (walks.some((walk) => !walk.done)) {
+    const byObject = new Map<string, { sku: string; bucket: number; walks: LineWalk[] }>();
+    for (const walk of walks) {
+      if (walk.done) continue;
+      const bucket = (walk.start + walk.step) % walk.line.buckets;
+      const name = bucketName(walk.line.sku, bucket);
+      const group = byObject.get(name) ?? { sku: walk.line.sku, bucket, walks: [] };
+      group.walks.push(walk);
+      byObject.set(name, group);
+    }
+    await Promise.all(
+      [...byObject.values()].map(async ({ sku, bucket, walks: asked }) => {
+        const holds = asked.map((walk): BatchHold => {
+          const cart = carts[walk.cart] as CartRequest;
+          const args = {
+            orderId: cart.orderId,
+            quantity: walk.remaining,
+            expiresAtMs: cart.expiresAtMs,
+            ...(walk.line.buckets > 1 ? { partial: true } : {}),
+          };
+          const allowance = walk.line.allowance;
+          return allowance
+            ? {
+                args,
+                within: { name: sku, allowance: allowance.limit.max, version: allowance.version ?? 0 },
+              }
+            : { args };
+        });
+        for (const walk of asked) walk.touched.push(bucket);
+        let answers: BatchReserveResult[];
+        try {
+          answers = await reserveAt(bucketObject(env, sku, bucket), holds);
+        } catch (error) {
+          for (const walk of asked) Object.assign(walk, { done: true, failed: error });
+          return;
+        }
+        for (const [i, walk] of asked.entries()) takeAnswer(walk, bucket, answers[i]);
+      }),
+    );
+  }
+  return Promise.all(
+    carts.map((cart, index) =>
+      decideCart(
+        env,
+        cart,
+        walks.filter((w) => w.cart === index),
+      ),
+    ),
+  );
+}
+
+/** One hold alone is the plain call (as a checkout alone makes it); more go in one `reserveMany`. */
+async function reserveAt(
+  object: ReturnType<typeof bucketObject>,
+  holds: BatchHold[],
+): Promise<BatchReserveResult[]> {
+  if (holds.length === 1) {
+    const [{ args, within }] = holds as [BatchHold];
+    return [
+      within
+        ? await object.reserveWithin(args, within.name, within.allowance, within.version ?? 0)
+        : await object.reserve(args),
+    ];
+  }
+  const answers = await object.reserveMany(holds);
+  if (answers.length !== holds.length) throw new Error("inventory object refused the batch of holds");
+  return answers;
+}
+
+/** What one object's answer means for one line's walk. */
+function takeAnswer(walk: LineWalk, bucket: number, answer: BatchReserveResult | undefined) {
+  if (!answer || (!answer.ok && (answer.error === "unavailable" || answer.error === "invalid_argument"))) {
+    const detail = answer && !answer.ok && "detail" in answer ? answer.detail : "no answer";
+    Object.assign(walk, { done: true, failed: new Error(`inventory object failed the hold: ${detail}`) });
+    return;
+  }
+  const available = "available" in answer ? answer.available : 0;
+  if (walk.line.buckets === 1) {
+    walk.done = true;
+    if (!answer.ok) {
+      walk.short = true;
+      walk.availableElsewhere = available;
+      return;
+    }
+    walk.held.push({ bucket, quantity: answer.quantity });
+    walk.remaining = 0;
+    walk.expiresAt = answer.expiresAt;
+    return;
+  }
+  walk.availableElsewhere += available;
+  if (answer.ok && answer.quantity > 0) {
+    walk.held.push({ bucket, quantity: answer.quantity });
+    walk.remaining -= answer.quantity;
+    if (answer.expiresAt < walk.expiresAt) walk.expiresAt = answer.expiresAt;
+  }
+  walk.step++;
+  if (walk.remaining <= 0) walk.done = true;
+  else if (walk.step >= walk.line.buckets) Object.assign(walk, { done: true, short: true });
+}
+
+/** A cart's reservation from its lines' walks; a failed one gives back all it touched, as holdCart does. */
+async function decideCart(env: Env, cart: CartRequest, walks: LineWalk[]): Promise<CartReservation> {
+  const failed = walks.find((walk) => walk.failed !== undefined);
+  if (!failed && walks.every((walk) => !walk.short)) {
+    const holds = walks.map(({ line, held, expiresAt }): SkuHold => {
+      const quantity = held.reduce((sum, { quantity: q }) => sum + q, 0);
+      return {
+        sku: line.sku,
+        quantity,
+        expiresAt,
+        buckets: held,
+        ...(line.allowance ? { allowance: line.allowance.kind } : {}),
+      };
+    });
+    const expiresAt =
+      holds.map((hold) => hold.expiresAt).sort()[0] ?? new Date(cart.expiresAtMs).toISOString();
+    return { ok: true, holds, expiresAt };
+  }
+  const touchedLines = walks.map(({ line, touched, failed: why }) => ({
+    sku: line.sku,
+    buckets: why === undefined ? touched : everyBucket(line.buckets),
+  }));
+  const leftovers = !(await releaseBuckets(env, cart.orderId, touchedLines));
+  if (failed) return { ok: false, unavailable: true, cause: failed.failed, leftovers };
+  const short: ShortSku[] = [];
+  const overAllowance: OverAllowance[] = [];
+  for (const walk of walks) {
+    if (!walk.short) continue;
+    const got = walk.line.quantity - walk.remaining;
+    const outcome = {
+      ...requested(walk.line),
+      available: walk.line.buckets === 1 ? walk.availableElsewhere : got + walk.availableElsewhere,
+    };
+    if (walk.line.allowance) {
+      overAllowance.push({
+        line: { ...walk.line, allowance: walk.line.allowance },
+        available: outcome.available,
+      });
+    } else short.push(outcome);
+  }
   return { ok: false, short, overAllowance, leftovers };
 }
 
