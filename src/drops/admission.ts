@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { base64url, fromBase64url, hex } from "../shared/crypto";
+import { base64url, fromBase64url, hex, hmacKey } from "../shared/crypto";
 
 /**
  * A drop's queue tickets and admission passes: signed at the edge (HMAC-SHA256 with
@@ -37,31 +37,11 @@ export const Pass = z
 export type Pass = z.infer<typeof Pass>;
 
 const encoder = new TextEncoder();
-/**
- * The imported key per secret. Only the settled key is kept across requests, never the import's
- * promise: workerd ties a promise to the request that made it and drops what another request queued
- * on it once the first ends.
- */
-const keys = new Map<string, CryptoKey>();
-
-async function keyFor(secret: string): Promise<CryptoKey> {
-  const known = keys.get(secret);
-  if (known) return known;
-  const key = await crypto.subtle.importKey(
-    "raw",
-    encoder.encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign", "verify"],
-  );
-  keys.set(secret, key);
-  return key;
-}
 
 /** `<base64url JSON>.<base64url HMAC>`. */
 export async function sign(secret: string, value: Ticket | Pass): Promise<string> {
   const body = base64url(encoder.encode(JSON.stringify(value)));
-  const mac = await crypto.subtle.sign("HMAC", await keyFor(secret), encoder.encode(body));
+  const mac = await crypto.subtle.sign("HMAC", await hmacKey(secret), encoder.encode(body));
   return `${body}.${base64url(new Uint8Array(mac))}`;
 }
 
@@ -76,7 +56,7 @@ export async function verify<T extends z.ZodType>(
   try {
     const valid = await crypto.subtle.verify(
       "HMAC",
-      await keyFor(secret),
+      await hmacKey(secret),
       fromBase64url(mac),
       encoder.encode(body),
     );
@@ -90,7 +70,7 @@ export async function verify<T extends z.ZodType>(
 
 /** HMAC-SHA256 of `text` under the admission secret, hex: a keyed hash nobody else can compute. */
 export async function keyedHash(secret: string, text: string): Promise<string> {
-  return hex(await crypto.subtle.sign("HMAC", await keyFor(secret), encoder.encode(text)));
+  return hex(await crypto.subtle.sign("HMAC", await hmacKey(secret), encoder.encode(text)));
 }
 
 /** A customer's draw for a drop's prequeue: uniform in [0, 1), the same every time they join. */

@@ -1,4 +1,5 @@
 import { settings } from "../shared/config";
+import { hmacKey } from "../shared/crypto";
 import { ulid } from "../shared/ids";
 
 /**
@@ -15,28 +16,6 @@ import { ulid } from "../shared/ids";
 const UNKEYED = "unkeyed";
 
 const encoder = new TextEncoder();
-/**
- * One HMAC key per secret (a current and a previous one at most), kept once imported. Only the key
- * is kept, never the import's promise: a promise one request made and another awaits is tied to the
- * first, and workerd drops what was queued on it when that request ends ("IoContext dropped queued
- * cross-context actions"), so the second could wait for nothing. Two first requests at once each
- * import it; either key serves.
- */
-const hmacKeys = new Map<string, CryptoKey>();
-
-async function hmacKey(secret: string): Promise<CryptoKey> {
-  const known = hmacKeys.get(secret);
-  if (known) return known;
-  const key = await crypto.subtle.importKey(
-    "raw",
-    encoder.encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  hmacKeys.set(secret, key);
-  return key;
-}
 
 async function shardUnder(secret: string | undefined, keyHash: string, shards: number): Promise<number> {
   if (!secret || secret === UNKEYED) return Number.parseInt(keyHash.slice(0, 8), 16) % shards;

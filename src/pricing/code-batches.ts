@@ -1,4 +1,4 @@
-import { base64url, fromBase64url } from "../shared/crypto";
+import { base64url, hmacKey } from "../shared/crypto";
 
 /**
  * Batches of single-use codes (10,000 codes for an influencer campaign, each usable once), kept as one
@@ -45,24 +45,6 @@ function indexOf(text: string): number {
 /** A new batch key: 256 random bits. */
 export const newBatchKey = () => base64url(crypto.getRandomValues(new Uint8Array(32)));
 
-/** Imported keys, by their text: a CryptoKey holds no I/O, so one import serves every request. */
-const imported = new Map<string, CryptoKey>();
-
-async function keyOf(text: string): Promise<CryptoKey> {
-  const known = imported.get(text);
-  if (known) return known;
-  const key = await crypto.subtle.importKey(
-    "raw",
-    fromBase64url(text),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  if (imported.size > 1_000) imported.clear();
-  imported.set(text, key);
-  return key;
-}
-
 async function macOf(key: CryptoKey, prefix: string, index: number): Promise<string> {
   const signed = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`${prefix}|${index}`));
   return base32(new Uint8Array(signed), MAC_CHARS);
@@ -75,7 +57,7 @@ export async function batchCodes(
   from: number,
   to: number,
 ): Promise<string[]> {
-  const key = await keyOf(keyText);
+  const key = await hmacKey(keyText, { raw: true });
   const codes: string[] = [];
   for (let index = from; index < to; index++) {
     codes.push(`${prefix}-${indexText(index)}${await macOf(key, prefix, index)}`);
@@ -100,7 +82,7 @@ export async function isBatchCode(
   const tail = code.slice(prefix.length + 1);
   const index = indexOf(tail.slice(0, INDEX_CHARS));
   if (index >= count) return false;
-  const expected = await macOf(await keyOf(keyText), prefix, index);
+  const expected = await macOf(await hmacKey(keyText, { raw: true }), prefix, index);
   // Compared in full whatever differs first: the MAC is a secret until the code is handed out.
   let differs = 0;
   const given = tail.slice(INDEX_CHARS);

@@ -29,3 +29,29 @@ export function base64url(bytes: Uint8Array): string {
     .replaceAll("/", "_")
     .replaceAll("=", "");
 }
+
+/**
+ * The HMAC-SHA-256 key of a secret (text, or raw bytes as base64url with `raw`), imported once per
+ * isolate. Only the settled key is kept across requests, never the import's promise: workerd ties a
+ * promise to the request that made it and drops what another request queued on it once the first
+ * ends ("IoContext dropped queued cross-context actions"). Two first requests at once each import it;
+ * either key serves. At most MAX_KEYS are kept (every secret a shop has, and each code batch's key).
+ */
+const hmacKeys = new Map<string, CryptoKey>();
+const MAX_KEYS = 1_000;
+
+export async function hmacKey(secret: string, { raw = false } = {}): Promise<CryptoKey> {
+  const id = `${raw ? "raw" : "text"}:${secret}`;
+  const known = hmacKeys.get(id);
+  if (known) return known;
+  const key = await crypto.subtle.importKey(
+    "raw",
+    raw ? fromBase64url(secret) : encoder.encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign", "verify"],
+  );
+  if (hmacKeys.size >= MAX_KEYS) hmacKeys.clear();
+  hmacKeys.set(id, key);
+  return key;
+}

@@ -1,4 +1,5 @@
 import type { OrderEvent } from "../orders/protocol";
+import { hmacKey } from "../shared/crypto";
 import type { DeliveryTarget } from "./endpoints.do";
 
 /**
@@ -20,14 +21,7 @@ const MAX_DELAY_SECONDS = 43_200;
 const encoder = new TextEncoder();
 
 async function hmacHex(secret: string, payload: string): Promise<string> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    encoder.encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(payload));
+  const mac = await crypto.subtle.sign("HMAC", await hmacKey(secret), encoder.encode(payload));
   return Array.from(new Uint8Array(mac), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
