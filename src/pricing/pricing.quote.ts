@@ -1,3 +1,4 @@
+import type { PricedSku } from "../catalog/catalog.service";
 import type { Scope } from "../http/scope";
 import { type AllowanceLine, codeUseLine, type LimitLine } from "../inventory/allowances";
 import type { Problem } from "../shared/errors";
@@ -23,6 +24,18 @@ export type CartPricing = {
   shippingMethod?: { id: string; name: string };
   discountCode?: string;
 };
+
+/** A cart line as the pricing maths takes it, from the catalog's pricing of its SKU. */
+export function pricingLine(sku: PricedSku, quantity: number): PricingLine {
+  return {
+    sku: sku.sku,
+    productId: sku.productId,
+    category: sku.category,
+    quantity,
+    unitPrice: sku.price.amount,
+    ships: sku.requiresShipping,
+  };
+}
 
 export type CartToPrice = {
   lines: PricingLine[];

@@ -5,7 +5,7 @@ import { scopeOf } from "../http/scope";
 import { AppError } from "../shared/errors";
 import { Money } from "../shared/money";
 import { problems } from "../shared/problem";
-import { shippingOptions } from "./pricing.quote";
+import { pricingLine, shippingOptions } from "./pricing.quote";
 
 /** `SKU:quantity` pairs, comma separated (`TEE-M:2,MUG:1`): the cart the methods are priced for. */
 const CartItems = z
@@ -85,18 +85,7 @@ export const pricingRoutes = createRouter().openapi(methodsRoute, async (c) => {
   }
   const lines = query.items.flatMap((item) => {
     const sku = priced.get(item.sku);
-    return sku
-      ? [
-          {
-            sku: item.sku,
-            productId: sku.productId,
-            category: sku.category,
-            quantity: item.quantity,
-            unitPrice: sku.price.amount,
-            ships: sku.requiresShipping,
-          },
-        ]
-      : [];
+    return sku ? [pricingLine(sku, item.quantity)] : [];
   });
   const currencies = new Set([...priced.values()].map((sku) => sku.price.currency));
   if (currencies.size > 1) {

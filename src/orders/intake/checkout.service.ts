@@ -15,7 +15,7 @@ import {
   remembersAnySoldOut,
   remembersSoldOut,
 } from "../../inventory/inventory.holds";
-import { type Quote, quoteCart } from "../../pricing/pricing.quote";
+import { pricingLine, type Quote, quoteCart } from "../../pricing/pricing.quote";
 import { paymentMode, settings } from "../../shared/config";
 import { AppError, type Problem, problemResponse } from "../../shared/errors";
 import type { IntakeAnswer, KeyAnswer, StoredResponse } from "../protocol";
@@ -112,14 +112,7 @@ async function decideAtEdge(
 function quoteCheckout(scope: Scope, request: CheckoutRequest, priced: Priced) {
   const address = request.shippingAddress;
   return quoteCart(scope, {
-    lines: priced.map(({ line, priced: sku }) => ({
-      sku: line.sku,
-      productId: sku.productId,
-      category: sku.category,
-      quantity: line.quantity,
-      unitPrice: sku.price.amount,
-      ships: sku.requiresShipping,
-    })),
+    lines: priced.map(({ line, priced: sku }) => pricingLine(sku, line.quantity)),
     currency: priced[0]?.priced.price.currency ?? "USD",
     place: address ? { country: address.country, region: address.region } : null,
     method: request.shipping?.method,
