@@ -86,6 +86,16 @@ function termsOf(data) {
   return Object.fromEntries(Object.entries(entries).filter(([, v]) => v !== "" && v !== undefined));
 }
 
+/**
+ * A code for "some products" naming none would apply to nothing, which the API takes as asked: the
+ * screen asks for the ids first, beside the field, as the API names its own refusals.
+ */
+function scopeProblem(data) {
+  if (String(data.get("scope")) === "cart" || listOf(data.get("ids")).length > 0) return null;
+  const message = "Name at least one product or category id, or choose the whole cart";
+  return { message, problem: { errors: [{ path: "appliesTo.products", message }] } };
+}
+
 /** The inputs of the terms; each carries the API path its problems come back under. */
 const at = (path, node) => {
   node.dataset.path = path;
@@ -134,6 +144,11 @@ function createPanel(reload) {
       onsubmit: async (event) => {
         event.preventDefault();
         const data = new FormData(event.target);
+        const missing = scopeProblem(data);
+        if (missing) {
+          fieldErrors(form, missing);
+          return result.fail(missing);
+        }
         const body = {
           code: String(data.get("code")).trim(),
           ...termsOf(data),
@@ -183,6 +198,11 @@ function batchPanel(reload) {
       onsubmit: async (event) => {
         event.preventDefault();
         const data = new FormData(event.target);
+        const missing = scopeProblem(data);
+        if (missing) {
+          fieldErrors(form, missing);
+          return result.fail(missing);
+        }
         const body = {
           prefix: String(data.get("prefix")).trim(),
           count: whole(data.get("count")),

@@ -151,6 +151,37 @@ describe("discount codes and pricing from /admin", () => {
       await ops.getByTestId("codes-table").locator("tr", { hasText: prefix }).textContent(),
       /3 codes.*\$2\.50 per order/,
     );
+
+    // "Some products" naming none is asked for before anything is sent.
+    const form2 = ops.getByTestId("code-form");
+    await form2.getByTestId("code-code").fill(`NONE${run}`);
+    await form2.getByTestId("code-value").fill("5");
+    await form2.getByLabel("Applies to").selectOption("products");
+    await form2.getByTestId("code-create").click();
+    await ops.locator('[data-testid=field-error][data-for="appliesTo.products"]').waitFor();
+    assert.equal(
+      (
+        await fetch(`${BASE}/v1/admin/discounts/NONE${run}`, {
+          headers: { Authorization: `Bearer ${ADMIN}` },
+        })
+      ).status,
+      404,
+    );
+
+    // Past a page of 50, the rest follow on "More codes", in code order.
+    for (let i = 0; i < 50; i++) {
+      await adminCall("POST", "/v1/admin/discounts", {
+        code: `PAGE${run}${String(i).padStart(2, "0")}`,
+        kind: "free_shipping",
+      });
+    }
+    await ops.reload();
+    const listed = ops.getByTestId("codes-table").locator("tbody tr");
+    await listed.first().waitFor();
+    assert.equal(await listed.count(), 50);
+    await ops.getByTestId("codes-more").click();
+    await until("the next page", async () => (await listed.count()) === 52);
+    assert.equal(await ops.getByTestId("codes-more").count(), 0);
     await ops.shot();
   });
 
