@@ -121,6 +121,7 @@ describe("discount codes and pricing from /admin", () => {
       /Saved/.test((await ops.getByTestId("discount-outcome").textContent()) ?? ""),
     );
     assert.equal(await ops.locator('[data-fact="Cap"]').textContent(), "5");
+    await ops.screenshot({ path: "test/screenshots/admin-discount-code.png", fullPage: true });
     assert.match(await ops.locator('[data-fact="Uses"]').textContent(), /1 used · 4 left/);
     assert.doesNotMatch(await ops.locator("main").textContent(), /\bnull\b|undefined/);
     await ops.getByTestId("edit-per-customer").fill("");
@@ -210,6 +211,7 @@ describe("discount codes and pricing from /admin", () => {
     // Three decimals are refused, beside the rate; nothing is saved.
     await ops.getByTestId("pricing-save").click();
     await ops.locator('[data-testid=field-error][data-for="taxRates.0.rate"]').waitFor();
+    await ops.screenshot({ path: "test/screenshots/admin-pricing-form.png", fullPage: true });
     assert.equal((await adminCall("GET", "/v1/admin/pricing")).version, 0);
 
     await ops.getByTestId("tax-rate").fill("7.25");
