@@ -14,6 +14,9 @@ const PAGES = [
   "/admin/products",
   "/admin/emails",
   "/admin/emails/anything",
+  "/admin/discounts",
+  "/admin/discounts/SPRING15",
+  "/admin/pricing",
 ];
 
 function directives(policy: string | null): Map<string, string[]> {

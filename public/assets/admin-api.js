@@ -73,6 +73,8 @@ export function nav() {
     link("/admin/fulfillments", "Fulfilment CSV"),
     link("/admin/products", "Products"),
     link("/admin/emails", "Emails"),
+    link("/admin/discounts", "Discount codes"),
+    link("/admin/pricing", "Tax & shipping"),
   );
 }
 
@@ -127,9 +129,8 @@ export function field(label, attributes) {
   return el("label", { class: "field", for: id }, el("span", {}, label), el("input", { id, ...attributes }));
 }
 
-/** A labelled select of [value, text] pairs. */
-export function choice(label, name, options, selected = "") {
-  const id = `f-${name}`;
+/** A labelled select of [value, text] pairs; `id` where one screen has two selects of one name. */
+export function choice(label, name, options, selected = "", id = `f-${name}`) {
   return el(
     "label",
     { class: "field", for: id },
@@ -174,3 +175,56 @@ export function scrollTable(caption, head, rows, testid) {
     ),
   );
 }
+
+/**
+ * Shows each of the API's field problems under the input it names: the element whose `data-path` is
+ * the problem's path, else the nearest one above it (`zones.0.methods.1.rate.amount` falls back to
+ * `zones.0.methods.1`). What no element names stays in the outcome line, which lists every problem.
+ */
+export function fieldErrors(form, error) {
+  for (const old of form.querySelectorAll(".field-error")) old.remove();
+  for (const problem of error?.problem?.errors ?? []) {
+    const parts = String(problem.path ?? "").split(".");
+    let target = null;
+    while (parts.length > 0 && !target) {
+      target = form.querySelector(`[data-path="${CSS.escape(parts.join("."))}"]`);
+      parts.pop();
+    }
+    if (!target) continue;
+    target.after(
+      el(
+        "small",
+        { class: "field-error", role: "alert", "data-testid": "field-error", "data-for": problem.path },
+        problem.message ?? "",
+      ),
+    );
+  }
+}
+
+/** Downloads a file of the admin API (a CSV) with the tab's token, under the name the API gives it. */
+export async function download(path, fallbackName) {
+  const response = await api("GET", path, { as: "response" });
+  const name =
+    /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") ?? "")?.[1] ?? fallbackName;
+  const url = URL.createObjectURL(await response.blob());
+  const link = el("a", { href: url, download: name, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  return name;
+}
+
+/** A datetime-local value (the operator's zone) from ISO, and back ("" when empty). */
+export const localInput = (iso) => {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+};
+export const isoOf = (local) => (local ? new Date(local).toISOString() : "");
+
+/** An amount typed in major units (12.50) as minor units (1250); "" stays "" and nonsense stays NaN. */
+export const minor = (typed) => {
+  const text = String(typed ?? "").trim();
+  return text === "" ? "" : Math.round(Number(text) * 100);
+};

@@ -1,6 +1,6 @@
 // /admin/fulfillments: ship many orders from a CSV (every row checked in a dry run before anything
 // is written, then applied; both show each row's outcome), and the export a warehouse picks from.
-import { api, choice, field, nav, outcome, scrollTable } from "./admin-api.js";
+import { api, choice, download, field, nav, outcome, scrollTable } from "./admin-api.js";
 import { app, el } from "./ui.js";
 
 const HEADER = "order_id,lines,carrier,tracking_number,tracking_url";
@@ -130,15 +130,7 @@ function exportPanel() {
           query.set(name, name === "since" ? new Date(String(value)).toISOString() : String(value));
         }
         try {
-          const response = await api("GET", `/v1/admin/orders/export?${query}`, { as: "response" });
-          const name =
-            /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") ?? "")?.[1] ?? "orders.csv";
-          const url = URL.createObjectURL(await response.blob());
-          const link = el("a", { href: url, download: name, hidden: true });
-          document.body.append(link);
-          link.click();
-          link.remove();
-          setTimeout(() => URL.revokeObjectURL(url), 10_000);
+          const name = await download(`/v1/admin/orders/export?${query}`, "orders.csv");
           result.show(`Downloaded ${name}.`);
         } catch (error) {
           result.fail(error);

@@ -44,9 +44,15 @@ function summary(order) {
       ["Customer", [order.customer.name, order.customer.email].filter(Boolean).join(" · ")],
       ["Created", when(order.createdAt)],
       ["Subtotal", money(t?.subtotal)],
-      ["Discount", money(t?.discount)],
-      ["Shipping", money(t?.shipping)],
-      ["Tax", money(t?.tax)],
+      [
+        "Discount",
+        order.discountCode ? `${money(t?.discount)} · code ${order.discountCode}` : money(t?.discount),
+      ],
+      [
+        "Shipping",
+        order.shippingMethod ? `${money(t?.shipping)} · ${order.shippingMethod.name}` : money(t?.shipping),
+      ],
+      ["Tax", t?.taxIncluded ? `${money(t?.tax)} · included in the prices` : money(t?.tax)],
       ["Total", money(order.total)],
       ["Refunded", money(order.payment.refunded)],
       order.payment.dispute

@@ -36,6 +36,22 @@ function query(params) {
   return q;
 }
 
+/**
+ * An order's money as checkout priced it, a cell each: subtotal, discount (with its code), shipping
+ * (with its method), tax (marked when included in the prices) and total.
+ */
+export const totalsCells = (order) => {
+  const t = order.totals ?? {};
+  const discount = t.discount?.amount ? `−${money(t.discount)}` : money(t.discount);
+  return [
+    money(t.subtotal),
+    order.discountCode ? `${discount} (${order.discountCode})` : discount,
+    order.shippingMethod ? `${money(t.shipping)} · ${order.shippingMethod.name}` : money(t.shipping),
+    t.taxIncluded ? `${money(t.tax)} incl.` : money(t.tax),
+    money(order.total),
+  ];
+};
+
 const orderRow = (order) => [
   el("a", { href: `/admin/orders/${encodeURIComponent(order.id)}`, "data-testid": "order-link" }, order.id),
   when(order.createdAt),
@@ -43,7 +59,7 @@ const orderRow = (order) => [
   order.status,
   order.payment.status,
   order.fulfillmentStatus,
-  money(order.total),
+  ...totalsCells(order),
 ];
 
 export async function ordersScreen() {
@@ -90,13 +106,25 @@ export async function ordersScreen() {
           ? el("p", { class: "muted", "data-testid": "no-orders" }, "No order matches.")
           : scrollTable(
               `${items.length} order${items.length === 1 ? "" : "s"}`,
-              ["order", "created", "email", "status", "payment", "fulfilment", "total"],
+              [
+                "order",
+                "created",
+                "email",
+                "status",
+                "payment",
+                "fulfilment",
+                "subtotal",
+                "discount",
+                "shipping",
+                "tax",
+                "total",
+              ],
               items.map(orderRow),
               "orders-table",
             ),
         page.nextCursor
           ? el("button", { type: "button", onclick: () => more(page.nextCursor) }, "More orders")
-          : null,
+          : "",
       );
     } catch (error) {
       results.replaceChildren();

@@ -1,19 +1,12 @@
 // /admin/products: the catalog as the operator keeps it: create a product with its variants, edit
 // it (a drop's start, its limits per order and per customer, its waiting room), archive it, and
 // set or adjust each variant's stock.
-import { api, confirmStep, field, money, nav, outcome, scrollTable } from "./admin-api.js";
+import { api, confirmStep, field, isoOf, localInput, money, nav, outcome, scrollTable } from "./admin-api.js";
 import { stockPanel } from "./admin-stock.js";
 import { app, el } from "./ui.js";
 
 const FIELDS = ["slug", "title", "description", "category", "images", "variants", "requiresShipping"];
 
-/** A datetime-local value (the operator's zone) from ISO, and back. */
-const localInput = (iso) => {
-  if (!iso) return "";
-  const d = new Date(iso);
-  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
-};
-const isoOf = (local) => (local ? new Date(local).toISOString() : undefined);
 const count = (value) => (String(value ?? "").trim() ? Number(value) : undefined);
 
 let rows = 0;

@@ -2,10 +2,13 @@
 // /v1/admin/dashboard), none while the tab is hidden; its charts are ops-charts.js. The screens
 // under /admin/… share its shell and sign-in.
 import { nav, TOKEN_KEY, scrollTable as table } from "./admin-api.js";
+import { discountScreen } from "./admin-discount.js";
+import { discountsScreen } from "./admin-discounts.js";
 import { emailScreen, emailsScreen } from "./admin-emails.js";
 import { fulfillmentsScreen } from "./admin-fulfillments.js";
 import { orderScreen } from "./admin-order.js";
-import { ordersScreen } from "./admin-orders.js";
+import { ordersScreen, totalsCells } from "./admin-orders.js";
+import { pricingScreen } from "./admin-pricing.js";
 import { productsScreen } from "./admin-products.js";
 import { lineChart, stockChart, time, ZONE } from "./ops-charts.js";
 import { app, el, notice } from "./ui.js";
@@ -13,8 +16,6 @@ import { app, el, notice } from "./ui.js";
 const WATCH_KEY = "stampede.watchedSkus";
 const REFRESH_MS = 5000;
 const MINUTES = 5;
-const money = ({ amount, currency }) =>
-  new Intl.NumberFormat(undefined, { style: "currency", currency }).format(amount / 100);
 
 /** Replaces the page's content; parts that are null are left out. */
 const show = (...parts) =>
@@ -247,13 +248,24 @@ function render(data) {
       : []),
     table(
       "Recent orders",
-      ["order", "status", "payment", "attempts", "total", `created (${ZONE})`],
+      [
+        "order",
+        "status",
+        "payment",
+        "attempts",
+        "subtotal",
+        "discount",
+        "shipping",
+        "tax",
+        "total",
+        `created (${ZONE})`,
+      ],
       (data.recentOrders ?? []).map((o) => [
         o.id,
         o.status,
         o.payment.dispute ? `${o.payment.status} · disputed (${o.payment.dispute.status})` : o.payment.status,
         o.payment.attempts,
-        money(o.total),
+        ...totalsCells(o),
         time(o.createdAt),
       ]),
       "ops-orders",
@@ -296,6 +308,8 @@ function screen(path) {
   if (name === "emails") return id ? () => emailScreen(id) : emailsScreen;
   if (name === "fulfillments") return fulfillmentsScreen;
   if (name === "products") return productsScreen;
+  if (name === "discounts") return id ? () => discountScreen(id) : discountsScreen;
+  if (name === "pricing") return pricingScreen;
   return null;
 }
 

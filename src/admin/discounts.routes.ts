@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../http/router";
 import { scopeOf } from "../http/scope";
 import { batchCodes } from "../pricing/code-batches";
+import { DiscountUsage, usageOf } from "../pricing/discount-usage";
 import { BatchInput, CodeText, Discount, DiscountInput, DiscountPatch } from "../pricing/discounts";
 import {
   createBatch,
@@ -110,6 +111,22 @@ const codesRoute = createRoute({
   },
 });
 
+const usageRoute = createRoute({
+  method: "get",
+  path: "/discounts/{code}/usage",
+  operationId: "getDiscountUsage",
+  tags: ["Admin"],
+  summary: "What a code (or a batch, by its prefix) brought in: orders by status, revenue, discount given",
+  description:
+    "Counted from D1's orders, a few seconds behind checkout, from the code's creation on. Revenue, discount given and refunds are those of the paid orders, per currency.",
+  security,
+  request: { params: CodeParams },
+  responses: {
+    200: { description: "The code's usage", content: { "application/json": { schema: DiscountUsage } } },
+    ...problems(authProblem, { status: 404, description: "No such code (code discount_not_found)" }),
+  },
+});
+
 const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: CodeText.optional().openapi({ description: "nextCursor of the page before" }),
@@ -171,6 +188,13 @@ export const adminDiscountRoutes = createRouter()
         "Cache-Control": "no-store",
       },
     });
+  })
+  .openapi(usageRoute, async (c) => {
+    const { code } = c.req.valid("param");
+    const found = await findDiscount(c.env, code);
+    if (!found) throw new AppError("discount_not_found", { detail: `No discount code ${code}` });
+    c.header("Cache-Control", "no-store");
+    return c.json(await usageOf(c.env, found), 200);
   })
   .openapi(createDiscountRoute, async (c) => {
     const created = await createDiscount(scopeOf(c), c.req.valid("json"));

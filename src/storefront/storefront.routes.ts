@@ -39,6 +39,9 @@ export const storefrontRoutes = new Hono<AppEnv>()
   .get("/admin/products", page("admin"))
   .get("/admin/emails", page("admin"))
   .get("/admin/emails/:id", page("admin"))
+  .get("/admin/discounts", page("admin"))
+  .get("/admin/discounts/:code", page("admin"))
+  .get("/admin/pricing", page("admin"))
   // A product's own picture, drawn from its slug (the demo catalog's, and any product without one).
   .get("/images/products/:file", (c) => {
     const file = c.req.param("file");

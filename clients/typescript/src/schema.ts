@@ -379,6 +379,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/discounts/{code}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What a code (or a batch, by its prefix) brought in: orders by status, revenue, discount given
+         * @description Counted from D1's orders, a few seconds behind checkout, from the code's creation on. Revenue, discount given and refunds are those of the paid orders, per currency.
+         */
+        get: operations["getDiscountUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/discounts": {
         parameters: {
             query?: never;
@@ -1380,6 +1400,28 @@ export interface components {
             /** Format: date-time */
             endsAt?: string;
             minSubtotal?: components["schemas"]["Money"];
+        };
+        DiscountUsage: {
+            code: string;
+            /** @description When the code was made: orders from then on are counted */
+            since: string;
+            /** @description Orders carrying the code, by status */
+            orders: {
+                pending_payment: number;
+                paid: number;
+                payment_failed: number;
+                cancelled: number;
+            };
+            /** @description A batch: its codes on a paid order */
+            codesUsed?: number;
+            /** @description Paid orders' money, one entry per currency they were charged in */
+            byCurrency: {
+                currency: string;
+                paidOrders: number;
+                revenue: components["schemas"]["Money"] & unknown;
+                discountGiven: components["schemas"]["Money"] & unknown;
+                refunded: components["schemas"]["Money"] & unknown;
+            }[];
         };
         DiscountInput: {
             /** @example SPRING15 */
@@ -3106,6 +3148,46 @@ export interface operations {
                 };
             };
             /** @description No batch with this prefix (code discount_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDiscountUsage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The code's usage */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiscountUsage"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such code (code discount_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
