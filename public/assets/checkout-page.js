@@ -17,9 +17,11 @@ export function cartPage() {
   }
   const total = lines.reduce((sum, line) => sum + line.quantity * line.price.amount, 0);
   // With Stripe, the card form is told the total to confirm as it changes.
-  pricing = pricingPanel(lines, {
+  const panel = pricingPanel(lines, {
     onTotal: (amount) => cardForm?.elements.update({ amount: amount.amount }),
+    code: pricing?.code(),
   });
+  pricing = panel;
   const rows = lines.map((line, index) =>
     el(
       "li",
@@ -34,7 +36,10 @@ export function cartPage() {
         value: line.quantity,
         onchange: (event) => {
           const next = cart.lines();
-          next[index].quantity = Math.max(1, Math.min(10, Number(event.target.value) || 1));
+          const quantity = Math.max(1, Math.min(10, Number(event.target.value) || 1));
+          // The input leaving the page as it is drawn again fires change once more: nothing changed.
+          if (next[index].quantity === quantity) return;
+          next[index].quantity = quantity;
           cart.save(next);
           cartPage();
         },
@@ -77,7 +82,7 @@ export function cartPage() {
     ),
   );
   render(el("h1", {}, "Your cart"), el("ul", { class: "lines" }, rows), form);
-  pricing.watch(form);
+  panel.watch(form);
 }
 
 /** The code, shipping choice and totals of the cart shown (see checkout-pricing.js). */

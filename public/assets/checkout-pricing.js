@@ -17,7 +17,7 @@ const REASONS = {
 };
 
 /** The buyer's sentence for a problem about a code, or null when the problem is about something else. */
-export function codeProblem(problem) {
+function codeProblem(problem) {
   if (problem?.code === "discount_not_applicable") {
     return REASONS[problem.discount?.reason] ?? "This code can't be used on this order.";
   }
@@ -40,10 +40,11 @@ const row = (label, testid) => {
  * address's country and region; `order()` is what the checkout body adds; `refused(problem)` takes a
  * checkout's refusal of the code (it is dropped, and the totals priced again without it).
  */
-export function pricingPanel(lines, { onTotal = () => {} } = {}) {
+export function pricingPanel(lines, { onTotal = () => {}, code = null } = {}) {
   const ships = lines.some((line) => line.ships !== false);
   const currency = lines[0].price.currency;
-  const state = { place: null, methods: [], method: null, code: null, quote: null };
+  // A code carried over from the cart before it changed counts as applied until it is priced again.
+  const state = { place: null, methods: [], method: null, code, quote: null };
   let asked = 0;
   let placeAsked = 0;
 
@@ -337,6 +338,11 @@ export function pricingPanel(lines, { onTotal = () => {} } = {}) {
     };
     form.elements.namedItem("country")?.addEventListener("input", read);
     form.elements.namedItem("region")?.addEventListener("input", read);
+    // A code applied before the cart changed is applied again to the new cart.
+    if (code) {
+      codeInput.value = code;
+      return apply();
+    }
     // The first totals, before anything is typed: the lines, at the shop's current prices.
     subtotal.value.textContent = money({
       amount: lines.reduce((sum, line) => sum + line.quantity * line.price.amount, 0),
@@ -364,6 +370,8 @@ export function pricingPanel(lines, { onTotal = () => {} } = {}) {
       refresh();
       return why;
     },
+    /** The code applied, to apply again when the cart changes. */
+    code: () => state.code,
     /** The total the page shows (minor units), or null while it is not known. */
     shownTotal: () => (total.value.dataset.amount ? Number(total.value.dataset.amount) : null),
   };

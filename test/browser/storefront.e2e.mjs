@@ -632,7 +632,14 @@ describe("pricing at checkout", () => {
     assert.equal(await page.getByTestId("shipping-methods").isVisible(), false);
     assert.equal(await page.getByTestId("summary-shipping").isVisible(), false);
     assert.equal(await page.getByTestId("shipping-note").textContent(), "");
-    assert.ok(await page.getByLabel("Discount code").isVisible());
+    // A code applied stays applied when the cart changes, priced again for the new cart.
+    await page.getByLabel("Discount code").fill(code);
+    await page.getByTestId("apply-code").click();
+    await page.getByTestId("discount-answer").filter({ hasText: "$5.00 off" }).waitFor();
+    await page.getByLabel("Quantity of Gift Card (25)").fill("2");
+    await page.getByLabel("Quantity of Gift Card (25)").dispatchEvent("change");
+    await page.getByTestId("discount-answer").filter({ hasText: "$10.00 off" }).waitFor();
+    await page.getByTestId("summary-total").filter({ hasText: "$40.00" }).waitFor();
     const width = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
     assert.equal(width[0], width[1], "nothing wider than the screen");
     await page.shot();

@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   type Accepted,
@@ -261,5 +262,22 @@ describe("quotes", () => {
     const response = await quote(body, { DB: brokenD1 });
     expect(response.status).toBe(200);
     expect((await response.json<QuoteBody>()).totals).toEqual(healthy.totals);
+  });
+
+  it("answer 503 with Retry-After when neither KV nor D1 can be read", async () => {
+    const sku = await stockedSku(3);
+    // A change makes this isolate forget the settings it remembered.
+    await useSettings(usShop);
+    const brokenKv = new Proxy(env.CATALOG, {
+      get(object, property) {
+        if (property === "get") return () => Promise.reject(new Error("KV GET failed: simulated outage"));
+        const value = Reflect.get(object, property);
+        return typeof value === "function" ? value.bind(object) : value;
+      },
+    });
+    const response = await quote({ items: [{ sku, quantity: 1 }] }, { DB: brokenD1, CATALOG: brokenKv });
+    expect(response.status).toBe(503);
+    expect(response.headers.get("Retry-After")).toBeTruthy();
+    expect((await response.json<ProblemBody>()).code).toBe("service_unavailable");
   });
 });
