@@ -47,6 +47,7 @@ export function pricingPanel(lines, { onTotal = () => {}, code = null } = {}) {
   const state = { place: null, methods: [], method: null, code, quote: null };
   let asked = 0;
   let placeAsked = 0;
+  let applying = 0;
 
   const codeInput = el("input", {
     id: "discount-code",
@@ -208,7 +209,13 @@ export function pricingPanel(lines, { onTotal = () => {}, code = null } = {}) {
   async function refresh() {
     const result = await priceWith(state.code);
     if (!result) return;
-    if (result.quote) return show(result.quote);
+    if (result.quote) {
+      show(result.quote);
+      // What the code takes off can change with the cart and the shipping: the answer follows.
+      const applied = appliedText(result.quote);
+      if (state.code && applied && answer.textContent !== applied) tell(applied, "applied");
+      return;
+    }
     const why = codeProblem(result.problem);
     if (why && state.code) {
       tell(`${state.code} was removed: ${why}`, "refused");
@@ -216,6 +223,14 @@ export function pricingPanel(lines, { onTotal = () => {}, code = null } = {}) {
       return refresh();
     }
     unpriced(result.problem);
+  }
+
+  function appliedText(quote) {
+    if (!quote.discountCode) return null;
+    const off = quote.totals.discount;
+    return off.amount > 0
+      ? `Code ${quote.discountCode} applied: ${money(off)} off.`
+      : `Code ${quote.discountCode} applied: its saving shows once shipping is chosen.`;
   }
 
   async function apply() {
@@ -226,19 +241,15 @@ export function pricingPanel(lines, { onTotal = () => {}, code = null } = {}) {
     }
     tell("Checking the code…", "pending");
     applyButton.disabled = true;
+    const run = ++applying;
     const result = await priceWith(typed);
     applyButton.disabled = false;
-    if (!result) return;
+    // The address or method changed meanwhile: asked again, with them (unless a newer apply did).
+    if (!result) return run === applying ? apply() : undefined;
     if (result.quote) {
       state.code = typed;
       show(result.quote);
-      const off = result.quote.totals.discount;
-      tell(
-        off.amount > 0
-          ? `Code ${result.quote.discountCode} applied: ${money(off)} off.`
-          : `Code ${result.quote.discountCode} applied: its saving shows once shipping is chosen.`,
-        "applied",
-      );
+      tell(appliedText(result.quote), "applied");
       codeInput.readOnly = true;
       applyButton.hidden = true;
       removeButton.hidden = false;
