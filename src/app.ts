@@ -27,6 +27,7 @@ import { orderRoutes } from "./orders/orders.routes";
 import { webhookRoutes } from "./orders/payment/stripe-events.routes";
 import { simulatorRoutes } from "./payments/simulator.routes";
 import { pricingRoutes } from "./pricing/pricing.routes";
+import { quoteRoutes } from "./pricing/quotes.routes";
 import { AppError, problemResponse } from "./shared/errors";
 import { ulid } from "./shared/ids";
 import { logEvent } from "./shared/log";
@@ -106,6 +107,7 @@ function buildApp() {
   app.route("/v1", inventoryRoutes);
   app.route("/v1", checkoutRoutes);
   app.route("/v1", pricingRoutes);
+  app.route("/v1", quoteRoutes);
   app.route("/v1", orderRoutes);
   app.route("/v1", webhookRoutes);
   app.route("/v1", simulatorRoutes);

@@ -1,5 +1,6 @@
 // The cart and checkout: the lines, the buyer, the card (the simulator's test cards, or Stripe
 // Elements), and placing the order under one Idempotency-Key per attempt.
+import { pricingPanel } from "./checkout-pricing.js";
 import { dropPass } from "./drop-queue.js";
 import { cart, el, money, ORDERS_KEY, readJson, render, say } from "./ui.js";
 
@@ -15,6 +16,12 @@ export function cartPage() {
     return;
   }
   const total = lines.reduce((sum, line) => sum + line.quantity * line.price.amount, 0);
+  // With Stripe, the card form is told the total to confirm as it changes.
+  const panel = pricingPanel(lines, {
+    onTotal: (amount) => cardForm?.elements.update({ amount: amount.amount }),
+    code: pricing?.code(),
+  });
+  pricing = panel;
   const rows = lines.map((line, index) =>
     el(
       "li",
@@ -29,7 +36,10 @@ export function cartPage() {
         value: line.quantity,
         onchange: (event) => {
           const next = cart.lines();
-          next[index].quantity = Math.max(1, Math.min(10, Number(event.target.value) || 1));
+          const quantity = Math.max(1, Math.min(10, Number(event.target.value) || 1));
+          // The input leaving the page as it is drawn again fires change once more: nothing changed.
+          if (next[index].quantity === quantity) return;
+          next[index].quantity = quantity;
           cart.save(next);
           cartPage();
         },
@@ -63,6 +73,7 @@ export function cartPage() {
       value: dropPass(lines)?.email,
     }),
     ...buyerFields(lines.some((line) => line.ships !== false)),
+    ...pricing.nodes,
     ...paymentFields({ amount: total, currency: lines[0].price.currency }),
     el(
       "button",
@@ -70,13 +81,12 @@ export function cartPage() {
       "Place order",
     ),
   );
-  render(
-    el("h1", {}, "Your cart"),
-    el("ul", { class: "lines" }, rows),
-    el("p", { class: "total" }, "Total ", money({ amount: total, currency: lines[0].price.currency })),
-    form,
-  );
+  render(el("h1", {}, "Your cart"), el("ul", { class: "lines" }, rows), form);
+  panel.watch(form);
 }
+
+/** The code, shipping choice and totals of the cart shown (see checkout-pricing.js). */
+let pricing = null;
 
 const text = (label, name, autocomplete, attributes = {}) => [
   el("label", { for: name }, label),
@@ -164,7 +174,7 @@ function stripeFields(total) {
       // creates the PaymentIntent when the order is paid.
       const elements = stripe.elements({
         mode: "payment",
-        amount: total.amount,
+        amount: pricing?.shownTotal() ?? total.amount,
         currency: total.currency.toLowerCase(),
         paymentMethodCreation: "manual",
         paymentMethodTypes: ["card"],
@@ -246,6 +256,7 @@ async function placeOrder(event) {
     items: cart.lines().map(({ sku, quantity }) => ({ sku, quantity })),
     customer: { email: String(form.get("email")), ...(name ? { name } : {}) },
     ...(address ? { shippingAddress: address } : {}),
+    ...pricing.order(),
     ...(pass ? { admission: { pass: pass.pass } } : {}),
   };
   try {
@@ -287,6 +298,13 @@ async function placeOrder(event) {
         return;
       }
       const problem = await response.json().catch(() => ({}));
+      const codeRefused = pricing.refused(problem);
+      if (codeRefused) {
+        // The code is dropped and the totals shown again without it: pressing again is a new attempt.
+        localStorage.removeItem(ATTEMPT_KEY);
+        say(`${codeRefused} The order was not placed; check the new total and place it again.`, "error");
+        return;
+      }
       if (response.status === 409 && problem.code === "insufficient_stock") {
         const titles = new Map(cart.lines().map((line) => [line.sku, line.title]));
         const names = (problem.skus ?? [])

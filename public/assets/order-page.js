@@ -38,6 +38,46 @@ const httpLink = (url, text) => {
   return text;
 };
 
+/**
+ * What the order came to, as the shop priced it at checkout: subtotal, the code's discount, shipping
+ * (and by what method), tax (included in the prices or added) and the total charged.
+ */
+function totals(current) {
+  const t = current.totals;
+  const rows = [
+    ["Subtotal", money(t.subtotal), "order-subtotal"],
+    t.discount.amount > 0 || current.discountCode
+      ? [
+          current.discountCode ? `Discount (${current.discountCode})` : "Discount",
+          `−${money(t.discount)}`,
+          "order-discount",
+        ]
+      : null,
+    current.shippingMethod || t.shipping.amount > 0
+      ? [
+          current.shippingMethod ? `Shipping (${current.shippingMethod.name})` : "Shipping",
+          t.shipping.amount === 0 ? "Free" : money(t.shipping),
+          "order-shipping",
+        ]
+      : null,
+    t.tax.amount > 0 ? [t.taxIncluded ? "Tax (included)" : "Tax", money(t.tax), "order-tax"] : null,
+    ["Total", money(current.total), "order-total"],
+  ].filter(Boolean);
+  return el(
+    "section",
+    { class: "summary", "aria-labelledby": "order-totals", "data-testid": "order-totals" },
+    el("h2", { id: "order-totals" }, "Totals"),
+    el(
+      "dl",
+      {},
+      rows.flatMap(([label, value, testid]) => [
+        el("dt", {}, label),
+        el("dd", { "data-testid": testid }, value),
+      ]),
+    ),
+  );
+}
+
 /** Once the payment is settled: the lines, the money, where it ships, what was shipped or refunded. */
 function settled(current) {
   const a = current.shippingAddress;
@@ -50,7 +90,7 @@ function settled(current) {
         el("li", {}, `${item.quantity} × ${item.title} · ${money(item.unitPrice)}`),
       ),
     ),
-    el("p", { class: "total" }, "Total ", money(current.total)),
+    totals(current),
     a
       ? el(
           "section",

@@ -1,7 +1,8 @@
-import type { PricedSku } from "../catalog/catalog.service";
+import { type PricedSku, priceSkus } from "../catalog/catalog.service";
 import type { Scope } from "../http/scope";
 import { type AllowanceLine, codeUseLine, type LimitLine } from "../inventory/allowances";
-import type { Problem } from "../shared/errors";
+import { mergeLines } from "../inventory/inventory.holds";
+import { AppError, type Problem } from "../shared/errors";
 import { batchPrefixOf, isBatchCode } from "./code-batches";
 import { CodeText, type DiscountDefinition, termsOf, whyNot } from "./discounts";
 import { readDiscount } from "./discounts.storage";
@@ -37,6 +38,53 @@ export function pricingLine(sku: PricedSku, quantity: number): PricingLine {
   };
 }
 
+/**
+ * A cart's lines priced from the catalog, merged by SKU as checkout merges them (so a discount spread
+ * over them rounds the same): an unknown SKU or two currencies in one cart is the client's error
+ * (400), as at checkout.
+ */
+export async function catalogCart(
+  scope: Scope,
+  items: { sku: string; quantity: number }[],
+  at: "body" | "query",
+): Promise<{ lines: PricingLine[]; titles: Map<string, string>; currency: string }> {
+  const merged = mergeLines(items);
+  const priced = await priceSkus(
+    scope,
+    merged.map((line) => line.sku),
+  );
+  const unknown = items.flatMap((item, index) =>
+    priced.has(item.sku)
+      ? []
+      : [
+          {
+            path: at === "body" ? `items.${index}.sku` : "items",
+            message: `Unknown SKU ${item.sku}`,
+            in: at,
+          },
+        ],
+  );
+  if (unknown.length > 0) {
+    throw new AppError("validation_failed", { detail: "Some SKUs are not in the catalog", errors: unknown });
+  }
+  const currencies = new Set([...priced.values()].map((sku) => sku.price.currency));
+  if (currencies.size > 1) {
+    throw new AppError("validation_failed", {
+      detail: "All items of one cart are priced in one currency",
+      errors: [{ path: "items", message: `Mixed currencies: ${[...currencies].join(", ")}`, in: at }],
+    });
+  }
+  const skus = merged.flatMap(({ sku, quantity }) => {
+    const found = priced.get(sku);
+    return found ? [{ found, quantity }] : [];
+  });
+  return {
+    lines: skus.map(({ found, quantity }) => pricingLine(found, quantity)),
+    titles: new Map(skus.map(({ found }) => [found.sku, found.title])),
+    currency: skus[0]?.found.price.currency ?? "USD",
+  };
+}
+
 export type CartToPrice = {
   lines: PricingLine[];
   currency: string;
@@ -45,6 +93,11 @@ export type CartToPrice = {
   method?: string | undefined;
   discountCode?: string | undefined;
   now: number;
+  /**
+   * For a quote shown while the buyer is still choosing (never for checkout): a cart that ships with
+   * no address or no method yet is priced without shipping (`shippingPending`) instead of refused.
+   */
+  shippingLater?: boolean;
 };
 
 /**
@@ -52,7 +105,17 @@ export type CartToPrice = {
  * use of the code's cap (`uses`), and the customer's allowance of it (`limits`, counted by email at
  * checkout and by card at payment).
  */
-export type Quote = { pricing: CartPricing; total: number; uses: AllowanceLine[]; limits: LimitLine[] };
+export type Quote = {
+  pricing: CartPricing;
+  total: number;
+  uses: AllowanceLine[];
+  limits: LimitLine[];
+  /**
+   * Only with `shippingLater`: the cart ships, but no address or method was chosen yet, so its
+   * shipping (and the tax on it) is not in these totals.
+   */
+  shippingPending: boolean;
+};
 
 /**
  * Prices a cart with the shop's settings, as checkout accepts it: a cart that ships, once the shop has
@@ -66,10 +129,14 @@ export async function quoteCart(scope: Scope, cart: CartToPrice): Promise<Quote 
   const settings = await readSettings(scope);
   const ships = cart.lines.some((line) => line.ships);
   let method: ShippingMethod | null = null;
+  let pending = false;
   if (ships && settings.zones.length > 0) {
-    const chosen = chooseMethod(methodsFor(settings, cart.place ?? { country: "" }, cart.currency), cart);
-    if ("refusal" in chosen) return chosen;
-    method = chosen.method;
+    const offered = methodsFor(settings, cart.place ?? { country: "" }, cart.currency);
+    // Still choosing: no place yet, or a place shipped to but no method picked.
+    pending = Boolean(cart.shippingLater) && (!cart.place || (offered.length > 0 && !cart.method));
+    const chosen = pending ? null : chooseMethod(offered, cart);
+    if (chosen && "refusal" in chosen) return chosen;
+    method = chosen?.method ?? null;
   }
   const priced = priceOrder({
     lines: cart.lines,
@@ -81,12 +148,15 @@ export async function quoteCart(scope: Scope, cart: CartToPrice): Promise<Quote 
   if ("mismatch" in priced) return notApplicable(cart.discountCode ?? "", priced.mismatch);
   const { totals } = priced;
   // A code that takes nothing off this cart (free shipping where none is charged) uses no cap; one
-  // that would make the order free is refused: no gateway charges nothing.
-  if (code && totals.discount === 0) return notApplicable(code.definition.code, "nothing_to_take");
-  if (code && totals.total === 0) return notApplicable(code.definition.code, "order_free");
+  // that would make the order free is refused: no gateway charges nothing. Until shipping is chosen
+  // neither is known: a free-shipping code may take it off, and it may make the total more than 0.
+  if (code && totals.discount === 0 && !pending)
+    return notApplicable(code.definition.code, "nothing_to_take");
+  if (code && totals.total === 0 && !pending) return notApplicable(code.definition.code, "order_free");
   const definition = code?.definition;
   return {
     total: totals.total,
+    shippingPending: pending,
     uses: definition?.maxUses
       ? [await codeUseLine(definition.code, definition.maxUses, versionOf(definition))]
       : [],

@@ -1,11 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { priceSkus } from "../catalog/catalog.service";
 import { createRouter } from "../http/router";
 import { scopeOf } from "../http/scope";
-import { AppError } from "../shared/errors";
 import { Money } from "../shared/money";
 import { problems } from "../shared/problem";
-import { pricingLine, shippingOptions } from "./pricing.quote";
+import { catalogCart, shippingOptions } from "./pricing.quote";
 
 /** `SKU:quantity` pairs, comma separated (`TEE-M:2,MUG:1`): the cart the methods are priced for. */
 const CartItems = z
@@ -72,29 +70,7 @@ const methodsRoute = createRoute({
 export const pricingRoutes = createRouter().openapi(methodsRoute, async (c) => {
   const scope = scopeOf(c);
   const query = c.req.valid("query");
-  const priced = await priceSkus(
-    scope,
-    query.items.map((item) => item.sku),
-  );
-  const unknown = query.items.filter((item) => !priced.has(item.sku));
-  if (unknown.length > 0) {
-    throw new AppError("validation_failed", {
-      detail: "Some SKUs are not in the catalog",
-      errors: unknown.map((item) => ({ path: "items", message: `Unknown SKU ${item.sku}`, in: "query" })),
-    });
-  }
-  const lines = query.items.flatMap((item) => {
-    const sku = priced.get(item.sku);
-    return sku ? [pricingLine(sku, item.quantity)] : [];
-  });
-  const currencies = new Set([...priced.values()].map((sku) => sku.price.currency));
-  if (currencies.size > 1) {
-    throw new AppError("validation_failed", {
-      detail: "All items of one cart are priced in one currency",
-      errors: [{ path: "items", message: `Mixed currencies: ${[...currencies].join(", ")}`, in: "query" }],
-    });
-  }
-  const currency = priced.get(query.items[0]?.sku ?? "")?.price.currency ?? "USD";
+  const { lines, currency } = await catalogCart(scope, query.items, "query");
   const methods = await shippingOptions(scope, {
     lines,
     currency,

@@ -483,3 +483,165 @@ describe("finding things in the shop", () => {
     await page.screenshot({ path: "test/screenshots/mobile-home.png" });
   });
 });
+
+describe("pricing at checkout", () => {
+  const run = Date.now().toString(36).toUpperCase();
+  const sku = `PRICED-${run}`;
+  const code = `SAVE20-${run}`;
+
+  before(async () => {
+    await adminCall("PUT", "/v1/admin/pricing", {
+      taxMode: "exclusive",
+      taxRates: [{ country: "US", region: "CA", rate: 7.25 }],
+      zones: [
+        {
+          id: "us",
+          name: "United States",
+          countries: [{ country: "US" }],
+          taxShipping: true,
+          methods: [
+            { id: "ground", name: "Ground", currency: "USD", rate: { kind: "flat", amount: 800 } },
+            { id: "express", name: "Express", currency: "USD", rate: { kind: "flat", amount: 1500 } },
+          ],
+        },
+      ],
+    });
+    await adminCall("POST", "/v1/admin/products", {
+      slug: `priced-${run.toLowerCase()}`,
+      title: "Priced Tee",
+      category: "tees",
+      variants: [{ sku, title: "One size", price: { amount: 2500, currency: "USD" } }],
+    });
+    await adminCall("PUT", `/v1/admin/inventory/${sku}`, { onHand: 10 });
+    await adminCall("POST", "/v1/admin/discounts", {
+      code,
+      kind: "percentage",
+      value: 20,
+      maxUses: 5,
+      maxUsesPerCustomer: 1,
+    });
+  });
+  // The shop charges no shipping or tax again for whatever runs after.
+  after(() => adminCall("PUT", "/v1/admin/pricing", {}));
+
+  async function toCart(page, email) {
+    await page.goto(`${BASE}/products/priced-${run.toLowerCase()}`);
+    await page.getByTestId("add-to-cart").click();
+    await page.getByTestId("cart-link").filter({ hasText: "(1)" }).waitFor();
+    await page.goto(`${BASE}/cart`);
+    await page.getByTestId("checkout-email").fill(email);
+  }
+
+  it("says why a code does not apply, shows what a good one takes off, the shipping choice, tax and total, and charges what it showed", async () => {
+    const page = await newPage("pricing-checkout");
+    await toCart(page, "priced@example.com");
+    await page.getByTestId("summary-total").filter({ hasText: "$25.00" }).waitFor();
+    await page.getByTestId("shipping-note").filter({ hasText: "Enter your address" }).waitFor();
+
+    // A code that is not the shop's: the answer says so, and the total stays as it was.
+    await page.getByLabel("Discount code").fill("NOPE-123");
+    await page.getByTestId("apply-code").click();
+    const answer = page.getByTestId("discount-answer");
+    await answer.filter({ hasText: "don't recognise" }).waitFor();
+    assert.equal(await answer.getAttribute("aria-live"), "polite");
+    assert.equal(await page.getByTestId("summary-discount").isVisible(), false);
+
+    // The good code, typed in lower case (Enter applies it; it does not place the order).
+    await page.getByLabel("Discount code").fill(code.toLowerCase());
+    await page.getByLabel("Discount code").press("Enter");
+    await answer.filter({ hasText: `Code ${code} applied: $5.00 off.` }).waitFor();
+    assert.equal(await page.getByTestId("summary-discount").textContent(), "−$5.00");
+    assert.equal(page.url(), `${BASE}/cart`);
+
+    // The address (a name with markup in it, shown back as text), then the methods offered there.
+    await fillBuyer(page, { name: "<b>Ada</b> Shopper" });
+    await page.getByTestId("checkout-region").fill("CA");
+    await page.getByTestId("shipping-methods").waitFor();
+    assert.equal(await page.getByTestId("shipping-ground").isChecked(), true, "the first method is chosen");
+    assert.match(await page.getByTestId("shipping-methods").textContent(), /Ground\$8\.58.*Express\$16\.09/);
+    await page.getByTestId("shipping-express").check();
+    // 2500 - 500 = 2000; tax 7.25 % of 2000 = 145, of 1500 shipping = 109; 2000 + 1500 + 254.
+    await page.getByTestId("summary-total").filter({ hasText: "$37.54" }).waitFor();
+    assert.equal(await page.getByTestId("summary-shipping").textContent(), "$15.00");
+    assert.equal(await page.getByTestId("summary-tax").textContent(), "$2.54");
+    assert.match(await page.getByTestId("order-summary").textContent(), /Tax is added to the prices shown/);
+    await page.shot();
+
+    // The 202 as the page received it (read before the page moves on to the order).
+    const answers = [];
+    await page.route("**/v1/checkout", async (route) => {
+      const response = await route.fetch();
+      answers.push({ status: response.status(), body: await response.json() });
+      await route.fulfill({ response });
+    });
+    await page.getByTestId("place-order").click();
+    await page.waitForURL(/\/orders\//);
+    const [{ status, body }] = answers;
+    assert.equal(status, 202);
+    assert.equal(body.total.amount, 3754, "the 202 charges the total the page showed");
+    assert.deepEqual(body.totals.discount, { amount: 500, currency: "USD" });
+    await page.getByTestId("order-status").filter({ hasText: "Paid" }).waitFor({ timeout: 20_000 });
+    assert.equal(await page.getByTestId("order-total").textContent(), "$37.54");
+    assert.equal(await page.getByTestId("order-discount").textContent(), "−$5.00");
+    assert.match(await page.getByTestId("order-totals").textContent(), new RegExp(`Discount \\(${code}\\)`));
+    assert.match(await page.getByTestId("order-totals").textContent(), /Shipping \(Express\)\$15\.00/);
+    const shown = page.getByTestId("order-address");
+    assert.match(await shown.textContent(), /<b>Ada<\/b> Shopper/);
+    assert.equal(await shown.locator("b").count(), 0, "what the buyer typed is text, not markup");
+    await page.shot();
+    const { uses } = await adminCall("GET", `/v1/admin/discounts/${code}`);
+    assert.equal(uses.held + uses.used, 1);
+
+    // The same buyer again: the code allows one use each, so checkout refuses it (409) and says why.
+    const again = await newPage("pricing-code-used");
+    await toCart(again, "priced@example.com");
+    await again.getByLabel("Discount code").fill(code);
+    await again.getByTestId("apply-code").click();
+    await again.getByTestId("discount-answer").filter({ hasText: "applied" }).waitFor();
+    await fillBuyer(again);
+    await again.getByTestId("checkout-region").fill("CA");
+    await again.getByTestId("shipping-ground").waitFor();
+    await again.getByTestId("summary-total").filter({ hasText: "$30.03" }).waitFor();
+    await again.getByTestId("place-order").click();
+    await again.getByTestId("discount-answer").filter({ hasText: "already used this code" }).waitFor();
+    await again.getByRole("status").filter({ hasText: "The order was not placed" }).waitFor();
+    // Without the code: 2500 + 181 tax + 800 + 58.
+    await again.getByTestId("summary-total").filter({ hasText: "$35.39" }).waitFor();
+    assert.equal(await again.getByTestId("remove-code").isVisible(), false);
+    await again.shot();
+  });
+
+  it("shows no shipping choice for a cart with nothing that ships, and fits a phone", async () => {
+    const slug = `gift-${run.toLowerCase()}`;
+    await adminCall("POST", "/v1/admin/products", {
+      slug,
+      title: "Gift Card",
+      category: "gifts",
+      requiresShipping: false,
+      variants: [{ sku: `GIFT-${run}`, title: "25", price: { amount: 2500, currency: "USD" } }],
+    });
+    await adminCall("PUT", `/v1/admin/inventory/GIFT-${run}`, { onHand: 10 });
+    const page = await newPage("pricing-no-shipping", {
+      viewport: { width: 390, height: 844 },
+      mobile: true,
+    });
+    await page.goto(`${BASE}/products/${slug}`);
+    await page.getByTestId("add-to-cart").click();
+    await page.goto(`${BASE}/cart`);
+    await page.getByTestId("summary-total").filter({ hasText: "$25.00" }).waitFor();
+    assert.equal(await page.getByTestId("shipping-methods").isVisible(), false);
+    assert.equal(await page.getByTestId("summary-shipping").isVisible(), false);
+    assert.equal(await page.getByTestId("shipping-note").textContent(), "");
+    // A code applied stays applied when the cart changes, priced again for the new cart.
+    await page.getByLabel("Discount code").fill(code);
+    await page.getByTestId("apply-code").click();
+    await page.getByTestId("discount-answer").filter({ hasText: "$5.00 off" }).waitFor();
+    await page.getByLabel("Quantity of Gift Card (25)").fill("2");
+    await page.getByLabel("Quantity of Gift Card (25)").dispatchEvent("change");
+    await page.getByTestId("discount-answer").filter({ hasText: "$10.00 off" }).waitFor();
+    await page.getByTestId("summary-total").filter({ hasText: "$40.00" }).waitFor();
+    const width = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.equal(width[0], width[1], "nothing wider than the screen");
+    await page.shot();
+  });
+});

@@ -25,6 +25,10 @@ window.Stripe = (key) => ({
       },
     }),
     submit: async () => ({}),
+    // The checkout tells the Payment Element the total to confirm as its quote changes.
+    update: ({ amount }) => {
+      window.stripeAmount = amount;
+    },
   }),
   createConfirmationToken: async () => ({ confirmationToken: { id: "ctoken_card_threeDSecure2Required" } }),
   handleNextAction: async ({ clientSecret }) => {

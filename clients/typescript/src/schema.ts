@@ -85,6 +85,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/quotes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Price a cart with a shipping method and a discount code, before checkout, holding nothing */
+        post: operations["createQuote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/orders/{id}": {
         parameters: {
             query?: never;
@@ -1114,6 +1131,52 @@ export interface components {
                 price: components["schemas"]["Money"] & unknown;
             }[];
         };
+        Quote: {
+            items: {
+                sku: string;
+                title: string;
+                quantity: number;
+                unitPrice: components["schemas"]["Money"];
+                discount: components["schemas"]["Money"] & unknown;
+                tax: components["schemas"]["Money"] & unknown;
+                charged: components["schemas"]["Money"] & unknown;
+            }[];
+            totals: {
+                subtotal: components["schemas"]["Money"];
+                discount: components["schemas"]["Money"] & unknown;
+                shipping: components["schemas"]["Money"] & unknown;
+                tax: components["schemas"]["Money"] & unknown;
+                total: components["schemas"]["Money"] & unknown;
+                /** @description Prices include tax (the shop's taxMode) */
+                taxIncluded: boolean;
+            };
+            shippingMethod?: {
+                id: string;
+                name: string;
+            };
+            /** @description The code applied, as the shop spells it */
+            discountCode?: string;
+            /** @description The cart ships and the shop charges shipping, but shipTo or shipping.method is missing: shipping and its tax are not in these totals yet, and checkout would ask for them */
+            shippingPending: boolean;
+        };
+        QuoteRequest: {
+            items: {
+                /** @example TEE-BLK-M */
+                sku: string;
+                quantity: number;
+            }[];
+            /** @description Where it ships: the shippingAddress's country and region at checkout */
+            shipTo?: {
+                country: string;
+                region?: string;
+            };
+            /** @description A method GET /v1/shipping-methods offers for shipTo */
+            shipping?: {
+                method: string;
+            };
+            /** @example SPRING15 */
+            discountCode?: string;
+        };
         SimulatedChallenge: {
             id: string;
             orderId: string;
@@ -2018,6 +2081,88 @@ export interface operations {
                 };
             };
             /** @description Pricing settings unavailable (Retry-After) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createQuote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuoteRequest"];
+            };
+        };
+        responses: {
+            /** @description The cart's totals */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Quote"];
+                };
+            };
+            /** @description Invalid body, an SKU not in the catalog, or a shipping method not offered for shipTo (validation_failed) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB (code payload_too_large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content-Type is not application/json (code unsupported_media_type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description discount_not_applicable (with discount: { code, reason }) or shipping_unavailable, as checkout would answer */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate_limited: too many quotes with a code (Retry-After) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Pricing settings or the code unavailable (Retry-After) */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */
