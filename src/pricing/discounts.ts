@@ -29,6 +29,10 @@ const Mutable = {
   startsAt: z.iso.datetime().optional(),
   endsAt: z.iso.datetime().optional(),
   minSubtotal: Money.optional().openapi({ description: "Of the lines the code applies to" }),
+  returnUseOnRefund: z.boolean().optional().openapi({
+    description:
+      "A fully refunded order (or one the shop cancels) gives its use back: to maxUses, and to the customer's and card's allowance. Default false; an order keeps the rule its checkout saw",
+  }),
 };
 
 export const DiscountInput = z
@@ -167,6 +171,7 @@ export const Discount = z
     startsAt: z.string().optional(),
     endsAt: z.string().optional(),
     minSubtotal: Money.optional(),
+    returnUseOnRefund: z.boolean().optional(),
     status: z.enum(["active", "disabled"]),
     createdAt: z.string(),
     updatedAt: z.string(),

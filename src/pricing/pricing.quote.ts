@@ -23,6 +23,11 @@ export type CartPricing = {
   lines: { sku: string; discount: number; tax: number; charged: number }[];
   shippingMethod?: { id: string; name: string };
   discountCode?: string;
+  /**
+   * The code's rule as it was when checkout accepted the order (a later PATCH never changes it): a
+   * full refund, or the shop's cancel, gives the order's use of the code back.
+   */
+  returnUseOnRefund?: true;
 };
 
 /** A cart line as the pricing maths takes it, from the catalog's pricing of its SKU. */
@@ -113,6 +118,7 @@ export async function quoteCart(scope: Scope, cart: CartToPrice): Promise<Quote 
       lines: priced.lines.map(({ sku, discount, tax, charged }) => ({ sku, discount, tax, charged })),
       ...(method ? { shippingMethod: { id: method.id, name: method.name } } : {}),
       ...(definition ? { discountCode: definition.code } : {}),
+      ...(definition?.returnUseOnRefund ? { returnUseOnRefund: true as const } : {}),
     },
   };
 }
