@@ -208,11 +208,18 @@ export function termsOf(
 }
 
 const WHY: Record<
-  DiscountMismatch | "disabled" | "currency" | "unknown" | "nothing_to_take" | "order_free",
+  | DiscountMismatch
+  | "disabled"
+  | "currency"
+  | "unknown"
+  | "nothing_to_take"
+  | "order_free"
+  | "below_charge_minimum",
   string
 > = {
   nothing_to_take: "takes nothing off this cart",
   order_free: "would make this order free, and this shop takes no free orders",
+  below_charge_minimum: "would bring this order below the smallest amount a card payment can be for",
   unknown: "is not a discount code of this shop",
   disabled: "is no longer valid",
   currency: "is for carts in another currency",
