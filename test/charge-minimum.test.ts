@@ -25,7 +25,11 @@ const priced = (amount: number, currency = "USD") => ({
   ],
 });
 
-type Problem = { code: string; minimum?: { amount: number; currency: string }; discount?: { reason: string } };
+type Problem = {
+  code: string;
+  minimum?: { amount: number; currency: string };
+  discount?: { reason: string };
+};
 
 async function codeTaking(amount: number) {
   const code = unique("small")
@@ -57,7 +61,9 @@ describe("the gateway's minimum charge", () => {
   it("refuses a code that brings the cart below it, as the code's refusal, holding neither stock nor a use", async () => {
     const sku = await stockedSku(5);
     const code = await codeTaking(1950);
-    const response = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: code }));
+    const response = await postCheckout(
+      checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: code }),
+    );
     expect(response.status).toBe(422);
     const problem = await response.json<Problem>();
     expect(problem).toMatchObject({
@@ -73,7 +79,9 @@ describe("the gateway's minimum charge", () => {
   it("takes a cart at exactly the minimum, and charges it", async () => {
     const sku = await stockedSku(5);
     const code = await codeTaking(1949);
-    const response = await postCheckout(checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: code }));
+    const response = await postCheckout(
+      checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: code }),
+    );
     expect(response.status).toBe(202);
     const accepted = await response.json<Accepted>();
     expect(accepted.total.amount).toBe(50);

@@ -143,7 +143,11 @@ async function reserveSku(
   if (remaining > 0) {
     return { ok: false, short: { ...requested(line), available: got + availableElsewhere }, touched };
   }
-  return { ok: true, hold: { sku: line.sku, quantity: got, expiresAt, buckets: held, ...marksOf(line) }, touched };
+  return {
+    ok: true,
+    hold: { sku: line.sku, quantity: got, expiresAt, buckets: held, ...marksOf(line) },
+    touched,
+  };
 }
 
 /** What a SKU could give right now, read without holding anything; an unstocked SKU has nothing. */

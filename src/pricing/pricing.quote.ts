@@ -8,6 +8,7 @@ import { readDiscount } from "./discounts.storage";
 import { type DiscountTerms, type PricingLine, priceOrder } from "./pricing";
 import { methodsFor, type Place, type ShippingMethod, taxTermsFor } from "./pricing.settings";
 import { readSettings } from "./pricing.storage";
+import { placeOf } from "./regions";
 
 /**
  * What checkout records of a cart's pricing beyond its lines' prices, in minor units of its currency:
@@ -64,7 +65,9 @@ export type Quote = { pricing: CartPricing; total: number; uses: AllowanceLine[]
  * shipping zones, needs an address in one of them and one of the methods offered there; tax is the
  * address's. A refusal says what to change; nothing is held or written either way.
  */
-export async function quoteCart(scope: Scope, cart: CartToPrice): Promise<Quote | { refusal: Problem }> {
+export async function quoteCart(scope: Scope, asked: CartToPrice): Promise<Quote | { refusal: Problem }> {
+  // The address's region as pricing compares it (a code, whether the buyer typed it or spelled it out).
+  const cart = { ...asked, place: asked.place && placeOf(asked.place) };
   const code =
     cart.discountCode === undefined ? null : await codeFor(scope, cart.discountCode, cart.currency);
   if (code && "refusal" in code) return code;
@@ -214,8 +217,9 @@ export async function shippingOptions(
 ): Promise<{ id: string; name: string; amount: number }[]> {
   const settings = await readSettings(scope);
   if (!cart.place || !cart.lines.some((line) => line.ships)) return [];
-  const tax = taxTermsFor(settings, cart.place);
-  return methodsFor(settings, cart.place, cart.currency).map((method) => {
+  const place = placeOf(cart.place);
+  const tax = taxTermsFor(settings, place);
+  return methodsFor(settings, place, cart.currency).map((method) => {
     const priced = priceOrder({ lines: cart.lines, shipping: method.rate, tax, now: cart.now });
     const amount = "mismatch" in priced ? 0 : priced.shipping.charged;
     return { id: method.id, name: method.name, amount };

@@ -315,7 +315,10 @@ export async function returnUsesStep({ stock, log }: LoopPorts, orders: OrderRow
         orderId: order.id,
       });
     }
-    log("info", "the discount code's use is given back", { orderId: order.id, code: order.pricing?.discountCode });
+    log("info", "the discount code's use is given back", {
+      orderId: order.id,
+      code: order.pricing?.discountCode,
+    });
     steps.set(order.id, { type: "uses_returned" });
   }
   return steps;
