@@ -36,13 +36,8 @@ const MINIMUMS: Readonly<Record<string, number>> = {
   THB: 1000,
 };
 
-/** The smallest charge in `currency` (minor units), or null where the shop knows none. */
-export function minimumCharge(currency: string): number | null {
-  return MINIMUMS[currency.toUpperCase()] ?? null;
-}
-
 /** The minimum `amount` falls short of, as Money, or null when a gateway can charge it. */
 export function shortOfMinimum(amount: Money): Money | null {
-  const minimum = minimumCharge(amount.currency);
+  const minimum = MINIMUMS[amount.currency.toUpperCase()] ?? null;
   return minimum !== null && amount.amount < minimum ? { amount: minimum, currency: amount.currency } : null;
 }

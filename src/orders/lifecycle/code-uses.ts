@@ -20,12 +20,10 @@ export type UsesView = Lifecycle & Pick<OrderRow, "pricing" | "total">;
  * made here or in the gateway's dashboard), or the shop cancelled the paid order (a cancel refunds
  * all that is left).
  */
-export const fullyRefunded = (order: UsesView) =>
-  order.refunded >= order.total.amount || order.cancelledAt !== null;
+const fullyRefunded = (order: UsesView) => order.refunded >= order.total.amount || order.cancelledAt !== null;
 
 /** Holds that count the order's use of its code. */
-export const useHolds = (order: Pick<Lifecycle, "holds">) =>
-  order.holds.filter((hold) => hold.code !== undefined);
+const useHolds = (order: Pick<Lifecycle, "holds">) => order.holds.filter((hold) => hold.code !== undefined);
 
 /**
  * Whether a paid order may have its code's use back: its code said so at checkout and it is undone in
