@@ -11,6 +11,7 @@ import {
   checkoutBody,
   patchShardRow,
   postCheckout,
+  runShardAlarm,
   settledOrder,
   settleShards,
   shardRow,
@@ -94,6 +95,9 @@ describe("a discount code's use after a refund", () => {
     expect((await refundsSettle(accepted.orderId)).payment.status).toBe("refunded");
     expect(await usesSettle(code, { held: 0, used: 0, left: 3 })).toEqual({ held: 0, used: 0, left: 3 });
     expect((await shardRow(accepted.orderId))?.uses_returned).toBe(1);
+    expect((await adminOrder(accepted.orderId)).timeline).toContainEqual(
+      expect.objectContaining({ event: "code_use_returned", detail: code }),
+    );
     // The customer's allowance and the card's came back with it: the same buyer pays with it again.
     await paidWith(sku, code, who);
     expect(await usesSettle(code, { held: 0, used: 1, left: 2 })).toEqual({ held: 0, used: 1, left: 2 });
@@ -166,9 +170,10 @@ describe("a discount code's use after a refund", () => {
     } finally {
       restore();
     }
-    // The alarm's retry (its backoff moved to now) gives the use back, and only once.
+    // The shard's alarm, its backoff moved to now, gives the use back, and only once.
     await patchShardRow(accepted.orderId, "due_at = 1");
-    expect(await usesSettle(code, { held: 0, used: 0, left: 3 })).toEqual({ held: 0, used: 0, left: 3 });
+    expect(await runShardAlarm(accepted.orderId)).toBe(true);
+    expect(await usesOf(code)).toEqual({ held: 0, used: 0, left: 3 });
     expect((await shardRow(accepted.orderId))?.uses_returned).toBe(1);
     const counts = await readCounts(env, await codeUsesName(code));
     expect(counts).toMatchObject({ onHand: 3, committed: 0, reserved: 0 });
