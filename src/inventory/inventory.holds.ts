@@ -16,7 +16,22 @@ export type SkuHold = {
   buckets: { bucket: number; quantity: number }[];
   /** Set for a hold on an allowance object (a customer's, a card's, a pass's), not on stock. */
   allowance?: AllowanceKind;
+  /**
+   * Set for a hold that counts a discount code's use (its total cap, or a customer's or a card's
+   * allowance of it): the code (a batch's prefix for a batch's allowance per customer). Orders stored
+   * before it have none, and no use of theirs is ever given back.
+   */
+  code?: string;
 };
+
+/** What a hold says of the line it was taken for: its allowance's kind, and the code it counts a use of. */
+function marksOf(line: PlannedLine): Pick<SkuHold, "allowance" | "code"> {
+  if (!line.allowance) return {};
+  const { kind, limit } = line.allowance;
+  return limit.scope === "code" || limit.scope === "uses"
+    ? { allowance: kind, code: limit.code }
+    : { allowance: kind };
+}
 
 export type ShortSku = { sku: string; requested: number; available: number };
 
@@ -95,7 +110,7 @@ async function reserveSku(
       quantity: result.quantity,
       expiresAt: result.expiresAt,
       buckets: [{ bucket: 0, quantity: result.quantity }],
-      ...(line.allowance ? { allowance: line.allowance.kind } : {}),
+      ...marksOf(line),
     };
     return { ok: true, hold, touched: [0] };
   }
@@ -128,7 +143,11 @@ async function reserveSku(
   if (remaining > 0) {
     return { ok: false, short: { ...requested(line), available: got + availableElsewhere }, touched };
   }
-  return { ok: true, hold: { sku: line.sku, quantity: got, expiresAt, buckets: held }, touched };
+  return {
+    ok: true,
+    hold: { sku: line.sku, quantity: got, expiresAt, buckets: held, ...marksOf(line) },
+    touched,
+  };
 }
 
 /** What a SKU could give right now, read without holding anything; an unstocked SKU has nothing. */
@@ -418,7 +437,7 @@ async function decideCart(env: Env, cart: CartRequest, walks: LineWalk[]): Promi
         quantity,
         expiresAt,
         buckets: held,
-        ...(line.allowance ? { allowance: line.allowance.kind } : {}),
+        ...marksOf(line),
       };
     });
     const expiresAt =

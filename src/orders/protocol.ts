@@ -70,6 +70,7 @@ const Pricing = z.object({
     .max(50),
   shippingMethod: z.object({ id: z.string().min(1).max(63), name: z.string().max(100) }).optional(),
   discountCode: z.string().min(1).max(64).optional(),
+  returnUseOnRefund: z.literal(true).optional(),
 });
 
 /** A checkout the edge decided it may take, for the key's shard to claim, hold and record. */
@@ -194,6 +195,8 @@ export type AttemptOutcome = z.input<typeof AttemptOutcome>;
 const CardHold = z.object({
   sku: z.string().min(1).max(64),
   allowance: z.literal("card"),
+  // The code whose use this card allowance counts, for an allowance of a discount code.
+  code: z.string().min(1).max(64).optional(),
   quantity: z.number().int().min(1).max(1_000_000),
   expiresAt: z.iso.datetime(),
   buckets: z.array(z.object({ bucket: z.literal(0), quantity: z.number().int().min(1) })).length(1),

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { sha256Hex } from "../shared/crypto";
 import { logEvent } from "../shared/log";
 import type { GatewayEvent, GatewayEventListener } from "./gateway";
+import { shortOfMinimum } from "./minimums";
 
 /**
  * The payment gateway Stampede runs against locally and in tests. Its behaviour is chosen by the
@@ -21,7 +22,9 @@ import type { GatewayEvent, GatewayEventListener } from "./gateway";
  * (1-64 letters, digits, `_` or `-`), whose fingerprint is a hash of the id, so every token naming
  * the same id is the same card. A token without `.card_` has no fingerprint, like a gateway that
  * gives none. Reading a fingerprint always answers, whatever the token's behaviour.
- * Charges are kept in a ledger keyed by idempotency key, so a repeated charge never charges twice.
+ * Charges are kept in a ledger keyed by idempotency key, so a repeated charge never charges twice. An
+ * amount below the currency's minimum charge (minimums.ts) is declined `amount_too_small`, uncharged,
+ * whatever the token, as Stripe refuses it.
  */
 export type SimulatedCharge = {
   id: string;
@@ -228,6 +231,10 @@ export class GatewaySimulator extends DurableObject<Env> {
     // Withdrawn before anything was charged (as Stripe cancels a PaymentIntent): never charged after.
     if (!existing && this.#withdrawn(args.idempotencyKey)) {
       return { ok: false, kind: "declined", reason: "payment_intent_unexpected_state" };
+    }
+    // Below the currency's minimum charge Stripe creates no payment at all; nor does the simulator.
+    if (!existing && shortOfMinimum({ amount: args.amount, currency: args.currency })) {
+      return { ok: false, kind: "declined", reason: "amount_too_small" };
     }
     switch (simulatedToken(args.token).kind) {
       case "tok_down":

@@ -29,6 +29,10 @@ const Mutable = {
   startsAt: z.iso.datetime().optional(),
   endsAt: z.iso.datetime().optional(),
   minSubtotal: Money.optional().openapi({ description: "Of the lines the code applies to" }),
+  returnUseOnRefund: z.boolean().optional().openapi({
+    description:
+      "A fully refunded order (or one the shop cancels) gives its use back: to maxUses, and to the customer's and card's allowance. Default false; an order keeps the rule its checkout saw",
+  }),
 };
 
 export const DiscountInput = z
@@ -167,6 +171,7 @@ export const Discount = z
     startsAt: z.string().optional(),
     endsAt: z.string().optional(),
     minSubtotal: Money.optional(),
+    returnUseOnRefund: z.boolean().optional(),
     status: z.enum(["active", "disabled"]),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -203,11 +208,18 @@ export function termsOf(
 }
 
 const WHY: Record<
-  DiscountMismatch | "disabled" | "currency" | "unknown" | "nothing_to_take" | "order_free",
+  | DiscountMismatch
+  | "disabled"
+  | "currency"
+  | "unknown"
+  | "nothing_to_take"
+  | "order_free"
+  | "below_charge_minimum",
   string
 > = {
   nothing_to_take: "takes nothing off this cart",
   order_free: "would make this order free, and this shop takes no free orders",
+  below_charge_minimum: "would bring this order below the smallest amount a card payment can be for",
   unknown: "is not a discount code of this shop",
   disabled: "is no longer valid",
   currency: "is for carts in another currency",

@@ -9,6 +9,7 @@ import { readDiscount } from "./discounts.storage";
 import { type DiscountTerms, type PricingLine, priceOrder } from "./pricing";
 import { methodsFor, type Place, type ShippingMethod, taxTermsFor } from "./pricing.settings";
 import { readSettings } from "./pricing.storage";
+import { placeOf } from "./regions";
 
 /**
  * What checkout records of a cart's pricing beyond its lines' prices, in minor units of its currency:
@@ -24,6 +25,11 @@ export type CartPricing = {
   lines: { sku: string; discount: number; tax: number; charged: number }[];
   shippingMethod?: { id: string; name: string };
   discountCode?: string;
+  /**
+   * The code's rule as it was when checkout accepted the order (a later PATCH never changes it): a
+   * full refund, or the shop's cancel, gives the order's use of the code back.
+   */
+  returnUseOnRefund?: true;
 };
 
 /** A cart line as the pricing maths takes it, from the catalog's pricing of its SKU. */
@@ -122,7 +128,9 @@ export type Quote = {
  * shipping zones, needs an address in one of them and one of the methods offered there; tax is the
  * address's. A refusal says what to change; nothing is held or written either way.
  */
-export async function quoteCart(scope: Scope, cart: CartToPrice): Promise<Quote | { refusal: Problem }> {
+export async function quoteCart(scope: Scope, asked: CartToPrice): Promise<Quote | { refusal: Problem }> {
+  // The address's region as pricing compares it (a code, whether the buyer typed it or spelled it out).
+  const cart = { ...asked, place: asked.place && placeOf(asked.place) };
   const code =
     cart.discountCode === undefined ? null : await codeFor(scope, cart.discountCode, cart.currency);
   if (code && "refusal" in code) return code;
@@ -183,6 +191,7 @@ export async function quoteCart(scope: Scope, cart: CartToPrice): Promise<Quote 
       lines: priced.lines.map(({ sku, discount, tax, charged }) => ({ sku, discount, tax, charged })),
       ...(method ? { shippingMethod: { id: method.id, name: method.name } } : {}),
       ...(definition ? { discountCode: definition.code } : {}),
+      ...(definition?.returnUseOnRefund ? { returnUseOnRefund: true as const } : {}),
     },
   };
 }
@@ -278,8 +287,9 @@ export async function shippingOptions(
 ): Promise<{ id: string; name: string; amount: number }[]> {
   const settings = await readSettings(scope);
   if (!cart.place || !cart.lines.some((line) => line.ships)) return [];
-  const tax = taxTermsFor(settings, cart.place);
-  return methodsFor(settings, cart.place, cart.currency).map((method) => {
+  const place = placeOf(cart.place);
+  const tax = taxTermsFor(settings, place);
+  return methodsFor(settings, place, cart.currency).map((method) => {
     const priced = priceOrder({ lines: cart.lines, shipping: method.rate, tax, now: cart.now });
     const amount = "mismatch" in priced ? 0 : priced.shipping.charged;
     return { id: method.id, name: method.name, amount };

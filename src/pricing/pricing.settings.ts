@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { singleLine } from "../shared/text";
 import type { TaxTerms } from "./pricing";
+import { placeOf, regionCode } from "./regions";
 
 /**
  * The shop's pricing settings, as the operator edits them: whether prices include tax, the tax rates by
@@ -9,7 +10,10 @@ import type { TaxTerms } from "./pricing";
  */
 
 const Country = z.string().regex(/^[A-Z]{2}$/, "ISO 3166-1 alpha-2 code such as US");
-const Region = singleLine(100).openapi({ description: "As the address gives it (ISO 3166-2 code, e.g. CA)" });
+const Region = singleLine(100).openapi({
+  description:
+    "ISO 3166-2 code (CA or US-CA) or the region's name (California), matched either way, ignoring case and accents",
+});
 const Id = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "Lowercase letters, digits and hyphens, at most 63")
@@ -102,7 +106,7 @@ export const PricingSettingsInput = z
   .superRefine((settings, ctx) => {
     const rates = new Set<string>();
     settings.taxRates.forEach((rate, index) => {
-      const key = `${rate.country}|${normal(rate.region)}`;
+      const key = `${rate.country}|${regionCode(rate.country, rate.region) ?? ""}`;
       if (rates.has(key))
         ctx.addIssue({ code: "custom", path: ["taxRates", index], message: "Same place twice" });
       rates.add(key);
@@ -137,22 +141,29 @@ export const DEFAULT_SETTINGS: PricingSettings = {
   updatedAt: null,
 };
 
+/** Where a cart ships: its region by code or by name (see regions.ts), matched in either spelling. */
 export type Place = { country: string; region?: string | undefined };
 export type ShippingMethod = z.infer<typeof Method>;
 
-const normal = (region: string | undefined) => (region ?? "").trim().toUpperCase();
+/**
+ * Whether a region the settings name (in any spelling) is the place's. A place's region is made a code
+ * where pricing takes the address (placeOf); made one again here, it stays the same.
+ */
+const sameRegion = (country: string, region: string, place: Place) =>
+  place.region !== undefined && regionCode(country, region) === place.region;
 
 /**
  * The zone that ships to a place: one that names its region wins over one that names only its country;
  * between equals, the first listed.
  */
-export function zoneFor(settings: PricingSettings, place: Place) {
+export function zoneFor(settings: PricingSettings, asked: Place) {
+  const place = placeOf(asked);
   let best: { zone: PricingSettings["zones"][number]; exact: boolean } | null = null;
   for (const zone of settings.zones) {
     for (const entry of zone.countries) {
       if (entry.country !== place.country) continue;
       const regions = entry.regions ?? [];
-      const exact = regions.length > 0 && regions.some((region) => normal(region) === normal(place.region));
+      const exact = regions.some((region) => sameRegion(entry.country, region, place));
       if (regions.length > 0 && !exact) continue;
       if (!best || (exact && !best.exact)) best = { zone, exact };
     }
@@ -170,11 +181,12 @@ export function taxTermsFor(settings: PricingSettings, place: Place | null): Tax
   const rateOf = (percent: number) => Math.round(percent * 100);
   const onShipping = place ? (zoneFor(settings, place)?.taxShipping ?? false) : false;
   if (!place) return { mode: settings.taxMode, rate: 0, onShipping };
+  const at = placeOf(place);
   const regional = settings.taxRates.find(
     (rate) =>
       rate.country === place.country &&
       rate.region !== undefined &&
-      normal(rate.region) === normal(place.region),
+      sameRegion(rate.country, rate.region, at),
   );
   const national = settings.taxRates.find(
     (rate) => rate.country === place.country && rate.region === undefined,

@@ -51,6 +51,7 @@ const codes = {
   idempotency_key_mismatch: [422, "Idempotency-Key reused with a different body"],
   discount_not_applicable: [422, "Discount code does not apply"],
   shipping_unavailable: [422, "No shipping to this address"],
+  amount_below_minimum: [422, "Order total below the smallest charge"],
   webhook_signature_invalid: [400, "Webhook signature invalid"],
   webhooks_not_configured: [503, "Webhooks are not configured"],
   rate_limited: [429, "Too many requests"],

@@ -759,3 +759,72 @@ describe("what the review of the caps found", () => {
     expect(((await zero.json()) as { discount: { reason: string } }).discount.reason).toBe("order_free");
   });
 });
+
+describe("regions spelled out", () => {
+  it("get the region's rate and zone, as its ISO 3166-2 code does, in any case, with or without accents", async () => {
+    await useSettings({
+      ...usShop,
+      taxRates: [...usShop.taxRates, { country: "CA", region: "Québec", rate: 15 }],
+      zones: [
+        ...usShop.zones,
+        {
+          id: "qc",
+          name: "Quebec",
+          countries: [{ country: "CA", regions: ["QC"] }],
+          methods: [{ id: "post", name: "Postes", currency: "USD", rate: { kind: "flat", amount: 1_000 } }],
+        },
+      ],
+    });
+    const sku = await stockedSku(10);
+    const methods = async (country: string, region: string) =>
+      (
+        (await (
+          await call(
+            `/v1/shipping-methods?country=${country}&region=${encodeURIComponent(region)}&items=${sku}:1`,
+          )
+        ).json()) as { methods: { id: string; price: { amount: number } }[] }
+      ).methods.map((method) => [method.id, method.price.amount]);
+    // California's rate on shipping (7.25 % of 800 = 58), however the address names it.
+    for (const region of ["CA", "California", "CALIFORNIA", " california ", "US-CA"]) {
+      expect(await methods("US", region), region).toEqual([
+        ["ground", 858],
+        ["express", 2_681],
+      ]);
+    }
+    expect(await methods("US", "Texas")).toEqual([
+      ["ground", 800],
+      ["express", 2_500],
+    ]);
+    // A zone naming QC ships to "Quebec" and "québec"; a rate written "Québec" taxes "QC".
+    for (const region of ["QC", "Quebec", "québec", "CA-QC"]) {
+      expect(await methods("CA", region), region).toEqual([["post", 1_000]]);
+    }
+    const response = await buy(sku, 1, {
+      shippingAddress: { ...CALIFORNIA, region: "California" },
+      shipping: { method: "ground" },
+    });
+    expect(response.status).toBe(202);
+    // 1999 + 800 shipping; tax 7.25 % of 1999 = 144.93 -> 145, of 800 = 58.
+    expect((await response.json<Priced>()).totals).toMatchObject({
+      tax: { amount: 203 },
+      total: { amount: 3_002 },
+    });
+    const quebec = await stockedSku(10);
+    const taxed = await buy(quebec, 1, {
+      shippingAddress: {
+        line1: "1 rue Sainte-Catherine",
+        city: "Montréal",
+        postalCode: "H2X 1K4",
+        region: "QC",
+        country: "CA",
+      },
+      shipping: { method: "post" },
+    });
+    expect(taxed.status).toBe(202);
+    // 15 % of 1999 = 299.85 -> 300; shipping into this zone is not taxed.
+    expect((await taxed.json<Priced>()).totals).toMatchObject({
+      tax: { amount: 300 },
+      total: { amount: 3_299 },
+    });
+  });
+});

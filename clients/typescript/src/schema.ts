@@ -1298,7 +1298,7 @@ export interface components {
             taxMode: "inclusive" | "exclusive";
             taxRates: {
                 country: string;
-                /** @description As the address gives it (ISO 3166-2 code, e.g. CA) */
+                /** @description ISO 3166-2 code (CA or US-CA) or the region's name (California), matched either way, ignoring case and accents */
                 region?: string;
                 /**
                  * @description Percent, at most two decimals
@@ -1359,7 +1359,7 @@ export interface components {
             /** @default [] */
             taxRates: {
                 country: string;
-                /** @description As the address gives it (ISO 3166-2 code, e.g. CA) */
+                /** @description ISO 3166-2 code (CA or US-CA) or the region's name (California), matched either way, ignoring case and accents */
                 region?: string;
                 /**
                  * @description Percent, at most two decimals
@@ -1423,6 +1423,7 @@ export interface components {
             startsAt?: string;
             endsAt?: string;
             minSubtotal?: components["schemas"]["Money"];
+            returnUseOnRefund?: boolean;
             /** @enum {string} */
             status: "active" | "disabled";
             createdAt: string;
@@ -1512,6 +1513,8 @@ export interface components {
             /** Format: date-time */
             endsAt?: string;
             minSubtotal?: components["schemas"]["Money"] & unknown;
+            /** @description A fully refunded order (or one the shop cancels) gives its use back: to maxUses, and to the customer's and card's allowance. Default false; an order keeps the rule its checkout saw */
+            returnUseOnRefund?: boolean;
         };
         DiscountPatch: {
             /** @description Uses over every customer (the first N orders) */
@@ -1523,6 +1526,8 @@ export interface components {
             /** Format: date-time */
             endsAt?: string | null;
             minSubtotal?: components["schemas"]["Money"] & (Record<string, never> | null);
+            /** @description A fully refunded order (or one the shop cancels) gives its use back: to maxUses, and to the customer's and card's allowance. Default false; an order keeps the rule its checkout saw */
+            returnUseOnRefund?: boolean;
             /** @enum {string} */
             status?: "active" | "disabled";
         };
@@ -2015,7 +2020,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description idempotency_key_mismatch: the key was used with another body */
+            /** @description idempotency_key_mismatch (the key was used with another body), discount_not_applicable (with discount.reason), shipping_unavailable, or amount_below_minimum (with minimum: the total is below the smallest charge a gateway takes in its currency); nothing was held */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -47,7 +47,11 @@ const checkoutRoute = createRoute({
           "insufficient_stock (with skus[]), idempotency_key_in_use, sale_not_started (with saleStartsAt, skus[]; Retry-After) or purchase_limit_exceeded (with limit, requested)",
       },
       { status: 413, description: "Body over 64 KiB" },
-      { status: 422, description: "idempotency_key_mismatch: the key was used with another body" },
+      {
+        status: 422,
+        description:
+          "idempotency_key_mismatch (the key was used with another body), discount_not_applicable (with discount.reason), shipping_unavailable, or amount_below_minimum (with minimum: the total is below the smallest charge a gateway takes in its currency); nothing was held",
+      },
       { status: 429, description: "rate_limited (Retry-After)" },
       {
         status: 503,

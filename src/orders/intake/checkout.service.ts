@@ -21,6 +21,7 @@ import { AppError, type Problem, problemResponse } from "../../shared/errors";
 import type { IntakeAnswer, KeyAnswer, StoredResponse } from "../protocol";
 import { orderShard, shardsOfKey } from "../shards";
 import { shortage, storedProblem } from "./answers";
+import { chargeMinimumRefusal } from "./charge-minimum";
 import { CheckoutRequest } from "./checkout.schemas";
 import { dropRefusal } from "./drop-rules";
 import { fingerprint, inUse, keyHashOf, mismatch } from "./idempotency";
@@ -97,6 +98,8 @@ async function decideAtEdge(
   if (ruled) return { refusal: ruled };
   const quote = await timer.time("quote", () => quoteCheckout(scope, request, priced));
   if ("refusal" in quote) return quote;
+  const tooSmall = chargeMinimumRefusal(quote, priced[0]?.priced.price.currency ?? "USD");
+  if (tooSmall) return { refusal: tooSmall };
   const plan = await timer.time("plan", () => planCart(scope, lines));
   if (!plan.ok) return { refusal: shortage(plan.short) };
   const admission = await admissionLines(scope.env, priced, request);

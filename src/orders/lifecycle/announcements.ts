@@ -52,7 +52,7 @@ const money = (amount: number, currency: string) => `${(amount / 100).toFixed(2)
 /**
  * What a change adds to the order's timeline: each event it announces, in words, with what happened
  * between them that no event names (a payment attempt handed out, a refund asked for or refused, units
- * back in stock).
+ * back in stock, a discount code's use given back).
  */
 export function timelineNotes(
   before: OrderRow,
@@ -80,6 +80,9 @@ export function timelineNotes(
         detail: refund.lines?.map((l) => `${l.quantity} × ${l.sku}`).join(", ") ?? null,
       });
     }
+  }
+  if (after.usesReturned && !before.usesReturned) {
+    notes.push({ event: "code_use_returned", detail: after.pricing?.discountCode ?? null });
   }
   for (const { type, refund, fulfillment } of announced) {
     const event = type.replace(/^order\./, "");

@@ -14,7 +14,10 @@ export function backedOff(order: Lifecycle, ctx: DecideContext): Lifecycle {
 
 /** The due time for what `next` owes: its lease's end, a payment retry set for later, now or never. */
 export function reschedule(order: OrderRow, next: Lifecycle, ctx: DecideContext): Lifecycle {
-  const dueAt = dueAtFor({ ...next, holdExpiresAt: order.holdExpiresAt }, ctx.now);
+  const dueAt = dueAtFor(
+    { ...next, holdExpiresAt: order.holdExpiresAt, pricing: order.pricing, total: order.total },
+    ctx.now,
+  );
   if (dueAt === next.dueAt) return next;
   // Work due now that was already due keeps its count of failures, so its backoff keeps growing.
   const alreadyDue = dueAt !== null && dueAt <= ctx.now && next.dueAt !== null && next.dueAt <= ctx.now;

@@ -15,6 +15,7 @@ import {
   withRefund,
 } from "./after-sale";
 import { backedOff, close, reschedule } from "./changes";
+import { usesReturnable } from "./code-uses";
 import { afterGatewayEvent, afterRecheck } from "./news";
 import { type Lifecycle, lifecycleOf, type OrderRow } from "./order";
 import { afterReport, newsWhileSettling } from "./reports";
@@ -58,6 +59,8 @@ export type LifecycleEvent =
   | { type: "refund_answered"; refundId: string; answer: RefundAnswer }
   /** A refund's units are back in stock. */
   | { type: "restocked"; refundId: string }
+  /** The discount code's use of a fully refunded order is back where it was counted (code-uses.ts). */
+  | { type: "uses_returned" }
   /** The shop ships lines of a paid order. */
   | { type: "fulfil"; request: FulfillmentRequest };
 
@@ -132,6 +135,10 @@ export function decide(order: OrderRow, event: LifecycleEvent, ctx: DecideContex
       return changed(reschedule(order, afterRefundAnswer(order, event.refundId, event.answer, ctx.now), ctx));
     case "restocked":
       return changed(reschedule(order, afterRestock(order, event.refundId), ctx));
+    case "uses_returned":
+      // Only an order its code's rule gives the use back to records it (an invariant as well).
+      if (!usesReturnable(order)) return changed(current);
+      return changed(reschedule(order, { ...current, usesReturned: true }, ctx));
     case "fulfil": {
       const made = fulfillmentOf(order, event.request, ctx.now);
       if ("refusal" in made) return { ...changed(current), made: { refused: made.refusal } };

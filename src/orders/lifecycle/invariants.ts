@@ -1,4 +1,5 @@
 import { lineBook } from "./after-sale";
+import { usesReturnable } from "./code-uses";
 import type { Lifecycle, OrderRow } from "./order";
 import { owedWork } from "./states";
 
@@ -76,6 +77,8 @@ function orderViolations(order: OrderRow, now: number): string[] {
     "only a refund made puts units back",
   );
   check(order.cancelledAt === null || order.fulfillments.length === 0, "a cancelled order never ships");
+  // A code's use goes back only to a paid order refunded in full whose code said so at checkout.
+  check(!order.usesReturned || usesReturnable(order), "a use goes back only when the code's rule says so");
   // Nothing owed is forgotten: whatever an order still owes has a time it is due.
   check(owedWork(order, now) === null || order.dueAt !== null, "what an order owes is due at a time");
   return wrong;
@@ -121,6 +124,7 @@ function changeViolations(before: Lifecycle, after: Lifecycle): string[] {
     "a fulfilment is never forgotten or rewritten",
   );
   check(before.cancelledAt === null || after.cancelledAt === before.cancelledAt, "a cancel stays");
+  check(!before.usesReturned || after.usesReturned, "a use given back stays given back");
   return wrong;
 }
 

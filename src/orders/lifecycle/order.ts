@@ -114,6 +114,11 @@ export type Lifecycle = {
   fulfillments: Fulfillment[];
   /** When the shop cancelled the paid order (refunded in full, every unit back): it never ships. */
   cancelledAt: string | null;
+  /**
+   * Whether the discount code's use (see code-uses.ts) went back, for a fully refunded order whose
+   * code says so: once true, never false again, so the use goes back once.
+   */
+  usesReturned: boolean;
   /** When the order next owes something, and how often that step has failed in a row. */
   dueAt: number | null;
   dueAttempts: number;
@@ -150,6 +155,7 @@ export function acceptedLifecycle(order: AcceptedOrder, dueAt: number): Lifecycl
     refunds: [],
     fulfillments: [],
     cancelledAt: null,
+    usesReturned: false,
     dueAt,
     dueAttempts: 0,
   };
@@ -178,6 +184,7 @@ export function lifecycleOf(row: OrderRow): Lifecycle {
     refunds: row.refunds,
     fulfillments: row.fulfillments,
     cancelledAt: row.cancelledAt,
+    usesReturned: row.usesReturned,
     dueAt: row.dueAt,
     dueAttempts: row.dueAttempts,
   };

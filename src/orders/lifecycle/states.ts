@@ -1,4 +1,5 @@
 import { refundOwed, restockOwed } from "./after-sale";
+import { usesOwed } from "./code-uses";
 import type { Lifecycle, OrderRow } from "./order";
 
 /**
@@ -67,7 +68,8 @@ export function chargeMayExist(order: Lifecycle): boolean {
  * hold ran out before any payment began (`expire`), sell its units (`commit`), give them back
  * (`release`), settle holds reported late (`settle_late`), refund a charge on a closed order, look
  * for (and withdraw) a charge that may exist (`verify`), or, for a paid order, make a refund the shop
- * asked for at the gateway (`pay_back`) and put its units back in stock (`restock`).
+ * asked for at the gateway (`pay_back`), put its units back in stock (`restock`), and give its
+ * discount code's use back once it is refunded in full, where the code says so (`return_uses`).
  */
 export type Work =
   | "pay"
@@ -80,10 +82,14 @@ export type Work =
   | "refund"
   | "verify"
   | "pay_back"
-  | "restock";
+  | "restock"
+  | "return_uses";
 
 /** What an order owes at `now`; null when nothing is left to do. */
-export function owedWork(order: Lifecycle & Pick<OrderRow, "holdExpiresAt">, now: number): Work | null {
+export function owedWork(
+  order: Lifecycle & Pick<OrderRow, "holdExpiresAt" | "pricing" | "total">,
+  now: number,
+): Work | null {
   const state = stateOf(order);
   switch (state.name) {
     case "unpaid":
@@ -100,7 +106,8 @@ export function owedWork(order: Lifecycle & Pick<OrderRow, "holdExpiresAt">, now
       // Units of a refund made go back first: a refund the gateway has not answered yet never keeps
       // them off the shelf.
       if (restockOwed(order)) return "restock";
-      return refundOwed(order) ? "pay_back" : null;
+      if (refundOwed(order)) return "pay_back";
+      return usesOwed(order) ? "return_uses" : null;
     case "closed":
       if (order.stock === "held" || order.stock === "pinned") return "release";
       if (order.lateHolds.length > 0) return "settle_late";
@@ -114,7 +121,10 @@ export function owedWork(order: Lifecycle & Pick<OrderRow, "holdExpiresAt">, now
  * When an order next owes something: when its attempt's lease ends, when a payment retry set for later
  * comes due (a backoff, the gateway's rate, the buyer's time to act), now, or never.
  */
-export function dueAtFor(order: Lifecycle & Pick<OrderRow, "holdExpiresAt">, now: number): number | null {
+export function dueAtFor(
+  order: Lifecycle & Pick<OrderRow, "holdExpiresAt" | "pricing" | "total">,
+  now: number,
+): number | null {
   const work = owedWork(order, now);
   if (work === null) return null;
   if (work === "await") return order.leaseUntil ?? now;

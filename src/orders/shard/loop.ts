@@ -31,6 +31,7 @@ import {
   refundStep,
   releaseStep,
   restockStep,
+  returnUsesStep,
   type StepResult,
   verifyStep,
 } from "./steps";
@@ -57,9 +58,10 @@ const DUE_BATCH = 200;
  *   are written together. Dying before the write loses nothing: the attempt's lease runs out, the next
  *   attempt asks the gateway, and the same answer comes again (the stock steps repeat harmlessly). While
  *   the step runs nothing else decides these orders (`settling`), but the gateway's events are heard.
- * - owed work (commit, release, refund, verify, late holds, hand-on): each step re-reads the order after
- *   its I/O and applies its result only if the order still owes that step, so a step done twice (inline
- *   and by the alarm) changes nothing the second time; a failed step backs off on that order alone.
+ * - owed work (commit, release, refund, verify, late holds, restock, a code's use back, hand-on): each
+ *   step re-reads the order after its I/O and applies its result only if the order still owes that
+ *   step, so a step done twice (inline and by the alarm) changes nothing the second time; a failed
+ *   step backs off on that order alone.
  */
 export class OrderLoop {
   readonly #ports: LoopPorts;
@@ -429,6 +431,7 @@ export class OrderLoop {
       steps("verify", (orders) => verifyStep(this.#ports, orders)),
       steps("pay_back", (orders) => payBackStep(this.#ports, orders)),
       steps("restock", (orders) => restockStep(this.#ports, orders)),
+      steps("return_uses", (orders) => returnUsesStep(this.#ports, orders)),
     ]);
     return tally;
   }

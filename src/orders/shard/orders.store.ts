@@ -88,6 +88,8 @@ const MIGRATIONS = [
      detail TEXT
    );
    CREATE INDEX timeline_order ON timeline (order_id, seq);`,
+  // Whether a fully refunded order's discount code use went back (orders before it: never owed).
+  "ALTER TABLE orders ADD COLUMN uses_returned INTEGER NOT NULL DEFAULT 0;",
 ];
 
 type RawOrder = {
@@ -112,6 +114,7 @@ type RawOrder = {
   refunds: string | null;
   fulfillments: string | null;
   cancelled_at: string | null;
+  uses_returned: number;
   stock: StockState;
   updated_at: string;
   due_at: number | null;
@@ -176,6 +179,7 @@ function toOrder(raw: RawOrder): OrderRow {
     refunds: parsed<Refund[]>(raw.refunds, []),
     fulfillments: parsed<Fulfillment[]>(raw.fulfillments, []),
     cancelledAt: raw.cancelled_at,
+    usesReturned: raw.uses_returned === 1,
     updatedAt: raw.updated_at,
     dueAt: raw.due_at,
     dueAttempts: raw.due_attempts,
@@ -206,7 +210,8 @@ function acceptedOf(order: OrderRow): AcceptedOrder {
 /** The lifecycle and bookkeeping columns, in the order both statements below name them. */
 const LIFECYCLE_COLUMNS = `status, failure_reason, payment_status, attempts, unknown_attempts, lease_until,
   charge_id, intent_id, charge_in_doubt, action, action_until, event_at, refunded, dispute, holds,
-  late_holds, refunds, fulfillments, cancelled_at, stock, updated_at, due_at, due_attempts, version`;
+  late_holds, refunds, fulfillments, cancelled_at, uses_returned, stock, updated_at, due_at, due_attempts,
+  version`;
 
 const json = (value: unknown) => (value === null ? null : JSON.stringify(value));
 
@@ -231,6 +236,7 @@ function lifecycleValues(order: OrderRow): (string | number | null)[] {
     order.refunds.length > 0 ? JSON.stringify(order.refunds) : null,
     order.fulfillments.length > 0 ? JSON.stringify(order.fulfillments) : null,
     order.cancelledAt,
+    order.usesReturned ? 1 : 0,
     order.stock,
     order.updatedAt,
     order.dueAt,
@@ -239,8 +245,8 @@ function lifecycleValues(order: OrderRow): (string | number | null)[] {
   ];
 }
 
-const UPDATE = `UPDATE orders SET (${LIFECYCLE_COLUMNS}) = (${Array(24).fill("?").join(", ")}) WHERE id = ?`;
-const INSERT = `INSERT INTO orders (id, accepted, ${LIFECYCLE_COLUMNS}) VALUES (${Array(26).fill("?").join(", ")})`;
+const UPDATE = `UPDATE orders SET (${LIFECYCLE_COLUMNS}) = (${Array(25).fill("?").join(", ")}) WHERE id = ?`;
+const INSERT = `INSERT INTO orders (id, accepted, ${LIFECYCLE_COLUMNS}) VALUES (${Array(27).fill("?").join(", ")})`;
 
 export class ShardStore implements OrderStore {
   readonly #sql: SqlStorage;

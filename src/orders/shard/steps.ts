@@ -1,6 +1,7 @@
 import { type HoldOutcome, holdKept, type OrderHolds } from "../../inventory/inventory.holds";
 import { chargeRef, type PaymentGateway, refundKey, shopRefundKey } from "../../payments/gateway";
 import { refundOwed, restockOwed, restockShares } from "../lifecycle/after-sale";
+import { useShares } from "../lifecycle/code-uses";
 import type { LifecycleEvent, StockStep } from "../lifecycle/decide";
 import type { OrderRow } from "../lifecycle/order";
 import type { LoopPorts } from "./ports";
@@ -10,7 +11,11 @@ export type StepResult =
   | StockStep
   | Extract<
       LifecycleEvent,
-      { type: "refunded" } | { type: "verified" } | { type: "refund_answered" } | { type: "restocked" }
+      | { type: "refunded" }
+      | { type: "verified" }
+      | { type: "refund_answered" }
+      | { type: "restocked" }
+      | { type: "uses_returned" }
     >
   | "retry";
 
@@ -278,6 +283,43 @@ export async function restockStep({ stock, log }: LoopPorts, orders: OrderRow[])
       log("error", "a refund's units could not go back to stock", { orderId: order.id, refundId: refund.id });
     }
     steps.set(order.id, { type: "restocked", refundId: refund.id });
+  }
+  return steps;
+}
+
+/**
+ * Gives a fully refunded order's discount code use back (see code-uses.ts): each hold marked with the
+ * code returns its units to its allowance object once under its key, so the step made twice (inline and
+ * by the alarm, or after a restart between the return and the order's write) returns the use once.
+ *
+ * What is left if the worker dies between the refund and the give-back: the refund's answer is written
+ * with the order still owing `return_uses`, due now, so the shard's alarm makes this step (and backs off
+ * while an allowance object cannot be reached). Dying after the objects took the return and before the
+ * order records it leaves the order owing the step: made again, each object answers `done` under the
+ * same key and the order records it. A hold its object refuses (never committed there: a card's
+ * allowance that lapsed before the order was paid, which never counted) has no use to give back.
+ */
+export async function returnUsesStep({ stock, log }: LoopPorts, orders: OrderRow[]): Promise<Steps> {
+  const steps: Steps = new Map();
+  const owed = orders.map((order) => ({ order, shares: useShares(order) }));
+  const shares = owed.flatMap(({ shares: of }) => of);
+  const answers = shares.length > 0 ? await stock.restock(shares) : new Map<string, string>();
+  for (const { order, shares: of } of owed) {
+    const results = of.map((share) => answers.get(share.key) ?? "unreachable");
+    if (results.includes("unreachable")) {
+      steps.set(order.id, "retry");
+      continue;
+    }
+    if (results.includes("refused")) {
+      log("warn", "a code's use had not been counted where it was held; nothing to give back there", {
+        orderId: order.id,
+      });
+    }
+    log("info", "the discount code's use is given back", {
+      orderId: order.id,
+      code: order.pricing?.discountCode,
+    });
+    steps.set(order.id, { type: "uses_returned" });
   }
   return steps;
 }
