@@ -272,3 +272,56 @@ describe("SkuInventory", () => {
     expect(await stub.snapshot()).toMatchObject({ onHand: 10, reserved: 0 });
   });
 });
+
+describe("SkuInventory returns", () => {
+  const DAY = 24 * 3600 * 1000;
+  const age = (stub: DurableObjectStub<SkuInventory>, orderId: string, days: number) =>
+    runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec(
+        "UPDATE reservations SET updated_at = ? WHERE order_id = ?",
+        Date.now() - days * DAY,
+        orderId,
+      );
+    });
+
+  it("keeps a sale past the week settled holds are kept, so a refund a month later still puts it back", async () => {
+    const { stub, ready } = freshObject(10);
+    await ready;
+    await stub.reserve({ orderId: "sold-old", quantity: 2, expiresAtMs: minutes(15) });
+    await stub.reserve({ orderId: "let-go", quantity: 1, expiresAtMs: minutes(15) });
+    expect(await stub.commit("sold-old")).toMatchObject({ ok: true });
+    await stub.release("let-go");
+    await age(stub, "sold-old", 30);
+    await age(stub, "let-go", 30);
+    await stub.reserve({ orderId: "arms-alarm", quantity: 1, expiresAtMs: Date.now() - 1 });
+    await runDurableObjectAlarm(stub);
+    const kept = (await reservations(stub)).map((row) => row.order_id);
+    expect(kept).toContain("sold-old");
+    expect(kept).not.toContain("let-go");
+    const back = await stub.restock([{ key: "sold-old:r1", orderId: "sold-old", quantity: 2 }]);
+    expect(back["sold-old:r1"]).toEqual({ ok: true, units: 2 });
+    expect(await stub.snapshot()).toMatchObject({ onHand: 10, committed: 0 });
+    // Past the gateway's refund window the sale is let go too: nothing can be returned to it.
+    await age(stub, "sold-old", 200);
+    await stub.reserve({ orderId: "arms-again", quantity: 1, expiresAtMs: Date.now() - 1 });
+    await runDurableObjectAlarm(stub);
+    expect((await reservations(stub)).map((row) => row.order_id)).not.toContain("sold-old");
+  });
+
+  it("answers each share of a batch alone: a malformed one refuses only itself", async () => {
+    const { stub, ready } = freshObject(5);
+    await ready;
+    await stub.reserve({ orderId: "paid-1", quantity: 1, expiresAtMs: minutes(15) });
+    await stub.commit("paid-1");
+    const answers = await stub.restock([
+      { key: "paid-1:r1", orderId: "paid-1", quantity: 1 },
+      { key: "bad:r1", orderId: "bad", quantity: -3 },
+      { key: "never:r1", orderId: "never-sold", quantity: 1 },
+    ]);
+    expect(answers).toEqual({
+      "paid-1:r1": { ok: true, units: 1 },
+      "bad:r1": { ok: false, error: "invalid" },
+      "never:r1": { ok: false, error: "not_sold" },
+    });
+  });
+});

@@ -84,6 +84,11 @@ const SALES_PER_READ = 1000;
 const MAX_BATCH = 1000;
 /** Settled reservations are kept this long for idempotent replays, then pruned; the ledger stays. */
 const SETTLED_RETENTION_MS = 7 * 24 * 3600 * 1000;
+/**
+ * A sale is kept longer: a refund may put its units (or a discount code's use) back for as long as the
+ * gateway refunds a charge (Stripe: 180 days), and only a sale kept here can be returned.
+ */
+const SOLD_RETENTION_MS = 190 * 24 * 3600 * 1000;
 /** An undelivered move is tried again after this, doubling up to a minute. */
 const MOVE_RETRY_MS = 1000;
 const MOVE_RETRY_MAX_MS = 60_000;
@@ -99,6 +104,10 @@ function invalid(error: z.ZodError): InvalidArgument {
  * reads and writes synchronously, with no await in between, so concurrent calls cannot interleave
  * inside it; a change of several rows runs in one `transactionSync`.
  */
+const ReturnShare = z
+  .object({ key: z.string().min(1).max(300), orderId: OrderId, quantity: Quantity })
+  .strict();
+
 export type RestockResult =
   | { ok: true; units: number }
   | { ok: false; error: "invalid" | "key_reused" | "not_sold" | "more_than_sold" };
@@ -527,15 +536,19 @@ export class SkuInventory extends DurableObject<Env> {
    * for a refund it recorded.
    */
   restock(shares: { key: string; orderId: string; quantity: number }[]): Record<string, RestockResult> {
-    const checked = z
-      .array(z.object({ key: z.string().min(1).max(300), orderId: OrderId, quantity: Quantity }).strict())
-      .max(MAX_BATCH)
-      .safeParse(shares);
-    if (!checked.success)
+    const batch = z.array(z.unknown()).max(MAX_BATCH).safeParse(shares);
+    if (!batch.success)
       return Object.fromEntries(shares.map((share) => [share.key, { ok: false, error: "invalid" }]));
     const results: Record<string, RestockResult> = {};
     const now = Date.now();
-    for (const { key, orderId, quantity } of checked.data) {
+    for (const share of shares) {
+      // Each share is checked alone: one malformed share never refuses the others of its batch.
+      const checked = ReturnShare.safeParse(share);
+      if (!checked.success) {
+        if (typeof share?.key === "string") results[share.key] = { ok: false, error: "invalid" };
+        continue;
+      }
+      const { key, orderId, quantity } = checked.data;
       const made = this.#store.returnMade(key);
       if (made) {
         results[key] =
@@ -734,7 +747,7 @@ export class SkuInventory extends DurableObject<Env> {
     this.#alarmAt = null;
     this.#dueFrom = 0;
     this.#expireDue(now);
-    this.#store.prune(now - SETTLED_RETENTION_MS, now);
+    this.#store.prune(now - SETTLED_RETENTION_MS, now - SOLD_RETENTION_MS, now);
     await this.#deliver(now);
     const next = [this.#store.nextExpiry(), this.#store.nextTransferDue()]
       .filter((at): at is number => at !== null)

@@ -572,13 +572,17 @@ export function pinOrders(env: Env, orders: OrderHolds[]) {
 export type ReturnShare = { key: string; orderId: string; sku: string; bucket: number; quantity: number };
 
 /**
+ * What a share's return came to: put back; `not_sold` (the object knows no sale of it to the order: a
+ * hold that lapsed, or a sale older than its retention); `refused` (a share it cannot take: malformed,
+ * a key reused for another quantity, more than was sold); or no answer.
+ */
+export type RestockAnswer = "done" | "not_sold" | "refused" | "unreachable";
+
+/**
  * Puts refunded units back in the buckets that sold them (see SkuInventory.restock), one call per
  * inventory object; answered per key: `done` (now or before), `refused` for good, or `unreachable`.
  */
-export async function restockShares(
-  env: Env,
-  shares: ReturnShare[],
-): Promise<Map<string, "done" | "refused" | "unreachable">> {
+export async function restockShares(env: Env, shares: ReturnShare[]): Promise<Map<string, RestockAnswer>> {
   const byObject = new Map<string, { sku: string; bucket: number; shares: ReturnShare[] }>();
   for (const share of shares) {
     const name = bucketName(share.sku, share.bucket);
@@ -586,7 +590,7 @@ export async function restockShares(
     group.shares.push(share);
     byObject.set(name, group);
   }
-  const answers = new Map<string, "done" | "refused" | "unreachable">();
+  const answers = new Map<string, RestockAnswer>();
   await Promise.all(
     [...byObject.values()].map(async (group) => {
       const results = await bucketObject(env, group.sku, group.bucket)
@@ -594,7 +598,10 @@ export async function restockShares(
         .catch(() => null);
       for (const share of group.shares) {
         const result = results?.[share.key];
-        answers.set(share.key, !result ? "unreachable" : result.ok ? "done" : "refused");
+        answers.set(
+          share.key,
+          !result ? "unreachable" : result.ok ? "done" : result.error === "not_sold" ? "not_sold" : "refused",
+        );
       }
     }),
   );

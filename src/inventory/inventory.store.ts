@@ -674,12 +674,17 @@ export class StockStore {
   }
 
   /**
-   * Drops settled reservations and finished moves older than `before`; the ledger keeps their
+   * Drops settled reservations and finished moves older than `before` (a sale: older than `soldBefore`,
+   * since a refund returns only what was sold here and is still known); the ledger keeps their
    * history. A move received here is remembered ten times longer: its sender redelivers until it
    * hears back, and a redelivery after the record is gone would count the units twice.
    */
-  prune(before: number, now: number) {
-    this.#sql.exec("DELETE FROM reservations WHERE state != 'held' AND updated_at < ?", before);
+  prune(before: number, soldBefore: number, now: number) {
+    this.#sql.exec(
+      "DELETE FROM reservations WHERE (state NOT IN ('held', 'committed') AND updated_at < ?) OR (state = 'committed' AND updated_at < ?)",
+      before,
+      soldBefore,
+    );
     this.#sql.exec(
       "DELETE FROM transfers WHERE state != 'open' AND updated_at < ? AND (direction = 'out' OR updated_at < ?)",
       before,

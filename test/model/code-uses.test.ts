@@ -131,6 +131,19 @@ describe("a discount code's use given back", () => {
     expect(owedWork(row, T0)).toBe("return_uses");
   });
 
+  it("is not owed to a cancelled order whose earlier refund failed: money alone says it is undone", () => {
+    let row = run(paid(true), [refund(400)]);
+    const first = row.refunds[0]?.id ?? "";
+    // The shop cancels while the 400 is pending: the cancel refunds what is left beside it (600).
+    row = run(row, [refund(undefined, true)]);
+    row = run(row, [{ type: "refund_answered", refundId: first, answer: { status: "failed", reason: "closed" } }]);
+    row = run(row, [answered(row)]);
+    expect(row.cancelledAt).not.toBeNull();
+    expect(row.refunded).toBe(600);
+    expect(owedWork(row, T0)).toBeNull();
+    expect(run(row, [{ type: "uses_returned" }]).usesReturned).toBe(false);
+  });
+
   it("is not owed to an order whose code kept its use, nor to one stored before holds named their code", () => {
     let kept = run(paid(false), [refund()]);
     kept = run(kept, [answered(kept)]);

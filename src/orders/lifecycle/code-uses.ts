@@ -17,10 +17,11 @@ export type UsesView = Lifecycle & Pick<OrderRow, "pricing" | "total">;
 
 /**
  * Undone in full: the refunds the gateway made add up to what was captured (one refund or several,
- * made here or in the gateway's dashboard), or the shop cancelled the paid order (a cancel refunds
- * all that is left).
+ * made here or in the gateway's dashboard; the shop's cancel of a paid order refunds all that is
+ * left, so it gets here too). Money alone decides: a cancel whose earlier refund failed has not
+ * given everything back, and keeps the use.
  */
-const fullyRefunded = (order: UsesView) => order.refunded >= order.total.amount || order.cancelledAt !== null;
+const fullyRefunded = (order: UsesView) => order.refunded >= order.total.amount;
 
 /** Holds that count the order's use of its code. */
 const useHolds = (order: Pick<Lifecycle, "holds">) => order.holds.filter((hold) => hold.code !== undefined);

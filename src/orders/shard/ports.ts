@@ -1,4 +1,4 @@
-import type { HoldOutcome, OrderHolds, ReturnShare } from "../../inventory/inventory.holds";
+import type { HoldOutcome, OrderHolds, RestockAnswer, ReturnShare } from "../../inventory/inventory.holds";
 import type { PaymentGateway } from "../../payments/gateway";
 import type { Announcement } from "../lifecycle/announcements";
 import type { OrderRow } from "../lifecycle/order";
@@ -46,7 +46,7 @@ export interface StockPort {
    * Puts refunded units of paid orders back on the shelf, each share once under its key; answers per
    * key whether it is done (or was before), refused for good, or unreachable.
    */
-  restock(shares: ReturnShare[]): Promise<Map<string, "done" | "refused" | "unreachable">>;
+  restock(shares: ReturnShare[]): Promise<Map<string, RestockAnswer>>;
 }
 
 /** The payment gateway as the loop uses it, and the turns its rate allows. */

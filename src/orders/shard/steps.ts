@@ -278,7 +278,7 @@ export async function restockStep({ stock, log }: LoopPorts, orders: OrderRow[])
       steps.set(order.id, "retry");
       continue;
     }
-    if (results.includes("refused")) {
+    if (results.some((result) => result === "refused" || result === "not_sold")) {
       // Units the bucket did not sell to this order cannot go back: the refund stands, logged to look at.
       log("error", "a refund's units could not go back to stock", { orderId: order.id, refundId: refund.id });
     }
@@ -310,10 +310,16 @@ export async function returnUsesStep({ stock, log }: LoopPorts, orders: OrderRow
       steps.set(order.id, "retry");
       continue;
     }
-    if (results.includes("refused")) {
+    if (results.includes("not_sold")) {
+      // A card's hold that lapsed before its order was paid never counted a use: nothing to give back.
       log("warn", "a code's use had not been counted where it was held; nothing to give back there", {
         orderId: order.id,
       });
+    }
+    if (results.includes("refused")) {
+      // A share the object cannot take (its key reused, more than was sold) is a fault of ours: retrying
+      // would be refused again, so the step ends, loudly.
+      log("error", "a code's use could not be given back", { orderId: order.id });
     }
     log("info", "the discount code's use is given back", {
       orderId: order.id,
