@@ -270,7 +270,7 @@ export class ShardStore implements OrderStore {
     const at = Date.parse(order.createdAt);
     this.#sql.exec(INSERT, order.id, JSON.stringify(acceptedOf(order)), ...lifecycleValues(order));
     this.outbox.add({ type: "order.created" }, order, at, orderToken);
-    this.#note(order.id, at, [{ event: "created", detail: null }]);
+    // No timeline row for "created": the order's own createdAt says it (see timeline), one write fewer.
   }
 
   write(before: OrderRow, order: OrderRow, announce: Announcement[], now: number) {
@@ -293,12 +293,15 @@ export class ShardStore implements OrderStore {
     }
   }
 
-  /** What happened to an order, oldest first. */
-  timeline(orderId: string): { at: string; event: string; detail?: string }[] {
-    return this.#sql
+  /**
+   * What happened to an order, oldest first. Its first entry, "created", is derived from the order's
+   * createdAt; orders recorded before that was so have it stored as their first row instead.
+   */
+  timeline(order: OrderRow): { at: string; event: string; detail?: string }[] {
+    const stored = this.#sql
       .exec<{ at: number; event: string; detail: string | null }>(
         "SELECT at, event, detail FROM timeline WHERE order_id = ? ORDER BY seq",
-        orderId,
+        order.id,
       )
       .toArray()
       .map(({ at, event, detail }) => ({
@@ -306,6 +309,7 @@ export class ShardStore implements OrderStore {
         event,
         ...(detail ? { detail } : {}),
       }));
+    return stored[0]?.event === "created" ? stored : [{ at: order.createdAt, event: "created" }, ...stored];
   }
 
   order(id: string): OrderRow | null {
