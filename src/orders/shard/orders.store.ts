@@ -259,7 +259,7 @@ export class ShardStore implements OrderStore {
 
   migrate() {
     migrate(this.#sql, MIGRATIONS);
-    this.outbox.create();
+    this.transaction(() => this.outbox.create());
   }
 
   transaction<T>(work: () => T): T {
