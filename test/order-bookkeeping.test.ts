@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { Mailer } from "../src/email/mailer.do";
 import { OutboxStore } from "../src/orders/shard/outbox.store";
 import {
   type Accepted,
@@ -63,6 +64,12 @@ describe("what an order's bookkeeping writes, counted", () => {
   it("writes each order's events once for webhooks and emails, and no timeline row for its creation", async () => {
     const sku = await stockedSku(1000);
     const orders = 12;
+    const take = Mailer.prototype.take;
+    const taken = { emails: 0 };
+    const restoreTake = breakMethod(Mailer.prototype, "take", function (this: unknown, ...args: unknown[]) {
+      taken.emails += (args[0] as unknown[]).length;
+      return take.apply(this as never, args as never);
+    });
     const tally = await countWrites(async () => {
       const answers = await Promise.all(
         Array.from({ length: orders }, () => postCheckout(checkoutBody([{ sku, quantity: 1 }]))),
@@ -75,6 +82,7 @@ describe("what an order's bookkeeping writes, counted", () => {
       // Projected to D1 and both outboxes handed on.
       await settleShards();
     });
+    restoreTake();
     const per = (key: string) => (tally[key]?.statements ?? 0) / orders;
     console.log(
       JSON.stringify(
@@ -91,6 +99,8 @@ describe("what an order's bookkeeping writes, counted", () => {
     // The timeline's rows: the payment attempt and the payment; "created" is the order's own createdAt.
     expect(per("INSERT timeline")).toBe(2);
     expect(per("INSERT orders")).toBe(1);
+    // And each handed to the mailers once: every event is emailed.
+    expect(taken.emails).toBe(2 * orders);
   }, 60_000);
 
   it("moves a shard's mail copies from before the one outbox below the webhooks' cursor: each handed to its receiver", async () => {
