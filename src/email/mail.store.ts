@@ -190,7 +190,10 @@ export class MailStore {
   }
 
   nextDue(): number | null {
-    return this.#sql.exec<{ next: number | null }>("SELECT MIN(due_at) AS next FROM emails").one().next;
+    // IS NOT NULL: answered from the partial index emails_due, not by scanning every kept email.
+    return this.#sql
+      .exec<{ next: number | null }>("SELECT MIN(due_at) AS next FROM emails WHERE due_at IS NOT NULL")
+      .one().next;
   }
 
   counts(): Record<EmailStatus, number> {

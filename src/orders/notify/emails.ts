@@ -18,7 +18,7 @@ export type ShopIdentity = {
 export type RenderedEmail = { to: string; subject: string; text: string; html: string; replyTo?: string };
 
 /** The events a buyer is emailed about: every order event (a cancel's refund is told by the cancel). */
-export const EMAILED: ReadonlySet<EventType> = new Set(EVENT_TYPES);
+const EMAILED: ReadonlySet<EventType> = new Set(EVENT_TYPES);
 
 function escapeHtml(text: string): string {
   return text

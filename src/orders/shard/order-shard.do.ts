@@ -114,7 +114,7 @@ export class OrderShard extends DurableObject<Env> {
   adminOrder(id: string): OrderView | null {
     OrderIds.parse([id]);
     const row = this.#loop.order(id);
-    return row ? { ...toOrderView(row), timeline: this.#store.timeline(id) } : null;
+    return row ? { ...toOrderView(row), timeline: this.#store.timeline(row) } : null;
   }
 
   /** The shop refunds (part of) a paid order (see OrderLoop.refund). */

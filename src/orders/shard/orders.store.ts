@@ -265,7 +265,7 @@ export class ShardStore implements OrderStore {
 
   migrate() {
     migrate(this.#sql, MIGRATIONS);
-    this.outbox.create();
+    this.transaction(() => this.outbox.create());
   }
 
   transaction<T>(work: () => T): T {
@@ -276,7 +276,7 @@ export class ShardStore implements OrderStore {
     const at = Date.parse(order.createdAt);
     this.#sql.exec(INSERT, order.id, JSON.stringify(acceptedOf(order)), ...lifecycleValues(order));
     this.outbox.add({ type: "order.created" }, order, at, orderToken);
-    this.#note(order.id, at, [{ event: "created", detail: null }]);
+    // No timeline row for "created": the order's own createdAt says it (see timeline), one write fewer.
   }
 
   write(before: OrderRow, order: OrderRow, announce: Announcement[], now: number) {
@@ -299,12 +299,15 @@ export class ShardStore implements OrderStore {
     }
   }
 
-  /** What happened to an order, oldest first. */
-  timeline(orderId: string): { at: string; event: string; detail?: string }[] {
-    return this.#sql
+  /**
+   * What happened to an order, oldest first. Its first entry, "created", is derived from the order's
+   * createdAt; orders recorded before that was so have it stored as their first row instead.
+   */
+  timeline(order: OrderRow): { at: string; event: string; detail?: string }[] {
+    const stored = this.#sql
       .exec<{ at: number; event: string; detail: string | null }>(
         "SELECT at, event, detail FROM timeline WHERE order_id = ? ORDER BY seq",
-        orderId,
+        order.id,
       )
       .toArray()
       .map(({ at, event, detail }) => ({
@@ -312,6 +315,7 @@ export class ShardStore implements OrderStore {
         event,
         ...(detail ? { detail } : {}),
       }));
+    return stored[0]?.event === "created" ? stored : [{ at: order.createdAt, event: "created" }, ...stored];
   }
 
   order(id: string): OrderRow | null {
@@ -351,7 +355,11 @@ export class ShardStore implements OrderStore {
   }
 
   nextDue(): number | null {
-    return this.#sql.exec<{ next: number | null }>("SELECT MIN(due_at) AS next FROM orders").one().next;
+    // The IS NOT NULL lets SQLite answer from the partial index orders_due; without it, MIN scans every
+    // order (reading each row's accepted JSON on the way), once per shard call that re-arms the alarm.
+    return this.#sql
+      .exec<{ next: number | null }>("SELECT MIN(due_at) AS next FROM orders WHERE due_at IS NOT NULL")
+      .one().next;
   }
 
   unprojected(limit: number): OrderRow[] {

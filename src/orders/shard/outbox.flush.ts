@@ -25,11 +25,11 @@ const MAIL_TIMEOUT_MS = 10_000;
 type Deliver = (rows: Row[], handed: (seqs: number[]) => void) => Promise<void>;
 
 /**
- * Hands an order shard's outbox on, from the shard's work loop (its alarm), never from checkout or
- * payment: a queue or a mailer that fails only delays the events, with backoff, and nothing else waits
- * on it. Rows are deleted once handed over; dying in between hands them over again, which the receivers
- * take like any duplicate (the event id is the same: webhook receivers deduplicate by it, a mailer keeps
- * one email per event).
+ * Hands an order shard's outbox on to one of its receivers, from the shard's work loop (its alarm),
+ * never from checkout or payment: a queue or a mailer that fails only delays the events, with backoff,
+ * and nothing else waits on it. The receiver's cursor moves past rows once handed over; dying in between
+ * hands them over again, which the receivers take like any duplicate (the event id is the same: webhook
+ * receivers deduplicate by it, a mailer keeps one email per event).
  */
 export class OutboxFlush {
   readonly #outbox: OutboxStore;
@@ -56,9 +56,16 @@ export class OutboxFlush {
     const rows = this.#outbox.pending(FLUSH_EVENTS, this.#name);
     if (rows.length === 0) return 0;
     let sent = 0;
+    // The cursor moves over the rows handed so far that have none unhanded before them; rows handed
+    // beyond a gap (another mailer's emails, should one fail) are handed again next time, as duplicates.
+    const handed = new Set<number>();
+    let upTo = 0;
     try {
       await this.#deliver(rows, (seqs) => {
-        this.#outbox.remove(seqs, this.#name);
+        for (const seq of seqs) handed.add(seq);
+        const before = upTo;
+        while (upTo < rows.length && handed.has((rows[upTo] as Row).seq)) upTo++;
+        if (upTo > before) this.#outbox.handedUpTo((rows[upTo - 1] as Row).seq, this.#name);
         sent += seqs.length;
       });
     } catch (error) {
