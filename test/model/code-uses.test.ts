@@ -136,7 +136,9 @@ describe("a discount code's use given back", () => {
     const first = row.refunds[0]?.id ?? "";
     // The shop cancels while the 400 is pending: the cancel refunds what is left beside it (600).
     row = run(row, [refund(undefined, true)]);
-    row = run(row, [{ type: "refund_answered", refundId: first, answer: { status: "failed", reason: "closed" } }]);
+    row = run(row, [
+      { type: "refund_answered", refundId: first, answer: { status: "failed", reason: "closed" } },
+    ]);
     row = run(row, [answered(row)]);
     expect(row.cancelledAt).not.toBeNull();
     expect(row.refunded).toBe(600);
