@@ -7,7 +7,7 @@ import { pushCodeCap } from "../src/inventory/code-uses";
 import { evenShare } from "../src/inventory/inventory.args";
 import {
   everyBucket,
-  holdCart,
+  type holdCart,
   holdCarts,
   releaseBuckets,
   type SkuHold,
@@ -97,7 +97,9 @@ async function run(buckets: number, firstCap: number, ops: Op[]) {
       const ids = Array.from({ length: step.batch }, () => unique("order"));
       const before = count("held") + count("used");
       const restore =
-        step.down === null ? () => {} : objectDown(bucketName(name, step.down % buckets), ["reserveShare", "reserveMany"]);
+        step.down === null
+          ? () => {}
+          : objectDown(bucketName(name, step.down % buckets), ["reserveShare", "reserveMany"]);
       let results: Awaited<ReturnType<typeof holdCart>>[];
       try {
         const expiresAtMs = Date.now() + 600_000;
@@ -118,7 +120,9 @@ async function run(buckets: number, firstCap: number, ops: Op[]) {
         } else if ("unavailable" in result) {
           expect(step.down).not.toBeNull();
           // What the failed attempt may have held is given back, as the shard gives it back.
-          expect(await releaseBuckets(env, id, [{ sku: name, buckets: everyBucket(buckets) }], true)).toBe(true);
+          expect(await releaseBuckets(env, id, [{ sku: name, buckets: everyBucket(buckets) }], true)).toBe(
+            true,
+          );
         } else if (settled && step.down === null) {
           expect(before + given, "a use was refused with room under the cap").toBeGreaterThanOrEqual(bound);
         }
@@ -137,7 +141,9 @@ async function run(buckets: number, firstCap: number, ops: Op[]) {
         settled = false;
       } else {
         const restore =
-          step.fault === "bucket" ? objectDown(bucketName(name, step.down % buckets), ["setShare"]) : () => {};
+          step.fault === "bucket"
+            ? objectDown(bucketName(name, step.down % buckets), ["setShare"])
+            : () => {};
         let done = true;
         try {
           expect(await pushCodeCap(env, code, step.cap, buckets, current.version)).toBe("done");

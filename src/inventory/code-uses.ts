@@ -32,7 +32,9 @@ import { bucketName, bucketObject } from "./inventory.service";
 /** The uses counted by a code's buckets: held by unpaid orders, and used by paid ones. */
 export async function readCodeUses(env: Env, code: string, buckets: number) {
   const name = await codeUsesName(code);
-  const counts = await Promise.all(everyBucket(buckets).map((bucket) => bucketObject(env, name, bucket).counts()));
+  const counts = await Promise.all(
+    everyBucket(buckets).map((bucket) => bucketObject(env, name, bucket).counts()),
+  );
   const present = counts.flatMap((c) => (c ? [c] : []));
   return {
     held: present.reduce((sum, c) => sum + c.reserved, 0),
@@ -41,15 +43,18 @@ export async function readCodeUses(env: Env, code: string, buckets: number) {
   };
 }
 
-/** How a change of a split cap went: done, or overtaken by a newer change (which completes it). */
-export type CapPush = "done" | "superseded";
-
 /**
  * Tells a code's buckets its new total cap, in the two rounds above, under `version` (when the cap
  * was changed). Throws if a bucket could not be reached: the change is then half-done (fewer uses,
  * never more) until it is made again.
  */
-export async function pushCodeCap(env: Env, code: string, cap: number, buckets: number, version: number) {
+export async function pushCodeCap(
+  env: Env,
+  code: string,
+  cap: number,
+  buckets: number,
+  version: number,
+): Promise<"done" | "superseded"> {
   const name = await codeUsesName(code);
   const round = async (shares: (bucket: number) => number, opening: boolean) => {
     const answers = await Promise.allSettled(
@@ -81,6 +86,6 @@ export async function pushCodeCap(env: Env, code: string, cap: number, buckets: 
  * `taken + left` (the cap less every other bucket's taken), never below nothing. Those sum to less
  * than the cap: conservative until the cap changes again (a change made again redistributes).
  */
-export function shareAfter(taken: number, left: number, bucket: number, of: number): number {
+function shareAfter(taken: number, left: number, bucket: number, of: number): number {
   return left >= 0 ? taken + evenShare(left, bucket, of) : Math.max(0, taken + left);
 }

@@ -47,7 +47,11 @@ export const InventoryArgs = {
 export const ShareArgs = z
   .object({
     name: BucketName,
-    bucket: z.number().int().min(0).max(MAX_BUCKETS - 1),
+    bucket: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_BUCKETS - 1),
     of: z.number().int().min(2).max(MAX_BUCKETS),
     cap: z.number().int().min(1).max(1_000_000),
     version: z.number().int().min(1).max(8.64e15),

@@ -6,12 +6,12 @@ import {
   BucketCount,
   BucketName,
   Delta,
+  evenShare,
   type HoldArgs,
   InventoryArgs,
   type MoveArgs,
   type MoveInArgs,
   OrderId,
-  evenShare,
   Quantity,
   Reason,
   ShareArgs,
@@ -339,11 +339,7 @@ export class SkuInventory extends DurableObject<Env> {
       return { ok: false, error: "already_committed", available: counts.available };
 
     const free = gives ? counts.available : 0;
-    const quantityHeld = partial
-      ? Math.min(free, quantity)
-      : free >= quantity
-        ? quantity
-        : 0;
+    const quantityHeld = partial ? Math.min(free, quantity) : free >= quantity ? quantity : 0;
     if (quantityHeld === 0 && !partial) return { ok: false, error: "insufficient_stock", available: free };
 
     this.#atomically(() => {
@@ -403,7 +399,13 @@ export class SkuInventory extends DurableObject<Env> {
     if (target === stock.onHand) return;
     this.#atomically(() => {
       this.#store.addOnHand(target - stock.onHand, now);
-      this.#store.record("adjust", target - stock.onHand, now, null, "the bucket follows its share of the cap");
+      this.#store.record(
+        "adjust",
+        target - stock.onHand,
+        now,
+        null,
+        "the bucket follows its share of the cap",
+      );
     });
   }
 
@@ -511,13 +513,13 @@ export class SkuInventory extends DurableObject<Env> {
             hold?.share
               ? this.reserveShare(hold.args, hold.share)
               : hold?.within
-              ? this.reserveWithin(
-                  hold.args,
-                  hold.within.name,
-                  hold.within.allowance,
-                  hold.within.version ?? 0,
-                )
-              : this.reserve(hold.args),
+                ? this.reserveWithin(
+                    hold.args,
+                    hold.within.name,
+                    hold.within.allowance,
+                    hold.within.version ?? 0,
+                  )
+                : this.reserve(hold.args),
           );
         } catch (error) {
           this.#dueFrom = dueFrom;

@@ -66,14 +66,24 @@ export const DiscountInput = z
       .optional()
       .openapi({ description: "Absent: the whole cart" }),
     ...Mutable,
-    buckets: z.number().int().min(1).max(MAX_CODE_BUCKETS).optional().openapi({
-      description: `Objects the total cap is split over, fixed once made (default: ${HOT_CODE_BUCKETS} from maxUses ${HOT_CODE_USES}, else 1)`,
-    }),
+    buckets: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_CODE_BUCKETS)
+      .optional()
+      .openapi({
+        description: `Objects the total cap is split over, fixed once made (default: ${HOT_CODE_BUCKETS} from maxUses ${HOT_CODE_USES}, else 1)`,
+      }),
   })
   .strict()
   .superRefine((input, ctx) => {
     if (input.buckets !== undefined && (input.maxUses === undefined || input.buckets > input.maxUses)) {
-      ctx.addIssue({ code: "custom", path: ["buckets"], message: "Needs maxUses, at least one use a bucket" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["buckets"],
+        message: "Needs maxUses, at least one use a bucket",
+      });
     }
     const value = input.value;
     if (input.kind === "percentage") {

@@ -1337,6 +1337,8 @@ export interface components {
             };
             maxUses?: number;
             maxUsesPerCustomer?: number;
+            /** @description Objects the total cap is split over */
+            buckets?: number;
             startsAt?: string;
             endsAt?: string;
             minSubtotal?: components["schemas"]["Money"];
@@ -1407,6 +1409,8 @@ export interface components {
             /** Format: date-time */
             endsAt?: string;
             minSubtotal?: components["schemas"]["Money"] & unknown;
+            /** @description Objects the total cap is split over, fixed once made (default: 4 from maxUses 64, else 1) */
+            buckets?: number;
         };
         DiscountPatch: {
             /** @description Uses over every customer (the first N orders) */
