@@ -39,7 +39,6 @@ export async function readCodeUses(env: Env, code: string, buckets: number) {
   return {
     held: present.reduce((sum, c) => sum + c.reserved, 0),
     used: present.reduce((sum, c) => sum + c.committed, 0),
-    stocked: present.length > 0,
   };
 }
 
