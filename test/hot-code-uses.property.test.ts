@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { codeUseLine, codeUsesName } from "../src/inventory/allowances";
 import { pushCodeCap } from "../src/inventory/code-uses";
 import { evenShare } from "../src/inventory/inventory.args";
+import { SkuInventory } from "../src/inventory/inventory.do";
 import {
   everyBucket,
   type holdCart,
@@ -14,13 +15,13 @@ import {
   settleOrders,
 } from "../src/inventory/inventory.holds";
 import { bucketName, bucketObject } from "../src/inventory/inventory.service";
-import { objectDown, unique } from "./helpers";
+import { breakMethod, objectDown, unique } from "./helpers";
 
 /**
  * A hot code's total cap split over buckets, under random sequences: buyers taking a use (alone or
  * several in one batch, some at an edge that still has the cap as it was, some meeting a bucket that
  * throws mid-walk), orders paid, failed or lapsing, and the cap raised or lowered, some changes
- * failing at a bucket or stopping between their two rounds. After every step the buckets say exactly
+ * failing at a bucket (in either round) or stopping between their two rounds. After every step the buckets say exactly
  * what the orders hold and used; a use was given only while held + used was under the cap in force;
  * and once a change completed with room (or while the cap never changed), held + used + left = cap,
  * and a use was refused only when there was none.
@@ -31,7 +32,7 @@ const RUNS = Number(env.PROPERTY_RUNS || 10);
 type Op =
   | { kind: "checkout"; stale: boolean; down: number | null; batch: number }
   | { kind: "pay" | "fail" | "lapse"; pick: number }
-  | { kind: "cap"; cap: number; fault: "none" | "bucket" | "between"; down: number };
+  | { kind: "cap"; cap: number; fault: "none" | "bucket" | "opening" | "between"; down: number };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   {
@@ -51,7 +52,13 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant("cap" as const),
       cap: fc.integer({ min: 1, max: 14 }),
-      fault: fc.constantFrom("none" as const, "none" as const, "bucket" as const, "between" as const),
+      fault: fc.constantFrom(
+        "none" as const,
+        "none" as const,
+        "bucket" as const,
+        "opening" as const,
+        "between" as const,
+      ),
       down: fc.nat(3),
     }),
   },
@@ -69,6 +76,16 @@ async function readBucket(name: string, bucket: number): Promise<Bucket> {
       )
       .toArray();
     return row ?? null;
+  });
+}
+
+/** One bucket throws on the second round of a change only: the others are opened, it stays frozen. */
+function openingDown(name: string): () => void {
+  const original = SkuInventory.prototype.setShare;
+  return breakMethod(SkuInventory.prototype, "setShare", function (this: SkuInventory, ...args: unknown[]) {
+    const ctx = Reflect.get(this, "ctx") as DurableObjectState;
+    if (ctx.id.name === name && args[3] === true) throw new Error("setShare: Durable Object is overloaded");
+    return original.apply(this, args as Parameters<typeof original>);
   });
 }
 
@@ -140,15 +157,18 @@ async function run(buckets: number, firstCap: number, ops: Op[]) {
         );
         settled = false;
       } else {
+        const down = bucketName(name, step.down % buckets);
         const restore =
           step.fault === "bucket"
-            ? objectDown(bucketName(name, step.down % buckets), ["setShare"])
-            : () => {};
+            ? objectDown(down, ["setShare"])
+            : step.fault === "opening"
+              ? openingDown(down)
+              : () => {};
         let done = true;
         try {
           expect(await pushCodeCap(env, code, step.cap, buckets, current.version)).toBe("done");
         } catch {
-          expect(step.fault).toBe("bucket");
+          expect(step.fault).not.toBe("none");
           done = false;
         } finally {
           restore();
@@ -156,7 +176,12 @@ async function run(buckets: number, firstCap: number, ops: Op[]) {
         if (done) {
           bound = step.cap;
           settled = step.cap >= held;
-        } else settled = false;
+        } else {
+          // Failing in the first round, only shares that fell: the old cap still bounds them. In the
+          // second, every bucket was frozen first, and those opened hold shares of the new cap.
+          if (step.fault === "opening") bound = step.cap;
+          settled = false;
+        }
       }
     } else {
       const order = pick(step.pick);

@@ -25,8 +25,9 @@ import { bucketName, bucketObject } from "./inventory.service";
  *
  * A bucket follows no change older than one it has seen, and a checkout carrying a newer cap than
  * its bucket has seen gets nothing there (its share may still be the old, larger one). So a change
- * left half-done (a bucket unreachable, the worker stopped between rounds) gives fewer uses, never
- * more, until it is made again; a newer change overtakes an older one wherever it reaches first.
+ * left half-done (a bucket unreachable, the worker stopped between rounds) gives fewer uses than
+ * the new cap, never more than the old or new one allows, until it is made again; a newer change
+ * overtakes an older one wherever it reaches first (docs/pricing.md walks through both).
  */
 
 /** The uses counted by a code's buckets: held by unpaid orders, and used by paid ones. */
@@ -44,8 +45,8 @@ export async function readCodeUses(env: Env, code: string, buckets: number) {
 
 /**
  * Tells a code's buckets its new total cap, in the two rounds above, under `version` (when the cap
- * was changed). Throws if a bucket could not be reached: the change is then half-done (fewer uses,
- * never more) until it is made again.
+ * was changed). Throws if a bucket could not be reached: the change is then half-done (see above)
+ * until it is made again.
  */
 export async function pushCodeCap(
   env: Env,

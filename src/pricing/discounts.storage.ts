@@ -194,9 +194,10 @@ function capsRefusal(current: DiscountDefinition, patch: DiscountPatch) {
  * the object with the next checkout that read it; the caller gets a 503 to repeat it meanwhile.
  *
  * A cap split over buckets is told in two rounds (see inventory/code-uses.ts): should one fail, or
- * the worker stop between them, the code gives fewer uses (never more) until the change is made
- * again, which a repeated request does (under a version of its own, overtaking this one). A change
- * overtaken by a newer one meanwhile is done: the newer one sets the shares.
+ * the worker stop between them, the code gives fewer uses than the new cap (never more than the old
+ * or new one allows) until the change is made again, which a repeated request does (under a version
+ * of its own, overtaking this one). A change overtaken by a newer one meanwhile is done: the newer
+ * one sets the shares.
  */
 async function pushCap(env: Env, definition: DiscountDefinition & { maxUses?: number }) {
   if (!definition.maxUses) return;
