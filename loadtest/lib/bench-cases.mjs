@@ -34,12 +34,20 @@ export async function setUp(api) {
   await api.call("PUT", "/v1/admin/inventory/GONE", { onHand: 0 });
   for (let i = 0; i < SPREAD_SKUS; i++)
     await api.call("PUT", `/v1/admin/inventory/SPREAD-${i}`, { onHand: UNLIMITED });
-  // A discount code with a cap (a use held with each order's stock), for what a code adds to a checkout.
+  // A discount code with a cap (a use held with each order's stock), for what a code adds to a checkout:
+  // split over 4 buckets (the default for a large cap), and the same as one object, to compare.
   await api.call("POST", "/v1/admin/discounts", {
     code: "BENCH10",
     kind: "percentage",
     value: 10,
     maxUses: 1_000_000,
+  });
+  await api.call("POST", "/v1/admin/discounts", {
+    code: "BENCH10ONE",
+    kind: "percentage",
+    value: 10,
+    maxUses: 1_000_000,
+    buckets: 1,
   });
 }
 
@@ -79,8 +87,14 @@ export const cases = [
   { id: "sold-out", name: "checkout, sold-out fast path", request: checkout(() => "GONE"), expect: 409 },
   {
     id: "hot-code",
-    name: "checkout, hot SKU, 4 buckets, with a capped code",
+    name: "checkout, hot SKU, 4 buckets, with a capped code in 4 buckets",
     request: checkout(() => "HOT-FOUR", { discountCode: "BENCH10" }),
+    expect: 202,
+  },
+  {
+    id: "hot-code-one",
+    name: "checkout, hot SKU, 4 buckets, with a capped code in one object",
+    request: checkout(() => "HOT-FOUR", { discountCode: "BENCH10ONE" }),
     expect: 202,
   },
   {

@@ -41,6 +41,8 @@ export const Allowance = z.object({
   limit: AllowanceLimit,
   /** The limit's version: an object follows no limit older than one it followed (see reserveWithin). */
   version: z.number().int().min(0).optional(),
+  /** A code's cap split over buckets: the cap is the one the code was made with (see code-uses.ts). */
+  fresh: z.boolean().optional(),
 });
 export type Allowance = z.infer<typeof Allowance>;
 
@@ -53,8 +55,8 @@ export const LimitLine = z.object({
 });
 export type LimitLine = z.infer<typeof LimitLine>;
 
-/** A cart line drawing on an allowance object (always one bucket). */
-export type AllowanceLine = { sku: string; quantity: number; buckets: 1; allowance: Allowance };
+/** A cart line drawing on an allowance object (one bucket, but for a hot code's uses: code-uses.ts). */
+export type AllowanceLine = { sku: string; quantity: number; buckets: number; allowance: Allowance };
 
 const allowanceLine = (
   sku: string,
@@ -114,13 +116,24 @@ export const codeUsesName = (code: string) => nameOf("~code~", `code|${code}`);
 /**
  * A discount code's total cap as a line of the cart: one use, drawn from an allowance of `max` uses,
  * held, committed, given back and expired with the order's stock, so the cap holds exactly however
- * many checkouts race for the last use.
+ * many checkouts race for the last use. A hot code's cap is split over `buckets` objects (see
+ * code-uses.ts); `fresh` says `max` is the cap the code was made with, never changed since.
  */
-export async function codeUseLine(code: string, max: number, version: number): Promise<AllowanceLine> {
+export async function codeUseLine(
+  code: string,
+  max: number,
+  version: number,
+  split: { buckets: number; fresh: boolean } = { buckets: 1, fresh: false },
+): Promise<AllowanceLine> {
   return {
     sku: await codeUsesName(code),
     quantity: 1,
-    buckets: 1,
-    allowance: { kind: "code", limit: { scope: "uses", code, max }, version },
+    buckets: split.buckets,
+    allowance: {
+      kind: "code",
+      limit: { scope: "uses", code, max },
+      version,
+      ...(split.buckets > 1 ? { fresh: split.fresh } : {}),
+    },
   };
 }

@@ -39,6 +39,32 @@ export const InventoryArgs = {
     .strict(),
 };
 
+/**
+ * Where a discount code's uses bucket stands in the code's split cap (see code-uses.ts): its own
+ * name, which bucket of how many, the cap and version the checkout carries, and whether that cap is
+ * the one the code was made with (`fresh`: only then may a checkout stock a bucket no change reached).
+ */
+export const ShareArgs = z
+  .object({
+    name: BucketName,
+    bucket: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_BUCKETS - 1),
+    of: z.number().int().min(2).max(MAX_BUCKETS),
+    cap: z.number().int().min(1).max(1_000_000),
+    version: z.number().int().min(1).max(8.64e15),
+    fresh: z.boolean(),
+  })
+  .strict()
+  .refine((share) => share.bucket < share.of, "bucket must be below of");
+
 export type HoldArgs = z.input<typeof InventoryArgs.hold>;
+export type ShareArgs = z.input<typeof ShareArgs>;
+
+/** Bucket `bucket`'s part of `total` split over `of` buckets: the parts differ by one at most, and sum to it. */
+export const evenShare = (total: number, bucket: number, of: number) =>
+  Math.floor(total / of) + (bucket < total % of ? 1 : 0);
 export type MoveArgs = z.input<typeof InventoryArgs.move>;
 export type MoveInArgs = z.input<typeof InventoryArgs.moveIn>;

@@ -6,6 +6,7 @@ import {
   BucketCount,
   BucketName,
   Delta,
+  evenShare,
   type HoldArgs,
   InventoryArgs,
   type MoveArgs,
@@ -13,6 +14,7 @@ import {
   OrderId,
   Quantity,
   Reason,
+  ShareArgs,
   StockTakeId,
 } from "./inventory.args";
 import { type Books, type Reservation, type Sales, StockStore, type Transfer } from "./inventory.store";
@@ -59,7 +61,15 @@ export type ReserveResult =
 export type BatchHold = {
   args: HoldArgs;
   within?: { name: string; allowance: number; version?: number };
+  /** Holds on a bucket of a discount code's split cap instead (see reserveShare). */
+  share?: ShareArgs;
 };
+
+/** What a bucket of a code's split cap answers a change of its share: the uses held and used there. */
+export type ShareResult =
+  | { ok: true; taken: number }
+  | { ok: false; error: "superseded" | "not_frozen" }
+  | InvalidArgument;
 
 /** A batch's answer for one order: as alone, or `unavailable` when its hold failed (nothing held). */
 export type BatchReserveResult = ReserveResult | { ok: false; error: "unavailable"; detail: string };
@@ -314,6 +324,11 @@ export class SkuInventory extends DurableObject<Env> {
    * remembers the refusal so that a retried walk over a hot SKU's buckets cannot hold twice.
    */
   reserve(args: HoldArgs): ReserveResult {
+    return this.#reserve(args, true);
+  }
+
+  /** `reserve`; an object that `gives` nothing holds nothing new (and remembers a partial refusal). */
+  #reserve(args: HoldArgs, gives: boolean): ReserveResult {
     const parsed = InventoryArgs.hold.safeParse(args);
     if (!parsed.success) return invalid(parsed.error);
     const { orderId, quantity, expiresAtMs, partial } = parsed.data;
@@ -332,13 +347,9 @@ export class SkuInventory extends DurableObject<Env> {
     if (existing?.state === "committed")
       return { ok: false, error: "already_committed", available: counts.available };
 
-    const quantityHeld = partial
-      ? Math.min(counts.available, quantity)
-      : counts.available >= quantity
-        ? quantity
-        : 0;
-    if (quantityHeld === 0 && !partial)
-      return { ok: false, error: "insufficient_stock", available: counts.available };
+    const free = gives ? counts.available : 0;
+    const quantityHeld = partial ? Math.min(free, quantity) : free >= quantity ? quantity : 0;
+    if (quantityHeld === 0 && !partial) return { ok: false, error: "insufficient_stock", available: free };
 
     this.#atomically(() => {
       this.#store.hold(orderId, quantityHeld, expiresAtMs, now);
@@ -352,9 +363,87 @@ export class SkuInventory extends DurableObject<Env> {
       ok: true,
       quantity: quantityHeld,
       expiresAt: new Date(expiresAtMs).toISOString(),
-      available: counts.available - quantityHeld,
+      available: free - quantityHeld,
       replayed: false,
     };
+  }
+
+  /**
+   * A use of a discount code whose total cap is split over buckets (see inventory/code-uses.ts): this
+   * object is one bucket, and its share of the cap is what it may have held and used. A checkout never
+   * moves a share; it may only stock a bucket no change of the cap has reached, at the even split of
+   * the cap the code was made with (`fresh`). A checkout carrying a newer cap than this bucket has
+   * seen gets nothing here (the change has not reached it yet: its old share may be too large), and
+   * walks on to the next bucket.
+   */
+  reserveShare(args: HoldArgs, share: ShareArgs): ReserveResult {
+    const checked = ShareArgs.safeParse(share);
+    if (!checked.success) return invalid(checked.error);
+    const { name, bucket, of, cap, version, fresh } = checked.data;
+    const now = Date.now();
+    this.#expireDue(now);
+    if (!this.#store.stock()) {
+      // Stocked even when it gives nothing, so a refusal is remembered like any bucket's (a retried
+      // walk cannot hold twice); a change of the cap reaching it then sets its share.
+      const stocked = fresh ? evenShare(cap, bucket, of) : 0;
+      this.#atomically(() => {
+        this.#store.setOnHand(name, stocked, ulid(now), now);
+        this.#store.record("set", stocked, now, null, "a share of the code's cap");
+        this.#store.setAllowanceShare(stocked);
+        if (fresh) this.#store.setAllowanceVersion(version);
+      });
+    }
+    this.#followShare(now);
+    return this.#reserve(args, version <= this.#store.allowanceVersion());
+  }
+
+  /**
+   * A bucket of a split cap keeps on hand its share less the uses paid here, never less than is held:
+   * so a use given back here is given again only within the share.
+   */
+  #followShare(now: number) {
+    const stock = this.#store.stock();
+    if (!stock) return;
+    const target = Math.max(stock.reserved, this.#store.allowanceShare() - stock.committed);
+    if (target === stock.onHand) return;
+    this.#atomically(() => {
+      this.#store.addOnHand(target - stock.onHand, now);
+      this.#store.record(
+        "adjust",
+        target - stock.onHand,
+        now,
+        null,
+        "the bucket follows its share of the cap",
+      );
+    });
+  }
+
+  /**
+   * Sets this bucket's share of a code's split cap, for a change of the cap (see code-uses.ts), never
+   * for an older change than one it followed. `opening` (the change's second round) sets it only on
+   * a bucket the same change froze in its first round. Answers the uses held and used here.
+   */
+  setShare(name: string, share: number, version: number, opening: boolean): ShareResult {
+    const checked = z
+      .tuple([BucketName, z.number().int().min(0).max(1_000_000), z.number().int().min(1), z.boolean()])
+      .safeParse([name, share, version, opening]);
+    if (!checked.success) return invalid(checked.error);
+    const now = Date.now();
+    this.#expireDue(now);
+    const seen = this.#store.stock() ? this.#store.allowanceVersion() : 0;
+    if (seen > version) return { ok: false, error: "superseded" };
+    if (opening && seen !== version) return { ok: false, error: "not_frozen" };
+    this.#atomically(() => {
+      if (!this.#store.stock()) {
+        this.#store.setOnHand(name, 0, ulid(now), now);
+        this.#store.record("set", 0, now, null, "a share of the code's cap");
+      }
+      this.#store.setAllowanceShare(share);
+      this.#store.setAllowanceVersion(version);
+      this.#followShare(now);
+    });
+    const stock = this.#store.stock();
+    return { ok: true, taken: (stock?.reserved ?? 0) + (stock?.committed ?? 0) };
   }
 
   /**
@@ -430,14 +519,16 @@ export class SkuInventory extends DurableObject<Env> {
         const dueFrom = this.#dueFrom;
         try {
           return this.ctx.storage.transactionSync(() =>
-            hold?.within
-              ? this.reserveWithin(
-                  hold.args,
-                  hold.within.name,
-                  hold.within.allowance,
-                  hold.within.version ?? 0,
-                )
-              : this.reserve(hold.args),
+            hold?.share
+              ? this.reserveShare(hold.args, hold.share)
+              : hold?.within
+                ? this.reserveWithin(
+                    hold.args,
+                    hold.within.name,
+                    hold.within.allowance,
+                    hold.within.version ?? 0,
+                  )
+                : this.reserve(hold.args),
           );
         } catch (error) {
           this.#dueFrom = dueFrom;

@@ -3,6 +3,7 @@ import { settings } from "../shared/config";
 import { EdgeMemo, memoMayHoldAny, peekMemo } from "../shared/edge-memo";
 import { AppError } from "../shared/errors";
 import type { Allowance, AllowanceKind } from "./allowances";
+import type { ShareArgs } from "./inventory.args";
 import type { BatchHold, BatchReserveResult, SettleResult } from "./inventory.do";
 import { assertValidArguments, bucketCount, bucketName, bucketObject, readCounts } from "./inventory.service";
 
@@ -82,6 +83,23 @@ export function remembersAnySoldOut(): boolean {
 }
 
 /**
+ * Where a line of a hot code's split cap holds in one bucket (see code-uses.ts); undefined for any
+ * other line, which holds as stock (or within its one allowance object) does.
+ */
+function shareOf(line: PlannedLine, bucket: number): ShareArgs | undefined {
+  const { allowance } = line;
+  if (!allowance || line.buckets === 1) return undefined;
+  return {
+    name: bucketName(line.sku, bucket),
+    bucket,
+    of: line.buckets,
+    cap: allowance.limit.max,
+    version: allowance.version ?? 0,
+    fresh: allowance.fresh ?? false,
+  };
+}
+
+/**
  * Holds one SKU for an order. An unsplit SKU is one all-or-nothing call. A split SKU walks its
  * buckets from one picked by the order id, taking what each has until the quantity is met; each bucket
  * remembers what it gave this order (even nothing), so a retried walk cannot hold twice.
@@ -124,13 +142,11 @@ async function reserveSku(
   for (let step = 0; step < buckets && remaining > 0; step++) {
     const bucket = (start + step) % buckets;
     touched.push(bucket);
+    const args = { orderId, quantity: remaining, expiresAtMs, partial: true };
+    const share = shareOf(line, bucket);
+    const object = bucketObject(env, line.sku, bucket);
     const result = assertValidArguments(
-      await bucketObject(env, line.sku, bucket).reserve({
-        orderId,
-        quantity: remaining,
-        expiresAtMs,
-        partial: true,
-      }),
+      share ? await object.reserveShare(args, share) : await object.reserve(args),
     );
     availableElsewhere += "available" in result ? result.available : 0;
     if (result.ok && result.quantity > 0) {
@@ -346,6 +362,8 @@ export async function holdCarts(env: Env, carts: CartRequest[]): Promise<CartRes
             expiresAtMs: cart.expiresAtMs,
             ...(walk.line.buckets > 1 ? { partial: true } : {}),
           };
+          const share = shareOf(walk.line, bucket);
+          if (share) return { args, share };
           const allowance = walk.line.allowance;
           return allowance
             ? {
@@ -383,7 +401,8 @@ async function reserveAt(
   holds: BatchHold[],
 ): Promise<BatchReserveResult[]> {
   if (holds.length === 1) {
-    const [{ args, within }] = holds as [BatchHold];
+    const [{ args, within, share }] = holds as [BatchHold];
+    if (share) return [await object.reserveShare(args, share)];
     return [
       within
         ? await object.reserveWithin(args, within.name, within.allowance, within.version ?? 0)

@@ -148,6 +148,8 @@ const MIGRATIONS = [
    );`,
   // For an allowance object: the version of the limit it follows (a limit changes only to a newer one).
   "ALTER TABLE stock ADD COLUMN allowance_version INTEGER NOT NULL DEFAULT 0;",
+  // For a bucket of a discount code's split cap: its share of the cap (see SkuInventory.reserveShare).
+  "ALTER TABLE stock ADD COLUMN allowance_share INTEGER NOT NULL DEFAULT 0;",
 ];
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -173,6 +175,18 @@ export class StockStore {
 
   setAllowanceVersion(version: number) {
     this.#sql.exec("UPDATE stock SET allowance_version = ? WHERE id = 1", version);
+  }
+
+  /** A bucket of a code's split cap: its share, uses held and used here included. */
+  allowanceShare(): number {
+    const row = this.#sql
+      .exec<{ s: number }>("SELECT allowance_share AS s FROM stock WHERE id = 1")
+      .toArray()[0];
+    return row?.s ?? 0;
+  }
+
+  setAllowanceShare(share: number) {
+    this.#sql.exec("UPDATE stock SET allowance_share = ? WHERE id = 1", share);
   }
 
   stock(): StockRow | null {

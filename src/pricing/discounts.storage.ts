@@ -3,12 +3,14 @@ import { database, isUniqueViolation } from "../db/client";
 import { discounts, orders } from "../db/schema";
 import type { Scope } from "../http/scope";
 import { codeUsesName } from "../inventory/allowances";
+import { pushCodeCap, readCodeUses } from "../inventory/code-uses";
 import { bucketObject, readCounts } from "../inventory/inventory.service";
 import { EdgeMemo } from "../shared/edge-memo";
 import { AppError, validationError } from "../shared/errors";
 import { newBatchKey } from "./code-batches";
 import {
   type BatchInput,
+  capBuckets,
   type Discount,
   type DiscountDefinition,
   DiscountInput,
@@ -92,7 +94,8 @@ export async function createDiscount(
   batch?: DiscountDefinition["batch"],
 ): Promise<DiscountDefinition> {
   const now = new Date().toISOString();
-  const { code, ...rest } = input;
+  const buckets = capBuckets(input);
+  const { code, ...rest } = { ...input, ...(buckets ? { buckets } : {}) };
   const body = JSON.stringify({ code, ...rest, ...(batch ? { batch } : {}) });
   try {
     await database(scope.env.DB).insert(discounts).values({ code, body, createdAt: now, updatedAt: now });
@@ -104,6 +107,7 @@ export async function createDiscount(
   }
   const definition: DiscountDefinition = {
     ...input,
+    ...(buckets ? { buckets } : {}),
     ...(batch ? { batch } : {}),
     status: "active",
     createdAt: now,
@@ -140,6 +144,7 @@ export async function updateDiscount(
       });
     }
     const now = new Date(Math.max(Date.now(), Date.parse(current.updatedAt) + 1)).toISOString();
+    if (typeof patch.maxUses === "number") next.maxUsesChangedAt = now;
     const { status: _status, createdAt: _created, updatedAt: _updated, ...body } = next;
     const written = await db
       .update(discounts)
@@ -187,12 +192,24 @@ function capsRefusal(current: DiscountDefinition, patch: DiscountPatch) {
  * Tells the code's uses object its new cap at once (checkouts carry it too, as they read the change;
  * the object never goes back to an older cap). Should this call fail, the change stands and reaches
  * the object with the next checkout that read it; the caller gets a 503 to repeat it meanwhile.
+ *
+ * A cap split over buckets is told in two rounds (see inventory/code-uses.ts): should one fail, or
+ * the worker stop between them, the code gives fewer uses than the new cap (never more than the old
+ * or new one allows) until the change is made again, which a repeated request does (under a version
+ * of its own, overtaking this one). A change overtaken by a newer one meanwhile is done: the newer
+ * one sets the shares.
  */
 async function pushCap(env: Env, definition: DiscountDefinition & { maxUses?: number }) {
   if (!definition.maxUses) return;
   const name = await codeUsesName(definition.code);
+  const buckets = definition.buckets ?? 1;
   try {
-    await bucketObject(env, name, 0).setWithin(name, definition.maxUses, Date.parse(definition.updatedAt));
+    if (buckets > 1) {
+      const version = Date.parse(definition.maxUsesChangedAt ?? definition.updatedAt);
+      await pushCodeCap(env, definition.code, definition.maxUses, buckets, version);
+    } else {
+      await bucketObject(env, name, 0).setWithin(name, definition.maxUses, Date.parse(definition.updatedAt));
+    }
   } catch (error) {
     throw new AppError("service_unavailable", {
       detail: "The change is saved; the code's counter has not heard of the new cap yet: repeat the request",
@@ -227,6 +244,10 @@ const notFound = (code: string) => new AppError("discount_not_found", { detail: 
  */
 async function usesOf(env: Env, definition: DiscountDefinition): Promise<Discount["uses"]> {
   if (definition.batch) return batchUses(env, definition.code, definition.batch.count, definition.createdAt);
+  if (definition.maxUses !== undefined && (definition.buckets ?? 1) > 1) {
+    const { held, used } = await readCodeUses(env, definition.code, definition.buckets ?? 1);
+    return { held, used, left: Math.max(0, definition.maxUses - held - used) };
+  }
   if (definition.maxUses !== undefined) {
     const counts = await readCounts(env, await codeUsesName(definition.code)).catch((error: unknown) => {
       if (error instanceof AppError && error.code === "sku_not_found") return null;
@@ -249,7 +270,7 @@ async function usesOf(env: Env, definition: DiscountDefinition): Promise<Discoun
 
 /** A code as the admin API shows it: with its uses, and for a batch its size, never its key. */
 export async function discountWithUses(env: Env, definition: DiscountDefinition): Promise<Discount> {
-  const { batch, ...rest } = definition;
+  const { batch, maxUsesChangedAt: _changed, ...rest } = definition;
   return {
     ...rest,
     ...(batch

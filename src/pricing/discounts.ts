@@ -19,6 +19,20 @@ export const CodeText = z
   .openapi({ example: "SPRING15" });
 
 const Id = z.string().min(1).max(64);
+
+/**
+ * A code with this many uses or more is hot enough to split its cap over buckets (see
+ * inventory/code-uses.ts), unless made with `buckets`; a code's buckets never change once made.
+ */
+const HOT_CODE_USES = 64;
+const HOT_CODE_BUCKETS = 4;
+const MAX_CODE_BUCKETS = 16;
+
+/** The buckets a code made from `input` splits its total cap over; none without one. */
+export const capBuckets = (input: { maxUses?: number; buckets?: number }) =>
+  input.maxUses === undefined
+    ? undefined
+    : (input.buckets ?? (input.maxUses >= HOT_CODE_USES ? HOT_CODE_BUCKETS : 1));
 const Cap = z.number().int().min(1).max(1_000_000);
 
 const Mutable = {
@@ -56,9 +70,25 @@ export const DiscountInput = z
       .optional()
       .openapi({ description: "Absent: the whole cart" }),
     ...Mutable,
+    buckets: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_CODE_BUCKETS)
+      .optional()
+      .openapi({
+        description: `Objects the total cap is split over, fixed once made (default: ${HOT_CODE_BUCKETS} from maxUses ${HOT_CODE_USES}, else 1)`,
+      }),
   })
   .strict()
   .superRefine((input, ctx) => {
+    if (input.buckets !== undefined && (input.maxUses === undefined || input.buckets > input.maxUses)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["buckets"],
+        message: "Needs maxUses, at least one use a bucket",
+      });
+    }
     const value = input.value;
     if (input.kind === "percentage") {
       if (typeof value !== "number" || Math.abs(value * 100 - Math.round(value * 100)) > 1e-6) {
@@ -147,6 +177,8 @@ export type DiscountDefinition = DiscountInput & {
   batch?: { count: number; key: string };
   /** For a code of a batch: the batch its cap per customer counts over. */
   perCustomerKey?: string;
+  /** When `maxUses` last changed (absent: never since made): a split cap's version. */
+  maxUsesChangedAt?: string;
 };
 
 const Uses = z
@@ -168,6 +200,7 @@ export const Discount = z
       .optional(),
     maxUses: z.number().int().optional(),
     maxUsesPerCustomer: z.number().int().optional(),
+    buckets: z.number().int().optional().openapi({ description: "Objects the total cap is split over" }),
     startsAt: z.string().optional(),
     endsAt: z.string().optional(),
     minSubtotal: Money.optional(),

@@ -165,9 +165,7 @@ export async function quoteCart(scope: Scope, asked: CartToPrice): Promise<Quote
   return {
     total: totals.total,
     shippingPending: pending,
-    uses: definition?.maxUses
-      ? [await codeUseLine(definition.code, definition.maxUses, versionOf(definition))]
-      : [],
+    uses: definition?.maxUses ? [await usesLine(definition, definition.maxUses)] : [],
     limits: definition?.maxUsesPerCustomer
       ? [
           {
@@ -198,6 +196,21 @@ export async function quoteCart(scope: Scope, asked: CartToPrice): Promise<Quote
 
 /** A code's caps are as new as the code's last change: no object goes back to older ones. */
 const versionOf = (definition: DiscountDefinition) => Date.parse(definition.updatedAt);
+
+/**
+ * The line drawing one use of a code's total cap. A cap split over buckets is versioned by when the
+ * cap itself last changed (a bucket gives nothing to a checkout carrying a newer one than reached it,
+ * see inventory/code-uses.ts), so a change of the code's dates or status moves none of it.
+ */
+function usesLine(definition: DiscountDefinition, maxUses: number) {
+  const buckets = definition.buckets ?? 1;
+  if (buckets === 1) return codeUseLine(definition.code, maxUses, versionOf(definition));
+  const changed = definition.maxUsesChangedAt;
+  return codeUseLine(definition.code, maxUses, Date.parse(changed ?? definition.createdAt), {
+    buckets,
+    fresh: changed === undefined,
+  });
+}
 
 /** A code as the buyer typed it (any case), found and checked for the cart's currency. */
 async function codeFor(

@@ -1420,6 +1420,8 @@ export interface components {
             };
             maxUses?: number;
             maxUsesPerCustomer?: number;
+            /** @description Objects the total cap is split over */
+            buckets?: number;
             startsAt?: string;
             endsAt?: string;
             minSubtotal?: components["schemas"]["Money"];
@@ -1515,6 +1517,8 @@ export interface components {
             minSubtotal?: components["schemas"]["Money"] & unknown;
             /** @description A fully refunded order (or one the shop cancels) gives its use back: to maxUses, and to the customer's and card's allowance. Default false; an order keeps the rule its checkout saw */
             returnUseOnRefund?: boolean;
+            /** @description Objects the total cap is split over, fixed once made (default: 4 from maxUses 64, else 1) */
+            buckets?: number;
         };
         DiscountPatch: {
             /** @description Uses over every customer (the first N orders) */
