@@ -153,8 +153,15 @@ export async function updateDiscount(
       .returning({ code: discounts.code });
     if (written.length === 0) continue;
     const definition: DiscountDefinition = { ...next, status: status ?? current.status, updatedAt: now };
-    await publish(scope, definition);
-    if (patch.maxUses && !definition.batch) await pushCap(scope.env, definition);
+    // The buckets hear of a new cap before checkouts do: a checkout carrying it meets no bucket still
+    // on the old one (where it would get nothing). Published even when the push fails, for the
+    // patch's other fields; checkouts then meet buckets the change has not opened, and are answered
+    // 503 (retry), never "used up", until the change is made again.
+    try {
+      if (patch.maxUses && !definition.batch) await pushCap(scope.env, definition);
+    } finally {
+      await publish(scope, definition);
+    }
     return definition;
   }
   throw new AppError("service_unavailable", {

@@ -1,0 +1,105 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { codeUseLine, codeUsesName } from "../../src/inventory/allowances";
+import { pushCodeCap, readCodeUses } from "../../src/inventory/code-uses";
+import { CapChanging, everyBucket, holdCart } from "../../src/inventory/inventory.holds";
+import { bucketName, bucketObject } from "../../src/inventory/inventory.service";
+import { admin, checkoutBody, objectDown, postCheckout, stockedSku, unique } from "../helpers";
+
+/**
+ * A hot code while its cap is being changed (inventory/code-uses.ts): a buyer is never told the code
+ * is used up because a change is under way (503 to retry, nothing remembered), whatever version of
+ * the code the checkout carries and wherever the change stands.
+ */
+type Body = { code: string; updatedAt: string; uses: { held: number; used: number; left: number | null } };
+
+const newCode = (prefix: string) =>
+  unique(prefix)
+    .replaceAll(/[^A-Za-z0-9-]/g, "")
+    .slice(0, 40)
+    .toUpperCase();
+const create = (body: Record<string, unknown>) => admin("POST", "/v1/admin/discounts", body);
+const read = async (code: string) =>
+  (await (await admin("GET", `/v1/admin/discounts/${code}`)).json()) as Body;
+
+async function take(code: string, cap: number, version: number, fresh = false, orderId = unique("order")) {
+  const line = await codeUseLine(code, cap, version, { buckets: 4, fresh });
+  return { orderId, result: await holdCart(env, orderId, [line], Date.now() + 600_000) };
+}
+
+/** Freezes every bucket under `version`, as a change's first round does, and stops there. */
+async function freezeAll(code: string, version: number) {
+  const name = await codeUsesName(code);
+  for (const bucket of everyBucket(4)) {
+    const answer = await bucketObject(env, name, bucket).setShare(
+      bucketName(name, bucket),
+      0,
+      version,
+      false,
+    );
+    expect(answer.ok).toBe(true);
+  }
+}
+
+describe("a hot code's cap being changed", () => {
+  it("answers a checkout meeting frozen buckets unavailable (not used up), and remembers nothing", async () => {
+    const code = newCode("frozen");
+    expect((await create({ code, kind: "percentage", value: 10, maxUses: 8, buckets: 4 })).status).toBe(201);
+    const v0 = Date.parse((await read(code)).updatedAt);
+    expect((await take(code, 8, v0, true)).result.ok).toBe(true);
+    await freezeAll(code, v0 + 10);
+    // Between the rounds: a checkout carrying the old version, and one carrying the new, both meet
+    // frozen buckets. Neither is refused as over the cap.
+    for (const version of [v0, v0 + 10]) {
+      const { orderId, result } = await take(code, 8, version, version === v0);
+      expect(result.ok).toBe(false);
+      expect(!result.ok && "unavailable" in result && result.cause).toBeInstanceOf(CapChanging);
+      expect(!result.ok && "overAllowance" in result).toBe(false);
+      if (version !== v0) {
+        // The change opens: the same order id, retried, is given a use (no refusal was remembered).
+        expect(await pushCodeCap(env, code, 8, 4, v0 + 10)).toBe("done");
+        const again = await take(code, 8, version, false, orderId);
+        expect(again.result.ok).toBe(true);
+      }
+    }
+    // A checkout still carrying the old version, at buckets the change opened: served by the new shares.
+    expect((await take(code, 8, v0, true)).result.ok).toBe(true);
+    expect(await readCodeUses(env, code, 4)).toMatchObject({ held: 3, used: 0 });
+  });
+
+  it("answers checkout 503 with Retry-After, never 409, while a change is half-done, and a retry of the key succeeds once it is through", async () => {
+    const code = newCode("halfdone");
+    expect((await create({ code, kind: "percentage", value: 10, maxUses: 8, buckets: 4 })).status).toBe(201);
+    const sku = await stockedSku(20);
+    const name = await codeUsesName(code);
+    const buy = (key: string) =>
+      postCheckout(
+        {
+          ...checkoutBody([{ sku, quantity: 1 }], "tok_ok", { discountCode: code }),
+          customer: { email: `${unique("halfdone")}@example.com` },
+        },
+        key,
+      );
+    expect((await buy(unique("key"))).status).toBe(202);
+    // The freeze round fails at one bucket: the others are frozen, that one stays on the old version.
+    const restore = objectDown(bucketName(name, 2), ["setShare"]);
+    let failed: Response;
+    try {
+      failed = await admin("PATCH", `/v1/admin/discounts/${code}`, { maxUses: 12 });
+    } finally {
+      restore();
+    }
+    expect(failed.status).toBe(503);
+    const key = unique("key");
+    const refused = await buy(key);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("Retry-After")).toBe("1");
+    const problem = (await refused.json()) as { code: string; detail: string };
+    expect(problem.code).toBe("service_unavailable");
+    expect(problem.detail).toMatch(/cap is being changed/);
+    // The change made again: the same key now places its order (the 503 was not kept under it).
+    expect((await admin("PATCH", `/v1/admin/discounts/${code}`, { maxUses: 12 })).status).toBe(200);
+    expect((await buy(key)).status).toBe(202);
+    expect((await read(code)).uses).toMatchObject({ held: 2, left: 10 });
+  }, 60_000);
+});
