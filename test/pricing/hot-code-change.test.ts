@@ -4,6 +4,7 @@ import { codeUseLine, codeUsesName } from "../../src/inventory/allowances";
 import { pushCodeCap, readCodeUses } from "../../src/inventory/code-uses";
 import { CapChanging, everyBucket, holdCart } from "../../src/inventory/inventory.holds";
 import { bucketName, bucketObject } from "../../src/inventory/inventory.service";
+import { completeCapChanges } from "../../src/pricing/discounts.storage";
 import { admin, checkoutBody, objectDown, postCheckout, stockedSku, unique } from "../helpers";
 
 /**
@@ -11,7 +12,12 @@ import { admin, checkoutBody, objectDown, postCheckout, stockedSku, unique } fro
  * is used up because a change is under way (503 to retry, nothing remembered), whatever version of
  * the code the checkout carries and wherever the change stands.
  */
-type Body = { code: string; updatedAt: string; uses: { held: number; used: number; left: number | null } };
+type Body = {
+  code: string;
+  updatedAt: string;
+  capPending?: boolean;
+  uses: { held: number; used: number; left: number | null };
+};
 
 const newCode = (prefix: string) =>
   unique(prefix)
@@ -101,5 +107,44 @@ describe("a hot code's cap being changed", () => {
     expect((await admin("PATCH", `/v1/admin/discounts/${code}`, { maxUses: 12 })).status).toBe(200);
     expect((await buy(key)).status).toBe(202);
     expect((await read(code)).uses).toMatchObject({ held: 2, left: 10 });
+  }, 60_000);
+
+  it("shows a half-done change as capPending, and the scheduled job completes it under a new version", async () => {
+    const code = newCode("repair");
+    expect((await create({ code, kind: "percentage", value: 10, maxUses: 4, buckets: 4 })).status).toBe(201);
+    const v0 = Date.parse((await read(code)).updatedAt);
+    expect((await take(code, 4, v0, true)).result.ok).toBe(true);
+    const name = await codeUsesName(code);
+    const restore = objectDown(bucketName(name, 1), ["setShare"]);
+    try {
+      expect((await admin("PATCH", `/v1/admin/discounts/${code}`, { maxUses: 6 })).status).toBe(503);
+    } finally {
+      restore();
+    }
+    const pending = await read(code);
+    expect(pending.capPending).toBe(true);
+    // Honest: what is left is not known while buckets are frozen or on the old version.
+    expect(pending.uses).toEqual({ held: 1, used: 0, left: null });
+    const v1 = Date.parse(pending.updatedAt);
+    const during = await take(code, 6, v1);
+    expect(!during.result.ok && "unavailable" in during.result).toBe(true);
+    // A change just made is left to its own request; one pending past the grace period is completed.
+    expect(await completeCapChanges(env, new Date())).toBe(0);
+    expect(await completeCapChanges(env, new Date(Date.now() + 61_000))).toBeGreaterThanOrEqual(1);
+    const repaired = await read(code);
+    expect(repaired.capPending).toBeUndefined();
+    expect(repaired.uses).toEqual({ held: 1, used: 0, left: 5 });
+    const v2 = Date.parse(repaired.updatedAt);
+    expect(v2).toBeGreaterThan(v1);
+    // Exactly the new cap: 5 more uses, then used up (409, not unavailable).
+    const later = [];
+    for (let i = 0; i < 6; i++) later.push((await take(code, 6, v2)).result);
+    expect(later.filter((result) => result.ok)).toHaveLength(5);
+    expect(later.at(-1)).toMatchObject({ ok: false, overAllowance: [expect.anything()] });
+    // Checkouts that still carry the half-done version are served by the new shares, never past 6.
+    expect((await take(code, 6, v1)).result.ok).toBe(false);
+    expect((await readCodeUses(env, code, 4)).held).toBe(6);
+    // Nothing pending is left for the next run.
+    expect((await read(code)).capPending).toBeUndefined();
   }, 60_000);
 });

@@ -1422,6 +1422,8 @@ export interface components {
             maxUsesPerCustomer?: number;
             /** @description Objects the total cap is split over */
             buckets?: number;
+            /** @description A change of the split cap is not through yet (the request that made it failed or stopped): checkouts with the code may be answered 503 until the scheduled job completes it, within minutes */
+            capPending?: boolean;
             startsAt?: string;
             endsAt?: string;
             minSubtotal?: components["schemas"]["Money"];
@@ -1443,7 +1445,7 @@ export interface components {
             held: number;
             /** @description By paid orders */
             used: number;
-            /** @description Before maxUses; null without a cap */
+            /** @description Before maxUses; null without a cap, or while a change of the cap is not through (capPending) */
             left: number | null;
         };
         DiscountBatchInput: {
