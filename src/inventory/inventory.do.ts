@@ -482,8 +482,21 @@ export class SkuInventory extends DurableObject<Env> {
       .tuple([BucketName, z.number().int().min(1).max(1_000_000), z.number().int().min(0)])
       .safeParse([name, allowance, version]);
     if (!checked.success) return invalid(checked.error);
+    this.#refuseIfSplit();
     this.#follow(name, allowance, version, Date.now());
     return this.reserve(args);
+  }
+
+  /**
+   * A bucket of a split cap is never one code's single object, though bucket 0 bears its name: a
+   * worker that does not know buckets (a rollback, a gradual deploy) would set it to the whole cap
+   * on top of the others' shares. Thrown, so such a checkout is answered unavailable (503), never a
+   * use past the cap; a PATCH from it answers 503.
+   */
+  #refuseIfSplit() {
+    if (this.#store.stock() && (this.#store.splitState() !== 0 || this.#store.allowanceShare() > 0)) {
+      throw new Error("a bucket of a split cap takes no limit of its own (reserveWithin, setWithin)");
+    }
   }
 
   /**
@@ -495,6 +508,7 @@ export class SkuInventory extends DurableObject<Env> {
       .tuple([BucketName, z.number().int().min(1).max(1_000_000), z.number().int().min(1)])
       .safeParse([name, allowance, version]);
     if (!checked.success) return invalid(checked.error);
+    this.#refuseIfSplit();
     this.#follow(name, allowance, version, Date.now());
     return { ok: true };
   }

@@ -147,4 +147,34 @@ describe("a hot code's cap being changed", () => {
     // Nothing pending is left for the next run.
     expect((await read(code)).capPending).toBeUndefined();
   }, 60_000);
+
+  it("refuses a one-object limit on a split bucket (a worker that does not know buckets), never raising it", async () => {
+    const code = newCode("rollback");
+    expect((await create({ code, kind: "percentage", value: 10, maxUses: 8, buckets: 4 })).status).toBe(201);
+    const v0 = Date.parse((await read(code)).updatedAt);
+    expect((await take(code, 8, v0, true)).result.ok).toBe(true);
+    const name = await codeUsesName(code);
+    // Bucket 0 bears the code's one-object name: an older worker would reserve within the whole cap.
+    const first = bucketObject(env, name, 0);
+    const args = { orderId: unique("order"), quantity: 1, expiresAtMs: Date.now() + 60_000 };
+    for (const bucket of everyBucket(4)) {
+      const object = bucketObject(env, name, bucket);
+      // A bucket the walk stocked, or a change marked, alike.
+      await object.reserveShare(
+        { ...args, orderId: unique("stock") },
+        { name: bucketName(name, bucket), bucket, of: 4, cap: 8, version: v0, fresh: true },
+      );
+    }
+    const before = await readCodeUses(env, code, 4);
+    await expect(first.reserveWithin(args, name, 8, v0 + 1)).rejects.toThrow(/split cap/);
+    await expect(first.setWithin(name, 8, v0 + 1)).rejects.toThrow(/split cap/);
+    // In a batch it fails that hold alone, as unavailable.
+    const [batched] = await first.reserveMany([{ args, within: { name, allowance: 8, version: v0 + 1 } }]);
+    expect(batched).toMatchObject({ ok: false, error: "unavailable" });
+    expect(await readCodeUses(env, code, 4)).toEqual(before);
+    // The split cap is untouched: exactly 8 uses in all.
+    let given = before.held;
+    for (let i = 0; i < 10; i++) if ((await take(code, 8, v0, true)).result.ok) given++;
+    expect(given).toBe(8);
+  }, 60_000);
 });
