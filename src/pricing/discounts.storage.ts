@@ -1,17 +1,16 @@
-import { and, asc, desc, eq, gt, gte, isNotNull, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, isNotNull, lt } from "drizzle-orm";
 import { database, isUniqueViolation } from "../db/client";
-import { discounts, orders } from "../db/schema";
+import { discounts } from "../db/schema";
 import type { Scope } from "../http/scope";
 import { codeUsesName } from "../inventory/allowances";
-import { pushCodeCap, readCodeUses } from "../inventory/code-uses";
-import { bucketObject, readCounts } from "../inventory/inventory.service";
+import { pushCodeCap } from "../inventory/code-uses";
+import { bucketObject } from "../inventory/inventory.service";
 import { EdgeMemo } from "../shared/edge-memo";
 import { AppError, validationError } from "../shared/errors";
 import { newBatchKey } from "./code-batches";
 import {
   type BatchInput,
   capBuckets,
-  type Discount,
   type DiscountDefinition,
   DiscountInput,
   type DiscountPatch,
@@ -273,54 +272,6 @@ export async function listDiscounts(
 const notFound = (code: string) => new AppError("discount_not_found", { detail: `No discount code ${code}` });
 
 /**
- * A code's uses: for a capped code, where they are held (its uses object: held by unpaid orders, used
- * by paid ones, and what is left of the cap, so held + used + left = maxUses while the cap is not
- * lowered below what is held and used); for a code without a cap, counted from D1's orders (which
- * follow the shards within seconds), with nothing left to count.
- */
-async function usesOf(env: Env, definition: DiscountDefinition): Promise<Discount["uses"]> {
-  if (definition.batch) return batchUses(env, definition.code, definition.batch.count, definition.createdAt);
-  if (definition.maxUses !== undefined && (definition.buckets ?? 1) > 1) {
-    const { held, used } = await readCodeUses(env, definition.code, definition.buckets ?? 1);
-    // While a change is not through, buckets it froze or did not reach give nothing: what is left
-    // is not known from the cap alone.
-    const left = definition.capPending ? null : Math.max(0, definition.maxUses - held - used);
-    return { held, used, left };
-  }
-  if (definition.maxUses !== undefined) {
-    const counts = await readCounts(env, await codeUsesName(definition.code)).catch((error: unknown) => {
-      if (error instanceof AppError && error.code === "sku_not_found") return null;
-      throw error;
-    });
-    const held = counts?.reserved ?? 0;
-    const used = counts?.committed ?? 0;
-    return { held, used, left: Math.max(0, definition.maxUses - held - used) };
-  }
-  const code = sql`json_extract(${orders.view}, '$.discountCode')`;
-  const [row] = await database(env.DB)
-    .select({
-      held: sql<number>`sum(case when ${orders.status} = 'pending_payment' then 1 else 0 end)`,
-      used: sql<number>`sum(case when ${orders.status} = 'paid' then 1 else 0 end)`,
-    })
-    .from(orders)
-    .where(and(sql`${code} = ${definition.code}`, gte(orders.createdAt, definition.createdAt)));
-  return { held: row?.held ?? 0, used: row?.used ?? 0, left: null };
-}
-
-/** A code as the admin API shows it: with its uses, and for a batch its size, never its key. */
-export async function discountWithUses(env: Env, definition: DiscountDefinition): Promise<Discount> {
-  const { batch, maxUsesChangedAt: _changed, capPending, ...rest } = definition;
-  return {
-    ...rest,
-    ...(capPending ? { capPending: true } : {}),
-    ...(batch
-      ? { batch: { count: batch.count, codes: `/v1/admin/discounts/${definition.code}/codes.csv` } }
-      : {}),
-    uses: await usesOf(env, definition),
-  };
-}
-
-/**
  * A batch of single-use codes, kept as one definition under its prefix with a key of its own (see
  * code-batches.ts); nothing is written per code.
  */
@@ -403,23 +354,4 @@ export async function completeCapChanges(env: Env, now: Date): Promise<number> {
     }
   }
   return completed;
-}
-
-/**
- * A batch's uses, counted from D1's orders (which follow the shards within seconds): the orders of its
- * codes not paid yet, those paid, and the codes left of its count. Each code's single use itself is
- * held exactly where it is (its own allowance of one).
- */
-async function batchUses(env: Env, prefix: string, count: number, since: string): Promise<Discount["uses"]> {
-  const code = sql`json_extract(${orders.view}, '$.discountCode')`;
-  const [row] = await database(env.DB)
-    .select({
-      held: sql<number>`count(distinct case when ${orders.status} = 'pending_payment' then ${code} end)`,
-      used: sql<number>`count(distinct case when ${orders.status} = 'paid' then ${code} end)`,
-    })
-    .from(orders)
-    .where(and(sql`${code} like ${`${prefix}-%`}`, gte(orders.createdAt, since)));
-  const held = row?.held ?? 0;
-  const used = row?.used ?? 0;
-  return { held, used, left: Math.max(0, count - held - used) };
 }

@@ -221,7 +221,10 @@ export const Discount = z
       .object({ count: z.number().int(), codes: z.string().openapi({ description: "CSV of every code" }) })
       .optional()
       .openapi({ description: "A batch of single-use codes, named by this prefix" }),
-    uses: Uses,
+    uses: Uses.nullable().openapi({
+      description:
+        "null when its counters could not be read just now (in a list, or the answer to a change that was made): read the code again",
+    }),
   })
   .openapi("Discount");
 export type Discount = z.infer<typeof Discount>;

@@ -177,4 +177,39 @@ describe("a hot code's cap being changed", () => {
     for (let i = 0; i < 10; i++) if ((await take(code, 8, v0, true)).result.ok) given++;
     expect(given).toBe(8);
   }, 60_000);
+
+  it("reads uses with a bucket down as 503 for one code and null in a list, and bounds a list page's counter calls", async () => {
+    const prefix = newCode("LISTZ").slice(0, 20);
+    const codes = Array.from({ length: 14 }, (_, i) => `${prefix}-${String(i).padStart(2, "0")}`);
+    for (const code of codes) {
+      expect((await create({ code, kind: "percentage", value: 10, maxUses: 32, buckets: 16 })).status).toBe(
+        201,
+      );
+    }
+    const [down] = codes as [string];
+    const name = await codeUsesName(down);
+    const restore = objectDown(bucketName(name, 5), ["counts"]);
+    try {
+      const one = await admin("GET", `/v1/admin/discounts/${down}`);
+      expect(one.status).toBe(503);
+      expect(one.headers.get("Retry-After")).toBe("1");
+      expect(((await one.json()) as { code: string }).code).toBe("service_unavailable");
+      // A page of 16-bucket codes stops at 12 (192 counter calls), and goes on from there.
+      const first = (await (await admin("GET", `/v1/admin/discounts?limit=20&cursor=${prefix}`)).json()) as {
+        items: Body[];
+        nextCursor: string | null;
+      };
+      expect(first.items.map((item) => item.code)).toEqual(codes.slice(0, 12));
+      expect(first.nextCursor).toBe(codes[11]);
+      expect(first.items[0]?.uses).toBeNull();
+      expect(first.items[1]?.uses).toEqual({ held: 0, used: 0, left: 32 });
+      const second = (await (
+        await admin("GET", `/v1/admin/discounts?limit=20&cursor=${first.nextCursor}`)
+      ).json()) as { items: Body[] };
+      expect(second.items.map((item) => item.code).slice(0, 2)).toEqual(codes.slice(12));
+    } finally {
+      restore();
+    }
+    expect((await read(down)).uses).toEqual({ held: 0, used: 0, left: 32 });
+  }, 120_000);
 });

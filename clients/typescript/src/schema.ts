@@ -423,7 +423,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Discount codes in code order, each with its uses */
+        /**
+         * Discount codes in code order, each with its uses
+         * @description A page stops early (fewer than limit codes, nextCursor set) where reading its codes' uses would take more than 200 counter calls (a split code reads each bucket). A code whose uses cannot be read just now has uses null.
+         */
         get: operations["listDiscounts"];
         put?: never;
         /**
@@ -1440,6 +1443,7 @@ export interface components {
             };
             uses: components["schemas"]["DiscountUses"];
         };
+        /** @description null when its counters could not be read just now (in a list, or the answer to a change that was made): read the code again */
         DiscountUses: {
             /** @description By orders not paid yet (given back if they fail) */
             held: number;
@@ -1447,7 +1451,7 @@ export interface components {
             used: number;
             /** @description Before maxUses; null without a cap, or while a change of the cap is not through (capPending) */
             left: number | null;
-        };
+        } | null;
         DiscountBatchInput: {
             /** @example INFLUENCER */
             prefix: string;
@@ -3500,6 +3504,17 @@ export interface operations {
             /** @description No such code (code discount_not_found) */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Its use counters cannot be read just now (Retry-After) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
