@@ -28,7 +28,8 @@ import { bucketName, bucketObject } from "./inventory.service";
  * checkout at a frozen bucket: the bucket answers `not_ready`, which is no refusal (the checkout is
  * answered 503 to retry, never "used up", and nothing is remembered). So a change
  * left half-done (a bucket unreachable, the worker stopped between rounds) gives fewer uses than
- * the new cap, never more than the old or new one allows, until it is made again; a newer change
+ * the new cap, never more than the old or new one allows, until it is made again (a repeated PATCH,
+ * or the scheduled job: pricing/discounts.storage.ts completeCapChanges); a newer change
  * overtakes an older one wherever it reaches first (docs/pricing.md walks through both).
  */
 
@@ -48,7 +49,7 @@ export async function readCodeUses(env: Env, code: string, buckets: number) {
 /**
  * Tells a code's buckets its new total cap, in the two rounds above, under `version` (when the cap
  * was changed). Throws if a bucket could not be reached: the change is then half-done (see above)
- * until it is made again.
+ * until it is made again, always under a newer version (two runs of one version may interleave).
  */
 export async function pushCodeCap(
   env: Env,

@@ -221,8 +221,9 @@ function capsRefusal(current: DiscountDefinition, patch: DiscountPatch) {
  * A cap split over buckets is told in two rounds (see inventory/code-uses.ts): should one fail, or
  * the worker stop between them, the code gives fewer uses than the new cap (never more than the old
  * or new one allows) until the change is made again, which a repeated request does (under a version
- * of its own, overtaking this one). A change overtaken by a newer one meanwhile is done: the newer
- * one sets the shares.
+ * of its own, overtaking this one), or else the scheduled job (completeCapChanges). A change
+ * overtaken by a newer one meanwhile is done: the newer one sets the shares. Answers whether this
+ * push cleared its change's pending mark in D1 (a split cap's, completed).
  */
 async function pushCap(env: Env, definition: DiscountDefinition & { maxUses?: number }): Promise<boolean> {
   if (!definition.maxUses) return false;
