@@ -13,7 +13,7 @@ import {
 } from "./orders/payment/payments.consumer";
 import { reconcile } from "./orders/reconcile";
 import { sendSimulatorEventsTo } from "./payments/simulator.do";
-import { republishDiscounts } from "./pricing/discounts.storage";
+import { completeCapChanges, republishDiscounts } from "./pricing/discounts.storage";
 import { republishSettings } from "./pricing/pricing.storage";
 import { paymentMode } from "./shared/config";
 import { logEvent } from "./shared/log";
@@ -79,11 +79,24 @@ export default {
   async scheduled(controller, env, ctx) {
     ctx.waitUntil(reconcile(env).then((report) => logEvent("info", "reconciled", report)));
     ctx.waitUntil(republishRecentProducts(env, new Date(controller.scheduledTime - 10 * 60_000)));
-    ctx.waitUntil(
-      republishDiscounts(env, new Date(controller.scheduledTime)).catch((error: unknown) =>
-        logEvent("warn", "discount codes not republished to KV; the next cron tries again", {
+    // Split caps whose change was left half-done are completed first, so the republish that follows
+    // copies their newest version.
+    const completed = completeCapChanges(env, new Date(controller.scheduledTime))
+      .then((count) => {
+        if (count > 0) logEvent("info", "split caps' changes completed", { count });
+      })
+      .catch((error: unknown) =>
+        logEvent("warn", "split caps' changes not completed; the next cron tries again", {
           error: String(error),
         }),
+      );
+    ctx.waitUntil(
+      completed.then(() =>
+        republishDiscounts(env, new Date(controller.scheduledTime)).catch((error: unknown) =>
+          logEvent("warn", "discount codes not republished to KV; the next cron tries again", {
+            error: String(error),
+          }),
+        ),
       ),
     );
     ctx.waitUntil(

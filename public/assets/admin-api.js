@@ -1,6 +1,7 @@
 // What the /admin screens share: the admin token (kept for this tab only), calls to the admin API
 // that turn a refusal into the API's own words (its problem detail), the screens' navigation and an
 // in-page confirmation for anything that cannot be undone.
+import { formatMoney } from "./money.js";
 import { el } from "./ui.js";
 
 export const TOKEN_KEY = "stampede.adminToken";
@@ -43,12 +44,7 @@ export async function api(method, path, { body, headers = {}, as = "json" } = {}
   return response.status === 204 ? null : response.json();
 }
 
-export const money = (value) =>
-  value
-    ? new Intl.NumberFormat(undefined, { style: "currency", currency: value.currency }).format(
-        value.amount / 100,
-      )
-    : "–";
+export const money = (value) => (value ? formatMoney(value) : "–");
 
 const stamp = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
 export const when = (iso) => (iso ? stamp.format(new Date(iso)) : "");

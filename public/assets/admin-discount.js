@@ -206,7 +206,7 @@ export async function discountScreen(name, message) {
         ["Minimum subtotal", money(code.minSubtotal)],
         ["Cap", code.batch ? "each code once" : String(code.maxUses ?? "none")],
         ["Per customer", String(code.maxUsesPerCustomer ?? "no limit")],
-        ["Uses", usesOf(code.uses)],
+        ["Uses", usesOf(code.uses, code)],
         code.batch ? ["Batch", `${code.batch.count} codes ${code.code}-…`] : null,
         ["Created", when(code.createdAt)],
         ["Changed", when(code.updatedAt)],

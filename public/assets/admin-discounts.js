@@ -34,8 +34,13 @@ export function scopeOf(code) {
   return parts.length ? parts.join("; ") : "whole cart";
 }
 
-export const usesOf = (uses) =>
-  `${uses.held} held · ${uses.used} used · ${uses.left === null ? "no cap" : `${uses.left} left`}`;
+/** A code's uses: null when its counters could not be read; left null for no cap, or a change under way. */
+export const usesOf = (uses, code = {}) =>
+  uses === null
+    ? "uses cannot be read right now"
+    : `${uses.held} held · ${uses.used} used · ${leftOf(uses, code)}`;
+const leftOf = (uses, code) =>
+  code.capPending ? "change of the cap under way" : uses.left === null ? "no cap" : `${uses.left} left`;
 
 const KINDS = [
   ["percentage", "percentage off"],
@@ -260,9 +265,15 @@ const codeRow = (code, result) => [
   money(code.minSubtotal),
   String(code.maxUses ?? (code.batch ? "1 each" : "–")),
   String(code.maxUsesPerCustomer ?? "–"),
-  String(code.uses.held),
-  String(code.uses.used),
-  code.uses.left === null ? "no cap" : String(code.uses.left),
+  code.uses === null ? "?" : String(code.uses.held),
+  code.uses === null ? "?" : String(code.uses.used),
+  code.uses === null
+    ? "?"
+    : code.capPending
+      ? "change under way"
+      : code.uses.left === null
+        ? "no cap"
+        : String(code.uses.left),
   code.batch ? el("button", { type: "button", onclick: () => downloadBatch(code.code, result) }, "CSV") : "",
 ];
 

@@ -1,4 +1,6 @@
 // What every storefront page shares: its DOM helpers, the notice line, and the cart in localStorage.
+import { formatMoney } from "./money.js";
+
 export const app = document.getElementById("app");
 export const notice = document.getElementById("notice");
 export const ORDERS_KEY = "stampede.orders";
@@ -17,8 +19,7 @@ export const el = (tag, attributes = {}, ...children) => {
   return node;
 };
 
-export const money = ({ amount, currency }) =>
-  new Intl.NumberFormat(undefined, { style: "currency", currency }).format(amount / 100);
+export const money = formatMoney;
 
 export function say(message, tone = "info") {
   notice.textContent = message;

@@ -191,6 +191,12 @@ export const discounts = sqliteTable(
       .default("active"),
     createdAt: text("created_at").notNull(),
     updatedAt: text("updated_at").notNull(),
+    // A split cap's change whose push to the buckets has not completed: its version (maxUsesChangedAt),
+    // cleared when the push is done. The scheduled job completes what is left (discounts.storage.ts).
+    capPending: text("cap_pending"),
   },
-  (table) => [index("discounts_updated").on(table.updatedAt)],
+  (table) => [
+    index("discounts_updated").on(table.updatedAt),
+    index("discounts_cap_pending").on(table.capPending).where(sql`${table.capPending} IS NOT NULL`),
+  ],
 );

@@ -16,17 +16,20 @@ import { bucketName, bucketObject } from "./inventory.service";
  * split the new cap evenly: lowering it, a bucket that used more than its new share, with the others
  * filling theirs, would pass it. So a change goes in two rounds, every bucket told its version:
  *
- * 1. Freeze: each bucket's share falls to what is held and used there (never less), and it answers
- *    that. Shares only fall in this round, so the sum stays within the old cap.
+ * 1. Freeze: each bucket's share falls to nothing (what is held and used there stays counted), and it
+ *    answers how many those are. Shares only fall in this round, so the sum stays within the old cap.
  * 2. Open: what the new cap leaves over the sum of those is split evenly and added to each bucket's
  *    share, so the shares sum to the new cap (for a cap lowered below what is held and used, see
  *    shareAfter). A bucket keeps on hand its share less the uses paid there, so a use given back is
  *    given again only within its share.
  *
  * A bucket follows no change older than one it has seen, and a checkout carrying a newer cap than
- * its bucket has seen gets nothing there (its share may still be the old, larger one). So a change
+ * its bucket has seen gets nothing there (its share may still be the old, larger one), nor does any
+ * checkout at a frozen bucket: the bucket answers `not_ready`, which is no refusal (the checkout is
+ * answered 503 to retry, never "used up", and nothing is remembered). So a change
  * left half-done (a bucket unreachable, the worker stopped between rounds) gives fewer uses than
- * the new cap, never more than the old or new one allows, until it is made again; a newer change
+ * the new cap, never more than the old or new one allows, until it is made again (a repeated PATCH,
+ * or the scheduled job: pricing/discounts.storage.ts completeCapChanges); a newer change
  * overtakes an older one wherever it reaches first (docs/pricing.md walks through both).
  */
 
@@ -46,7 +49,7 @@ export async function readCodeUses(env: Env, code: string, buckets: number) {
 /**
  * Tells a code's buckets its new total cap, in the two rounds above, under `version` (when the cap
  * was changed). Throws if a bucket could not be reached: the change is then half-done (see above)
- * until it is made again.
+ * until it is made again, always under a newer version (two runs of one version may interleave).
  */
 export async function pushCodeCap(
   env: Env,

@@ -55,6 +55,12 @@ export type ReserveResult =
       error: "insufficient_stock" | "already_committed" | "not_stocked" | "closed";
       available: number;
     }
+  /**
+   * A bucket of a split cap that a change of the cap is passing through (frozen between its rounds,
+   * or not reached yet by the change the checkout carries): nothing is held and nothing remembered.
+   * It is no refusal: the checkout is answered 503 to retry, never "used up".
+   */
+  | { ok: false; error: "not_ready"; available: 0 }
   | InvalidArgument;
 
 /** One order's hold in a batch: `within` holds against a customer's allowance (see reserveWithin). */
@@ -379,6 +385,8 @@ export class SkuInventory extends DurableObject<Env> {
   reserveShare(args: HoldArgs, share: ShareArgs): ReserveResult {
     const checked = ShareArgs.safeParse(share);
     if (!checked.success) return invalid(checked.error);
+    const hold = InventoryArgs.hold.safeParse(args);
+    if (!hold.success) return invalid(hold.error);
     const { name, bucket, of, cap, version, fresh } = checked.data;
     const now = Date.now();
     this.#expireDue(now);
@@ -390,11 +398,25 @@ export class SkuInventory extends DurableObject<Env> {
         this.#store.setOnHand(name, stocked, ulid(now), now);
         this.#store.record("set", stocked, now, null, "a share of the code's cap");
         this.#store.setAllowanceShare(stocked);
+        this.#store.setSplitState(1);
         if (fresh) this.#store.setAllowanceVersion(version);
       });
-    }
+    } else if (this.#store.splitState() === 0) this.#store.setSplitState(1);
     this.#followShare(now);
-    return this.#reserve(args, version <= this.#store.allowanceVersion());
+    const ready = version <= this.#store.allowanceVersion() && this.#store.splitState() !== 2;
+    if (!ready) {
+      // A change is passing through: what this order got here before is answered again (its hold is
+      // counted by the change), and otherwise nothing is held or remembered: the checkout may come back.
+      const existing = this.#store.reservation(hold.data.orderId);
+      const answered =
+        existing &&
+        (existing.closed ||
+          existing.state === "held" ||
+          existing.state === "refused" ||
+          existing.state === "committed");
+      if (!answered) return { ok: false, error: "not_ready", available: 0 };
+    }
+    return this.#reserve(args, ready);
   }
 
   /**
@@ -440,6 +462,7 @@ export class SkuInventory extends DurableObject<Env> {
       }
       this.#store.setAllowanceShare(share);
       this.#store.setAllowanceVersion(version);
+      this.#store.setSplitState(opening ? 1 : 2);
       this.#followShare(now);
     });
     const stock = this.#store.stock();
@@ -459,8 +482,21 @@ export class SkuInventory extends DurableObject<Env> {
       .tuple([BucketName, z.number().int().min(1).max(1_000_000), z.number().int().min(0)])
       .safeParse([name, allowance, version]);
     if (!checked.success) return invalid(checked.error);
+    this.#refuseIfSplit();
     this.#follow(name, allowance, version, Date.now());
     return this.reserve(args);
+  }
+
+  /**
+   * A bucket of a split cap is never one code's single object, though bucket 0 bears its name: a
+   * worker that does not know buckets (a rollback, a gradual deploy) would set it to the whole cap
+   * on top of the others' shares. Thrown, so such a checkout is answered unavailable (503), never a
+   * use past the cap; a PATCH from it answers 503.
+   */
+  #refuseIfSplit() {
+    if (this.#store.stock() && (this.#store.splitState() !== 0 || this.#store.allowanceShare() > 0)) {
+      throw new Error("a bucket of a split cap takes no limit of its own (reserveWithin, setWithin)");
+    }
   }
 
   /**
@@ -472,6 +508,7 @@ export class SkuInventory extends DurableObject<Env> {
       .tuple([BucketName, z.number().int().min(1).max(1_000_000), z.number().int().min(1)])
       .safeParse([name, allowance, version]);
     if (!checked.success) return invalid(checked.error);
+    this.#refuseIfSplit();
     this.#follow(name, allowance, version, Date.now());
     return { ok: true };
   }

@@ -59,6 +59,17 @@ export function mergeLines(lines: CartLine[]): CartLine[] {
   return [...merged].map(([sku, quantity]) => ({ sku, quantity }));
 }
 
+/**
+ * A walk over a split cap's buckets that got nothing, where a bucket said a change of the cap is
+ * passing through (see SkuInventory.reserveShare): the cart is answered as unavailable (503, retry),
+ * never as the code used up, and nothing of it is remembered.
+ */
+export class CapChanging extends Error {
+  constructor(readonly sku: string) {
+    super("a change of a discount code's cap is under way; retry shortly");
+  }
+}
+
 /** FNV-1a: a stable spread of orders over buckets, so a retry walks the buckets in the same order. */
 function hash(text: string): number {
   let h = 0x811c9dc5;
@@ -138,6 +149,7 @@ async function reserveSku(
   const touched: number[] = [];
   let remaining = line.quantity;
   let availableElsewhere = 0;
+  let notReady = false;
   let expiresAt = new Date(expiresAtMs).toISOString();
   for (let step = 0; step < buckets && remaining > 0; step++) {
     const bucket = (start + step) % buckets;
@@ -148,6 +160,7 @@ async function reserveSku(
     const result = assertValidArguments(
       share ? await object.reserveShare(args, share) : await object.reserve(args),
     );
+    if (!result.ok && result.error === "not_ready") notReady = true;
     availableElsewhere += "available" in result ? result.available : 0;
     if (result.ok && result.quantity > 0) {
       held.push({ bucket, quantity: result.quantity });
@@ -156,6 +169,8 @@ async function reserveSku(
     }
   }
   const got = line.quantity - remaining;
+  // Thrown, so the cart gives back every bucket of the line and answers unavailable.
+  if (remaining > 0 && notReady) throw new CapChanging(line.sku);
   if (remaining > 0) {
     return { ok: false, short: { ...requested(line), available: got + availableElsewhere }, touched };
   }
@@ -305,6 +320,8 @@ type LineWalk = {
   held: SkuHold["buckets"];
   touched: number[];
   availableElsewhere: number;
+  /** A bucket said a change of the cap is passing through (see CapChanging). */
+  notReady: boolean;
   expiresAt: string;
   /** Set when the line is decided: held (remaining 0), short, or failed (with why). */
   done: boolean;
@@ -334,6 +351,7 @@ export async function holdCarts(env: Env, carts: CartRequest[]): Promise<CartRes
       held: [],
       touched: [],
       availableElsewhere: 0,
+      notReady: false,
       expiresAt: new Date(cart.expiresAtMs).toISOString(),
       done: false,
       short: false,
@@ -435,6 +453,7 @@ function takeAnswer(walk: LineWalk, bucket: number, answer: BatchReserveResult |
     return;
   }
   walk.availableElsewhere += available;
+  if (!answer.ok && answer.error === "not_ready") walk.notReady = true;
   if (answer.ok && answer.quantity > 0) {
     walk.held.push({ bucket, quantity: answer.quantity });
     walk.remaining -= answer.quantity;
@@ -442,6 +461,8 @@ function takeAnswer(walk: LineWalk, bucket: number, answer: BatchReserveResult |
   }
   walk.step++;
   if (walk.remaining <= 0) walk.done = true;
+  else if (walk.step >= walk.line.buckets && walk.notReady)
+    Object.assign(walk, { done: true, failed: new CapChanging(walk.line.sku) });
   else if (walk.step >= walk.line.buckets) Object.assign(walk, { done: true, short: true });
 }
 

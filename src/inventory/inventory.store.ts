@@ -150,6 +150,9 @@ const MIGRATIONS = [
   "ALTER TABLE stock ADD COLUMN allowance_version INTEGER NOT NULL DEFAULT 0;",
   // For a bucket of a discount code's split cap: its share of the cap (see SkuInventory.reserveShare).
   "ALTER TABLE stock ADD COLUMN allowance_share INTEGER NOT NULL DEFAULT 0;",
+  // For a bucket of a split cap: 1 open, 2 frozen by a change under way (0: not known to be a bucket,
+  // stocked before this column; the first checkout or change to reach it marks it).
+  "ALTER TABLE stock ADD COLUMN allowance_split INTEGER NOT NULL DEFAULT 0;",
 ];
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -187,6 +190,18 @@ export class StockStore {
 
   setAllowanceShare(share: number) {
     this.#sql.exec("UPDATE stock SET allowance_share = ? WHERE id = 1", share);
+  }
+
+  /** A bucket of a split cap: 1 open, 2 frozen between a change's two rounds, 0 not marked (yet). */
+  splitState(): 0 | 1 | 2 {
+    const row = this.#sql
+      .exec<{ s: number }>("SELECT allowance_split AS s FROM stock WHERE id = 1")
+      .toArray()[0];
+    return (row?.s ?? 0) as 0 | 1 | 2;
+  }
+
+  setSplitState(state: 1 | 2) {
+    this.#sql.exec("UPDATE stock SET allowance_split = ? WHERE id = 1", state);
   }
 
   stock(): StockRow | null {

@@ -1,17 +1,16 @@
-import { and, asc, desc, eq, gt, gte, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, isNotNull, lt } from "drizzle-orm";
 import { database, isUniqueViolation } from "../db/client";
-import { discounts, orders } from "../db/schema";
+import { discounts } from "../db/schema";
 import type { Scope } from "../http/scope";
 import { codeUsesName } from "../inventory/allowances";
-import { pushCodeCap, readCodeUses } from "../inventory/code-uses";
-import { bucketObject, readCounts } from "../inventory/inventory.service";
+import { pushCodeCap } from "../inventory/code-uses";
+import { bucketObject } from "../inventory/inventory.service";
 import { EdgeMemo } from "../shared/edge-memo";
 import { AppError, validationError } from "../shared/errors";
 import { newBatchKey } from "./code-batches";
 import {
   type BatchInput,
   capBuckets,
-  type Discount,
   type DiscountDefinition,
   DiscountInput,
   type DiscountPatch,
@@ -36,13 +35,23 @@ function memo(scope: Scope) {
   return new EdgeMemo("discount", scope.origin, { keep: (value) => value !== null });
 }
 
-const definitionOf = (row: { body: string; status: string; createdAt: string; updatedAt: string }) =>
+const definitionOf = (row: {
+  body: string;
+  status: string;
+  createdAt: string;
+  updatedAt: string;
+  capPending?: string | null;
+}) =>
   ({
     ...JSON.parse(row.body),
     status: row.status,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
+    ...(row.capPending ? { capPending: row.capPending } : {}),
   }) as DiscountDefinition;
+
+/** A code as KV carries it to checkout: without D1's own bookkeeping. */
+const published = ({ capPending: _pending, ...definition }: DiscountDefinition) => JSON.stringify(definition);
 
 export async function findDiscount(env: Env, code: string): Promise<DiscountDefinition | null> {
   const [row] = await database(env.DB).select().from(discounts).where(eq(discounts.code, code));
@@ -83,7 +92,7 @@ export async function readDiscount(scope: Scope, code: string): Promise<Discount
 
 async function publish(scope: Scope, definition: DiscountDefinition) {
   await Promise.allSettled([
-    scope.env.CATALOG.put(kvKey(definition.code), JSON.stringify(definition)),
+    scope.env.CATALOG.put(kvKey(definition.code), published(definition)),
     memo(scope).delete(definition.code),
   ]);
 }
@@ -145,16 +154,32 @@ export async function updateDiscount(
     }
     const now = new Date(Math.max(Date.now(), Date.parse(current.updatedAt) + 1)).toISOString();
     if (typeof patch.maxUses === "number") next.maxUsesChangedAt = now;
-    const { status: _status, createdAt: _created, updatedAt: _updated, ...body } = next;
+    // A split cap's change is pending until its push completes (see completeCapChanges).
+    const pending = typeof patch.maxUses === "number" && splitCap(next) ? { capPending: now } : {};
+    const { status: _status, createdAt: _created, updatedAt: _updated, capPending: _p, ...body } = next;
     const written = await db
       .update(discounts)
-      .set({ body: JSON.stringify(body), status: status ?? current.status, updatedAt: now })
+      .set({ body: JSON.stringify(body), status: status ?? current.status, updatedAt: now, ...pending })
       .where(and(eq(discounts.code, code), eq(discounts.updatedAt, current.updatedAt)))
       .returning({ code: discounts.code });
     if (written.length === 0) continue;
-    const definition: DiscountDefinition = { ...next, status: status ?? current.status, updatedAt: now };
-    await publish(scope, definition);
-    if (patch.maxUses && !definition.batch) await pushCap(scope.env, definition);
+    const definition: DiscountDefinition = {
+      ...next,
+      status: status ?? current.status,
+      updatedAt: now,
+      ...pending,
+    };
+    // The buckets hear of a new cap before checkouts do: a checkout carrying it meets no bucket still
+    // on the old one (where it would get nothing). Published even when the push fails, for the
+    // patch's other fields; checkouts then meet buckets the change has not opened, and are answered
+    // 503 (retry), never "used up", until the change is made again.
+    try {
+      if (patch.maxUses && !definition.batch && (await pushCap(scope.env, definition))) {
+        delete definition.capPending;
+      }
+    } finally {
+      await publish(scope, definition);
+    }
     return definition;
   }
   throw new AppError("service_unavailable", {
@@ -196,19 +221,30 @@ function capsRefusal(current: DiscountDefinition, patch: DiscountPatch) {
  * A cap split over buckets is told in two rounds (see inventory/code-uses.ts): should one fail, or
  * the worker stop between them, the code gives fewer uses than the new cap (never more than the old
  * or new one allows) until the change is made again, which a repeated request does (under a version
- * of its own, overtaking this one). A change overtaken by a newer one meanwhile is done: the newer
- * one sets the shares.
+ * of its own, overtaking this one), or else the scheduled job (completeCapChanges). A change
+ * overtaken by a newer one meanwhile is done: the newer one sets the shares. Answers whether this
+ * push cleared its change's pending mark in D1 (a split cap's, completed).
  */
-async function pushCap(env: Env, definition: DiscountDefinition & { maxUses?: number }) {
-  if (!definition.maxUses) return;
+async function pushCap(env: Env, definition: DiscountDefinition & { maxUses?: number }): Promise<boolean> {
+  if (!definition.maxUses) return false;
   const name = await codeUsesName(definition.code);
   const buckets = definition.buckets ?? 1;
   try {
     if (buckets > 1) {
-      const version = Date.parse(definition.maxUsesChangedAt ?? definition.updatedAt);
-      await pushCodeCap(env, definition.code, definition.maxUses, buckets, version);
+      const changed = definition.maxUsesChangedAt ?? definition.updatedAt;
+      await pushCodeCap(env, definition.code, definition.maxUses, buckets, Date.parse(changed));
+      // Done, or overtaken by a newer change (which clears its own). Should this write fail, the
+      // scheduled job makes the change again, needlessly but harmlessly.
+      const cleared = await database(env.DB)
+        .update(discounts)
+        .set({ capPending: null })
+        .where(and(eq(discounts.code, definition.code), eq(discounts.capPending, changed)))
+        .returning({ code: discounts.code })
+        .catch(() => []);
+      return cleared.length > 0;
     } else {
       await bucketObject(env, name, 0).setWithin(name, definition.maxUses, Date.parse(definition.updatedAt));
+      return false;
     }
   } catch (error) {
     throw new AppError("service_unavailable", {
@@ -237,50 +273,6 @@ export async function listDiscounts(
 const notFound = (code: string) => new AppError("discount_not_found", { detail: `No discount code ${code}` });
 
 /**
- * A code's uses: for a capped code, where they are held (its uses object: held by unpaid orders, used
- * by paid ones, and what is left of the cap, so held + used + left = maxUses while the cap is not
- * lowered below what is held and used); for a code without a cap, counted from D1's orders (which
- * follow the shards within seconds), with nothing left to count.
- */
-async function usesOf(env: Env, definition: DiscountDefinition): Promise<Discount["uses"]> {
-  if (definition.batch) return batchUses(env, definition.code, definition.batch.count, definition.createdAt);
-  if (definition.maxUses !== undefined && (definition.buckets ?? 1) > 1) {
-    const { held, used } = await readCodeUses(env, definition.code, definition.buckets ?? 1);
-    return { held, used, left: Math.max(0, definition.maxUses - held - used) };
-  }
-  if (definition.maxUses !== undefined) {
-    const counts = await readCounts(env, await codeUsesName(definition.code)).catch((error: unknown) => {
-      if (error instanceof AppError && error.code === "sku_not_found") return null;
-      throw error;
-    });
-    const held = counts?.reserved ?? 0;
-    const used = counts?.committed ?? 0;
-    return { held, used, left: Math.max(0, definition.maxUses - held - used) };
-  }
-  const code = sql`json_extract(${orders.view}, '$.discountCode')`;
-  const [row] = await database(env.DB)
-    .select({
-      held: sql<number>`sum(case when ${orders.status} = 'pending_payment' then 1 else 0 end)`,
-      used: sql<number>`sum(case when ${orders.status} = 'paid' then 1 else 0 end)`,
-    })
-    .from(orders)
-    .where(and(sql`${code} = ${definition.code}`, gte(orders.createdAt, definition.createdAt)));
-  return { held: row?.held ?? 0, used: row?.used ?? 0, left: null };
-}
-
-/** A code as the admin API shows it: with its uses, and for a batch its size, never its key. */
-export async function discountWithUses(env: Env, definition: DiscountDefinition): Promise<Discount> {
-  const { batch, maxUsesChangedAt: _changed, ...rest } = definition;
-  return {
-    ...rest,
-    ...(batch
-      ? { batch: { count: batch.count, codes: `/v1/admin/discounts/${definition.code}/codes.csv` } }
-      : {}),
-    uses: await usesOf(env, definition),
-  };
-}
-
-/**
  * A batch of single-use codes, kept as one definition under its prefix with a key of its own (see
  * code-batches.ts); nothing is written per code.
  */
@@ -304,25 +296,63 @@ export async function republishDiscounts(env: Env, now: Date): Promise<number> {
     .where(gte(discounts.updatedAt, new Date(now.getTime() - 86_400_000).toISOString()))
     .orderBy(desc(discounts.updatedAt))
     .limit(500);
-  await Promise.all(rows.map((row) => env.CATALOG.put(kvKey(row.code), JSON.stringify(definitionOf(row)))));
+  await Promise.all(rows.map((row) => env.CATALOG.put(kvKey(row.code), published(definitionOf(row)))));
   return rows.length;
 }
 
+const splitCap = (definition: DiscountDefinition) =>
+  definition.maxUses !== undefined && (definition.buckets ?? 1) > 1 && !definition.batch;
+
+/** A change pending this long is taken as stopped (a live PATCH pushes within seconds). */
+const PENDING_GRACE_MS = 60_000;
+/** Changes completed per run: each is 2 calls per bucket (up to 32), within a run's subrequests. */
+const REPAIRS_PER_RUN = 5;
+
 /**
- * A batch's uses, counted from D1's orders (which follow the shards within seconds): the orders of its
- * codes not paid yet, those paid, and the codes left of its count. Each code's single use itself is
- * held exactly where it is (its own allowance of one).
+ * The scheduled repair of split caps whose change was left half-done (the request failed, or the
+ * worker stopped, between or within its rounds; see inventory/code-uses.ts). The same change is not
+ * pushed again under its own version: a run of it may still be going (a slow request), and two runs
+ * of one version can interleave (one's open landing between the other's freeze and open, which then
+ * opens from what it froze before). So each is made again as a new change, through the same
+ * conditional D1 write a PATCH makes (a newer version, and nothing if the code changed meanwhile: that
+ * change is then the one to complete), pushed, and published. Answers how many were completed.
  */
-async function batchUses(env: Env, prefix: string, count: number, since: string): Promise<Discount["uses"]> {
-  const code = sql`json_extract(${orders.view}, '$.discountCode')`;
-  const [row] = await database(env.DB)
-    .select({
-      held: sql<number>`count(distinct case when ${orders.status} = 'pending_payment' then ${code} end)`,
-      used: sql<number>`count(distinct case when ${orders.status} = 'paid' then ${code} end)`,
-    })
-    .from(orders)
-    .where(and(sql`${code} like ${`${prefix}-%`}`, gte(orders.createdAt, since)));
-  const held = row?.held ?? 0;
-  const used = row?.used ?? 0;
-  return { held, used, left: Math.max(0, count - held - used) };
+export async function completeCapChanges(env: Env, now: Date): Promise<number> {
+  const db = database(env.DB);
+  const rows = await db
+    .select()
+    .from(discounts)
+    .where(
+      and(
+        isNotNull(discounts.capPending),
+        lt(discounts.capPending, new Date(now.getTime() - PENDING_GRACE_MS).toISOString()),
+      ),
+    )
+    .orderBy(asc(discounts.capPending))
+    .limit(REPAIRS_PER_RUN);
+  let completed = 0;
+  for (const row of rows) {
+    const current = definitionOf(row);
+    if (!splitCap(current)) {
+      await db.update(discounts).set({ capPending: null }).where(eq(discounts.code, row.code));
+      continue;
+    }
+    const version = new Date(Math.max(Date.now(), Date.parse(current.updatedAt) + 1)).toISOString();
+    const next: DiscountDefinition = { ...current, maxUsesChangedAt: version, updatedAt: version };
+    const { status: _s, createdAt: _c, updatedAt: _u, capPending: _p, ...body } = next;
+    const written = await db
+      .update(discounts)
+      .set({ body: JSON.stringify(body), updatedAt: version, capPending: version })
+      .where(and(eq(discounts.code, row.code), eq(discounts.updatedAt, current.updatedAt)))
+      .returning({ code: discounts.code });
+    if (written.length === 0) continue;
+    try {
+      if (await pushCap(env, next)) completed++;
+    } catch {
+      // Left pending under the new version: the next run makes it again.
+    } finally {
+      await env.CATALOG.put(kvKey(row.code), published(next)).catch(() => undefined);
+    }
+  }
+  return completed;
 }

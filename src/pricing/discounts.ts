@@ -179,13 +179,18 @@ export type DiscountDefinition = DiscountInput & {
   perCustomerKey?: string;
   /** When `maxUses` last changed (absent: never since made): a split cap's version. */
   maxUsesChangedAt?: string;
+  /** D1's record only (never published): the version of a split cap's change not yet pushed through. */
+  capPending?: string;
 };
 
 const Uses = z
   .object({
     held: z.number().int().openapi({ description: "By orders not paid yet (given back if they fail)" }),
     used: z.number().int().openapi({ description: "By paid orders" }),
-    left: z.number().int().nullable().openapi({ description: "Before maxUses; null without a cap" }),
+    left: z.number().int().nullable().openapi({
+      description:
+        "Before maxUses; null without a cap, or while a change of the cap is not through (capPending)",
+    }),
   })
   .openapi("DiscountUses");
 
@@ -201,6 +206,10 @@ export const Discount = z
     maxUses: z.number().int().optional(),
     maxUsesPerCustomer: z.number().int().optional(),
     buckets: z.number().int().optional().openapi({ description: "Objects the total cap is split over" }),
+    capPending: z.boolean().optional().openapi({
+      description:
+        "A change of the split cap is not through yet (the request that made it failed or stopped): checkouts with the code may be answered 503 until the scheduled job completes it, within minutes",
+    }),
     startsAt: z.string().optional(),
     endsAt: z.string().optional(),
     minSubtotal: Money.optional(),
@@ -212,7 +221,10 @@ export const Discount = z
       .object({ count: z.number().int(), codes: z.string().openapi({ description: "CSV of every code" }) })
       .optional()
       .openapi({ description: "A batch of single-use codes, named by this prefix" }),
-    uses: Uses,
+    uses: Uses.nullable().openapi({
+      description:
+        "null when its counters could not be read just now (in a list, or the answer to a change that was made): read the code again",
+    }),
   })
   .openapi("Discount");
 export type Discount = z.infer<typeof Discount>;

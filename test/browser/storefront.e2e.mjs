@@ -101,6 +101,30 @@ describe("storefront", () => {
     await page.shot();
   });
 
+  it("shows a zero-decimal currency's amount as whole units (JPY 1500 is ¥1,500, not ¥15.00)", async () => {
+    const slug = `yen-${Date.now()}`;
+    await adminCall("POST", "/v1/admin/products", {
+      slug,
+      title: "Yen Tee",
+      category: "tees",
+      variants: [
+        { sku: `${slug.toUpperCase()}-1`, title: "One size", price: { amount: 1500, currency: "JPY" } },
+      ],
+    });
+    const page = await newPage("zero-decimal-price");
+    await page.goto(`${BASE}/products/${slug}`);
+    const price = page.locator("p.price");
+    await price.waitFor();
+    const shown = await price.textContent();
+    const expected = new Intl.NumberFormat(await page.evaluate(() => navigator.language), {
+      style: "currency",
+      currency: "JPY",
+    }).format(1500);
+    assert.equal(shown, expected);
+    assert.doesNotMatch(shown, /15\.00|\b15\b/);
+    await page.shot();
+  });
+
   it("queues for a drop with a waiting room, polls as the room asks, is let in at the start, and buys with the pass", async () => {
     const slug = `room-${Date.now()}`;
     const sku = `${slug.toUpperCase()}-1`;

@@ -423,7 +423,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Discount codes in code order, each with its uses */
+        /**
+         * Discount codes in code order, each with its uses
+         * @description A page stops early (fewer than limit codes, nextCursor set) where reading its codes' uses would take more than 200 counter calls (a split code reads each bucket). A code whose uses cannot be read just now has uses null.
+         */
         get: operations["listDiscounts"];
         put?: never;
         /**
@@ -1422,6 +1425,8 @@ export interface components {
             maxUsesPerCustomer?: number;
             /** @description Objects the total cap is split over */
             buckets?: number;
+            /** @description A change of the split cap is not through yet (the request that made it failed or stopped): checkouts with the code may be answered 503 until the scheduled job completes it, within minutes */
+            capPending?: boolean;
             startsAt?: string;
             endsAt?: string;
             minSubtotal?: components["schemas"]["Money"];
@@ -1438,14 +1443,15 @@ export interface components {
             };
             uses: components["schemas"]["DiscountUses"];
         };
+        /** @description null when its counters could not be read just now (in a list, or the answer to a change that was made): read the code again */
         DiscountUses: {
             /** @description By orders not paid yet (given back if they fail) */
             held: number;
             /** @description By paid orders */
             used: number;
-            /** @description Before maxUses; null without a cap */
+            /** @description Before maxUses; null without a cap, or while a change of the cap is not through (capPending) */
             left: number | null;
-        };
+        } | null;
         DiscountBatchInput: {
             /** @example INFLUENCER */
             prefix: string;
@@ -3498,6 +3504,17 @@ export interface operations {
             /** @description No such code (code discount_not_found) */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Its use counters cannot be read just now (Retry-After) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

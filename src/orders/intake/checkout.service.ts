@@ -24,6 +24,7 @@ import { shortage, storedProblem } from "./answers";
 import { chargeMinimumRefusal } from "./charge-minimum";
 import { CheckoutRequest } from "./checkout.schemas";
 import { dropRefusal } from "./drop-rules";
+import { knownExhausted, rememberExhausted } from "./exhausted-codes";
 import { fingerprint, inUse, keyHashOf, mismatch } from "./idempotency";
 import { customerLimits } from "./limits";
 import { checkoutRefusedByLimiter } from "./rate-limit";
@@ -100,6 +101,9 @@ async function decideAtEdge(
   if ("refusal" in quote) return quote;
   const tooSmall = chargeMinimumRefusal(quote, priced[0]?.priced.price.currency ?? "USD");
   if (tooSmall) return { refusal: tooSmall };
+  // A code this location saw used up a moment ago (at this cap) is refused without walking its buckets.
+  const exhausted = await knownExhausted(scope, quote.uses);
+  if (exhausted) return { refusal: exhausted };
   const plan = await timer.time("plan", () => planCart(scope, lines));
   if (!plan.ok) return { refusal: shortage(plan.short) };
   const admission = await admissionLines(scope.env, priced, request);
@@ -259,6 +263,7 @@ export async function checkout(
   if (known) return known;
   if (answer.kind !== "accepted" && answer.kind !== "refused") throw new Error("unreachable intake answer");
   if (answer.short) rememberShortage(scope, answer.short);
+  if (answer.kind === "refused") rememberExhausted(scope, quote.uses, answer.response);
   timer.add(answer.timing);
   return { ...answer.response, replayed: false, serverTiming: timer.header() };
 }

@@ -1,4 +1,5 @@
 import {
+  CapChanging,
   type CartReservation,
   everyBucket,
   holdCarts,
@@ -62,7 +63,7 @@ type Claim = { waiting: Waiting; args: IntakeInput; orderId: string; previous: K
 /** What a claimed checkout came to before its write: `unavailable` says whether holds may be left. */
 type Outcome =
   | { claim: Claim; failed: unknown }
-  | { claim: Claim; unavailable: boolean }
+  | { claim: Claim; unavailable: boolean; reason?: string }
   | {
       claim: Claim;
       refused: { response: StoredResponse; short: ShortSku[]; sealed: string | null };
@@ -272,6 +273,11 @@ export class Claims {
     const { args, orderId } = claim;
     if (!reservation.ok) {
       if ("unavailable" in reservation) {
+        if (reservation.cause instanceof CapChanging) {
+          // Not a refusal (the code is not used up): the buyer retries once the change is through.
+          const reason = "A discount code's cap is being changed; nothing was held";
+          return { claim, unavailable: reservation.leftovers, reason };
+        }
         logEvent("warn", "intake could not reach inventory", { error: String(reservation.cause) });
         return { claim, unavailable: reservation.leftovers };
       }
@@ -337,7 +343,10 @@ export class Claims {
     if ("unavailable" in outcome) {
       if (outcome.unavailable) this.#giveBack(orderId, lines);
       this.#store.keys.drop(keyHash, orderId);
-      return { kind: "unavailable", reason: "Inventory could not be reached; nothing was held" };
+      return {
+        kind: "unavailable",
+        reason: outcome.reason ?? "Inventory could not be reached; nothing was held",
+      };
     }
     if ("refused" in outcome) {
       if (outcome.leftovers) this.#giveBack(orderId, lines);
