@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // `npm run bench`: throughput of Stampede's hot paths on the local workerd harness, each beside
 // the ceiling of the same harness serving a bare worker, measured in the same run. Writes
-// loadtest/reports/bench.json ([{ name, rps, p50Ms, p99Ms, bareRps, ratio, costUs, cpuUsPerOrder,
-// sustainableOrdersPerSec }]) and prints a table. `costUs` is what one request adds to the bare
+// loadtest/reports/bench.json ([{ name, rps, p50Ms, p99Ms, bareRps, ratio, costUs, cpuUs, bareCpuUs,
+// cpuRatio, cpuUsPerOrder, sustainableOrdersPerSec }]) and prints a table. `costUs` is what one request adds to the bare
 // worker's time on workerd's one thread; for checkouts, `cpuUsPerOrder` is workerd's CPU per order
-// until it is settled, payment included. The "binding:" rows time a single call of each binding
+// until it is settled, payment included; for answers that settle nothing later (reads, refusals),
+// `cpuUs` is workerd's CPU per answer and `cpuRatio` the bare worker's over it (`bareCpuUs`), read
+// from /proc, so a load generator starved by other work on the machine does not move them. The
+// "binding:" rows time a single call of each binding
 // checkout uses, alone in a request.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { adminClient } from "./lib/api.mjs";
@@ -63,14 +66,29 @@ async function settledCost(settle, cpuBefore, orders) {
   return { cpuUsPerOrder, sustainableOrdersPerSec: Math.round(1e6 / cpuUsPerOrder) };
 }
 
+const answered = (run) => Object.values(run.statuses).reduce((n, count) => n + count, 0);
+
+/** workerd's CPU per answer over a run (µs), read from /proc: unlike rps, not moved by a starved load generator. */
+function cpuPerAnswer(pids, before, run) {
+  const after = cpuSeconds(pids);
+  const answers = answered(run);
+  return before === null || after === null || answers === 0
+    ? undefined
+    : Math.round(((after - before) * 1e6) / answers);
+}
+
 async function measure(name, target, expect, settle) {
   process.stdout.write(`${name}: bare ceiling... `);
+  const bareCpuBefore = cpuSeconds([...others]);
   const ceiling = await drive({ url: bare.url, connections, seconds: Math.max(3, seconds / 2) });
+  const bareCpuUs = cpuPerAnswer([...others], bareCpuBefore, ceiling);
   process.stdout.write(`${ceiling.rps} rps; measuring... `);
   await drive({ ...target, connections, seconds: 2 });
   if (settle) await settle();
   const cpuBefore = cpuSeconds(stampedePids);
   const run = await drive({ ...target, connections, seconds });
+  // Answers that settle nothing later (reads, refusals): workerd's CPU per answer, against the bare worker's.
+  const cpuUs = expect === 202 ? undefined : cpuPerAnswer(stampedePids, cpuBefore, run);
   const unexpected = Object.entries(run.statuses)
     .filter(([status]) => Number(status) !== expect)
     .reduce((n, [, count]) => n + count, 0);
@@ -86,6 +104,9 @@ async function measure(name, target, expect, settle) {
     bareRps: ceiling.rps,
     ratio: Math.round((run.rps / ceiling.rps) * 100) / 100,
     costUs: costUs(run.rps, ceiling.rps),
+    ...(cpuUs && bareCpuUs
+      ? { cpuUs, bareCpuUs, cpuRatio: Math.round((bareCpuUs / cpuUs) * 100) / 100 }
+      : {}),
     ...settled,
     unexpected: unexpected + run.errors,
   });

@@ -29,6 +29,30 @@ function recordingShards() {
 const refusingLimiter = { limit: async () => ({ success: false }) } as unknown as RateLimit;
 
 describe("choosing a key's order shard", () => {
+  it("hashes and picks shards exactly as WebCrypto did, so no placed key moves", async () => {
+    const bytes = (text: string) => new TextEncoder().encode(text);
+    const hexOf = (buffer: ArrayBuffer) =>
+      [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+    for (const key of ["a", unique("same"), "ünïcødé-kéy", "x".repeat(255)]) {
+      const keyHash = await keyHashOf(key);
+      expect(keyHash).toBe(hexOf(await crypto.subtle.digest("SHA-256", bytes(`idempotency-key:${key}`))));
+      const secret = "shard-secret-ä";
+      const hmac = await crypto.subtle.importKey(
+        "raw",
+        bytes(secret),
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["sign"],
+      );
+      const mac = await crypto.subtle.sign("HMAC", hmac, bytes(`order-shard:${keyHash}`));
+      const { shard } = await shardsOfKey(
+        { ...env, ORDER_SHARD_SECRET: secret, ORDER_SHARDS: "1000" },
+        keyHash,
+      );
+      expect(shard).toBe(new DataView(mac).getUint32(0) % 1000);
+    }
+  });
+
   it("spreads keys aimed at one shard over all of them: the choice is keyed by a secret", async () => {
     const aimed: string[] = [];
     while (aimed.length < 48) {

@@ -93,6 +93,16 @@ export const IntakeInput = z.object({
 });
 export type IntakeInput = z.input<typeof IntakeInput>;
 
+/** The most keys one batched standing call asks about (see intake/standings.ts). */
+export const STANDINGS_MAX = 100;
+
+/** Keys whose standing the edge asks in one call before refusals that change nothing. */
+export const StandingAsks = z
+  .array(z.object({ key: z.string().min(1).max(255), keyHash: Hex64, fingerprint: Hex64 }))
+  .min(1)
+  .max(STANDINGS_MAX);
+export type StandingAsk = z.input<typeof StandingAsks>[number];
+
 /** An answer as it is stored under an Idempotency-Key and replayed: status, headers and body. */
 export type StoredResponse = { status: number; headers: Record<string, string>; body: string };
 

@@ -28,6 +28,7 @@ import { knownExhausted, rememberExhausted } from "./exhausted-codes";
 import { fingerprint, inUse, keyHashOf, mismatch } from "./idempotency";
 import { customerLimits } from "./limits";
 import { checkoutRefusedByLimiter } from "./rate-limit";
+import { intakeUnreachable, keyStanding } from "./standings";
 
 export type CheckoutResult = StoredResponse & { replayed: boolean; serverTiming?: string };
 
@@ -221,7 +222,9 @@ export async function checkout(
     throw new Error("unreachable key standing");
   }
   if ("refusal" in decided) {
-    const known = await timer.time("key", async () => shard.refusalStanding(key, keyHash, print));
+    const known = await timer.time("key", () =>
+      keyStanding(scope.env, shardNo, { key, keyHash, fingerprint: print }, shard),
+    );
     return (
       (await answerKnown(known)) ?? { ...(await storedProblem(decided.refusal, requestId)), replayed: false }
     );
@@ -314,23 +317,39 @@ export async function earlySoldOutRefusal(
   const { shard, earlier } = await shardsOfKey(env, keyHash);
   // While the shard secret changes, the routed checkout asks both shards the key may be on.
   if (earlier !== null) return routed();
-  const known = await orderShard(env, shard)
-    .refusalStanding(key, keyHash, print)
-    .catch(() => null);
-  // A key with an answer (or a shard that did not answer) goes the routed way.
-  if (known?.kind !== "fresh") return routed();
   const requestId = requestIdOf(request.headers);
-  return {
-    response: problemResponse({ ...refusal, headers: { [REQUEST_ID_HEADER]: requestId } }, requestId),
-  };
+  const headers = { [REQUEST_ID_HEADER]: requestId };
+  let known: KeyAnswer;
+  try {
+    known = await keyStanding(env, shard, { key, keyHash, fingerprint: print });
+  } catch {
+    // The shard did not answer: no refusal can be given, and asking again by the routed way would
+    // double a failing shard's load under a flood. The buyer retries with the same key.
+    const failed = { ...intakeUnreachable, headers: { ...intakeUnreachable.headers, ...headers } };
+    return { response: problemResponse(failed, requestId) };
+  }
+  // A key with an answer goes the routed way, which gives it (replay, in use, mismatch).
+  if (known.kind !== "fresh") return routed();
+  return { response: problemResponse({ ...refusal, headers }, requestId) };
 }
 
+/**
+ * The body of a checkout whose every SKU this isolate remembers sold out, validated; else null. The
+ * SKUs are looked at before the whole body is validated, so a cart that goes the routed way (and is
+ * validated there) is not validated twice.
+ */
 function parsedCheckout(text: string): CheckoutRequest | null {
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {
     return null;
+  }
+  const items = (body as { items?: unknown } | null)?.items;
+  if (!Array.isArray(items) || items.length === 0) return null;
+  for (const item of items) {
+    const sku = (item as { sku?: unknown } | null)?.sku;
+    if (typeof sku !== "string" || !remembersSoldOut(sku)) return null;
   }
   const parsed = CheckoutRequest.safeParse(body);
   return parsed.success ? parsed.data : null;

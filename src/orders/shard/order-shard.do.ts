@@ -20,6 +20,8 @@ import {
   PaymentReports,
   type PaymentTask,
   RefundArgs,
+  type StandingAsk,
+  StandingAsks,
 } from "../protocol";
 import { shardPorts } from "./adapters";
 import { Claims } from "./claims";
@@ -91,6 +93,18 @@ export class OrderShard extends DurableObject<Env> {
    */
   refusalStanding(key: string, keyHash: string, fingerprint: string): Promise<KeyAnswer> {
     return this.#claims.refusalStanding(key, keyHash, fingerprint);
+  }
+
+  /**
+   * The standing of many keys at once, answered per key in their order: the refusals of sold-out carts
+   * an edge isolate gathered while its previous call to this shard was under way (see standings.ts).
+   */
+  refusalStandings(asks: StandingAsk[]): Promise<KeyAnswer[]> {
+    return Promise.all(
+      StandingAsks.parse(asks).map((ask) =>
+        this.#claims.refusalStanding(ask.key, ask.keyHash, ask.fingerprint),
+      ),
+    );
   }
 
   /**
