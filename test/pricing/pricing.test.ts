@@ -828,3 +828,36 @@ describe("regions spelled out", () => {
     });
   });
 });
+
+describe("the gateway's minimum charge with tax on top", () => {
+  it("names the code when the cart without it could be charged, though the total plus the code's amount could not", async () => {
+    // Exclusive tax in California (7.25 %) and no shipping zones: 47 cents pay 3 of tax, 50 in all.
+    await useSettings({ taxMode: "exclusive", taxRates: [{ country: "US", region: "CA", rate: 7.25 }] });
+    const product = await createProduct({
+      variants: [
+        {
+          sku: `${unique("MIN").toUpperCase()}-A`,
+          title: "A",
+          price: { amount: 47, currency: "USD" },
+          attributes: {},
+        },
+      ],
+    });
+    const sku = product.variants[0]?.sku ?? "";
+    expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 5 })).status).toBe(200);
+    const code = newCode("TAXED").toUpperCase();
+    const created = await createCode({ code, kind: "fixed", value: { amount: 40, currency: "USD" } });
+    expect(created.status).toBe(201);
+    // With the code: 7 + 1 of tax = 8; 8 + 40 = 48 is below 50, yet the cart alone is 50.
+    const refused = await buy(sku, 1, { shippingAddress: CALIFORNIA, discountCode: code });
+    expect(refused.status).toBe(422);
+    expect(await refused.json()).toMatchObject({
+      code: "discount_not_applicable",
+      discount: { code, reason: "below_charge_minimum" },
+      minimum: { amount: 50, currency: "USD" },
+    });
+    const alone = await buy(sku, 1, { shippingAddress: CALIFORNIA });
+    expect(alone.status).toBe(202);
+    expect((await alone.json<Priced>()).totals.total.amount).toBe(50);
+  });
+});

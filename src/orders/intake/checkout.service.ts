@@ -100,7 +100,10 @@ async function decideAtEdge(
   if (ruled) return { refusal: ruled };
   const quote = await timer.time("quote", () => quoteCheckout(scope, request, priced));
   if ("refusal" in quote) return quote;
-  const tooSmall = chargeMinimumRefusal(quote, priced[0]?.priced.price.currency ?? "USD");
+  const tooSmall = await chargeMinimumRefusal(quote, priced[0]?.priced.price.currency ?? "USD", async () => {
+    const bare = await quoteCheckout(scope, request, priced, { withoutCode: true });
+    return "refusal" in bare ? null : bare.total;
+  });
   if (tooSmall) return { refusal: tooSmall };
   // A code this location saw used up a moment ago (at this cap) is refused without walking its buckets.
   const exhausted = await knownExhausted(scope, quote.uses);
@@ -117,14 +120,14 @@ async function decideAtEdge(
 }
 
 /** The cart's totals with the shop's pricing settings: shipping to its address, tax, a code. */
-function quoteCheckout(scope: Scope, request: CheckoutRequest, priced: Priced) {
+function quoteCheckout(scope: Scope, request: CheckoutRequest, priced: Priced, { withoutCode = false } = {}) {
   const address = request.shippingAddress;
   return quoteCart(scope, {
     lines: priced.map(({ line, priced: sku }) => pricingLine(sku, line.quantity)),
     currency: priced[0]?.priced.price.currency ?? "USD",
     place: address ? { country: address.country, region: address.region } : null,
     method: request.shipping?.method,
-    discountCode: request.discountCode,
+    discountCode: withoutCode ? undefined : request.discountCode,
     now: Date.now(),
   });
 }
