@@ -139,6 +139,32 @@ function termInputs(prefix) {
   ];
 }
 
+/**
+ * Posts a form of a code's terms (what `own` adds: the code, or a batch's prefix and count): a scope
+ * naming nothing is refused beside its field before sending, the API's refusals likewise after.
+ * Answers what the API made, or nothing when it was refused.
+ */
+async function postTerms(event, result, path, own) {
+  event.preventDefault();
+  const form = event.target;
+  const data = new FormData(form);
+  const missing = scopeProblem(data);
+  if (missing) {
+    fieldErrors(form, missing);
+    result.fail(missing);
+    return null;
+  }
+  try {
+    const made = await api("POST", path, { body: { ...own(data), ...termsOf(data) } });
+    fieldErrors(form, null);
+    return made;
+  } catch (error) {
+    fieldErrors(form, error);
+    result.fail(error);
+    return null;
+  }
+}
+
 function createPanel(reload) {
   const result = outcome("code-outcome");
   const form = el(
@@ -146,30 +172,16 @@ function createPanel(reload) {
     {
       class: "filters",
       "data-testid": "code-form",
-      onsubmit: async (event) => {
-        event.preventDefault();
-        const data = new FormData(event.target);
-        const missing = scopeProblem(data);
-        if (missing) {
-          fieldErrors(form, missing);
-          return result.fail(missing);
-        }
-        const body = {
+      onsubmit: (event) =>
+        postTerms(event, result, "/v1/admin/discounts", (data) => ({
           code: String(data.get("code")).trim(),
-          ...termsOf(data),
           ...(whole(data.get("maxUses")) === "" ? {} : { maxUses: whole(data.get("maxUses")) }),
-        };
-        try {
-          const created = await api("POST", "/v1/admin/discounts", { body });
-          fieldErrors(form, null);
+        })).then((created) => {
+          if (!created) return;
           form.reset();
           result.show(`Created ${created.code}.`);
           reload();
-        } catch (error) {
-          fieldErrors(form, error);
-          result.fail(error);
-        }
-      },
+        }),
     },
     at("code", field("Code", { name: "code", required: true, "data-testid": "code-code" })),
     ...termInputs("code"),
@@ -200,22 +212,12 @@ function batchPanel(reload) {
     {
       class: "filters",
       "data-testid": "batch-form",
-      onsubmit: async (event) => {
-        event.preventDefault();
-        const data = new FormData(event.target);
-        const missing = scopeProblem(data);
-        if (missing) {
-          fieldErrors(form, missing);
-          return result.fail(missing);
-        }
-        const body = {
+      onsubmit: (event) =>
+        postTerms(event, result, "/v1/admin/discounts/batches", (data) => ({
           prefix: String(data.get("prefix")).trim(),
           count: whole(data.get("count")),
-          ...termsOf(data),
-        };
-        try {
-          const batch = await api("POST", "/v1/admin/discounts/batches", { body });
-          fieldErrors(form, null);
+        })).then((batch) => {
+          if (!batch) return;
           result.show(`Generated ${batch.batch.count} codes ${batch.code}-….`);
           made.replaceChildren(
             el(
@@ -229,11 +231,7 @@ function batchPanel(reload) {
             ),
           );
           reload();
-        } catch (error) {
-          fieldErrors(form, error);
-          result.fail(error);
-        }
-      },
+        }),
     },
     at("prefix", field("Prefix", { name: "prefix", required: true, "data-testid": "batch-prefix" })),
     at("count", field("How many", { name: "count", type: "number", min: 1, "data-testid": "batch-count" })),
