@@ -24,6 +24,7 @@ import {
   WEBHOOKS_QUEUE,
 } from "./webhooks/webhooks.consumer";
 
+export { DrawBook } from "./draws/draw-book.do";
 export { WaitingRoom } from "./drops/waiting-room.do";
 export { Mailer } from "./email/mailer.do";
 export { SkuInventory } from "./inventory/inventory.do";

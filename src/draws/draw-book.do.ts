@@ -1,0 +1,203 @@
+import { DurableObject } from "cloudflare:workers";
+import { z } from "zod";
+import { type DrawWindow, type EntryRow, EntryStore } from "./entries.store";
+import { assertEntry, decideEntry, type EntryAnswer, type EntryEvent } from "./entry.machine";
+
+const Id = z.string().min(1).max(80);
+const Hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+const Window = z.object({ product: Id, opensAt: z.number().int(), closesAt: z.number().int() }).strict();
+
+const BeginArgs = z
+  .object({
+    window: Window,
+    entryId: Id,
+    customer: z.string().min(1).max(254),
+    email: z.email().max(254),
+    name: z.string().max(200).nullable(),
+    sku: Id,
+    amount: z.number().int().min(0),
+    currency: z.string().regex(/^[A-Z]{3}$/),
+    token: z.string().min(1).max(255),
+    keyHash: Hex64,
+    bodyHash: Hex64,
+  })
+  .strict();
+export type BeginArgs = z.input<typeof BeginArgs>;
+
+/** What `begin` made of an attempt to enter. */
+export type BeginAnswer =
+  /** A new pending entry, or the one this key began before (to be carried on). */
+  | { kind: "begun"; entry: EntryRow }
+  /** The customer already has a live entry, under another key. */
+  | { kind: "taken"; entry: EntryRow }
+  /** The key was used before with another body. */
+  | { kind: "mismatch" }
+  | { kind: "not_open" }
+  | { kind: "closed" }
+  /** The call names another window than the book was opened with (a draw's window never changes). */
+  | { kind: "window_changed" };
+
+export type CardClaim =
+  | { kind: "claimed" }
+  | { kind: "taken"; by: string }
+  | { kind: "closed" }
+  | { kind: "window_changed" };
+
+const Event = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("card_noted"), fingerprint: z.string().min(1).max(255) }),
+  z.object({ type: z.literal("authorizing") }),
+  z.object({
+    type: z.literal("authorized"),
+    intentId: z.string().min(1).max(255),
+    expiresAt: z.number().int(),
+  }),
+  z.object({ type: z.literal("failed"), reason: z.string().min(1).max(200), authMayExist: z.boolean() }),
+  z.object({ type: z.literal("withdraw") }),
+  z.object({ type: z.literal("auth_cancelled") }),
+  z.object({ type: z.literal("card_released") }),
+]);
+
+/** Entries a duty sweep reads at once. */
+const MAX_DUTIES = 200;
+const MAX_PAGE = 5_000;
+
+/**
+ * One shard of a draw's entry book (named `<product>:<shard>`): a thin RPC shell over its store and
+ * the entry machine. It knows nothing of gateways: what an entry owes the gateway is written here
+ * and done by whoever sweeps its duties.
+ */
+export class DrawBook extends DurableObject<Env> {
+  readonly #store: EntryStore;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#store = new EntryStore(ctx.storage.sql);
+    ctx.blockConcurrencyWhile(async () => this.#store.migrate());
+  }
+
+  /**
+   * Begins an entry for a customer, or finds the one this key began. One live entry per customer:
+   * a second attempt under another key is `taken`, however the email is spelt (`customer` is its
+   * normalized key).
+   */
+  begin(input: BeginArgs, now = Date.now()): BeginAnswer {
+    const args = BeginArgs.parse(input);
+    const window = this.#opened(args.window);
+    if (!window) return { kind: "window_changed" };
+    const byKey = this.#store.entryByKey(args.keyHash);
+    if (byKey && byKey.bodyHash !== args.bodyHash) return { kind: "mismatch" };
+    if (byKey && byKey.bodyHash === args.bodyHash && byKey.state !== "void")
+      return { kind: "begun", entry: byKey };
+    if (this.#closed(now)) return { kind: "closed" };
+    if (now < window.opensAt) return { kind: "not_open" };
+    const live = this.#store.liveEntryOf(args.customer);
+    if (live) return { kind: "taken", entry: live };
+    const entry: EntryRow = {
+      entryId: args.entryId,
+      customer: args.customer,
+      email: args.email,
+      name: args.name,
+      sku: args.sku,
+      amount: args.amount,
+      currency: args.currency,
+      token: args.token,
+      keyHash: args.keyHash,
+      bodyHash: args.bodyHash,
+      state: "pending",
+      reason: null,
+      auth: "none",
+      intentId: null,
+      authExpiresAt: null,
+      fingerprint: null,
+      card: "none",
+      createdAt: now,
+      enteredAt: null,
+      leftAt: null,
+    };
+    assertEntry(entry, window);
+    this.#store.insert(entry);
+    return { kind: "begun", entry };
+  }
+
+  /** Applies one event to an entry (see entry.machine.ts); null for an entry this book never had. */
+  apply(entryId: string, input: EntryEvent, now = Date.now()): EntryAnswer | null {
+    const event = Event.parse(input);
+    const window = this.#store.window();
+    const entry = this.#store.entry(Id.parse(entryId));
+    if (!window || !entry) return null;
+    const answer = decideEntry(entry, event, { now, window, frozen: window.frozenAt !== null });
+    if (answer.entry !== entry) {
+      assertEntry(answer.entry, window);
+      this.#store.update(answer.entry);
+    }
+    return answer;
+  }
+
+  entry(entryId: string): EntryRow | null {
+    return this.#store.entry(Id.parse(entryId));
+  }
+
+  /** Claims a card for an entry: one entry per card in the draw, held until that entry leaves it. */
+  claimCard(fingerprint: string, entryId: string, window: DrawWindow, now = Date.now()): CardClaim {
+    if (!this.#opened(Window.parse(window))) return { kind: "window_changed" };
+    const holder = this.#store.cardHolder(z.string().min(1).max(255).parse(fingerprint));
+    if (holder === entryId) return { kind: "claimed" };
+    if (holder) return { kind: "taken", by: holder };
+    if (this.#closed(now)) return { kind: "closed" };
+    this.#store.claimCard(fingerprint, Id.parse(entryId), now);
+    return { kind: "claimed" };
+  }
+
+  /** Gives a card back, if `entryId` holds it (a repeat, or another entry's claim, changes nothing). */
+  releaseCard(fingerprint: string, entryId: string): void {
+    this.#store.releaseCard(z.string().min(1).max(255).parse(fingerprint), Id.parse(entryId));
+  }
+
+  /**
+   * Freezes the book (at or after its close): no entry enters or leaves any more, and the entries still
+   * pending never enter. Answers the counts by state once frozen; `open` before the close.
+   */
+  freeze(now = Date.now()): { kind: "frozen"; counts: ReturnType<EntryStore["counts"]> } | { kind: "open" } {
+    const window = this.#store.window();
+    if (!window) return { kind: "frozen", counts: this.#store.counts() };
+    if (window.frozenAt === null && now < window.closesAt) return { kind: "open" };
+    this.ctx.storage.transactionSync(() => {
+      this.#store.freeze(now);
+      for (const entry of this.#store.duties(Number.MAX_SAFE_INTEGER)) {
+        if (entry.state !== "pending") continue;
+        const answer = decideEntry(entry, { type: "frozen" }, { now, window, frozen: true });
+        assertEntry(answer.entry, window);
+        this.#store.update(answer.entry);
+      }
+    });
+    return { kind: "frozen", counts: this.#store.counts() };
+  }
+
+  /** A page of the frozen list (entered entries by id); only once the book is frozen. */
+  frozenEntries(cursor: string, limit: number): { entries: { entryId: string; sku: string }[] } | null {
+    const window = this.#store.window();
+    if (window && window.frozenAt === null) return null;
+    return { entries: this.#store.enteredAfter(cursor, z.number().int().min(1).max(MAX_PAGE).parse(limit)) };
+  }
+
+  /** Entries with a duty left: a pending one to settle, a cancel owed, a card claim to release. */
+  duties(limit = MAX_DUTIES): EntryRow[] {
+    return this.#store.duties(Math.min(limit, MAX_DUTIES));
+  }
+
+  counts() {
+    return { window: this.#store.window(), counts: this.#store.counts() };
+  }
+
+  #opened(window: DrawWindow) {
+    this.#store.open(window);
+    const stored = this.#store.window();
+    if (!stored || stored.closesAt !== window.closesAt || stored.opensAt !== window.opensAt) return null;
+    return stored;
+  }
+
+  #closed(now: number) {
+    const window = this.#store.window();
+    return !window || window.frozenAt !== null || now >= window.closesAt;
+  }
+}

@@ -1,0 +1,298 @@
+import { migrate } from "../shared/sql-schema";
+
+/**
+ * One shard of a draw's entry book: the entries of the customers whose key falls to it, and the
+ * card claims of the cards whose fingerprint falls to it. An entry is one customer's one chance:
+ *
+ * - `pending`: claimed for the customer; its authorization is not yet known to have succeeded;
+ * - `entered`: its authorization succeeded before the book froze: it is in the draw;
+ * - `withdrawn`: the buyer took it back before the close;
+ * - `void`: it never entered (declined, its card already in the draw, the close came first).
+ *
+ * Two obligations outlive an entry that leaves the draw, each a column the sweeper works off:
+ * `auth` = `owed` while an authorization may be held at the gateway and must be cancelled, and
+ * `card` = `held` while a card claim may hold the card for it. Both are set before the call that
+ * could create what they stand for, so a crash between any two steps leaves something to repair,
+ * never a hold nobody knows of.
+ *
+ * The book freezes once: at the close (by this object's clock) or when the draw asks, whichever
+ * comes first. From then on no entry enters, withdraws or changes its sku, so the frozen list read
+ * afterwards is final.
+ */
+export type EntryState = "pending" | "entered" | "withdrawn" | "void";
+type AuthDuty = "none" | "maybe" | "owed" | "done";
+type CardDuty = "none" | "held" | "released";
+
+export type DrawWindow = { product: string; opensAt: number; closesAt: number };
+
+export type EntryRow = {
+  entryId: string;
+  customer: string;
+  email: string;
+  name: string | null;
+  sku: string;
+  amount: number;
+  currency: string;
+  token: string;
+  keyHash: string;
+  bodyHash: string;
+  state: EntryState;
+  reason: string | null;
+  auth: AuthDuty;
+  intentId: string | null;
+  authExpiresAt: number | null;
+  fingerprint: string | null;
+  card: CardDuty;
+  createdAt: number;
+  enteredAt: number | null;
+  leftAt: number | null;
+};
+
+type Raw = {
+  entry_id: string;
+  customer: string;
+  email: string;
+  name: string | null;
+  sku: string;
+  amount: number;
+  currency: string;
+  token: string;
+  key_hash: string;
+  body_hash: string;
+  state: EntryState;
+  reason: string | null;
+  auth: AuthDuty;
+  intent_id: string | null;
+  auth_expires_at: number | null;
+  fingerprint: string | null;
+  card: CardDuty;
+  created_at: number;
+  entered_at: number | null;
+  left_at: number | null;
+};
+
+const MIGRATIONS = [
+  `CREATE TABLE book (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     product TEXT NOT NULL,
+     opens_at INTEGER NOT NULL,
+     closes_at INTEGER NOT NULL,
+     frozen_at INTEGER
+   )`,
+  `CREATE TABLE entries (
+     entry_id TEXT PRIMARY KEY,
+     customer TEXT NOT NULL,
+     email TEXT NOT NULL,
+     name TEXT,
+     sku TEXT NOT NULL,
+     amount INTEGER NOT NULL,
+     currency TEXT NOT NULL,
+     token TEXT NOT NULL,
+     key_hash TEXT NOT NULL,
+     body_hash TEXT NOT NULL,
+     state TEXT NOT NULL,
+     reason TEXT,
+     auth TEXT NOT NULL DEFAULT 'none',
+     intent_id TEXT,
+     auth_expires_at INTEGER,
+     fingerprint TEXT,
+     card TEXT NOT NULL DEFAULT 'none',
+     created_at INTEGER NOT NULL,
+     entered_at INTEGER,
+     left_at INTEGER
+   )`,
+  // One live entry per customer: a withdrawn or void one leaves room for a new attempt.
+  "CREATE UNIQUE INDEX entries_live_customer ON entries (customer) WHERE state IN ('pending', 'entered')",
+  "CREATE INDEX entries_key ON entries (key_hash)",
+  // What the sweeper must still do: cancel an authorization, release a card claim, settle a pending.
+  `CREATE INDEX entries_duties ON entries (created_at)
+     WHERE auth IN ('maybe', 'owed') AND state != 'entered' OR card = 'held' AND state IN ('withdrawn', 'void')
+        OR state = 'pending'`,
+  `CREATE TABLE cards (
+     fingerprint TEXT PRIMARY KEY,
+     entry_id TEXT NOT NULL,
+     claimed_at INTEGER NOT NULL
+   )`,
+];
+
+const toRow = (raw: Raw): EntryRow => ({
+  entryId: raw.entry_id,
+  customer: raw.customer,
+  email: raw.email,
+  name: raw.name,
+  sku: raw.sku,
+  amount: raw.amount,
+  currency: raw.currency,
+  token: raw.token,
+  keyHash: raw.key_hash,
+  bodyHash: raw.body_hash,
+  state: raw.state,
+  reason: raw.reason,
+  auth: raw.auth,
+  intentId: raw.intent_id,
+  authExpiresAt: raw.auth_expires_at,
+  fingerprint: raw.fingerprint,
+  card: raw.card,
+  createdAt: raw.created_at,
+  enteredAt: raw.entered_at,
+  leftAt: raw.left_at,
+});
+
+export class EntryStore {
+  readonly #sql: SqlStorage;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+  }
+
+  migrate() {
+    migrate(this.#sql, MIGRATIONS);
+  }
+
+  window(): (DrawWindow & { frozenAt: number | null }) | null {
+    const row = this.#sql
+      .exec<{ product: string; opens_at: number; closes_at: number; frozen_at: number | null }>(
+        "SELECT product, opens_at, closes_at, frozen_at FROM book WHERE id = 1",
+      )
+      .toArray()[0];
+    return row
+      ? { product: row.product, opensAt: row.opens_at, closesAt: row.closes_at, frozenAt: row.frozen_at }
+      : null;
+  }
+
+  /** The window this book was opened with; a draw's window never changes once it has entries. */
+  open(window: DrawWindow) {
+    this.#sql.exec(
+      "INSERT INTO book (id, product, opens_at, closes_at) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+      window.product,
+      window.opensAt,
+      window.closesAt,
+    );
+  }
+
+  freeze(now: number) {
+    this.#sql.exec("UPDATE book SET frozen_at = ? WHERE id = 1 AND frozen_at IS NULL", now);
+  }
+
+  entry(entryId: string): EntryRow | null {
+    const raw = this.#sql.exec<Raw>("SELECT * FROM entries WHERE entry_id = ?", entryId).toArray()[0];
+    return raw ? toRow(raw) : null;
+  }
+
+  liveEntryOf(customer: string): EntryRow | null {
+    const raw = this.#sql
+      .exec<Raw>("SELECT * FROM entries WHERE customer = ? AND state IN ('pending', 'entered')", customer)
+      .toArray()[0];
+    return raw ? toRow(raw) : null;
+  }
+
+  entryByKey(keyHash: string): EntryRow | null {
+    const raw = this.#sql
+      .exec<Raw>("SELECT * FROM entries WHERE key_hash = ? ORDER BY created_at DESC LIMIT 1", keyHash)
+      .toArray()[0];
+    return raw ? toRow(raw) : null;
+  }
+
+  insert(row: EntryRow) {
+    this.#sql.exec(
+      `INSERT INTO entries (entry_id, customer, email, name, sku, amount, currency, token, key_hash, body_hash,
+         state, reason, auth, intent_id, auth_expires_at, fingerprint, card, created_at, entered_at, left_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      row.entryId,
+      row.customer,
+      row.email,
+      row.name,
+      row.sku,
+      row.amount,
+      row.currency,
+      row.token,
+      row.keyHash,
+      row.bodyHash,
+      row.state,
+      row.reason,
+      row.auth,
+      row.intentId,
+      row.authExpiresAt,
+      row.fingerprint,
+      row.card,
+      row.createdAt,
+      row.enteredAt,
+      row.leftAt,
+    );
+  }
+
+  /** Writes an entry's changed fields (the whole row: one statement, whatever changed). */
+  update(row: EntryRow) {
+    this.#sql.exec(
+      `UPDATE entries SET state = ?, reason = ?, auth = ?, intent_id = ?, auth_expires_at = ?, fingerprint = ?,
+         card = ?, entered_at = ?, left_at = ? WHERE entry_id = ?`,
+      row.state,
+      row.reason,
+      row.auth,
+      row.intentId,
+      row.authExpiresAt,
+      row.fingerprint,
+      row.card,
+      row.enteredAt,
+      row.leftAt,
+      row.entryId,
+    );
+  }
+
+  /** Entries with something left to do, oldest first (see the index `entries_duties`). */
+  duties(limit: number): EntryRow[] {
+    return this.#sql
+      .exec<Raw>(
+        `SELECT * FROM entries
+           WHERE auth IN ('maybe', 'owed') AND state != 'entered' OR card = 'held' AND state IN ('withdrawn', 'void')
+              OR state = 'pending'
+           ORDER BY created_at LIMIT ?`,
+        limit,
+      )
+      .toArray()
+      .map(toRow);
+  }
+
+  /** The frozen list: entered entries in entry id order, after `cursor`. */
+  enteredAfter(cursor: string, limit: number): { entryId: string; sku: string }[] {
+    return this.#sql
+      .exec<{ entry_id: string; sku: string }>(
+        "SELECT entry_id, sku FROM entries WHERE state = 'entered' AND entry_id > ? ORDER BY entry_id LIMIT ?",
+        cursor,
+        limit,
+      )
+      .toArray()
+      .map((raw) => ({ entryId: raw.entry_id, sku: raw.sku }));
+  }
+
+  counts(): Record<EntryState, number> {
+    const counts: Record<EntryState, number> = { pending: 0, entered: 0, withdrawn: 0, void: 0 };
+    for (const row of this.#sql
+      .exec<{ state: EntryState; n: number }>("SELECT state, COUNT(*) AS n FROM entries GROUP BY state")
+      .toArray()) {
+      counts[row.state] = row.n;
+    }
+    return counts;
+  }
+
+  cardHolder(fingerprint: string): string | null {
+    return (
+      this.#sql
+        .exec<{ entry_id: string }>("SELECT entry_id FROM cards WHERE fingerprint = ?", fingerprint)
+        .toArray()[0]?.entry_id ?? null
+    );
+  }
+
+  claimCard(fingerprint: string, entryId: string, now: number) {
+    this.#sql.exec(
+      "INSERT INTO cards (fingerprint, entry_id, claimed_at) VALUES (?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
+      fingerprint,
+      entryId,
+      now,
+    );
+  }
+
+  releaseCard(fingerprint: string, entryId: string) {
+    this.#sql.exec("DELETE FROM cards WHERE fingerprint = ? AND entry_id = ?", fingerprint, entryId);
+  }
+}

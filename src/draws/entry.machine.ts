@@ -1,0 +1,134 @@
+import type { DrawWindow, EntryRow } from "./entries.store";
+
+/**
+ * What may happen to an entry, and what each event does to it: one pure function, so every rule of
+ * an entry's life is in one place and testable without workerd. The book applies the change it
+ * answers and asserts the invariants on every write (see `assertEntry`).
+ */
+export type EntryEvent =
+  /** The gateway's fingerprint of the paying card is known: the entry will claim it. */
+  | { type: "card_noted"; fingerprint: string }
+  /** An authorization is about to be asked for: from now on one may exist. */
+  | { type: "authorizing" }
+  | { type: "authorized"; intentId: string; expiresAt: number }
+  /** The entry cannot enter; `authMayExist`: an authorization may have been placed. */
+  | { type: "failed"; reason: string; authMayExist: boolean }
+  | { type: "withdraw" }
+  /** The book froze with the entry still pending: it never entered. */
+  | { type: "frozen" }
+  | { type: "auth_cancelled" }
+  | { type: "card_released" };
+
+export type EntryAnswer =
+  | { kind: "ok"; entry: EntryRow }
+  /** The book is frozen (or past its close): nothing changes any more. */
+  | { kind: "closed"; entry: EntryRow }
+  /** The event does not apply to an entry in this state; nothing changed. */
+  | { kind: "refused"; entry: EntryRow; reason: string };
+
+export type BookClock = { now: number; window: DrawWindow; frozen: boolean };
+
+const isClosed = ({ now, window, frozen }: BookClock) => frozen || now >= window.closesAt;
+
+/** The entry after `event`, and the answer to give; `entry` unchanged when nothing happens. */
+export function decideEntry(entry: EntryRow, event: EntryEvent, clock: BookClock): EntryAnswer {
+  const change = (fields: Partial<EntryRow>): EntryAnswer => ({ kind: "ok", entry: { ...entry, ...fields } });
+  const refused = (reason: string): EntryAnswer => ({ kind: "refused", entry, reason });
+  switch (event.type) {
+    case "card_noted":
+      if (entry.state !== "pending") return refused(`entry is ${entry.state}`);
+      if (entry.fingerprint !== null && entry.fingerprint !== event.fingerprint) {
+        return refused("entry already names another card");
+      }
+      return change({ fingerprint: event.fingerprint, card: "held" });
+    case "authorizing":
+      if (entry.state !== "pending") return refused(`entry is ${entry.state}`);
+      if (isClosed(clock)) return { kind: "closed", entry };
+      return entry.auth === "maybe" ? { kind: "ok", entry } : change({ auth: "maybe" });
+    case "authorized":
+      if (entry.state === "entered") return { kind: "ok", entry };
+      if (entry.state !== "pending") return refused(`entry is ${entry.state}`);
+      // Authorized too late: the hold is cancelled and the entry never enters.
+      if (isClosed(clock)) {
+        return {
+          kind: "closed",
+          entry: {
+            ...entry,
+            state: "void",
+            reason: "closed",
+            auth: "owed",
+            intentId: event.intentId,
+            leftAt: clock.now,
+          },
+        };
+      }
+      return change({
+        state: "entered",
+        auth: "none",
+        intentId: event.intentId,
+        authExpiresAt: event.expiresAt,
+        enteredAt: clock.now,
+      });
+    case "failed":
+      if (entry.state !== "pending") return refused(`entry is ${entry.state}`);
+      return change({
+        state: "void",
+        reason: event.reason,
+        // The caller knows: a definite decline holds nothing, whatever was asked before.
+        auth: event.authMayExist ? "owed" : "none",
+        leftAt: clock.now,
+      });
+    case "withdraw":
+      if (entry.state === "withdrawn") return { kind: "ok", entry };
+      if (entry.state === "void") return refused("entry never entered");
+      if (isClosed(clock)) return { kind: "closed", entry };
+      return change({
+        state: "withdrawn",
+        reason: "withdrawn",
+        auth: entry.state === "entered" || entry.auth === "maybe" ? "owed" : "none",
+        leftAt: clock.now,
+      });
+    case "frozen":
+      if (entry.state !== "pending") return { kind: "ok", entry };
+      return change({
+        state: "void",
+        reason: "closed",
+        auth: entry.auth === "maybe" ? "owed" : "none",
+        leftAt: clock.now,
+      });
+    case "auth_cancelled":
+      if (entry.state === "entered" || entry.state === "pending") return refused(`entry is ${entry.state}`);
+      return entry.auth === "none" ? { kind: "ok", entry } : change({ auth: "done" });
+    case "card_released":
+      if (entry.state === "entered" || entry.state === "pending") return refused(`entry is ${entry.state}`);
+      return entry.card === "held" ? change({ card: "released" }) : { kind: "ok", entry };
+  }
+}
+
+/**
+ * What holds of every entry at rest, asserted on every write: an entered entry has its authorization
+ * and entered before the close; an entry that left the draw owes no "maybe" (it either owes a cancel
+ * or knows there is nothing to cancel) and says when it left.
+ */
+export function assertEntry(entry: EntryRow, window: DrawWindow) {
+  const fail = (what: string) => {
+    throw new Error(`entry ${entry.entryId} breaks an invariant: ${what}`);
+  };
+  switch (entry.state) {
+    case "pending":
+      if (entry.enteredAt !== null || entry.leftAt !== null) fail("a pending entry has entered or left");
+      break;
+    case "entered":
+      if (!entry.intentId || entry.authExpiresAt === null) fail("entered without an authorization");
+      if (entry.enteredAt === null || entry.enteredAt >= window.closesAt)
+        fail("entered at or after the close");
+      if (entry.auth !== "none") fail("an entered entry owes a cancel");
+      break;
+    case "withdrawn":
+    case "void":
+      if (entry.leftAt === null) fail("left without a time");
+      if (entry.auth === "maybe") fail("left with an authorization in doubt");
+      break;
+  }
+  if (entry.card === "held" && !entry.fingerprint) fail("holds a card claim without a card");
+}
