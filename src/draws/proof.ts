@@ -188,32 +188,66 @@ function nodeBytes(left: Uint8Array, right: Uint8Array): Promise<Uint8Array> {
 }
 
 /**
- * Hashes in batches: one promise per item at once costs more than the hashing for 200,000 items
- * (Node's Web Crypto goes through its thread pool), one at a time costs more again.
+ * Hashes `count` items in batches, each result handed to `keep`: one promise per item at once costs
+ * more than the hashing for 200,000 items (Node's Web Crypto goes through its thread pool), one at
+ * a time costs more again.
  */
-async function inBatches<T, R>(items: readonly T[], hash: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < items.length; i += 4096)
-    out.push(...(await Promise.all(items.slice(i, i + 4096).map(hash))));
-  return out;
+async function inBatches(
+  count: number,
+  hash: (i: number) => Promise<ArrayBuffer | Uint8Array>,
+  keep: (i: number, bytes: Uint8Array) => void,
+): Promise<void> {
+  for (let start = 0; start < count; start += 4096) {
+    const batch = Array.from({ length: Math.min(4096, count - start) }, (_, k) => hash(start + k));
+    for (const [k, bytes] of (await Promise.all(batch)).entries()) keep(start + k, new Uint8Array(bytes));
+  }
+}
+
+/** Node `i` of a level kept as one array of 32-byte hashes (a few MB for 200,000 entries, not 80). */
+function nodeAt(level: Uint8Array, i: number): Uint8Array {
+  return level.subarray(32 * i, 32 * i + 32);
 }
 
 /**
- * The tree's levels, leaves first. Pairs are hashed left to right and a last, unpaired node is
- * carried up as it is: the same tree as RFC 6962's (split at the largest power of two below n).
+ * The tree's levels, leaves first, the root last. Pairs are hashed left to right and a last,
+ * unpaired node is carried up as it is: the same tree as RFC 6962's (split at the largest power of
+ * two below n). An empty list's root is SHA-256 of nothing, as in RFC 6962.
  */
-async function levelsOf(entries: readonly DrawEntry[]): Promise<Uint8Array[][]> {
-  const levels = [await inBatches(entries, leafBytes)];
-  for (let level = levels[0] ?? []; level.length > 1; ) {
-    const starts = Array.from({ length: Math.ceil(level.length / 2) }, (_, i) => 2 * i);
+async function levelsOf(entries: readonly DrawEntry[]): Promise<Uint8Array[]> {
+  if (entries.length === 0) return [await sha256()];
+  let level = new Uint8Array(32 * entries.length);
+  await inBatches(
+    entries.length,
+    (i) => leafBytes(entries[i] as DrawEntry),
+    (i, hash) => level.set(hash, 32 * i),
+  );
+  const levels = [level];
+  while (level.length > 32) {
     const below = level;
-    level = await inBatches(starts, (i) => {
-      const [left, right] = [below[i] as Uint8Array, below[i + 1]];
-      return right ? nodeBytes(left, right) : Promise.resolve(left);
-    });
+    const size = below.length / 32;
+    level = new Uint8Array(32 * Math.ceil(size / 2));
+    await inBatches(
+      level.length / 32,
+      (i) =>
+        2 * i + 1 < size
+          ? nodeBytes(nodeAt(below, 2 * i), nodeAt(below, 2 * i + 1))
+          : Promise.resolve(nodeAt(below, 2 * i)),
+      (i, hash) => level.set(hash, 32 * i),
+    );
     levels.push(level);
   }
   return levels;
+}
+
+/** Where an id is, or would be, in a list in frozen order (a binary search, no index to hold). */
+function positionOf(entries: readonly DrawEntry[], entryId: string): number {
+  let [low, high] = [0, entries.length];
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((entries[middle] as DrawEntry).entryId < entryId) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 /** The frozen list's hashes, to answer its digest and every entrant's receipt without hashing again. */
@@ -234,21 +268,16 @@ export async function entryTree(entries: readonly DrawEntry[]): Promise<EntryTre
     }
   }
   const levels = await levelsOf(entries);
-  const top = levels.at(-1)?.[0];
-  // RFC 6962: the hash of an empty list is SHA-256 of nothing.
-  const root = top ? toHex(top) : toHex(await sha256());
-  const indexOf = new Map(entries.map((entry, i) => [entry.entryId, i]));
   return {
-    digest: { root, count: entries.length },
+    digest: { root: toHex(levels.at(-1) as Uint8Array), count: entries.length },
     receipt(entryId) {
-      const index = indexOf.get(entryId);
-      const entry = index === undefined ? undefined : entries[index];
-      if (index === undefined || !entry) return null;
+      const index = positionOf(entries, entryId);
+      const entry = entries[index];
+      if (entry?.entryId !== entryId) return null;
       const path: Hex[] = [];
       let at = index;
       for (const level of levels.slice(0, -1)) {
-        const sibling = level[at ^ 1];
-        if (sibling) path.push(toHex(sibling));
+        if ((at ^ 1) < level.length / 32) path.push(toHex(nodeAt(level, at ^ 1)));
         at >>= 1;
       }
       return { entryId, sku: entry.sku, index, count: entries.length, path };
@@ -328,14 +357,14 @@ export async function rank(seedHex: Hex, entries: readonly DrawEntry[]): Promise
     false,
     ["sign"],
   );
-  const tickets = await inBatches(entries, (entry) =>
-    crypto.subtle.sign("HMAC", key, encoder.encode(entry.entryId)),
+  const ranked: RankedEntry[] = entries.map(({ entryId, sku }) => ({ entryId, sku, ticket: "" }));
+  await inBatches(
+    entries.length,
+    (i) => crypto.subtle.sign("HMAC", key, encoder.encode((entries[i] as DrawEntry).entryId)),
+    (i, ticket) => {
+      (ranked[i] as RankedEntry).ticket = toHex(ticket);
+    },
   );
-  const ranked = entries.map(({ entryId, sku }, i) => ({
-    entryId,
-    sku,
-    ticket: toHex(tickets[i] as ArrayBuffer),
-  }));
   const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   return ranked.sort((a, b) => order(a.ticket, b.ticket) || order(a.entryId, b.entryId));
 }
@@ -448,8 +477,7 @@ export async function verifyResult(
     fail("commitment", `SHA-256(seed) is ${await commitmentOf(seed)}, the commitment ${commitment}`);
   }
   const levels = await levelsOf(entries);
-  const root = levels.at(-1)?.[0];
-  const digest = { root: root ? toHex(root) : toHex(await sha256()), count: entries.length };
+  const digest = { root: toHex(levels.at(-1) as Uint8Array), count: entries.length };
   if (digest.count !== entryDigest.count)
     fail("digest", `${digest.count} entries, ${entryDigest.count} published`);
   if (digest.root !== entryDigest.root)
