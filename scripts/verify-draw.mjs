@@ -62,7 +62,9 @@ async function fetchEntries(base) {
   for (let cursor = null; ; ) {
     const url = `${base}/entries${cursor === null ? "" : `?cursor=${encodeURIComponent(cursor)}`}`;
     const page = await getJson(url);
-    if (!Array.isArray(page?.entries) || !(page.nextCursor === null || typeof page.nextCursor === "string")) {
+    const listed =
+      Array.isArray(page?.entries) && page.entries.every((e) => typeof e === "object" && e !== null);
+    if (!listed || !(page.nextCursor === null || typeof page.nextCursor === "string")) {
       throw new CannotCheck(`${url} is not a page of entries ({ entries: [...], nextCursor })`);
     }
     entries.push(...page.entries.map(({ entryId, sku }) => ({ entryId, sku })));

@@ -6,8 +6,8 @@
  *
  *   before open   seed = newSeed(), kept secret; publish commitment = commitmentOf(seed) and, if
  *                 configured, the beacon round that will be mixed in
- *   at the close  freeze the entries, ordered by entryId; publish entryListDigest(entries) and
- *                 give each entrant receiptOf(entries, theirId)
+ *   at the close  freeze the entries: tree = entryTree(frozenOrder(entries)); publish tree.digest
+ *                 and give each entrant tree.receipt(theirId)
  *   reveal        publish the seed (and the beacon's randomness, once its round is out)
  *   draw          rank(effective seed, entries), then allocate(...) as captures succeed or fail;
  *                 publish the winners and the entries whose capture failed (passedOn)
