@@ -72,6 +72,62 @@ export type RefundOutcome =
   /** `chargeRefunded`: refunded of the charge now, every refund together, when the gateway says. */
   { status: "succeeded"; refundId: string; chargeRefunded?: number } | { status: "refused"; reason: string };
 
+/**
+ * A hold placed on a card for `amount`, not yet captured (Stripe: a PaymentIntent with
+ * `capture_method: "manual"`, confirmed, so `requires_capture`). `expiresAt` (ISO 8601): when the hold
+ * lapses by itself and can no longer be captured, as the gateway says it (Stripe: the charge's
+ * `payment_method_details.card.capture_before`; 7 days after authorization for an online card
+ * payment the customer made, per Stripe's "Place a hold on a payment method"; the simulator: 7 days).
+ * `unknown` means the hold may or may not be placed: ask `lookupAuthorization`, never assume.
+ */
+export type AuthorizeOutcome =
+  | { status: "authorized"; intentId: string; expiresAt: string }
+  /** Nothing is held, and nothing will be under this key: the card refused the hold. */
+  | { status: "declined"; reason: string; intentId?: string }
+  /** The card holder must act (3-D Secure) before the hold is placed; nothing is held until then. */
+  | { status: "requires_action"; action: PaymentAction; intentId: string }
+  | { status: "unknown"; reason: string; intentId?: string }
+  /** The gateway refused the call for its rate (Stripe's 429): nothing was done; try again later. */
+  | { status: "throttled"; retryAfterMs: number; intentId?: string };
+
+/**
+ * What capturing a hold came to. `succeeded`: the full authorized amount is charged, once: a repeat
+ * answers the same `chargeId` (which `refund` takes). `failed`: nothing was charged and nothing ever
+ * will be under this authorization (declined at capture, the hold lapsed, or it was cancelled);
+ * `not_authorized`: no hold to capture yet (it waits for the card holder, or never reached the
+ * gateway): nothing was charged, and the state says what the gateway holds. `unknown`: the charge
+ * may or may not be made: ask `lookupAuthorization` (or capture again: it is idempotent).
+ */
+export type CaptureOutcome =
+  | { status: "succeeded"; chargeId: string; intentId?: string }
+  | { status: "failed"; reason: string; intentId?: string }
+  | { status: "not_authorized"; state: "requires_action" | "pending" | "none"; intentId?: string }
+  | { status: "unknown"; reason: string; intentId?: string }
+  | { status: "throttled"; retryAfterMs: number; intentId?: string };
+
+/**
+ * What the gateway really holds for an authorization's key. `authorized`: a live hold, capturable
+ * until `expiresAt`; `captured`: charged once, as `chargeId`; `cancelled`: released, by a cancel or
+ * (`expired`) because it lapsed, and never charged; `failed`: declined (at authorization or at
+ * capture), nothing charged; `requires_action`: waits for the card holder; `pending`: the gateway has
+ * it but no result yet (Stripe's `processing`): look again; `none`: nothing under this key.
+ */
+export type AuthorizationLookup =
+  | { status: "authorized"; expiresAt: string; intentId?: string }
+  | { status: "captured"; chargeId: string; intentId?: string }
+  | { status: "cancelled"; expired: boolean; intentId?: string }
+  | { status: "failed"; reason: string; intentId?: string }
+  | { status: "requires_action"; action: PaymentAction; intentId?: string }
+  | { status: "pending" | "none"; intentId?: string };
+
+/**
+ * One authorization at the gateway, as it was requested, and the gateway's own id once known:
+ * `orderId` is whatever owns the hold (an order, a draw's entry), kept with the payment as its owner.
+ * Every call about it is made under `idempotencyKey`; the rest lets a gateway that lost the id find
+ * the payment again (Stripe: the same create under the same key answers the same PaymentIntent).
+ */
+export type AuthorizationRef = ChargeRef;
+
 /** A payment gateway as the rest of Stampede sees it: every call is idempotent by its key. */
 export interface PaymentGateway {
   /** The card behind a payment token, read without charging it (for limits per customer). */
@@ -91,6 +147,18 @@ export interface PaymentGateway {
    * what the payment is now (a buyer who completed it a moment before leaves it `succeeded`).
    */
   abandon(ref: ChargeRef): Promise<ChargeLookup>;
+  /** Places a hold for `amount` without charging it; a repeat under the key answers the same hold. */
+  authorize(request: ChargeRequest): Promise<AuthorizeOutcome>;
+  /** Captures the full amount of a hold, once under its key (see CaptureOutcome). */
+  capture(ref: AuthorizationRef): Promise<CaptureOutcome>;
+  /**
+   * Releases a hold, so it can never be captured afterwards; answers what the gateway holds now (a
+   * capture that won the race leaves it `captured`). Idempotent: cancelling again answers the same.
+   * A call whose outcome is unknown throws: ask again.
+   */
+  cancelAuthorization(ref: AuthorizationRef): Promise<AuthorizationLookup>;
+  /** What the gateway really holds under the key: after an `unknown`, or a crash. Throws if unknown. */
+  lookupAuthorization(ref: AuthorizationRef): Promise<AuthorizationLookup>;
 }
 
 /** The one key per order under which every attempt to charge it is made. */

@@ -1,5 +1,9 @@
 import type { Money } from "../shared/money";
 import type {
+  AuthorizationLookup,
+  AuthorizationRef,
+  AuthorizeOutcome,
+  CaptureOutcome,
   CardFingerprint,
   ChargeLookup,
   ChargeOutcome,
@@ -8,7 +12,9 @@ import type {
   PaymentGateway,
   RefundOutcome,
 } from "./gateway";
+import type { SimulatedAuthorization } from "./simulator.authorizations";
 import type { GatewaySimulator, SimulatorLookup } from "./simulator.do";
+import { challengeUrl } from "./simulator.ledger";
 
 /** The simulator behind the gateway interface; its 5xx and timeouts become `unknown` outcomes. */
 export class SimulatedGateway implements PaymentGateway {
@@ -67,6 +73,100 @@ export class SimulatedGateway implements PaymentGateway {
 
   async abandon(ref: ChargeRef): Promise<ChargeLookup> {
     return lookupOf(await this.#simulator.abandon(ref.idempotencyKey));
+  }
+
+  async authorize(request: ChargeRequest): Promise<AuthorizeOutcome> {
+    const answer = await this.#simulator.authorize(argsOf(request));
+    if (!answer.ok) {
+      return answer.kind === "declined"
+        ? { status: "declined", reason: answer.reason }
+        : { status: "unknown", reason: `${answer.status} ${answer.reason}` };
+    }
+    const hold = answer.authorization;
+    if (!hold) return { status: "unknown", reason: "the simulator answered no authorization" };
+    const intentId = hold.id;
+    // A repeat answers as the first call did: a hold once placed stays "authorized" here, whatever
+    // became of it since (lookupAuthorization says that), as Stripe replays the first answer.
+    if (hold.authorizedAt !== null && hold.expiresAt !== null) {
+      return { status: "authorized", intentId, expiresAt: hold.expiresAt };
+    }
+    if (hold.status === "requires_action") {
+      return {
+        status: "requires_action",
+        intentId,
+        action: { type: "redirect_to_url", url: challengeUrl(hold.id) },
+      };
+    }
+    return { status: "declined", reason: hold.reason ?? "authorization_cancelled", intentId };
+  }
+
+  async capture(ref: AuthorizationRef): Promise<CaptureOutcome> {
+    const answer = await this.#simulator.capture(ref.idempotencyKey);
+    if (!answer.ok) {
+      return {
+        status: "unknown",
+        reason: answer.kind === "error" ? `${answer.status} ${answer.reason}` : answer.reason,
+      };
+    }
+    const hold = answer.authorization;
+    if (!hold) return { status: "not_authorized", state: "none" };
+    const intentId = hold.id;
+    switch (hold.status) {
+      case "captured":
+        return { status: "succeeded", chargeId: hold.chargeId as string, intentId };
+      case "requires_action":
+        return { status: "not_authorized", state: "requires_action", intentId };
+      case "cancelled":
+        return { status: "failed", reason: "authorization_cancelled", intentId };
+      case "expired":
+        return { status: "failed", reason: "authorization_expired", intentId };
+      case "failed":
+        return { status: "failed", reason: hold.reason ?? "declined", intentId };
+      case "authorized":
+        return { status: "unknown", reason: "the simulator left the hold uncaptured", intentId };
+    }
+  }
+
+  async cancelAuthorization(ref: AuthorizationRef): Promise<AuthorizationLookup> {
+    const answer = await this.#simulator.cancelAuthorization(argsOf(ref));
+    if (!answer.ok) throw new Error(`cancelling the authorization: ${answer.reason}`);
+    return holdLookupOf(answer.authorization);
+  }
+
+  async lookupAuthorization(ref: AuthorizationRef): Promise<AuthorizationLookup> {
+    return holdLookupOf(await this.#simulator.lookupAuthorization(ref.idempotencyKey));
+  }
+}
+
+function argsOf(request: ChargeRequest) {
+  return {
+    idempotencyKey: request.idempotencyKey,
+    orderId: request.orderId,
+    amount: request.amount.amount,
+    currency: request.amount.currency,
+    token: request.token,
+  };
+}
+
+function holdLookupOf(hold: SimulatedAuthorization | null): AuthorizationLookup {
+  if (!hold) return { status: "none" };
+  const intentId = hold.id;
+  switch (hold.status) {
+    case "authorized":
+      return { status: "authorized", expiresAt: hold.expiresAt as string, intentId };
+    case "captured":
+      return { status: "captured", chargeId: hold.chargeId as string, intentId };
+    case "cancelled":
+    case "expired":
+      return { status: "cancelled", expired: hold.status === "expired", intentId };
+    case "failed":
+      return { status: "failed", reason: hold.reason ?? "declined", intentId };
+    case "requires_action":
+      return {
+        status: "requires_action",
+        action: { type: "redirect_to_url", url: challengeUrl(hold.id) },
+        intentId,
+      };
   }
 }
 

@@ -4,6 +4,25 @@ import { sha256Hex } from "../shared/crypto";
 import { logEvent } from "../shared/log";
 import type { GatewayEvent, GatewayEventListener } from "./gateway";
 import { shortOfMinimum } from "./minimums";
+import {
+  type AuthorizationAnswer,
+  AuthorizationStore,
+  type SimulatedAuthorization,
+} from "./simulator.authorizations";
+import {
+  ChargeArgs,
+  type ChargeRow,
+  challengeUrl,
+  chargeByKey,
+  countAttempt,
+  type FaultMode,
+  faultIn,
+  insertCharge,
+  paymentId,
+  type SimulatedCharge,
+  simulatedToken,
+  toCharge,
+} from "./simulator.ledger";
 
 /**
  * The payment gateway Stampede runs against locally and in tests. Its behaviour is chosen by the
@@ -25,18 +44,16 @@ import { shortOfMinimum } from "./minimums";
  * Charges are kept in a ledger keyed by idempotency key, so a repeated charge never charges twice. An
  * amount below the currency's minimum charge (minimums.ts) is declined `amount_too_small`, uncharged,
  * whatever the token, as Stripe refuses it.
+ * Holds (authorize, then capture or cancel; simulator.authorizations.ts) go by the same tokens:
+ * - `tok_ok` (and `tok_processing`, a hold having nothing to process): the hold is placed;
+ * - `tok_declined`: the hold is declined; `tok_down`: every attempt fails with a 5xx;
+ * - `tok_flaky`: the first 2 attempts to place it fail with a 5xx, then it is placed;
+ * - `tok_timeout_after_charge`: the first attempt places the hold and then times out;
+ * - `tok_3ds` / `tok_3ds_fail`: the same challenge first; passing it places the hold;
+ * - `tok_capture_fails`: the hold is placed, and its capture is declined (nothing is ever charged).
+ * A hold lapses 7 days after it was placed; captured, it is one charge in the ledger under its key.
+ * The fault switch (breakCharges) applies to placing, capturing and cancelling holds as to charges.
  */
-export type SimulatedCharge = {
-  id: string;
-  orderId: string;
-  amount: { amount: number; currency: string };
-  /** Refunded so far; `status` is `refunded` once that is all of it. */
-  refunded: { amount: number; currency: string };
-  status: "succeeded" | "refunded";
-  idempotencyKey: string;
-  createdAt: string;
-};
-
 export type SimulatorAnswer =
   | { ok: true; charge: SimulatedCharge }
   | { ok: false; kind: "declined"; reason: string }
@@ -58,29 +75,8 @@ export type SimulatorLookup =
   | { kind: "open"; payment: OpenPayment; url: string }
   | null;
 
-/** A token's behaviour (`tok_ok`) and the card it names, if it names one (`tok_ok.card_<id>`). */
-function simulatedToken(token: string): { kind: string; card: string | null } {
-  const named = /^(tok_[a-z0-9_]+)\.card_([A-Za-z0-9_-]{1,64})$/.exec(token);
-  return named ? { kind: named[1] as string, card: named[2] as string } : { kind: token, card: null };
-}
-
 /** A processing payment settles this long after it was taken. */
 const PROCESSING_SETTLES_MS = 1500;
-
-/** The page where the buyer passes (or fails) a simulated 3-D Secure challenge. */
-function challengeUrl(intentId: string): string {
-  return `/pay/challenge/${intentId}`;
-}
-
-const ChargeArgs = z
-  .object({
-    idempotencyKey: z.string().min(1).max(255),
-    orderId: z.string().min(1).max(128),
-    amount: z.number().int().min(0),
-    currency: z.string().regex(/^[A-Z]{3}$/),
-    token: z.string().min(1).max(255),
-  })
-  .strict();
 
 type OpenRow = {
   id: string;
@@ -108,29 +104,6 @@ export type SimulatedRefund =
   | { ok: true; refundId: string; amount: number; replayed: boolean; chargeRefunded: number }
   | { ok: false; kind: "refused" | "error"; reason: string };
 
-type ChargeRow = {
-  id: string;
-  order_id: string;
-  amount: number;
-  refunded_amount: number;
-  currency: string;
-  status: "succeeded" | "refunded";
-  idempotency_key: string;
-  created_at: string;
-};
-
-function toCharge(row: ChargeRow): SimulatedCharge {
-  return {
-    id: row.id,
-    orderId: row.order_id,
-    amount: { amount: row.amount, currency: row.currency },
-    refunded: { amount: row.refunded_amount ?? 0, currency: row.currency },
-    status: row.status,
-    idempotencyKey: row.idempotency_key,
-    createdAt: row.created_at,
-  };
-}
-
 /**
  * Where the simulator's events go, as a gateway's webhooks go to the endpoint a shop configured: the
  * worker's entry names the listener when it starts.
@@ -143,6 +116,7 @@ export function sendSimulatorEventsTo(next: GatewayEventListener) {
 
 export class GatewaySimulator extends DurableObject<Env> {
   readonly #sql: SqlStorage;
+  readonly #holds: AuthorizationStore;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -187,46 +161,22 @@ export class GatewaySimulator extends DurableObject<Env> {
         this.#sql.exec("UPDATE charges SET refunded_amount = amount WHERE status = 'refunded'");
       }
     });
+    this.#holds = new AuthorizationStore(ctx.storage);
   }
 
   #existing(idempotencyKey: string): SimulatedCharge | null {
-    const row = this.#sql
-      .exec<ChargeRow>("SELECT * FROM charges WHERE idempotency_key = ?", idempotencyKey)
-      .toArray()[0];
-    return row ? toCharge(row) : null;
+    return chargeByKey(this.#sql, idempotencyKey);
   }
 
-  #attempt(idempotencyKey: string): number {
-    return this.#sql
-      .exec<{ count: number }>(
-        `INSERT INTO attempts (idempotency_key, count) VALUES (?, 1)
-         ON CONFLICT (idempotency_key) DO UPDATE SET count = count + 1 RETURNING count`,
-        idempotencyKey,
-      )
-      .one().count;
-  }
-
-  #create(args: z.infer<typeof ChargeArgs>): SimulatedCharge {
-    const id = `ch_sim_${crypto.randomUUID().replaceAll("-", "")}`;
-    const row = this.#sql
-      .exec<ChargeRow>(
-        "INSERT INTO charges (id, idempotency_key, order_id, amount, currency, status, created_at) VALUES (?, ?, ?, ?, ?, 'succeeded', ?) RETURNING *",
-        id,
-        args.idempotencyKey,
-        args.orderId,
-        args.amount,
-        args.currency,
-        new Date().toISOString(),
-      )
-      .one();
-    return toCharge(row);
+  #create(args: ChargeArgs): SimulatedCharge {
+    return insertCharge(this.#sql, args);
   }
 
   charge(input: z.input<typeof ChargeArgs>): SimulatorAnswer {
     const parsed = ChargeArgs.safeParse(input);
     if (!parsed.success) return { ok: false, kind: "declined", reason: "invalid_request" };
     const args = parsed.data;
-    const attempt = this.#attempt(args.idempotencyKey);
+    const attempt = countAttempt(this.#sql, args.idempotencyKey);
     const existing = this.#existing(args.idempotencyKey);
     // Withdrawn before anything was charged (as Stripe cancels a PaymentIntent): never charged after.
     if (!existing && this.#withdrawn(args.idempotencyKey)) {
@@ -265,7 +215,7 @@ export class GatewaySimulator extends DurableObject<Env> {
    * A payment that does not settle at once. Asked again under the same key, it answers as it stands:
    * still waiting, or declined once the challenge failed or lapsed.
    */
-  #open(args: z.infer<typeof ChargeArgs>): SimulatorAnswer {
+  #open(args: ChargeArgs): SimulatorAnswer {
     let row = this.#openByKey(args.idempotencyKey);
     if (!row) {
       const processing = simulatedToken(args.token).kind === "tok_processing";
@@ -274,7 +224,7 @@ export class GatewaySimulator extends DurableObject<Env> {
         .exec<OpenRow>(
           `INSERT INTO open_payments (id, idempotency_key, order_id, amount, currency, token, status, settle_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-          `pi_sim_${crypto.randomUUID().replaceAll("-", "")}`,
+          paymentId(),
           args.idempotencyKey,
           args.orderId,
           args.amount,
@@ -308,7 +258,9 @@ export class GatewaySimulator extends DurableObject<Env> {
   /** The challenge a buyer is shown, by the payment's id (unguessable, like a client secret). */
   challenge(id: string): OpenPayment | null {
     const row = this.#openById(id);
-    return row ? toOpen(row) : null;
+    if (row) return toOpen(row);
+    const hold = this.#holds.byId(id);
+    return hold ? challengeOfHold(hold) : null;
   }
 
   /**
@@ -318,7 +270,10 @@ export class GatewaySimulator extends DurableObject<Env> {
    */
   async answerChallenge(id: string, passed: boolean): Promise<OpenPayment | null> {
     const row = this.#openById(id);
-    if (!row) return null;
+    if (!row) {
+      const hold = this.#holds.answerChallenge(id, passed);
+      return hold ? challengeOfHold(hold) : null;
+    }
     if (row.status !== "requires_action") return toOpen(row);
     const succeeds = passed && simulatedToken(row.token).kind === "tok_3ds";
     this.#settle(row, succeeds);
@@ -461,7 +416,7 @@ export class GatewaySimulator extends DurableObject<Env> {
    * - `lose`: charges are made, but each success is answered 504, so the caller must look it up.
    * `seconds` 0 ends the fault at once. A fault ends by itself when its time is up.
    */
-  breakCharges(mode: "fail" | "timeout" | "lose", seconds: number, delayMs = 0) {
+  breakCharges(mode: FaultMode, seconds: number, delayMs = 0) {
     z.tuple([
       z.enum(["fail", "timeout", "lose"]),
       z.number().int().min(0).max(3600),
@@ -477,19 +432,13 @@ export class GatewaySimulator extends DurableObject<Env> {
   }
 
   /** The charge fault in force now, if any. */
-  chargeFault(): { mode: "fail" | "timeout" | "lose"; delayMs: number; endsInMs: number } | null {
+  chargeFault(): { mode: FaultMode; delayMs: number; endsInMs: number } | null {
     const fault = this.#chargeFault();
     return fault ? { mode: fault.mode, delayMs: fault.delayMs, endsInMs: fault.until - Date.now() } : null;
   }
 
-  #chargeFault(): { mode: "fail" | "timeout" | "lose"; until: number; delayMs: number } | null {
-    const row = this.#sql
-      .exec<{ mode: "fail" | "timeout" | "lose"; until: number; delay_ms: number }>(
-        "SELECT mode, until, delay_ms FROM charge_faults WHERE until > ?",
-        Date.now(),
-      )
-      .toArray()[0];
-    return row ? { mode: row.mode, until: row.until, delayMs: row.delay_ms } : null;
+  #chargeFault() {
+    return faultIn(this.#sql);
   }
 
   lookup(idempotencyKey: string): SimulatorLookup {
@@ -612,10 +561,76 @@ export class GatewaySimulator extends DurableObject<Env> {
     return fault.mode;
   }
 
+  /** Places a hold (see the tokens above); the fault switch applies. */
+  authorize(input: z.input<typeof ChargeArgs>): Promise<AuthorizationAnswer> {
+    const parsed = ChargeArgs.safeParse(input);
+    if (!parsed.success) return Promise.resolve({ ok: false, kind: "declined", reason: "invalid_request" });
+    return this.#faulty(() => this.#holds.authorize(parsed.data));
+  }
+
+  /** Captures the hold under a key, once; the fault switch applies. */
+  capture(idempotencyKey: string): Promise<AuthorizationAnswer> {
+    const key = z.string().min(1).max(255).parse(idempotencyKey);
+    return this.#faulty(() => ({ ok: true, authorization: this.#holds.capture(key) }));
+  }
+
+  /** Releases the hold under a key (recording a cancelled one if none is there); faults apply. */
+  cancelAuthorization(input: z.input<typeof ChargeArgs>): Promise<AuthorizationAnswer> {
+    const args = ChargeArgs.parse(input);
+    return this.#faulty(() => ({ ok: true, authorization: this.#holds.cancel(args) }));
+  }
+
+  /** The hold under a key as it stands; fails while the gateway is down, as lookups of charges do. */
+  lookupAuthorization(idempotencyKey: string): SimulatedAuthorization | null {
+    if (this.#chargeFault()?.mode === "fail") throw new Error("simulated gateway outage: lookup failed");
+    return this.#holds.lookup(z.string().min(1).max(255).parse(idempotencyKey));
+  }
+
+  /** Every hold as it stands, newest first, for audits (`captures` is never above 1). */
+  authorizations(): SimulatedAuthorization[] {
+    return this.#holds.list();
+  }
+
+  /**
+   * A call about a hold under the fault in force: `fail` answers 503 doing nothing, `timeout` waits
+   * and answers 504 doing nothing, `lose` does the work and answers 504 in place of its success.
+   */
+  async #faulty(work: () => AuthorizationAnswer): Promise<AuthorizationAnswer> {
+    const fault = this.#chargeFault();
+    if (fault?.mode === "fail")
+      return { ok: false, kind: "error", status: 503, reason: "simulated gateway outage" };
+    if (fault?.mode === "timeout") {
+      await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+      return { ok: false, kind: "error", status: 504, reason: "simulated gateway timeout" };
+    }
+    const answer = work();
+    if (fault?.mode !== "lose" || !answer.ok) return answer;
+    return { ok: false, kind: "error", status: 504, reason: "simulated lost answer" };
+  }
+
   charges(orderId?: string): SimulatedCharge[] {
     const rows = orderId
       ? this.#sql.exec<ChargeRow>("SELECT * FROM charges WHERE order_id = ? ORDER BY created_at", orderId)
       : this.#sql.exec<ChargeRow>("SELECT * FROM charges ORDER BY created_at DESC LIMIT 1000");
     return rows.toArray().map(toCharge);
   }
+}
+
+/** A hold's challenge as the challenge page shows a payment's: placed (or captured) is passed. */
+function challengeOfHold(hold: SimulatedAuthorization): OpenPayment {
+  const status = {
+    requires_action: "requires_action",
+    authorized: "succeeded",
+    captured: "succeeded",
+    failed: "failed",
+    cancelled: "canceled",
+    expired: "canceled",
+  } as const;
+  return {
+    id: hold.id,
+    orderId: hold.ownerId,
+    amount: hold.amount,
+    status: status[hold.status],
+    token: hold.token,
+  };
 }

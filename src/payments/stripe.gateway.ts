@@ -1,6 +1,10 @@
 import Stripe from "stripe";
 import type { Money } from "../shared/money";
 import type {
+  AuthorizationLookup,
+  AuthorizationRef,
+  AuthorizeOutcome,
+  CaptureOutcome,
   CardFingerprint,
   ChargeLookup,
   ChargeOutcome,
@@ -46,13 +50,15 @@ export class StripeGateway implements PaymentGateway {
    * The storefront sends a PaymentMethod (`pm_…`) or, from Stripe Elements, a ConfirmationToken
    * (`ctoken_…`), which is given when the intent is confirmed.
    */
-  #intentFor(request: ChargeRequest) {
+  #intentFor(request: ChargeRequest, capture: "automatic" | "manual" = "automatic") {
     const method = request.token.startsWith("ctoken_") ? {} : { payment_method: request.token };
     return this.#stripe.paymentIntents.create(
       {
         amount: request.amount.amount,
         currency: request.amount.currency.toLowerCase(),
         ...method,
+        // A hold's intent differs from a charge's only here (the SDK's default is automatic).
+        ...(capture === "manual" ? { capture_method: "manual" as const } : {}),
         automatic_payment_methods: { enabled: true, allow_redirects: "never" },
         metadata: { order_id: request.orderId },
       },
@@ -142,6 +148,98 @@ export class StripeGateway implements PaymentGateway {
     }
   }
 
+  /**
+   * A hold: the intent created with `capture_method: "manual"` under the key, then confirmed under a
+   * key of its own, as a charge is; a card that accepts it leaves the intent `requires_capture`.
+   */
+  async authorize(request: ChargeRequest): Promise<AuthorizeOutcome> {
+    let intentId: string | undefined;
+    try {
+      intentId = (await this.#intentFor(request, "manual")).id;
+      const token = request.token.startsWith("ctoken_") ? { confirmation_token: request.token } : {};
+      const intent = await this.#stripe.paymentIntents.confirm(
+        intentId,
+        { ...token, expand: ["latest_charge"] },
+        { idempotencyKey: `${request.idempotencyKey}-confirm` },
+      );
+      const hold = holdOf(intent);
+      if (hold.status === "authorized") return { status: "authorized", intentId, expiresAt: hold.expiresAt };
+      if (hold.status === "requires_action")
+        return { status: "requires_action", action: hold.action, intentId };
+      if (hold.status === "failed") return { status: "declined", reason: hold.reason, intentId };
+      return { status: "unknown", reason: `payment intent ${intent.status}`, intentId };
+    } catch (error) {
+      return { ...outcomeOf(error), ...(intentId ? { intentId } : {}) };
+    }
+  }
+
+  /**
+   * Reads the intent first and captures only a live hold, so a capture refused for the state it
+   * found (answered again under its key for good, as Stripe keeps a 400) is never made too early. A
+   * refusal after that (a cancel won the race) or a repeat is answered by reading the intent again.
+   */
+  async capture(ref: AuthorizationRef): Promise<CaptureOutcome> {
+    let intentId = ref.intentId ?? undefined;
+    try {
+      const intent = await this.#hold(ref);
+      intentId = intent.id;
+      if (intent.status !== "requires_capture") return captureOutcomeOf(holdOf(intent), intentId);
+      try {
+        const captured = await this.#stripe.paymentIntents.capture(
+          intentId,
+          {},
+          { idempotencyKey: `${ref.idempotencyKey}-capture` },
+        );
+        return captureOutcomeOf(holdOf(captured), intentId);
+      } catch (error) {
+        if (!(error instanceof Stripe.errors.StripeInvalidRequestError)) throw error;
+        return captureOutcomeOf(holdOf(await this.#hold({ ...ref, intentId })), intentId);
+      }
+    } catch (error) {
+      const withId = intentId ? { intentId } : {};
+      // Declined at capture: the hold is spent and nothing was charged.
+      if (error instanceof Stripe.errors.StripeCardError) {
+        return { status: "failed", reason: error.decline_code ?? error.code ?? "card_declined", ...withId };
+      }
+      const outcome = outcomeOf(error);
+      // Any other refusal (the intent unreadable, a key reused) says nothing of the hold: ask again.
+      return outcome.status === "declined"
+        ? { status: "unknown", reason: outcome.reason, ...withId }
+        : { ...outcome, ...withId };
+    }
+  }
+
+  /** Cancels an intent that could still be captured or confirmed; answers what it is after. */
+  async cancelAuthorization(ref: AuthorizationRef): Promise<AuthorizationLookup> {
+    const intent = await this.#hold(ref);
+    if (!HOLD_CANCELLABLE.has(intent.status)) return holdOf(intent);
+    try {
+      return holdOf(
+        await this.#stripe.paymentIntents.cancel(
+          intent.id,
+          { cancellation_reason: "abandoned" },
+          { idempotencyKey: `${ref.idempotencyKey}-cancel` },
+        ),
+      );
+    } catch (error) {
+      // Captured (or cancelled) a moment before: Stripe refuses the cancel; read what it is now.
+      if (error instanceof Stripe.errors.StripeInvalidRequestError) {
+        return holdOf(await this.#hold({ ...ref, intentId: intent.id }));
+      }
+      throw error;
+    }
+  }
+
+  async lookupAuthorization(ref: AuthorizationRef): Promise<AuthorizationLookup> {
+    return holdOf(await this.#hold(ref));
+  }
+
+  /** The hold's intent, with its charge (whose `capture_before` says when the hold lapses). */
+  async #hold(ref: AuthorizationRef): Promise<Stripe.PaymentIntent> {
+    const id = ref.intentId ?? (await this.#intentFor(ref, "manual")).id;
+    return this.#stripe.paymentIntents.retrieve(id, { expand: ["latest_charge"] });
+  }
+
   async refund(chargeId: string, idempotencyKey: string, amount?: Money): Promise<RefundOutcome> {
     try {
       const refund = await this.#stripe.refunds.create(
@@ -178,6 +276,63 @@ const CANCELLABLE = new Set<Stripe.PaymentIntent.Status>([
   "requires_payment_method",
   "requires_confirmation",
 ]);
+
+/** The states in which a hold's intent could still be captured, or confirmed into a hold. */
+const HOLD_CANCELLABLE = new Set<Stripe.PaymentIntent.Status>([...CANCELLABLE, "requires_capture"]);
+
+/**
+ * How long an online card hold lasts at Stripe when the charge does not say (`capture_before`):
+ * 7 days for a customer-initiated card-not-present authorization ("Place a hold on a payment method").
+ */
+const STRIPE_HOLD_MS = 7 * 24 * 60 * 60 * 1000;
+
+function holdOf(intent: Stripe.PaymentIntent): AuthorizationLookup {
+  const intentId = intent.id;
+  switch (intent.status) {
+    case "requires_capture": {
+      const charge = typeof intent.latest_charge === "object" ? intent.latest_charge : null;
+      const before = charge?.payment_method_details?.card?.capture_before;
+      const expiresAt = before ? before * 1000 : intent.created * 1000 + STRIPE_HOLD_MS;
+      return { status: "authorized", expiresAt: new Date(expiresAt).toISOString(), intentId };
+    }
+    case "succeeded":
+      return { status: "captured", chargeId: intent.id, intentId };
+    case "canceled":
+      // Stripe cancels a hold that lapses uncaptured itself, as `automatic`.
+      return { status: "cancelled", expired: intent.cancellation_reason === "automatic", intentId };
+    case "processing":
+      return { status: "pending", intentId };
+    case "requires_action": {
+      const action = actionOf(intent);
+      return action ? { status: "requires_action", action, intentId } : { status: "pending", intentId };
+    }
+    default: {
+      const error = intent.last_payment_error;
+      return error
+        ? { status: "failed", reason: error.decline_code ?? error.code ?? "card_declined", intentId }
+        : { status: "none", intentId };
+    }
+  }
+}
+
+function captureOutcomeOf(hold: AuthorizationLookup, intentId: string): CaptureOutcome {
+  switch (hold.status) {
+    case "captured":
+      return { status: "succeeded", chargeId: hold.chargeId, intentId };
+    case "cancelled":
+      return {
+        status: "failed",
+        reason: hold.expired ? "authorization_expired" : "authorization_cancelled",
+        intentId,
+      };
+    case "failed":
+      return { status: "failed", reason: hold.reason, intentId };
+    case "authorized":
+      return { status: "unknown", reason: "the hold is still uncaptured", intentId };
+    default:
+      return { status: "not_authorized", state: hold.status, intentId };
+  }
+}
 
 function lookupOf(intent: Stripe.PaymentIntent): ChargeLookup {
   const intentId = intent.id;
@@ -218,7 +373,12 @@ function stripeEndpoint(apiBase: string | undefined) {
  * A card error is a decline; a 429 is "later" (Stripe refused the request before doing anything);
  * anything else that leaves the charge in doubt is `unknown`.
  */
-function outcomeOf(error: unknown): ChargeOutcome {
+function outcomeOf(
+  error: unknown,
+):
+  | { status: "throttled"; retryAfterMs: number }
+  | { status: "declined"; reason: string }
+  | { status: "unknown"; reason: string } {
   if (error instanceof Stripe.errors.StripeRateLimitError) return { status: "throttled", retryAfterMs: 1000 };
   if (error instanceof Stripe.errors.StripeCardError) {
     return { status: "declined", reason: error.decline_code ?? error.code ?? "card_declined" };

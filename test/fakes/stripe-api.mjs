@@ -5,7 +5,11 @@
 // (pass or fail 3-D Secure, settle a processing payment, refund, a burst of 429s) is driven through
 // `/_fake/...` routes. ConfirmationTokens and PaymentMethods can be read, each test card with a
 // fingerprint of its own (a hash of its name, or of the card a minted token names), as Stripe gives
-// one per card number.
+// one per card number. Holds (`capture_method=manual`) are confirmed to `requires_capture` with the
+// charge's `capture_before` 7 days on, then captured or cancelled as Stripe does: capture only from
+// `requires_capture`, cancel never once succeeded or cancelled (400 `payment_intent_unexpected_state`);
+// `/_fake/payment_intents/:id/expire` lapses a hold as Stripe does after its window (cancelled,
+// `automatic`). A key reused with other parameters is refused (400 `idempotency_error`), as Stripe does.
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 
@@ -15,7 +19,12 @@ const METHODS = {
   pm_card_threeDSecure2Required: "requires_action",
   pm_card_chargeDeclined: "declined",
   pm_card_processing: "processing",
+  // Not one of Stripe's test cards: its hold is placed, and declined when captured.
+  pm_card_captureDeclined: "capture_declined",
 };
+
+/** How long Stripe keeps an online card hold (customer-initiated, card not present). */
+const HOLD_SECONDS = 7 * 24 * 60 * 60;
 
 /** Stripe-like: 16 characters, the same for every token of one card. */
 const fingerprintOf = (card) =>
@@ -51,7 +60,16 @@ export async function startFakeStripe() {
   const intents = new Map();
   const charges = new Map();
   const idempotent = new Map();
-  const counts = { requests: 0, throttled: 0, confirms: 0, creates: 0, cancels: 0, refunds: 0, reads: 0 };
+  const counts = {
+    requests: 0,
+    throttled: 0,
+    confirms: 0,
+    creates: 0,
+    cancels: 0,
+    captures: 0,
+    refunds: 0,
+    reads: 0,
+  };
   let throttleNext = 0;
   /** ConfirmationTokens made through the side door: the test card each pays with, and its card. */
   const tokens = new Map();
@@ -85,14 +103,22 @@ export async function startFakeStripe() {
     return { ...intent, latest_charge: expand.includes("latest_charge") ? charge : (charge?.id ?? null) };
   }
 
+  /** The payment is authorized: captured at once, or held until captured (`capture_method=manual`). */
   function charge(intent) {
+    const held = intent.capture_method === "manual";
     const made = {
       id: id("ch"),
       object: "charge",
       amount: intent.amount,
+      amount_captured: held ? 0 : intent.amount,
       amount_refunded: 0,
+      captured: !held,
       currency: intent.currency,
       payment_intent: intent.id,
+      payment_method_details: {
+        type: "card",
+        card: held ? { capture_before: Math.floor(Date.now() / 1000) + HOLD_SECONDS } : {},
+      },
       refunded: false,
       status: "succeeded",
       // As with a real charge, the order's id is on the PaymentIntent, not here.
@@ -100,9 +126,35 @@ export async function startFakeStripe() {
     };
     charges.set(made.id, made);
     intent.latest_charge = made.id;
-    intent.status = "succeeded";
+    intent.status = held ? "requires_capture" : "succeeded";
+    intent.amount_capturable = held ? intent.amount : 0;
+    intent.amount_received = held ? 0 : intent.amount;
     intent.next_action = null;
   }
+
+  /** Cancelling a hold releases it: Stripe refunds what was capturable on its charge. */
+  function release(intent, reason) {
+    const held = intent.latest_charge ? charges.get(intent.latest_charge) : null;
+    if (intent.status === "requires_capture" && held) {
+      held.amount_refunded = held.amount;
+      held.refunded = true;
+    }
+    intent.status = "canceled";
+    intent.amount_capturable = 0;
+    intent.next_action = null;
+    intent.cancellation_reason = reason;
+    intent.canceled_at = Math.floor(Date.now() / 1000);
+  }
+
+  const unexpectedState = (intent, verb, allowed) =>
+    error(
+      400,
+      "invalid_request_error",
+      "payment_intent_unexpected_state",
+      `This PaymentIntent could not be ${verb} because it has a status of ${intent.status}. ` +
+        `Only a PaymentIntent with one of the following statuses may be ${verb}: ${allowed}.`,
+      { payment_intent: view(intent) },
+    );
 
   function refund(intent, amount, expandCharge = false) {
     const made = intent.latest_charge ? charges.get(intent.latest_charge) : null;
@@ -150,6 +202,12 @@ export async function startFakeStripe() {
         amount: Number(params.amount),
         currency: params.currency,
         status: params.payment_method ? "requires_confirmation" : "requires_payment_method",
+        capture_method: params.capture_method ?? "automatic",
+        amount_capturable: 0,
+        amount_received: 0,
+        created: Math.floor(Date.now() / 1000),
+        cancellation_reason: null,
+        canceled_at: null,
         payment_method: params.payment_method ?? null,
         confirmation_token: null,
         metadata: params.metadata ?? {},
@@ -161,12 +219,12 @@ export async function startFakeStripe() {
       intents.set(intent.id, intent);
       return { status: 200, body: view(intent) };
     }
-    match = /^\/v1\/payment_intents\/([^/]+)(\/confirm|\/cancel)?$/.exec(path);
+    match = /^\/v1\/payment_intents\/([^/]+)(\/confirm|\/cancel|\/capture)?$/.exec(path);
+    const expand = Object.values(params.expand ?? {});
     const intent = match ? intents.get(match[1]) : null;
     if (match && !intent)
       return error(404, "invalid_request_error", "resource_missing", "No such payment_intent");
-    if (match && method === "GET")
-      return { status: 200, body: view(intent, Object.values(params.expand ?? {})) };
+    if (match && method === "GET") return { status: 200, body: view(intent, expand) };
     if (match?.[2] === "/confirm") {
       counts.confirms++;
       if (params.confirmation_token) intent.confirmation_token = params.confirmation_token;
@@ -175,6 +233,7 @@ export async function startFakeStripe() {
       }
       switch (behaviourOf(intent)) {
         case "succeeds":
+        case "capture_declined":
           charge(intent);
           break;
         case "requires_action":
@@ -192,22 +251,41 @@ export async function startFakeStripe() {
             payment_intent: view(intent),
           });
       }
-      return { status: 200, body: view(intent) };
+      return { status: 200, body: view(intent, expand) };
     }
     if (match?.[2] === "/cancel") {
       counts.cancels++;
       if (["succeeded", "processing", "canceled"].includes(intent.status)) {
-        return error(
-          400,
-          "invalid_request_error",
-          "payment_intent_unexpected_state",
-          `It is ${intent.status}`,
+        return unexpectedState(
+          intent,
+          "canceled",
+          "requires_payment_method, requires_capture, requires_confirmation, requires_action",
         );
       }
-      intent.status = "canceled";
-      intent.next_action = null;
-      intent.cancellation_reason = params.cancellation_reason ?? null;
-      return { status: 200, body: view(intent) };
+      release(intent, params.cancellation_reason ?? null);
+      return { status: 200, body: view(intent, expand) };
+    }
+    if (match?.[2] === "/capture") {
+      counts.captures++;
+      if (intent.status !== "requires_capture")
+        return unexpectedState(intent, "captured", "requires_capture");
+      const held = charges.get(intent.latest_charge);
+      if (behaviourOf(intent) === "capture_declined") {
+        held.status = "failed";
+        intent.status = "requires_payment_method";
+        intent.amount_capturable = 0;
+        intent.last_payment_error = { code: "card_declined", decline_code: "generic_decline" };
+        return error(402, "card_error", "card_declined", "Your card was declined.", {
+          decline_code: "generic_decline",
+          payment_intent: view(intent),
+        });
+      }
+      held.captured = true;
+      held.amount_captured = held.amount;
+      intent.status = "succeeded";
+      intent.amount_received = intent.amount;
+      intent.amount_capturable = 0;
+      return { status: 200, body: view(intent, expand) };
     }
     match = /^\/v1\/(confirmation_tokens|payment_methods)\/([^/]+)$/.exec(path);
     if (match && method === "GET") {
@@ -252,7 +330,9 @@ export async function startFakeStripe() {
       throttleNext = Number(params.count ?? 0);
       return { status: 200, body: { throttleNext } };
     }
-    const match = /^\/_fake\/payment_intents\/([^/]+)(\/authenticate|\/settle|\/refund)?$/.exec(path);
+    const match = /^\/_fake\/payment_intents\/([^/]+)(\/authenticate|\/settle|\/refund|\/expire)?$/.exec(
+      path,
+    );
     const intent = match ? intents.get(match[1]) : null;
     if (!intent) return { status: 404, body: { error: "no such intent" } };
     if (!match[2]) return { status: 200, body: view(intent, ["latest_charge"]) };
@@ -264,6 +344,12 @@ export async function startFakeStripe() {
         intent.next_action = null;
         intent.last_payment_error = { code: "payment_intent_authentication_failure" };
       }
+      return { status: 200, body: view(intent, ["latest_charge"]) };
+    }
+    if (match[2] === "/expire") {
+      // The hold's window passed uncaptured: Stripe cancels it itself.
+      if (intent.status !== "requires_capture") return { status: 409, body: view(intent) };
+      release(intent, "automatic");
       return { status: 200, body: view(intent, ["latest_charge"]) };
     }
     if (match[2] === "/settle") {
@@ -297,10 +383,22 @@ export async function startFakeStripe() {
         counts.throttled++;
         answer = error(429, "rate_limit_error", "rate_limit", "Too many requests");
       } else if (key && idempotent.has(key)) {
-        answer = idempotent.get(key);
+        const first = idempotent.get(key);
+        answer =
+          first.request === `${request.method} ${url.pathname} ${text}`
+            ? first.answer
+            : error(
+                400,
+                "idempotency_error",
+                undefined,
+                `Keys for idempotent requests can only be used with the same parameters they were first used with.`,
+              );
       } else {
         answer = api(request.method, url.pathname, params);
-        if (key && request.method === "POST") idempotent.set(key, answer);
+        // Stripe keeps the answer (a 400 included) for the key, with the request it answered.
+        if (key && request.method === "POST") {
+          idempotent.set(key, { request: `${request.method} ${url.pathname} ${text}`, answer });
+        }
       }
     }
     response.writeHead(answer.status, { "Content-Type": "application/json", "Request-Id": id("req") });
