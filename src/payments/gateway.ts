@@ -147,7 +147,12 @@ export interface PaymentGateway {
    * what the payment is now (a buyer who completed it a moment before leaves it `succeeded`).
    */
   abandon(ref: ChargeRef): Promise<ChargeLookup>;
-  /** Places a hold for `amount` without charging it; a repeat under the key answers the same hold. */
+  /**
+   * Places a hold for `amount` without charging it. A repeat under the key answers as the first call
+   * did (a hold since captured, cancelled or lapsed still answers `authorized`: `lookupAuthorization`
+   * says what it is now). The key is the hold's own, never an order's charge key: Stripe refuses a
+   * key reused with other parameters.
+   */
   authorize(request: ChargeRequest): Promise<AuthorizeOutcome>;
   /** Captures the full amount of a hold, once under its key (see CaptureOutcome). */
   capture(ref: AuthorizationRef): Promise<CaptureOutcome>;
@@ -157,7 +162,10 @@ export interface PaymentGateway {
    * A call whose outcome is unknown throws: ask again.
    */
   cancelAuthorization(ref: AuthorizationRef): Promise<AuthorizationLookup>;
-  /** What the gateway really holds under the key: after an `unknown`, or a crash. Throws if unknown. */
+  /**
+   * What the gateway really holds under the key: after an `unknown`, or a crash. A call that cannot
+   * be answered (the gateway down) throws: ask again later.
+   */
   lookupAuthorization(ref: AuthorizationRef): Promise<AuthorizationLookup>;
 }
 

@@ -7,6 +7,7 @@ import {
   paymentId,
   simulatedToken,
 } from "./simulator.ledger";
+import type { OpenPayment } from "./simulator.open-payments";
 
 /** A simulated hold lapses this long after it was placed, as an online card authorization at Stripe. */
 export const AUTHORIZATION_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
@@ -282,4 +283,23 @@ export class AuthorizationStore {
     if (row.captures > 1) throw new Error(`authorization ${id} captured ${row.captures} times`);
     return toAuthorization(row);
   }
+}
+
+/** A hold's challenge as the challenge page shows a payment's: placed (or captured) is passed. */
+export function challengeOfHold(hold: SimulatedAuthorization): OpenPayment {
+  const status = {
+    requires_action: "requires_action",
+    authorized: "succeeded",
+    captured: "succeeded",
+    failed: "failed",
+    cancelled: "canceled",
+    expired: "canceled",
+  } as const;
+  return {
+    id: hold.id,
+    orderId: hold.ownerId,
+    amount: hold.amount,
+    status: status[hold.status],
+    token: hold.token,
+  };
 }

@@ -7,6 +7,7 @@ import { shortOfMinimum } from "./minimums";
 import {
   type AuthorizationAnswer,
   AuthorizationStore,
+  challengeOfHold,
   type SimulatedAuthorization,
 } from "./simulator.authorizations";
 import {
@@ -18,11 +19,13 @@ import {
   type FaultMode,
   faultIn,
   insertCharge,
-  paymentId,
   type SimulatedCharge,
   simulatedToken,
   toCharge,
+  underFault,
 } from "./simulator.ledger";
+import { type OpenPayment, OpenPayments, type OpenRow, toOpen } from "./simulator.open-payments";
+import { breakNextRefunds, refundCharge, type SimulatedRefund, takeRefundFault } from "./simulator.refunds";
 
 /**
  * The payment gateway Stampede runs against locally and in tests. Its behaviour is chosen by the
@@ -61,48 +64,10 @@ export type SimulatorAnswer =
   | { ok: false; kind: "requires_action"; intentId: string; url: string }
   | { ok: false; kind: "processing"; intentId: string };
 
-/** A payment the simulator has not settled yet: waiting for the buyer's challenge, or processing. */
-export type OpenPayment = {
-  id: string;
-  orderId: string;
-  amount: { amount: number; currency: string };
-  status: "requires_action" | "processing" | "succeeded" | "failed" | "canceled";
-  token: string;
-};
-
 export type SimulatorLookup =
   | { kind: "charge"; charge: SimulatedCharge }
   | { kind: "open"; payment: OpenPayment; url: string }
   | null;
-
-/** A processing payment settles this long after it was taken. */
-const PROCESSING_SETTLES_MS = 1500;
-
-type OpenRow = {
-  id: string;
-  idempotency_key: string;
-  order_id: string;
-  amount: number;
-  currency: string;
-  token: string;
-  status: OpenPayment["status"];
-  settle_at: number | null;
-};
-
-function toOpen(row: OpenRow): OpenPayment {
-  return {
-    id: row.id,
-    orderId: row.order_id,
-    amount: { amount: row.amount, currency: row.currency },
-    status: row.status,
-    token: row.token,
-  };
-}
-
-/** What a refund call came to: made (or made before under its key), refused, or a gateway error. */
-export type SimulatedRefund =
-  | { ok: true; refundId: string; amount: number; replayed: boolean; chargeRefunded: number }
-  | { ok: false; kind: "refused" | "error"; reason: string };
 
 /**
  * Where the simulator's events go, as a gateway's webhooks go to the endpoint a shop configured: the
@@ -117,6 +82,7 @@ export function sendSimulatorEventsTo(next: GatewayEventListener) {
 export class GatewaySimulator extends DurableObject<Env> {
   readonly #sql: SqlStorage;
   readonly #holds: AuthorizationStore;
+  readonly #open: OpenPayments;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -135,16 +101,6 @@ export class GatewaySimulator extends DurableObject<Env> {
         CREATE INDEX IF NOT EXISTS charges_order ON charges (order_id);
         CREATE TABLE IF NOT EXISTS attempts (idempotency_key TEXT PRIMARY KEY, count INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS withdrawals (idempotency_key TEXT PRIMARY KEY, at INTEGER NOT NULL);
-        CREATE TABLE IF NOT EXISTS open_payments (
-          id TEXT PRIMARY KEY,
-          idempotency_key TEXT NOT NULL UNIQUE,
-          order_id TEXT NOT NULL,
-          amount INTEGER NOT NULL,
-          currency TEXT NOT NULL,
-          token TEXT NOT NULL,
-          status TEXT NOT NULL,
-          settle_at INTEGER
-        );
         CREATE TABLE IF NOT EXISTS refunds (
           idempotency_key TEXT PRIMARY KEY,
           id TEXT NOT NULL,
@@ -162,6 +118,7 @@ export class GatewaySimulator extends DurableObject<Env> {
       }
     });
     this.#holds = new AuthorizationStore(ctx.storage);
+    this.#open = new OpenPayments(ctx.storage);
   }
 
   #existing(idempotencyKey: string): SimulatedCharge | null {
@@ -205,7 +162,7 @@ export class GatewaySimulator extends DurableObject<Env> {
       case "tok_3ds":
       case "tok_3ds_fail":
       case "tok_processing":
-        return existing ? { ok: true, charge: existing } : this.#open(args);
+        return existing ? { ok: true, charge: existing } : this.#openPayment(args);
       default:
         return { ok: false, kind: "declined", reason: "invalid_token" };
     }
@@ -215,26 +172,11 @@ export class GatewaySimulator extends DurableObject<Env> {
    * A payment that does not settle at once. Asked again under the same key, it answers as it stands:
    * still waiting, or declined once the challenge failed or lapsed.
    */
-  #open(args: ChargeArgs): SimulatorAnswer {
-    let row = this.#openByKey(args.idempotencyKey);
+  #openPayment(args: ChargeArgs): SimulatorAnswer {
+    let row = this.#open.byKey(args.idempotencyKey);
     if (!row) {
-      const processing = simulatedToken(args.token).kind === "tok_processing";
-      const settleAt = processing ? Date.now() + PROCESSING_SETTLES_MS : null;
-      row = this.#sql
-        .exec<OpenRow>(
-          `INSERT INTO open_payments (id, idempotency_key, order_id, amount, currency, token, status, settle_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-          paymentId(),
-          args.idempotencyKey,
-          args.orderId,
-          args.amount,
-          args.currency,
-          args.token,
-          processing ? "processing" : "requires_action",
-          settleAt,
-        )
-        .one();
-      if (settleAt !== null) void this.ctx.storage.setAlarm(settleAt);
+      row = this.#open.insert(args);
+      if (row.settle_at !== null) void this.ctx.storage.setAlarm(row.settle_at);
     }
     if (row.status === "requires_action") {
       return { ok: false, kind: "requires_action", intentId: row.id, url: challengeUrl(row.id) };
@@ -243,21 +185,9 @@ export class GatewaySimulator extends DurableObject<Env> {
     return { ok: false, kind: "declined", reason: "authentication_failed" };
   }
 
-  #openByKey(idempotencyKey: string): OpenRow | null {
-    return (
-      this.#sql
-        .exec<OpenRow>("SELECT * FROM open_payments WHERE idempotency_key = ?", idempotencyKey)
-        .toArray()[0] ?? null
-    );
-  }
-
-  #openById(id: string): OpenRow | null {
-    return this.#sql.exec<OpenRow>("SELECT * FROM open_payments WHERE id = ?", id).toArray()[0] ?? null;
-  }
-
   /** The challenge a buyer is shown, by the payment's id (unguessable, like a client secret). */
   challenge(id: string): OpenPayment | null {
-    const row = this.#openById(id);
+    const row = this.#open.byId(id);
     if (row) return toOpen(row);
     const hold = this.#holds.byId(id);
     return hold ? challengeOfHold(hold) : null;
@@ -269,38 +199,16 @@ export class GatewaySimulator extends DurableObject<Env> {
    * answered, or withdrawn, stays as it is.
    */
   async answerChallenge(id: string, passed: boolean): Promise<OpenPayment | null> {
-    const row = this.#openById(id);
+    const row = this.#open.byId(id);
     if (!row) {
       const hold = this.#holds.answerChallenge(id, passed);
       return hold ? challengeOfHold(hold) : null;
     }
     if (row.status !== "requires_action") return toOpen(row);
     const succeeds = passed && simulatedToken(row.token).kind === "tok_3ds";
-    this.#settle(row, succeeds);
+    this.#open.settle(row, succeeds);
     await this.#announce(row, succeeds ? "payment_intent.succeeded" : "payment_intent.payment_failed");
-    return toOpen(this.#openById(id) as OpenRow);
-  }
-
-  /** Charges (or fails) an open payment; the ledger and the open payment change in one write. */
-  #settle(row: OpenRow, succeeds: boolean) {
-    this.ctx.storage.transactionSync(() => {
-      if (succeeds) {
-        const args = {
-          idempotencyKey: row.idempotency_key,
-          orderId: row.order_id,
-          amount: row.amount,
-          currency: row.currency,
-          token: row.token,
-        };
-        if (!this.#existing(row.idempotency_key)) this.#create(args);
-        this.#sql.exec(
-          "UPDATE open_payments SET status = 'succeeded', settle_at = NULL WHERE id = ?",
-          row.id,
-        );
-      } else {
-        this.#sql.exec("UPDATE open_payments SET status = 'failed', settle_at = NULL WHERE id = ?", row.id);
-      }
-    });
+    return toOpen(this.#open.byId(id) as OpenRow);
   }
 
   /**
@@ -341,12 +249,9 @@ export class GatewaySimulator extends DurableObject<Env> {
     if (this.#chargeFault()?.mode === "fail") throw new Error("simulated gateway outage: cancel failed");
     this.ctx.storage.transactionSync(() => {
       if (this.#existing(idempotencyKey)) return;
-      const open = this.#openByKey(idempotencyKey);
+      const open = this.#open.byKey(idempotencyKey);
       if (open?.status === "processing") return;
-      this.#sql.exec(
-        "UPDATE open_payments SET status = 'canceled' WHERE idempotency_key = ? AND status = 'requires_action'",
-        idempotencyKey,
-      );
+      this.#open.cancelWaiting(idempotencyKey);
       this.#sql.exec(
         "INSERT INTO withdrawals (idempotency_key, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
         idempotencyKey,
@@ -358,20 +263,11 @@ export class GatewaySimulator extends DurableObject<Env> {
 
   /** Settles the processing payments whose time has come, and tells their shards. */
   override async alarm() {
-    const now = Date.now();
-    const due = this.#sql
-      .exec<OpenRow>(
-        "SELECT * FROM open_payments WHERE status = 'processing' AND settle_at <= ? LIMIT 200",
-        now,
-      )
-      .toArray();
-    for (const row of due) {
-      this.#settle(row, true);
+    for (const row of this.#open.due(Date.now())) {
+      this.#open.settle(row, true);
       await this.#announce(row, "payment_intent.succeeded");
     }
-    const next = this.#sql
-      .exec<{ next: number | null }>("SELECT MIN(settle_at) AS next FROM open_payments")
-      .one().next;
+    const next = this.#open.nextSettle();
     if (next !== null) await this.ctx.storage.setAlarm(Math.max(next, Date.now() + 100));
   }
 
@@ -387,25 +283,7 @@ export class GatewaySimulator extends DurableObject<Env> {
    */
   async chargeMany(inputs: z.input<typeof ChargeArgs>[]): Promise<SimulatorAnswer[]> {
     const batch = inputs.slice(0, 1000);
-    const fault = this.#chargeFault();
-    if (fault?.mode === "fail") {
-      return batch.map(() => ({ ok: false, kind: "error", status: 503, reason: "simulated gateway outage" }));
-    }
-    if (fault?.mode === "timeout") {
-      await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
-      return batch.map(() => ({
-        ok: false,
-        kind: "error",
-        status: 504,
-        reason: "simulated gateway timeout",
-      }));
-    }
-    const answers = batch.map((input) => this.charge(input));
-    if (fault?.mode !== "lose") return answers;
-    // The gateway did its work and the answer was lost on the way back: what it charged stays charged.
-    return answers.map((answer) =>
-      answer.ok ? { ok: false, kind: "error", status: 504, reason: "simulated lost answer" } : answer,
-    );
+    return underFault(this.#chargeFault(), batch.length, () => batch.map((input) => this.charge(input)));
   }
 
   /**
@@ -445,14 +323,14 @@ export class GatewaySimulator extends DurableObject<Env> {
     if (this.#chargeFault()?.mode === "fail") throw new Error("simulated gateway outage: lookup failed");
     const charge = this.#existing(idempotencyKey);
     if (charge) return { kind: "charge", charge };
-    const open = this.#openByKey(idempotencyKey);
+    const open = this.#open.byKey(idempotencyKey);
     return open ? { kind: "open", payment: toOpen(open), url: challengeUrl(open.id) } : null;
   }
 
   /**
    * Refunds `amount` of a charge (all that is left without one), once per idempotency key as Stripe
    * does: a repeat answers the refund already made, whatever is left now. More than is left is refused,
-   * as is a charge refunded in full; nothing is refunded then. A refund made is announced as Stripe
+   * as is a charge refunded in full (simulator.refunds.ts). A refund made is announced as Stripe
    * announces `charge.refunded`, with the charge's refunded total.
    */
   async refund(chargeId: string, idempotencyKey: string, amount?: number): Promise<SimulatedRefund> {
@@ -461,69 +339,10 @@ export class GatewaySimulator extends DurableObject<Env> {
       z.string().min(1).max(255),
       z.number().int().min(1).optional(),
     ]).parse([chargeId, idempotencyKey, amount]);
-    const fault = this.#takeRefundFault();
+    const fault = takeRefundFault(this.#sql);
     if (fault === "before")
       return { ok: false, kind: "error", reason: "simulated gateway 503 before the refund" };
-    const answer = this.ctx.storage.transactionSync((): SimulatedRefund => {
-      const made = this.#sql
-        .exec<{ id: string; amount: number }>(
-          "SELECT id, amount FROM refunds WHERE idempotency_key = ?",
-          idempotencyKey,
-        )
-        .toArray()[0];
-      if (made) {
-        const refunded = this.#sql
-          .exec<{ refunded: number }>(
-            "SELECT refunded_amount AS refunded FROM charges WHERE id = ?",
-            chargeId,
-          )
-          .toArray()[0]?.refunded;
-        return {
-          ok: true,
-          refundId: made.id,
-          amount: made.amount,
-          replayed: true,
-          chargeRefunded: refunded ?? made.amount,
-        };
-      }
-      const charge = this.#sql.exec<ChargeRow>("SELECT * FROM charges WHERE id = ?", chargeId).toArray()[0];
-      if (!charge) return { ok: false, kind: "refused", reason: "charge_not_found: no such charge" };
-      const left = charge.amount - charge.refunded_amount;
-      if (left === 0)
-        return { ok: false, kind: "refused", reason: "charge_already_refunded: nothing is left to refund" };
-      const refunding = amount ?? left;
-      if (refunding > left) {
-        return {
-          ok: false,
-          kind: "refused",
-          reason: `amount_too_large: ${refunding} is more than the ${left} left to refund`,
-        };
-      }
-      const id = `re_sim_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
-      this.#sql.exec(
-        "INSERT INTO refunds (idempotency_key, id, charge_id, amount, created_at) VALUES (?, ?, ?, ?, ?)",
-        idempotencyKey,
-        id,
-        chargeId,
-        refunding,
-        new Date().toISOString(),
-      );
-      this.#sql.exec(
-        `UPDATE charges SET refunded_amount = refunded_amount + ?,
-           status = CASE WHEN refunded_amount + ? >= amount THEN 'refunded' ELSE status END
-         WHERE id = ?`,
-        refunding,
-        refunding,
-        chargeId,
-      );
-      return {
-        ok: true,
-        refundId: id,
-        amount: refunding,
-        replayed: false,
-        chargeRefunded: charge.refunded_amount + refunding,
-      };
-    });
+    const answer = refundCharge(this.ctx.storage, chargeId, idempotencyKey, amount);
     if (answer.ok && !answer.replayed) {
       const charge = this.#sql.exec<ChargeRow>("SELECT * FROM charges WHERE id = ?", chargeId).one();
       await this.#tell({
@@ -545,39 +364,26 @@ export class GatewaySimulator extends DurableObject<Env> {
    */
   breakRefunds(count: number, mode: "before" | "after") {
     z.tuple([z.number().int().min(0).max(1000), z.enum(["before", "after"])]).parse([count, mode]);
-    this.#sql.exec(
-      "INSERT INTO refund_faults (id, left, mode) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET left = excluded.left, mode = excluded.mode",
-      count,
-      mode,
-    );
-  }
-
-  #takeRefundFault(): "before" | "after" | null {
-    const fault = this.#sql
-      .exec<{ left: number; mode: "before" | "after" }>("SELECT left, mode FROM refund_faults")
-      .toArray()[0];
-    if (!fault || fault.left <= 0) return null;
-    this.#sql.exec("UPDATE refund_faults SET left = left - 1");
-    return fault.mode;
+    breakNextRefunds(this.#sql, count, mode);
   }
 
   /** Places a hold (see the tokens above); the fault switch applies. */
   authorize(input: z.input<typeof ChargeArgs>): Promise<AuthorizationAnswer> {
     const parsed = ChargeArgs.safeParse(input);
     if (!parsed.success) return Promise.resolve({ ok: false, kind: "declined", reason: "invalid_request" });
-    return this.#faulty(() => this.#holds.authorize(parsed.data));
+    return this.#oneUnderFault(() => this.#holds.authorize(parsed.data));
   }
 
   /** Captures the hold under a key, once; the fault switch applies. */
   capture(idempotencyKey: string): Promise<AuthorizationAnswer> {
     const key = z.string().min(1).max(255).parse(idempotencyKey);
-    return this.#faulty(() => ({ ok: true, authorization: this.#holds.capture(key) }));
+    return this.#oneUnderFault(() => ({ ok: true, authorization: this.#holds.capture(key) }));
   }
 
   /** Releases the hold under a key (recording a cancelled one if none is there); faults apply. */
   cancelAuthorization(input: z.input<typeof ChargeArgs>): Promise<AuthorizationAnswer> {
     const args = ChargeArgs.parse(input);
-    return this.#faulty(() => ({ ok: true, authorization: this.#holds.cancel(args) }));
+    return this.#oneUnderFault(() => ({ ok: true, authorization: this.#holds.cancel(args) }));
   }
 
   /** The hold under a key as it stands; fails while the gateway is down, as lookups of charges do. */
@@ -591,21 +397,9 @@ export class GatewaySimulator extends DurableObject<Env> {
     return this.#holds.list();
   }
 
-  /**
-   * A call about a hold under the fault in force: `fail` answers 503 doing nothing, `timeout` waits
-   * and answers 504 doing nothing, `lose` does the work and answers 504 in place of its success.
-   */
-  async #faulty(work: () => AuthorizationAnswer): Promise<AuthorizationAnswer> {
-    const fault = this.#chargeFault();
-    if (fault?.mode === "fail")
-      return { ok: false, kind: "error", status: 503, reason: "simulated gateway outage" };
-    if (fault?.mode === "timeout") {
-      await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
-      return { ok: false, kind: "error", status: 504, reason: "simulated gateway timeout" };
-    }
-    const answer = work();
-    if (fault?.mode !== "lose" || !answer.ok) return answer;
-    return { ok: false, kind: "error", status: 504, reason: "simulated lost answer" };
+  async #oneUnderFault(work: () => AuthorizationAnswer): Promise<AuthorizationAnswer> {
+    const [answer] = await underFault(this.#chargeFault(), 1, () => [work()]);
+    return answer as AuthorizationAnswer;
   }
 
   charges(orderId?: string): SimulatedCharge[] {
@@ -614,23 +408,4 @@ export class GatewaySimulator extends DurableObject<Env> {
       : this.#sql.exec<ChargeRow>("SELECT * FROM charges ORDER BY created_at DESC LIMIT 1000");
     return rows.toArray().map(toCharge);
   }
-}
-
-/** A hold's challenge as the challenge page shows a payment's: placed (or captured) is passed. */
-function challengeOfHold(hold: SimulatedAuthorization): OpenPayment {
-  const status = {
-    requires_action: "requires_action",
-    authorized: "succeeded",
-    captured: "succeeded",
-    failed: "failed",
-    cancelled: "canceled",
-    expired: "canceled",
-  } as const;
-  return {
-    id: hold.id,
-    orderId: hold.ownerId,
-    amount: hold.amount,
-    status: status[hold.status],
-    token: hold.token,
-  };
 }

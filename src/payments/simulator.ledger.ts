@@ -114,3 +114,29 @@ export function faultIn(sql: SqlStorage): { mode: FaultMode; until: number; dela
     .toArray()[0];
   return row ? { mode: row.mode, until: row.until, delayMs: row.delay_ms } : null;
 }
+
+type GatewayError = { ok: false; kind: "error"; status: 503 | 504; reason: string };
+
+/**
+ * A call under the fault in force, answering `count` answers: `fail` answers 503 doing nothing,
+ * `timeout` waits and answers 504 doing nothing, `lose` does the work and answers 504 in place of each
+ * success (the answer was lost on the way back: what the gateway did stays done).
+ */
+export async function underFault<T extends { ok: boolean }>(
+  fault: { mode: FaultMode; delayMs: number } | null,
+  count: number,
+  work: () => T[],
+): Promise<(T | GatewayError)[]> {
+  const failing = (status: 503 | 504, reason: string) =>
+    Array.from({ length: count }, (): GatewayError => ({ ok: false, kind: "error", status, reason }));
+  if (fault?.mode === "fail") return failing(503, "simulated gateway outage");
+  if (fault?.mode === "timeout") {
+    await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+    return failing(504, "simulated gateway timeout");
+  }
+  const answers = work();
+  if (fault?.mode !== "lose") return answers;
+  return answers.map((answer) =>
+    answer.ok ? { ok: false, kind: "error", status: 504, reason: "simulated lost answer" } : answer,
+  );
+}

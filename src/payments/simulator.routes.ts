@@ -4,7 +4,7 @@ import { paymentMode } from "../shared/config";
 import { AppError } from "../shared/errors";
 import { Money } from "../shared/money";
 import { problems } from "../shared/problem";
-import type { OpenPayment } from "./simulator.do";
+import type { OpenPayment } from "./simulator.open-payments";
 
 /**
  * The simulator's 3-D Secure challenge, as a bank's page would show it to the buyer: the payment's
