@@ -8,7 +8,8 @@
  *   webhooks/                                        delivers the order loop's events
  *   orders/                                          the loop from checkout to paid order: the only
  *                                                    folder that orchestrates the others
- *   drops/                                           waiting rooms, passes, Turnstile
+ *   drops/, draws/                                   waiting rooms, passes, Turnstile; draws' entry
+ *                                                    books and their proof
  *   inventory/                                       stock and allowance objects
  *   catalog/, payments/, metrics/                    products; payment gateways; sale counters
  *   http/, db/                                       plumbing
@@ -23,13 +24,16 @@ const above = {
   ops: [ROOT, "^src/(admin|storefront)/"],
   webhooks: [ROOT, "^src/(admin|storefront|ops)/"],
   orders: [ROOT, "^src/(admin|storefront|ops|webhooks)/"],
-  drops: [ROOT, "^src/(admin|storefront|ops|webhooks|orders)/"],
-  inventory: [ROOT, "^src/(admin|storefront|ops|webhooks|orders|drops)/"],
-  "catalog|payments|metrics": [ROOT, "^src/(admin|storefront|ops|webhooks|orders|drops|inventory)/"],
-  "http|db": [ROOT, "^src/(admin|storefront|ops|webhooks|orders|drops|inventory|catalog|payments|metrics)/"],
+  "drops|draws": [ROOT, "^src/(admin|storefront|ops|webhooks|orders)/"],
+  inventory: [ROOT, "^src/(admin|storefront|ops|webhooks|orders|drops|draws)/"],
+  "catalog|payments|metrics": [ROOT, "^src/(admin|storefront|ops|webhooks|orders|drops|draws|inventory)/"],
+  "http|db": [
+    ROOT,
+    "^src/(admin|storefront|ops|webhooks|orders|drops|draws|inventory|catalog|payments|metrics)/",
+  ],
   shared: [
     ROOT,
-    "^src/(admin|storefront|ops|webhooks|orders|drops|inventory|catalog|payments|metrics|http|db)/",
+    "^src/(admin|storefront|ops|webhooks|orders|drops|draws|inventory|catalog|payments|metrics|http|db)/",
   ],
 };
 

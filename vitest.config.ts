@@ -26,6 +26,8 @@ export default defineConfig(async () => {
           // Payment retries in tests go round at once, so every path settles within seconds.
           PAYMENT_RETRY_BASE_SECONDS: "0",
           PAYMENT_RETRY_MAX_DELAY_SECONDS: "0",
+          // A draw's seed is revealed a second after its list is sealed, not half a minute.
+          DRAW_REVEAL_SECONDS: "1",
           // Turnstile stays off unless a test sets TURNSTILE_SECRET; then it asks the local fake.
           TURNSTILE_VERIFY_URL: turnstile.url,
           // Emails go through the send_email binding, as deployed (npm start only keeps them).

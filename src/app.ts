@@ -2,6 +2,7 @@ import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import { adminDashboardRoutes } from "./admin/dashboard.routes";
 import { adminDiscountRoutes } from "./admin/discounts.routes";
+import { adminDrawRoutes } from "./admin/draws.routes";
 import { emailPreviewRoutes } from "./admin/email-preview.routes";
 import { adminInventoryRoutes } from "./admin/inventory.routes";
 import { adminOrderActionRoutes } from "./admin/order-actions.routes";
@@ -22,6 +23,7 @@ import { DOCS_POLICY, renderDocs } from "./ops/docs";
 import { faultRoutes } from "./ops/faults";
 import { finishDocument } from "./ops/openapi";
 import { opsRoutes } from "./ops/ops.routes";
+import { drawRoutes } from "./orders/draw/draw.routes";
 import { checkoutRoutes } from "./orders/intake/checkout.routes";
 import { orderRoutes } from "./orders/orders.routes";
 import { webhookRoutes } from "./orders/payment/stripe-events.routes";
@@ -112,7 +114,9 @@ function buildApp() {
   app.route("/v1", webhookRoutes);
   app.route("/v1", simulatorRoutes);
   app.route("/v1", dropRoutes);
+  app.route("/v1", drawRoutes);
   app.route("/v1/admin", adminProductRoutes);
+  app.route("/v1/admin", adminDrawRoutes);
   app.route("/v1/admin", adminInventoryRoutes);
   app.route("/v1/admin", adminPricingRoutes);
   app.route("/v1/admin", adminDiscountRoutes);
@@ -134,6 +138,11 @@ function buildApp() {
     type: "http",
     scheme: "bearer",
     description: "The ticket from POST /v1/drops/{product}/tickets",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "drawEntry", {
+    type: "http",
+    scheme: "bearer",
+    description: "The entryToken returned on entering a draw",
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "orderToken", {
     type: "http",

@@ -29,6 +29,7 @@ export { WaitingRoom } from "./drops/waiting-room.do";
 export { Mailer } from "./email/mailer.do";
 export { SkuInventory } from "./inventory/inventory.do";
 export { SaleMetrics } from "./metrics/sale-metrics.do";
+export { DrawRunner } from "./orders/draw/draw-runner.do";
 export { OrderShard } from "./orders/shard/order-shard.do";
 export { GatewayPacer } from "./payments/gateway-pacer.do";
 export { GatewaySimulator } from "./payments/simulator.do";

@@ -22,6 +22,7 @@ function attempt(product: string, extra: Partial<BeginArgs> = {}): BeginArgs {
     customer: "jane@example.com",
     email: "jane@example.com",
     name: null,
+    address: null,
     sku: "SNKR-42",
     amount: 18_000,
     currency: "EUR",

@@ -87,6 +87,61 @@ const productFields = {
     }),
 };
 
+/** A draw stays open 6 days at most: a card authorization (about 7 days) must outlive it. */
+const MAX_DRAW_WINDOW_MS = 6 * 86_400_000;
+
+const drawFields = {
+  opensAt: z.iso.datetime().openapi({ description: "Entries are taken from this time" }),
+  closesAt: z.iso.datetime().openapi({
+    description:
+      "Entries close, and the draw runs, at this time; at most 6 days after opensAt (a card authorization holds about 7 days)",
+  }),
+  units: z
+    .record(Sku, z.number().int().min(1).max(100_000))
+    .refine((units) => Object.keys(units).length >= 1 && Object.keys(units).length <= 50, "1 to 50 SKUs")
+    .openapi({ description: "Units drawn per SKU, held for the draw from its creation" }),
+  beacon: z
+    .object({
+      chain: z.string().regex(/^[0-9a-f]{64}$/),
+      round: z.number().int().min(1),
+    })
+    .strict()
+    .optional()
+    .openapi({
+      description:
+        "A drand round fixed before entries open, mixed into the seed so that nobody (the shop included) knows the outcome before it",
+    }),
+};
+
+/** A draw as the shop sets it up (see docs/draws.md). */
+export const DrawSettings = z
+  .object(drawFields)
+  .strict()
+  .refine((draw) => Date.parse(draw.opensAt) < Date.parse(draw.closesAt), {
+    message: "closesAt must come after opensAt",
+    path: ["closesAt"],
+  })
+  .refine((draw) => Date.parse(draw.closesAt) - Date.parse(draw.opensAt) <= MAX_DRAW_WINDOW_MS, {
+    message: "A draw stays open 6 days at most: a card authorization must outlive it",
+    path: ["closesAt"],
+  })
+  .openapi("DrawSettings");
+export type DrawSettings = z.infer<typeof DrawSettings>;
+
+/** A product's draw as the catalog shows it: its settings and the commitment to its secret seed. */
+const PublicDraw = z
+  .object({
+    ...drawFields,
+    commitment: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .openapi({
+        description:
+          "SHA-256 of the draw's secret seed, published before entries open; the seed is revealed at the close",
+      }),
+  })
+  .openapi("PublicDraw");
+
 /** What an admin sends to create or replace a product: everything but `id` and `updatedAt`. */
 export const ProductInput = z
   .object(productFields)
@@ -102,6 +157,10 @@ export const Product = z
     id: z.string().openapi({ example: "01JD3ZQ5K8W4Y3V2X1T0S9R8Q7" }),
     ...productFields,
     variants: z.array(Variant),
+    draw: PublicDraw.optional().openapi({
+      description:
+        "Set when the product is sold by draw (POST /v1/admin/products/{id}/draw), not by first come",
+    }),
     updatedAt: z.iso.datetime(),
   })
   .openapi("Product");

@@ -21,6 +21,7 @@ import {
   replaceProduct,
   skuProductId,
   skusOfOtherProducts,
+  writeDraw,
 } from "./catalog.storage";
 
 export type CatalogRead = { entry: CachedBody; layer: CacheLayer };
@@ -276,15 +277,37 @@ export async function updateProduct(ctx: Scope, id: string, input: ProductInput)
   const previousSlug = await activeSlug(db, id);
   if (previousSlug === null) throw new AppError("product_not_found", { detail: `No product with id ${id}` });
   const now = new Date().toISOString();
-  let replaced: boolean;
+  let replaced: Awaited<ReturnType<typeof replaceProduct>>;
   try {
     replaced = await replaceProduct(db, id, input, now);
   } catch (error) {
     throw (await conflictFrom(db, error, input, id)) ?? error;
   }
   if (!replaced) throw new AppError("product_not_found", { detail: `No product with id ${id}` });
-  const product: Product = { id, ...input, updatedAt: now };
+  // A product's draw is set on its own (setDraw) and outlives edits of the product.
+  const product: Product = {
+    id,
+    ...input,
+    ...(replaced.draw ? { draw: replaced.draw } : {}),
+    updatedAt: now,
+  };
   await invalidate(ctx, product, previousSlug === input.slug ? [] : [previousSlug]);
+  return product;
+}
+
+/**
+ * Publishes a product's draw (its settings and the commitment to its seed), or removes it with null;
+ * answers the product as the catalog now shows it.
+ */
+export async function setDraw(ctx: Scope, id: string, draw: Product["draw"] | null): Promise<Product> {
+  const db = database(ctx.env.DB);
+  const now = new Date().toISOString();
+  if (!(await writeDraw(db, id, draw ?? null, now))) {
+    throw new AppError("product_not_found", { detail: `No product with id ${id}` });
+  }
+  const product = await findActiveProduct(db, id);
+  if (!product) throw new AppError("product_not_found", { detail: `No product with id ${id}` });
+  await invalidate(ctx, product, []);
   return product;
 }
 

@@ -23,6 +23,7 @@ function toProduct(row: ProductRow, rows: VariantRow[]): Product {
     ...dropRulesOf(row),
     requiresShipping: row.requiresShipping,
     ...(row.waitingRoom ? { waitingRoom: row.waitingRoom } : {}),
+    ...(row.draw ? { draw: row.draw } : {}),
     updatedAt: row.updatedAt,
   };
 }
@@ -164,7 +165,7 @@ export async function replaceProduct(
   id: string,
   input: ProductInput,
   now: string,
-): Promise<boolean> {
+): Promise<{ draw: ProductRow["draw"] } | false> {
   const [updated] = await db.$client.batch([
     statement(
       db.$client,
@@ -184,7 +185,7 @@ export async function replaceProduct(
           updatedAt: now,
         })
         .where(and(eq(products.id, id), eq(products.status, "active")))
-        .returning({ id: products.id }),
+        .returning({ id: products.id, draw: products.draw }),
     ),
     statement(
       db.$client,
@@ -193,7 +194,19 @@ export async function replaceProduct(
     ),
     ...insertVariants(db, id, input),
   ]);
-  return (updated?.results.length ?? 0) > 0;
+  const row = updated?.results[0] as { draw: string | null } | undefined;
+  if (!row) return false;
+  return { draw: row.draw ? (JSON.parse(row.draw) as NonNullable<ProductRow["draw"]>) : null };
+}
+
+/** Sets (or, with null, removes) an active product's draw; false for no such product. */
+export async function writeDraw(db: Database, id: string, draw: ProductRow["draw"], now: string) {
+  const rows = await db
+    .update(products)
+    .set({ draw, updatedAt: now })
+    .where(and(eq(products.id, id), eq(products.status, "active")))
+    .returning({ id: products.id });
+  return rows.length > 0;
 }
 
 export async function archiveProduct(db: Database, id: string, now: string): Promise<string | null> {

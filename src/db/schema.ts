@@ -21,6 +21,14 @@ export const products = sqliteTable(
       admitPerMinute: number;
       prequeueSeconds?: number;
     }>(),
+    /** Sold by draw: the draw's public settings and the commitment to its seed (see draws/draws.ts). */
+    draw: text("draw", { mode: "json" }).$type<{
+      opensAt: string;
+      closesAt: string;
+      units: Record<string, number>;
+      beacon?: { chain: string; round: number };
+      commitment: string;
+    }>(),
     /** False for what does not ship (a ticket, a download): checkout needs no address for it. */
     requiresShipping: integer("requires_shipping", { mode: "boolean" }).notNull().default(true),
     createdAt: text("created_at").notNull(),

@@ -14,6 +14,7 @@ const BeginArgs = z
     customer: z.string().min(1).max(254),
     email: z.email().max(254),
     name: z.string().max(200).nullable(),
+    address: z.record(z.string().max(40), z.string().max(200)).nullable(),
     sku: Id,
     amount: z.number().int().min(0),
     currency: z.string().regex(/^[A-Z]{3}$/),
@@ -55,6 +56,8 @@ const Event = z.discriminatedUnion("type", [
   z.object({ type: z.literal("withdraw") }),
   z.object({ type: z.literal("auth_cancelled") }),
   z.object({ type: z.literal("card_released") }),
+  z.object({ type: z.literal("won"), chargeId: z.string().min(1).max(255), orderId: Id }),
+  z.object({ type: z.literal("lost"), reason: z.enum(["not_drawn", "capture_failed"]) }),
 ]);
 
 /** Entries a duty sweep reads at once. */
@@ -97,6 +100,7 @@ export class DrawBook extends DurableObject<Env> {
       customer: args.customer,
       email: args.email,
       name: args.name,
+      address: args.address,
       sku: args.sku,
       amount: args.amount,
       currency: args.currency,
@@ -108,6 +112,8 @@ export class DrawBook extends DurableObject<Env> {
       auth: "none",
       intentId: null,
       authExpiresAt: null,
+      chargeId: null,
+      orderId: null,
       fingerprint: null,
       card: "none",
       createdAt: now,
@@ -131,6 +137,15 @@ export class DrawBook extends DurableObject<Env> {
       this.#store.update(answer.entry);
     }
     return answer;
+  }
+
+  /** `apply` for many entries (the draw telling each entry's outcome), each answered as if alone. */
+  applyMany(events: { entryId: string; event: EntryEvent }[], now = Date.now()): (EntryAnswer | null)[] {
+    return z
+      .array(z.object({ entryId: Id, event: Event }))
+      .max(MAX_PAGE)
+      .parse(events)
+      .map(({ entryId, event }) => this.apply(entryId, event, now));
   }
 
   entry(entryId: string): EntryRow | null {
@@ -163,7 +178,7 @@ export class DrawBook extends DurableObject<Env> {
     if (window.frozenAt === null && now < window.closesAt) return { kind: "open" };
     this.ctx.storage.transactionSync(() => {
       this.#store.freeze(now);
-      for (const entry of this.#store.duties(Number.MAX_SAFE_INTEGER)) {
+      for (const entry of this.#store.duties(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)) {
         if (entry.state !== "pending") continue;
         const answer = decideEntry(entry, { type: "frozen" }, { now, window, frozen: true });
         assertEntry(answer.entry, window);
@@ -180,9 +195,12 @@ export class DrawBook extends DurableObject<Env> {
     return { entries: this.#store.enteredAfter(cursor, z.number().int().min(1).max(MAX_PAGE).parse(limit)) };
   }
 
-  /** Entries with a duty left: a pending one to settle, a cancel owed, a card claim to release. */
-  duties(limit = MAX_DUTIES): EntryRow[] {
-    return this.#store.duties(Math.min(limit, MAX_DUTIES));
+  /**
+   * Entries with a duty left: a cancel owed, a card claim to release, or a pending one begun before
+   * `staleBefore` (by default: any) whose request must have stopped.
+   */
+  duties(staleBefore = Number.MAX_SAFE_INTEGER, limit = MAX_DUTIES): EntryRow[] {
+    return this.#store.duties(Math.min(limit, MAX_DUTIES), staleBefore);
   }
 
   counts() {

@@ -7,7 +7,8 @@ import { migrate } from "../shared/sql-schema";
  * - `pending`: claimed for the customer; its authorization is not yet known to have succeeded;
  * - `entered`: its authorization succeeded before the book froze: it is in the draw;
  * - `withdrawn`: the buyer took it back before the close;
- * - `void`: it never entered (declined, its card already in the draw, the close came first).
+ * - `void`: it never entered (declined, its card already in the draw, the close came first);
+ * - `won`: the draw captured its authorization; `lost`: the draw is over for it without a unit.
  *
  * Two obligations outlive an entry that leaves the draw, each a column the sweeper works off:
  * `auth` = `owed` while an authorization may be held at the gateway and must be cancelled, and
@@ -19,7 +20,7 @@ import { migrate } from "../shared/sql-schema";
  * comes first. From then on no entry enters, withdraws or changes its sku, so the frozen list read
  * afterwards is final.
  */
-export type EntryState = "pending" | "entered" | "withdrawn" | "void";
+export type EntryState = "pending" | "entered" | "withdrawn" | "void" | "won" | "lost";
 type AuthDuty = "none" | "maybe" | "owed" | "done";
 type CardDuty = "none" | "held" | "released";
 
@@ -30,6 +31,7 @@ export type EntryRow = {
   customer: string;
   email: string;
   name: string | null;
+  address: Record<string, string> | null;
   sku: string;
   amount: number;
   currency: string;
@@ -41,6 +43,9 @@ export type EntryRow = {
   auth: AuthDuty;
   intentId: string | null;
   authExpiresAt: number | null;
+  chargeId: string | null;
+  /** A winner's order (the unit it won, sold to it). */
+  orderId: string | null;
   fingerprint: string | null;
   card: CardDuty;
   createdAt: number;
@@ -53,6 +58,7 @@ type Raw = {
   customer: string;
   email: string;
   name: string | null;
+  address: string | null;
   sku: string;
   amount: number;
   currency: string;
@@ -64,6 +70,8 @@ type Raw = {
   auth: AuthDuty;
   intent_id: string | null;
   auth_expires_at: number | null;
+  charge_id: string | null;
+  order_id: string | null;
   fingerprint: string | null;
   card: CardDuty;
   created_at: number;
@@ -84,6 +92,7 @@ const MIGRATIONS = [
      customer TEXT NOT NULL,
      email TEXT NOT NULL,
      name TEXT,
+     address TEXT,
      sku TEXT NOT NULL,
      amount INTEGER NOT NULL,
      currency TEXT NOT NULL,
@@ -95,6 +104,8 @@ const MIGRATIONS = [
      auth TEXT NOT NULL DEFAULT 'none',
      intent_id TEXT,
      auth_expires_at INTEGER,
+     charge_id TEXT,
+     order_id TEXT,
      fingerprint TEXT,
      card TEXT NOT NULL DEFAULT 'none',
      created_at INTEGER NOT NULL,
@@ -120,6 +131,7 @@ const toRow = (raw: Raw): EntryRow => ({
   customer: raw.customer,
   email: raw.email,
   name: raw.name,
+  address: raw.address ? (JSON.parse(raw.address) as Record<string, string>) : null,
   sku: raw.sku,
   amount: raw.amount,
   currency: raw.currency,
@@ -131,6 +143,8 @@ const toRow = (raw: Raw): EntryRow => ({
   auth: raw.auth,
   intentId: raw.intent_id,
   authExpiresAt: raw.auth_expires_at,
+  chargeId: raw.charge_id,
+  orderId: raw.order_id,
   fingerprint: raw.fingerprint,
   card: raw.card,
   createdAt: raw.created_at,
@@ -195,13 +209,15 @@ export class EntryStore {
 
   insert(row: EntryRow) {
     this.#sql.exec(
-      `INSERT INTO entries (entry_id, customer, email, name, sku, amount, currency, token, key_hash, body_hash,
-         state, reason, auth, intent_id, auth_expires_at, fingerprint, card, created_at, entered_at, left_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO entries (entry_id, customer, email, name, address, sku, amount, currency, token, key_hash, body_hash,
+         state, reason, auth, intent_id, auth_expires_at, charge_id, order_id, fingerprint, card, created_at, entered_at,
+         left_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       row.entryId,
       row.customer,
       row.email,
       row.name,
+      row.address === null ? null : JSON.stringify(row.address),
       row.sku,
       row.amount,
       row.currency,
@@ -213,6 +229,8 @@ export class EntryStore {
       row.auth,
       row.intentId,
       row.authExpiresAt,
+      row.chargeId,
+      row.orderId,
       row.fingerprint,
       row.card,
       row.createdAt,
@@ -224,13 +242,15 @@ export class EntryStore {
   /** Writes an entry's changed fields (the whole row: one statement, whatever changed). */
   update(row: EntryRow) {
     this.#sql.exec(
-      `UPDATE entries SET state = ?, reason = ?, auth = ?, intent_id = ?, auth_expires_at = ?, fingerprint = ?,
-         card = ?, entered_at = ?, left_at = ? WHERE entry_id = ?`,
+      `UPDATE entries SET state = ?, reason = ?, auth = ?, intent_id = ?, auth_expires_at = ?, charge_id = ?,
+         order_id = ?, fingerprint = ?, card = ?, entered_at = ?, left_at = ? WHERE entry_id = ?`,
       row.state,
       row.reason,
       row.auth,
       row.intentId,
       row.authExpiresAt,
+      row.chargeId,
+      row.orderId,
       row.fingerprint,
       row.card,
       row.enteredAt,
@@ -239,25 +259,30 @@ export class EntryStore {
     );
   }
 
-  /** Entries with something left to do, oldest first (see the index `entries_duties`). */
-  duties(limit: number): EntryRow[] {
+  /**
+   * Entries with something left to do, oldest first (see the index `entries_duties`): those that left
+   * the draw owing a cancel or a card release, and those pending since before `staleBefore`.
+   */
+  duties(limit: number, staleBefore: number): EntryRow[] {
     return this.#sql
       .exec<Raw>(
         `SELECT * FROM entries
-           WHERE auth IN ('maybe', 'owed') AND state != 'entered' OR card = 'held' AND state IN ('withdrawn', 'void')
-              OR state = 'pending'
+           WHERE (auth IN ('maybe', 'owed') AND state != 'entered' OR card = 'held' AND state IN ('withdrawn', 'void')
+              OR state = 'pending')
+             AND (state != 'pending' OR created_at < ?)
            ORDER BY created_at LIMIT ?`,
+        staleBefore,
         limit,
       )
       .toArray()
       .map(toRow);
   }
 
-  /** The frozen list: entered entries in entry id order, after `cursor`. */
+  /** The frozen list: entries in the draw (entered, and later won or lost) in entry id order, after `cursor`. */
   enteredAfter(cursor: string, limit: number): { entryId: string; sku: string }[] {
     return this.#sql
       .exec<{ entry_id: string; sku: string }>(
-        "SELECT entry_id, sku FROM entries WHERE state = 'entered' AND entry_id > ? ORDER BY entry_id LIMIT ?",
+        "SELECT entry_id, sku FROM entries WHERE state IN ('entered', 'won', 'lost') AND entry_id > ? ORDER BY entry_id LIMIT ?",
         cursor,
         limit,
       )
@@ -266,7 +291,14 @@ export class EntryStore {
   }
 
   counts(): Record<EntryState, number> {
-    const counts: Record<EntryState, number> = { pending: 0, entered: 0, withdrawn: 0, void: 0 };
+    const counts: Record<EntryState, number> = {
+      pending: 0,
+      entered: 0,
+      withdrawn: 0,
+      void: 0,
+      won: 0,
+      lost: 0,
+    };
     for (const row of this.#sql
       .exec<{ state: EntryState; n: number }>("SELECT state, COUNT(*) AS n FROM entries GROUP BY state")
       .toArray()) {

@@ -17,7 +17,11 @@ export type EntryEvent =
   /** The book froze with the entry still pending: it never entered. */
   | { type: "frozen" }
   | { type: "auth_cancelled" }
-  | { type: "card_released" };
+  | { type: "card_released" }
+  /** The draw charged the entry (its authorization captured): it won. */
+  | { type: "won"; chargeId: string; orderId: string }
+  /** The draw is over for the entry without a unit (`capture_failed`: it ranked to win, but its capture failed). */
+  | { type: "lost"; reason: "not_drawn" | "capture_failed" };
 
 export type EntryAnswer =
   | { kind: "ok"; entry: EntryRow }
@@ -46,8 +50,16 @@ export function decideEntry(entry: EntryRow, event: EntryEvent, clock: BookClock
       if (isClosed(clock)) return { kind: "closed", entry };
       return entry.auth === "maybe" ? { kind: "ok", entry } : change({ auth: "maybe" });
     case "authorized":
-      if (entry.state === "entered") return { kind: "ok", entry };
-      if (entry.state !== "pending") return refused(`entry is ${entry.state}`);
+      if (entry.state === "entered" || entry.state === "won" || entry.state === "lost")
+        return { kind: "ok", entry };
+      // A hold that arrives for an entry that left meanwhile is cancelled like any other it may hold.
+      if (entry.state !== "pending") {
+        return {
+          kind: "refused",
+          entry: { ...entry, auth: "owed", intentId: event.intentId },
+          reason: `entry is ${entry.state}`,
+        };
+      }
       // Authorized too late: the hold is cancelled and the entry never enters.
       if (isClosed(clock)) {
         return {
@@ -81,6 +93,7 @@ export function decideEntry(entry: EntryRow, event: EntryEvent, clock: BookClock
     case "withdraw":
       if (entry.state === "withdrawn") return { kind: "ok", entry };
       if (entry.state === "void") return refused("entry never entered");
+      if (entry.state === "won" || entry.state === "lost") return { kind: "closed", entry };
       if (isClosed(clock)) return { kind: "closed", entry };
       return change({
         state: "withdrawn",
@@ -96,11 +109,29 @@ export function decideEntry(entry: EntryRow, event: EntryEvent, clock: BookClock
         auth: entry.auth === "maybe" ? "owed" : "none",
         leftAt: clock.now,
       });
+    case "won":
+      if (entry.state === "won") return { kind: "ok", entry };
+      if (entry.state !== "entered") return refused(`entry is ${entry.state}`);
+      if (!clock.frozen) return refused("the draw has not closed");
+      return change({
+        state: "won",
+        reason: null,
+        chargeId: event.chargeId,
+        orderId: event.orderId,
+        leftAt: clock.now,
+      });
+    case "lost":
+      if (entry.state === "lost") return { kind: "ok", entry };
+      if (entry.state !== "entered") return refused(`entry is ${entry.state}`);
+      if (!clock.frozen) return refused("the draw has not closed");
+      return change({ state: "lost", reason: event.reason, auth: "owed", leftAt: clock.now });
     case "auth_cancelled":
-      if (entry.state === "entered" || entry.state === "pending") return refused(`entry is ${entry.state}`);
+      if (entry.state === "entered" || entry.state === "pending" || entry.state === "won") {
+        return refused(`entry is ${entry.state}`);
+      }
       return entry.auth === "none" ? { kind: "ok", entry } : change({ auth: "done" });
     case "card_released":
-      if (entry.state === "entered" || entry.state === "pending") return refused(`entry is ${entry.state}`);
+      if (entry.state !== "withdrawn" && entry.state !== "void") return refused(`entry is ${entry.state}`);
       return entry.card === "held" ? change({ card: "released" }) : { kind: "ok", entry };
   }
 }
@@ -123,6 +154,19 @@ export function assertEntry(entry: EntryRow, window: DrawWindow) {
       if (entry.enteredAt === null || entry.enteredAt >= window.closesAt)
         fail("entered at or after the close");
       if (entry.auth !== "none") fail("an entered entry owes a cancel");
+      break;
+    case "won":
+      if (!entry.chargeId || !entry.intentId || !entry.orderId) fail("won without a charge and its order");
+      if (entry.enteredAt === null || entry.enteredAt >= window.closesAt)
+        fail("won without entering before the close");
+      if (entry.auth !== "none") fail("a won entry owes a cancel");
+      break;
+    case "lost":
+      if (entry.enteredAt === null || entry.enteredAt >= window.closesAt)
+        fail("lost without entering before the close");
+      if (entry.auth === "none" || entry.auth === "maybe")
+        fail("a lost entry's authorization is neither owed a cancel nor cancelled");
+      if (entry.leftAt === null) fail("left without a time");
       break;
     case "withdrawn":
     case "void":

@@ -17,6 +17,7 @@ export {
   RefundArgs,
 } from "./after-sale.args";
 export { adminOrder, cancelByShop, fulfilOrder, refundOrder } from "./after-sale.service";
+export { drawStatus, setUpDraw } from "./draw/draw.service";
 export { EVENT_TYPES, EventType, OrderEvent } from "./events.schemas";
 export { exportOrders, importFulfillments } from "./fulfillment-csv";
 export {

@@ -14,6 +14,7 @@ const Settings = z.object({
   paymentMaxAttempts: z.coerce.number().int().min(1).max(100).default(8),
   paymentActionSeconds: z.coerce.number().int().min(30).max(3600).default(600),
   orderShards: z.coerce.number().int().min(1).max(1024).default(16),
+  drawRevealSeconds: z.coerce.number().int().min(0).max(86_400).default(30),
   requireShippingAddress: z
     .string()
     .default("false")
@@ -55,6 +56,7 @@ export function settings(env: Env): Settings {
       paymentMaxAttempts: env.PAYMENT_MAX_ATTEMPTS,
       paymentActionSeconds: env.PAYMENT_ACTION_SECONDS,
       orderShards: env.ORDER_SHARDS,
+      drawRevealSeconds: env.DRAW_REVEAL_SECONDS,
       requireShippingAddress: env.REQUIRE_SHIPPING_ADDRESS,
       paymentGatewayRps: env.PAYMENT_GATEWAY_RPS,
       paymentProvider: env.PAYMENT_PROVIDER,

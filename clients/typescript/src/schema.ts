@@ -231,6 +231,79 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/drops/{product}/draw/proof": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The draw's public proof: commitment, then digest, seed and winners as the draw goes on
+         * @description `npm run verify-draw -- <shop url> <product>` recomputes the draw from it (docs/draws.md).
+         */
+        get: operations["getDrawProof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/drops/{product}/draw/entries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The frozen entry list (entry id and size), in entry id order, once the draw has closed */
+        get: operations["listDrawEntries"];
+        put?: never;
+        /** Enter a draw: the price is authorized on the card now and captured only if the entry wins */
+        post: operations["enterDraw"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/drops/{product}/draw/entry/receipt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One's receipt: the proof that one's entry is in the frozen list behind the published digest */
+        get: operations["getDrawReceipt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/drops/{product}/draw/entry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One's entry in a draw, by its entry token */
+        get: operations["getDrawEntry"];
+        put?: never;
+        post?: never;
+        /** Withdraw one's entry before the close: it leaves the draw and its authorization is cancelled */
+        delete: operations["withdrawDrawEntry"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/products": {
         parameters: {
             query?: never;
@@ -261,6 +334,24 @@ export interface paths {
         post?: never;
         /** Archive a product (gone from public reads) */
         delete: operations["deleteProduct"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/products/{id}/draw": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where a product's draw stands */
+        get: operations["getDrawStatus"];
+        put?: never;
+        /** Sell a product by draw: hold its units, commit to a secret seed, publish the draw */
+        post: operations["setUpDraw"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1025,6 +1116,7 @@ export interface components {
                 /** @description Buyers who join up to this long after saleStartsAt are still shuffled with the early ones; the shuffle, and admission, happen then (default 0: at the start) */
                 prequeueSeconds?: number;
             };
+            draw?: components["schemas"]["PublicDraw"];
             /** Format: date-time */
             updatedAt: string;
         };
@@ -1047,6 +1139,30 @@ export interface components {
             maxPerOrder?: number;
             /** @description At most this many units per customer (the normalised email), held, being paid or bought, over all their orders: of this SKU on a variant, of the product's SKUs together on a product; given back when an order fails or is cancelled (409 purchase_limit_exceeded) */
             maxPerCustomer?: number;
+        };
+        /** @description Set when the product is sold by draw (POST /v1/admin/products/{id}/draw), not by first come */
+        PublicDraw: {
+            /**
+             * Format: date-time
+             * @description Entries are taken from this time
+             */
+            opensAt: string;
+            /**
+             * Format: date-time
+             * @description Entries close, and the draw runs, at this time; at most 6 days after opensAt (a card authorization holds about 7 days)
+             */
+            closesAt: string;
+            /** @description Units drawn per SKU, held for the draw from its creation */
+            units: {
+                [key: string]: number;
+            };
+            /** @description A drand round fixed before entries open, mixed into the seed so that nobody (the shop included) knows the outcome before it */
+            beacon?: {
+                chain: string;
+                round: number;
+            };
+            /** @description SHA-256 of the draw's secret seed, published before entries open; the seed is revealed at the close */
+            commitment: string;
         };
         Problem: {
             type: string;
@@ -1190,6 +1306,85 @@ export interface components {
              */
             status: "requires_action" | "processing" | "failed" | "canceled" | "succeeded";
         };
+        DrawProof: {
+            drop: string;
+            /** Format: date-time */
+            opensAt: string;
+            /** Format: date-time */
+            closesAt: string;
+            /** @description SHA-256 of the secret seed, published before the open */
+            commitment: string;
+            beacon?: {
+                chain: string;
+                round: number;
+            };
+            /** @enum {string} */
+            state: "open" | "closed" | "revealed" | "drawn";
+            /** @description From the close: the frozen entry list's RFC 6962 root */
+            entryDigest?: {
+                root: string;
+                count: number;
+            };
+            unitsBySku?: {
+                [key: string]: number;
+            };
+            /** @description From the reveal */
+            seed?: string;
+            beaconRandomness?: string;
+            /** @description Once drawn: winners' entry ids in rank order */
+            winners?: string[];
+            /** @description Once drawn: entries ranked to win whose capture failed, so their unit went to the next */
+            passedOn?: string[];
+        };
+        DrawEntered: {
+            entry: components["schemas"]["DrawEntry"];
+            /** @description Bearer token for GET and DELETE /v1/drops/{product}/draw/entry; shown again on a replay */
+            entryToken: string;
+            /** @description With 202: what the buyer must do (3-D Secure); then send the same request again */
+            action?: {
+                type: string;
+                url?: string;
+                clientSecret?: string;
+            };
+        };
+        DrawEntry: {
+            entryId: string;
+            product: string;
+            sku: string;
+            /**
+             * @description entered: in the draw; pending: its authorization is not done (the buyer must act, or the gateway did not answer); withdrawn; void: it never entered; won: drawn and charged; lost: not drawn (its authorization is cancelled)
+             * @enum {string}
+             */
+            state: "pending" | "entered" | "withdrawn" | "void" | "won" | "lost";
+            reason: string | null;
+            amount: {
+                amount: number;
+                currency: string;
+            };
+            /** Format: date-time */
+            enteredAt: string | null;
+            /** Format: date-time */
+            closesAt: string;
+            /** Format: date-time */
+            authorizationExpiresAt: string | null;
+            /** @description A winner's order: read it at GET /v1/orders/{orderId} with the token */
+            order?: {
+                orderId: string;
+                orderToken: string;
+            };
+        };
+        DrawEntryRequest: {
+            /** Format: email */
+            email: string;
+            name?: string;
+            shippingAddress?: components["schemas"]["Address"] & unknown;
+            /** @description The variant entered for (a size) */
+            sku: string;
+            /** @description The card, as the gateway's token: its price is authorized now, captured only if the entry wins */
+            paymentToken: string;
+            /** @description The Turnstile widget's token (action `join`); required when the shop set TURNSTILE_SECRET */
+            turnstileToken?: string;
+        };
         ProductInput: {
             /** @example classic-tee */
             slug: string;
@@ -1223,6 +1418,47 @@ export interface components {
                 admitPerMinute: number;
                 /** @description Buyers who join up to this long after saleStartsAt are still shuffled with the early ones; the shuffle, and admission, happen then (default 0: at the start) */
                 prequeueSeconds?: number;
+            };
+        };
+        DrawStatus: {
+            /**
+             * @description pooling: its units being held; short: the stock was not there (nothing held); open: held, entries taken in the window; closing: the entry books freezing; sealed: the frozen list's digest published, the seed not yet; drawing: the seed revealed, winners charged in rank order; drawn
+             * @enum {string}
+             */
+            phase: "pooling" | "short" | "open" | "closing" | "sealed" | "drawing" | "drawn";
+            detail: string | null;
+            commitment: string;
+            units: {
+                [key: string]: number;
+            };
+            /** @description Units held in stock for the draw */
+            held: number;
+            /** @description Entries in the frozen list (once closed) */
+            entries: number;
+            /** @description Units sold to winners (captured) */
+            won: number;
+            /** @description Entries ranked to win whose capture failed: their unit went on */
+            passedOn: number;
+        };
+        DrawSettings: {
+            /**
+             * Format: date-time
+             * @description Entries are taken from this time
+             */
+            opensAt: string;
+            /**
+             * Format: date-time
+             * @description Entries close, and the draw runs, at this time; at most 6 days after opensAt (a card authorization holds about 7 days)
+             */
+            closesAt: string;
+            /** @description Units drawn per SKU, held for the draw from its creation */
+            units: {
+                [key: string]: number;
+            };
+            /** @description A drand round fixed before entries open, mixed into the seed so that nobody (the shop included) knows the outcome before it */
+            beacon?: {
+                chain: string;
+                round: number;
             };
         };
         InventoryDetail: {
@@ -2612,6 +2848,376 @@ export interface operations {
             };
         };
     };
+    getDrawProof: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The draw's product, by id or slug */
+                product: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The record as it stands */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrawProof"];
+                };
+            };
+            /** @description draw_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listDrawEntries: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The draw's product, by id or slug */
+                product: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the list */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        entries: {
+                            entryId: string;
+                            sku: string;
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description draw_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description draw_not_closed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    enterDraw: {
+        parameters: {
+            query?: never;
+            header: {
+                "idempotency-key": string;
+            };
+            path: {
+                /** @description The draw's product, by id or slug */
+                product: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DrawEntryRequest"];
+            };
+        };
+        responses: {
+            /** @description The entry this key made before, as it stands */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrawEntered"];
+                };
+            };
+            /** @description Entered */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrawEntered"];
+                };
+            };
+            /** @description The card holder must act (3-D Secure) before the entry is in; then repeat the request */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrawEntered"];
+                };
+            };
+            /** @description Invalid body or Idempotency-Key */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description payment_declined: the card refused the authorization; nothing is held */
+            402: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description turnstile_required, turnstile_failed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description draw_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description draw_not_open (Retry-After), draw_closed, draw_already_entered (one entry per customer), draw_card_used (one entry per card) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB (code payload_too_large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content-Type is not application/json (code unsupported_media_type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description draw_sku_not_drawn, payment_token_invalid, idempotency_key_mismatch */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description rate_limited (Retry-After) */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description service_unavailable (the gateway or the entries could not be reached: repeat with the same key), payments_not_configured, draw_not_configured; Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDrawReceipt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The draw's product, by id or slug */
+                product: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The receipt (check it with npm run verify-draw -- --receipt) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        entryId: string;
+                        sku: string;
+                        index: number;
+                        count: number;
+                        path: string[];
+                    };
+                };
+            };
+            /** @description draw_entry_token_invalid */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description draw_not_found, draw_entry_not_found (not in the frozen list) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description draw_not_closed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDrawEntry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The draw's product, by id or slug */
+                product: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entry */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrawEntry"];
+                };
+            };
+            /** @description draw_entry_token_invalid */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description draw_not_found, draw_entry_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    withdrawDrawEntry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The draw's product, by id or slug */
+                product: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Withdrawn (again: the same) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrawEntry"];
+                };
+            };
+            /** @description draw_entry_token_invalid */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description draw_not_found, draw_entry_not_found (or it never entered) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description draw_closed: the draw stands as frozen */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     createProduct: {
         parameters: {
             query?: never;
@@ -2802,6 +3408,140 @@ export interface operations {
             /** @description No active product with this id (code product_not_found) */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDrawStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The draw's status */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrawStatus"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description draw_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setUpDraw: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DrawSettings"];
+            };
+        };
+        responses: {
+            /** @description The draw is set up (the same request again answers the same) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        product: components["schemas"]["Product"];
+                        status: components["schemas"]["DrawStatus"];
+                    };
+                };
+            };
+            /** @description Invalid body (validation_failed) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description product_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description draw_exists (another setup of this product's draw), draw_stock_short (nothing was held) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 64 KiB (code payload_too_large) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Content-Type is not application/json (code unsupported_media_type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description service_unavailable: repeat the same request (Retry-After) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

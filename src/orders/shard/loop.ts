@@ -132,6 +132,38 @@ export class OrderLoop {
     this.#ports.store.insert(row, orderToken);
   }
 
+  /**
+   * Records an order a draw won: its unit held (pinned) under the order's id since the draw's setup,
+   * its charge made (the winner's authorization captured). It owes its commit at once, as any charged
+   * order does, and is paid once its unit is sold. A repeat changes nothing (false).
+   */
+  acceptDrawn(
+    order: AcceptedOrder,
+    charge: { chargeId: string; intentId: string | null },
+    orderToken: string,
+  ) {
+    const now = this.#ports.clock.now();
+    return this.#ports.store.transaction(() => {
+      if (this.#ports.store.order(order.id)) return false;
+      const row: OrderRow = {
+        ...order,
+        ...acceptedLifecycle(order, now),
+        paymentStatus: "succeeded",
+        stock: "pinned",
+        attempts: 1,
+        chargeId: charge.chargeId,
+        intentId: charge.intentId,
+        updatedAt: order.createdAt,
+        version: 1,
+        projected: 0,
+      };
+      checkOrder(null, row, now);
+      this.#ports.store.insert(row, orderToken);
+      this.#ports.wake(now);
+      return true;
+    });
+  }
+
   order(id: string): OrderRow | null {
     return this.#ports.store.order(id);
   }

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import type { GatewayEvent } from "../../payments/gateway";
 import { ulid } from "../../shared/ids";
+import { DrawnOrder } from "../draw/drawn-order";
 import { cancelRequest, type Refund } from "../lifecycle/after-sale";
 import type { OrderRow } from "../lifecycle/order";
 import { type OrderView, toOrderView } from "../orders.view";
@@ -84,6 +85,14 @@ export class OrderShard extends DurableObject<Env> {
   /** Checkout's intake: claim the key, hold the cart, record the order and its stored answer. */
   checkout(input: IntakeInput): Promise<IntakeAnswer> {
     return this.#claims.checkout(IntakeInput.parse(input));
+  }
+
+  /** Records an order a draw won and charged (see OrderLoop.acceptDrawn); false if it was recorded before. */
+  recordDrawn(input: DrawnOrder): boolean {
+    const { order, chargeId, intentId, orderToken } = DrawnOrder.parse(input);
+    const recorded = this.#loop.acceptDrawn(order, { chargeId, intentId }, orderToken);
+    this.#arm(Date.now());
+    return recorded;
   }
 
   /**

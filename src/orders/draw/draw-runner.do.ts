@@ -1,0 +1,399 @@
+import { DurableObject } from "cloudflare:workers";
+import { z } from "zod";
+import { DRAW_SHARDS, drawBook } from "../../draws/draws";
+import {
+  commitmentOf,
+  type DrawRecord,
+  drandRandomnessMatches,
+  type EntryTree,
+  entryTree,
+  mixBeacon,
+  newSeed,
+  type Receipt,
+  rank,
+} from "../../draws/proof";
+import { holdCarts, type OrderHolds, pinOrders, settleOrders } from "../../inventory/inventory.holds";
+import { gatewayFor } from "../../payments/gateways";
+import { settings } from "../../shared/config";
+import { logEvent } from "../../shared/log";
+import { newOrderId } from "../shards";
+import { type DrawPhase, type DrawRow, DrawStore } from "./draw.store";
+import { sweepDuties } from "./duties";
+import { tellLosers, walk } from "./winners";
+
+const Setup = z
+  .object({
+    product: z.string().min(1).max(64),
+    opensAt: z.number().int(),
+    closesAt: z.number().int(),
+    units: z.record(z.string().min(1).max(64), z.number().int().min(1).max(100_000)),
+    buckets: z.record(z.string().min(1).max(64), z.number().int().min(1).max(32)),
+    titles: z.record(z.string().min(1).max(64), z.string().max(600)),
+    beacon: z.object({ chain: z.string(), round: z.number().int() }).strict().optional(),
+  })
+  .strict();
+export type DrawSetup = z.input<typeof Setup>;
+type Setup = z.infer<typeof Setup>;
+
+export type DrawStatus = {
+  phase: DrawPhase;
+  detail: string | null;
+  commitment: string;
+  units: Record<string, number>;
+  /** Units held for the draw and not yet sold to a winner. */
+  held: number;
+  /** Entries in the frozen list (once the draw closed). */
+  entries: number;
+  won: number;
+  passedOn: number;
+};
+
+/** Slots held per call to the inventory (one cart per unit). */
+const POOL_BATCH = 100;
+/** While entries are taken, the sweep runs at least this often; sooner while duties remain. */
+const SWEEP_EVERY_MS = 60_000;
+const SWEEP_AGAIN_MS = 5_000;
+/** The books are frozen this long after the close, so a call that began before it has landed. */
+const CLOSE_GRACE_MS = 2_000;
+/** A pool hold outlives the draw's close by this much even if the draw never runs (then it lapses). */
+const POOL_HOLD_MS = 14 * 86_400_000;
+const PAGE = 1_000;
+const DRAND = "https://api.drand.sh";
+
+/**
+ * A product's draw: the only holder of its secret seed, the owner of the units held for it, and the
+ * clock that closes and runs it. One object per product (named by its id), driven by its alarm, so
+ * every phase resumes where it stopped after a restart (see DrawPhase):
+ *
+ *   pooling ─► open ─(close)─► closing ─► sealed (digest out) ─(reveal)─► drawing ─► drawn
+ *      └──► short (the stock was not there: nothing held)
+ */
+export class DrawRunner extends DurableObject<Env> {
+  readonly #store: DrawStore;
+  #running: Promise<void> | null = null;
+  /** The frozen list's tree, kept while the object lives: receipts without hashing it again. */
+  #tree: Promise<EntryTree> | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#store = new DrawStore(ctx.storage.sql);
+    ctx.blockConcurrencyWhile(async () => this.#store.migrate());
+  }
+
+  /**
+   * Sets the draw up once: a secret seed and its commitment, and a slot per unit, held in stock. The
+   * same setup again answers as the first did (and carries the holding on); another is refused.
+   */
+  async setUp(input: DrawSetup): Promise<{ kind: "ok"; status: DrawStatus } | { kind: "exists" }> {
+    const setup = Setup.parse(input);
+    const known = this.#store.draw();
+    if (known && known.setup !== JSON.stringify(setup)) return { kind: "exists" };
+    if (!known) {
+      const seed = newSeed();
+      const commitment = await commitmentOf(seed);
+      const shards = settings(this.env).orderShards;
+      let n = 0;
+      const slots = Object.entries(setup.units).flatMap(([sku, units]) =>
+        Array.from({ length: units }, () => ({ orderId: newOrderId(n++ % shards), sku })),
+      );
+      // Two setups racing: the first to write wins; the other answers as the same setup would.
+      if (this.#store.draw()) return this.setUp(input);
+      this.ctx.storage.transactionSync(() =>
+        this.#store.create(JSON.stringify(setup), seed, commitment, slots, Date.now()),
+      );
+    }
+    // A draw's units are held before its setup answers (a batch per step; a large draw takes a few).
+    for (let step = 0; step < 100 && this.#store.draw()?.phase === "pooling"; step++) await this.#run();
+    const status = this.status();
+    if (!status) throw new Error("the draw's setup was not kept");
+    return { kind: "ok", status };
+  }
+
+  status(): DrawStatus | null {
+    const draw = this.#store.draw();
+    if (!draw) return null;
+    return {
+      phase: draw.phase,
+      detail: draw.detail,
+      commitment: draw.commitment,
+      units: this.#setup(draw).units,
+      held: this.#store.slotCount("held") + this.#store.slotCount("assigned"),
+      entries: this.#store.entryCount(),
+      won: this.#store.slotCount("won"),
+      passedOn: this.#store.withOutcome("passed").length,
+    };
+  }
+
+  /** The draw's public record (see proof.ts): what is published grows with the phase; null for none. */
+  record(): DrawRecord | null {
+    const draw = this.#store.draw();
+    if (!draw) return null;
+    const setup = this.#setup(draw);
+    const state = (
+      {
+        pooling: "open",
+        short: "open",
+        open: "open",
+        closing: "open",
+        sealed: "closed",
+        drawing: "revealed",
+        drawn: "drawn",
+      } as const
+    )[draw.phase];
+    const record: DrawRecord = {
+      drop: setup.product,
+      opensAt: new Date(setup.opensAt).toISOString(),
+      closesAt: new Date(setup.closesAt).toISOString(),
+      commitment: draw.commitment,
+      ...(setup.beacon ? { beacon: setup.beacon } : {}),
+      state,
+    };
+    if (state === "open") return record;
+    record.entryDigest = { root: draw.digestRoot ?? "", count: draw.digestCount ?? 0 };
+    record.unitsBySku = setup.units;
+    if (state === "closed") return record;
+    record.seed = draw.seed;
+    if (draw.beaconRandomness) record.beaconRandomness = draw.beaconRandomness;
+    if (state === "revealed") return record;
+    record.winners = this.#store.withOutcome("won").map((entry) => entry.entryId);
+    record.passedOn = this.#store.withOutcome("passed").map((entry) => entry.entryId);
+    return record;
+  }
+
+  /** A page of the frozen list, once it is sealed (null before). */
+  frozenEntries(
+    cursor: string,
+    limit = PAGE,
+  ): { entries: { entryId: string; sku: string }[]; nextCursor: string | null } | null {
+    const phase = this.#store.draw()?.phase;
+    if (phase !== "sealed" && phase !== "drawing" && phase !== "drawn") return null;
+    const size = Math.max(1, Math.min(PAGE, Math.trunc(limit)));
+    const entries = this.#store.frozenList(z.string().max(100).parse(cursor), size);
+    return { entries, nextCursor: entries.length === size ? (entries.at(-1)?.entryId ?? null) : null };
+  }
+
+  /** An entrant's receipt: the proof their entry is in the sealed list (null before, or for none). */
+  async receipt(entryId: string): Promise<Receipt | null> {
+    const phase = this.#store.draw()?.phase;
+    if (phase !== "sealed" && phase !== "drawing" && phase !== "drawn") return null;
+    this.#tree ??= entryTree(this.#store.frozenList());
+    return (await this.#tree).receipt(z.string().max(100).parse(entryId));
+  }
+
+  override async alarm() {
+    await this.#run();
+  }
+
+  /** One step of the draw at a time; the alarm and setUp share it. */
+  #run(): Promise<void> {
+    this.#running ??= this.#step().finally(() => {
+      this.#running = null;
+    });
+    return this.#running;
+  }
+
+  async #step() {
+    const draw = this.#store.draw();
+    if (!draw) return;
+    const setup = this.#setup(draw);
+    const now = Date.now();
+    let next: number | null = now;
+    try {
+      next = await this.#advance(draw, setup, now);
+    } catch (error) {
+      logEvent("warn", "a draw's step failed; it is tried again", {
+        product: setup.product,
+        error: String(error),
+      });
+      next = now + SWEEP_AGAIN_MS;
+    }
+    if (next !== null) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** Moves the draw on from its phase; answers when to come back (null: nothing left to do). */
+  async #advance(draw: DrawRow, setup: Setup, now: number): Promise<number | null> {
+    const sweep = () => sweepDuties(this.env, setup.product, () => gatewayFor(this.env), now);
+    switch (draw.phase) {
+      case "pooling":
+        await this.#pool(setup);
+        return now;
+      case "short":
+        return (await this.#giveBackPool()) ? null : now + SWEEP_AGAIN_MS;
+      case "open": {
+        const swept = await sweep();
+        const closeAt = setup.closesAt + CLOSE_GRACE_MS;
+        if (now >= closeAt) {
+          this.#store.setPhase("closing");
+          return now;
+        }
+        return Math.min(now + (swept.left > 0 ? SWEEP_AGAIN_MS : SWEEP_EVERY_MS), closeAt);
+      }
+      case "closing":
+        return (await this.#close(setup, now)) ? now : now + SWEEP_AGAIN_MS;
+      case "sealed":
+        await sweep();
+        if (now < (draw.revealAt ?? now)) return draw.revealAt;
+        return (await this.#reveal(draw, setup)) ? now : now + SWEEP_AGAIN_MS;
+      case "drawing": {
+        const step = await walk(this.env, this.#store, setup, () => gatewayFor(this.env));
+        if (step === "done") {
+          this.#store.loseTheRest();
+          this.#store.setPhase("drawn");
+          return now;
+        }
+        return step === "more" ? now : now + 1_000;
+      }
+      case "drawn": {
+        if (await tellLosers(this.env, this.#store, setup.product)) return now;
+        await this.#releaseLeftovers();
+        const swept = await sweep();
+        return swept.looked === 0 ? null : now + (swept.left > 0 ? SWEEP_AGAIN_MS : SWEEP_EVERY_MS);
+      }
+    }
+  }
+
+  /** Holds every wanted slot in stock, a batch at a time; short stock gives back what was held. */
+  async #pool(setup: Setup) {
+    const wanted = this.#store.wantedSlots(POOL_BATCH);
+    if (wanted.length === 0) {
+      this.#store.setPhase("open");
+      return;
+    }
+    const answers = await holdCarts(
+      this.env,
+      wanted.map((slot) => ({
+        orderId: slot.orderId,
+        lines: [{ sku: slot.sku, quantity: 1, buckets: setup.buckets[slot.sku] ?? 1 }],
+        expiresAtMs: setup.closesAt + POOL_HOLD_MS,
+      })),
+    );
+    const held: OrderHolds[] = [];
+    const short: string[] = [];
+    answers.forEach((answer, i) => {
+      const slot = wanted[i];
+      if (!slot) return;
+      if (answer.ok) held.push({ orderId: slot.orderId, holds: answer.holds });
+      else if (!("unavailable" in answer)) short.push(slot.sku);
+    });
+    // Pinned: a pool hold has no expiry while the draw stands; only the draw gives it back.
+    await pinOrders(this.env, held);
+    this.ctx.storage.transactionSync(() => {
+      for (const slot of held) this.#store.slotHeld(slot.orderId, slot.holds);
+    });
+    if (short.length > 0) {
+      this.#store.setPhase("short", `not enough stock of ${[...new Set(short)].join(", ")}`);
+      await this.#giveBackPool();
+    }
+  }
+
+  /**
+   * A short draw gives back every unit it held (slots not yet held are given up with them). A slot whose
+   * object did not answer stays, and is given back at the next step.
+   */
+  async #giveBackPool(): Promise<boolean> {
+    this.#store.releaseSlots(
+      "released",
+      this.#store.wantedSlots(Number.MAX_SAFE_INTEGER).map((slot) => slot.orderId),
+    );
+    const held = this.#store.heldSlots("all");
+    if (held.length === 0) return true;
+    const released = given(await settleOrders(this.env, held, "released", true));
+    this.#store.releaseSlots("released", released);
+    return released.length === held.length;
+  }
+
+  /** Freezes every book, gathers their frozen lists into one, then seals it: its digest is public. */
+  async #close(setup: Setup, now: number): Promise<boolean> {
+    for (let shard = 0; shard < DRAW_SHARDS; shard++) {
+      let gathered = this.#store.gathered(shard);
+      if (gathered?.done) continue;
+      const book = drawBook(this.env, setup.product, shard);
+      if (!gathered) {
+        if ((await book.freeze(now)).kind !== "frozen") return false;
+        this.#store.gather(shard, [], "", false);
+        gathered = { cursor: "", done: false };
+      }
+      let cursor = gathered.cursor;
+      for (;;) {
+        const page = await book.frozenEntries(cursor, PAGE);
+        if (!page) return false;
+        cursor = page.entries.at(-1)?.entryId ?? cursor;
+        const done = page.entries.length < PAGE;
+        this.ctx.storage.transactionSync(() => this.#store.gather(shard, page.entries, cursor, done));
+        if (done) break;
+      }
+    }
+    this.#tree = entryTree(this.#store.frozenList());
+    const { digest } = await this.#tree;
+    // The digest is public a while before the seed is revealed, for entrants to take their receipts.
+    this.#store.seal(digest.root, digest.count, Date.now() + settings(this.env).drawRevealSeconds * 1000);
+    return true;
+  }
+
+  /** Reveals the seed (mixed with the beacon's round once it is out) and ranks the frozen list. */
+  async #reveal(draw: DrawRow, setup: Setup): Promise<boolean> {
+    let seed = draw.seed;
+    if (setup.beacon) {
+      const randomness = draw.beaconRandomness ?? (await this.#beacon(setup.beacon));
+      if (!randomness) return false;
+      if (!draw.beaconRandomness) this.#store.setBeaconRandomness(randomness);
+      seed = await mixBeacon(draw.seed, { ...setup.beacon, randomness });
+    }
+    const ranked = await rank(seed, this.#store.frozenList());
+    this.ctx.storage.transactionSync(() => {
+      this.#store.setRanks(ranked.map((entry) => entry.entryId));
+      this.#store.setPhase("drawing");
+    });
+    return true;
+  }
+
+  /** The beacon round's randomness from drand's relay, once the round is out (null before, or on failure). */
+  async #beacon(beacon: { chain: string; round: number }): Promise<string | null> {
+    try {
+      const base = this.env.DRAND_URL || DRAND;
+      const response = await fetch(`${base}/${beacon.chain}/public/${beacon.round}`, {
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!response.ok) return null;
+      const round = await response.json<{ round: number; randomness: string; signature: string }>();
+      if (
+        round.round !== beacon.round ||
+        !(await drandRandomnessMatches(round.signature, round.randomness))
+      ) {
+        logEvent("error", "the draw's beacon round does not check out", { round: beacon.round });
+        return null;
+      }
+      return round.randomness;
+    } catch (error) {
+      logEvent("warn", "the draw's beacon round could not be fetched yet", { error: String(error) });
+      return null;
+    }
+  }
+
+  /** Units nobody won go back to stock once the walk is over. */
+  async #releaseLeftovers() {
+    const free = this.#store.heldSlots("free");
+    if (free.length === 0) return;
+    const answers = await settleOrders(this.env, free, "released", true);
+    this.#store.releaseSlots("released", given(answers));
+  }
+
+  #setup(draw: DrawRow): Setup {
+    return Setup.parse(JSON.parse(draw.setup));
+  }
+}
+
+/** The slots whose every hold is back in stock (or was never there to give back). */
+function given(answers: Awaited<ReturnType<typeof settleOrders>>): string[] {
+  return [...answers]
+    .filter(([, outcomes]) =>
+      outcomes.every(
+        ({ result }) =>
+          result.ok ||
+          (result.error !== "committed" &&
+            result.error !== "unreachable" &&
+            result.error !== "invalid_argument"),
+      ),
+    )
+    .map(([orderId]) => orderId);
+}

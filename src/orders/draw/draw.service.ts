@@ -1,0 +1,77 @@
+import type { DrawSettings, Product } from "../../catalog/catalog.schemas";
+import { readProduct, setDraw } from "../../catalog/catalog.service";
+import type { Scope } from "../../http/scope";
+import { bucketCount } from "../../inventory/inventory.service";
+import { AppError } from "../../shared/errors";
+import type { DrawStatus } from "./draw-runner.do";
+
+export const drawRunner = (env: Env, productId: string) => env.DRAWS.getByName(productId);
+
+/**
+ * Sets a product up to be sold by draw: the draw's object makes its secret seed and holds its units
+ * (all of them, or none: 409 draw_stock_short), then the catalog publishes the settings with the
+ * seed's commitment. Repeating the same setup answers the same commitment (a setup whose publication
+ * failed is completed by repeating it); another setup of the same product is refused.
+ */
+export async function setUpDraw(
+  scope: Scope,
+  productId: string,
+  draw: DrawSettings,
+): Promise<{ product: Product; status: DrawStatus }> {
+  const read = await readProduct(scope, productId);
+  const known: Product | null = read ? JSON.parse(read.entry.body) : null;
+  if (!known || known.id !== productId) {
+    throw new AppError("product_not_found", { detail: `No product with id ${productId}` });
+  }
+  const skus = Object.keys(draw.units);
+  const strangers = skus.filter((sku) => !known.variants.some((variant) => variant.sku === sku));
+  if (strangers.length > 0) {
+    throw new AppError("validation_failed", {
+      detail: "Every SKU drawn must be a variant of the product",
+      errors: strangers.map((sku) => ({
+        path: `units.${sku}`,
+        message: "Not a variant of this product",
+        in: "body",
+      })),
+    });
+  }
+  const buckets = Object.fromEntries(
+    await Promise.all(skus.map(async (sku) => [sku, await bucketCount(scope, sku)])),
+  );
+  const answer = await drawRunner(scope.env, productId).setUp({
+    product: productId,
+    opensAt: Date.parse(draw.opensAt),
+    closesAt: Date.parse(draw.closesAt),
+    units: draw.units,
+    buckets,
+    titles: Object.fromEntries(
+      known.variants
+        .filter((variant) => skus.includes(variant.sku))
+        .map((variant) => [variant.sku, `${known.title} (${variant.title})`]),
+    ),
+    ...(draw.beacon ? { beacon: draw.beacon } : {}),
+  });
+  if (answer.kind === "exists") {
+    throw new AppError("draw_exists", { detail: "This product has a draw set up with other settings" });
+  }
+  const { status } = answer;
+  if (status.phase === "short") {
+    throw new AppError("draw_stock_short", {
+      detail: status.detail ?? "Not enough stock to hold for the draw",
+    });
+  }
+  if (status.phase === "pooling") {
+    throw new AppError("service_unavailable", {
+      detail: "The draw's units are still being held; repeat the same request",
+      headers: { "Retry-After": "2" },
+    });
+  }
+  const product = await setDraw(scope, productId, { ...draw, commitment: status.commitment });
+  return { product, status };
+}
+
+export async function drawStatus(env: Env, productId: string): Promise<DrawStatus> {
+  const status = await drawRunner(env, productId).status();
+  if (!status) throw new AppError("draw_not_found", { detail: `${productId} has no draw` });
+  return status;
+}

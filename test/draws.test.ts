@@ -1,0 +1,302 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import {
+  commitmentOf,
+  type DrawEntry,
+  type DrawRecord,
+  type Receipt,
+  verifyReceipt,
+  verifyResult,
+} from "../src/draws/proof";
+import { admin, call, createProduct, JSON_HEADERS, settledOrder, stockOf, unique } from "./helpers";
+
+/** A product sold by draw, from its setup to its entries, through the public API. */
+type DrawProduct = { id: string; sku: string; commitment: string };
+
+async function drawProduct({
+  onHand = 10,
+  units = 3,
+  opensInMs = -60_000,
+  closesInMs = 3_600_000,
+} = {}): Promise<DrawProduct> {
+  const product = await createProduct();
+  const sku = product.variants[0]?.sku ?? "";
+  expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand })).status).toBe(200);
+  const setup = await admin("POST", `/v1/admin/products/${product.id}/draw`, {
+    opensAt: new Date(Date.now() + opensInMs).toISOString(),
+    closesAt: new Date(Date.now() + closesInMs).toISOString(),
+    units: { [sku]: units },
+  });
+  const body = await setup.json<{ product: { draw?: { commitment: string } }; status: { phase: string } }>();
+  if (setup.status !== 201) throw new Error(`setup failed: ${setup.status} ${JSON.stringify(body)}`);
+  return { id: product.id, sku, commitment: body.product.draw?.commitment ?? "" };
+}
+
+const ADDRESS = { line1: "1 Main St", city: "Springfield", postalCode: "12345", country: "US" };
+
+type Entered = { entry: { entryId: string; state: string; reason: string | null }; entryToken: string };
+
+function enter(draw: DrawProduct, body: Record<string, unknown>, key = unique("k")) {
+  return call(`/v1/drops/${draw.id}/draw/entries`, {
+    method: "POST",
+    headers: { ...JSON_HEADERS, "Idempotency-Key": key },
+    body: JSON.stringify({ sku: draw.sku, paymentToken: "tok_ok", shippingAddress: ADDRESS, ...body }),
+  });
+}
+
+const entryCall = (draw: DrawProduct, token: string, method = "GET") =>
+  call(`/v1/drops/${draw.id}/draw/entry`, { method, headers: { Authorization: `Bearer ${token}` } });
+
+async function authorizations(entryId: string) {
+  const list = await env.SIMULATOR.getByName("simulator").authorizations();
+  return list.filter((one) => one.ownerId === entryId);
+}
+
+describe("a draw", () => {
+  it("holds its units from its setup and publishes the commitment to its seed", async () => {
+    const draw = await drawProduct({ onHand: 10, units: 4 });
+    expect(draw.commitment).toMatch(/^[0-9a-f]{64}$/);
+    const stock = await stockOf(draw.sku);
+    expect(stock).toMatchObject({ onHand: 10, reserved: 4, available: 6 });
+    const product = await (await call(`/v1/products/${draw.id}`)).json<{
+      draw: { units: Record<string, number> };
+    }>();
+    expect(product.draw.units[draw.sku]).toBe(4);
+    const again = await admin("POST", `/v1/admin/products/${draw.id}/draw`, {
+      opensAt: new Date(Date.now() - 1000).toISOString(),
+      closesAt: new Date(Date.now() + 1000).toISOString(),
+      units: { [draw.sku]: 4 },
+    });
+    expect(await again.json()).toMatchObject({ code: "draw_exists" });
+  });
+
+  it("holds nothing when the stock is not there", async () => {
+    const product = await createProduct();
+    const sku = product.variants[0]?.sku ?? "";
+    await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 2 });
+    const setup = await admin("POST", `/v1/admin/products/${product.id}/draw`, {
+      opensAt: new Date(Date.now()).toISOString(),
+      closesAt: new Date(Date.now() + 60_000).toISOString(),
+      units: { [sku]: 3 },
+    });
+    expect(setup.status).toBe(409);
+    expect(await setup.json()).toMatchObject({ code: "draw_stock_short" });
+    expect(await stockOf(sku)).toMatchObject({ onHand: 2, reserved: 0, available: 2 });
+  });
+
+  it("enters a buyer once their card is authorized, and replays the entry under the same key", async () => {
+    const draw = await drawProduct();
+    const key = unique("k");
+    const first = await enter(draw, { email: "Jane.Doe@gmail.com" }, key);
+    expect(first.status).toBe(201);
+    const entered = await first.json<Entered>();
+    expect(entered.entry.state).toBe("entered");
+    const held = await authorizations(entered.entry.entryId);
+    expect(held.map((one) => one.status)).toEqual(["authorized"]);
+    const replay = await enter(draw, { email: "Jane.Doe@gmail.com" }, key);
+    expect(replay.status).toBe(200);
+    expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
+    expect((await replay.json<Entered>()).entryToken).toBe(entered.entryToken);
+    const read = await entryCall(draw, entered.entryToken);
+    expect(await read.json()).toMatchObject({ entryId: entered.entry.entryId, state: "entered" });
+  });
+
+  it("keeps one entry per customer however the email is spelt, and one per card", async () => {
+    const draw = await drawProduct();
+    expect((await enter(draw, { email: "janedoe@gmail.com", paymentToken: "tok_ok.card_a" })).status).toBe(
+      201,
+    );
+    const twice = await enter(draw, { email: "Jane.Doe+2@googlemail.com", paymentToken: "tok_ok.card_b" });
+    expect(twice.status).toBe(409);
+    expect(await twice.json()).toMatchObject({ code: "draw_already_entered" });
+    const sameCard = await enter(draw, { email: "someone@example.com", paymentToken: "tok_ok.card_a" });
+    expect(sameCard.status).toBe(409);
+    expect(await sameCard.json()).toMatchObject({ code: "draw_card_used" });
+  });
+
+  it("does not enter a declined card, and lets the buyer try again with another", async () => {
+    const draw = await drawProduct();
+    const declined = await enter(draw, { email: "d@example.com", paymentToken: "tok_declined.card_x" });
+    expect(declined.status).toBe(402);
+    expect(await declined.json()).toMatchObject({ code: "payment_declined" });
+    const other = await enter(draw, { email: "d@example.com", paymentToken: "tok_ok.card_y" });
+    expect(other.status).toBe(201);
+  });
+
+  it("withdraws an entry before the close and cancels its authorization at once", async () => {
+    const draw = await drawProduct();
+    const entered = await (
+      await enter(draw, { email: "w@example.com", paymentToken: "tok_ok.card_w" })
+    ).json<Entered>();
+    const withdrawn = await entryCall(draw, entered.entryToken, "DELETE");
+    expect(withdrawn.status).toBe(200);
+    expect(await withdrawn.json()).toMatchObject({ state: "withdrawn" });
+    expect((await authorizations(entered.entry.entryId)).map((one) => one.status)).toEqual(["cancelled"]);
+    // The card is free again, and so is the customer.
+    expect((await enter(draw, { email: "w@example.com", paymentToken: "tok_ok.card_w" })).status).toBe(201);
+  });
+
+  it("refuses entries before the window and after it, and a withdrawal after the close", async () => {
+    const early = await drawProduct({ opensInMs: 60_000 });
+    const tooEarly = await enter(early, { email: "e@example.com" });
+    expect(tooEarly.status).toBe(409);
+    expect(await tooEarly.json()).toMatchObject({ code: "draw_not_open" });
+    expect(tooEarly.headers.get("Retry-After")).toBeTruthy();
+    const closing = await drawProduct({ closesInMs: 1_500 });
+    const entered = await (await enter(closing, { email: "c@example.com" })).json<Entered>();
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    expect(await (await enter(closing, { email: "late@example.com" })).json()).toMatchObject({
+      code: "draw_closed",
+    });
+    const late = await entryCall(closing, entered.entryToken, "DELETE");
+    expect(late.status).toBe(409);
+    expect(await late.json()).toMatchObject({ code: "draw_closed" });
+  }, 20_000);
+
+  it("refuses a token that is not the entry's", async () => {
+    const draw = await drawProduct();
+    const entered = await (await enter(draw, { email: "t@example.com" })).json<Entered>();
+    const forged = `${entered.entry.entryId}.${"A".repeat(43)}`;
+    expect((await entryCall(draw, forged)).status).toBe(403);
+    expect((await entryCall(draw, "nonsense")).status).toBe(403);
+  });
+});
+
+type Proof = DrawRecord & { state: string };
+
+async function proofOf(draw: DrawProduct): Promise<Proof> {
+  return (await call(`/v1/drops/${draw.id}/draw/proof`)).json<Proof>();
+}
+
+/** Waits for the draw's object to reach `state` in its public record (its alarm drives it). */
+async function drawReaches(draw: DrawProduct, state: string, timeoutMs = 40_000): Promise<Proof> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const proof = await proofOf(draw);
+    if (proof.state === state || Date.now() > deadline) return proof;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+async function frozenList(draw: DrawProduct): Promise<DrawEntry[]> {
+  const entries: DrawEntry[] = [];
+  let cursor = "";
+  for (;;) {
+    const page = await (
+      await call(`/v1/drops/${draw.id}/draw/entries?cursor=${encodeURIComponent(cursor)}&limit=2`)
+    ).json<{ entries: DrawEntry[]; nextCursor: string | null }>();
+    entries.push(...page.entries);
+    if (!page.nextCursor) return entries;
+    cursor = page.nextCursor;
+  }
+}
+
+describe("the draw at the close", () => {
+  it("seals the list, reveals the seed, charges the winners in rank order and cancels everyone else", async () => {
+    const draw = await drawProduct({ onHand: 5, units: 2, closesInMs: 2_500 });
+    const tokens = [
+      "tok_ok.card_1",
+      "tok_ok.card_2",
+      "tok_capture_fails.card_3",
+      "tok_ok.card_4",
+      "tok_ok.card_5",
+    ];
+    const entered: Entered[] = [];
+    for (const [i, paymentToken] of tokens.entries()) {
+      const response = await enter(draw, { email: `buyer${i}@example.com`, paymentToken });
+      expect(response.status).toBe(201);
+      entered.push(await response.json<Entered>());
+    }
+    const withdrawn = entered.pop() as Entered;
+    expect((await entryCall(draw, withdrawn.entryToken, "DELETE")).status).toBe(200);
+
+    const proof = await drawReaches(draw, "drawn");
+    expect(proof.state).toBe("drawn");
+    const list = await frozenList(draw);
+    expect(list.map((entry) => entry.entryId).sort()).toEqual(entered.map((one) => one.entry.entryId).sort());
+    expect(await verifyResult(proof, list)).toEqual([]);
+    expect(await commitmentOf(proof.seed ?? "")).toBe(draw.commitment);
+
+    // Every receipt proves its entry is in the sealed list.
+    for (const one of entered) {
+      const receipt = await (
+        await call(`/v1/drops/${draw.id}/draw/entry/receipt`, {
+          headers: { Authorization: `Bearer ${one.entryToken}` },
+        })
+      ).json<Receipt>();
+      expect(await verifyReceipt(receipt, proof.entryDigest as { root: string; count: number })).toBe(true);
+    }
+
+    // Winners in rank order: the ranked entries that were captured; the failing card passed its unit on.
+    const winners = proof.winners ?? [];
+    expect(winners).toHaveLength(2);
+    const failing = entered[2]?.entry.entryId ?? "";
+    expect(winners).not.toContain(failing);
+    expect((proof.passedOn ?? []).filter((id) => id !== failing)).toEqual([]);
+    for (const one of entered) {
+      const held = await authorizations(one.entry.entryId);
+      const view = await (await entryCall(draw, one.entryToken)).json<{
+        state: string;
+        order?: { orderId: string; orderToken: string };
+      }>();
+      if (winners.includes(one.entry.entryId)) {
+        expect(view.state).toBe("won");
+        expect(held.map((auth) => auth.status)).toEqual(["captured"]);
+        const order = await settledOrder(view.order?.orderId ?? "", view.order?.orderToken ?? "");
+        expect(order).toMatchObject({ status: "paid", total: { amount: 1999 } });
+      } else {
+        expect(view.state).toBe("lost");
+        // Released: cancelled, or already failed for good at its capture.
+        const released = proof.passedOn?.includes(one.entry.entryId) ? ["failed"] : ["cancelled"];
+        await eventually(async () =>
+          expect((await authorizations(one.entry.entryId)).map((auth) => auth.status)).toEqual(released),
+        );
+      }
+    }
+    // Two units sold, the three left over back on the shelf; nothing held for the draw any more.
+    await eventually(async () =>
+      expect(await stockOf(draw.sku)).toMatchObject({ onHand: 3, reserved: 0, available: 3 }),
+    );
+    const status = await (await admin("GET", `/v1/admin/products/${draw.id}/draw`)).json();
+    expect(status).toMatchObject({ phase: "drawn", won: 2, held: 0, entries: 4 });
+  }, 90_000);
+
+  it("passes the unit of a capture that fails to the next in rank, and gives back what nobody won", async () => {
+    const draw = await drawProduct({ onHand: 3, units: 3, closesInMs: 2_000 });
+    const tokens = ["tok_ok.card_a", "tok_capture_fails.card_b", "tok_ok.card_c"];
+    const entered: Entered[] = [];
+    for (const [i, paymentToken] of tokens.entries()) {
+      entered.push(await (await enter(draw, { email: `p${i}@example.com`, paymentToken })).json<Entered>());
+    }
+    const proof = await drawReaches(draw, "drawn");
+    const failing = entered[1]?.entry.entryId ?? "";
+    expect(proof.passedOn).toEqual([failing]);
+    expect([...(proof.winners ?? [])].sort()).toEqual(
+      [entered[0]?.entry.entryId, entered[2]?.entry.entryId].sort(),
+    );
+    expect(await verifyResult(proof, await frozenList(draw))).toEqual([]);
+    const view = await (await entryCall(draw, entered[1]?.entryToken ?? "")).json();
+    expect(view).toMatchObject({ state: "lost", reason: "capture_failed" });
+    // The unit nobody could take goes back on the shelf; two are sold.
+    await eventually(async () =>
+      expect(await stockOf(draw.sku)).toMatchObject({ onHand: 1, reserved: 0, available: 1 }),
+    );
+    const captured = (await env.SIMULATOR.getByName("simulator").authorizations()).filter((one) =>
+      entered.some((e) => e.entry.entryId === one.ownerId),
+    );
+    expect(captured.map((one) => one.captures).sort()).toEqual([0, 1, 1]);
+  }, 90_000);
+});
+
+async function eventually(check: () => Promise<void>, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
