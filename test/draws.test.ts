@@ -253,6 +253,13 @@ describe("the draw at the close", () => {
         );
       }
     }
+    // Each entrant is emailed once per notice: in the draw, then the result.
+    for (const one of entered) {
+      const result = winners.includes(one.entry.entryId) ? "draw.won" : "draw.lost";
+      await eventually(async () =>
+        expect(await drawEmails(one.entry.entryId)).toEqual(["draw.entered", result]),
+      );
+    }
     // Two units sold, the three left over back on the shelf; nothing held for the draw any more.
     await eventually(async () =>
       expect(await stockOf(draw.sku)).toMatchObject({ onHand: 3, reserved: 0, available: 3 }),
@@ -288,6 +295,13 @@ describe("the draw at the close", () => {
   }, 90_000);
 });
 
+/** The draw's emails to an entry, by event, through the admin API. */
+async function drawEmails(entryId: string): Promise<string[]> {
+  const response = await admin("GET", `/v1/admin/emails?orderId=${encodeURIComponent(entryId)}&limit=50`);
+  const { items } = await response.json<{ items: { event: string; to: string }[] }>();
+  return items.map((email) => email.event).sort();
+}
+
 async function eventually(check: () => Promise<void>, timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -300,3 +314,62 @@ async function eventually(check: () => Promise<void>, timeoutMs = 20_000) {
     }
   }
 }
+
+describe("a draw under faults", () => {
+  it("finishes once the gateway answers again after losing its answers to captures and cancels: one charge per winner", async () => {
+    const draw = await drawProduct({ onHand: 4, units: 2, closesInMs: 2_000 });
+    const entered: Entered[] = [];
+    for (let i = 0; i < 4; i++) {
+      const response = await enter(draw, { email: `f${i}@example.com`, paymentToken: `tok_ok.card_f${i}` });
+      entered.push(await response.json<Entered>());
+    }
+    // From just before the close, for 6 s, every capture and cancel is made and its answer lost (504).
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await env.SIMULATOR.getByName("simulator").breakCharges("lose", 6);
+    const proof = await drawReaches(draw, "drawn", 60_000);
+    expect(proof.state).toBe("drawn");
+    expect(await verifyResult(proof, await frozenList(draw))).toEqual([]);
+    const winners = new Set(proof.winners);
+    expect(winners.size).toBe(2);
+    await eventually(async () => {
+      const holds = (await env.SIMULATOR.getByName("simulator").authorizations()).filter((one) =>
+        entered.some((e) => e.entry.entryId === one.ownerId),
+      );
+      for (const hold of holds) {
+        expect([hold.ownerId, hold.captures, hold.status]).toEqual(
+          winners.has(hold.ownerId) ? [hold.ownerId, 1, "captured"] : [hold.ownerId, 0, "cancelled"],
+        );
+      }
+    }, 40_000);
+    await eventually(async () =>
+      expect(await stockOf(draw.sku)).toMatchObject({ onHand: 2, reserved: 0, available: 2 }),
+    );
+  }, 120_000);
+
+  it("decides every withdrawal racing the close one way: withdrawn and out of the list, or refused and in it", async () => {
+    const draw = await drawProduct({ onHand: 10, units: 1, closesInMs: 2_000 });
+    const entered: Entered[] = [];
+    for (let i = 0; i < 8; i++) {
+      const response = await enter(draw, { email: `r${i}@example.com`, paymentToken: `tok_ok.card_r${i}` });
+      entered.push(await response.json<Entered>());
+    }
+    const closesAt = Date.parse((entered[0] as Entered & { entry: { closesAt: string } }).entry.closesAt);
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, closesAt - Date.now() - 40)));
+    const answers = await Promise.all(
+      entered.map(async (one, i) => {
+        await new Promise((resolve) => setTimeout(resolve, i * 10));
+        return (await entryCall(draw, one.entryToken, "DELETE")).status;
+      }),
+    );
+    expect(answers.every((status) => status === 200 || status === 409)).toBe(true);
+    const proof = await drawReaches(draw, "drawn", 60_000);
+    const list = new Set((await frozenList(draw)).map((entry) => entry.entryId));
+    for (const [i, one] of entered.entries()) {
+      expect([one.entry.entryId, list.has(one.entry.entryId)]).toEqual([
+        one.entry.entryId,
+        answers[i] === 409,
+      ]);
+    }
+    expect(await verifyResult(proof, await frozenList(draw))).toEqual([]);
+  }, 120_000);
+});

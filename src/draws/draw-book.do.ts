@@ -203,6 +203,22 @@ export class DrawBook extends DurableObject<Env> {
     return this.#store.duties(Math.min(limit, MAX_DUTIES), staleBefore);
   }
 
+  /** Entries whose entrant has news to be told (see EntryStore.notices). */
+  notices(limit = MAX_DUTIES): EntryRow[] {
+    return this.#store.notices(Math.min(limit, MAX_DUTIES));
+  }
+
+  /** Notes what these entrants were told. */
+  told(notes: { entryId: string; notice: "entered" | "won" | "lost" }[]): void {
+    const checked = z
+      .array(z.object({ entryId: Id, notice: z.enum(["entered", "won", "lost"]) }))
+      .max(MAX_DUTIES)
+      .parse(notes);
+    this.ctx.storage.transactionSync(() => {
+      for (const { entryId, notice } of checked) this.#store.told(entryId, notice);
+    });
+  }
+
   counts() {
     return { window: this.#store.window(), counts: this.#store.counts() };
   }

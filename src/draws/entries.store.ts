@@ -124,6 +124,10 @@ const MIGRATIONS = [
      entry_id TEXT NOT NULL,
      claimed_at INTEGER NOT NULL
    )`,
+  // What the entrant was last told (draw.entered, then draw.won or draw.lost): see `notices`.
+  "ALTER TABLE entries ADD COLUMN told TEXT",
+  `CREATE INDEX entries_notices ON entries (created_at)
+     WHERE state IN ('entered', 'won', 'lost') AND told IS NULL OR state IN ('won', 'lost') AND told = 'entered'`,
 ];
 
 const toRow = (raw: Raw): EntryRow => ({
@@ -276,6 +280,31 @@ export class EntryStore {
       )
       .toArray()
       .map(toRow);
+  }
+
+  /**
+   * Entries whose entrant has something new to be told: that they are in the draw, or how it came
+   * out for them (an entry whose result came before its first notice is told the result alone).
+   */
+  notices(limit: number): EntryRow[] {
+    return this.#sql
+      .exec<Raw>(
+        `SELECT * FROM entries
+           WHERE state IN ('entered', 'won', 'lost') AND told IS NULL OR state IN ('won', 'lost') AND told = 'entered'
+           ORDER BY created_at LIMIT ?`,
+        limit,
+      )
+      .toArray()
+      .map(toRow);
+  }
+
+  /** Notes what an entrant was told (never back: a result told stays told). */
+  told(entryId: string, notice: "entered" | "won" | "lost") {
+    this.#sql.exec(
+      "UPDATE entries SET told = ? WHERE entry_id = ? AND (told IS NULL OR told = 'entered')",
+      notice,
+      entryId,
+    );
   }
 
   /** The frozen list: entries in the draw (entered, and later won or lost) in entry id order, after `cursor`. */

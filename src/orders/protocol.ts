@@ -18,7 +18,7 @@ export {
 } from "./after-sale.args";
 export { adminOrder, cancelByShop, fulfilOrder, refundOrder } from "./after-sale.service";
 export { drawStatus, setUpDraw } from "./draw/draw.service";
-export { EVENT_TYPES, EventType, OrderEvent } from "./events.schemas";
+export { EVENT_TYPES, EventType, ShopEvent } from "./events.schemas";
 export { exportOrders, importFulfillments } from "./fulfillment-csv";
 export {
   FULFILLMENT_STATUSES,

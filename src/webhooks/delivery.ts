@@ -1,4 +1,4 @@
-import type { OrderEvent } from "../orders/protocol";
+import type { ShopEvent } from "../orders/protocol";
 import { hmacKey } from "../shared/crypto";
 import type { DeliveryTarget } from "./endpoints.do";
 
@@ -57,7 +57,7 @@ export type AttemptResult =
  */
 export async function deliver(
   target: DeliveryTarget,
-  event: OrderEvent,
+  event: ShopEvent,
   attempt: number,
 ): Promise<AttemptResult> {
   const body = JSON.stringify(event);

@@ -1,4 +1,4 @@
-import type { OrderEvent } from "../orders/protocol";
+import type { ShopEvent } from "../orders/protocol";
 import { ulid } from "../shared/ids";
 import { migrate } from "../shared/sql-schema";
 import type { DeadLetterRecord, ListDeadLettersArgs } from "./webhooks.args";
@@ -113,7 +113,7 @@ function toLetterView(raw: RawLetter): DeadLetter {
     id: raw.id,
     endpointId: raw.endpoint_id,
     state: raw.state,
-    event: JSON.parse(raw.event) as OrderEvent,
+    event: JSON.parse(raw.event) as ShopEvent,
     attempts: raw.attempts,
     lastStatus: raw.last_status,
     lastError: raw.last_error,

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { OrderEvent } from "../orders/protocol";
+import { ShopEvent } from "../orders/protocol";
 import { DEAD_LETTER_STATES, DeadLetterId, EndpointId } from "./webhooks.schemas";
 
 /**
@@ -11,8 +11,8 @@ import { DEAD_LETTER_STATES, DeadLetterId, EndpointId } from "./webhooks.schemas
  * An event checked against its schema but kept as it came, so a retry or a redelivery sends the very
  * body the first attempt sent, whatever fields a newer sender added.
  */
-const CheckedEvent = z.custom<OrderEvent>(
-  (value) => OrderEvent.safeParse(value).success,
+const CheckedEvent = z.custom<ShopEvent>(
+  (value) => ShopEvent.safeParse(value).success,
   "Not a webhook event",
 );
 

@@ -1,4 +1,4 @@
-import { type EventType, OrderEvent } from "../orders/protocol";
+import { type EventType, ShopEvent } from "../orders/protocol";
 import { logEvent } from "../shared/log";
 import { BATCH_BYTES, BATCH_MESSAGES, bytesOf, runsBySize } from "../shared/queue-limits";
 import { type AttemptResult, deliver, retryDelaySeconds } from "./delivery";
@@ -27,7 +27,7 @@ type Failure = Extract<AttemptResult, { ok: false }>;
 /** One event for one endpoint. `event` is the object as it came, so every attempt sends the same bytes. */
 type Job = {
   message: Message;
-  event: OrderEvent;
+  event: ShopEvent;
   target: DeliveryTarget;
   attempt: number;
   firstAttemptAt: number;
@@ -98,14 +98,14 @@ function jobsOf(
   for (const [message, body] of parsed) {
     if ("events" in body) {
       for (const event of body.events) {
-        const checked = OrderEvent.safeParse(event);
+        const checked = ShopEvent.safeParse(event);
         if (!checked.success) {
           logEvent("error", "malformed webhook event dropped", { id: message.id });
           continue;
         }
         for (const target of targets) {
           if (subscribed(target, checked.data.type)) {
-            jobs.push({ message, event: event as OrderEvent, target, attempt: 1, firstAttemptAt: now });
+            jobs.push({ message, event: event as ShopEvent, target, attempt: 1, firstAttemptAt: now });
           }
         }
       }
@@ -292,7 +292,7 @@ export async function consumeDeadWebhooks(batch: MessageBatch, env: Env) {
       if (!body.success) continue;
       if ("events" in body.data) {
         for (const event of body.data.events) {
-          const checked = OrderEvent.safeParse(event);
+          const checked = ShopEvent.safeParse(event);
           if (!checked.success) continue;
           const happened = Date.parse(checked.data.createdAt);
           for (const endpoint of endpoints) {
@@ -300,7 +300,7 @@ export async function consumeDeadWebhooks(batch: MessageBatch, env: Env) {
             if (!subscribed(endpoint, checked.data.type)) continue;
             records.push({
               endpointId: endpoint.id,
-              event: event as OrderEvent,
+              event: event as ShopEvent,
               attempts: 0,
               lastStatus: null,
               lastError,

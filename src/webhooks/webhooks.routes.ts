@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../http/router";
-import { OrderEvent } from "../orders/protocol";
+import { ShopEvent } from "../orders/protocol";
 import { decodeCursor, encodeCursor } from "../shared/cursor";
 import { problems } from "../shared/problem";
 import { checkReceiverHere } from "./receiver-url";
@@ -229,7 +229,7 @@ export const orderEventWebhook = {
         example: "t=1767225600,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd",
       }),
     }),
-    body: { required: true, content: { "application/json": { schema: OrderEvent } } },
+    body: { required: true, content: { "application/json": { schema: ShopEvent } } },
   },
   responses: {
     200: { description: "Any 2xx: delivered" },

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { EVENT_TYPES, OrderEvent } from "../orders/protocol";
+import { EVENT_TYPES, ShopEvent } from "../orders/protocol";
 import { singleLine } from "../shared/text";
 import { receiverRefusal } from "./receiver-url";
 
@@ -129,7 +129,7 @@ export const DeadLetter = z
       description:
         "dead: retries ran out; redelivering: a redelivery is under way; delivered: it then went through",
     }),
-    event: OrderEvent,
+    event: ShopEvent,
     attempts: z.number().int().openapi({ description: "Delivery attempts made before it was given up" }),
     lastStatus: z.number().int().nullable().openapi({ description: "HTTP status of the last attempt" }),
     lastError: z.string().nullable(),

@@ -912,7 +912,8 @@ export interface webhooks {
 }
 export interface components {
     schemas: {
-        WebhookEvent: {
+        WebhookEvent: components["schemas"]["OrderWebhookEvent"] | components["schemas"]["DrawWebhookEvent"];
+        OrderWebhookEvent: {
             /**
              * @description Stable across retries and redeliveries: deduplicate by it
              * @example evt_01JD3Q8Z9N0Y4W6B7C2D5E8F1G
@@ -1075,6 +1076,40 @@ export interface components {
             trackingUrl?: string;
             /** Format: date-time */
             createdAt: string;
+        };
+        DrawWebhookEvent: {
+            /**
+             * @description Stable across retries and redeliveries: deduplicate by it
+             * @example evt_01JD3Q8Z9N0Y4W6B7C2D5E8F1G
+             */
+            id: string;
+            /** @enum {string} */
+            type: "draw.entered" | "draw.won" | "draw.lost";
+            /** Format: date-time */
+            createdAt: string;
+            data: {
+                entry: components["schemas"]["DrawEntryEventData"];
+            };
+        };
+        DrawEntryEventData: {
+            entryId: string;
+            product: string;
+            sku: string;
+            email: string;
+            /** @enum {string} */
+            state: "entered" | "won" | "lost";
+            /** @description For draw.lost: not_drawn, or capture_failed */
+            reason: string | null;
+            amount: {
+                amount: number;
+                currency: string;
+            };
+            /** Format: date-time */
+            enteredAt: string;
+            /** Format: date-time */
+            closesAt: string;
+            /** @description For draw.won: the order the unit was sold in */
+            orderId?: string;
         };
         ProductPage: {
             items: components["schemas"]["Product"][];
@@ -1941,7 +1976,7 @@ export interface components {
             /** @example we_01JD3Q8Z9N0Y4W6B7C2D5E8F1G */
             id: string;
             url: string;
-            events: ("order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "order.partially_fulfilled" | "order.fulfilled" | "*")[];
+            events: ("order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "order.partially_fulfilled" | "order.fulfilled" | "draw.entered" | "draw.won" | "draw.lost" | "*")[];
             description: string | null;
             enabled: boolean;
             /**
@@ -1967,7 +2002,7 @@ export interface components {
              *       "order.refunded"
              *     ]
              */
-            events: ("order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "order.partially_fulfilled" | "order.fulfilled" | "*")[];
+            events: ("order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "order.partially_fulfilled" | "order.fulfilled" | "draw.entered" | "draw.won" | "draw.lost" | "*")[];
             /** @example Fulfilment service */
             description?: string;
             /** @default true */
@@ -1986,7 +2021,7 @@ export interface components {
              *       "order.refunded"
              *     ]
              */
-            events?: ("order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "order.partially_fulfilled" | "order.fulfilled" | "*")[];
+            events?: ("order.created" | "order.paid" | "order.payment_failed" | "order.cancelled" | "order.refunded" | "order.partially_fulfilled" | "order.fulfilled" | "draw.entered" | "draw.won" | "draw.lost" | "*")[];
             /**
              * @description null clears it
              * @example Fulfilment service

@@ -19,6 +19,7 @@ import { logEvent } from "../../shared/log";
 import { newOrderId } from "../shards";
 import { type DrawPhase, type DrawRow, DrawStore } from "./draw.store";
 import { sweepDuties } from "./duties";
+import { tellEntrants } from "./notices";
 import { tellLosers, walk } from "./winners";
 
 const Setup = z
@@ -50,8 +51,8 @@ export type DrawStatus = {
 
 /** Slots held per call to the inventory (one cart per unit). */
 const POOL_BATCH = 100;
-/** While entries are taken, the sweep runs at least this often; sooner while duties remain. */
-const SWEEP_EVERY_MS = 60_000;
+/** While entries are taken, the sweep (and the entrants' notices) runs this often; sooner while duties remain. */
+const SWEEP_EVERY_MS = 15_000;
 const SWEEP_AGAIN_MS = 5_000;
 /** The books are frozen this long after the close, so a call that began before it has landed. */
 const CLOSE_GRACE_MS = 2_000;
@@ -212,7 +213,18 @@ export class DrawRunner extends DurableObject<Env> {
 
   /** Moves the draw on from its phase; answers when to come back (null: nothing left to do). */
   async #advance(draw: DrawRow, setup: Setup, now: number): Promise<number | null> {
-    const sweep = () => sweepDuties(this.env, setup.product, () => gatewayFor(this.env), now);
+    // Each sweep also tells entrants their news (in the draw, won, lost); a failure to tell waits for the next.
+    const sweep = async () => {
+      const told = await tellEntrants(this.env, setup).catch((error: unknown) => {
+        logEvent("warn", "a draw's entrants could not be told yet", {
+          product: setup.product,
+          error: String(error),
+        });
+        return 1;
+      });
+      const swept = await sweepDuties(this.env, setup.product, () => gatewayFor(this.env), now);
+      return { ...swept, left: swept.left + told, looked: swept.looked + told };
+    };
     switch (draw.phase) {
       case "pooling":
         await this.#pool(setup);

@@ -1,4 +1,4 @@
-import type { EventType } from "../events.schemas";
+import type { OrderEventType as EventType } from "../events.schemas";
 import { type Fulfillment, fulfillmentStatus, type Refund } from "./after-sale";
 import type { Lifecycle, OrderRow } from "./order";
 

@@ -1,4 +1,4 @@
-import { EVENT_TYPES, type EventType, type OrderEvent } from "../events.schemas";
+import { ORDER_EVENT_TYPES, type OrderEvent, type OrderEventType } from "../events.schemas";
 
 /**
  * The buyer's emails, one per order event they are told of: received (with the link to the order,
@@ -18,7 +18,7 @@ export type ShopIdentity = {
 export type RenderedEmail = { to: string; subject: string; text: string; html: string; replyTo?: string };
 
 /** The events a buyer is emailed about: every order event (a cancel's refund is told by the cancel). */
-const EMAILED: ReadonlySet<EventType> = new Set(EVENT_TYPES);
+const EMAILED: ReadonlySet<OrderEventType> = new Set(ORDER_EVENT_TYPES);
 
 function escapeHtml(text: string): string {
   return text
@@ -30,7 +30,7 @@ function escapeHtml(text: string): string {
 }
 
 /** Money as a buyer reads it: minor units over the currency's exponent, with its code. */
-function formatMoney({ amount, currency }: { amount: number; currency: string }): string {
+export function formatMoney({ amount, currency }: { amount: number; currency: string }): string {
   const digits = ZERO_DECIMAL.has(currency) ? 0 : 2;
   const value = (amount / 10 ** digits).toFixed(digits);
   return `${value} ${currency}`;
@@ -38,7 +38,7 @@ function formatMoney({ amount, currency }: { amount: number; currency: string })
 const ZERO_DECIMAL = new Set(["JPY", "KRW", "VND", "CLP", "ISK", "UGX", "XAF", "XOF"]);
 
 /** Only http(s) links are ever put in an email; anything else (javascript:, data:) is dropped. */
-function safeUrl(url: string | undefined | null): string | null {
+export function safeUrl(url: string | undefined | null): string | null {
   if (!url) return null;
   try {
     const parsed = new URL(url);
@@ -48,14 +48,14 @@ function safeUrl(url: string | undefined | null): string | null {
   }
 }
 
-type Block = { text: string; html: string };
+export type Block = { text: string; html: string };
 
-const paragraph = (text: string): Block => ({
+export const paragraph = (text: string): Block => ({
   text,
   html: `<p style="margin:0 0 16px">${escapeHtml(text)}</p>`,
 });
 
-const link = (label: string, url: string | null): Block | null =>
+export const link = (label: string, url: string | null): Block | null =>
   url
     ? {
         text: `${label}: ${url}`,
@@ -96,7 +96,7 @@ function address(order: OrderEvent["data"]["order"]): Block | null {
   };
 }
 
-function layout(
+export function layout(
   shop: ShopIdentity,
   heading: string,
   blocks: (Block | null)[],
