@@ -1,3 +1,4 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
@@ -8,7 +9,18 @@ import {
   verifyReceipt,
   verifyResult,
 } from "../src/draws/proof";
-import { admin, call, createProduct, JSON_HEADERS, settledOrder, stockOf, unique } from "./helpers";
+import { OrderShard } from "../src/orders/shard/order-shard.do";
+import { GatewaySimulator } from "../src/payments/simulator.do";
+import {
+  admin,
+  breakMethod,
+  call,
+  createProduct,
+  JSON_HEADERS,
+  settledOrder,
+  stockOf,
+  unique,
+} from "./helpers";
 
 /** A product sold by draw, from its setup to its entries, through the public API. */
 type DrawProduct = { id: string; sku: string; commitment: string };
@@ -371,5 +383,88 @@ describe("a draw under faults", () => {
       ]);
     }
     expect(await verifyResult(proof, await frozenList(draw))).toEqual([]);
+  }, 120_000);
+});
+
+describe("a draw that stops mid-way", () => {
+  it("records each winner's order once when recording throws after the capture, and charges nobody twice", async () => {
+    const draw = await drawProduct({ onHand: 3, units: 2, closesInMs: 2_000 });
+    const entered: Entered[] = [];
+    for (let i = 0; i < 3; i++) {
+      const response = await enter(draw, { email: `s${i}@example.com`, paymentToken: `tok_ok.card_s${i}` });
+      entered.push(await response.json<Entered>());
+    }
+    // The first two attempts to record a drawn order fail after the capture was made.
+    let failures = 2;
+    const record = OrderShard.prototype.recordDrawn;
+    const restore = breakMethod(
+      OrderShard.prototype,
+      "recordDrawn",
+      function (this: OrderShard, ...args: unknown[]) {
+        if (failures-- > 0) throw new Error("recordDrawn: simulated outage");
+        return record.apply(this, args as Parameters<typeof record>);
+      },
+    );
+    try {
+      const proof = await drawReaches(draw, "drawn", 60_000);
+      expect(proof.winners).toHaveLength(2);
+      expect(failures).toBeLessThan(0);
+      const holds = (await env.SIMULATOR.getByName("simulator").authorizations()).filter((one) =>
+        entered.some((e) => e.entry.entryId === one.ownerId),
+      );
+      expect(
+        holds
+          .filter((hold) => hold.captures === 1)
+          .map((hold) => hold.ownerId)
+          .sort(),
+      ).toEqual([...(proof.winners ?? [])].sort());
+      expect(holds.every((hold) => hold.captures <= 1)).toBe(true);
+      for (const one of entered.filter((e) => proof.winners?.includes(e.entry.entryId))) {
+        const view = await (await entryCall(draw, one.entryToken)).json<{
+          order: { orderId: string; orderToken: string };
+        }>();
+        expect(await settledOrder(view.order.orderId, view.order.orderToken)).toMatchObject({
+          status: "paid",
+        });
+      }
+      await eventually(async () => expect(await stockOf(draw.sku)).toMatchObject({ onHand: 1, reserved: 0 }));
+    } finally {
+      restore();
+    }
+  }, 90_000);
+
+  it("finishes after its object is reset mid-draw, from what it wrote", async () => {
+    const draw = await drawProduct({ onHand: 4, units: 2, closesInMs: 2_000 });
+    const entered: Entered[] = [];
+    for (let i = 0; i < 4; i++) {
+      const response = await enter(draw, { email: `k${i}@example.com`, paymentToken: `tok_ok.card_k${i}` });
+      entered.push(await response.json<Entered>());
+    }
+    // Captures hang until the object is reset under them, as a runtime killed mid-call would leave them.
+    const capture = GatewaySimulator.prototype.capture;
+    let hung = 0;
+    const restore = breakMethod(
+      GatewaySimulator.prototype,
+      "capture",
+      async function (this: GatewaySimulator, ...args: unknown[]) {
+        if (hung++ < 1) await new Promise(() => {});
+        return capture.apply(this, args as Parameters<typeof capture>);
+      },
+    );
+    try {
+      await eventually(async () => expect(hung).toBeGreaterThan(0), 30_000);
+      const runner = env.DRAWS.getByName(draw.id);
+      await runInDurableObject(runner, (_, state) => state.abort("reset mid-draw")).catch(() => undefined);
+      const proof = await drawReaches(draw, "drawn", 60_000);
+      expect(proof.winners).toHaveLength(2);
+      expect(await verifyResult(proof, await frozenList(draw))).toEqual([]);
+      const holds = (await env.SIMULATOR.getByName("simulator").authorizations()).filter((one) =>
+        entered.some((e) => e.entry.entryId === one.ownerId),
+      );
+      expect(holds.every((hold) => hold.captures <= 1)).toBe(true);
+      expect(holds.filter((hold) => hold.captures === 1)).toHaveLength(2);
+    } finally {
+      restore();
+    }
   }, 120_000);
 });
