@@ -34,19 +34,52 @@ function attempt(product: string, extra: Partial<BeginArgs> = {}): BeginArgs {
 }
 
 describe("a draw's entry book", () => {
-  it("keeps one live entry per customer: another key is told of it, the same key carries it on", async () => {
+  it("keeps one live entry per customer: the same key carries it on, another key takes over a pending one", async () => {
     const { product, book } = newBook();
-    const first = await book.begin(attempt(product), DURING);
-    expect(first.kind).toBe("begun");
+    const first = await book.begin(attempt(product, { entryId: "e-1" }), DURING);
+    expect(first).toMatchObject({ kind: "begun", entry: { entryId: "e-1", touchedAt: DURING } });
     const again = await book.begin(attempt(product, { entryId: "e-other" }), DURING + 1);
-    expect(again).toMatchObject({
-      kind: "begun",
-      entry: { entryId: first.kind === "begun" && first.entry.entryId },
-    });
-    const other = await book.begin(attempt(product, { entryId: "e-2", keyHash: hex("c") }), DURING + 2);
-    expect(other.kind).toBe("taken");
+    expect(again).toMatchObject({ kind: "begun", entry: { entryId: "e-1", touchedAt: DURING + 1 } });
     const mismatch = await book.begin(attempt(product, { bodyHash: hex("d") }), DURING + 3);
     expect(mismatch.kind).toBe("mismatch");
+    // A pending attempt gives way to the customer's new one, owing the cancel of what it asked for.
+    await book.apply("e-1", { type: "authorizing" }, DURING + 4);
+    const other = await book.begin(attempt(product, { entryId: "e-2", keyHash: hex("c") }), DURING + 5);
+    expect(other).toMatchObject({
+      kind: "begun",
+      entry: { entryId: "e-2", state: "pending" },
+      superseded: { entryId: "e-1", state: "void", reason: "superseded", auth: "owed" },
+    });
+    await book.apply("e-2", { type: "authorizing" }, DURING + 6);
+    await book.apply(
+      "e-2",
+      { type: "authorized", intentId: "pi", expiresAt: CLOSES + 86_400_000 },
+      DURING + 7,
+    );
+    const third = await book.begin(attempt(product, { entryId: "e-3", keyHash: hex("f") }), DURING + 8);
+    expect(third).toMatchObject({ kind: "taken", entry: { entryId: "e-2", state: "entered" } });
+  });
+
+  it("lets the sweep settle a pending entry only if no request carried it on since it read it", async () => {
+    const { product, book } = newBook();
+    await book.begin(attempt(product, { entryId: "e-s" }), DURING);
+    const read = (await book.duties())[0];
+    expect(read?.touchedAt).toBe(DURING);
+    await book.begin(attempt(product, { entryId: "e-x" }), DURING + 50);
+    const refused = await book.apply(
+      "e-s",
+      { type: "failed", reason: "abandoned", held: "none" },
+      DURING + 60,
+      DURING + 1,
+    );
+    expect(refused).toMatchObject({ kind: "refused", entry: { state: "pending" } });
+    const settled = await book.apply(
+      "e-s",
+      { type: "failed", reason: "abandoned", held: "none" },
+      DURING + 70,
+      DURING + 51,
+    );
+    expect(settled).toMatchObject({ kind: "ok", entry: { state: "void" } });
   });
 
   it("takes no entry before it opens or after it closes", async () => {
@@ -63,7 +96,7 @@ describe("a draw's entry book", () => {
     await book.apply("e-a", { type: "card_noted", fingerprint: "fp_1" }, DURING);
     expect(await book.claimCard("fp_1", "e-a", window, DURING)).toEqual({ kind: "claimed" });
     expect(await book.claimCard("fp_1", "e-b", window, DURING)).toEqual({ kind: "taken", by: "e-a" });
-    await book.apply("e-a", { type: "failed", reason: "declined", authMayExist: false }, DURING);
+    await book.apply("e-a", { type: "failed", reason: "declined", held: "none" }, DURING);
     const duties = await book.duties();
     expect(duties.map((entry) => [entry.entryId, entry.card])).toEqual([["e-a", "held"]]);
     await book.releaseCard("fp_1", "e-a");
@@ -89,8 +122,10 @@ describe("a draw's entry book", () => {
     await book.apply("e-2", authorized, DURING + 10);
     await book.apply("e-2", { type: "withdraw" }, DURING + 20);
     expect(await book.frozenEntries("", 10)).toBeNull();
-    expect(await book.freeze(CLOSES - 1)).toEqual({ kind: "open" });
-    const frozen = await book.freeze(CLOSES + 5);
+    expect(await book.freeze({ product, opensAt: OPENS, closesAt: CLOSES }, CLOSES - 1)).toEqual({
+      kind: "open",
+    });
+    const frozen = await book.freeze({ product, opensAt: OPENS, closesAt: CLOSES }, CLOSES + 5);
     expect(frozen).toMatchObject({
       kind: "frozen",
       counts: { entered: 1, withdrawn: 1, void: 1, pending: 0 },

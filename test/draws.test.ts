@@ -468,3 +468,95 @@ describe("a draw that stops mid-way", () => {
     }
   }, 120_000);
 });
+
+describe("entering, again and again", () => {
+  it("answers the same request as it ended: a decline stays a decline, an entry is given again after the close", async () => {
+    const draw = await drawProduct({ closesInMs: 2_000 });
+    const key = unique("k");
+    const declined = await enter(
+      draw,
+      { email: "again@example.com", paymentToken: "tok_declined.card_ag" },
+      key,
+    );
+    expect(declined.status).toBe(402);
+    const repeated = await enter(
+      draw,
+      { email: "again@example.com", paymentToken: "tok_declined.card_ag" },
+      key,
+    );
+    expect(repeated.status).toBe(402);
+    const okKey = unique("k");
+    const entered = await (
+      await enter(draw, { email: "again@example.com", paymentToken: "tok_ok.card_ag2" }, okKey)
+    ).json<Entered>();
+    await new Promise((resolve) => setTimeout(resolve, 2_200));
+    // After the close, the same request is answered with its entry (and its token), not a refusal.
+    const replay = await enter(draw, { email: "again@example.com", paymentToken: "tok_ok.card_ag2" }, okKey);
+    expect(replay.status).toBe(200);
+    expect((await replay.json<Entered>()).entryToken).toBe(entered.entryToken);
+  }, 30_000);
+
+  it("lets a customer's new attempt take over one left waiting for 3-D Secure, and cancels the old one's hold", async () => {
+    const draw = await drawProduct();
+    const waiting = await enter(draw, { email: "tds@example.com", paymentToken: "tok_3ds.card_t1" });
+    expect(waiting.status).toBe(202);
+    const first = await waiting.json<Entered>();
+    const second = await enter(draw, { email: "tds@example.com", paymentToken: "tok_ok.card_t2" });
+    expect(second.status).toBe(201);
+    await eventually(async () =>
+      expect((await authorizations(first.entry.entryId)).map((hold) => hold.status)).toEqual(["cancelled"]),
+    );
+    expect(await (await entryCall(draw, first.entryToken)).json()).toMatchObject({
+      state: "void",
+      reason: "superseded",
+    });
+  });
+
+  it("never leaves a hold behind when a retry waiting for 3-D Secure meets the close", async () => {
+    const draw = await drawProduct({ closesInMs: 2_000 });
+    const key = unique("k");
+    const body = { email: "late3ds@example.com", paymentToken: "tok_3ds.card_l1" };
+    const first = await (await enter(draw, body, key)).json<Entered>();
+    await new Promise((resolve) => setTimeout(resolve, 2_200));
+    const retry = await enter(draw, body, key);
+    expect(retry.status).toBe(409);
+    expect(await retry.json()).toMatchObject({ code: "draw_closed" });
+    await eventually(async () =>
+      expect((await authorizations(first.entry.entryId)).map((hold) => hold.status)).toEqual(["cancelled"]),
+    );
+  }, 40_000);
+});
+
+describe("a draw's units", () => {
+  it("gives back more units than one inventory call takes when nobody enters", async () => {
+    const draw = await drawProduct({ onHand: 1_500, units: 1_200, closesInMs: 2_500 });
+    expect(await stockOf(draw.sku)).toMatchObject({ reserved: 1_200, available: 300 });
+    const proof = await drawReaches(draw, "drawn", 60_000);
+    expect(proof).toMatchObject({ state: "drawn", winners: [], entryDigest: { count: 0 } });
+    await eventually(
+      async () => expect(await stockOf(draw.sku)).toMatchObject({ onHand: 1_500, reserved: 0 }),
+      40_000,
+    );
+  }, 120_000);
+
+  it("cancels before the walk: every entry lost and its hold cancelled, the units back, no more entries", async () => {
+    const draw = await drawProduct({ onHand: 5, units: 2 });
+    const entered = await (
+      await enter(draw, { email: "c1@example.com", paymentToken: "tok_ok.card_c1" })
+    ).json<Entered>();
+    const cancelled = await admin("DELETE", `/v1/admin/products/${draw.id}/draw`);
+    expect(cancelled.status).toBe(200);
+    expect(await cancelled.json()).toMatchObject({ phase: "cancelled" });
+    await eventually(async () => {
+      expect(await (await entryCall(draw, entered.entryToken)).json()).toMatchObject({
+        state: "lost",
+        reason: "draw_cancelled",
+      });
+      expect((await authorizations(entered.entry.entryId)).map((hold) => hold.status)).toEqual(["cancelled"]);
+      expect(await stockOf(draw.sku)).toMatchObject({ onHand: 5, reserved: 0 });
+    }, 30_000);
+    const late = await enter(draw, { email: "c2@example.com" });
+    expect(late.status).toBe(409);
+    expect((await proofOf(draw)).cancelled).toBe("cancelled by the shop");
+  }, 60_000);
+});

@@ -2,17 +2,19 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { DrawSettings, Product, ProductIdParams } from "../catalog/catalog.schemas";
 import { createRouter } from "../http/router";
 import { scopeOf } from "../http/scope";
-import { drawStatus, setUpDraw } from "../orders/protocol";
+import { cancelDraw, drawStatus, setUpDraw } from "../orders/protocol";
 import { problems } from "../shared/problem";
 
 const security = [{ adminToken: [] }];
 
 const Status = z
   .object({
-    phase: z.enum(["pooling", "short", "open", "closing", "sealed", "drawing", "drawn"]).openapi({
-      description:
-        "pooling: its units being held; short: the stock was not there (nothing held); open: held, entries taken in the window; closing: the entry books freezing; sealed: the frozen list's digest published, the seed not yet; drawing: the seed revealed, winners charged in rank order; drawn",
-    }),
+    phase: z
+      .enum(["pooling", "short", "open", "closing", "sealed", "drawing", "drawn", "cancelled"])
+      .openapi({
+        description:
+          "pooling: its units being held; short: the stock was not there (nothing held; it may be set up again); open: held, entries taken in the window; closing: the entry books freezing; sealed: the frozen list's digest published, the seed not yet; drawing: the seed revealed, winners charged in rank order; drawn; cancelled: by the shop (or a beacon round that never came) before the walk, every entry lost and its authorization cancelled, the units back in stock",
+      }),
     detail: z.string().nullable(),
     commitment: z.string(),
     units: z.record(z.string(), z.number().int()),
@@ -73,9 +75,29 @@ const statusRoute = createRoute({
   },
 });
 
+const cancelRoute = createRoute({
+  method: "delete",
+  path: "/products/{id}/draw",
+  operationId: "cancelDraw",
+  tags: ["Admin"],
+  summary:
+    "Cancel a draw before it is drawn: every entry lost, every authorization cancelled, the units back",
+  security,
+  request: { params: ProductIdParams },
+  responses: {
+    200: { description: "Cancelled (again: the same)", content: { "application/json": { schema: Status } } },
+    ...problems(
+      { status: 401, description: "Missing or wrong admin token" },
+      { status: 404, description: "draw_not_found" },
+      { status: 409, description: "draw_not_cancellable: its winners are being charged, or it is drawn" },
+    ),
+  },
+});
+
 export const adminDrawRoutes = createRouter()
   .openapi(setUpRoute, async (c) => {
     const answer = await setUpDraw(scopeOf(c), c.req.valid("param").id, c.req.valid("json"));
     return c.json(answer, 201);
   })
-  .openapi(statusRoute, async (c) => c.json(await drawStatus(c.env, c.req.valid("param").id), 200));
+  .openapi(statusRoute, async (c) => c.json(await drawStatus(c.env, c.req.valid("param").id), 200))
+  .openapi(cancelRoute, async (c) => c.json(await cancelDraw(c.env, c.req.valid("param").id), 200));

@@ -27,8 +27,11 @@ export type BeginArgs = z.input<typeof BeginArgs>;
 
 /** What `begin` made of an attempt to enter. */
 export type BeginAnswer =
-  /** A new pending entry, or the one this key began before (to be carried on). */
-  | { kind: "begun"; entry: EntryRow }
+  /**
+   * A new pending entry, or the one this key began before (to be carried on, or answered as it ended);
+   * `superseded`: the customer's attempt under another key that gave way to this one.
+   */
+  | { kind: "begun"; entry: EntryRow; superseded?: EntryRow }
   /** The customer already has a live entry, under another key. */
   | { kind: "taken"; entry: EntryRow }
   /** The key was used before with another body. */
@@ -49,16 +52,23 @@ const Event = z.discriminatedUnion("type", [
   z.object({ type: z.literal("authorizing") }),
   z.object({
     type: z.literal("authorized"),
-    intentId: z.string().min(1).max(255),
+    intentId: z.string().min(1).max(255).nullable(),
     expiresAt: z.number().int(),
   }),
-  z.object({ type: z.literal("failed"), reason: z.string().min(1).max(200), authMayExist: z.boolean() }),
+  z.object({
+    type: z.literal("failed"),
+    reason: z.string().min(1).max(200),
+    held: z.enum(["none", "maybe"]),
+  }),
   z.object({ type: z.literal("withdraw") }),
   z.object({ type: z.literal("auth_cancelled") }),
   z.object({ type: z.literal("card_released") }),
   z.object({ type: z.literal("won"), chargeId: z.string().min(1).max(255), orderId: Id }),
-  z.object({ type: z.literal("lost"), reason: z.enum(["not_drawn", "capture_failed"]) }),
+  z.object({ type: z.literal("lost"), reason: z.enum(["not_drawn", "capture_failed", "draw_cancelled"]) }),
 ]);
+
+/** Events a request makes as it carries an entry on (the sweep's staleness counts from the last). */
+const REQUEST_EVENTS = new Set<EntryEvent["type"]>(["card_noted", "authorizing", "authorized"]);
 
 /** Entries a duty sweep reads at once. */
 const MAX_DUTIES = 200;
@@ -88,13 +98,21 @@ export class DrawBook extends DurableObject<Env> {
     const window = this.#opened(args.window);
     if (!window) return { kind: "window_changed" };
     const byKey = this.#store.entryByKey(args.keyHash);
-    if (byKey && byKey.bodyHash !== args.bodyHash) return { kind: "mismatch" };
-    if (byKey && byKey.bodyHash === args.bodyHash && byKey.state !== "void")
-      return { kind: "begun", entry: byKey };
+    if (byKey) {
+      if (byKey.bodyHash !== args.bodyHash) return { kind: "mismatch" };
+      // The same request again: carried on while pending (the book decides the close at each step),
+      // answered as it ended otherwise; only an attempt the sweep gave up on starts anew.
+      if (byKey.state === "pending") {
+        const touched = { ...byKey, touchedAt: now };
+        this.#store.update(touched);
+        return { kind: "begun", entry: touched };
+      }
+      if (byKey.state !== "void" || byKey.reason !== "abandoned") return { kind: "begun", entry: byKey };
+    }
     if (this.#closed(now)) return { kind: "closed" };
     if (now < window.opensAt) return { kind: "not_open" };
     const live = this.#store.liveEntryOf(args.customer);
-    if (live) return { kind: "taken", entry: live };
+    if (live?.state === "entered") return { kind: "taken", entry: live };
     const entry: EntryRow = {
       entryId: args.entryId,
       customer: args.customer,
@@ -117,26 +135,54 @@ export class DrawBook extends DurableObject<Env> {
       fingerprint: null,
       card: "none",
       createdAt: now,
+      touchedAt: now,
       enteredAt: null,
       leftAt: null,
     };
     assertEntry(entry, window);
-    this.#store.insert(entry);
-    return { kind: "begun", entry };
+    // A customer's attempt still pending under another key gives way to this one: it never enters,
+    // owing the cancel of any authorization it asked for and the release of its card's claim.
+    let superseded: EntryRow | null = null;
+    this.ctx.storage.transactionSync(() => {
+      if (live) {
+        superseded = this.#write(live, { type: "failed", reason: "superseded", held: "maybe" }, now, window);
+      }
+      this.#store.insert(entry);
+    });
+    return { kind: "begun", entry, ...(superseded ? { superseded } : {}) };
   }
 
-  /** Applies one event to an entry (see entry.machine.ts); null for an entry this book never had. */
-  apply(entryId: string, input: EntryEvent, now = Date.now()): EntryAnswer | null {
+  /**
+   * Applies one event to an entry (see entry.machine.ts); null for an entry this book never had. With
+   * `ifUntouchedSince` (the sweep's), nothing changes if a request carried the entry on since then.
+   */
+  apply(entryId: string, input: EntryEvent, now = Date.now(), ifUntouchedSince?: number): EntryAnswer | null {
     const event = Event.parse(input);
     const window = this.#store.window();
     const entry = this.#store.entry(Id.parse(entryId));
     if (!window || !entry) return null;
-    const answer = decideEntry(entry, event, { now, window, frozen: window.frozenAt !== null });
-    if (answer.entry !== entry) {
-      assertEntry(answer.entry, window);
-      this.#store.update(answer.entry);
+    if (ifUntouchedSince !== undefined && entry.touchedAt >= ifUntouchedSince) {
+      return { kind: "refused", entry, reason: "carried on since" };
     }
-    return answer;
+    const answer = decideEntry(entry, event, { now, window, frozen: window.frozenAt !== null });
+    if (answer.entry === entry) return answer;
+    return { ...answer, entry: this.#write(entry, event, now, window, answer.entry) };
+  }
+
+  /** Writes what `event` makes of `entry` (decided already, or here), its invariants asserted first. */
+  #write(
+    entry: EntryRow,
+    event: EntryEvent,
+    now: number,
+    window: DrawWindow & { frozenAt: number | null },
+    decided?: EntryRow,
+  ): EntryRow {
+    const next =
+      decided ?? decideEntry(entry, event, { now, window, frozen: window.frozenAt !== null }).entry;
+    const carried = REQUEST_EVENTS.has(event.type) ? { ...next, touchedAt: now } : next;
+    assertEntry(carried, window);
+    this.#store.update(carried);
+    return carried;
   }
 
   /** `apply` for many entries (the draw telling each entry's outcome), each answered as if alone. */
@@ -146,6 +192,11 @@ export class DrawBook extends DurableObject<Env> {
       .max(MAX_PAGE)
       .parse(events)
       .map(({ entryId, event }) => this.apply(entryId, event, now));
+  }
+
+  /** The latest entry begun under a key (an Idempotency-Key's hash), or null. */
+  entryByKey(keyHash: string): EntryRow | null {
+    return this.#store.entryByKey(Hex64.parse(keyHash));
   }
 
   entry(entryId: string): EntryRow | null {
@@ -172,9 +223,16 @@ export class DrawBook extends DurableObject<Env> {
    * Freezes the book (at or after its close): no entry enters or leaves any more, and the entries still
    * pending never enter. Answers the counts by state once frozen; `open` before the close.
    */
-  freeze(now = Date.now()): { kind: "frozen"; counts: ReturnType<EntryStore["counts"]> } | { kind: "open" } {
-    const window = this.#store.window();
-    if (!window) return { kind: "frozen", counts: this.#store.counts() };
+  freeze(
+    drawWindow: DrawWindow,
+    now = Date.now(),
+  ):
+    | { kind: "frozen"; counts: ReturnType<EntryStore["counts"]> }
+    | { kind: "open" }
+    | { kind: "window_changed" } {
+    // A book no entry reached is opened here, so that it is frozen like the others.
+    const window = this.#opened(Window.parse(drawWindow));
+    if (!window) return { kind: "window_changed" };
     if (window.frozenAt === null && now < window.closesAt) return { kind: "open" };
     this.ctx.storage.transactionSync(() => {
       this.#store.freeze(now);

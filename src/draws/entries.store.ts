@@ -49,6 +49,8 @@ export type EntryRow = {
   fingerprint: string | null;
   card: CardDuty;
   createdAt: number;
+  /** When a request last carried the entry on: the sweep settles a pending entry only long after it. */
+  touchedAt: number;
   enteredAt: number | null;
   leftAt: number | null;
 };
@@ -75,6 +77,7 @@ type Raw = {
   fingerprint: string | null;
   card: CardDuty;
   created_at: number;
+  touched_at: number | null;
   entered_at: number | null;
   left_at: number | null;
 };
@@ -128,6 +131,7 @@ const MIGRATIONS = [
   "ALTER TABLE entries ADD COLUMN told TEXT",
   `CREATE INDEX entries_notices ON entries (created_at)
      WHERE state IN ('entered', 'won', 'lost') AND told IS NULL OR state IN ('won', 'lost') AND told = 'entered'`,
+  "ALTER TABLE entries ADD COLUMN touched_at INTEGER",
 ];
 
 const toRow = (raw: Raw): EntryRow => ({
@@ -152,6 +156,7 @@ const toRow = (raw: Raw): EntryRow => ({
   fingerprint: raw.fingerprint,
   card: raw.card,
   createdAt: raw.created_at,
+  touchedAt: raw.touched_at ?? raw.created_at,
   enteredAt: raw.entered_at,
   leftAt: raw.left_at,
 });
@@ -215,8 +220,8 @@ export class EntryStore {
     this.#sql.exec(
       `INSERT INTO entries (entry_id, customer, email, name, address, sku, amount, currency, token, key_hash, body_hash,
          state, reason, auth, intent_id, auth_expires_at, charge_id, order_id, fingerprint, card, created_at, entered_at,
-         left_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         left_at, touched_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       row.entryId,
       row.customer,
       row.email,
@@ -240,6 +245,7 @@ export class EntryStore {
       row.createdAt,
       row.enteredAt,
       row.leftAt,
+      row.touchedAt,
     );
   }
 
@@ -247,7 +253,7 @@ export class EntryStore {
   update(row: EntryRow) {
     this.#sql.exec(
       `UPDATE entries SET state = ?, reason = ?, auth = ?, intent_id = ?, auth_expires_at = ?, charge_id = ?,
-         order_id = ?, fingerprint = ?, card = ?, entered_at = ?, left_at = ? WHERE entry_id = ?`,
+         order_id = ?, fingerprint = ?, card = ?, entered_at = ?, left_at = ?, touched_at = ? WHERE entry_id = ?`,
       row.state,
       row.reason,
       row.auth,
@@ -259,6 +265,7 @@ export class EntryStore {
       row.card,
       row.enteredAt,
       row.leftAt,
+      row.touchedAt,
       row.entryId,
     );
   }
@@ -273,7 +280,7 @@ export class EntryStore {
         `SELECT * FROM entries
            WHERE (auth IN ('maybe', 'owed') AND state != 'entered' OR card = 'held' AND state IN ('withdrawn', 'void')
               OR state = 'pending')
-             AND (state != 'pending' OR created_at < ?)
+             AND (state != 'pending' OR COALESCE(touched_at, created_at) < ?)
            ORDER BY created_at LIMIT ?`,
         staleBefore,
         limit,

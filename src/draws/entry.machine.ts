@@ -10,9 +10,14 @@ export type EntryEvent =
   | { type: "card_noted"; fingerprint: string }
   /** An authorization is about to be asked for: from now on one may exist. */
   | { type: "authorizing" }
-  | { type: "authorized"; intentId: string; expiresAt: number }
-  /** The entry cannot enter; `authMayExist`: an authorization may have been placed. */
-  | { type: "failed"; reason: string; authMayExist: boolean }
+  | { type: "authorized"; intentId: string | null; expiresAt: number }
+  /**
+   * The entry cannot enter. `held`: what the gateway holds under the entry's key, as far as the caller
+   * knows: `none` only when the gateway said so under that key (declined, failed, cancelled); `maybe`
+   * otherwise. An entry that ever asked for an authorization owes its cancel unless the gateway said
+   * `none`.
+   */
+  | { type: "failed"; reason: string; held: "none" | "maybe" }
   | { type: "withdraw" }
   /** The book froze with the entry still pending: it never entered. */
   | { type: "frozen" }
@@ -21,7 +26,7 @@ export type EntryEvent =
   /** The draw charged the entry (its authorization captured): it won. */
   | { type: "won"; chargeId: string; orderId: string }
   /** The draw is over for the entry without a unit (`capture_failed`: it ranked to win, but its capture failed). */
-  | { type: "lost"; reason: "not_drawn" | "capture_failed" };
+  | { type: "lost"; reason: "not_drawn" | "capture_failed" | "draw_cancelled" };
 
 export type EntryAnswer =
   | { kind: "ok"; entry: EntryRow }
@@ -86,8 +91,7 @@ export function decideEntry(entry: EntryRow, event: EntryEvent, clock: BookClock
       return change({
         state: "void",
         reason: event.reason,
-        // The caller knows: a definite decline holds nothing, whatever was asked before.
-        auth: event.authMayExist ? "owed" : "none",
+        auth: event.held === "none" || entry.auth === "none" ? "none" : "owed",
         leftAt: clock.now,
       });
     case "withdraw":
@@ -150,13 +154,13 @@ export function assertEntry(entry: EntryRow, window: DrawWindow) {
       if (entry.enteredAt !== null || entry.leftAt !== null) fail("a pending entry has entered or left");
       break;
     case "entered":
-      if (!entry.intentId || entry.authExpiresAt === null) fail("entered without an authorization");
+      if (entry.authExpiresAt === null) fail("entered without an authorization");
       if (entry.enteredAt === null || entry.enteredAt >= window.closesAt)
         fail("entered at or after the close");
       if (entry.auth !== "none") fail("an entered entry owes a cancel");
       break;
     case "won":
-      if (!entry.chargeId || !entry.intentId || !entry.orderId) fail("won without a charge and its order");
+      if (!entry.chargeId || !entry.orderId) fail("won without a charge and its order");
       if (entry.enteredAt === null || entry.enteredAt >= window.closesAt)
         fail("won without entering before the close");
       if (entry.auth !== "none") fail("a won entry owes a cancel");

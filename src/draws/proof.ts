@@ -82,6 +82,8 @@ export interface DrawRecord {
   winners?: string[];
   /** Once drawn: entries that ranked within the units but whose capture failed, so the unit moved on. */
   passedOn?: string[];
+  /** Set when the shop cancelled the draw before drawing it (why): nothing more will be published. */
+  cancelled?: string;
 }
 
 /** The checks verifyResult runs, each with what it establishes. */

@@ -50,6 +50,7 @@ const codes = {
   draw_already_entered: [409, "Already entered in this draw"],
   draw_card_used: [409, "This card is already in the draw"],
   draw_exists: [409, "The product already has another draw"],
+  draw_not_cancellable: [409, "The draw can no longer be cancelled"],
   draw_stock_short: [409, "Not enough stock to hold for the draw"],
   discount_exhausted: [409, "Discount code used up"],
   discount_code_taken: [409, "Discount code already exists"],

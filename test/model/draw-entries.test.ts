@@ -33,6 +33,7 @@ function pending(extra: Partial<EntryRow> = {}): EntryRow {
     fingerprint: null,
     card: "none",
     createdAt: OPENS + 1,
+    touchedAt: OPENS + 1,
     enteredAt: null,
     leftAt: null,
     ...extra,
@@ -71,7 +72,7 @@ describe("a draw entry", () => {
     expect(withdrawn.entry).toMatchObject({ state: "withdrawn", auth: "owed" });
     const declined = decideEntry(
       pending({ auth: "maybe" }),
-      { type: "failed", reason: "declined", authMayExist: false },
+      { type: "failed", reason: "declined", held: "none" },
       during,
     );
     expect(declined.entry).toMatchObject({ state: "void", auth: "none" });
@@ -102,11 +103,7 @@ describe("a draw entry", () => {
     expect(noted.card).toBe("held");
     expect(decideEntry(noted, { type: "card_noted", fingerprint: "fp_2" }, during).kind).toBe("refused");
     expect(decideEntry(noted, { type: "card_released" }, during).kind).toBe("refused");
-    const left = decideEntry(
-      noted,
-      { type: "failed", reason: "card_used", authMayExist: false },
-      during,
-    ).entry;
+    const left = decideEntry(noted, { type: "failed", reason: "card_used", held: "none" }, during).entry;
     expect(decideEntry(left, { type: "card_released" }, during).entry.card).toBe("released");
   });
 
@@ -125,8 +122,8 @@ describe("a draw entry", () => {
       { type: "card_noted", fingerprint: "fp_2" },
       { type: "authorizing" },
       authorized,
-      { type: "failed", reason: "declined", authMayExist: false },
-      { type: "failed", reason: "unknown", authMayExist: true },
+      { type: "failed", reason: "declined", held: "none" },
+      { type: "failed", reason: "unknown", held: "maybe" },
       { type: "withdraw" },
       { type: "frozen" },
       { type: "auth_cancelled" },

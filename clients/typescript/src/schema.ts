@@ -351,7 +351,8 @@ export interface paths {
         put?: never;
         /** Sell a product by draw: hold its units, commit to a secret seed, publish the draw */
         post: operations["setUpDraw"];
-        delete?: never;
+        /** Cancel a draw before it is drawn: every entry lost, every authorization cancelled, the units back */
+        delete: operations["cancelDraw"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1457,10 +1458,10 @@ export interface components {
         };
         DrawStatus: {
             /**
-             * @description pooling: its units being held; short: the stock was not there (nothing held); open: held, entries taken in the window; closing: the entry books freezing; sealed: the frozen list's digest published, the seed not yet; drawing: the seed revealed, winners charged in rank order; drawn
+             * @description pooling: its units being held; short: the stock was not there (nothing held; it may be set up again); open: held, entries taken in the window; closing: the entry books freezing; sealed: the frozen list's digest published, the seed not yet; drawing: the seed revealed, winners charged in rank order; drawn; cancelled: by the shop (or a beacon round that never came) before the walk, every entry lost and its authorization cancelled, the units back in stock
              * @enum {string}
              */
-            phase: "pooling" | "short" | "open" | "closing" | "sealed" | "drawing" | "drawn";
+            phase: "pooling" | "short" | "open" | "closing" | "sealed" | "drawing" | "drawn" | "cancelled";
             detail: string | null;
             commitment: string;
             units: {
@@ -3577,6 +3578,55 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancelDraw: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cancelled (again: the same) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrawStatus"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description draw_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description draw_not_cancellable: its winners are being charged, or it is drawn */
+            409: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

@@ -12,7 +12,14 @@ import {
   type Receipt,
   rank,
 } from "../../draws/proof";
-import { holdCarts, type OrderHolds, pinOrders, settleOrders } from "../../inventory/inventory.holds";
+import {
+  everyBucket,
+  holdCarts,
+  type OrderHolds,
+  pinOrders,
+  releaseBuckets,
+  settleOrders,
+} from "../../inventory/inventory.holds";
 import { gatewayFor } from "../../payments/gateways";
 import { settings } from "../../shared/config";
 import { logEvent } from "../../shared/log";
@@ -59,6 +66,12 @@ const CLOSE_GRACE_MS = 2_000;
 /** A pool hold outlives the draw's close by this much even if the draw never runs (then it lapses). */
 const POOL_HOLD_MS = 14 * 86_400_000;
 const PAGE = 1_000;
+/** Slots given back per call to the inventory (an object takes at most 1,000 order ids a call). */
+const RELEASE_BATCH = 500;
+/** Each step first sets the alarm this far ahead, in case the step is cut off. */
+const WATCHDOG_MS = 10_000;
+/** A draw whose beacon round has not come this long after the close is cancelled (its holds would lapse). */
+const BEACON_WAIT_MS = 24 * 3_600_000;
 const DRAND = "https://api.drand.sh";
 
 /**
@@ -74,6 +87,7 @@ export class DrawRunner extends DurableObject<Env> {
   #running: Promise<void> | null = null;
   /** The frozen list's tree, kept while the object lives: receipts without hashing it again. */
   #tree: Promise<EntryTree> | null = null;
+  #sweptAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -87,8 +101,13 @@ export class DrawRunner extends DurableObject<Env> {
    */
   async setUp(input: DrawSetup): Promise<{ kind: "ok"; status: DrawStatus } | { kind: "exists" }> {
     const setup = Setup.parse(input);
-    const known = this.#store.draw();
-    if (known && known.setup !== JSON.stringify(setup)) return { kind: "exists" };
+    let known = this.#store.draw();
+    // A draw that could not hold its units held nothing: it may be set up again, with any settings.
+    if (known?.phase === "short" && this.#store.slotCount("held") + this.#store.slotCount("wanted") === 0) {
+      this.ctx.storage.transactionSync(() => this.#store.reset());
+      known = null;
+    }
+    if (known && settingsOf(this.#setup(known)) !== settingsOf(setup)) return { kind: "exists" };
     if (!known) {
       const seed = newSeed();
       const commitment = await commitmentOf(seed);
@@ -139,6 +158,7 @@ export class DrawRunner extends DurableObject<Env> {
         sealed: "closed",
         drawing: "revealed",
         drawn: "drawn",
+        cancelled: draw.digestRoot ? "closed" : "open",
       } as const
     )[draw.phase];
     const record: DrawRecord = {
@@ -148,6 +168,7 @@ export class DrawRunner extends DurableObject<Env> {
       commitment: draw.commitment,
       ...(setup.beacon ? { beacon: setup.beacon } : {}),
       state,
+      ...(draw.phase === "cancelled" ? { cancelled: draw.detail ?? "cancelled" } : {}),
     };
     if (state === "open") return record;
     record.entryDigest = { root: draw.digestRoot ?? "", count: draw.digestCount ?? 0 };
@@ -198,6 +219,9 @@ export class DrawRunner extends DurableObject<Env> {
     if (!draw) return;
     const setup = this.#setup(draw);
     const now = Date.now();
+    // A watchdog first: should this step be cut off (the object evicted, the runtime killed), the
+    // alarm comes back for it.
+    await this.ctx.storage.setAlarm(now + WATCHDOG_MS);
     let next: number | null = now;
     try {
       next = await this.#advance(draw, setup, now);
@@ -208,7 +232,29 @@ export class DrawRunner extends DurableObject<Env> {
       });
       next = now + SWEEP_AGAIN_MS;
     }
-    if (next !== null) await this.ctx.storage.setAlarm(next);
+    if (next === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(next);
+  }
+
+  /** Has the draw look at its duties soon (an entry that left owing a cancel after the draw rested). */
+  async wake(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null && this.#store.draw()) {
+      await this.ctx.storage.setAlarm(Date.now());
+    }
+  }
+
+  /**
+   * Cancels the draw before it is drawn: its books freeze, every entry is told it lost (its
+   * authorization cancelled), the units go back to stock. Answers false once the walk has begun.
+   */
+  cancel(detail: string): boolean {
+    const phase = this.#store.draw()?.phase;
+    if (!phase || phase === "drawing" || phase === "drawn") return false;
+    if (phase !== "cancelled") {
+      this.#store.setPhase("cancelled", detail);
+      void this.ctx.storage.setAlarm(Date.now());
+    }
+    return true;
   }
 
   /** Moves the draw on from its phase; answers when to come back (null: nothing left to do). */
@@ -230,23 +276,30 @@ export class DrawRunner extends DurableObject<Env> {
         await this.#pool(setup);
         return now;
       case "short":
-        return (await this.#giveBackPool()) ? null : now + SWEEP_AGAIN_MS;
+        return (await this.#giveBackPool(setup)) ? null : now + SWEEP_AGAIN_MS;
       case "open": {
-        const swept = await sweep();
+        // The close first: an entry book that fails the sweep never holds the close back.
         const closeAt = setup.closesAt + CLOSE_GRACE_MS;
         if (now >= closeAt) {
           this.#store.setPhase("closing");
           return now;
         }
+        const swept = await sweep();
         return Math.min(now + (swept.left > 0 ? SWEEP_AGAIN_MS : SWEEP_EVERY_MS), closeAt);
       }
       case "closing":
         return (await this.#close(setup, now)) ? now : now + SWEEP_AGAIN_MS;
-      case "sealed":
-        await sweep();
+      case "sealed": {
+        await this.#sweepNow(sweep, now);
         if (now < (draw.revealAt ?? now)) return draw.revealAt;
-        return (await this.#reveal(draw, setup)) ? now : now + SWEEP_AGAIN_MS;
+        if (await this.#reveal(draw, setup)) return now;
+        if (setup.beacon && now > setup.closesAt + BEACON_WAIT_MS) {
+          this.cancel(`the beacon's round ${setup.beacon.round} did not come within a day of the close`);
+        }
+        return now + SWEEP_AGAIN_MS;
+      }
       case "drawing": {
+        await this.#sweepNow(sweep, now);
         const step = await walk(this.env, this.#store, setup, () => gatewayFor(this.env));
         if (step === "done") {
           this.#store.loseTheRest();
@@ -257,9 +310,17 @@ export class DrawRunner extends DurableObject<Env> {
       }
       case "drawn": {
         if (await tellLosers(this.env, this.#store, setup.product)) return now;
-        await this.#releaseLeftovers();
+        const released = await this.#giveBack("free").catch(() => false);
         const swept = await sweep();
-        return swept.looked === 0 ? null : now + (swept.left > 0 ? SWEEP_AGAIN_MS : SWEEP_EVERY_MS);
+        if (!released || swept.left > 0) return now + SWEEP_AGAIN_MS;
+        return swept.looked === 0 ? null : now + SWEEP_EVERY_MS;
+      }
+      case "cancelled": {
+        if (!(await this.#cancelEntries(setup, now))) return now + SWEEP_AGAIN_MS;
+        const released = await this.#giveBackPool(setup).catch(() => false);
+        const swept = await sweep();
+        if (!released || swept.left > 0) return now + SWEEP_AGAIN_MS;
+        return swept.looked === 0 ? null : now + SWEEP_EVERY_MS;
       }
     }
   }
@@ -287,31 +348,73 @@ export class DrawRunner extends DurableObject<Env> {
       if (answer.ok) held.push({ orderId: slot.orderId, holds: answer.holds });
       else if (!("unavailable" in answer)) short.push(slot.sku);
     });
-    // Pinned: a pool hold has no expiry while the draw stands; only the draw gives it back.
-    await pinOrders(this.env, held);
+    // Pinned: a pool hold has no expiry while the draw stands; only the draw gives it back. A slot
+    // whose pin was not answered stays wanted: the next step holds it again (the same hold, by its
+    // order id) and pins it.
+    const pins = await pinOrders(this.env, held);
+    const pinned = held.filter((slot) => pins.get(slot.orderId)?.every(({ result }) => result.ok));
     this.ctx.storage.transactionSync(() => {
-      for (const slot of held) this.#store.slotHeld(slot.orderId, slot.holds);
+      for (const slot of pinned) this.#store.slotHeld(slot.orderId, slot.holds);
     });
     if (short.length > 0) {
       this.#store.setPhase("short", `not enough stock of ${[...new Set(short)].join(", ")}`);
-      await this.#giveBackPool();
+      await this.#giveBackPool(setup);
     }
   }
 
+  /** Sweeps in the phases that run often at most every SWEEP_AGAIN_MS. */
+  async #sweepNow(sweep: () => Promise<unknown>, now: number) {
+    if (now - this.#sweptAt < SWEEP_AGAIN_MS) return;
+    this.#sweptAt = now;
+    await sweep();
+  }
+
+  /** A cancelled draw freezes its books and tells every entry in them that it lost. */
+  async #cancelEntries(setup: Setup, now: number): Promise<boolean> {
+    const window = { product: setup.product, opensAt: setup.opensAt, closesAt: setup.closesAt };
+    for (let shard = 0; shard < DRAW_SHARDS; shard++) {
+      const book = drawBook(this.env, setup.product, shard);
+      if ((await book.freeze(window, Math.max(now, setup.closesAt))).kind !== "frozen") return false;
+      for (let cursor = ""; ; ) {
+        const page = await book.frozenEntries(cursor, PAGE);
+        if (!page) return false;
+        await book.applyMany(
+          page.entries.map(({ entryId }) => ({ entryId, event: { type: "lost", reason: "draw_cancelled" } })),
+        );
+        if (page.entries.length < PAGE) break;
+        cursor = page.entries.at(-1)?.entryId ?? cursor;
+      }
+    }
+    return true;
+  }
+
   /**
-   * A short draw gives back every unit it held (slots not yet held are given up with them). A slot whose
-   * object did not answer stays, and is given back at the next step.
+   * Gives every unit the draw holds back to stock (a short draw, a cancelled one), and fences the slots
+   * never held (a hold that lands late is refused). Answers whether all of it is back; what an object
+   * did not answer is given back at the next step.
    */
-  async #giveBackPool(): Promise<boolean> {
-    this.#store.releaseSlots(
-      "released",
-      this.#store.wantedSlots(Number.MAX_SAFE_INTEGER).map((slot) => slot.orderId),
-    );
-    const held = this.#store.heldSlots("all");
-    if (held.length === 0) return true;
-    const released = given(await settleOrders(this.env, held, "released", true));
-    this.#store.releaseSlots("released", released);
-    return released.length === held.length;
+  async #giveBackPool(setup: Setup): Promise<boolean> {
+    const wanted = this.#store.wantedSlots(Number.MAX_SAFE_INTEGER);
+    for (const slot of wanted) {
+      const lines = [{ sku: slot.sku, buckets: everyBucket(setup.buckets[slot.sku] ?? 1) }];
+      if (await releaseBuckets(this.env, slot.orderId, lines, true)) {
+        this.#store.releaseSlots("released", [slot.orderId]);
+      }
+    }
+    return (await this.#giveBack("all")) && this.#store.slotCount("wanted") === 0;
+  }
+
+  /** Gives back the held slots (`free`: those no winner has), RELEASE_BATCH at a time; true when none is left. */
+  async #giveBack(which: "free" | "all"): Promise<boolean> {
+    const slots = this.#store.heldSlots(which);
+    let all = true;
+    for (let at = 0; at < slots.length; at += RELEASE_BATCH) {
+      const chunk = slots.slice(at, at + RELEASE_BATCH);
+      const released = given(await settleOrders(this.env, chunk, "released", true));
+      this.#store.releaseSlots("released", released);
+      all &&= released.length === chunk.length;
+    }
+    return all;
   }
 
   /** Freezes every book, gathers their frozen lists into one, then seals it: its digest is public. */
@@ -321,7 +424,8 @@ export class DrawRunner extends DurableObject<Env> {
       if (gathered?.done) continue;
       const book = drawBook(this.env, setup.product, shard);
       if (!gathered) {
-        if ((await book.freeze(now)).kind !== "frozen") return false;
+        const window = { product: setup.product, opensAt: setup.opensAt, closesAt: setup.closesAt };
+        if ((await book.freeze(window, now)).kind !== "frozen") return false;
         this.#store.gather(shard, [], "", false);
         gathered = { cursor: "", done: false };
       }
@@ -382,18 +486,14 @@ export class DrawRunner extends DurableObject<Env> {
     }
   }
 
-  /** Units nobody won go back to stock once the walk is over. */
-  async #releaseLeftovers() {
-    const free = this.#store.heldSlots("free");
-    if (free.length === 0) return;
-    const answers = await settleOrders(this.env, free, "released", true);
-    this.#store.releaseSlots("released", given(answers));
-  }
-
   #setup(draw: DrawRow): Setup {
     return Setup.parse(JSON.parse(draw.setup));
   }
 }
+
+/** What makes two setups the same draw: the shop's settings (not what is read from the catalog then). */
+const settingsOf = (setup: Setup) =>
+  JSON.stringify([setup.product, setup.opensAt, setup.closesAt, setup.units, setup.beacon ?? null]);
 
 /** The slots whose every hold is back in stock (or was never there to give back). */
 function given(answers: Awaited<ReturnType<typeof settleOrders>>): string[] {

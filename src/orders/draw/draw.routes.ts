@@ -6,7 +6,8 @@ import { AppError } from "../../shared/errors";
 import { problems } from "../../shared/problem";
 import { Address } from "../orders.schemas";
 import { drawRunner } from "./draw.service";
-import { drawOf, enter, entryIdOf, readEntry, withdraw } from "./entries.service";
+import { enter } from "./enter";
+import { drawOf, entryIdOf, readEntry, withdraw } from "./entries.service";
 
 const DropParams = z.object({
   product: z

@@ -75,3 +75,15 @@ export async function drawStatus(env: Env, productId: string): Promise<DrawStatu
   if (!status) throw new AppError("draw_not_found", { detail: `${productId} has no draw` });
   return status;
 }
+
+/** Cancels a product's draw before its walk (see DrawRunner.cancel); answers its status. */
+export async function cancelDraw(env: Env, productId: string): Promise<DrawStatus> {
+  const runner = drawRunner(env, productId);
+  const cancelled = await runner.cancel("cancelled by the shop");
+  if (!cancelled) {
+    if (!(await runner.status()))
+      throw new AppError("draw_not_found", { detail: `${productId} has no draw` });
+    throw new AppError("draw_not_cancellable", { detail: "Its winners are being charged, or it is drawn" });
+  }
+  return drawStatus(env, productId);
+}

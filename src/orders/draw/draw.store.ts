@@ -5,9 +5,18 @@ import { migrate } from "../../shared/sql-schema";
  * Where a draw stands: `pooling` (its units being held), `short` (the stock was not there: nothing is
  * held, the draw cannot run), `open` (its units held; entries taken in their window), `closing` (the
  * books being frozen and their lists gathered), `sealed` (the frozen list's digest published; the
- * seed not yet), `drawing` (the seed revealed; winners being charged in rank order), `drawn`.
+ * seed not yet), `drawing` (the seed revealed; winners being charged in rank order), `drawn`;
+ * `cancelled` (by the shop, or a beacon that never came, before the walk: everyone lost, units back).
  */
-export type DrawPhase = "pooling" | "short" | "open" | "closing" | "sealed" | "drawing" | "drawn";
+export type DrawPhase =
+  | "pooling"
+  | "short"
+  | "open"
+  | "closing"
+  | "sealed"
+  | "drawing"
+  | "drawn"
+  | "cancelled";
 
 /** What came of an entry of the frozen list in the draw. */
 export type Outcome = "capturing" | "won" | "passed" | "lost";
@@ -140,6 +149,11 @@ export class DrawStore {
     );
     for (const slot of slots)
       this.#sql.exec("INSERT INTO slots (order_id, sku) VALUES (?, ?)", slot.orderId, slot.sku);
+  }
+
+  /** Forgets a draw that held nothing (a short one), for a new setup. */
+  reset() {
+    for (const table of ["draw", "slots", "entries", "gathered"]) this.#sql.exec(`DELETE FROM ${table}`);
   }
 
   setPhase(phase: DrawPhase, detail: string | null = null) {
