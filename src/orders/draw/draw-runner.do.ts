@@ -251,7 +251,7 @@ export class DrawRunner extends DurableObject<Env> {
     const phase = this.#store.draw()?.phase;
     if (!phase || phase === "drawing" || phase === "drawn") return false;
     if (phase !== "cancelled") {
-      this.#store.setPhase("cancelled", detail);
+      this.#store.setPhase("cancelled", phase, detail);
       void this.ctx.storage.setAlarm(Date.now());
     }
     return true;
@@ -281,7 +281,7 @@ export class DrawRunner extends DurableObject<Env> {
         // The close first: an entry book that fails the sweep never holds the close back.
         const closeAt = setup.closesAt + CLOSE_GRACE_MS;
         if (now >= closeAt) {
-          this.#store.setPhase("closing");
+          this.#store.setPhase("closing", "open");
           return now;
         }
         const swept = await sweep();
@@ -303,7 +303,7 @@ export class DrawRunner extends DurableObject<Env> {
         const step = await walk(this.env, this.#store, setup, () => gatewayFor(this.env));
         if (step === "done") {
           this.#store.loseTheRest();
-          this.#store.setPhase("drawn");
+          this.#store.setPhase("drawn", "drawing");
           return now;
         }
         return step === "more" ? now : now + 1_000;
@@ -329,7 +329,7 @@ export class DrawRunner extends DurableObject<Env> {
   async #pool(setup: Setup) {
     const wanted = this.#store.wantedSlots(POOL_BATCH);
     if (wanted.length === 0) {
-      this.#store.setPhase("open");
+      this.#store.setPhase("open", "pooling");
       return;
     }
     const answers = await holdCarts(
@@ -357,7 +357,7 @@ export class DrawRunner extends DurableObject<Env> {
       for (const slot of pinned) this.#store.slotHeld(slot.orderId, slot.holds);
     });
     if (short.length > 0) {
-      this.#store.setPhase("short", `not enough stock of ${[...new Set(short)].join(", ")}`);
+      this.#store.setPhase("short", "pooling", `not enough stock of ${[...new Set(short)].join(", ")}`);
       await this.#giveBackPool(setup);
     }
   }
@@ -457,8 +457,9 @@ export class DrawRunner extends DurableObject<Env> {
     }
     const ranked = await rank(seed, this.#store.frozenList());
     this.ctx.storage.transactionSync(() => {
-      this.#store.setRanks(ranked.map((entry) => entry.entryId));
-      this.#store.setPhase("drawing");
+      // Cancelled while the list was being ranked: the cancel stands, nothing is drawn.
+      if (this.#store.setPhase("drawing", "sealed"))
+        this.#store.setRanks(ranked.map((entry) => entry.entryId));
     });
     return true;
   }

@@ -55,6 +55,11 @@ export async function setUpDraw(
     throw new AppError("draw_exists", { detail: "This product has a draw set up with other settings" });
   }
   const { status } = answer;
+  if (status.phase === "cancelled") {
+    throw new AppError("draw_exists", {
+      detail: "This product's draw was cancelled; it cannot be set up again",
+    });
+  }
   if (status.phase === "short") {
     throw new AppError("draw_stock_short", {
       detail: status.detail ?? "Not enough stock to hold for the draw",

@@ -156,16 +156,25 @@ export class DrawStore {
     for (const table of ["draw", "slots", "entries", "gathered"]) this.#sql.exec(`DELETE FROM ${table}`);
   }
 
-  setPhase(phase: DrawPhase, detail: string | null = null) {
-    this.#sql.exec("UPDATE draw SET phase = ?, detail = ? WHERE id = 1", phase, detail);
+  /**
+   * Moves the draw from phase `from` to `phase`; answers false, changing nothing, if it is no longer
+   * in `from` (a step that awaited while the shop cancelled the draw must not undo the cancel).
+   */
+  setPhase(phase: DrawPhase, from: DrawPhase, detail: string | null = null): boolean {
+    return (
+      this.#sql.exec("UPDATE draw SET phase = ?, detail = ? WHERE id = 1 AND phase = ?", phase, detail, from)
+        .rowsWritten > 0
+    );
   }
 
-  seal(root: string, count: number, revealAt: number) {
-    this.#sql.exec(
-      "UPDATE draw SET phase = 'sealed', digest_root = ?, digest_count = ?, reveal_at = ? WHERE id = 1",
-      root,
-      count,
-      revealAt,
+  seal(root: string, count: number, revealAt: number): boolean {
+    return (
+      this.#sql.exec(
+        "UPDATE draw SET phase = 'sealed', digest_root = ?, digest_count = ?, reveal_at = ? WHERE id = 1 AND phase = 'closing'",
+        root,
+        count,
+        revealAt,
+      ).rowsWritten > 0
     );
   }
 
