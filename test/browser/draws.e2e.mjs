@@ -2,7 +2,8 @@
 // refused window shown beside its field first), a buyer enters through the product page with a test
 // card and sees their entry, a second buyer enters and withdraws, and after the close the first
 // sees they won (with the link to their order), the public proof and their receipt; the operator's
-// panel follows the draw to its end.
+// panel follows the draw to its end. And an entry whose card asks for 3-D Secure, through the
+// simulator's challenge page and back.
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
@@ -57,6 +58,9 @@ const localOf = (page, ms) =>
     return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
   }, ms);
 
+const entered = (page) =>
+  page.getByTestId("draw-entry").and(page.locator("[data-state=entered]")).waitFor({ timeout: 20_000 });
+
 /** Enters the draw through the product page with the simulator's paying card. */
 async function enterThroughPage(page, email) {
   await page.goto(`${BASE}/products/${SLUG}`);
@@ -66,7 +70,7 @@ async function enterThroughPage(page, email) {
   await fillBuyer(page);
   await page.getByLabel("Payment (test card)").selectOption("tok_ok");
   await page.getByTestId("draw-enter").click();
-  await page.getByTestId("draw-entry").and(page.locator("[data-state=entered]")).waitFor({ timeout: 20_000 });
+  await entered(page);
 }
 
 describe("a draw from the product page", () => {
@@ -182,5 +186,35 @@ describe("a draw from the product page", () => {
     await panel.locator("[data-testid=draw-status][data-phase=drawn]").waitFor({ timeout: 20_000 });
     assert.match(await panel.getByTestId("draw-status").textContent(), /entries 1 · won 1 · passed on 0/);
     await ops.shot();
+  });
+
+  it("enters with a card that asks for 3-D Secure: the bank's page brings the buyer back, entered", async () => {
+    const slug = `${SLUG}-3ds`;
+    const sku = `${SKU}-3DS`;
+    const secure = await adminCall("POST", "/v1/admin/products", {
+      slug,
+      title: "Secure Sneaker",
+      category: "sneakers",
+      requiresShipping: false,
+      variants: [{ sku, title: "EU 44", price: { amount: 9900, currency: "USD" } }],
+    });
+    await adminCall("PUT", `/v1/admin/inventory/${sku}`, { onHand: 1 });
+    await adminCall("POST", `/v1/admin/products/${secure.id}/draw`, {
+      opensAt: new Date(Date.now() - 1000).toISOString(),
+      closesAt: new Date(Date.now() + 3600_000).toISOString(),
+      units: { [sku]: 1 },
+    });
+    const page = await newPage("draw-3ds");
+    await page.goto(`${BASE}/products/${slug}`);
+    assert.equal(await page.getByTestId("shipping-address").count(), 0, "no address for what does not ship");
+    await page.getByTestId("draw-email").fill(`secure-${run}@example.com`);
+    await page.getByLabel("Payment (test card)").selectOption("tok_3ds");
+    await page.getByTestId("draw-enter").click();
+    await page.waitForURL(/\/pay\/challenge\//);
+    await page.getByTestId("challenge-pass").click();
+    await page.waitForURL(new RegExp(`/products/${slug}$`));
+    await entered(page);
+    assert.match(await page.getByTestId("draw-entry-state").textContent(), /\$99\.00 is authorized/);
+    await page.getByTestId("draw-withdraw").waitFor();
   });
 });
