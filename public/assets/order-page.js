@@ -243,7 +243,12 @@ export async function challenge() {
   // A draw entry's authorization has no order yet: its challenge goes back to the draw's page.
   const saved = String(readJson(CHALLENGE_RETURN_KEY, {})[id] ?? "");
   const home = /^\/products\/[^/]+$/.test(saved) ? saved : `/orders/${encodeURIComponent(payment.orderId)}`;
-  const back = () => location.assign(home);
+  const back = () => {
+    const returns = readJson(CHALLENGE_RETURN_KEY, {});
+    delete returns[id];
+    localStorage.setItem(CHALLENGE_RETURN_KEY, JSON.stringify(returns));
+    location.assign(home);
+  };
   const answer = (result) => async (event) => {
     event.target.disabled = true;
     const response = await fetch(`/v1/simulator/challenges/${encodeURIComponent(id)}`, {
