@@ -1,7 +1,8 @@
 // /admin/products: the catalog as the operator keeps it: create a product with its variants, edit
 // it (a drop's start, its limits per order and per customer, its waiting room), archive it, and
-// set or adjust each variant's stock.
+// set or adjust each variant's stock, and sell it by draw.
 import { api, confirmStep, field, isoOf, localInput, money, nav, outcome, scrollTable } from "./admin-api.js";
+import { drawAdminPanel } from "./admin-draw.js";
 import { stockPanel } from "./admin-stock.js";
 import { app, el } from "./ui.js";
 
@@ -202,6 +203,7 @@ const editorParts = (product, box, done, result) => [
   productForm(product, done, result),
   result,
   ...product.variants.map((variant) => stockPanel(variant.sku)),
+  drawAdminPanel(product),
   el("div", { class: "act" }, ...archive(product, box)),
 ];
 

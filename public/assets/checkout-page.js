@@ -94,7 +94,7 @@ const text = (label, name, autocomplete, attributes = {}) => [
 ];
 
 /** The buyer's name, and where to ship when anything in the cart ships (then each line is required). */
-function buyerFields(ships) {
+export function buyerFields(ships) {
   const name = text("Full name", "name", "name", { required: ships, maxlength: 200 });
   if (!ships) return name;
   return [
@@ -120,7 +120,7 @@ function buyerFields(ships) {
 }
 
 /** The address as the API takes it (empty optional lines left out), or none when nothing ships. */
-function shippingAddress(form, name) {
+export function shippingAddress(form, name) {
   if (!form.has("line1")) return null;
   const value = (field) => String(form.get(field) ?? "").trim();
   const address = {
@@ -137,7 +137,7 @@ function shippingAddress(form, name) {
 }
 
 /** How this deployment pays (set by the worker on the page): test cards only with the simulator. */
-const PAYMENTS = document.body.dataset.payments ?? "off";
+export const PAYMENTS = document.body.dataset.payments ?? "off";
 const STRIPE_KEY = document.body.dataset.stripeKey ?? "";
 
 /** Stripe.js, loaded from Stripe (as Stripe requires) only on the pages that take or confirm a card. */
@@ -190,7 +190,7 @@ function stripeFields(total) {
 }
 
 /** The Stripe ConfirmationToken for the card entered, or a message to show the buyer instead. */
-async function stripeToken() {
+export async function stripeToken() {
   if (!cardForm) return { error: "The card form is still loading." };
   const submitted = await cardForm.elements.submit();
   if (submitted.error) return { error: submitted.error.message };
@@ -199,7 +199,7 @@ async function stripeToken() {
   return { token: made.confirmationToken.id };
 }
 
-function paymentFields(total) {
+export function paymentFields(total) {
   if (PAYMENTS === "simulated") {
     return [
       el("label", { for: "payment" }, "Payment (test card)"),

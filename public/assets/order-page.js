@@ -1,7 +1,7 @@
 // The order page: polls until the payment settles and says what happened, handing the buyer what
 // their bank asks of them (3-D Secure) on the way; and the payment simulator's challenge page.
 import { loadStripe } from "./checkout-page.js";
-import { app, el, money, ORDERS_KEY, readJson, render, say } from "./ui.js";
+import { app, CHALLENGE_RETURN_KEY, el, money, ORDERS_KEY, readJson, render, say } from "./ui.js";
 
 const outcomes = {
   pending_payment: "Payment in progress…",
@@ -240,7 +240,15 @@ export async function challenge() {
     return;
   }
   const payment = await found.json();
-  const back = () => location.assign(`/orders/${encodeURIComponent(payment.orderId)}`);
+  // A draw entry's authorization has no order yet: its challenge goes back to the draw's page.
+  const saved = String(readJson(CHALLENGE_RETURN_KEY, {})[id] ?? "");
+  const home = /^\/products\/[^/]+$/.test(saved) ? saved : `/orders/${encodeURIComponent(payment.orderId)}`;
+  const back = () => {
+    const returns = readJson(CHALLENGE_RETURN_KEY, {});
+    delete returns[id];
+    localStorage.setItem(CHALLENGE_RETURN_KEY, JSON.stringify(returns));
+    location.assign(home);
+  };
   const answer = (result) => async (event) => {
     event.target.disabled = true;
     const response = await fetch(`/v1/simulator/challenges/${encodeURIComponent(id)}`, {
@@ -271,6 +279,10 @@ export async function challenge() {
           el("button", { "data-testid": "challenge-fail", onclick: answer("fail") }, "Decline"),
         )
       : el("p", { "data-testid": "challenge-done" }, "This confirmation is already answered."),
-    el("p", {}, el("a", { href: `/orders/${encodeURIComponent(payment.orderId)}` }, "Back to your order")),
+    el(
+      "p",
+      {},
+      el("a", { href: home }, home.startsWith("/orders/") ? "Back to your order" : "Back to the draw"),
+    ),
   );
 }

@@ -1,6 +1,7 @@
-// The Stampede storefront: plain DOM over the public API. Pages: home, product, cart, order, and the
-// payment simulator's 3-D Secure challenge.
+// The Stampede storefront: plain DOM over the public API. Pages: home, product (or its draw), cart,
+// order, and the payment simulator's 3-D Secure challenge.
 import { cartPage } from "./checkout-page.js";
+import { drawPanel } from "./draw-page.js";
 import { queuePanel } from "./drop-queue.js";
 import { challenge, order } from "./order-page.js";
 import { cart, el, getJson, money, render, say } from "./ui.js";
@@ -271,6 +272,11 @@ async function product() {
     return;
   }
   document.title = `${item.title} · Stampede`;
+  // A product sold by draw is entered, not added to a cart: the draw takes the place of stock and button.
+  if (item.draw) {
+    render(el("h1", {}, item.title), picture(item, 320), el("p", {}, item.description), drawPanel(item));
+    return;
+  }
   let selected = item.variants[0];
   const status = el(
     "p",

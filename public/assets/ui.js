@@ -4,6 +4,8 @@ import { formatMoney } from "./money.js";
 export const app = document.getElementById("app");
 export const notice = document.getElementById("notice");
 export const ORDERS_KEY = "stampede.orders";
+/** Where the 3-D Secure challenge of a draw entry's authorization returns to, by the challenge's id. */
+export const CHALLENGE_RETURN_KEY = "stampede.challengeReturn";
 const CART_KEY = "stampede.cart";
 
 export const el = (tag, attributes = {}, ...children) => {

@@ -1,9 +1,9 @@
-// The storefront paying through Stripe: a second instance pointed at the local fake of Stripe's API,
-// with a stand-in for Stripe.js served in place of js.stripe.com.
+// The storefront paying (and a draw's entry authorized) through Stripe: a second instance pointed at
+// the local fake of Stripe's API, with a stand-in for Stripe.js served in place of js.stripe.com.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startFakeStripe } from "../fakes/stripe-api.mjs";
-import { fillBuyer, newPage, PORT, startService, useBrowser } from "./harness.mjs";
+import { adminCall, fillBuyer, newPage, PORT, startService, useBrowser } from "./harness.mjs";
 
 useBrowser();
 
@@ -59,11 +59,14 @@ describe("storefront with Stripe", () => {
     await stripe?.close();
   });
 
-  it("takes the card with Stripe Elements, completes 3-D Secure with Stripe.js and shows the order paid", async () => {
-    const page = await newPage("stripe-3ds");
-    let loadedStripeJs = false;
+  const base = `http://localhost:${port}`;
+
+  /** A page whose Stripe.js is the stand-in, the bank's challenge passed at the fake when asked. */
+  async function stripePage(name) {
+    const page = await newPage(name);
+    page.loadedStripeJs = false;
     await page.route("https://js.stripe.com/v3/", (route) => {
-      loadedStripeJs = true;
+      page.loadedStripeJs = true;
       return route.fulfill({ contentType: "text/javascript", body: FAKE_STRIPE_JS });
     });
     await page.exposeFunction("passChallenge", async (intentId) => {
@@ -74,7 +77,11 @@ describe("storefront with Stripe", () => {
       });
       assert.equal(response.status, 200);
     });
-    const base = `http://localhost:${port}`;
+    return page;
+  }
+
+  it("takes the card with Stripe Elements, completes 3-D Secure with Stripe.js and shows the order paid", async () => {
+    const page = await stripePage("stripe-3ds");
     await page.goto(`${base}/products/classic-tee`);
     await page.getByTestId("add-to-cart").click();
     await page.goto(`${base}/cart`);
@@ -88,7 +95,47 @@ describe("storefront with Stripe", () => {
     // The page completes the challenge by itself, asks the shop to check, and the order is paid:
     // no webhook reaches this shop.
     await page.getByTestId("order-status").filter({ hasText: "Paid" }).waitFor({ timeout: 30_000 });
-    assert.ok(loadedStripeJs);
+    assert.ok(page.loadedStripeJs);
+    await page.shot();
+  });
+
+  it("enters a draw with the card from Stripe Elements, its authorization confirmed with Stripe.js", async () => {
+    const slug = `stripe-draw-${Date.now()}`;
+    const sku = `${slug.toUpperCase()}-1`;
+    const product = await adminCall(
+      "POST",
+      "/v1/admin/products",
+      {
+        slug,
+        title: "Stripe Draw",
+        category: "drops",
+        requiresShipping: false,
+        variants: [{ sku, title: "One size", price: { amount: 12500, currency: "USD" } }],
+      },
+      base,
+    );
+    await adminCall("PUT", `/v1/admin/inventory/${sku}`, { onHand: 2 }, base);
+    await adminCall(
+      "POST",
+      `/v1/admin/products/${product.id}/draw`,
+      {
+        opensAt: new Date(Date.now() - 1000).toISOString(),
+        closesAt: new Date(Date.now() + 3600_000).toISOString(),
+        units: { [sku]: 1 },
+      },
+      base,
+    );
+    const page = await stripePage("stripe-draw");
+    await page.goto(`${base}/products/${slug}`);
+    await page.getByTestId("fake-card-field").waitFor();
+    assert.equal(await page.getByLabel("Payment (test card)").count(), 0, "no test cards with Stripe");
+    await page.getByTestId("draw-email").fill("stripe-draw@example.com");
+    await page.getByTestId("draw-enter").click();
+    await page
+      .getByTestId("draw-entry")
+      .and(page.locator("[data-state=entered]"))
+      .waitFor({ timeout: 30_000 });
+    assert.match(await page.getByTestId("draw-entry-state").textContent(), /\$125\.00 is authorized/);
     await page.shot();
   });
 });

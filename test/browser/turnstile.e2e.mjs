@@ -1,5 +1,5 @@
-// The drop queue behind Turnstile: an instance with a Turnstile secret checked against the local
-// siteverify fake, and a stand-in for Cloudflare's widget script.
+// The drop queue and a draw's entry behind Turnstile: an instance with a Turnstile secret checked
+// against the local siteverify fake, and a stand-in for Cloudflare's widget script.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -152,5 +152,63 @@ describe("storefront with Turnstile", () => {
       page.joins.map((body) => body.turnstileToken),
       ["bot-token", busyToken, token],
     );
+  });
+
+  it("enters a draw with the widget's token; a refused token is said beside the form and the retry keeps its key", async () => {
+    const slug = `guarded-draw-${Date.now()}`;
+    const sku = `${slug.toUpperCase()}-1`;
+    const product = await adminCall(
+      "POST",
+      "/v1/admin/products",
+      {
+        slug,
+        title: "Guarded Draw",
+        category: "drops",
+        requiresShipping: false,
+        variants: [{ sku, title: "One size", price: { amount: 9900, currency: "USD" } }],
+      },
+      base,
+    );
+    await adminCall("PUT", `/v1/admin/inventory/${sku}`, { onHand: 3 }, base);
+    await adminCall(
+      "POST",
+      `/v1/admin/products/${product.id}/draw`,
+      {
+        opensAt: new Date(Date.now() - 1000).toISOString(),
+        closesAt: new Date(Date.now() + 3600_000).toISOString(),
+        units: { [sku]: 1 },
+      },
+      base,
+    );
+    const page = await guardedPage("draw-turnstile");
+    const sent = [];
+    page.on("request", (request) => {
+      if (request.method() === "POST" && request.url().endsWith("/draw/entries")) {
+        sent.push({ key: request.headers()["idempotency-key"], body: request.postDataJSON() });
+      }
+    });
+    await page.goto(`${base}/products/${slug}`);
+    await page.getByTestId("draw-email").fill("guarded-draw@example.com");
+    await page.getByTestId("turnstile-fake").waitFor();
+    const enter = page.getByTestId("draw-enter");
+    assert.equal(await enter.isDisabled(), true, "no token yet");
+
+    await page.solve("bot-token");
+    await enter.click();
+    await page.getByTestId("draw-refusal").filter({ hasText: "security check was not accepted" }).waitFor();
+    assert.equal(await enter.isDisabled(), true, "no token until the widget checks again");
+
+    const token = `pass-${Date.now()}`;
+    await page.solve(token);
+    await enter.click();
+    await page
+      .getByTestId("draw-entry")
+      .and(page.locator("[data-state=entered]"))
+      .waitFor({ timeout: 20_000 });
+    assert.deepEqual(
+      sent.map((request) => request.body.turnstileToken),
+      ["bot-token", token],
+    );
+    assert.equal(sent[1].key, sent[0].key, "the same attempt, sent again, under the same key");
   });
 });

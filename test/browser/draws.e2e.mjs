@@ -1,0 +1,220 @@
+// A product sold by draw, in Chromium: the operator sets the draw up on the products screen (a
+// refused window shown beside its field first), a buyer enters through the product page with a test
+// card and sees their entry, a second buyer enters and withdraws, and after the close the first
+// sees they won (with the link to their order), the public proof and their receipt; the operator's
+// panel follows the draw to its end. And an entry whose card asks for 3-D Secure, through the
+// simulator's challenge page and back.
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { after, before, describe, it } from "node:test";
+import {
+  ADMIN,
+  adminCall,
+  BASE,
+  fillBuyer,
+  newPage,
+  startService,
+  stopService,
+  useBrowser,
+} from "./harness.mjs";
+
+const run = Date.now().toString(36);
+const SLUG = `draw-${run}`;
+const SKU = `DRAW-${run.toUpperCase()}-42`;
+const OTHER_SKU = `DRAW-${run.toUpperCase()}-43`;
+/** Long enough for both buyers to enter through the page; the test then waits for the close. */
+const WINDOW_MS = 45_000;
+
+let server;
+let product;
+let unstocked;
+before(async () => {
+  // The seed is revealed at the close rather than 30 s after it, so the test sees the draw drawn.
+  server = await startService(undefined, "DRAW_REVEAL_SECONDS=0");
+  product = await adminCall("POST", "/v1/admin/products", {
+    slug: SLUG,
+    title: "Draw Sneaker",
+    category: "sneakers",
+    variants: [
+      { sku: SKU, title: "EU 42", price: { amount: 18000, currency: "USD" } },
+      { sku: OTHER_SKU, title: "EU 43", price: { amount: 18000, currency: "USD" } },
+    ],
+  });
+  await adminCall("PUT", `/v1/admin/inventory/${SKU}`, { onHand: 5 });
+  unstocked = await adminCall("POST", "/v1/admin/products", {
+    slug: `${SLUG}-none`,
+    title: "Unstocked Sneaker",
+    category: "sneakers",
+    variants: [{ sku: `${SKU}-NONE`, title: "EU 42", price: { amount: 18000, currency: "USD" } }],
+  });
+});
+after(() => stopService(server));
+useBrowser();
+
+/** A datetime-local value in the browser's own zone, to the second. */
+const localOf = (page, ms) =>
+  page.evaluate((at) => {
+    const d = new Date(at);
+    return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+  }, ms);
+
+const entered = (page) =>
+  page.getByTestId("draw-entry").and(page.locator("[data-state=entered]")).waitFor({ timeout: 20_000 });
+
+/** Enters the draw through the product page with the simulator's paying card. */
+async function enterThroughPage(page, email) {
+  await page.goto(`${BASE}/products/${SLUG}`);
+  await page.getByTestId("draw-countdown").filter({ hasText: "Entries close in" }).waitFor();
+  await page.getByTestId("draw-email").fill(email);
+  await page.getByTestId("draw-size").selectOption(SKU);
+  await fillBuyer(page);
+  await page.getByLabel("Payment (test card)").selectOption("tok_ok");
+  await page.getByTestId("draw-enter").click();
+  await entered(page);
+}
+
+describe("a draw from the product page", () => {
+  it("is set up by the operator, entered, withdrawn, drawn and shown with its proof", async () => {
+    const ops = await newPage("draw-admin");
+    await ops.goto(`${BASE}/admin/products?id=${encodeURIComponent(unstocked.id)}`);
+    await ops.getByTestId("admin-token").fill(ADMIN);
+    await ops.getByTestId("admin-sign-in").click();
+    const panel = ops.getByTestId("draw-panel");
+
+    // More units than the stock holds: nothing is held, and the operator is told why.
+    await panel.getByTestId("draw-status").filter({ hasText: "No draw set up" }).waitFor();
+    await panel.getByTestId("draw-opens").fill(await localOf(ops, Date.now()));
+    await panel.getByTestId("draw-closes").fill(await localOf(ops, Date.now() + 3600_000));
+    await panel.getByTestId(`draw-units-${unstocked.variants[0].sku}`).fill("3");
+    await panel.getByTestId("draw-set-up").click();
+    await panel
+      .getByTestId("draw-outcome")
+      .filter({ hasText: /not enough stock/i })
+      .waitFor();
+    await panel.locator("[data-testid=draw-status][data-phase=short]").waitFor();
+
+    await ops.goto(`${BASE}/admin/products?id=${encodeURIComponent(product.id)}`);
+    await panel.getByTestId("draw-status").filter({ hasText: "No draw set up" }).waitFor();
+
+    // A close before the open is refused, the reason beside the close.
+    const now = Date.now();
+    await panel.getByTestId("draw-opens").fill(await localOf(ops, now + 60_000));
+    await panel.getByTestId("draw-closes").fill(await localOf(ops, now));
+    await panel.getByTestId(`draw-units-${SKU}`).fill("2");
+    await panel.getByTestId("draw-set-up").click();
+    const refused = panel.locator('[data-testid=field-error][data-for="closesAt"]');
+    await refused.waitFor();
+    assert.match(await refused.textContent(), /after opensAt/);
+
+    // Corrected, the draw is set up: its units held, its status polled.
+    const opensAt = Date.now() - 1000;
+    await panel.getByTestId("draw-opens").fill(await localOf(ops, opensAt));
+    await panel.getByTestId("draw-closes").fill(await localOf(ops, opensAt + WINDOW_MS));
+    await panel.getByTestId(`draw-units-${SKU}`).fill("2");
+    await panel.getByTestId("draw-set-up").click();
+    await panel.locator("[data-testid=draw-status][data-phase=open]").waitFor({ timeout: 20_000 });
+    assert.match(await panel.getByTestId("draw-status").textContent(), /held 2/);
+    const closesAt = Date.parse((await (await fetch(`${BASE}/v1/products/${SLUG}`)).json()).draw.closesAt);
+
+    // The first buyer enters and sees the entry, the amount authorized and that it is not charged.
+    const buyer = await newPage("draw-entry");
+    await enterThroughPage(buyer, `winner-${run}@example.com`);
+    const state = buyer.getByTestId("draw-entry-state");
+    assert.match(await state.textContent(), /\$180\.00 is authorized .*not charged unless you win/);
+    assert.equal(await buyer.getByTestId("draw-form").count(), 0);
+    await buyer
+      .getByTestId("draw-proof")
+      .getByTestId("draw-commitment")
+      .filter({ hasText: /^[0-9a-f]{64}$/ })
+      .waitFor();
+    await buyer.shot();
+
+    // The same email again, from another browser: refused in words beside the form.
+    const again = await newPage("draw-refused");
+    await again.goto(`${BASE}/products/${SLUG}`);
+    await again.getByTestId("draw-email").fill(`winner-${run}@example.com`);
+    await fillBuyer(again);
+    await again.getByTestId("draw-enter").click();
+    await again.getByTestId("draw-refusal").filter({ hasText: "already has an entry" }).waitFor();
+    assert.doesNotMatch(await again.getByTestId("draw-refusal").textContent(), /[{}]|draw_already/);
+
+    // A second buyer enters, then withdraws before the close.
+    const quitter = await newPage("draw-withdrawn");
+    await enterThroughPage(quitter, `quitter-${run}@example.com`);
+    await quitter.getByTestId("draw-withdraw").click();
+    await quitter.getByTestId("draw-entry").and(quitter.locator("[data-state=withdrawn]")).waitFor();
+    assert.match(await quitter.getByTestId("draw-entry-state").textContent(), /withdrew/);
+    await quitter.shot();
+
+    // After the close the entry is drawn: units outnumber entrants, so the one left wins.
+    assert.ok(Date.now() < closesAt, "both entries were made before the close");
+    await buyer
+      .getByTestId("draw-entry")
+      .and(buyer.locator("[data-state=won]"))
+      .waitFor({
+        timeout: closesAt - Date.now() + 90_000,
+      });
+    assert.match(await state.textContent(), /You won/);
+    const proof = buyer.getByTestId("draw-proof");
+    await proof.and(buyer.locator("[data-state=drawn]")).waitFor({ timeout: 30_000 });
+    assert.match(await proof.getByTestId("draw-digest").textContent(), /^[0-9a-f]{64} \(1 entry\)$/);
+    assert.match(await proof.getByTestId("draw-seed").textContent(), /^[0-9a-f]{64}$/);
+    assert.equal(await proof.getByTestId("draw-winners").textContent(), "1");
+    assert.match(
+      await proof.getByTestId("draw-verify").textContent(),
+      new RegExp(`npm run verify-draw -- ${BASE} ${SLUG}`),
+    );
+
+    // The receipt downloads as the receipt endpoint's JSON.
+    const [download] = await Promise.all([
+      buyer.waitForEvent("download"),
+      buyer.getByTestId("draw-receipt").click(),
+    ]);
+    const receipt = JSON.parse(await readFile(await download.path(), "utf8"));
+    assert.equal(receipt.count, 1);
+    assert.equal(receipt.sku, SKU);
+    await buyer.shot();
+
+    // The order link opens the winner's order, paid.
+    await buyer.getByTestId("draw-order-link").click();
+    await buyer.waitForURL(/\/orders\//);
+    await buyer.getByTestId("order-status").filter({ hasText: "Paid" }).waitFor({ timeout: 20_000 });
+
+    // The withdrawn entry stays withdrawn, and the operator's panel shows the draw's end.
+    await quitter.reload();
+    await quitter.getByTestId("draw-entry").and(quitter.locator("[data-state=withdrawn]")).waitFor();
+    await panel.locator("[data-testid=draw-status][data-phase=drawn]").waitFor({ timeout: 20_000 });
+    assert.match(await panel.getByTestId("draw-status").textContent(), /entries 1 · won 1 · passed on 0/);
+    await ops.shot();
+  });
+
+  it("enters with a card that asks for 3-D Secure: the bank's page brings the buyer back, entered", async () => {
+    const slug = `${SLUG}-3ds`;
+    const sku = `${SKU}-3DS`;
+    const secure = await adminCall("POST", "/v1/admin/products", {
+      slug,
+      title: "Secure Sneaker",
+      category: "sneakers",
+      requiresShipping: false,
+      variants: [{ sku, title: "EU 44", price: { amount: 9900, currency: "USD" } }],
+    });
+    await adminCall("PUT", `/v1/admin/inventory/${sku}`, { onHand: 1 });
+    await adminCall("POST", `/v1/admin/products/${secure.id}/draw`, {
+      opensAt: new Date(Date.now() - 1000).toISOString(),
+      closesAt: new Date(Date.now() + 3600_000).toISOString(),
+      units: { [sku]: 1 },
+    });
+    const page = await newPage("draw-3ds");
+    await page.goto(`${BASE}/products/${slug}`);
+    assert.equal(await page.getByTestId("shipping-address").count(), 0, "no address for what does not ship");
+    await page.getByTestId("draw-email").fill(`secure-${run}@example.com`);
+    await page.getByLabel("Payment (test card)").selectOption("tok_3ds");
+    await page.getByTestId("draw-enter").click();
+    await page.waitForURL(/\/pay\/challenge\//);
+    await page.getByTestId("challenge-pass").click();
+    await page.waitForURL(new RegExp(`/products/${slug}$`));
+    await entered(page);
+    assert.match(await page.getByTestId("draw-entry-state").textContent(), /\$99\.00 is authorized/);
+    await page.getByTestId("draw-withdraw").waitFor();
+  });
+});
