@@ -142,6 +142,14 @@ describe("a draw's entry book", () => {
     ]);
   });
 
+  it("refuses a card claim that arrives after the same entry gave the card back", async () => {
+    const { product, book } = newBook();
+    const window = { product, opensAt: OPENS, closesAt: CLOSES };
+    await book.releaseCard("fp_9", "e-slow");
+    expect(await book.claimCard("fp_9", "e-slow", window, DURING)).toEqual({ kind: "released" });
+    expect(await book.claimCard("fp_9", "e-other", window, DURING)).toEqual({ kind: "claimed" });
+  });
+
   it("refuses a call that names another window than the one the book was opened with", async () => {
     const { product, book } = newBook();
     await book.begin(attempt(product), DURING);

@@ -43,6 +43,7 @@ export type BeginAnswer =
 
 export type CardClaim =
   | { kind: "claimed" }
+  | { kind: "released" }
   | { kind: "taken"; by: string }
   | { kind: "closed" }
   | { kind: "window_changed" };
@@ -210,13 +211,16 @@ export class DrawBook extends DurableObject<Env> {
     if (holder === entryId) return { kind: "claimed" };
     if (holder) return { kind: "taken", by: holder };
     if (this.#closed(now)) return { kind: "closed" };
+    // The entry left the draw and gave the card back while this call was on its way.
+    if (this.#store.claimReleased(fingerprint, entryId)) return { kind: "released" };
     this.#store.claimCard(fingerprint, Id.parse(entryId), now);
     return { kind: "claimed" };
   }
 
   /** Gives a card back, if `entryId` holds it (a repeat, or another entry's claim, changes nothing). */
   releaseCard(fingerprint: string, entryId: string): void {
-    this.#store.releaseCard(z.string().min(1).max(255).parse(fingerprint), Id.parse(entryId));
+    const [card, id] = [z.string().min(1).max(255).parse(fingerprint), Id.parse(entryId)];
+    this.ctx.storage.transactionSync(() => this.#store.releaseCard(card, id));
   }
 
   /**

@@ -132,6 +132,8 @@ const MIGRATIONS = [
   `CREATE INDEX entries_notices ON entries (created_at)
      WHERE state IN ('entered', 'won', 'lost') AND told IS NULL OR state IN ('won', 'lost') AND told = 'entered'`,
   "ALTER TABLE entries ADD COLUMN touched_at INTEGER",
+  // Claims given back: an entry's claim that arrives after its release (its request was slow) is refused.
+  "CREATE TABLE released_claims (fingerprint TEXT NOT NULL, entry_id TEXT NOT NULL, PRIMARY KEY (fingerprint, entry_id))",
 ];
 
 const toRow = (raw: Raw): EntryRow => ({
@@ -351,6 +353,15 @@ export class EntryStore {
     );
   }
 
+  /** Whether this entry's claim of the card was given back already (it may never claim it again). */
+  claimReleased(fingerprint: string, entryId: string): boolean {
+    return (
+      this.#sql
+        .exec("SELECT 1 FROM released_claims WHERE fingerprint = ? AND entry_id = ?", fingerprint, entryId)
+        .toArray().length > 0
+    );
+  }
+
   claimCard(fingerprint: string, entryId: string, now: number) {
     this.#sql.exec(
       "INSERT INTO cards (fingerprint, entry_id, claimed_at) VALUES (?, ?, ?) ON CONFLICT (fingerprint) DO NOTHING",
@@ -362,5 +373,10 @@ export class EntryStore {
 
   releaseCard(fingerprint: string, entryId: string) {
     this.#sql.exec("DELETE FROM cards WHERE fingerprint = ? AND entry_id = ?", fingerprint, entryId);
+    this.#sql.exec(
+      "INSERT INTO released_claims (fingerprint, entry_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+      fingerprint,
+      entryId,
+    );
   }
 }

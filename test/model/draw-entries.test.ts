@@ -124,6 +124,9 @@ describe("a draw entry", () => {
       authorized,
       { type: "failed", reason: "declined", held: "none" },
       { type: "failed", reason: "unknown", held: "maybe" },
+      { type: "won", chargeId: "ch_1", orderId: "o-1" },
+      { type: "lost", reason: "not_drawn" },
+      { type: "lost", reason: "capture_failed" },
       { type: "withdraw" },
       { type: "frozen" },
       { type: "auth_cancelled" },
@@ -145,15 +148,22 @@ describe("a draw entry", () => {
           const before = entry;
           entry = decideEntry(entry, event, { ...clock, frozen }).entry;
           assertEntry(entry, window);
-          // Once left, an entry never comes back; an entered one leaves only by withdrawing before the close.
-          if (before.state === "withdrawn" || before.state === "void") expect(entry.state).toBe(before.state);
-          if (before.state === "entered" && entry.state !== "entered") {
-            expect(entry.state).toBe("withdrawn");
+          // Once left, an entry never comes back; an entered one leaves by withdrawing before the close,
+          // or by the draw's result after the book froze.
+          if (["withdrawn", "void", "won", "lost"].includes(before.state))
+            expect(entry.state).toBe(before.state);
+          if (before.state === "entered" && entry.state === "withdrawn")
             expect(at < CLOSES && !frozen).toBe(true);
+          if (before.state === "entered" && (entry.state === "won" || entry.state === "lost"))
+            expect(frozen).toBe(true);
+          // An entry that asked for an authorization never leaves owing nothing unless the gateway said so.
+          if (before.auth === "maybe" && entry.auth === "none" && entry.state !== "entered") {
+            expect(event).toMatchObject({ type: "failed", held: "none" });
           }
           everEntered ||= entry.state === "entered";
           // Nothing leaves the draw holding an authorization nobody will cancel.
           if (entry.state === "withdrawn" && before.state === "entered") expect(entry.auth).toBe("owed");
+          if (entry.state === "lost" && before.state === "entered") expect(entry.auth).toBe("owed");
         }
         if (entry.state === "entered") expect(entry.enteredAt).toBeLessThan(CLOSES);
         return everEntered || entry.state !== "entered";

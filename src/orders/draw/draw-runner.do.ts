@@ -17,7 +17,6 @@ import {
   holdCarts,
   type OrderHolds,
   pinOrders,
-  releaseBuckets,
   settleOrders,
 } from "../../inventory/inventory.holds";
 import { gatewayFor } from "../../payments/gateways";
@@ -70,8 +69,11 @@ const PAGE = 1_000;
 const RELEASE_BATCH = 500;
 /** Each step first sets the alarm this far ahead, in case the step is cut off. */
 const WATCHDOG_MS = 10_000;
-/** A draw whose beacon round has not come this long after the close is cancelled (its holds would lapse). */
-const BEACON_WAIT_MS = 24 * 3_600_000;
+/**
+ * A draw whose beacon round has not come this long after the close is cancelled: every hold is made to
+ * outlast the close by 6 h (enter.ts), and the winners must be captured within it.
+ */
+const BEACON_WAIT_MS = 3 * 3_600_000;
 const DRAND = "https://api.drand.sh";
 
 /**
@@ -88,6 +90,10 @@ export class DrawRunner extends DurableObject<Env> {
   /** The frozen list's tree, kept while the object lives: receipts without hashing it again. */
   #tree: Promise<EntryTree> | null = null;
   #sweptAt = 0;
+  /** Asked to look at duties while a step was running: that step does not let the alarm rest. */
+  #woken = false;
+  /** The books a cancelled draw has frozen and told, since this object started. */
+  readonly #cancelledBooks = new Set<number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -232,12 +238,15 @@ export class DrawRunner extends DurableObject<Env> {
       });
       next = now + SWEEP_AGAIN_MS;
     }
+    if (next === null && this.#woken) next = Date.now() + SWEEP_AGAIN_MS;
+    this.#woken = false;
     if (next === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(next);
   }
 
   /** Has the draw look at its duties soon (an entry that left owing a cancel after the draw rested). */
   async wake(): Promise<void> {
+    this.#woken = true;
     if ((await this.ctx.storage.getAlarm()) === null && this.#store.draw()) {
       await this.ctx.storage.setAlarm(Date.now());
     }
@@ -250,6 +259,8 @@ export class DrawRunner extends DurableObject<Env> {
   cancel(detail: string): boolean {
     const phase = this.#store.draw()?.phase;
     if (!phase || phase === "drawing" || phase === "drawn") return false;
+    // A short draw holds nothing and takes no entry: there is nothing to cancel (it may be set up again).
+    if (phase === "short") return true;
     if (phase !== "cancelled") {
       this.#store.setPhase("cancelled", phase, detail);
       void this.ctx.storage.setAlarm(Date.now());
@@ -272,9 +283,12 @@ export class DrawRunner extends DurableObject<Env> {
       return { ...swept, left: swept.left + told, looked: swept.looked + told };
     };
     switch (draw.phase) {
-      case "pooling":
+      case "pooling": {
+        const before = this.#store.slotCount("wanted");
         await this.#pool(setup);
-        return now;
+        // No slot held this step (objects failing): again in a second, not at once.
+        return this.#store.slotCount("wanted") < before ? now : now + 1_000;
+      }
       case "short":
         return (await this.#giveBackPool(setup)) ? null : now + SWEEP_AGAIN_MS;
       case "open": {
@@ -294,7 +308,7 @@ export class DrawRunner extends DurableObject<Env> {
         if (now < (draw.revealAt ?? now)) return draw.revealAt;
         if (await this.#reveal(draw, setup)) return now;
         if (setup.beacon && now > setup.closesAt + BEACON_WAIT_MS) {
-          this.cancel(`the beacon's round ${setup.beacon.round} did not come within a day of the close`);
+          this.cancel(`the beacon's round ${setup.beacon.round} did not come within 3 hours of the close`);
         }
         return now + SWEEP_AGAIN_MS;
       }
@@ -373,6 +387,7 @@ export class DrawRunner extends DurableObject<Env> {
   async #cancelEntries(setup: Setup, now: number): Promise<boolean> {
     const window = { product: setup.product, opensAt: setup.opensAt, closesAt: setup.closesAt };
     for (let shard = 0; shard < DRAW_SHARDS; shard++) {
+      if (this.#cancelledBooks.has(shard)) continue;
       const book = drawBook(this.env, setup.product, shard);
       if ((await book.freeze(window, Math.max(now, setup.closesAt))).kind !== "frozen") return false;
       for (let cursor = ""; ; ) {
@@ -384,6 +399,7 @@ export class DrawRunner extends DurableObject<Env> {
         if (page.entries.length < PAGE) break;
         cursor = page.entries.at(-1)?.entryId ?? cursor;
       }
+      this.#cancelledBooks.add(shard);
     }
     return true;
   }
@@ -394,12 +410,20 @@ export class DrawRunner extends DurableObject<Env> {
    * did not answer is given back at the next step.
    */
   async #giveBackPool(setup: Setup): Promise<boolean> {
-    const wanted = this.#store.wantedSlots(Number.MAX_SAFE_INTEGER);
-    for (const slot of wanted) {
-      const lines = [{ sku: slot.sku, buckets: everyBucket(setup.buckets[slot.sku] ?? 1) }];
-      if (await releaseBuckets(this.env, slot.orderId, lines, true)) {
-        this.#store.releaseSlots("released", [slot.orderId]);
-      }
+    const wanted = this.#store.wantedSlots(Number.MAX_SAFE_INTEGER).map((slot) => ({
+      orderId: slot.orderId,
+      holds: [
+        {
+          sku: slot.sku,
+          quantity: 1,
+          expiresAt: new Date(setup.closesAt).toISOString(),
+          buckets: everyBucket(setup.buckets[slot.sku] ?? 1).map((bucket) => ({ bucket, quantity: 1 })),
+        },
+      ],
+    }));
+    for (let at = 0; at < wanted.length; at += RELEASE_BATCH) {
+      const chunk = wanted.slice(at, at + RELEASE_BATCH);
+      this.#store.releaseSlots("released", given(await settleOrders(this.env, chunk, "released", true)));
     }
     return (await this.#giveBack("all")) && this.#store.slotCount("wanted") === 0;
   }
@@ -494,7 +518,13 @@ export class DrawRunner extends DurableObject<Env> {
 
 /** What makes two setups the same draw: the shop's settings (not what is read from the catalog then). */
 const settingsOf = (setup: Setup) =>
-  JSON.stringify([setup.product, setup.opensAt, setup.closesAt, setup.units, setup.beacon ?? null]);
+  JSON.stringify([
+    setup.product,
+    setup.opensAt,
+    setup.closesAt,
+    Object.entries(setup.units).sort(([a], [b]) => (a < b ? -1 : 1)),
+    setup.beacon ?? null,
+  ]);
 
 /** The slots whose every hold is back in stock (or was never there to give back). */
 function given(answers: Awaited<ReturnType<typeof settleOrders>>): string[] {

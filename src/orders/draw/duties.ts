@@ -117,7 +117,7 @@ async function settleDuty(
     } else {
       // Only the gateway's word that nothing is held lets an attempt go without a cancel: a hold still
       // forming (processing, waiting for the card holder, not found yet) is cancelled, which also stops it.
-      const held = RELEASED.has(found.status) && found.status !== "none" ? "none" : "maybe";
+      const held = found.status === "cancelled" ? "none" : "maybe";
       await book.apply(entry.entryId, { type: "failed", reason: "abandoned", held }, undefined, untouched);
     }
     report.settled++;

@@ -104,7 +104,8 @@ export async function enter(
     throw unavailable(`The draw's entries could not be reached: ${String(error)}`);
   });
   const now = Date.now();
-  if (known?.bodyHash !== bodyHash) {
+  const replay = known?.bodyHash === bodyHash && !(known.state === "void" && known.reason === "abandoned");
+  if (!replay) {
     if (now < window.opensAt) {
       throw new AppError("draw_not_open", {
         detail: `Entries open at ${new Date(window.opensAt).toISOString()}`,
@@ -201,6 +202,7 @@ async function carryOn(env: Env, window: DrawWindow, pending: EntryRow, token: s
     );
     if (claim.kind === "taken")
       return fail("card_used", "maybe", refusalOf({ ...entry, reason: "card_used" }));
+    if (claim.kind === "released") throw unavailable("The entry changed meanwhile; try again");
     if (claim.kind !== "claimed") return fail("closed", "maybe", refusalOf({ ...entry, reason: "closed" }));
   }
   const asked = entry.auth === "maybe";
@@ -228,9 +230,12 @@ async function authorize(
         return entered(env, window, entry, token, found.intentId ?? entry.intentId, found.expiresAt, fail);
       case "requires_action":
         return { status: 202, entry: viewOf(entry, window), entryToken: token, action: found.action };
-      case "failed":
       case "cancelled":
         return fail("declined", "none", refusalOf({ ...entry, reason: "declined" }));
+      case "failed":
+        // A payment that failed may still be completed by its holder (Stripe keeps the intent open to a
+        // new card): it is cancelled with the attempt.
+        return fail("declined", "maybe", refusalOf({ ...entry, reason: "declined" }));
       case "none":
         break;
       default:
