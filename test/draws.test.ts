@@ -111,6 +111,8 @@ describe("a draw", () => {
     expect((await replay.json<Entered>()).entryToken).toBe(entered.entryToken);
     const read = await entryCall(draw, entered.entryToken);
     expect(await read.json()).toMatchObject({ entryId: entered.entry.entryId, state: "entered" });
+    const status = await (await admin("GET", `/v1/admin/products/${draw.id}/draw`)).json();
+    expect(status).toMatchObject({ phase: "open", books: { entered: 1, pending: 0 } });
   });
 
   it("keeps one entry per customer however the email is spelt, and one per card", async () => {

@@ -25,6 +25,19 @@ const Status = z
       .number()
       .int()
       .openapi({ description: "Entries ranked to win whose capture failed: their unit went on" }),
+    books: z
+      .object({
+        pending: z.number().int(),
+        entered: z.number().int(),
+        withdrawn: z.number().int(),
+        void: z.number().int(),
+        won: z.number().int(),
+        lost: z.number().int(),
+      })
+      .optional()
+      .openapi({
+        description: "The entry books' counts by state, as they are now (also while entries are taken)",
+      }),
   })
   .openapi("DrawStatus");
 

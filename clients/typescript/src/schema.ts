@@ -1475,6 +1475,15 @@ export interface components {
             won: number;
             /** @description Entries ranked to win whose capture failed: their unit went on */
             passedOn: number;
+            /** @description The entry books' counts by state, as they are now (also while entries are taken) */
+            books?: {
+                pending: number;
+                entered: number;
+                withdrawn: number;
+                void: number;
+                won: number;
+                lost: number;
+            };
         };
         DrawSettings: {
             /**

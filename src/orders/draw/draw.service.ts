@@ -1,5 +1,7 @@
 import type { DrawSettings, Product } from "../../catalog/catalog.schemas";
 import { readProduct, setDraw } from "../../catalog/catalog.service";
+import { DRAW_SHARDS, drawBook } from "../../draws/draws";
+import type { EntryState } from "../../draws/entries.store";
 import type { Scope } from "../../http/scope";
 import { bucketCount } from "../../inventory/inventory.service";
 import { AppError } from "../../shared/errors";
@@ -75,11 +77,24 @@ export async function setUpDraw(
   return { product, status };
 }
 
-export async function drawStatus(env: Env, productId: string): Promise<DrawStatus> {
+/**
+ * Where a product's draw stands, with its entry books' counts as they are now (the frozen list's
+ * count, `entries`, is only known from the close).
+ */
+export async function drawStatus(env: Env, productId: string): Promise<DrawStatus & { books: BookCounts }> {
   const status = await drawRunner(env, productId).status();
   if (!status) throw new AppError("draw_not_found", { detail: `${productId} has no draw` });
-  return status;
+  const books: BookCounts = { pending: 0, entered: 0, withdrawn: 0, void: 0, won: 0, lost: 0 };
+  const counts = await Promise.all(
+    Array.from({ length: DRAW_SHARDS }, (_, shard) => drawBook(env, productId, shard).counts()),
+  );
+  for (const { counts: book } of counts) {
+    for (const state of Object.keys(books) as (keyof BookCounts)[]) books[state] += book[state];
+  }
+  return { ...status, books };
 }
+
+type BookCounts = Record<EntryState, number>;
 
 /** Cancels a product's draw before its walk (see DrawRunner.cancel); answers its status. */
 export async function cancelDraw(env: Env, productId: string): Promise<DrawStatus> {
