@@ -11,6 +11,7 @@ import {
   ADMIN,
   adminCall,
   BASE,
+  drawProduct,
   fillBuyer,
   newPage,
   startService,
@@ -190,20 +191,7 @@ describe("a draw from the product page", () => {
 
   it("enters with a card that asks for 3-D Secure: the bank's page brings the buyer back, entered", async () => {
     const slug = `${SLUG}-3ds`;
-    const sku = `${SKU}-3DS`;
-    const secure = await adminCall("POST", "/v1/admin/products", {
-      slug,
-      title: "Secure Sneaker",
-      category: "sneakers",
-      requiresShipping: false,
-      variants: [{ sku, title: "EU 44", price: { amount: 9900, currency: "USD" } }],
-    });
-    await adminCall("PUT", `/v1/admin/inventory/${sku}`, { onHand: 1 });
-    await adminCall("POST", `/v1/admin/products/${secure.id}/draw`, {
-      opensAt: new Date(Date.now() - 1000).toISOString(),
-      closesAt: new Date(Date.now() + 3600_000).toISOString(),
-      units: { [sku]: 1 },
-    });
+    await drawProduct({ slug, title: "Secure Sneaker", price: 9900, onHand: 1, category: "sneakers" });
     const page = await newPage("draw-3ds");
     await page.goto(`${BASE}/products/${slug}`);
     assert.equal(await page.getByTestId("shipping-address").count(), 0, "no address for what does not ship");

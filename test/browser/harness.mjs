@@ -60,6 +60,41 @@ export async function adminCall(method, path, body, base = BASE) {
 }
 
 /**
+ * A product of one size that does not ship, sold by a draw open for the next hour: `units` of
+ * `onHand` held for it. Answers the product and its SKU.
+ */
+export async function drawProduct(
+  { slug, title, price, onHand, units = 1, category = "drops" },
+  base = BASE,
+) {
+  const sku = `${slug.toUpperCase()}-1`;
+  const product = await adminCall(
+    "POST",
+    "/v1/admin/products",
+    {
+      slug,
+      title,
+      category,
+      requiresShipping: false,
+      variants: [{ sku, title: "One size", price: { amount: price, currency: "USD" } }],
+    },
+    base,
+  );
+  await adminCall("PUT", `/v1/admin/inventory/${sku}`, { onHand }, base);
+  await adminCall(
+    "POST",
+    `/v1/admin/products/${product.id}/draw`,
+    {
+      opensAt: new Date(Date.now() - 1000).toISOString(),
+      closesAt: new Date(Date.now() + 3600_000).toISOString(),
+      units: { [sku]: units },
+    },
+    base,
+  );
+  return { product, sku };
+}
+
+/**
  * `viewport` and `mobile` (a phone's: touch, its viewport meta honoured) size the page;
  * `refused`: violations this page is expected to report, each a pattern (a library's feature test
  * that the policy turns down and that falls back by design); every other one still fails the test.

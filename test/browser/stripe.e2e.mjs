@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startFakeStripe } from "../fakes/stripe-api.mjs";
-import { adminCall, fillBuyer, newPage, PORT, startService, useBrowser } from "./harness.mjs";
+import { drawProduct, fillBuyer, newPage, PORT, startService, useBrowser } from "./harness.mjs";
 
 useBrowser();
 
@@ -101,30 +101,7 @@ describe("storefront with Stripe", () => {
 
   it("enters a draw with the card from Stripe Elements, its authorization confirmed with Stripe.js", async () => {
     const slug = `stripe-draw-${Date.now()}`;
-    const sku = `${slug.toUpperCase()}-1`;
-    const product = await adminCall(
-      "POST",
-      "/v1/admin/products",
-      {
-        slug,
-        title: "Stripe Draw",
-        category: "drops",
-        requiresShipping: false,
-        variants: [{ sku, title: "One size", price: { amount: 12500, currency: "USD" } }],
-      },
-      base,
-    );
-    await adminCall("PUT", `/v1/admin/inventory/${sku}`, { onHand: 2 }, base);
-    await adminCall(
-      "POST",
-      `/v1/admin/products/${product.id}/draw`,
-      {
-        opensAt: new Date(Date.now() - 1000).toISOString(),
-        closesAt: new Date(Date.now() + 3600_000).toISOString(),
-        units: { [sku]: 1 },
-      },
-      base,
-    );
+    await drawProduct({ slug, title: "Stripe Draw", price: 12500, onHand: 2 }, base);
     const page = await stripePage("stripe-draw");
     await page.goto(`${base}/products/${slug}`);
     await page.getByTestId("fake-card-field").waitFor();

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { startFakeTurnstile, TURNSTILE_TEST_SECRET } from "../fakes/turnstile.mjs";
-import { adminCall, fillBuyer, newPage, PORT, startService, useBrowser } from "./harness.mjs";
+import { adminCall, drawProduct, fillBuyer, newPage, PORT, startService, useBrowser } from "./harness.mjs";
 
 useBrowser();
 
@@ -156,30 +156,7 @@ describe("storefront with Turnstile", () => {
 
   it("enters a draw with the widget's token; a refused token is said beside the form and the retry keeps its key", async () => {
     const slug = `guarded-draw-${Date.now()}`;
-    const sku = `${slug.toUpperCase()}-1`;
-    const product = await adminCall(
-      "POST",
-      "/v1/admin/products",
-      {
-        slug,
-        title: "Guarded Draw",
-        category: "drops",
-        requiresShipping: false,
-        variants: [{ sku, title: "One size", price: { amount: 9900, currency: "USD" } }],
-      },
-      base,
-    );
-    await adminCall("PUT", `/v1/admin/inventory/${sku}`, { onHand: 3 }, base);
-    await adminCall(
-      "POST",
-      `/v1/admin/products/${product.id}/draw`,
-      {
-        opensAt: new Date(Date.now() - 1000).toISOString(),
-        closesAt: new Date(Date.now() + 3600_000).toISOString(),
-        units: { [sku]: 1 },
-      },
-      base,
-    );
+    await drawProduct({ slug, title: "Guarded Draw", price: 9900, onHand: 3 }, base);
     const page = await guardedPage("draw-turnstile");
     const sent = [];
     page.on("request", (request) => {
