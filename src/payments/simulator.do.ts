@@ -397,6 +397,11 @@ export class GatewaySimulator extends DurableObject<Env> {
     return this.#holds.list();
   }
 
+  /** Holds in id order after `after` (every one, a page at a time), for audits. */
+  authorizationsAfter(after: string, limit: number): SimulatedAuthorization[] {
+    return this.#holds.page(z.string().max(64).parse(after), z.number().int().min(1).max(1000).parse(limit));
+  }
+
   async #oneUnderFault(work: () => AuthorizationAnswer): Promise<AuthorizationAnswer> {
     const [answer] = await underFault(this.#chargeFault(), 1, () => [work()]);
     return answer as AuthorizationAnswer;
