@@ -21,7 +21,6 @@ describe("the simulator's holds, listed for audits", () => {
         idempotencyKey: `hold-${owner}`,
         amount: { amount: 2500, currency: "USD" },
         token,
-        intentId: null,
       });
     }
     const seen = new Map<string, string>();
@@ -38,6 +37,25 @@ describe("the simulator's holds, listed for audits", () => {
     }
     expect(pages).toBeGreaterThan(0);
     expect(keys.map((key) => seen.get(key))).toEqual(["authorized", "failed", "authorized"]);
+  });
+
+  it("lists only the holds in a status when asked, to wait until none is left live", async () => {
+    const owner = unique("entry");
+    const ref = {
+      orderId: owner,
+      idempotencyKey: `hold-${owner}`,
+      amount: { amount: 2500, currency: "USD" },
+    };
+    await gateway.authorize({ ...ref, token: "tok_ok.card_h4" });
+    const live = async () => {
+      const response = await admin("GET", "/v1/admin/simulator/authorizations?status=authorized");
+      const page = await response.json<Page>();
+      expect(page.authorizations.every((hold) => hold.status === "authorized")).toBe(true);
+      return page.authorizations.some((hold) => hold.idempotencyKey === ref.idempotencyKey);
+    };
+    expect(await live()).toBe(true);
+    await gateway.cancelAuthorization({ ...ref, token: "tok_ok.card_h4", intentId: null });
+    expect(await live()).toBe(false);
   });
 
   it("answers only the admin", async () => {

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { Money } from "../shared/money";
 import { problems } from "../shared/problem";
+import { HOLD_STATUSES } from "./simulator.authorizations";
 
 /**
  * The simulator's holds (card authorizations), every one a page at a time: what an audit of a draw
@@ -14,7 +15,7 @@ const Hold = z
     ownerId: z.string().openapi({ description: "Whose hold: the order or draw entry it was placed for" }),
     amount: Money,
     token: z.string(),
-    status: z.enum(["requires_action", "authorized", "captured", "cancelled", "expired", "failed"]),
+    status: z.enum(HOLD_STATUSES),
     reason: z.string().nullable(),
     chargeId: z.string().nullable(),
     captures: z.number().int().openapi({ description: "Times it was charged: never above 1" }),
@@ -41,6 +42,7 @@ export const simulatorHoldsRoute = createRoute({
         .optional()
         .openapi({ description: "The nextCursor of the page before" }),
       limit: z.coerce.number().int().min(1).max(1000).default(1000),
+      status: z.enum(HOLD_STATUSES).optional().openapi({ description: "Only holds that stand here" }),
     }),
   },
   responses: {

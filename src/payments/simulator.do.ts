@@ -8,6 +8,7 @@ import {
   type AuthorizationAnswer,
   AuthorizationStore,
   challengeOfHold,
+  HOLD_STATUSES,
   type SimulatedAuthorization,
 } from "./simulator.authorizations";
 import {
@@ -397,9 +398,17 @@ export class GatewaySimulator extends DurableObject<Env> {
     return this.#holds.list();
   }
 
-  /** Holds in id order after `after` (every one, a page at a time), for audits. */
-  authorizationsAfter(after: string, limit: number): SimulatedAuthorization[] {
-    return this.#holds.page(z.string().max(64).parse(after), z.number().int().min(1).max(1000).parse(limit));
+  /** Holds in id order after `after` (every one, a page at a time), optionally in one status, for audits. */
+  authorizationsAfter(
+    after: string,
+    limit: number,
+    status?: SimulatedAuthorization["status"],
+  ): SimulatedAuthorization[] {
+    return this.#holds.page(
+      z.string().max(64).parse(after),
+      z.number().int().min(1).max(1000).parse(limit),
+      z.enum(HOLD_STATUSES).optional().parse(status),
+    );
   }
 
   async #oneUnderFault(work: () => AuthorizationAnswer): Promise<AuthorizationAnswer> {

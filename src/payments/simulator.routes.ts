@@ -96,8 +96,12 @@ export const simulatorRoutes = createRouter()
     return c.json(challengeOf(id, answered), 200);
   })
   .openapi(simulatorHoldsRoute, async (c) => {
-    const { after, limit } = c.req.valid("query");
-    const holds = await c.env.SIMULATOR.getByName("simulator").authorizationsAfter(after ?? "", limit);
+    const { after, limit, status } = c.req.valid("query");
+    const holds = await c.env.SIMULATOR.getByName("simulator").authorizationsAfter(
+      after ?? "",
+      limit,
+      status,
+    );
     const last = holds.length === limit ? holds.at(-1)?.id : undefined;
     return c.json({ authorizations: holds, nextCursor: last ?? null }, 200);
   });

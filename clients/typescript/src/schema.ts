@@ -2755,6 +2755,8 @@ export interface operations {
                 /** @description The nextCursor of the page before */
                 after?: string;
                 limit?: number;
+                /** @description Only holds that stand here */
+                status?: "requires_action" | "authorized" | "captured" | "cancelled" | "expired" | "failed";
             };
             header?: never;
             path?: never;
