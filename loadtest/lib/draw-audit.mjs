@@ -21,11 +21,15 @@ function countBy(list, keyOf) {
 /** The draw under test's holds: its entries' keys, its entrants' cards (not the calibration's). */
 const isOurs = (hold) => hold.idempotencyKey.startsWith("draw-entry-") && hold.token.includes(".card_p");
 
-/** Every hold the simulator keeps, a page at a time. */
-async function simulatorHolds(api) {
+/** Every hold the simulator keeps (or only those in `status`), a page at a time. */
+async function simulatorHolds(api, status) {
   const holds = [];
   for (let after = null; ; ) {
-    const query = new URLSearchParams({ limit: "1000", ...(after ? { after } : {}) });
+    const query = new URLSearchParams({
+      limit: "1000",
+      ...(after ? { after } : {}),
+      ...(status ? { status } : {}),
+    });
     const page = await api.call("GET", `/v1/admin/simulator/authorizations?${query}`);
     holds.push(...page.authorizations);
     if (!page.nextCursor) return holds;
@@ -33,15 +37,22 @@ async function simulatorHolds(api) {
   }
 }
 
-/** Waits until none of the draw's holds is still live (the sweep cancels the losers'); answers them. */
+/**
+ * Waits until none of the draw's holds is still live (the sweep cancels the losers'), reading only
+ * the live ones as it waits; answers every hold of the draw as it ends and how many stayed live.
+ */
 async function awaitHoldsReleased({ api, deadlineMs, log }) {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
-    const holds = (await simulatorHolds(api)).filter(isOurs);
-    const live = holds.filter((hold) => hold.status === "authorized" || hold.status === "requires_action");
-    if (live.length === 0 || Date.now() > deadline) return { holds, live: live.length };
-    log(`sweep: ${live.length} of the draw's ${holds.length} holds still live`);
-    await sleep(5000);
+    const live = [
+      ...(await simulatorHolds(api, "authorized")),
+      ...(await simulatorHolds(api, "requires_action")),
+    ].filter(isOurs).length;
+    if (live === 0 || Date.now() > deadline) {
+      return { releasedAt: Date.now(), holds: (await simulatorHolds(api)).filter(isOurs), live };
+    }
+    log(`sweep: ${live} of the draw's holds still live`);
+    await sleep(2000);
   }
 }
 
@@ -303,7 +314,7 @@ export function drawAuditLine(result, timing) {
 export async function settleDraw({ api, target, prepared, drawn, settings, log }) {
   const released = await awaitHoldsReleased({ api, deadlineMs: settings.sweepDeadlineSeconds * 1000, log });
   drawn.timing.closeToHoldsReleasedSeconds = Number(
-    ((Date.now() - prepared.draw.closesAt) / 1000).toFixed(1),
+    ((released.releasedAt - prepared.draw.closesAt) / 1000).toFixed(1),
   );
   log(
     `holds: ${released.live} live of ${released.holds.length}, ${drawn.timing.closeToHoldsReleasedSeconds} s after the close`,

@@ -230,7 +230,7 @@ async function awaitDrawn({ api, draw, deadlineMs, log }) {
 
 /**
  * Measures the entry rate, then sets up the draw under test: open now, closing when all the entrants
- * (and the second tries) should be in at half the measured rate, plus a margin.
+ * (and the second tries) should be in at two thirds of the measured rate, plus 20 s.
  */
 export async function prepareDraw({ api, target, settings, log }) {
   const { entrants: count, connections, calibrateSeconds } = settings;
@@ -244,7 +244,7 @@ export async function prepareDraw({ api, target, settings, log }) {
     log,
   });
   const requests = count * 1.1;
-  const closesInSeconds = Math.ceil((requests / Math.max(1, calibration.entriesPerSecond)) * 2 + 20);
+  const closesInSeconds = Math.ceil((requests / Math.max(1, calibration.entriesPerSecond)) * 1.5 + 20);
   log(
     `calibration: ${calibration.entriesPerSecond} entries/s (p50 ${calibration.p50Ms} ms); ` +
       `the draw closes in ${closesInSeconds} s`,
