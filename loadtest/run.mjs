@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run loadtest -- <scenario> [--target URL] [--admin-token TOKEN] [--step-seconds N]`
 // `npm run loadtest -- chaos [--seed N] [--short]`: the sale under a seeded nemesis (docs/chaos.md).
+// `npm run loadtest -- draw [--entrants N]`: a product sold by draw, entered by N entrants, drawn, audited.
 // Starts Stampede on a local workerd harness (fresh state, seeded catalog) unless --target names a
 // running deployment; finds the knee with an open-model step ramp (or runs the scenario's fixed
 // phases, or its crash); drains; audits; writes a report under loadtest/reports/. Exits 1 when the
@@ -26,6 +27,8 @@ import {
   setUpLimited,
 } from "./lib/chaos.mjs";
 import { workerdPids } from "./lib/cpu.mjs";
+import { prepareDraw, runDraw } from "./lib/draw.mjs";
+import { auditDraw, drawAuditLine, missedTheClose, settleDraw } from "./lib/draw-audit.mjs";
 import { drive } from "./lib/drive.mjs";
 import { auditDrop, calibrate, dropAuditLine, dropSteps, edgeOf, runCrowd, setUpDrop } from "./lib/drop.mjs";
 import { auditRestock, restockAuditLine, runRestockCase, setUpRestockDrop } from "./lib/drop-restock.mjs";
@@ -46,6 +49,7 @@ const { values, positionals } = parseArgs({
     "step-seconds": { type: "string", default: "10" },
     seed: { type: "string" },
     short: { type: "boolean", default: false },
+    entrants: { type: "string" },
   },
 });
 const name = positionals[0] === "chaos" && values.short ? "chaos-short" : positionals[0];
@@ -66,6 +70,12 @@ if (sale && values.target) {
   console.error(`the ${name} scenario breaks the runtime it started; it cannot run against --target`);
   process.exit(2);
 }
+const entrants = values.entrants === undefined ? undefined : Number(values.entrants);
+if (entrants !== undefined && !(Number.isInteger(entrants) && entrants >= 100)) {
+  console.error(`--entrants takes a whole number of at least 100, not ${values.entrants}`);
+  process.exit(2);
+}
+const drawSettings = scenario.draw ? { ...scenario.draw, ...(entrants ? { entrants } : {}) } : null;
 const stepSeconds = Number(values["step-seconds"]);
 const adminToken = values["admin-token"] ?? process.env.ADMIN_TOKEN ?? "loadtest-admin-token";
 const log = (line) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -240,12 +250,14 @@ try {
     drop = await setUpDrop(api, scenario.drop);
   }
   const promo = scenario.promo ? await setUpPromo(api, scenario.promo) : null;
+  const prepared = drawSettings ? await prepareDraw({ api, target, settings: drawSettings, log }) : null;
   const watched = [
     ...new Set([
       FLASH_SALE.sku,
       ...(drop ? [drop.sku] : []),
       ...(promo ? [promo.sku] : []),
       ...(limited ? [limited.sku] : []),
+      ...(prepared ? prepared.draw.skus : []),
       ...products.flatMap((p) => p.skus),
     ]),
   ];
@@ -257,6 +269,7 @@ try {
   let promoRun = null;
   let dropEdge = null;
   let chaosRun = null;
+  let drawRun = null;
   let kneeIndex = -1;
   let invalid = null;
   if (scenario.chaos) {
@@ -382,6 +395,18 @@ try {
     step.errorRate = (step.mix.serverErrors + step.mix.networkErrors) / Math.max(1, step.offered);
     steps.push(step);
     logStep(step);
+  } else if (prepared) {
+    stage = "running the draw";
+    const drawn = await runDraw({ api, target, prepared, settings: drawSettings, log });
+    if (drawn.timedOut)
+      throw new Error(`the draw was not drawn within ${drawSettings.drawDeadlineSeconds} s of its close`);
+    stage = "waiting for the draw's holds to be released";
+    drawRun = { drawn, ...(await settleDraw({ api, target, prepared, drawn, settings: drawSettings, log })) };
+    writeFileSync(acceptedFile, drawRun.orders.join("\n"));
+    steps.push(drawRun.step);
+    logStep(drawRun.step);
+    const late = drawn.run.records.filter((r) => missedTheClose(r.first)).length;
+    if (late > 0) invalid = `${late} entrants missed the close: the entry rate fell below the estimate`;
   } else if (!scenario.restock) {
     const plan =
       scenario.phases ?? scenario.steps.map((rate) => ({ name: `${rate}/s`, rate, seconds: stepSeconds }));
@@ -439,6 +464,7 @@ try {
       ...(restockDrop ? [restockDrop.sku] : []),
       ...(promo ? [promo.sku] : []),
       ...(limited ? [limited.sku] : []),
+      ...(prepared ? prepared.draw.skus : []),
     ],
   });
   const drainedAt = Date.now();
@@ -461,6 +487,23 @@ try {
   if (restockRun) {
     result.restock = auditRestock(restockRun, scenario.restock);
     result.passed = result.passed && result.restock.passed;
+  }
+  if (drawRun) {
+    const { drawn, holds, liveHolds, winnerLinks } = drawRun;
+    result.draw = await auditDraw({
+      api,
+      target,
+      draw: prepared.draw,
+      run: drawn.run,
+      record: drawn.record,
+      holds,
+      liveHolds,
+      stockBefore: prepared.stockBefore,
+      winnerLinks,
+    });
+    result.draw.timing = drawn.timing;
+    result.draw.calibration = prepared.calibration;
+    result.passed = result.passed && result.draw.passed;
   }
   if (chaosRun) {
     const { schedule, nemesis, bought, load } = chaosRun;
@@ -513,6 +556,7 @@ try {
   if (result.drop) console.log(dropAuditLine(result.drop));
   if (result.restock) console.log(restockAuditLine(result.restock));
   if (result.promo) console.log(promoAuditLine(result.promo));
+  if (result.draw) console.log(drawAuditLine(result.draw, result.draw.timing));
   if (result.chaos) {
     console.log(chaosAuditLine(result.chaos));
     console.log(`seed ${seed}: replay with npm run loadtest -- ${name} --seed ${seed}`);

@@ -229,6 +229,28 @@ export const scenarios = {
       "the drop's second case alone: orders of several units, a sellout, a restock by stock take while the line waits; then the room's cap and its re-admission, from the harness's own books",
     restock: RESTOCK_CASE,
   },
+  draw: {
+    description:
+      "a product in 4 sizes sold by draw (100 units a size; the last size rare, so its list runs out): " +
+      "50,000 entrants (--entrants N) enter at bounded concurrency, a tenth twice under another spelling " +
+      "of their Gmail address, 2% with another entrant's card, 3% declined, 2% with a card whose capture " +
+      "fails; then the close, the reveal, the captures and the cancels, and the audit: answers, list, " +
+      "winners, holds, stock, paid orders, the public verifier, fairness by entry time",
+    draw: {
+      sizes: [40, 41, 42, 43],
+      sizeShares: [0.4, 0.35, 0.249, 0.001],
+      stock: 120,
+      units: 100,
+      price: 18_000,
+      entrants: 50_000,
+      connections: 48,
+      calibrateSeconds: 8,
+      drawDeadlineSeconds: 1800,
+      sweepDeadlineSeconds: 1800,
+    },
+    // The seed is revealed 5 s after the close rather than 30: entrants here take no receipts first.
+    bindings: { DRAW_REVEAL_SECONDS: "5" },
+  },
   smoke: {
     description: "a short flash sale that ends in the audit (CI)",
     flow: flashSale,

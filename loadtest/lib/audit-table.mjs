@@ -1,5 +1,6 @@
 // The audit for people: one row per property the run checked (what was checked, what was found,
 // whether it holds), the failures first to the eye, and the per-SKU books folded away below.
+import { drawChecks } from "./draw-checks.mjs";
 import { READMIT_WITHIN_SECONDS } from "./drop-restock.mjs";
 
 const escapeHtml = (text) => String(text).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -80,6 +81,7 @@ export function auditChecks(audit) {
       ["Restock: no 5xx or network error", restock.serverErrors, restock.serverErrors === 0],
     );
   }
+  if (audit.draw) rows.push(...drawChecks(audit.draw));
   return rows;
 }
 
@@ -105,10 +107,10 @@ export function auditSection(audit) {
     )
     .join("");
   const skus = Object.keys(audit.conservation ?? {}).length;
-  const { conservation, drop, restock, ...totals } = audit;
+  const { conservation, drop, restock, draw, ...totals } = audit;
   return `<h2>Audit: ${audit.passed ? "passed" : `FAILED (${failed} of ${checks.length} checks)`}</h2>
 <p>${audit.accepted} orders accepted during the run, ${audit.orders} orders in the shop, ${audit.paid} paid.</p>
 <table><tr><th>checked</th><th>found</th><th>result</th></tr>${rows}</table>
 <details><summary>Each watched SKU's books (${skus} SKUs)</summary>${skuTable(conservation)}</details>
-<details><summary>The audit as data</summary><pre>${escapeHtml(JSON.stringify({ ...totals, drop, restock }, null, 2))}</pre></details>`;
+<details><summary>The audit as data</summary><pre>${escapeHtml(JSON.stringify({ ...totals, drop, restock, draw }, null, 2))}</pre></details>`;
 }

@@ -12,6 +12,16 @@ import type { OpenPayment } from "./simulator.open-payments";
 /** A simulated hold lapses this long after it was placed, as an online card authorization at Stripe. */
 export const AUTHORIZATION_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
 
+/** Where a hold stands; see SimulatedAuthorization. */
+export const HOLD_STATUSES = [
+  "requires_action",
+  "authorized",
+  "captured",
+  "cancelled",
+  "expired",
+  "failed",
+] as const;
+
 /**
  * A hold as the simulator keeps it. `expired`: it lapsed uncaptured; `failed`: declined when placed
  * (or its challenge failed) or when captured; `captures`: how many times it was charged, never above 1;
@@ -23,7 +33,7 @@ export type SimulatedAuthorization = {
   ownerId: string;
   amount: { amount: number; currency: string };
   token: string;
-  status: "requires_action" | "authorized" | "captured" | "cancelled" | "expired" | "failed";
+  status: (typeof HOLD_STATUSES)[number];
   reason: string | null;
   chargeId: string | null;
   captures: number;
@@ -230,6 +240,23 @@ export class AuthorizationStore {
       .exec<Row>("SELECT * FROM authorizations ORDER BY created_at DESC LIMIT 1000")
       .toArray()
       .map(toAuthorization);
+  }
+
+  /**
+   * Holds in id order after `after`, `limit` at most, as stored (a lapse is written when a hold is next
+   * touched), only those in `status` if given: for audits that must see every hold, where `list` stops
+   * at the newest thousand, and for waiting until none is left live.
+   */
+  page(after: string, limit: number, status?: SimulatedAuthorization["status"]): SimulatedAuthorization[] {
+    const rows = status
+      ? this.#sql.exec<Row>(
+          "SELECT * FROM authorizations WHERE id > ? AND status = ? ORDER BY id LIMIT ?",
+          after,
+          status,
+          limit,
+        )
+      : this.#sql.exec<Row>("SELECT * FROM authorizations WHERE id > ? ORDER BY id LIMIT ?", after, limit);
+    return rows.toArray().map(toAuthorization);
   }
 
   /** The hold under a key as it stands now: a live hold past its time has lapsed. */

@@ -8,6 +8,7 @@ import {
   type AuthorizationAnswer,
   AuthorizationStore,
   challengeOfHold,
+  HOLD_STATUSES,
   type SimulatedAuthorization,
 } from "./simulator.authorizations";
 import {
@@ -395,6 +396,19 @@ export class GatewaySimulator extends DurableObject<Env> {
   /** Every hold as it stands, newest first, for audits (`captures` is never above 1). */
   authorizations(): SimulatedAuthorization[] {
     return this.#holds.list();
+  }
+
+  /** Holds in id order after `after` (every one, a page at a time), optionally in one status, for audits. */
+  authorizationsAfter(
+    after: string,
+    limit: number,
+    status?: SimulatedAuthorization["status"],
+  ): SimulatedAuthorization[] {
+    return this.#holds.page(
+      z.string().max(64).parse(after),
+      z.number().int().min(1).max(1000).parse(limit),
+      z.enum(HOLD_STATUSES).optional().parse(status),
+    );
   }
 
   async #oneUnderFault(work: () => AuthorizationAnswer): Promise<AuthorizationAnswer> {

@@ -5,6 +5,7 @@ import { AppError } from "../shared/errors";
 import { Money } from "../shared/money";
 import { problems } from "../shared/problem";
 import type { OpenPayment } from "./simulator.open-payments";
+import { simulatorHoldsRoute } from "./simulator-holds.route";
 
 /**
  * The simulator's 3-D Secure challenge, as a bank's page would show it to the buyer: the payment's
@@ -93,6 +94,16 @@ export const simulatorRoutes = createRouter()
     c.header("Cache-Control", "no-store");
     const answered = await simulator(c.env).answerChallenge(id, result === "pass");
     return c.json(challengeOf(id, answered), 200);
+  })
+  .openapi(simulatorHoldsRoute, async (c) => {
+    const { after, limit, status } = c.req.valid("query");
+    const holds = await c.env.SIMULATOR.getByName("simulator").authorizationsAfter(
+      after ?? "",
+      limit,
+      status,
+    );
+    const last = holds.length === limit ? holds.at(-1)?.id : undefined;
+    return c.json({ authorizations: holds, nextCursor: last ?? null }, 200);
   });
 
 function challengeOf(id: string, payment: OpenPayment | null): z.infer<typeof Challenge> {

@@ -197,6 +197,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/simulator/authorizations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The payment simulator's holds, in id order, for audits */
+        get: operations["listSimulatedHolds"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/drops/{product}/tickets": {
         parameters: {
             query?: never;
@@ -1341,6 +1358,30 @@ export interface components {
              * @enum {string}
              */
             status: "requires_action" | "processing" | "failed" | "canceled" | "succeeded";
+        };
+        SimulatedHold: {
+            id: string;
+            idempotencyKey: string;
+            /** @description Whose hold: the order or draw entry it was placed for */
+            ownerId: string;
+            amount: components["schemas"]["Money"];
+            token: string;
+            /** @enum {string} */
+            status: "requires_action" | "authorized" | "captured" | "cancelled" | "expired" | "failed";
+            reason: string | null;
+            chargeId: string | null;
+            /** @description Times it was charged: never above 1 */
+            captures: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            authorizedAt: string | null;
+            /** Format: date-time */
+            expiresAt: string | null;
+            /** Format: date-time */
+            capturedAt: string | null;
+            /** Format: date-time */
+            cancelledAt: string | null;
         };
         DrawProof: {
             drop: string;
@@ -2709,6 +2750,53 @@ export interface operations {
             };
             /** @description Content-Type is not application/json (code unsupported_media_type) */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSimulatedHolds: {
+        parameters: {
+            query?: {
+                /** @description The nextCursor of the page before */
+                after?: string;
+                limit?: number;
+                /** @description Only holds that stand here */
+                status?: "requires_action" | "authorized" | "captured" | "cancelled" | "expired" | "failed";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of holds, as stored */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        authorizations: components["schemas"]["SimulatedHold"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Invalid query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
