@@ -280,7 +280,7 @@ export class DrawRunner extends DurableObject<Env> {
         return 1;
       });
       const swept = await sweepDuties(this.env, setup.product, () => gatewayFor(this.env), now);
-      return { ...swept, left: swept.left + told, looked: swept.looked + told };
+      return { ...swept, left: swept.left + told, looked: swept.looked + told, exhausted: swept.exhausted };
     };
     switch (draw.phase) {
       case "pooling": {
@@ -299,6 +299,7 @@ export class DrawRunner extends DurableObject<Env> {
           return now;
         }
         const swept = await sweep();
+        if (swept.exhausted) return now;
         return Math.min(now + (swept.left > 0 ? SWEEP_AGAIN_MS : SWEEP_EVERY_MS), closeAt);
       }
       case "closing":
@@ -326,6 +327,8 @@ export class DrawRunner extends DurableObject<Env> {
         if (await tellLosers(this.env, this.#store, setup.product)) return now;
         const released = await this.#giveBack("free").catch(() => false);
         const swept = await sweep();
+        // The losers' holds are released as fast as the gateway's pace allows, a budget per step.
+        if (swept.exhausted) return now;
         if (!released || swept.left > 0) return now + SWEEP_AGAIN_MS;
         return swept.looked === 0 ? null : now + SWEEP_EVERY_MS;
       }
@@ -333,6 +336,7 @@ export class DrawRunner extends DurableObject<Env> {
         if (!(await this.#cancelEntries(setup, now))) return now + SWEEP_AGAIN_MS;
         const released = await this.#giveBackPool(setup).catch(() => false);
         const swept = await sweep();
+        if (swept.exhausted) return now;
         if (!released || swept.left > 0) return now + SWEEP_AGAIN_MS;
         return swept.looked === 0 ? null : now + SWEEP_EVERY_MS;
       }

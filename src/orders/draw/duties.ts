@@ -26,12 +26,14 @@ export function authorizationOf(entry: EntryRow): AuthorizationRef {
   };
 }
 
+/** `exhausted`: the sweep stopped at its budget of calls with duties left: the next may go at once. */
 export type SweepReport = {
   looked: number;
   cancelled: number;
   released: number;
   settled: number;
   left: number;
+  exhausted: boolean;
 };
 
 /** Gateway calls one sweep makes at most (the rest wait for the next, at once): a step stays short. */
@@ -53,7 +55,7 @@ export async function sweepDuties(
   gateway: () => Promise<PaymentGateway>,
   now = Date.now(),
 ): Promise<SweepReport> {
-  const report: SweepReport = { looked: 0, cancelled: 0, released: 0, settled: 0, left: 0 };
+  const report: SweepReport = { looked: 0, cancelled: 0, released: 0, settled: 0, left: 0, exhausted: false };
   let budget = SWEEP_CALLS;
   for (let shard = 0; shard < DRAW_SHARDS; shard++) {
     const duties = await drawBook(env, product, shard).duties(now - STALE_PENDING_MS);
@@ -79,6 +81,7 @@ export async function sweepDuties(
       report.left += done.filter((ok) => !ok).length;
     }
   }
+  report.exhausted = budget <= 0 && report.left > 0;
   return report;
 }
 
