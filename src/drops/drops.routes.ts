@@ -9,12 +9,15 @@ import { spendJoin } from "./join-limit";
 import { checkTurnstile } from "./turnstile";
 import { bearerOf, handOnJoins, join, joinsDue, roomOfEntry, ticketStatus } from "./waiting-room";
 
-const DropParams = z.object({
+export const DropParams = z.object({
   product: z
     .string()
     .min(1)
     .max(100)
-    .openapi({ param: { name: "product", in: "path" }, description: "The drop's product, by id or slug" }),
+    .openapi({
+      param: { name: "product", in: "path" },
+      description: "The drop's (or draw's) product, by id or slug",
+    }),
 });
 
 const joinRoute = createRoute({

@@ -2811,7 +2811,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The drop's product, by id or slug */
+                /** @description The drop's (or draw's) product, by id or slug */
                 product: string;
             };
             cookie?: never;
@@ -2916,7 +2916,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The drop's product, by id or slug */
+                /** @description The drop's (or draw's) product, by id or slug */
                 product: string;
             };
             cookie?: never;
@@ -2986,7 +2986,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The draw's product, by id or slug */
+                /** @description The drop's (or draw's) product, by id or slug */
                 product: string;
             };
             cookie?: never;
@@ -3021,7 +3021,7 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description The draw's product, by id or slug */
+                /** @description The drop's (or draw's) product, by id or slug */
                 product: string;
             };
             cookie?: never;
@@ -3070,7 +3070,7 @@ export interface operations {
                 "idempotency-key": string;
             };
             path: {
-                /** @description The draw's product, by id or slug */
+                /** @description The drop's (or draw's) product, by id or slug */
                 product: string;
             };
             cookie?: never;
@@ -3209,7 +3209,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The draw's product, by id or slug */
+                /** @description The drop's (or draw's) product, by id or slug */
                 product: string;
             };
             cookie?: never;
@@ -3265,7 +3265,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The draw's product, by id or slug */
+                /** @description The drop's (or draw's) product, by id or slug */
                 product: string;
             };
             cookie?: never;
@@ -3306,7 +3306,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The draw's product, by id or slug */
+                /** @description The drop's (or draw's) product, by id or slug */
                 product: string;
             };
             cookie?: never;

@@ -146,7 +146,7 @@ export class DrawRunner extends DurableObject<Env> {
       held: this.#store.slotCount("held") + this.#store.slotCount("assigned"),
       entries: this.#store.entryCount(),
       won: this.#store.slotCount("won"),
-      passedOn: this.#store.withOutcome("passed").length,
+      passedOn: this.#store.passedCount(),
     };
   }
 
@@ -427,7 +427,7 @@ export class DrawRunner extends DurableObject<Env> {
     }));
     for (let at = 0; at < wanted.length; at += RELEASE_BATCH) {
       const chunk = wanted.slice(at, at + RELEASE_BATCH);
-      this.#store.releaseSlots("released", given(await settleOrders(this.env, chunk, "released", true)));
+      this.#store.releaseSlots(given(await settleOrders(this.env, chunk, "released", true)));
     }
     return (await this.#giveBack("all")) && this.#store.slotCount("wanted") === 0;
   }
@@ -439,7 +439,7 @@ export class DrawRunner extends DurableObject<Env> {
     for (let at = 0; at < slots.length; at += RELEASE_BATCH) {
       const chunk = slots.slice(at, at + RELEASE_BATCH);
       const released = given(await settleOrders(this.env, chunk, "released", true));
-      this.#store.releaseSlots("released", released);
+      this.#store.releaseSlots(released);
       all &&= released.length === chunk.length;
     }
     return all;

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { DropParams } from "../../drops/drops.routes";
 import { parseIdempotencyKey } from "../../http/idempotency-key";
 import { createRouter } from "../../http/router";
 import { scopeOf } from "../../http/scope";
@@ -8,14 +9,6 @@ import { Address } from "../orders.schemas";
 import { drawRunner } from "./draw.service";
 import { enter } from "./enter";
 import { drawOf, entryIdOf, readEntry, withdraw } from "./entries.service";
-
-const DropParams = z.object({
-  product: z
-    .string()
-    .min(1)
-    .max(100)
-    .openapi({ param: { name: "product", in: "path" }, description: "The draw's product, by id or slug" }),
-});
 
 const EntryRequest = z
   .object({

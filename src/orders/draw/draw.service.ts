@@ -7,6 +7,12 @@ import { bucketCount } from "../../inventory/inventory.service";
 import { AppError } from "../../shared/errors";
 import type { DrawStatus } from "./draw-runner.do";
 
+/** A product as the catalog serves it (by id or slug), or null. */
+export async function productOf(scope: Scope, idOrSlug: string): Promise<Product | null> {
+  const read = await readProduct(scope, idOrSlug);
+  return read ? (JSON.parse(read.entry.body) as Product) : null;
+}
+
 export const drawRunner = (env: Env, productId: string) => env.DRAWS.getByName(productId);
 
 /**
@@ -20,8 +26,7 @@ export async function setUpDraw(
   productId: string,
   draw: DrawSettings,
 ): Promise<{ product: Product; status: DrawStatus }> {
-  const read = await readProduct(scope, productId);
-  const known: Product | null = read ? JSON.parse(read.entry.body) : null;
+  const known = await productOf(scope, productId);
   if (!known || known.id !== productId) {
     throw new AppError("product_not_found", { detail: `No product with id ${productId}` });
   }

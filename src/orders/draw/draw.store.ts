@@ -225,8 +225,13 @@ export class DrawStore {
       : null;
   }
 
-  releaseSlots(state: "released", orderIds: string[]) {
-    for (const id of orderIds) this.#sql.exec("UPDATE slots SET state = ? WHERE order_id = ?", state, id);
+  releaseSlots(orderIds: string[]) {
+    for (const id of orderIds) this.#sql.exec("UPDATE slots SET state = 'released' WHERE order_id = ?", id);
+  }
+
+  passedCount(): number {
+    return this.#sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM entries WHERE outcome = 'passed'").one()
+      .n;
   }
 
   slotCount(state: string): number {

@@ -1,4 +1,3 @@
-import { createHash, createHmac } from "node:crypto";
 import { cardShard, customerShard, drawBook, newEntryId, shardOfEntry } from "../../draws/draws";
 import type { DrawWindow, EntryRow } from "../../draws/entries.store";
 import { spendJoin } from "../../drops/join-limit";
@@ -7,6 +6,7 @@ import type { Scope } from "../../http/scope";
 import type { PaymentGateway } from "../../payments/gateway";
 import { gatewayFor } from "../../payments/gateways";
 import { paymentMode } from "../../shared/config";
+import { sha256Hex } from "../../shared/crypto";
 import { customerKey } from "../../shared/customer-key";
 import { AppError } from "../../shared/errors";
 import { authorizationOf } from "./duties";
@@ -15,6 +15,7 @@ import {
   drawOf,
   type EntryAnswer,
   type EntryRequest,
+  entryTokenOf,
   entryTokenSecret,
   releaseCardNow,
   unavailable,
@@ -23,8 +24,6 @@ import {
 
 /** An authorization must hold this long past the close, for the winners' captures. */
 const CAPTURE_MARGIN_MS = 6 * 3_600_000;
-
-const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
 
 /** The refusal an attempt ended with, given again to the same request: a refusal never turns into an entry. */
 function refusalOf(entry: EntryRow): AppError {
@@ -90,8 +89,8 @@ export async function enter(
   const customer = customerKey(request.email);
   const shard = customerShard(product.id, customer);
   const book = drawBook(env, product.id, shard);
-  const keyHash = sha256(`${product.id}|${key}`);
-  const bodyHash = sha256(
+  const keyHash = await sha256Hex(`${product.id}|${key}`);
+  const bodyHash = await sha256Hex(
     JSON.stringify([
       request.email,
       request.name ?? null,
@@ -155,7 +154,7 @@ export async function enter(
   }
   if (begun.superseded) await cancelNow(env, window, await releaseCardNow(env, window, begun.superseded));
   const entry = begun.entry;
-  const token = `${entry.entryId}.${createHmac("sha256", secret).update(`draw-entry|${entry.entryId}`, "utf8").digest("base64url")}`;
+  const token = entryTokenOf(secret, entry.entryId);
   if (entry.state === "void") throw refusalOf(entry);
   if (entry.state !== "pending") {
     return { status: 200, entry: viewOf(entry, window, env), entryToken: token, replayed: true };

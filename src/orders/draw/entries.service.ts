@@ -1,6 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { Product } from "../../catalog/catalog.schemas";
-import { readProduct } from "../../catalog/catalog.service";
 import { cardShard, drawBook, shardOfEntry, windowOf } from "../../draws/draws";
 import type { DrawWindow, EntryRow, EntryState } from "../../draws/entries.store";
 import type { Scope } from "../../http/scope";
@@ -8,7 +7,7 @@ import type { PaymentAction } from "../../payments/gateway";
 import { gatewayFor } from "../../payments/gateways";
 import { AppError } from "../../shared/errors";
 import { logEvent } from "../../shared/log";
-import { drawRunner } from "./draw.service";
+import { drawRunner, productOf } from "./draw.service";
 import { authorizationOf, RELEASED } from "./duties";
 import { drawnOrderToken } from "./winners";
 
@@ -44,8 +43,7 @@ type Draw = { product: Product; window: DrawWindow };
 
 /** A product's draw as the catalog shows it, or 404. */
 export async function drawOf(scope: Scope, idOrSlug: string): Promise<Draw> {
-  const read = await readProduct(scope, idOrSlug);
-  const product: Product | null = read ? JSON.parse(read.entry.body) : null;
+  const product = await productOf(scope, idOrSlug);
   if (!product?.draw) throw new AppError("draw_not_found", { detail: `${idOrSlug} is not sold by draw` });
   return { product, window: windowOf(product.id, product.draw) };
 }
@@ -67,6 +65,9 @@ export function entryTokenSecret(env: Env): string {
 
 const macOf = (secret: string, entryId: string) =>
   createHmac("sha256", secret).update(`draw-entry|${entryId}`, "utf8").digest("base64url");
+
+/** An entry's bearer token, under the secret (see entryTokenSecret). */
+export const entryTokenOf = (secret: string, entryId: string) => `${entryId}.${macOf(secret, entryId)}`;
 
 /** The entry id a bearer token stands for, or 403. */
 export function entryIdOf(env: Env, authorization: string | undefined): string {

@@ -1,8 +1,9 @@
-import { createHash, createHmac } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { drawBook, shardOfEntry } from "../../draws/draws";
 import type { EntryEvent } from "../../draws/entry.machine";
 import type { PaymentGateway } from "../../payments/gateway";
 import { gatewayTurns } from "../../payments/gateway-pacer.do";
+import { sha256Hex } from "../../shared/crypto";
 import { logEvent } from "../../shared/log";
 import { orderShard, shardOfOrder } from "../shards";
 import type { DrawStore, RankedRow } from "./draw.store";
@@ -26,8 +27,6 @@ export function drawnOrderToken(env: Env, orderId: string): string {
     .update(`draw-order|${orderId}`, "utf8")
     .digest("base64url");
 }
-
-const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
 
 /**
  * One step of the draw's walk down the ranking. Each entry in rank order whose SKU has a free slot is
@@ -84,8 +83,8 @@ async function captureOne(
         const order: DrawnOrder = {
           order: {
             id: slot.orderId,
-            keyHash: sha256(`draw|${entry.entryId}`),
-            tokenHash: sha256(orderToken),
+            keyHash: await sha256Hex(`draw|${entry.entryId}`),
+            tokenHash: await sha256Hex(orderToken),
             items: [
               {
                 sku: entry.sku,
