@@ -167,6 +167,31 @@ describe("a draw", () => {
     expect(await late.json()).toMatchObject({ code: "draw_closed" });
   }, 20_000);
 
+  it("refuses bad input with a clear 4xx and keeps no entry of it", async () => {
+    const draw = await drawProduct();
+    const notDrawn = await enter(draw, { email: "bad@example.com", sku: "NOT-A-SIZE" });
+    expect(notDrawn.status).toBe(422);
+    expect(await notDrawn.json()).toMatchObject({ code: "draw_sku_not_drawn" });
+    const noAddress = await enter(draw, { email: "bad@example.com", shippingAddress: undefined });
+    expect(noAddress.status).toBe(400);
+    expect(await noAddress.json()).toMatchObject({ code: "validation_failed" });
+    const badEmail = await enter(draw, { email: "not-an-email" });
+    expect(badEmail.status).toBe(400);
+    const noKey = await call(`/v1/drops/${draw.id}/draw/entries`, {
+      method: "POST",
+      headers: JSON_HEADERS,
+      body: JSON.stringify({
+        email: "bad@example.com",
+        sku: draw.sku,
+        paymentToken: "tok_ok",
+        shippingAddress: ADDRESS,
+      }),
+    });
+    expect(await noKey.json()).toMatchObject({ code: "idempotency_key_missing" });
+    const status = await (await admin("GET", `/v1/admin/products/${draw.id}/draw`)).json();
+    expect(status).toMatchObject({ books: { pending: 0, entered: 0, void: 0 } });
+  });
+
   it("refuses a token that is not the entry's", async () => {
     const draw = await drawProduct();
     const entered = await (await enter(draw, { email: "t@example.com" })).json<Entered>();
