@@ -56,7 +56,9 @@ useBrowser();
 const localOf = (page, ms) =>
   page.evaluate((at) => {
     const d = new Date(at);
-    return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+    const local = new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+    // Chromium writes a whole minute back without its ":00", which the fill would take as malformed.
+    return local.endsWith(":00") ? local.slice(0, 16) : local;
   }, ms);
 
 const entered = (page) =>
