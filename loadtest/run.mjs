@@ -2,6 +2,7 @@
 // `npm run loadtest -- <scenario> [--target URL] [--admin-token TOKEN] [--step-seconds N]`
 // `npm run loadtest -- chaos [--seed N] [--short]`: the sale under a seeded nemesis (docs/chaos.md).
 // `npm run loadtest -- draw [--entrants N]`: a product sold by draw, entered by N entrants, drawn, audited.
+// `npm run loadtest -- draw --kill [--entrants N]`: the same with the runtime killed at four points of it.
 // Starts Stampede on a local workerd harness (fresh state, seeded catalog) unless --target names a
 // running deployment; finds the knee with an open-model step ramp (or runs the scenario's fixed
 // phases, or its crash); drains; audits; writes a report under loadtest/reports/. Exits 1 when the
@@ -29,6 +30,7 @@ import {
 import { workerdPids } from "./lib/cpu.mjs";
 import { prepareDraw, runDraw } from "./lib/draw.mjs";
 import { auditDraw, drawAuditLine, missedTheClose, settleDraw } from "./lib/draw-audit.mjs";
+import { killsLine, killThroughDraw } from "./lib/draw-nemesis.mjs";
 import { drive } from "./lib/drive.mjs";
 import { auditDrop, calibrate, dropAuditLine, dropSteps, edgeOf, runCrowd, setUpDrop } from "./lib/drop.mjs";
 import { auditRestock, restockAuditLine, runRestockCase, setUpRestockDrop } from "./lib/drop-restock.mjs";
@@ -50,9 +52,15 @@ const { values, positionals } = parseArgs({
     seed: { type: "string" },
     short: { type: "boolean", default: false },
     entrants: { type: "string" },
+    kill: { type: "boolean", default: false },
   },
 });
-const name = positionals[0] === "chaos" && values.short ? "chaos-short" : positionals[0];
+const name =
+  positionals[0] === "chaos" && values.short
+    ? "chaos-short"
+    : positionals[0] === "draw" && values.kill
+      ? "draw-kill"
+      : positionals[0];
 const scenario = scenarios[name];
 if (!scenario) {
   console.error(
@@ -61,12 +69,14 @@ if (!scenario) {
   process.exit(2);
 }
 const sale = scenario.crash ?? scenario.outage ?? scenario.chaos;
+/** A scenario that kills or breaks the runtime it started, so it runs it in a process of its own. */
+const breaksRuntime = Boolean(sale || scenario.draw?.kill);
 const seed = values.seed === undefined ? randomSeed() : Number(values.seed);
 if (scenario.chaos && !(Number.isInteger(seed) && seed >= 0 && seed < 2 ** 32)) {
   console.error(`--seed takes a whole number from 0 to 4294967295, not ${values.seed}`);
   process.exit(2);
 }
-if (sale && values.target) {
+if (breaksRuntime && values.target) {
   console.error(`the ${name} scenario breaks the runtime it started; it cannot run against --target`);
   process.exit(2);
 }
@@ -150,7 +160,7 @@ async function startLocal() {
     PAYMENT_RETRY_MAX_DELAY_SECONDS: "1",
     ...scenario.bindings,
   };
-  if (!sale) {
+  if (!breaksRuntime) {
     const server = await startStampede({ bindings });
     return { url: server.url, stop: () => server.stop() };
   }
@@ -197,8 +207,8 @@ function logStep(step) {
 let exitCode = 0;
 try {
   if (!target) {
-    // The chaos scenario measures promises kept, not throughput: it skips the ceiling (CI time).
-    if (!scenario.chaos) {
+    // The nemesis scenarios measure promises kept, not throughput: they skip the ceiling (CI time).
+    if (!scenario.chaos && !scenario.draw?.kill) {
       stage = "measuring the bare-worker ceiling";
       log("measuring the bare-worker ceiling of this harness...");
       bare = await startBare();
@@ -397,9 +407,25 @@ try {
     logStep(step);
   } else if (prepared) {
     stage = "running the draw";
+    // Under the nemesis, the kills run beside the draw; the holds are read once the last is over.
+    const killing = drawSettings.kill
+      ? killThroughDraw({
+          api,
+          local,
+          draw: prepared.draw,
+          expectedEntries: prepared.entrants.length * 0.83,
+          log,
+        })
+      : null;
+    killing?.catch(() => {}); // awaited below; its failure is not lost meanwhile
     const drawn = await runDraw({ api, target, prepared, settings: drawSettings, log });
     if (drawn.timedOut)
       throw new Error(`the draw was not drawn within ${drawSettings.drawDeadlineSeconds} s of its close`);
+    if (killing) {
+      stage = "killing the runtime through the draw";
+      drawn.kills = await killing;
+      log(`nemesis: ${killsLine(drawn.kills)}`);
+    }
     stage = "waiting for the draw's holds to be released";
     drawRun = { drawn, ...(await settleDraw({ api, target, prepared, drawn, settings: drawSettings, log })) };
     writeFileSync(acceptedFile, drawRun.orders.join("\n"));
@@ -503,6 +529,11 @@ try {
     });
     result.draw.timing = drawn.timing;
     result.draw.calibration = prepared.calibration;
+    if (drawn.kills) {
+      // Each kill must have landed where it was meant to: one that missed proves nothing of its step.
+      result.draw.kills = drawn.kills;
+      result.passed = result.passed && drawn.kills.every((kill) => kill.landed);
+    }
     result.passed = result.passed && result.draw.passed;
   }
   if (chaosRun) {
@@ -557,6 +588,7 @@ try {
   if (result.restock) console.log(restockAuditLine(result.restock));
   if (result.promo) console.log(promoAuditLine(result.promo));
   if (result.draw) console.log(drawAuditLine(result.draw, result.draw.timing));
+  if (result.draw?.kills) console.log(`draw nemesis: ${killsLine(result.draw.kills)}`);
   if (result.chaos) {
     console.log(chaosAuditLine(result.chaos));
     console.log(`seed ${seed}: replay with npm run loadtest -- ${name} --seed ${seed}`);

@@ -72,6 +72,20 @@ const CHAOS_BINDINGS = {
   PAYMENT_RETRY_MAX_DELAY_SECONDS: "4",
 };
 
+/** The draw scenario's product, entrants and deadlines (see `draw` below). */
+const DRAW_SETTINGS = {
+  sizes: [40, 41, 42, 43],
+  sizeShares: [0.4, 0.35, 0.249, 0.001],
+  stock: 120,
+  units: 100,
+  price: 18_000,
+  entrants: 50_000,
+  connections: 48,
+  calibrateSeconds: 8,
+  drawDeadlineSeconds: 1800,
+  sweepDeadlineSeconds: 1800,
+};
+
 export const scenarios = {
   browse: {
     description: "catalog list, product and inventory reads with Zipf-like popularity",
@@ -236,20 +250,17 @@ export const scenarios = {
       "of their Gmail address, 2% with another entrant's card, 3% declined, 2% with a card whose capture " +
       "fails; then the close, the reveal, the captures and the cancels, and the audit: answers, list, " +
       "winners, holds, stock, paid orders, the public verifier, fairness by entry time",
-    draw: {
-      sizes: [40, 41, 42, 43],
-      sizeShares: [0.4, 0.35, 0.249, 0.001],
-      stock: 120,
-      units: 100,
-      price: 18_000,
-      entrants: 50_000,
-      connections: 48,
-      calibrateSeconds: 8,
-      drawDeadlineSeconds: 1800,
-      sweepDeadlineSeconds: 1800,
-    },
+    draw: DRAW_SETTINGS,
     // The seed is revealed 5 s after the close rather than 30: entrants here take no receipts first.
     bindings: { DRAW_REVEAL_SECONDS: "5" },
+  },
+  "draw-kill": {
+    description:
+      "the draw scenario (--entrants N; 50,000 unless told) with the runtime killed outright and restarted " +
+      "on the same state while entrants enter, at the close, in the walk (the gateway losing the answers " +
+      "of captures just before) and while the losers' holds are cancelled; then the same audit",
+    draw: { ...DRAW_SETTINGS, kill: true },
+    bindings: { DRAW_REVEAL_SECONDS: "5", FAULT_INJECTION: "true" },
   },
   smoke: {
     description: "a short flash sale that ends in the audit (CI)",

@@ -19,10 +19,11 @@ function countBy(list, keyOf) {
 }
 
 /** The draw under test's holds: its entries' keys, its entrants' cards (not the calibration's). */
-const isOurs = (hold) => hold.idempotencyKey.startsWith("draw-entry-") && hold.token.includes(".card_p");
+export const isOurs = (hold) =>
+  hold.idempotencyKey.startsWith("draw-entry-") && hold.token.includes(".card_p");
 
 /** Every hold the simulator keeps (or only those in `status`), a page at a time. */
-async function simulatorHolds(api, status) {
+export async function simulatorHolds(api, status) {
   const holds = [];
   for (let after = null; ; ) {
     const query = new URLSearchParams({
