@@ -42,6 +42,7 @@ function cleanDraw() {
     status: { phase: "drawn", entries: 950, won: 300, passedOn: 4 },
     verifier: { proof: 0, receipt: 0, receiptEntry: "e-1" },
     fairness: { deciles: [], chiSquare: 8.1, dof: 9, pValue: 0.52 },
+    books: { books: 16, fewest: 48, most: 71, mostOverMean: 1.2 },
   };
 }
 
@@ -107,6 +108,28 @@ describe("the draw load test", () => {
     assert.equal(failed.length, 2);
     assert.match(failed[0][1], /5 units left while 12 entries lost/);
     assert.match(failed[1][0], /entry time/);
+  });
+
+  it("fails a book holding far more than its share of a large draw's entries", () => {
+    const draw = { ...cleanDraw(), accepted: 4000, frozenCount: 4000 };
+    draw.status = { ...draw.status, entries: 4000 };
+    draw.books = { books: 16, fewest: 200, most: 400, mostOverMean: 1.6 };
+    const failed = drawChecks(draw).filter(([, , holds]) => !holds);
+    assert.deepEqual(failed.length, 1);
+    assert.match(failed[0][0], /entry books/);
+    assert.match(failed[0][1], /200 to 400 entries \(1\.6 × the mean\)/);
+  });
+
+  it("under the nemesis, fails a run whose kill missed its moment, naming it", () => {
+    const landed = (at, phase) => ({ at, landed: true, phase });
+    const draw = cleanDraw();
+    draw.kills = [landed("entering", "open"), landed("close", "sealed"), landed("walk", "drawing")];
+    draw.kills.push({ at: "sweep", landed: false, why: "every hold was released before the sweep was seen" });
+    const failed = drawChecks(draw).filter(([, , holds]) => !holds);
+    assert.equal(failed.length, 1);
+    assert.match(failed[0][1], /missed sweep: every hold was released/);
+    draw.kills[3] = landed("sweep", "drawn");
+    assert.ok(drawChecks(draw).every(([, , holds]) => holds));
   });
 });
 

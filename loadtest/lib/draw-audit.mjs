@@ -69,6 +69,23 @@ async function frozenList(api, productId) {
   }
 }
 
+/**
+ * How the entries spread over the draw's entry books (an entry's id ends in its book's number): the
+ * books' count, the fewest and most entries one holds, and the most over the mean. Entries go to the
+ * book the customer's key hashes to, so no book should hold much more than its share.
+ */
+function bookSpread(entries) {
+  const counts = countBy(entries, (entry) => entry.entryId.split("-").at(-1));
+  const values = Object.values(counts);
+  const mean = entries.length / Math.max(1, values.length);
+  return {
+    books: values.length,
+    fewest: Math.min(...values),
+    most: Math.max(...values),
+    mostOverMean: Number((Math.max(...values) / Math.max(1, mean)).toFixed(2)),
+  };
+}
+
 /** `node scripts/verify-draw.mjs …`: its exit code and the lines it printed. */
 function verifier(args) {
   return new Promise((resolve) => {
@@ -183,6 +200,7 @@ export async function auditDraw({
   liveHolds,
   stockBefore,
   winnerLinks,
+  kills = null,
 }) {
   const accepted = run.records.filter((r) => r.first.status === 201);
   const acceptedIds = new Set(accepted.map((r) => r.first.entryId));
@@ -201,6 +219,7 @@ export async function auditDraw({
 
   const frozen = await frozenList(api, draw.productId);
   const frozenIds = new Set(frozen.map((entry) => entry.entryId));
+  const books = bookSpread(frozen);
   const listMismatch =
     frozenIds.size !== acceptedIds.size || [...acceptedIds].some((id) => !frozenIds.has(id));
 
@@ -288,6 +307,8 @@ export async function auditDraw({
     verifier: { proof: proof.code, receipt: receiptCheck.code, receiptEntry: sample?.first.entryId ?? null },
     verifierOutput: proof.code === 0 && receiptCheck.code === 0 ? null : `${proof.out}\n${receiptCheck.out}`,
     fairness,
+    books,
+    ...(kills ? { kills } : {}),
   };
   result.passed = drawChecks(result).every(([, , holds]) => holds);
   return result;
@@ -302,6 +323,7 @@ export function drawAuditLine(result, timing) {
     `winners ${result.winners}/${result.units} units, passed on ${result.passedOn}${result.allocation.length ? ` ${result.allocation.join("; ")}` : ""}; ` +
     `holds ${g.holds}: captured ${g.captured} (twice ${g.capturedTwice}, not a winner ${g.capturedNotWinner}, without one charge ${g.capturedWithoutOneCharge}), live ${g.live}; ` +
     `stock ${Object.values(result.stock).every((s) => s.ok) ? "conserved" : "NOT conserved"}; unpaid winners ${result.winnersWithoutPaidOrder}; ` +
+    `books ${result.books.fewest}-${result.books.most} entries (${result.books.mostOverMean} × the mean); ` +
     `verify-draw ${result.verifier.proof}, receipt ${result.verifier.receipt}; ` +
     `fairness chi2=${result.fairness.chiSquare} (dof ${result.fairness.dof}) p=${result.fairness.pValue}; ` +
     `close to drawn ${timing.closeToDrawnSeconds} s`

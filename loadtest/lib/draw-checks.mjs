@@ -10,7 +10,7 @@ export function drawChecks(draw) {
   const surprises = Object.entries(draw.surprises).map(([what, n]) => `${n} × ${what}`);
   const { status } = draw;
   const f = draw.fairness;
-  return [
+  const rows = [
     [
       "Draw: every entrant got the answer its role calls for (201; 409 draw_already_entered for a second spelling; one 201 and one 409 draw_card_used per shared card; 402 for a declined card)",
       list(surprises),
@@ -69,9 +69,28 @@ export function drawChecks(draw) {
       draw.verifier.proof === 0 && draw.verifier.receipt === 0,
     ],
     [
+      // 16 books hold about 1/16 each: at 1,500 entries the fullest is expected about 17% over the
+      // mean, and 35% over it happens in fewer than 1 run in 200 (binomial); more entries, less.
+      "Draw: the entries spread over the entry books, none a hot spot (the fullest within 1.35 × the mean, from 1,500 entries)",
+      `${draw.books.books} books, ${draw.books.fewest} to ${draw.books.most} entries (${draw.books.mostOverMean} × the mean)`,
+      draw.accepted < 1500 || (draw.books.books === 16 && draw.books.mostOverMean <= 1.35),
+    ],
+    [
       "Draw: winning does not depend on entry time (chi-square over deciles, p ≥ 0.001)",
       `p = ${f.pValue} (chi² ${f.chiSquare}, ${f.dof} dof)`,
       f.pValue >= 0.001,
     ],
   ];
+  if (draw.kills) {
+    // Under the nemesis: each kill must have landed where it was meant to, or it proved nothing.
+    const missed = draw.kills.filter((kill) => !kill.landed).map((kill) => `${kill.at}: ${kill.why}`);
+    rows.push([
+      "Draw: the runtime was killed while entrants entered, at the close, in the walk and in the sweep",
+      missed.length
+        ? `missed ${list(missed)}`
+        : draw.kills.map((kill) => `${kill.at} (${kill.phase})`).join(", "),
+      missed.length === 0 && draw.kills.length === 4,
+    ]);
+  }
+  return rows;
 }
