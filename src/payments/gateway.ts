@@ -154,8 +154,15 @@ export interface PaymentGateway {
    * key reused with other parameters.
    */
   authorize(request: ChargeRequest): Promise<AuthorizeOutcome>;
-  /** Captures the full amount of a hold, once under its key (see CaptureOutcome). */
-  capture(ref: AuthorizationRef): Promise<CaptureOutcome>;
+  /**
+   * Captures the full amount of a hold, once under its key (see CaptureOutcome). `orderId`: the order
+   * the charge becomes, when it is another than the hold's owner (a draw's entry becomes the order of
+   * the unit it won). The gateway records it with the charge in the same call (Stripe: the
+   * PaymentIntent's `metadata.order_id`, the owner kept as `metadata.hold_owner`; the simulator: the
+   * charge's order), so every later event about the charge (a refund or dispute made at the gateway)
+   * names the order, not the owner.
+   */
+  capture(ref: AuthorizationRef, orderId?: string): Promise<CaptureOutcome>;
   /**
    * Releases a hold, so it can never be captured afterwards; answers what the gateway holds now (a
    * capture that won the race leaves it `captured`). Idempotent: cancelling again answers the same.

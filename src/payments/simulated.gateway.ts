@@ -100,8 +100,8 @@ export class SimulatedGateway implements PaymentGateway {
     return { status: "declined", reason: hold.reason ?? "authorization_cancelled", intentId };
   }
 
-  async capture(ref: AuthorizationRef): Promise<CaptureOutcome> {
-    const answer = await this.#simulator.capture(ref.idempotencyKey);
+  async capture(ref: AuthorizationRef, orderId?: string): Promise<CaptureOutcome> {
+    const answer = await this.#simulator.capture(ref.idempotencyKey, orderId);
     if (!answer.ok) {
       return {
         status: "unknown",

@@ -163,8 +163,9 @@ export class AuthorizationStore {
    * Captures a live hold: one charge in the ledger under the hold's key and the hold `captured`, in one
    * write. A hold captured before answers as it is (never a second charge); one cancelled, lapsed or
    * failed answers as it is, uncharged. `tok_capture_fails` is declined here, and then never charges.
+   * The charge belongs to `orderId` when one is named (the order the hold becomes), else to the owner.
    */
-  capture(idempotencyKey: string): SimulatedAuthorization | null {
+  capture(idempotencyKey: string, orderId?: string): SimulatedAuthorization | null {
     return this.#storage.transactionSync(() => {
       const row = this.#row(idempotencyKey);
       if (row?.status !== "authorized") return row ? toAuthorization(row) : null;
@@ -175,7 +176,7 @@ export class AuthorizationStore {
         chargeByKey(this.#sql, idempotencyKey) ??
         insertCharge(this.#sql, {
           idempotencyKey,
-          orderId: row.owner_id,
+          orderId: orderId ?? row.owner_id,
           amount: row.amount,
           currency: row.currency,
           token: row.token,

@@ -375,10 +375,15 @@ export class GatewaySimulator extends DurableObject<Env> {
     return this.#oneUnderFault(() => this.#holds.authorize(parsed.data));
   }
 
-  /** Captures the hold under a key, once; the fault switch applies. */
-  capture(idempotencyKey: string): Promise<AuthorizationAnswer> {
-    const key = z.string().min(1).max(255).parse(idempotencyKey);
-    return this.#oneUnderFault(() => ({ ok: true, authorization: this.#holds.capture(key) }));
+  /**
+   * Captures the hold under a key, once; the fault switch applies. The charge is the order's named
+   * (else the hold owner's), so the events about it (refunds) go to that order.
+   */
+  capture(idempotencyKey: string, orderId?: string): Promise<AuthorizationAnswer> {
+    const [key, order] = z
+      .tuple([z.string().min(1).max(255), z.string().min(1).max(64).optional()])
+      .parse([idempotencyKey, orderId]);
+    return this.#oneUnderFault(() => ({ ok: true, authorization: this.#holds.capture(key, order) }));
   }
 
   /** Releases the hold under a key (recording a cancelled one if none is there); faults apply. */

@@ -177,19 +177,21 @@ export class StripeGateway implements PaymentGateway {
    * Reads the intent first and captures only a live hold, so a capture refused for the state it
    * found (answered again under its key for good, as Stripe keeps a 400) is never made too early. A
    * refusal after that (a cancel won the race) or a repeat is answered by reading the intent again.
+   * The order the charge becomes goes in the capture's own metadata, so the intent names it from the
+   * moment it is charged (the charge keeps the copy Stripe made at confirmation, the owner's: Stripe
+   * never updates it, so events about a charge are read through its intent).
    */
-  async capture(ref: AuthorizationRef): Promise<CaptureOutcome> {
+  async capture(ref: AuthorizationRef, orderId?: string): Promise<CaptureOutcome> {
     let intentId = ref.intentId ?? undefined;
     try {
       const intent = await this.#hold(ref);
       intentId = intent.id;
       if (intent.status !== "requires_capture") return captureOutcomeOf(holdOf(intent), intentId);
       try {
-        const captured = await this.#stripe.paymentIntents.capture(
-          intentId,
-          {},
-          { idempotencyKey: `${ref.idempotencyKey}-capture` },
-        );
+        const metadata = orderId ? { metadata: { order_id: orderId, hold_owner: ref.orderId } } : {};
+        const captured = await this.#stripe.paymentIntents.capture(intentId, metadata, {
+          idempotencyKey: `${ref.idempotencyKey}-capture`,
+        });
         return captureOutcomeOf(holdOf(captured), intentId);
       } catch (error) {
         if (!(error instanceof Stripe.errors.StripeInvalidRequestError)) throw error;

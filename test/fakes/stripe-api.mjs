@@ -5,8 +5,10 @@
 // (pass or fail 3-D Secure, settle a processing payment, refund, a burst of 429s) is driven through
 // `/_fake/...` routes. ConfirmationTokens and PaymentMethods can be read, each test card with a
 // fingerprint of its own (a hash of its name, or of the card a minted token names), as Stripe gives
-// one per card number. Holds (`capture_method=manual`) are confirmed to `requires_capture` with the
-// charge's `capture_before` 7 days on, then captured or cancelled as Stripe does: capture only from
+// one per card number. A charge gets a copy of its intent's metadata when it is made, never updated
+// after. Holds (`capture_method=manual`) are confirmed to `requires_capture` with the charge's
+// `capture_before` 7 days on, then captured (its `metadata` merged into the intent's) or cancelled
+// (the uncaptured charge refunded) as Stripe does: capture only from
 // `requires_capture`, cancel never once succeeded or cancelled (400 `payment_intent_unexpected_state`);
 // `/_fake/payment_intents/:id/expire` lapses a hold as Stripe does after its window (cancelled,
 // `automatic`). A key reused with other parameters is refused (400 `idempotency_error`), as Stripe does.
@@ -121,8 +123,9 @@ export async function startFakeStripe() {
       },
       refunded: false,
       status: "succeeded",
-      // As with a real charge, the order's id is on the PaymentIntent, not here.
-      metadata: {},
+      // Stripe copies the intent's metadata to the charge it creates, once: a later change of the
+      // intent's metadata (at capture, say) is not carried over.
+      metadata: { ...intent.metadata },
     };
     charges.set(made.id, made);
     intent.latest_charge = made.id;
@@ -279,6 +282,11 @@ export async function startFakeStripe() {
           decline_code: "generic_decline",
           payment_intent: view(intent),
         });
+      }
+      // The capture's metadata is merged into the intent's, as an update is (an empty value unsets a key).
+      for (const [key, value] of Object.entries(params.metadata ?? {})) {
+        if (value === "") delete intent.metadata[key];
+        else intent.metadata[key] = value;
       }
       held.captured = true;
       held.amount_captured = held.amount;

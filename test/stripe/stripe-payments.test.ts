@@ -1,5 +1,4 @@
 import { env } from "cloudflare:workers";
-import Stripe from "stripe";
 import { describe, expect, it } from "vitest";
 import { chargeKey } from "../../src/payments/gateway";
 import { StripeGateway } from "../../src/payments/stripe.gateway";
@@ -21,11 +20,10 @@ import {
   stockOf,
   unique,
 } from "../helpers";
+import { fake, webhook } from "./stripe.helpers";
 
 // The worker in this project pays through Stripe: the official SDK, pointed at the local fake of
 // Stripe's HTTP API (test/fakes/stripe-api.mjs). Webhooks are signed exactly as Stripe signs them.
-const stripe = new Stripe("sk_test_unused", { httpClient: Stripe.createFetchHttpClient() });
-const subtle = Stripe.createSubtleCryptoProvider();
 
 type Intent = {
   id: string;
@@ -40,43 +38,9 @@ const place = (token: string, quantity = 1) => placeOrder(token, quantity, 5);
 
 type OrderBody = BuyerOrder;
 
-/** The fake's side door: what the buyer, Stripe itself or the shop's dashboard do there. */
-async function fake<T>(path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${env.STRIPE_API_BASE}/_fake${path}`, {
-    method: body === undefined ? "GET" : "POST",
-    headers: { "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return response.json<T>();
-}
-
 async function intentOf(orderId: string): Promise<Intent> {
   const row = await shardRow(orderId);
   return fake<Intent>(`/payment_intents/${row?.intent_id}`);
-}
-
-/** Posts an event about `object` as Stripe would: signed with the endpoint's secret. */
-async function webhook(type: string, object: unknown, id = unique("evt")) {
-  const payload = JSON.stringify({
-    id,
-    object: "event",
-    type,
-    api_version: "2025-01-27.acacia",
-    created: Math.floor(Date.now() / 1000),
-    data: { object },
-  });
-  const signature = await stripe.webhooks.generateTestHeaderStringAsync({
-    payload,
-    secret: env.STRIPE_WEBHOOK_SECRET,
-    cryptoProvider: subtle,
-  });
-  const response = await call("/v1/webhooks/stripe", {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "Stripe-Signature": signature },
-    body: payload,
-  });
-  expect(response.status).toBe(200);
-  return response.json<{ orderId: string | null; duplicate: boolean }>();
 }
 
 describe("Stripe: PaymentIntents through the official SDK", () => {
@@ -224,7 +188,7 @@ describe("Stripe: PaymentIntents through the official SDK", () => {
     const intent = await intentOf(accepted.orderId);
     const half = Math.floor(accepted.total.amount / 2);
     const partly = await fake<Intent>(`/payment_intents/${intent.id}/refund`, { amount: half });
-    // The charge itself carries no order id: the worker reads it from the PaymentIntent at Stripe.
+    // The worker reads the order from the charge's PaymentIntent at Stripe.
     expect(await webhook("charge.refunded", partly.latest_charge)).toMatchObject({
       orderId: accepted.orderId,
     });

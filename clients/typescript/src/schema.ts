@@ -2650,7 +2650,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description webhooks_not_configured (Retry-After) */
+            /** @description webhooks_not_configured, or service_unavailable: Stripe could not be asked, or the order a draw's charge became is not recorded yet (Retry-After) */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */

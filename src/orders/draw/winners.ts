@@ -76,7 +76,8 @@ async function captureOne(
   try {
     const entry = await book.entry(ranked.entryId);
     if (!slot || !entry) throw new Error(`entry ${ranked.entryId} or its slot is missing`);
-    const outcome = await (await gateway()).capture(authorizationOf(entry));
+    // The charge names the order it becomes, so refunds and disputes made at the gateway reach it.
+    const outcome = await (await gateway()).capture(authorizationOf(entry), slot.orderId);
     switch (outcome.status) {
       case "succeeded": {
         const orderToken = drawnOrderToken(env, slot.orderId);

@@ -88,30 +88,59 @@ async function takeEvent(env: Env, stripe: Stripe, event: Stripe.Event) {
     type: event.type,
     ...(about.detail ? { detail: about.detail } : {}),
   });
+  if (!taken.known && about.drawn && about.detail) {
+    // A hold captured into an order a draw has not recorded yet (it is, within seconds): a refund or
+    // dispute must not be lost, so Stripe is asked to send it again. News of the charge alone adds
+    // nothing the order will not be recorded with.
+    throw new AppError("service_unavailable", {
+      detail: `The order ${about.orderId} this charge became is being recorded; retry later`,
+      headers: { "Retry-After": "60" },
+    });
+  }
   return { ...taken, orderId: about.orderId };
 }
 
 /**
- * Which order an event is about, and what it adds. A PaymentIntent carries the order's id in its
- * metadata. A charge or a dispute names its PaymentIntent; when the charge does not carry the
- * metadata itself, the intent is read from Stripe (refunds and disputes are rare, so one call each
- * costs nothing).
+ * The order a PaymentIntent is about. An order's own payment carries its id in the metadata. A hold
+ * (`capture_method: manual`: a draw's entry) names an order only once captured, when the capture wrote
+ * the order's id over the entry's and kept the entry as `hold_owner`; before that (and for a hold
+ * released uncaptured) it is nobody's order.
+ */
+function orderOfIntent(intent: {
+  capture_method?: string;
+  metadata?: Record<string, string> | null;
+}): { orderId: string; drawn: boolean } | null {
+  const orderId = OrderId.safeParse(intent.metadata?.order_id);
+  if (!orderId.success) return null;
+  if (intent.capture_method !== "manual") return { orderId: orderId.data, drawn: false };
+  const owner = intent.metadata?.hold_owner;
+  return owner && owner !== orderId.data ? { orderId: orderId.data, drawn: true } : null;
+}
+
+/**
+ * Which order an event is about, and what it adds. A PaymentIntent's event carries the intent. A
+ * charge or a dispute names its PaymentIntent, which is read from Stripe (refunds and disputes are
+ * rare, so one call each costs nothing): the charge's own metadata is a copy Stripe made when the
+ * intent was confirmed and never updates, so it still names a draw's entry after its hold became an
+ * order. A charge never captured (a hold released: Stripe reports it `charge.refunded`) is no order's.
  */
 async function aboutOrder(
   stripe: Stripe,
   event: Stripe.Event,
-): Promise<{ orderId: string; detail?: GatewayEventDetail } | null> {
+): Promise<{ orderId: string; drawn: boolean; detail?: GatewayEventDetail } | null> {
   const object = event.data.object as {
     object?: string;
+    captured?: boolean;
+    capture_method?: string;
     metadata?: Record<string, string> | null;
     payment_intent?: string | { id: string } | null;
   };
+  if (object.object === "charge" && object.captured === false) return null;
   const intentOf = async () => {
-    const own = OrderId.safeParse(object.metadata?.order_id);
-    if (own.success) return own.data;
+    if (object.object !== "charge" && object.object !== "dispute") return orderOfIntent(object);
     const intent =
       typeof object.payment_intent === "string" ? object.payment_intent : object.payment_intent?.id;
-    if (!intent) return null;
+    if (!intent) return orderOfIntent({ metadata: object.metadata });
     const found = await stripe.paymentIntents.retrieve(intent).catch((error: unknown) => {
       // Stripe sends the event again later: nothing is lost by a 503 now.
       throw new AppError("service_unavailable", {
@@ -120,22 +149,21 @@ async function aboutOrder(
         cause: error,
       });
     });
-    const orderId = OrderId.safeParse(found.metadata?.order_id);
-    return orderId.success ? orderId.data : null;
+    return orderOfIntent(found);
   };
-  const orderId = await intentOf();
-  if (!orderId) return null;
+  const order = await intentOf();
+  if (!order) return null;
   if (object.object === "charge") {
     const charge = event.data.object as Stripe.Charge;
     return {
-      orderId,
+      ...order,
       detail: { refunded: { amount: charge.amount_refunded, currency: charge.currency.toUpperCase() } },
     };
   }
   if (object.object === "dispute") {
     const dispute = event.data.object as Stripe.Dispute;
     return {
-      orderId,
+      ...order,
       detail: {
         dispute: {
           id: dispute.id,
@@ -147,7 +175,7 @@ async function aboutOrder(
       },
     };
   }
-  return { orderId };
+  return order;
 }
 
 const stripeWebhookRoute = createRoute({
@@ -183,7 +211,11 @@ const stripeWebhookRoute = createRoute({
     },
     ...problems(
       { status: 400, description: "webhook_signature_invalid: missing, wrong or stale signature" },
-      { status: 503, description: "webhooks_not_configured (Retry-After)" },
+      {
+        status: 503,
+        description:
+          "webhooks_not_configured, or service_unavailable: Stripe could not be asked, or the order a draw's charge became is not recorded yet (Retry-After)",
+      },
     ),
   },
 });

@@ -223,9 +223,15 @@ export class OrderShard extends DurableObject<Env> {
     }));
   }
 
-  /** A payment gateway's event about one of this shard's orders, taken once by its id. */
+  /**
+   * A payment gateway's event about one of this shard's orders, taken once by its id. What it changed
+   * is announced (a refund made in the gateway's dashboard emails the buyer) at the alarm armed here,
+   * and changes in the projection, as after any other change.
+   */
   gatewayEvent(args: GatewayEvent): { known: boolean; duplicate: boolean } {
-    return this.#loop.gatewayEvent(GatewayEventArgs.parse(args));
+    const taken = this.#loop.gatewayEvent(GatewayEventArgs.parse(args));
+    if (taken.known && !taken.duplicate) this.#arm(Date.now());
+    return taken;
   }
 
   /** The buyer says they finished what the payment asked of them (3-D Secure): look again now. */
