@@ -1,16 +1,21 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import {
-  commitmentOf,
-  type DrawEntry,
-  type DrawRecord,
-  type Receipt,
-  verifyReceipt,
-  verifyResult,
-} from "../src/draws/proof";
+import { commitmentOf, type Receipt, verifyReceipt, verifyResult } from "../src/draws/proof";
 import { OrderShard } from "../src/orders/shard/order-shard.do";
 import { GatewaySimulator } from "../src/payments/simulator.do";
+import {
+  ADDRESS,
+  authorizations,
+  drawProduct,
+  drawReaches,
+  type Entered,
+  enter,
+  entryCall,
+  eventually,
+  frozenList,
+  proofOf,
+} from "./draws.helpers";
 import {
   admin,
   breakMethod,
@@ -21,48 +26,6 @@ import {
   stockOf,
   unique,
 } from "./helpers";
-
-/** A product sold by draw, from its setup to its entries, through the public API. */
-type DrawProduct = { id: string; sku: string; commitment: string };
-
-async function drawProduct({
-  onHand = 10,
-  units = 3,
-  opensInMs = -60_000,
-  closesInMs = 3_600_000,
-} = {}): Promise<DrawProduct> {
-  const product = await createProduct();
-  const sku = product.variants[0]?.sku ?? "";
-  expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand })).status).toBe(200);
-  const setup = await admin("POST", `/v1/admin/products/${product.id}/draw`, {
-    opensAt: new Date(Date.now() + opensInMs).toISOString(),
-    closesAt: new Date(Date.now() + closesInMs).toISOString(),
-    units: { [sku]: units },
-  });
-  const body = await setup.json<{ product: { draw?: { commitment: string } }; status: { phase: string } }>();
-  if (setup.status !== 201) throw new Error(`setup failed: ${setup.status} ${JSON.stringify(body)}`);
-  return { id: product.id, sku, commitment: body.product.draw?.commitment ?? "" };
-}
-
-const ADDRESS = { line1: "1 Main St", city: "Springfield", postalCode: "12345", country: "US" };
-
-type Entered = { entry: { entryId: string; state: string; reason: string | null }; entryToken: string };
-
-function enter(draw: DrawProduct, body: Record<string, unknown>, key = unique("k")) {
-  return call(`/v1/drops/${draw.id}/draw/entries`, {
-    method: "POST",
-    headers: { ...JSON_HEADERS, "Idempotency-Key": key },
-    body: JSON.stringify({ sku: draw.sku, paymentToken: "tok_ok", shippingAddress: ADDRESS, ...body }),
-  });
-}
-
-const entryCall = (draw: DrawProduct, token: string, method = "GET") =>
-  call(`/v1/drops/${draw.id}/draw/entry`, { method, headers: { Authorization: `Bearer ${token}` } });
-
-async function authorizations(entryId: string) {
-  const list = await env.SIMULATOR.getByName("simulator").authorizations();
-  return list.filter((one) => one.ownerId === entryId);
-}
 
 describe("a draw", () => {
   it("holds its units from its setup and publishes the commitment to its seed", async () => {
@@ -201,35 +164,6 @@ describe("a draw", () => {
   });
 });
 
-type Proof = DrawRecord & { state: string };
-
-async function proofOf(draw: DrawProduct): Promise<Proof> {
-  return (await call(`/v1/drops/${draw.id}/draw/proof`)).json<Proof>();
-}
-
-/** Waits for the draw's object to reach `state` in its public record (its alarm drives it). */
-async function drawReaches(draw: DrawProduct, state: string, timeoutMs = 40_000): Promise<Proof> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const proof = await proofOf(draw);
-    if (proof.state === state || Date.now() > deadline) return proof;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
-async function frozenList(draw: DrawProduct): Promise<DrawEntry[]> {
-  const entries: DrawEntry[] = [];
-  let cursor = "";
-  for (;;) {
-    const page = await (
-      await call(`/v1/drops/${draw.id}/draw/entries?cursor=${encodeURIComponent(cursor)}&limit=2`)
-    ).json<{ entries: DrawEntry[]; nextCursor: string | null }>();
-    entries.push(...page.entries);
-    if (!page.nextCursor) return entries;
-    cursor = page.nextCursor;
-  }
-}
-
 describe("the draw at the close", () => {
   it("seals the list, reveals the seed, charges the winners in rank order and cancels everyone else", async () => {
     const draw = await drawProduct({ onHand: 5, units: 2, closesInMs: 2_500 });
@@ -345,19 +279,6 @@ async function drawEmails(entryId: string): Promise<string[]> {
   const response = await admin("GET", `/v1/admin/emails?orderId=${encodeURIComponent(entryId)}&limit=50`);
   const { items } = await response.json<{ items: { event: string; to: string }[] }>();
   return items.map((email) => email.event).sort();
-}
-
-async function eventually(check: () => Promise<void>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
 }
 
 describe("a draw under faults", () => {
