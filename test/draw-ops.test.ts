@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { setDraw } from "../src/catalog/catalog.service";
 import { DrawBook } from "../src/draws/draw-book.do";
 import { DRAW_SHARDS } from "../src/draws/draws";
 import {
@@ -11,7 +12,7 @@ import {
   entryCall,
   eventually,
 } from "./draws.helpers";
-import { admin, breakMethod, call, takeD1Down } from "./helpers";
+import { admin, breakMethod, call, takeD1Down, testScope } from "./helpers";
 
 /** The operator's view of a draw (entries over time, its progress) and a cancelled draw in the catalog. */
 
@@ -222,6 +223,16 @@ describe("a cancelled draw in the catalog", () => {
     expect((await (await call(`/v1/products/${draw.id}`)).json<ProductBody>()).draw?.cancelledAt).toBe(
       status.cancelledAt,
     );
+    // A setup's publication that lands after the cancel's (they race from two requests) leaves it cancelled.
+    const { scope, settled } = testScope();
+    const published = await setDraw(scope, draw.id, {
+      opensAt: status.opensAt,
+      closesAt: status.closesAt,
+      units: { [draw.sku]: 2 },
+      commitment: draw.commitment,
+    });
+    await settled();
+    expect(published.draw?.cancelledAt).toBe(status.cancelledAt);
   }, 30_000);
 
   it("is shown by the draw's alarm once D1 answers again when it was down at the cancel", async () => {
