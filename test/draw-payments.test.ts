@@ -10,7 +10,7 @@ import {
   enter,
   entryView,
   eventually,
-} from "./draw.helpers";
+} from "./draws.helpers";
 import { admin, type BuyerOrder, chargesFor, readOrder, settledOrder, settleShards, unique } from "./helpers";
 
 // A draw's winner is charged by capturing the hold its entry placed, and the order the capture

@@ -1,20 +1,21 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { commitmentOf, type DrawEntry, type Receipt, verifyReceipt, verifyResult } from "../src/draws/proof";
+import { commitmentOf, type Receipt, verifyReceipt, verifyResult } from "../src/draws/proof";
 import { OrderShard } from "../src/orders/shard/order-shard.do";
 import { GatewaySimulator } from "../src/payments/simulator.do";
 import {
   ADDRESS,
-  type DrawProduct,
+  authorizations,
   drawProduct,
   drawReaches,
   type Entered,
   enter,
   entryCall,
   eventually,
+  frozenList,
   proofOf,
-} from "./draw.helpers";
+} from "./draws.helpers";
 import {
   admin,
   breakMethod,
@@ -25,11 +26,6 @@ import {
   stockOf,
   unique,
 } from "./helpers";
-
-async function authorizations(entryId: string) {
-  const list = await env.SIMULATOR.getByName("simulator").authorizations();
-  return list.filter((one) => one.ownerId === entryId);
-}
 
 describe("a draw", () => {
   it("holds its units from its setup and publishes the commitment to its seed", async () => {
@@ -167,19 +163,6 @@ describe("a draw", () => {
     expect((await entryCall(draw, "nonsense")).status).toBe(403);
   });
 });
-
-async function frozenList(draw: DrawProduct): Promise<DrawEntry[]> {
-  const entries: DrawEntry[] = [];
-  let cursor = "";
-  for (;;) {
-    const page = await (
-      await call(`/v1/drops/${draw.id}/draw/entries?cursor=${encodeURIComponent(cursor)}&limit=2`)
-    ).json<{ entries: DrawEntry[]; nextCursor: string | null }>();
-    entries.push(...page.entries);
-    if (!page.nextCursor) return entries;
-    cursor = page.nextCursor;
-  }
-}
 
 describe("the draw at the close", () => {
   it("seals the list, reveals the seed, charges the winners in rank order and cancels everyone else", async () => {

@@ -1,7 +1,9 @@
 // A product's draw on the products screen: set one up (its window, the units drawn per size, an
-// optional drand round), each refusal beside its field; then where it stands, polled every 3 s while
-// the screen shows it, with a link to its public proof.
+// optional drand round), each refusal beside its field; then where it stands (its progress figures
+// and its entries over time, an inline SVG chart), polled every 3 s while the screen shows it, with a
+// link to its public proof.
 import { api, field, fieldErrors, isoOf, outcome, when } from "./admin-api.js";
+import { readableText, svg, time } from "./ops-charts.js";
 import { el } from "./ui.js";
 
 const PHASES = {
@@ -12,11 +14,116 @@ const PHASES = {
   sealed: "Sealed: the list's digest is published, the seed not yet",
   drawing: "Drawing: the seed is revealed, winners charged in rank order",
   drawn: "Drawn",
+  cancelled: "Cancelled: every entry lost, every authorization cancelled, the units back in stock",
 };
 
-/** The draw's status line, refreshed every 3 s until the panel leaves the page or the draw is drawn. */
+/** The draw's progress once entries are in: what was charged, passed on, cancelled and given back. */
+function progressFigures(status) {
+  const figures = [
+    ["captured", "Captured (winners charged)", status.won],
+    ["passed-on", "Passed on (capture failed)", status.passedOn],
+    ["cancelled", "Authorizations cancelled", status.authorizations?.cancelled ?? 0],
+    ["to-cancel", "Authorizations still to cancel", status.authorizations?.toCancel ?? 0],
+    ["given-back", "Units given back to stock", status.givenBack],
+    ["held", "Units still held", status.held],
+  ];
+  return el(
+    "dl",
+    { class: "facts", "data-testid": "draw-progress" },
+    figures.flatMap(([id, label, value]) => [
+      el("dt", {}, label),
+      el("dd", { "data-testid": `draw-progress-${id}` }, String(value)),
+    ]),
+  );
+}
+
+/**
+ * Entries entered and withdrawn per bucket, over all the draw's entry books: two bars per bucket, an
+ * inline SVG drawn here (only numbers and times go into it).
+ */
+function timelineChart(timeline) {
+  const width = 560;
+  const height = 160;
+  const pad = { left: 44, right: 8, top: 10, bottom: 22 };
+  const points = timeline.points;
+  const max = Math.max(1, ...points.flatMap((point) => [point.entered, point.withdrawn]));
+  const slot = (width - pad.left - pad.right) / Math.max(1, points.length);
+  const y = (v) => pad.top + (1 - v / max) * (height - pad.top - pad.bottom);
+  const bars = points.flatMap((point, i) =>
+    [
+      ["entered", point.entered, 0],
+      ["withdrawn", point.withdrawn, 1],
+    ]
+      .filter(([, value]) => value > 0)
+      .map(([series, value, side]) =>
+        svg(
+          "rect",
+          {
+            x: (pad.left + i * slot + side * slot * 0.45).toFixed(2),
+            y: y(value).toFixed(1),
+            width: Math.max(0.8, slot * 0.45).toFixed(2),
+            height: (y(0) - y(value)).toFixed(1),
+            fill: COLORS[series],
+            "data-series": series,
+          },
+          svg("title", {}, `${time(point.at)}: ${value} ${series}`),
+        ),
+      ),
+  );
+  const chart = svg(
+    "svg",
+    { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": "Entries over time", class: "chart" },
+    svg("line", { x1: pad.left, x2: width - pad.right, y1: y(0), y2: y(0), class: "axis" }),
+    svg("text", { x: pad.left - 6, y: y(max) + 4, "text-anchor": "end", class: "tick" }, String(max)),
+    svg("text", { x: pad.left - 6, y: y(0) + 4, "text-anchor": "end", class: "tick" }, "0"),
+    svg("text", { x: pad.left, y: height - 4, class: "tick" }, time(timeline.from)),
+    svg(
+      "text",
+      { x: width - pad.right, y: height - 4, "text-anchor": "end", class: "tick" },
+      time(timeline.to),
+    ),
+    ...bars,
+  );
+  readableText(chart, width);
+  const bucket =
+    timeline.bucketSeconds < 3600
+      ? `${timeline.bucketSeconds / 60} min`
+      : `${timeline.bucketSeconds / 3600} h`;
+  return el(
+    "figure",
+    {
+      "data-testid": "draw-timeline",
+      "data-entered": timeline.entered,
+      "data-withdrawn": timeline.withdrawn,
+    },
+    el(
+      "figcaption",
+      {},
+      `Entries over time, per ${bucket}: ${timeline.entered} entered, ${timeline.withdrawn} withdrawn`,
+    ),
+    chart,
+    el(
+      "p",
+      { class: "legend" },
+      Object.entries(COLORS).map(([name, color]) =>
+        el("span", {}, el("i", { style: `background:${color}` }), ` ${name}`),
+      ),
+    ),
+  );
+}
+
+const COLORS = { entered: "#2b6cb0", withdrawn: "#c05621" };
+
+/**
+ * Where the draw stands: its status line, its progress figures and its entries over time, refreshed
+ * every 3 s while the panel is on the page and until nothing is left to do (drawn or cancelled, every
+ * authorization settled and every unit either sold or back in stock).
+ */
 function statusLine(product) {
   const line = el("p", { class: "muted", "data-testid": "draw-status", "aria-live": "polite" }, "Loading…");
+  const progress = el("div", { "data-testid": "draw-progress-box" });
+  const chart = el("div", {});
+  const base = `/v1/admin/products/${encodeURIComponent(product.id)}/draw`;
   let timer = null;
   const again = () => {
     timer = setTimeout(() => line.isConnected && refresh(), 3000);
@@ -25,7 +132,7 @@ function statusLine(product) {
     clearTimeout(timer);
     let status;
     try {
-      status = await api("GET", `/v1/admin/products/${encodeURIComponent(product.id)}/draw`);
+      status = await api("GET", base);
     } catch (error) {
       line.textContent = error.status === 404 ? "No draw set up." : error.message;
       line.dataset.phase = error.status === 404 ? "none" : "unknown";
@@ -45,9 +152,23 @@ function statusLine(product) {
     ]
       .filter((part) => part !== null && part !== "")
       .join(" · ");
-    if (status.phase !== "drawn" && status.phase !== "short") again();
+    progress.replaceChildren(progressFigures(status));
+    if (status.phase !== "short" && status.phase !== "pooling") {
+      try {
+        chart.replaceChildren(timelineChart(await api("GET", `${base}/timeline`)));
+      } catch (error) {
+        // The last chart drawn stays; the figures above are current.
+        chart.dataset.error = error.message;
+      }
+    }
+    const settled =
+      (status.authorizations?.toCancel ?? 0) === 0 && status.held === 0 && (status.books?.pending ?? 0) === 0;
+    const done =
+      status.phase === "short" || ((status.phase === "drawn" || status.phase === "cancelled") && settled);
+    if (!done) again();
   };
   line.refresh = refresh;
+  line.extras = [progress, chart];
   return line;
 }
 
@@ -157,6 +278,7 @@ export function drawAdminPanel(product) {
     box.replaceChildren(
       el("h4", {}, "Draw"),
       status,
+      ...status.extras,
       draw
         ? el(
             "p",

@@ -32,7 +32,9 @@ function stateText(entry) {
     case "won":
       return `You won! Your card was charged ${amount} and your order is placed.`;
     case "lost":
-      return "Not drawn this time. The authorization on your card is released; nothing was charged.";
+      return entry.reason === "draw_cancelled"
+        ? "The draw was cancelled. The authorization on your card is released; nothing was charged."
+        : "Not drawn this time. The authorization on your card is released; nothing was charged.";
     default:
       return "";
   }
@@ -129,7 +131,8 @@ export function entryView(item, token, { onGone }) {
               "Enter again",
             )
           : null,
-        !open && entry.state !== "withdrawn" && entry.state !== "void"
+        // A cancelled draw publishes no sealed list, so it gives no receipts.
+        !open && entry.state !== "withdrawn" && entry.state !== "void" && entry.reason !== "draw_cancelled"
           ? el(
               "button",
               {

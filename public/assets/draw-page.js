@@ -22,7 +22,33 @@ function span(ms) {
     .join(" ");
 }
 
+/**
+ * A cancelled draw: no entry form, no cart either (its units are back in stock, but the product was
+ * announced as drawn, so it is not sold first come by surprise), and this browser's entry if it has one.
+ */
+function cancelledPanel(item) {
+  const token = entryTokenOf(item.id);
+  // Its entry read as if the draw had closed at its cancel: nothing to withdraw, no entering again.
+  const closed = { ...item, draw: { ...item.draw, closesAt: item.draw.cancelledAt } };
+  const view = token ? entryView(closed, token, { onGone: () => view.remove() }) : null;
+  view?.start();
+  return el(
+    "section",
+    { class: "draw", "data-testid": "draw", "data-state": "cancelled" },
+    el("h2", {}, "Sold by draw"),
+    el(
+      "p",
+      { class: "refusal", "data-testid": "draw-cancelled" },
+      "This draw was cancelled; nobody was charged.",
+    ),
+    el("p", {}, `Cancelled ${at(Date.parse(item.draw.cancelledAt))}.`),
+    view,
+    proofPanel(item).element,
+  );
+}
+
 export function drawPanel(item) {
+  if (item.draw.cancelledAt) return cancelledPanel(item);
   const opensAt = Date.parse(item.draw.opensAt);
   const closesAt = Date.parse(item.draw.closesAt);
   const countdown = el("p", { class: "countdown", "data-testid": "draw-countdown", "aria-live": "off" });

@@ -46,7 +46,9 @@ export function proofPanel(item) {
   );
 
   function show(record) {
-    state.textContent = STATES[record.state] ?? "";
+    state.textContent = record.cancelled
+      ? "Cancelled: nobody was drawn or charged."
+      : (STATES[record.state] ?? "");
     element.dataset.state = record.state;
     const digest = record.entryDigest;
     const units = record.unitsBySku
@@ -90,7 +92,7 @@ export function proofPanel(item) {
       const response = await fetch(url).catch(() => null);
       const record = response?.ok ? await response.json().catch(() => null) : null;
       if (record) show(record);
-      if (record?.state === FINAL_STATE) return;
+      if (record?.state === FINAL_STATE || record?.cancelled) return;
       const untilClose = closesAt - Date.now();
       await new Promise((resolve) =>
         setTimeout(resolve, untilClose > 0 ? Math.min(untilClose + 500, 60_000) : 2000),

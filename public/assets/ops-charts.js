@@ -4,7 +4,7 @@ import { el } from "./ui.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
-const svg = (tag, attributes = {}, ...children) => {
+export const svg = (tag, attributes = {}, ...children) => {
   const node = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
   node.append(...children);
@@ -26,7 +26,7 @@ export const time = (iso) => clock.format(new Date(iso));
  * The chart scales with its box; its labels are kept at 12 CSS pixels whatever the box's width
  * (drawn in the viewBox's units, they would shrink to about 6 px on a phone).
  */
-function readableText(chart, width) {
+export function readableText(chart, width) {
   new ResizeObserver(() => {
     const shown = chart.getBoundingClientRect().width;
     if (shown > 0) chart.style.fontSize = `${(12 * width) / shown}px`;

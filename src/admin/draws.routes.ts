@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { DrawSettings, Product, ProductIdParams } from "../catalog/catalog.schemas";
 import { createRouter } from "../http/router";
 import { scopeOf } from "../http/scope";
-import { cancelDraw, drawStatus, setUpDraw } from "../orders/protocol";
+import { cancelDraw, drawStatus, drawTimeline, setUpDraw } from "../orders/protocol";
 import { problems } from "../shared/problem";
 
 const security = [{ adminToken: [] }];
@@ -17,8 +17,17 @@ const Status = z
       }),
     detail: z.string().nullable(),
     commitment: z.string(),
+    opensAt: z.iso.datetime(),
+    closesAt: z.iso.datetime(),
+    cancelledAt: z.iso
+      .datetime()
+      .nullable()
+      .openapi({ description: "When it was cancelled (null: it was not)" }),
     units: z.record(z.string(), z.number().int()),
     held: z.number().int().openapi({ description: "Units held in stock for the draw" }),
+    givenBack: z.number().int().openapi({
+      description: "Units given back to stock: those nobody won, or every unit of a cancelled draw",
+    }),
     entries: z.number().int().openapi({ description: "Entries in the frozen list (once closed)" }),
     won: z.number().int().openapi({ description: "Units sold to winners (captured)" }),
     passedOn: z
@@ -38,8 +47,51 @@ const Status = z
       .openapi({
         description: "The entry books' counts by state, as they are now (also while entries are taken)",
       }),
+    authorizations: z
+      .object({
+        cancelled: z.number().int().openapi({ description: "Cancelled at the gateway" }),
+        toCancel: z.number().int().openapi({
+          description:
+            "Still to cancel: held by entries that left the draw (withdrawn, never entered, lost), the sweep's work left",
+        }),
+      })
+      .optional()
+      .openapi({ description: "The entrants' card authorizations (the winners' are captured: `won`)" }),
   })
   .openapi("DrawStatus");
+
+const TimelineQuery = z.object({
+  from: z.iso
+    .datetime()
+    .optional()
+    .openapi({ description: "From this time (default: the draw's open), rounded down to a bucket" }),
+  to: z.iso.datetime().optional().openapi({
+    description: "Up to this time (default: now, or the close once it passed), rounded up to a bucket",
+  }),
+  bucketSeconds: z.coerce.number().int().min(60).max(86_400).optional().openapi({
+    description:
+      "The finest bucket wanted (default 60 s); a coarser one is used when the window would give more than 360 buckets",
+  }),
+});
+
+const Timeline = z
+  .object({
+    from: z.iso.datetime(),
+    to: z.iso.datetime(),
+    bucketSeconds: z.number().int(),
+    entered: z.number().int().openapi({ description: "Entries that entered in the window" }),
+    withdrawn: z.number().int().openapi({ description: "Entries withdrawn (after entering) in the window" }),
+    points: z
+      .array(
+        z.object({
+          at: z.iso.datetime().openapi({ description: "The bucket's start" }),
+          entered: z.number().int(),
+          withdrawn: z.number().int(),
+        }),
+      )
+      .openapi({ description: "Every bucket from `from` to `to`, in order (at most 360)" }),
+  })
+  .openapi("DrawTimeline");
 
 const setUpRoute = createRoute({
   method: "post",
@@ -84,6 +136,26 @@ const statusRoute = createRoute({
     ...problems(
       { status: 401, description: "Missing or wrong admin token" },
       { status: 404, description: "draw_not_found" },
+      { status: 503, description: "service_unavailable: an entry book did not answer (Retry-After)" },
+    ),
+  },
+});
+
+const timelineRoute = createRoute({
+  method: "get",
+  path: "/products/{id}/draw/timeline",
+  operationId: "getDrawTimeline",
+  tags: ["Admin"],
+  summary: "A draw's entries over time: entered and withdrawn per bucket, over all its entry books",
+  security,
+  request: { params: ProductIdParams, query: TimelineQuery },
+  responses: {
+    200: { description: "The entries over time", content: { "application/json": { schema: Timeline } } },
+    ...problems(
+      { status: 400, description: "Invalid query (validation_failed)" },
+      { status: 401, description: "Missing or wrong admin token" },
+      { status: 404, description: "draw_not_found" },
+      { status: 503, description: "service_unavailable: an entry book did not answer (Retry-After)" },
     ),
   },
 });
@@ -103,6 +175,7 @@ const cancelRoute = createRoute({
       { status: 401, description: "Missing or wrong admin token" },
       { status: 404, description: "draw_not_found" },
       { status: 409, description: "draw_not_cancellable: its winners are being charged, or it is drawn" },
+      { status: 503, description: "service_unavailable: an entry book did not answer (Retry-After)" },
     ),
   },
 });
@@ -113,4 +186,7 @@ export const adminDrawRoutes = createRouter()
     return c.json(answer, 201);
   })
   .openapi(statusRoute, async (c) => c.json(await drawStatus(c.env, c.req.valid("param").id), 200))
-  .openapi(cancelRoute, async (c) => c.json(await cancelDraw(c.env, c.req.valid("param").id), 200));
+  .openapi(timelineRoute, async (c) =>
+    c.json(await drawTimeline(c.env, c.req.valid("param").id, c.req.valid("query")), 200),
+  )
+  .openapi(cancelRoute, async (c) => c.json(await cancelDraw(scopeOf(c), c.req.valid("param").id), 200));

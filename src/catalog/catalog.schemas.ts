@@ -139,6 +139,10 @@ const PublicDraw = z
         description:
           "SHA-256 of the draw's secret seed, published before entries open; the seed is revealed at the close",
       }),
+    cancelledAt: z.iso.datetime().optional().openapi({
+      description:
+        "Set once the draw was cancelled (by the shop, or a beacon round that never came): it takes no entry, nobody is charged, every authorization is cancelled",
+    }),
   })
   .openapi("PublicDraw");
 

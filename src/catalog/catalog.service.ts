@@ -22,6 +22,7 @@ import {
   skuProductId,
   skusOfOtherProducts,
   writeDraw,
+  writeDrawCancelled,
 } from "./catalog.storage";
 
 export type CatalogRead = { entry: CachedBody; layer: CacheLayer };
@@ -309,6 +310,24 @@ export async function setDraw(ctx: Scope, id: string, draw: Product["draw"] | nu
   if (!product) throw new AppError("product_not_found", { detail: `No product with id ${id}` });
   await invalidate(ctx, product, []);
   return product;
+}
+
+/**
+ * Shows a product's draw as cancelled (see writeDrawCancelled), through the same invalidation as any
+ * write; answers false when the product is gone (archived: nothing left to show).
+ */
+export async function setDrawCancelled(
+  ctx: Scope,
+  id: string,
+  draw: NonNullable<Product["draw"]>,
+  cancelledAt: string,
+): Promise<boolean> {
+  const db = database(ctx.env.DB);
+  if (!(await writeDrawCancelled(db, id, draw, cancelledAt, new Date().toISOString()))) return false;
+  const product = await findActiveProduct(db, id);
+  if (!product) return false;
+  await invalidate(ctx, product, []);
+  return true;
 }
 
 export async function archive(ctx: Scope, id: string): Promise<void> {

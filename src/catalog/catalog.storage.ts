@@ -199,11 +199,41 @@ export async function replaceProduct(
   return { draw: row.draw ? (JSON.parse(row.draw) as NonNullable<ProductRow["draw"]>) : null };
 }
 
-/** Sets (or, with null, removes) an active product's draw; false for no such product. */
+/**
+ * Sets (or, with null, removes) an active product's draw; false for no such product. A draw the
+ * catalog shows as cancelled stays so: a setup's publication that lands after the cancel's (the two
+ * race from different requests) must not show the draw open again.
+ */
 export async function writeDraw(db: Database, id: string, draw: ProductRow["draw"], now: string) {
   const rows = await db
     .update(products)
-    .set({ draw, updatedAt: now })
+    .set({
+      draw: sql`CASE WHEN json_extract(${products.draw}, '$.cancelledAt') IS NOT NULL THEN ${products.draw} ELSE ${draw === null ? null : JSON.stringify(draw)} END`,
+      updatedAt: now,
+    })
+    .where(and(eq(products.id, id), eq(products.status, "active")))
+    .returning({ id: products.id });
+  return rows.length > 0;
+}
+
+/**
+ * Shows an active product's draw as cancelled at `cancelledAt` (the draw's settings as the catalog
+ * has them, or `draw` should its publication never have landed); false for no such product. The
+ * same call again writes the same.
+ */
+export async function writeDrawCancelled(
+  db: Database,
+  id: string,
+  draw: NonNullable<ProductRow["draw"]>,
+  cancelledAt: string,
+  now: string,
+) {
+  const rows = await db
+    .update(products)
+    .set({
+      draw: sql`json_set(COALESCE(${products.draw}, ${JSON.stringify(draw)}), '$.cancelledAt', ${cancelledAt})`,
+      updatedAt: now,
+    })
     .where(and(eq(products.id, id), eq(products.status, "active")))
     .returning({ id: products.id });
   return rows.length > 0;

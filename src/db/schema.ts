@@ -28,6 +28,7 @@ export const products = sqliteTable(
       units: Record<string, number>;
       beacon?: { chain: string; round: number };
       commitment: string;
+      cancelledAt?: string;
     }>(),
     /** False for what does not ship (a ticket, a download): checkout needs no address for it. */
     requiresShipping: integer("requires_shipping", { mode: "boolean" }).notNull().default(true),

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
-import { type DrawWindow, type EntryRow, EntryStore } from "./entries.store";
+import { type DrawWindow, type EntryRow, EntryStore, type TimelineBucket } from "./entries.store";
 import { assertEntry, decideEntry, type EntryAnswer, type EntryEvent } from "./entry.machine";
 
 const Id = z.string().min(1).max(80);
@@ -70,6 +70,14 @@ const Event = z.discriminatedUnion("type", [
 
 /** Events a request makes as it carries an entry on (the sweep's staleness counts from the last). */
 const REQUEST_EVENTS = new Set<EntryEvent["type"]>(["card_noted", "authorizing", "authorized"]);
+
+/** Buckets one timeline answers at the most (a draw's service asks for a few hundred). */
+const MAX_BUCKETS = 10_000;
+const TimelineArgs = z
+  .object({ from: z.number().int().min(0), to: z.number().int(), stepMs: z.number().int().min(1_000) })
+  .refine((args) => args.from < args.to && (args.to - args.from) / args.stepMs <= MAX_BUCKETS, {
+    message: "from before to, and at most 10,000 buckets",
+  });
 
 /** Entries a duty sweep reads at once. */
 const MAX_DUTIES = 200;
@@ -282,7 +290,17 @@ export class DrawBook extends DurableObject<Env> {
   }
 
   counts() {
-    return { window: this.#store.window(), counts: this.#store.counts() };
+    return {
+      window: this.#store.window(),
+      counts: this.#store.counts(),
+      authorizations: this.#store.authorizations(),
+    };
+  }
+
+  /** Entries entered and withdrawn per bucket of `stepMs` in [from, to) (see EntryStore.timeline). */
+  timeline(from: number, to: number, stepMs: number): TimelineBucket[] {
+    const args = TimelineArgs.parse({ from, to, stepMs });
+    return this.#store.timeline(args.from, args.to, args.stepMs);
   }
 
   #opened(window: DrawWindow) {

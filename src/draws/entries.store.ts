@@ -24,6 +24,9 @@ export type EntryState = "pending" | "entered" | "withdrawn" | "void" | "won" | 
 type AuthDuty = "none" | "maybe" | "owed" | "done";
 type CardDuty = "none" | "held" | "released";
 
+/** One bucket of the entries over time: its start (ms) and what happened in it. */
+export type TimelineBucket = { at: number; entered: number; withdrawn: number };
+
 export type DrawWindow = { product: string; opensAt: number; closesAt: number };
 
 export type EntryRow = {
@@ -134,6 +137,9 @@ const MIGRATIONS = [
   "ALTER TABLE entries ADD COLUMN touched_at INTEGER",
   // Claims given back: an entry's claim that arrives after its release (its request was slow) is refused.
   "CREATE TABLE released_claims (fingerprint TEXT NOT NULL, entry_id TEXT NOT NULL, PRIMARY KEY (fingerprint, entry_id))",
+  // The ops view's entries over time: entries by when they entered, withdrawals by when they left.
+  "CREATE INDEX entries_entered_at ON entries (entered_at)",
+  "CREATE INDEX entries_withdrawn_at ON entries (left_at) WHERE state = 'withdrawn' AND entered_at IS NOT NULL",
 ];
 
 const toRow = (raw: Raw): EntryRow => ({
@@ -343,6 +349,49 @@ export class EntryStore {
       counts[row.state] = row.n;
     }
     return counts;
+  }
+
+  /**
+   * Entries that entered, and entries withdrawn after entering, per bucket of `stepMs` (buckets start
+   * at whole multiples of it) in [from, to): one GROUP BY over the two indexes made for it. Only
+   * buckets with something in them are answered.
+   */
+  timeline(from: number, to: number, stepMs: number): TimelineBucket[] {
+    return this.#sql
+      .exec<{ at: number; entered: number; withdrawn: number }>(
+        `SELECT at, SUM(entered) AS entered, SUM(withdrawn) AS withdrawn FROM (
+           SELECT CAST(entered_at / ? AS INTEGER) * ? AS at, 1 AS entered, 0 AS withdrawn FROM entries
+             WHERE entered_at >= ? AND entered_at < ?
+           UNION ALL
+           SELECT CAST(left_at / ? AS INTEGER) * ?, 0, 1 FROM entries
+             WHERE state = 'withdrawn' AND entered_at IS NOT NULL AND left_at >= ? AND left_at < ?
+         ) GROUP BY at ORDER BY at`,
+        stepMs,
+        stepMs,
+        from,
+        to,
+        stepMs,
+        stepMs,
+        from,
+        to,
+      )
+      .toArray()
+      .map((row) => ({ at: row.at, entered: row.entered, withdrawn: row.withdrawn }));
+  }
+
+  /**
+   * The entrants' authorizations: cancelled at the gateway, and still to cancel (owed by entries that
+   * left the draw, or in doubt for one that never entered: the sweep's work left).
+   */
+  authorizations(): { cancelled: number; toCancel: number } {
+    const row = this.#sql
+      .exec<{ cancelled: number | null; to_cancel: number | null }>(
+        `SELECT SUM(auth = 'done') AS cancelled,
+                SUM(auth IN ('maybe', 'owed') AND state NOT IN ('pending', 'entered')) AS to_cancel
+           FROM entries`,
+      )
+      .one();
+    return { cancelled: row.cancelled ?? 0, toCancel: row.to_cancel ?? 0 };
   }
 
   cardHolder(fingerprint: string): string | null {

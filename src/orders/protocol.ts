@@ -17,7 +17,7 @@ export {
   RefundArgs,
 } from "./after-sale.args";
 export { adminOrder, cancelByShop, fulfilOrder, refundOrder } from "./after-sale.service";
-export { cancelDraw, drawStatus, setUpDraw } from "./draw/draw.service";
+export { cancelDraw, drawStatus, drawTimeline, setUpDraw } from "./draw/draw.service";
 export { EVENT_TYPES, EventType, ShopEvent } from "./events.schemas";
 export { exportOrders, importFulfillments } from "./fulfillment-csv";
 export {

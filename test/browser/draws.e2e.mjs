@@ -132,6 +132,17 @@ describe("a draw from the product page", () => {
       .waitFor();
     await buyer.shot();
 
+    // The operator's panel charts the entries over time (an inline SVG) as they come.
+    await panel.locator("[data-testid=draw-timeline]:not([data-entered='0'])").waitFor({ timeout: 20_000 });
+    assert.equal(
+      await panel.getByTestId("draw-timeline").locator("svg rect[data-series=entered]").count(),
+      1,
+    );
+    assert.match(
+      await panel.getByTestId("draw-timeline").locator("figcaption").textContent(),
+      /1 entered, 0 withdrawn/,
+    );
+
     // The same email again, from another browser: refused in words beside the form.
     const again = await newPage("draw-refused");
     await again.goto(`${BASE}/products/${SLUG}`);
@@ -188,7 +199,50 @@ describe("a draw from the product page", () => {
     await quitter.getByTestId("draw-entry").and(quitter.locator("[data-state=withdrawn]")).waitFor();
     await panel.locator("[data-testid=draw-status][data-phase=drawn]").waitFor({ timeout: 20_000 });
     assert.match(await panel.getByTestId("draw-status").textContent(), /entries 1 · won 1 · passed on 0/);
+    // Its progress: the winner charged, the unit nobody won given back, the quitter's hold cancelled.
+    const figure = (id) => panel.getByTestId(`draw-progress-${id}`);
+    await figure("to-cancel").filter({ hasText: /^0$/ }).waitFor({ timeout: 20_000 });
+    await figure("given-back").filter({ hasText: /^1$/ }).waitFor({ timeout: 20_000 });
+    assert.equal(await figure("captured").textContent(), "1");
+    assert.equal(await figure("passed-on").textContent(), "0");
+    assert.equal(await figure("cancelled").textContent(), "1");
+    assert.equal(await figure("held").textContent(), "0");
+    assert.match(
+      await panel.getByTestId("draw-timeline").locator("figcaption").textContent(),
+      /2 entered, 1 withdrawn/,
+    );
     await ops.shot();
+  });
+
+  it("shows a cancelled draw as cancelled, with no entry form and nothing to add to a cart", async () => {
+    const slug = `${SLUG}-cancelled`;
+    const { product: cancelled } = await drawProduct({
+      slug,
+      title: "Called-off Sneaker",
+      price: 9900,
+      onHand: 2,
+    });
+    const before = await newPage("draw-before-cancel");
+    await before.goto(`${BASE}/products/${slug}`);
+    await before.getByTestId("draw-form").waitFor();
+    await adminCall("DELETE", `/v1/admin/products/${cancelled.id}/draw`);
+    // The catalog tells it on the next read (a browser that read the product already may show its
+    // copy once more: the catalog's answers allow stale-while-revalidate).
+    const shown = await (await fetch(`${BASE}/v1/products/${slug}`)).json();
+    assert.match(shown.draw.cancelledAt ?? "", /^\d{4}-/);
+    const page = await newPage("draw-cancelled");
+    await page.goto(`${BASE}/products/${slug}`);
+    await page
+      .getByTestId("draw-cancelled")
+      .filter({ hasText: "This draw was cancelled; nobody was charged" })
+      .waitFor();
+    assert.equal(await page.getByTestId("draw-form").count(), 0);
+    assert.equal(await page.getByTestId("add-to-cart").count(), 0);
+    await page
+      .getByTestId("draw-proof-state")
+      .filter({ hasText: /Cancelled/ })
+      .waitFor();
+    await page.shot();
   });
 
   it("enters with a card that asks for 3-D Secure: the bank's page brings the buyer back, entered", async () => {

@@ -11,7 +11,7 @@ import {
   enter,
   entryView,
   eventually,
-} from "../draw.helpers";
+} from "../draws.helpers";
 import { type BuyerOrder, readOrder, settledOrder, shardRow, unique } from "../helpers";
 import { fake, signedEvent, webhook } from "./stripe.helpers";
 

@@ -375,6 +375,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/products/{id}/draw/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A draw's entries over time: entered and withdrawn per bucket, over all its entry books */
+        get: operations["getDrawTimeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/inventory/{sku}": {
         parameters: {
             query?: never;
@@ -1216,6 +1233,11 @@ export interface components {
             };
             /** @description SHA-256 of the draw's secret seed, published before entries open; the seed is revealed at the close */
             commitment: string;
+            /**
+             * Format: date-time
+             * @description Set once the draw was cancelled (by the shop, or a beacon round that never came): it takes no entry, nobody is charged, every authorization is cancelled
+             */
+            cancelledAt?: string;
         };
         Problem: {
             type: string;
@@ -1505,11 +1527,22 @@ export interface components {
             phase: "pooling" | "short" | "open" | "closing" | "sealed" | "drawing" | "drawn" | "cancelled";
             detail: string | null;
             commitment: string;
+            /** Format: date-time */
+            opensAt: string;
+            /** Format: date-time */
+            closesAt: string;
+            /**
+             * Format: date-time
+             * @description When it was cancelled (null: it was not)
+             */
+            cancelledAt: string | null;
             units: {
                 [key: string]: number;
             };
             /** @description Units held in stock for the draw */
             held: number;
+            /** @description Units given back to stock: those nobody won, or every unit of a cancelled draw */
+            givenBack: number;
             /** @description Entries in the frozen list (once closed) */
             entries: number;
             /** @description Units sold to winners (captured) */
@@ -1524,6 +1557,13 @@ export interface components {
                 void: number;
                 won: number;
                 lost: number;
+            };
+            /** @description The entrants' card authorizations (the winners' are captured: `won`) */
+            authorizations?: {
+                /** @description Cancelled at the gateway */
+                cancelled: number;
+                /** @description Still to cancel: held by entries that left the draw (withdrawn, never entered, lost), the sweep's work left */
+                toCancel: number;
             };
         };
         DrawSettings: {
@@ -1546,6 +1586,27 @@ export interface components {
                 chain: string;
                 round: number;
             };
+        };
+        DrawTimeline: {
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            bucketSeconds: number;
+            /** @description Entries that entered in the window */
+            entered: number;
+            /** @description Entries withdrawn (after entering) in the window */
+            withdrawn: number;
+            /** @description Every bucket from `from` to `to`, in order (at most 360) */
+            points: {
+                /**
+                 * Format: date-time
+                 * @description The bucket's start
+                 */
+                at: string;
+                entered: number;
+                withdrawn: number;
+            }[];
         };
         InventoryDetail: {
             sku: string;
@@ -3587,6 +3648,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description service_unavailable: an entry book did not answer (Retry-After) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     setUpDraw: {
@@ -3724,6 +3796,84 @@ export interface operations {
             /** @description draw_not_cancellable: its winners are being charged, or it is drawn */
             409: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description service_unavailable: an entry book did not answer (Retry-After) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDrawTimeline: {
+        parameters: {
+            query?: {
+                /** @description From this time (default: the draw's open), rounded down to a bucket */
+                from?: string;
+                /** @description Up to this time (default: now, or the close once it passed), rounded up to a bucket */
+                to?: string;
+                /** @description The finest bucket wanted (default 60 s); a coarser one is used when the window would give more than 360 buckets */
+                bucketSeconds?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The entries over time */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrawTimeline"];
+                };
+            };
+            /** @description Invalid query (validation_failed) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong admin token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description draw_not_found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description service_unavailable: an entry book did not answer (Retry-After) */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

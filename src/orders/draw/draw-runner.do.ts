@@ -1,5 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
+import type { Product } from "../../catalog/catalog.schemas";
+import { setDrawCancelled } from "../../catalog/catalog.service";
 import { DRAW_SHARDS, drawBook } from "../../draws/draws";
 import {
   commitmentOf,
@@ -28,6 +30,8 @@ import { sweepDuties } from "./duties";
 import { tellEntrants } from "./notices";
 import { tellLosers, walk } from "./winners";
 
+const Origin = z.url().max(200);
+
 const Setup = z
   .object({
     product: z.string().min(1).max(64),
@@ -46,9 +50,15 @@ export type DrawStatus = {
   phase: DrawPhase;
   detail: string | null;
   commitment: string;
+  opensAt: string;
+  closesAt: string;
+  /** When the draw was cancelled (null: it was not). */
+  cancelledAt: string | null;
   units: Record<string, number>;
   /** Units held for the draw and not yet sold to a winner. */
   held: number;
+  /** Units given back to stock (nobody won them, or the draw was cancelled or short). */
+  givenBack: number;
   /** Entries in the frozen list (once the draw closed). */
   entries: number;
   won: number;
@@ -69,6 +79,13 @@ const PAGE = 1_000;
 const RELEASE_BATCH = 500;
 /** Each step first sets the alarm this far ahead, in case the step is cut off. */
 const WATCHDOG_MS = 10_000;
+/**
+ * A cancel asked by a request is shown in the catalog by that request (at its own location's caches);
+ * the alarm shows it only if that has not happened this long after.
+ */
+const SHOW_GRACE_MS = 5_000;
+/** The shop's address for the catalog's edge cache keys, when no admin request ever named one. */
+const NO_ORIGIN = "https://draws.invalid";
 /**
  * A draw whose beacon round has not come this long after the close is cancelled: every hold is made to
  * outlast the close by 6 h (enter.ts), and the winners must be captured within it.
@@ -94,6 +111,8 @@ export class DrawRunner extends DurableObject<Env> {
   #woken = false;
   /** The books a cancelled draw has frozen and told, since this object started. */
   readonly #cancelledBooks = new Set<number>();
+  /** A request cancelled the draw and shows it in the catalog itself (see SHOW_GRACE_MS). */
+  #requestShowsCancel = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -105,7 +124,10 @@ export class DrawRunner extends DurableObject<Env> {
    * Sets the draw up once: a secret seed and its commitment, and a slot per unit, held in stock. The
    * same setup again answers as the first did (and carries the holding on); another is refused.
    */
-  async setUp(input: DrawSetup): Promise<{ kind: "ok"; status: DrawStatus } | { kind: "exists" }> {
+  async setUp(
+    input: DrawSetup,
+    origin?: string,
+  ): Promise<{ kind: "ok"; status: DrawStatus } | { kind: "exists" }> {
     const setup = Setup.parse(input);
     let known = this.#store.draw();
     // A draw that could not hold its units held nothing: it may be set up again, with any settings.
@@ -128,6 +150,7 @@ export class DrawRunner extends DurableObject<Env> {
         this.#store.create(JSON.stringify(setup), seed, commitment, slots, Date.now()),
       );
     }
+    if (origin) this.#store.setOrigin(Origin.parse(origin));
     // A draw's units are held before its setup answers (a batch per step; a large draw takes a few).
     for (let step = 0; step < 100 && this.#store.draw()?.phase === "pooling"; step++) await this.#run();
     const status = this.status();
@@ -138,12 +161,17 @@ export class DrawRunner extends DurableObject<Env> {
   status(): DrawStatus | null {
     const draw = this.#store.draw();
     if (!draw) return null;
+    const setup = this.#setup(draw);
     return {
       phase: draw.phase,
       detail: draw.detail,
       commitment: draw.commitment,
-      units: this.#setup(draw).units,
+      opensAt: new Date(setup.opensAt).toISOString(),
+      closesAt: new Date(setup.closesAt).toISOString(),
+      cancelledAt: draw.cancelledAt === null ? null : new Date(draw.cancelledAt).toISOString(),
+      units: setup.units,
       held: this.#store.slotCount("held") + this.#store.slotCount("assigned"),
+      givenBack: this.#store.slotCount("released"),
       entries: this.#store.entryCount(),
       won: this.#store.slotCount("won"),
       passedOn: this.#store.passedCount(),
@@ -254,18 +282,44 @@ export class DrawRunner extends DurableObject<Env> {
 
   /**
    * Cancels the draw before it is drawn: its books freeze, every entry is told it lost (its
-   * authorization cancelled), the units go back to stock. Answers false once the walk has begun.
+   * authorization cancelled), the units go back to stock, and the catalog shows it cancelled. Answers
+   * false once the walk has begun. `origin`: the admin request's, which shows the cancel in the
+   * catalog itself (then says so with `cancelShown`); the alarm shows it should that not happen.
    */
-  cancel(detail: string): boolean {
+  cancel(detail: string, origin?: string): boolean {
     const phase = this.#store.draw()?.phase;
     if (!phase || phase === "drawing" || phase === "drawn") return false;
     // A short draw holds nothing and takes no entry: there is nothing to cancel (it may be set up again).
     if (phase === "short") return true;
+    if (origin) this.#store.setOrigin(Origin.parse(origin));
     if (phase !== "cancelled") {
-      this.#store.setPhase("cancelled", phase, detail);
+      this.#store.cancel(phase, detail, Date.now());
+      this.#requestShowsCancel = origin !== undefined;
       void this.ctx.storage.setAlarm(Date.now());
     }
     return true;
+  }
+
+  /** What the catalog is to show of a cancelled draw (null: the draw is not cancelled). */
+  cancelledDraw(): { draw: NonNullable<Product["draw"]>; cancelledAt: string } | null {
+    const draw = this.#store.draw();
+    if (draw?.phase !== "cancelled") return null;
+    const setup = this.#setup(draw);
+    return {
+      draw: {
+        opensAt: new Date(setup.opensAt).toISOString(),
+        closesAt: new Date(setup.closesAt).toISOString(),
+        units: setup.units,
+        ...(setup.beacon ? { beacon: setup.beacon } : {}),
+        commitment: draw.commitment,
+      },
+      cancelledAt: new Date(draw.cancelledAt ?? Date.now()).toISOString(),
+    };
+  }
+
+  /** The catalog shows the cancel (a request showed it). */
+  cancelShown(): void {
+    this.#store.cancelShown();
   }
 
   /** Moves the draw on from its phase; answers when to come back (null: nothing left to do). */
@@ -333,14 +387,44 @@ export class DrawRunner extends DurableObject<Env> {
         return swept.looked === 0 ? null : now + SWEEP_EVERY_MS;
       }
       case "cancelled": {
+        // The catalog first, and whatever it answers the rest goes on: D1 being down delays the
+        // cancel's showing (retried every step), never the release of the entrants' holds.
+        const shown = await this.#showCancel(draw, setup.product, now);
         if (!(await this.#cancelEntries(setup, now))) return now + SWEEP_AGAIN_MS;
         const released = await this.#giveBackPool(setup).catch(() => false);
         const swept = await sweep();
         if (swept.exhausted) return now;
-        if (!released || swept.left > 0) return now + SWEEP_AGAIN_MS;
+        if (!shown || !released || swept.left > 0) return now + SWEEP_AGAIN_MS;
         return swept.looked === 0 ? null : now + SWEEP_EVERY_MS;
       }
     }
+  }
+
+  /**
+   * Shows the cancel in the catalog (D1, then its caches), unless it does already or the request that
+   * cancelled it may still be doing so; true once it is shown (or the product is gone).
+   */
+  async #showCancel(draw: DrawRow, product: string, now: number): Promise<boolean> {
+    if (draw.cancelShown) return true;
+    if (this.#requestShowsCancel && now < (draw.cancelledAt ?? 0) + SHOW_GRACE_MS) return false;
+    const cancelled = this.cancelledDraw();
+    if (!cancelled) return true;
+    const scope = {
+      env: this.env,
+      origin: draw.origin ?? NO_ORIGIN,
+      waitUntil: (promise: Promise<unknown>) => this.ctx.waitUntil(promise),
+    };
+    try {
+      await setDrawCancelled(scope, product, cancelled.draw, cancelled.cancelledAt);
+    } catch (error) {
+      logEvent("warn", "a cancelled draw could not be shown in the catalog yet; it is tried again", {
+        product,
+        error: String(error),
+      });
+      return false;
+    }
+    this.#store.cancelShown();
+    return true;
   }
 
   /** Holds every wanted slot in stock, a batch at a time; short stock gives back what was held. */

@@ -31,6 +31,10 @@ export type DrawRow = {
   digestCount: number | null;
   revealAt: number | null;
   beaconRandomness: string | null;
+  /** When it was cancelled, and whether the catalog shows it so yet. */
+  cancelledAt: number | null;
+  cancelShown: boolean;
+  origin: string | null;
 };
 
 export type RankedRow = {
@@ -75,6 +79,11 @@ const MIGRATIONS = [
    )`,
   "CREATE INDEX entries_rank ON entries (rank) WHERE rank IS NOT NULL",
   "CREATE TABLE gathered (shard INTEGER PRIMARY KEY, cursor TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0)",
+  // A cancel is shown in the catalog (D1) by the draw's alarm until that write lands; `origin` names
+  // the shop's address for the catalog's edge cache keys (the admin request's).
+  "ALTER TABLE draw ADD COLUMN cancelled_at INTEGER",
+  "ALTER TABLE draw ADD COLUMN cancel_shown INTEGER NOT NULL DEFAULT 0",
+  "ALTER TABLE draw ADD COLUMN origin TEXT",
 ];
 
 type RawRanked = {
@@ -116,6 +125,9 @@ export class DrawStore {
         digest_count: number | null;
         reveal_at: number | null;
         beacon_randomness: string | null;
+        cancelled_at: number | null;
+        cancel_shown: number;
+        origin: string | null;
       }>("SELECT * FROM draw WHERE id = 1")
       .toArray()[0];
     return raw
@@ -129,6 +141,9 @@ export class DrawStore {
           digestCount: raw.digest_count,
           revealAt: raw.reveal_at,
           beaconRandomness: raw.beacon_randomness,
+          cancelledAt: raw.cancelled_at,
+          cancelShown: raw.cancel_shown === 1,
+          origin: raw.origin,
         }
       : null;
   }
@@ -165,6 +180,28 @@ export class DrawStore {
       this.#sql.exec("UPDATE draw SET phase = ?, detail = ? WHERE id = 1 AND phase = ?", phase, detail, from)
         .rowsWritten > 0
     );
+  }
+
+  /** Cancels the draw from phase `from` (see setPhase), noting when, for the catalog to show. */
+  cancel(from: DrawPhase, detail: string, now: number): boolean {
+    return (
+      this.#sql.exec(
+        "UPDATE draw SET phase = 'cancelled', detail = ?, cancelled_at = ?, cancel_shown = 0 WHERE id = 1 AND phase = ?",
+        detail,
+        now,
+        from,
+      ).rowsWritten > 0
+    );
+  }
+
+  /** The catalog shows the cancel now. */
+  cancelShown() {
+    this.#sql.exec("UPDATE draw SET cancel_shown = 1 WHERE id = 1 AND phase = 'cancelled'");
+  }
+
+  /** The shop's address, for the catalog's edge cache keys (kept from the latest admin request). */
+  setOrigin(origin: string) {
+    this.#sql.exec("UPDATE draw SET origin = ? WHERE id = 1", origin);
   }
 
   seal(root: string, count: number, revealAt: number): boolean {

@@ -105,6 +105,13 @@ export async function enter(
   const now = Date.now();
   const replay = known?.bodyHash === bodyHash && !(known.state === "void" && known.reason === "abandoned");
   if (!replay) {
+    // A draw the catalog shows cancelled is refused before anything is asked of the buyer's card.
+    if (product.draw?.cancelledAt) {
+      throw new AppError("draw_closed", {
+        detail: "This draw was cancelled; nobody was charged",
+        extensions: { cancelledAt: product.draw.cancelledAt },
+      });
+    }
     if (now < window.opensAt) {
       throw new AppError("draw_not_open", {
         detail: `Entries open at ${new Date(window.opensAt).toISOString()}`,

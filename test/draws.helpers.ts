@@ -1,5 +1,6 @@
+import { env } from "cloudflare:workers";
 import { expect } from "vitest";
-import type { DrawRecord } from "../src/draws/proof";
+import type { DrawEntry, DrawRecord } from "../src/draws/proof";
 import { admin, call, createProduct, JSON_HEADERS, unique } from "./helpers";
 
 /** A product sold by draw, from its setup to its entries, through the public API. */
@@ -42,6 +43,11 @@ export function enter(draw: DrawProduct, body: Record<string, unknown>, key = un
 export const entryCall = (draw: DrawProduct, token: string, method = "GET") =>
   call(`/v1/drops/${draw.id}/draw/entry`, { method, headers: { Authorization: `Bearer ${token}` } });
 
+export async function authorizations(entryId: string) {
+  const list = await env.SIMULATOR.getByName("simulator").authorizations();
+  return list.filter((one) => one.ownerId === entryId);
+}
+
 export type Proof = DrawRecord & { state: string };
 
 export async function proofOf(draw: DrawProduct): Promise<Proof> {
@@ -55,6 +61,19 @@ export async function drawReaches(draw: DrawProduct, state: string, timeoutMs = 
     const proof = await proofOf(draw);
     if (proof.state === state || Date.now() > deadline) return proof;
     await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+export async function frozenList(draw: DrawProduct): Promise<DrawEntry[]> {
+  const entries: DrawEntry[] = [];
+  let cursor = "";
+  for (;;) {
+    const page = await (
+      await call(`/v1/drops/${draw.id}/draw/entries?cursor=${encodeURIComponent(cursor)}&limit=2`)
+    ).json<{ entries: DrawEntry[]; nextCursor: string | null }>();
+    entries.push(...page.entries);
+    if (!page.nextCursor) return entries;
+    cursor = page.nextCursor;
   }
 }
 

@@ -1,0 +1,268 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { setDraw } from "../src/catalog/catalog.service";
+import { DrawBook } from "../src/draws/draw-book.do";
+import { DRAW_SHARDS } from "../src/draws/draws";
+import {
+  type DrawProduct,
+  drawProduct,
+  drawReaches,
+  type Entered,
+  enter,
+  entryCall,
+  eventually,
+} from "./draws.helpers";
+import { admin, breakMethod, call, takeD1Down, testScope } from "./helpers";
+
+/** The operator's view of a draw (entries over time, its progress) and a cancelled draw in the catalog. */
+
+type Timeline = {
+  from: string;
+  to: string;
+  bucketSeconds: number;
+  entered: number;
+  withdrawn: number;
+  points: { at: string; entered: number; withdrawn: number }[];
+};
+
+type Status = {
+  phase: string;
+  opensAt: string;
+  closesAt: string;
+  cancelledAt: string | null;
+  won: number;
+  passedOn: number;
+  held: number;
+  givenBack: number;
+  authorizations: { cancelled: number; toCancel: number };
+};
+
+const MINUTE = 60_000;
+
+async function statusOf(draw: DrawProduct): Promise<Status> {
+  return (await admin("GET", `/v1/admin/products/${draw.id}/draw`)).json<Status>();
+}
+
+const timeline = (draw: DrawProduct, query: string) =>
+  admin("GET", `/v1/admin/products/${draw.id}/draw/timeline${query}`);
+
+/** Writes an entry straight into one of the draw's books, entered at `at` (withdrawn at `withdrawnAt`). */
+async function bookEntry(
+  draw: DrawProduct,
+  window: { product: string; opensAt: number; closesAt: number },
+  shard: number,
+  at: number,
+  withdrawnAt?: number,
+) {
+  const book = env.DRAW_BOOKS.getByName(`${draw.id}:${shard}`);
+  const id = crypto.randomUUID();
+  const entryId = `e-${id}`;
+  const hex = (text: string) => Array.from({ length: 64 }, (_, i) => text[i % text.length]).join("");
+  const begun = await book.begin(
+    {
+      window,
+      entryId,
+      customer: `${id}@example.com`,
+      email: `${id}@example.com`,
+      name: null,
+      address: null,
+      sku: draw.sku,
+      amount: 1_000,
+      currency: "USD",
+      token: "tok_ok",
+      keyHash: hex(id.replaceAll("-", "").toLowerCase()),
+      bodyHash: hex("b"),
+    },
+    at,
+  );
+  expect(begun.kind).toBe("begun");
+  await book.apply(entryId, { type: "authorizing" }, at);
+  const entered = await book.apply(
+    entryId,
+    { type: "authorized", intentId: `pi_${id}`, expiresAt: window.closesAt + 86_400_000 },
+    at,
+  );
+  expect(entered?.entry.state).toBe("entered");
+  if (withdrawnAt !== undefined) await book.apply(entryId, { type: "withdraw" }, withdrawnAt);
+}
+
+describe("a draw's entries over time", () => {
+  it("sums its books' buckets, each entry in the minute it entered and each withdrawal in the minute it left", async () => {
+    const draw = await drawProduct({ opensInMs: -3 * 3_600_000, closesInMs: 3_600_000 });
+    const status = await statusOf(draw);
+    const window = {
+      product: draw.id,
+      opensAt: Date.parse(status.opensAt),
+      closesAt: Date.parse(status.closesAt),
+    };
+    // On a whole ten minutes, so that every entry below also falls in one ten-minute bucket.
+    const minute = Math.ceil(window.opensAt / (10 * MINUTE)) * 10 * MINUTE + 10 * MINUTE;
+    await bookEntry(draw, window, 0, minute + 10_000);
+    await bookEntry(draw, window, 0, minute + 50_000);
+    await bookEntry(draw, window, 3, minute + 20_000);
+    await bookEntry(draw, window, 3, minute + 2 * MINUTE);
+    await bookEntry(draw, window, DRAW_SHARDS - 1, minute + 2 * MINUTE + 59_999, minute + 4 * MINUTE + 1);
+
+    const from = new Date(minute - 5 * MINUTE).toISOString();
+    const to = new Date(minute + 10 * MINUTE).toISOString();
+    const response = await timeline(draw, `?from=${from}&to=${to}&bucketSeconds=60`);
+    expect(response.status).toBe(200);
+    const answer = await response.json<Timeline>();
+    expect(answer).toMatchObject({ bucketSeconds: 60, from, to, entered: 5, withdrawn: 1 });
+    expect(answer.points).toHaveLength(15);
+    const busy = answer.points.filter((point) => point.entered > 0 || point.withdrawn > 0);
+    expect(busy).toEqual([
+      { at: new Date(minute).toISOString(), entered: 3, withdrawn: 0 },
+      { at: new Date(minute + 2 * MINUTE).toISOString(), entered: 2, withdrawn: 0 },
+      { at: new Date(minute + 4 * MINUTE).toISOString(), entered: 0, withdrawn: 1 },
+    ]);
+
+    // Two days in minutes would be 2,880 points: the buckets grow to keep it to a few hundred.
+    const wide = await (
+      await timeline(
+        draw,
+        `?from=${new Date(minute - 86_400_000).toISOString()}&to=${new Date(minute + 86_400_000).toISOString()}`,
+      )
+    ).json<Timeline>();
+    expect(wide.bucketSeconds).toBe(600);
+    expect(wide.points.length).toBeLessThanOrEqual(360);
+    expect(wide).toMatchObject({ entered: 5, withdrawn: 1 });
+    expect(wide.points.filter((point) => point.entered > 0)).toEqual([
+      { at: new Date(minute).toISOString(), entered: 5, withdrawn: 1 },
+    ]);
+
+    // By default: from the open to now, every bucket answered.
+    const whole = await (await timeline(draw, "")).json<Timeline>();
+    expect(whole).toMatchObject({ bucketSeconds: 60, entered: 5, withdrawn: 1 });
+    expect(Date.parse(whole.from)).toBeLessThanOrEqual(window.opensAt);
+    expect(Date.parse(whole.to)).toBeGreaterThanOrEqual(Date.now() - MINUTE);
+  });
+
+  it("refuses a bad query with a problem, and answers 503 with Retry-After when a book does not answer", async () => {
+    const draw = await drawProduct();
+    for (const query of [
+      "?bucketSeconds=soon",
+      "?bucketSeconds=1",
+      "?from=yesterday",
+      `?from=${new Date().toISOString()}&to=${new Date(Date.now() - MINUTE).toISOString()}`,
+    ]) {
+      const refused = await timeline(draw, query);
+      expect([query, refused.status]).toEqual([query, 400]);
+      expect(refused.headers.get("Content-Type")).toContain("application/problem+json");
+      expect(await refused.json()).toMatchObject({ code: "validation_failed" });
+    }
+    expect((await admin("GET", "/v1/admin/products/no-such-product/draw/timeline")).status).toBe(404);
+    const restore = breakMethod(DrawBook.prototype, "timeline");
+    try {
+      const down = await timeline(draw, "");
+      expect(down.status).toBe(503);
+      expect(down.headers.get("Retry-After")).toBe("2");
+      expect(await down.json()).toMatchObject({ code: "service_unavailable" });
+    } finally {
+      restore();
+    }
+    expect((await timeline(draw, "")).status).toBe(200);
+  });
+});
+
+describe("a draw's progress", () => {
+  it("counts the captures, the entry passed on, the authorizations cancelled and the unit given back", async () => {
+    const draw = await drawProduct({ onHand: 3, units: 3, closesInMs: 3_000 });
+    const tokens = ["tok_ok.card_pa", "tok_capture_fails.card_pb", "tok_ok.card_pc"];
+    for (const [i, paymentToken] of tokens.entries()) {
+      expect((await enter(draw, { email: `prog${i}@example.com`, paymentToken })).status).toBe(201);
+    }
+    const quitter = await (
+      await enter(draw, { email: "prog-quit@example.com", paymentToken: "tok_ok.card_pq" })
+    ).json<Entered>();
+    expect((await entryCall(draw, quitter.entryToken, "DELETE")).status).toBe(200);
+    const proof = await drawReaches(draw, "drawn", 60_000);
+    expect(proof.passedOn).toHaveLength(1);
+    await eventually(
+      async () =>
+        expect(await statusOf(draw)).toMatchObject({
+          phase: "drawn",
+          won: 2,
+          passedOn: 1,
+          held: 0,
+          givenBack: 1,
+          cancelledAt: null,
+          // The withdrawn entry's, and the one whose capture failed (cancelled after it).
+          authorizations: { cancelled: 2, toCancel: 0 },
+        }),
+      40_000,
+    );
+  }, 90_000);
+});
+
+type ProductBody = { draw?: { cancelledAt?: string; commitment: string } };
+
+describe("a cancelled draw in the catalog", () => {
+  it("shows the product's draw cancelled on the next read, and refuses entries", async () => {
+    const draw = await drawProduct({ onHand: 4, units: 2 });
+    expect((await call(`/v1/products/${draw.id}`)).status).toBe(200);
+    const cancelled = await admin("DELETE", `/v1/admin/products/${draw.id}/draw`);
+    expect(cancelled.status).toBe(200);
+    const status = await cancelled.json<Status>();
+    expect(status.cancelledAt).toMatch(/^\d{4}-/);
+    const product = await (await call(`/v1/products/${draw.id}`)).json<ProductBody>();
+    expect(product.draw).toMatchObject({ cancelledAt: status.cancelledAt, commitment: draw.commitment });
+    const late = await enter(draw, { email: "after-cancel@example.com" });
+    expect(late.status).toBe(409);
+    expect(await late.json()).toMatchObject({
+      code: "draw_closed",
+      detail: expect.stringMatching(/cancelled/),
+    });
+    // Setting the same draw up again changes nothing: it stays cancelled.
+    const again = await admin("POST", `/v1/admin/products/${draw.id}/draw`, {
+      opensAt: status.opensAt,
+      closesAt: status.closesAt,
+      units: { [draw.sku]: 2 },
+    });
+    expect(again.status).toBe(409);
+    expect((await (await call(`/v1/products/${draw.id}`)).json<ProductBody>()).draw?.cancelledAt).toBe(
+      status.cancelledAt,
+    );
+    // A setup's publication that lands after the cancel's (they race from two requests) leaves it cancelled.
+    const { scope, settled } = testScope();
+    const published = await setDraw(scope, draw.id, {
+      opensAt: status.opensAt,
+      closesAt: status.closesAt,
+      units: { [draw.sku]: 2 },
+      commitment: draw.commitment,
+    });
+    await settled();
+    expect(published.draw?.cancelledAt).toBe(status.cancelledAt);
+  }, 30_000);
+
+  it("is shown by the draw's alarm once D1 answers again when it was down at the cancel", async () => {
+    const draw = await drawProduct({ onHand: 4, units: 2 });
+    const entered = await (
+      await enter(draw, { email: "d1-down@example.com", paymentToken: "tok_ok.card_dd" })
+    ).json<Entered>();
+    const restore = takeD1Down();
+    let cancelledAt: string | null = null;
+    try {
+      const cancelled = await admin("DELETE", `/v1/admin/products/${draw.id}/draw`);
+      expect(cancelled.status).toBe(200);
+      cancelledAt = (await cancelled.json<Status>()).cancelledAt;
+      // The entrants are let go without D1: their authorizations are cancelled all the same.
+      await eventually(async () =>
+        expect(await (await entryCall(draw, entered.entryToken)).json()).toMatchObject({
+          state: "lost",
+          reason: "draw_cancelled",
+        }),
+      );
+      // Entries are refused meanwhile: the draw's books are frozen.
+      expect((await enter(draw, { email: "while-down@example.com" })).status).toBe(409);
+      // The alarm has tried (and failed) to show it.
+      await new Promise((resolve) => setTimeout(resolve, 6_000));
+    } finally {
+      restore();
+    }
+    await eventually(async () => {
+      const product = await (await call(`/v1/products/${draw.id}`)).json<ProductBody>();
+      expect(product.draw?.cancelledAt).toBe(cancelledAt);
+    }, 30_000);
+  }, 90_000);
+});
