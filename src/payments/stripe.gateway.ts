@@ -194,7 +194,11 @@ export class StripeGateway implements PaymentGateway {
         });
         return captureOutcomeOf(holdOf(captured), intentId);
       } catch (error) {
-        if (!(error instanceof Stripe.errors.StripeInvalidRequestError)) throw error;
+        // Refused for the state it found, or its key used before with other parameters: read it again.
+        const refused =
+          error instanceof Stripe.errors.StripeInvalidRequestError ||
+          error instanceof Stripe.errors.StripeIdempotencyError;
+        if (!refused) throw error;
         return captureOutcomeOf(holdOf(await this.#hold({ ...ref, intentId })), intentId);
       }
     } catch (error) {

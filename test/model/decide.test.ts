@@ -147,3 +147,38 @@ describe("the lifecycle machine", () => {
     expect(() => checkOrder(paid, { ...paid, status: "cancelled" }, T0)).toThrow(/terminal status/);
   });
 });
+
+describe("a charged order told of a refund before its units are sold (a draw's winner)", () => {
+  /** As OrderLoop.acceptDrawn records a draw's winner: charged, its unit pinned, owing the commit. */
+  function charged(): OrderRow {
+    const order = accepted();
+    const row: OrderRow = {
+      ...order,
+      paymentStatus: "succeeded",
+      stock: "pinned",
+      attempts: 1,
+      chargeId: "pi_1",
+      intentId: "pi_1",
+    };
+    checkOrder(null, row, T0);
+    return row;
+  }
+  const refunded = (amount: number): LifecycleEvent => ({
+    type: "gateway_event",
+    kind: "charge.refunded",
+    detail: { refunded: { amount, currency: "USD" } },
+  });
+
+  it("is paid and refunded once sold, and announces both", () => {
+    const before = run(charged(), [refunded(500)]);
+    expect(before).toMatchObject({ status: "pending_payment", refunded: 500, paymentStatus: "succeeded" });
+    const sold = run(before, [{ type: "stock", step: { kind: "sold" } }]);
+    expect(sold).toMatchObject({ status: "paid", stock: "committed", paymentStatus: "refunded" });
+    expect(announcements(before, sold).map((event) => event.type)).toEqual(["order.paid", "order.refunded"]);
+  });
+
+  it("stays succeeded when the refund was in part", () => {
+    const sold = run(charged(), [refunded(200), { type: "stock", step: { kind: "sold" } }]);
+    expect(sold).toMatchObject({ status: "paid", refunded: 200, paymentStatus: "succeeded" });
+  });
+});

@@ -101,7 +101,7 @@ export function decide(order: OrderRow, event: LifecycleEvent, ctx: DecideContex
     case "news_while_settling":
       return changed(newsWhileSettling(current, ctx));
     case "stock":
-      return changed(reschedule(order, afterStock(current, event.step, ctx), ctx));
+      return changed(reschedule(order, afterStock(current, event.step, order.total.amount, ctx), ctx));
     case "cancel":
       return cancel(current, ctx);
     case "gateway_event": {
@@ -212,10 +212,19 @@ function expire(order: Lifecycle, ctx: DecideContext): Lifecycle {
 
 // ── stock, cancel, time ──────────────────────────────────────────────────────────────────────
 
-function afterStock(order: Lifecycle, step: StockStep, ctx: DecideContext): Lifecycle {
+function afterStock(order: Lifecycle, step: StockStep, total: number, ctx: DecideContext): Lifecycle {
   switch (step.kind) {
-    case "sold":
-      return { ...order, status: "paid", stock: "committed" };
+    case "sold": {
+      // The gateway may have reported the charge refunded in full before the units were sold (a
+      // refund made in its dashboard within that moment): it is paid, and refunded, at once.
+      const refundedFirst = order.paymentStatus === "succeeded" && order.refunded >= total;
+      return {
+        ...order,
+        status: "paid",
+        stock: "committed",
+        ...(refundedFirst ? { paymentStatus: "refunded" } : {}),
+      };
+    }
     case "lost":
       // The one charge of this order is known: it is refunded once the units are given back.
       return close(order, "payment_failed", step.reason, false, ctx);

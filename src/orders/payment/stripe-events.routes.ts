@@ -74,20 +74,29 @@ async function takeEvent(env: Env, stripe: Stripe, event: Stripe.Event) {
     logEvent("info", "stripe event acknowledged, not used", { id: event.id, type: event.type });
     return null;
   }
-  const about = await aboutOrder(stripe, event);
-  if (!about) {
+  const announce = (about: About) =>
+    announceGatewayEvent(env, {
+      eventId: event.id,
+      orderId: about.orderId,
+      type: event.type,
+      ...(about.detail ? { detail: about.detail } : {}),
+    });
+  // A charge's own metadata names an ordinary order, so its event is taken without asking Stripe; a
+  // draw's charge names the entry it was authorized for, which no shard knows, and is read through
+  // its PaymentIntent, which names the order its capture became.
+  let about = await aboutOrder(stripe, event, "charge");
+  let taken = about ? await announce(about) : null;
+  if (about?.fromCharge && !taken?.known) {
+    about = await aboutOrder(stripe, event, "intent");
+    taken = about ? await announce(about) : null;
+  }
+  if (!about || !taken) {
     logEvent("info", "stripe event not about one of our orders; acknowledged", {
       id: event.id,
       type: event.type,
     });
     return null;
   }
-  const taken = await announceGatewayEvent(env, {
-    eventId: event.id,
-    orderId: about.orderId,
-    type: event.type,
-    ...(about.detail ? { detail: about.detail } : {}),
-  });
   if (!taken.known && about.drawn && about.detail) {
     // A hold captured into an order a draw has not recorded yet (it is, within seconds): a refund or
     // dispute must not be lost, so Stripe is asked to send it again. News of the charge alone adds
@@ -117,17 +126,22 @@ function orderOfIntent(intent: {
   return owner && owner !== orderId.data ? { orderId: orderId.data, drawn: true } : null;
 }
 
+type About = { orderId: string; drawn: boolean; fromCharge?: true; detail?: GatewayEventDetail };
+
 /**
  * Which order an event is about, and what it adds. A PaymentIntent's event carries the intent. A
- * charge or a dispute names its PaymentIntent, which is read from Stripe (refunds and disputes are
- * rare, so one call each costs nothing): the charge's own metadata is a copy Stripe made when the
- * intent was confirmed and never updates, so it still names a draw's entry after its hold became an
- * order. A charge never captured (a hold released: Stripe reports it `charge.refunded`) is no order's.
+ * charge names an order in its own metadata (`from: "charge"`, taken as is), but that is a copy Stripe
+ * made when the intent was confirmed and never updates, so a draw's charge still names the entry
+ * after its hold became an order: then (`from: "intent"`), as for a dispute, which carries no
+ * metadata, its PaymentIntent is read from Stripe (refunds and disputes are rare, so one call each
+ * costs nothing). A charge never captured (a hold released: Stripe reports it `charge.refunded`) is
+ * no order's.
  */
 async function aboutOrder(
   stripe: Stripe,
   event: Stripe.Event,
-): Promise<{ orderId: string; drawn: boolean; detail?: GatewayEventDetail } | null> {
+  from: "charge" | "intent",
+): Promise<About | null> {
   const object = event.data.object as {
     object?: string;
     captured?: boolean;
@@ -136,8 +150,11 @@ async function aboutOrder(
     payment_intent?: string | { id: string } | null;
   };
   if (object.object === "charge" && object.captured === false) return null;
-  const intentOf = async () => {
+  const intentOf = async (): Promise<{ orderId: string; drawn: boolean; fromCharge?: true } | null> => {
     if (object.object !== "charge" && object.object !== "dispute") return orderOfIntent(object);
+    const own = OrderId.safeParse(object.metadata?.order_id);
+    if (from === "charge" && object.object === "charge" && own.success)
+      return { orderId: own.data, drawn: false, fromCharge: true };
     const intent =
       typeof object.payment_intent === "string" ? object.payment_intent : object.payment_intent?.id;
     if (!intent) return orderOfIntent({ metadata: object.metadata });
