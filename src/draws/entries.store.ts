@@ -1,3 +1,4 @@
+import type { CartPricing } from "../pricing/pricing.quote";
 import { migrate } from "../shared/sql-schema";
 
 /**
@@ -33,8 +34,15 @@ export type EntryRow = {
   name: string | null;
   address: Record<string, string> | null;
   sku: string;
+  /** What is authorized, and captured should the entry win: its pricing's total. */
   amount: number;
   currency: string;
+  /**
+   * How the entry was priced, as a checkout of its unit to its address (shipping, tax), when it
+   * entered; kept so a winner is charged and recorded as it entered, whatever the settings say by
+   * then. Null for an entry made before entries were priced: its unit price alone.
+   */
+  pricing: CartPricing | null;
   token: string;
   keyHash: string;
   bodyHash: string;
@@ -64,6 +72,7 @@ type Raw = {
   sku: string;
   amount: number;
   currency: string;
+  pricing: string | null;
   token: string;
   key_hash: string;
   body_hash: string;
@@ -134,6 +143,8 @@ const MIGRATIONS = [
   "ALTER TABLE entries ADD COLUMN touched_at INTEGER",
   // Claims given back: an entry's claim that arrives after its release (its request was slow) is refused.
   "CREATE TABLE released_claims (fingerprint TEXT NOT NULL, entry_id TEXT NOT NULL, PRIMARY KEY (fingerprint, entry_id))",
+  // An entry's pricing (JSON, see EntryRow.pricing); rows from before it have none.
+  "ALTER TABLE entries ADD COLUMN pricing TEXT",
 ];
 
 const toRow = (raw: Raw): EntryRow => ({
@@ -145,6 +156,7 @@ const toRow = (raw: Raw): EntryRow => ({
   sku: raw.sku,
   amount: raw.amount,
   currency: raw.currency,
+  pricing: raw.pricing ? (JSON.parse(raw.pricing) as CartPricing) : null,
   token: raw.token,
   keyHash: raw.key_hash,
   bodyHash: raw.body_hash,
@@ -222,8 +234,8 @@ export class EntryStore {
     this.#sql.exec(
       `INSERT INTO entries (entry_id, customer, email, name, address, sku, amount, currency, token, key_hash, body_hash,
          state, reason, auth, intent_id, auth_expires_at, charge_id, order_id, fingerprint, card, created_at, entered_at,
-         left_at, touched_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         left_at, touched_at, pricing)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       row.entryId,
       row.customer,
       row.email,
@@ -248,6 +260,7 @@ export class EntryStore {
       row.enteredAt,
       row.leftAt,
       row.touchedAt,
+      row.pricing === null ? null : JSON.stringify(row.pricing),
     );
   }
 
