@@ -26,6 +26,7 @@ function attempt(product: string, extra: Partial<BeginArgs> = {}): BeginArgs {
     sku: "SNKR-42",
     amount: 18_000,
     currency: "EUR",
+    pricing: null,
     token: "tok_ok",
     keyHash: hex("a"),
     bodyHash: hex("b"),

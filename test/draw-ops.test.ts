@@ -69,6 +69,7 @@ async function bookEntry(
       sku: draw.sku,
       amount: 1_000,
       currency: "USD",
+      pricing: null,
       token: "tok_ok",
       keyHash: hex(id.replaceAll("-", "").toLowerCase()),
       bodyHash: hex("b"),

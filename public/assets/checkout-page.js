@@ -189,6 +189,11 @@ function stripeFields(total) {
   return [el("label", { for: "card-element" }, "Card"), mount];
 }
 
+/** The amount the card form confirms (Stripe), as another page's total changes (a draw's entry). */
+export function cardAmount(amount) {
+  cardForm?.elements.update({ amount });
+}
+
 /** The Stripe ConfirmationToken for the card entered, or a message to show the buyer instead. */
 export async function stripeToken() {
   if (!cardForm) return { error: "The card form is still loading." };

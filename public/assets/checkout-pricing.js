@@ -38,9 +38,14 @@ const row = (label, testid) => {
 /**
  * The code field, the shipping choice and the summary for a cart's lines. `watch(form)` follows the
  * address's country and region; `order()` is what the checkout body adds; `refused(problem)` takes a
- * checkout's refusal of the code (it is dropped, and the totals priced again without it).
+ * checkout's refusal of the code (it is dropped, and the totals priced again without it). Without
+ * `codes` (a draw's entry, which takes none) there is no code field; `setLines` prices other lines.
  */
-export function pricingPanel(lines, { onTotal = () => {}, code = null } = {}) {
+export function pricingPanel(
+  initialLines,
+  { onTotal = () => {}, code = null, codes = true, heading = "Order summary" } = {},
+) {
+  let lines = initialLines;
   const ships = lines.some((line) => line.ships !== false);
   const currency = lines[0].price.currency;
   // A code carried over from the cart before it changed counts as applied until it is priced again.
@@ -110,7 +115,7 @@ export function pricingPanel(lines, { onTotal = () => {}, code = null } = {}) {
   const summary = el(
     "section",
     { class: "summary", "aria-labelledby": "summary-heading", "data-testid": "order-summary" },
-    el("h2", { id: "summary-heading" }, "Order summary"),
+    el("h2", { id: "summary-heading" }, heading),
     el("dl", {}, subtotal.nodes, discount.nodes, shipping.nodes, tax.nodes, total.nodes),
     status,
   );
@@ -363,8 +368,16 @@ export function pricingPanel(lines, { onTotal = () => {}, code = null } = {}) {
   }
 
   return {
-    nodes: [methodsBox, methodsNote, codeBox, summary],
+    nodes: codes ? [methodsBox, methodsNote, codeBox, summary] : [methodsBox, methodsNote, summary],
     watch,
+    /** Other lines (of the same currency): the methods offered and the totals looked up again for them. */
+    setLines(next) {
+      lines = next;
+      const place = state.place;
+      if (!place) return refresh();
+      state.place = null;
+      return placeChanged(place.country, place.region ?? "");
+    },
     /** What the checkout body adds: the method chosen (where methods are offered) and the code applied. */
     order: () => ({
       ...(state.method && state.methods.some((method) => method.id === state.method)

@@ -1,14 +1,18 @@
-// A draw's entry form on its product page: the buyer, the size, the card as checkout takes it and
+// A draw's entry form on its product page: the buyer, the size, the shipping method and the total to
+// be authorized (priced as the cart page prices, by POST /v1/quotes), the card as checkout takes it and
 // the Turnstile widget when the shop asks for one; one Idempotency-Key per attempt, kept across a
 // retry of that attempt and across the bank's 3-D Secure page, and every refusal said beside the form.
+// Whatever the buyer typed is shown back as text (el() children), never as markup.
 import {
   buyerFields,
+  cardAmount,
   loadStripe,
   PAYMENTS,
   paymentFields,
   shippingAddress,
   stripeToken,
 } from "./checkout-page.js";
+import { pricingPanel } from "./checkout-pricing.js";
 import { botCheck } from "./turnstile.js";
 import { CHALLENGE_RETURN_KEY, el, money, readJson } from "./ui.js";
 
@@ -30,7 +34,13 @@ const REFUSALS = {
   draw_card_used: () => "This card is already entered in this draw: one entry per card. Use another card.",
   draw_sku_not_drawn: () => "That size is not part of this draw. Pick one of the sizes listed.",
   payment_token_invalid: () => "This card cannot be used. Check its details, or use another card.",
-  validation_failed: () => "Some details are missing or not valid: see the marked fields.",
+  validation_failed: (problem) =>
+    problem.errors?.some((error) => error.path === "shipping.method")
+      ? "Choose a shipping method for your address."
+      : "Some details are missing or not valid: see the marked fields.",
+  shipping_unavailable: () =>
+    "This shop does not ship to that address, so you cannot enter with it. Enter an address it ships to.",
+  amount_below_minimum: () => "This entry's total is too small for a card payment.",
   idempotency_key_mismatch: () => "Your details changed during the attempt. Press Enter the draw again.",
   turnstile_required: () => "The security check is not done yet. Press Enter the draw once it is.",
   turnstile_failed: () =>
@@ -56,6 +66,8 @@ const ENDS_ATTEMPT = new Set([
   "draw_sku_not_drawn",
   "payment_token_invalid",
   "validation_failed",
+  "shipping_unavailable",
+  "amount_below_minimum",
   "idempotency_key_mismatch",
 ]);
 
@@ -128,6 +140,17 @@ export function entryForm(item, { onEntered }) {
     ),
   );
   const first = sizes[0]?.price ?? item.variants[0].price;
+  // One unit of the size chosen, priced as a cart of it is: shipping to the address, tax, no code.
+  const lineOf = (sku) => {
+    const variant = sizes.find((one) => one.sku === sku) ?? sizes[0] ?? item.variants[0];
+    return { sku: variant.sku, quantity: 1, price: variant.price, ships };
+  };
+  const pricing = pricingPanel([lineOf(sizes[0]?.sku)], {
+    codes: false,
+    heading: "To be authorized",
+    onTotal: (total) => cardAmount(total.amount),
+  });
+  size.addEventListener("change", () => pricing.setLines([lineOf(size.value)]));
   const form = el(
     "form",
     { class: "checkout", "data-testid": "draw-form", onsubmit: (event) => submit(event) },
@@ -144,11 +167,12 @@ export function entryForm(item, { onEntered }) {
     el("label", { for: "sku" }, "Size"),
     size,
     ...buyerFields(ships),
+    ...pricing.nodes,
     ...paymentFields(first),
     el(
       "p",
       { class: "muted" },
-      "Your card is authorized for the price now and charged only if you win; otherwise the authorization is released.",
+      "Your card is authorized for the total above now and charged only if you win; otherwise the authorization is released.",
     ),
     check?.element,
     refusal,
@@ -240,6 +264,8 @@ export function entryForm(item, { onEntered }) {
         ...(name ? { name } : {}),
         sku: String(data.get("sku")),
         ...(address ? { shippingAddress: address } : {}),
+        // The method chosen where the shop offers methods for the address (no discount code: draws take none).
+        ...pricing.order(),
       };
       // With Stripe a retry sends the card token made the first time; a test card is part of the attempt.
       const card = PAYMENTS === "stripe" ? null : String(data.get("payment"));
@@ -258,6 +284,8 @@ export function entryForm(item, { onEntered }) {
       button.disabled = PAYMENTS === "off" || (check ? !ready : false);
     }
   }
+
+  pricing.watch(form);
 
   // Back from the bank's page: the same attempt again, once a security check (if any) is ready.
   const waiting = attempts()[item.id];

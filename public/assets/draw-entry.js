@@ -40,6 +40,20 @@ function stateText(entry) {
   }
 }
 
+/** What the amount is made of, when it is more than the price (shipping, tax added on top). */
+function partsOf(entry) {
+  const totals = entry.totals;
+  if (!totals || (totals.shipping.amount === 0 && totals.tax.amount === 0)) return [];
+  const method = entry.shippingMethod ? ` (${entry.shippingMethod.name})` : "";
+  return [
+    ["Price", money(totals.subtotal)],
+    entry.shippingMethod || totals.shipping.amount > 0
+      ? [`Shipping${method}`, totals.shipping.amount === 0 ? "Free" : money(totals.shipping)]
+      : null,
+    totals.tax.amount > 0 ? [totals.taxIncluded ? "Tax (included)" : "Tax", money(totals.tax)] : null,
+  ].filter(Boolean);
+}
+
 const FINAL = new Set(["withdrawn", "void", "won", "lost"]);
 
 async function entryCall(item, token, method = "GET", path = "") {
@@ -99,6 +113,7 @@ export function entryView(item, token, { onGone }) {
     const rows = [
       ["Size", size ? size.title : entry.sku],
       ["Amount", money(entry.amount)],
+      ...partsOf(entry),
       entry.enteredAt ? ["Entered", at(entry.enteredAt)] : null,
       ["Entries close", at(entry.closesAt)],
       entry.state === "entered" && entry.authorizationExpiresAt

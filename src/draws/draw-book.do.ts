@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
+import { CartPricingRecord } from "../pricing/cart-pricing.schemas";
 import { type DrawWindow, type EntryRow, EntryStore, type TimelineBucket } from "./entries.store";
 import { assertEntry, decideEntry, type EntryAnswer, type EntryEvent } from "./entry.machine";
 
@@ -18,6 +19,8 @@ const BeginArgs = z
     sku: Id,
     amount: z.number().int().min(0),
     currency: z.string().regex(/^[A-Z]{3}$/),
+    // Null only for the replay of an entry made before entries were priced (its row has none).
+    pricing: CartPricingRecord.nullable(),
     token: z.string().min(1).max(255),
     keyHash: Hex64,
     bodyHash: Hex64,
@@ -131,6 +134,7 @@ export class DrawBook extends DurableObject<Env> {
       sku: args.sku,
       amount: args.amount,
       currency: args.currency,
+      pricing: args.pricing,
       token: args.token,
       keyHash: args.keyHash,
       bodyHash: args.bodyHash,

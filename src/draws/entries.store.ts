@@ -1,3 +1,4 @@
+import type { CartPricing } from "../pricing/pricing.quote";
 import { migrate } from "../shared/sql-schema";
 
 /**
@@ -36,8 +37,15 @@ export type EntryRow = {
   name: string | null;
   address: Record<string, string> | null;
   sku: string;
+  /** What is authorized, and captured should the entry win: its pricing's total. */
   amount: number;
   currency: string;
+  /**
+   * How the entry was priced, as a checkout of its unit to its address (shipping, tax), when it
+   * entered; kept so a winner is charged and recorded as it entered, whatever the settings say by
+   * then. Null for an entry made before entries were priced: its unit price alone.
+   */
+  pricing: CartPricing | null;
   token: string;
   keyHash: string;
   bodyHash: string;
@@ -67,6 +75,7 @@ type Raw = {
   sku: string;
   amount: number;
   currency: string;
+  pricing: string | null;
   token: string;
   key_hash: string;
   body_hash: string;
@@ -140,6 +149,8 @@ const MIGRATIONS = [
   // The ops view's entries over time: entries by when they entered, withdrawals by when they left.
   "CREATE INDEX entries_entered_at ON entries (entered_at)",
   "CREATE INDEX entries_withdrawn_at ON entries (left_at) WHERE state = 'withdrawn' AND entered_at IS NOT NULL",
+  // An entry's pricing (JSON, see EntryRow.pricing); rows from before it have none.
+  "ALTER TABLE entries ADD COLUMN pricing TEXT",
 ];
 
 const toRow = (raw: Raw): EntryRow => ({
@@ -151,6 +162,7 @@ const toRow = (raw: Raw): EntryRow => ({
   sku: raw.sku,
   amount: raw.amount,
   currency: raw.currency,
+  pricing: raw.pricing ? (JSON.parse(raw.pricing) as CartPricing) : null,
   token: raw.token,
   keyHash: raw.key_hash,
   bodyHash: raw.body_hash,
@@ -228,8 +240,8 @@ export class EntryStore {
     this.#sql.exec(
       `INSERT INTO entries (entry_id, customer, email, name, address, sku, amount, currency, token, key_hash, body_hash,
          state, reason, auth, intent_id, auth_expires_at, charge_id, order_id, fingerprint, card, created_at, entered_at,
-         left_at, touched_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         left_at, touched_at, pricing)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       row.entryId,
       row.customer,
       row.email,
@@ -254,6 +266,7 @@ export class EntryStore {
       row.enteredAt,
       row.leftAt,
       row.touchedAt,
+      row.pricing === null ? null : JSON.stringify(row.pricing),
     );
   }
 

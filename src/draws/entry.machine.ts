@@ -1,3 +1,4 @@
+import { pricedTotal } from "../pricing/cart-pricing.schemas";
 import type { DrawWindow, EntryRow } from "./entries.store";
 
 /**
@@ -143,7 +144,7 @@ export function decideEntry(entry: EntryRow, event: EntryEvent, clock: BookClock
 /**
  * What holds of every entry at rest, asserted on every write: an entered entry has its authorization
  * and entered before the close; an entry that left the draw owes no "maybe" (it either owes a cancel
- * or knows there is nothing to cancel) and says when it left.
+ * or knows there is nothing to cancel) and says when it left; a priced entry's amount is its total.
  */
 export function assertEntry(entry: EntryRow, window: DrawWindow) {
   const fail = (what: string) => {
@@ -179,4 +180,7 @@ export function assertEntry(entry: EntryRow, window: DrawWindow) {
       break;
   }
   if (entry.card === "held" && !entry.fingerprint) fail("holds a card claim without a card");
+  // What is authorized (and captured) is what the entry was priced at, to the unit.
+  if (entry.pricing && pricedTotal(entry.pricing) !== entry.amount)
+    fail("its amount is not its pricing's total");
 }

@@ -7,6 +7,7 @@ import { z } from "zod";
 import { Allowance, LimitLine } from "../inventory/allowances";
 import type { ShortSku, SkuHold } from "../inventory/inventory.holds";
 import type { GatewayEvent } from "../payments/gateway";
+import { CartPricingRecord } from "../pricing/cart-pricing.schemas";
 import { Money } from "../shared/money";
 
 export {
@@ -57,23 +58,6 @@ const Item = z.object({
 
 const Hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 
-const Minor = z.number().int().min(0).max(1_000_000_000_00);
-
-/** What checkout priced beyond the lines' prices (see OrderPricing). */
-const Pricing = z.object({
-  subtotal: Minor,
-  discount: Minor,
-  shipping: Minor,
-  tax: Minor,
-  taxMode: z.enum(["inclusive", "exclusive"]),
-  lines: z
-    .array(z.object({ sku: z.string().min(1).max(64), discount: Minor, tax: Minor, charged: Minor }))
-    .max(50),
-  shippingMethod: z.object({ id: z.string().min(1).max(63), name: z.string().max(100) }).optional(),
-  discountCode: z.string().min(1).max(64).optional(),
-  returnUseOnRefund: z.literal(true).optional(),
-});
-
 /** A checkout the edge decided it may take, for the key's shard to claim, hold and record. */
 export const IntakeInput = z.object({
   key: z.string().min(1).max(255),
@@ -85,7 +69,7 @@ export const IntakeInput = z.object({
   lines: z.array(Line).min(1).max(150),
   items: z.array(Item).min(1).max(50),
   total: Money,
-  pricing: Pricing.optional(),
+  pricing: CartPricingRecord.optional(),
   customer: z.object({ email: z.string().min(3).max(254), name: z.string().max(200).optional() }),
   shippingAddress: z.record(z.string(), z.string().max(200)).optional(),
   paymentToken: z.string().min(1).max(255),

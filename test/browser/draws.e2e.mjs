@@ -3,7 +3,8 @@
 // card and sees their entry, a second buyer enters and withdraws, and after the close the first
 // sees they won (with the link to their order), the public proof and their receipt; the operator's
 // panel follows the draw to its end. And an entry whose card asks for 3-D Secure, through the
-// simulator's challenge page and back.
+// simulator's challenge page and back; and, once the shop charges shipping and tax, an entry that
+// chooses its shipping method and sees the total to be authorized before entering.
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
@@ -260,5 +261,75 @@ describe("a draw from the product page", () => {
     await entered(page);
     assert.match(await page.getByTestId("draw-entry-state").textContent(), /\$99\.00 is authorized/);
     await page.getByTestId("draw-withdraw").waitFor();
+  });
+
+  it("prices an entry as checkout does: the buyer picks a shipping method and sees the total authorized", async () => {
+    // Run last: the shop charges shipping and tax from here on.
+    await adminCall("PUT", "/v1/admin/pricing", {
+      taxMode: "exclusive",
+      taxRates: [{ country: "US", region: "CA", rate: 7.25 }],
+      zones: [
+        {
+          id: "us",
+          name: "United States",
+          countries: [{ country: "US" }],
+          taxShipping: true,
+          methods: [
+            { id: "ground", name: "Ground", currency: "USD", rate: { kind: "flat", amount: 800 } },
+            { id: "express", name: "Express", currency: "USD", rate: { kind: "flat", amount: 2500 } },
+          ],
+        },
+      ],
+    });
+    const slug = `${SLUG}-shipped`;
+    const sku = `${slug.toUpperCase()}-1`;
+    const shipped = await adminCall("POST", "/v1/admin/products", {
+      slug,
+      title: "Shipped Sneaker",
+      category: "sneakers",
+      variants: [{ sku, title: "EU 42", price: { amount: 10000, currency: "USD" } }],
+    });
+    await adminCall("PUT", `/v1/admin/inventory/${sku}`, { onHand: 1 });
+    await adminCall("POST", `/v1/admin/products/${shipped.id}/draw`, {
+      opensAt: new Date(Date.now() - 1000).toISOString(),
+      closesAt: new Date(Date.now() + 3600_000).toISOString(),
+      units: { [sku]: 1 },
+    });
+    const quote = await fetch(`${BASE}/v1/quotes`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        items: [{ sku, quantity: 1 }],
+        shipTo: { country: "US", region: "CA" },
+        shipping: { method: "express" },
+      }),
+    }).then((response) => response.json());
+    const total = quote.totals.total.amount;
+    assert.ok(total > 10000 + 2500, "tax is added on top");
+
+    const page = await newPage("draw-priced");
+    await page.goto(`${BASE}/products/${slug}`);
+    await page.getByTestId("draw-email").fill(`priced-${run}@example.com`);
+    // A name typed as markup stays text.
+    await fillBuyer(page, { name: "<img src=x onerror=alert(1)>" });
+    await page.getByTestId("checkout-region").fill("CA");
+    await page.getByTestId("shipping-methods").waitFor();
+    await page.getByTestId("shipping-express").check();
+    await page.locator(`[data-testid=summary-total][data-amount="${total}"]`).waitFor();
+    const shown = `$${(total / 100).toFixed(2)}`;
+    assert.equal(await page.getByTestId("summary-total").textContent(), shown);
+    assert.equal(await page.getByTestId("discount-code").count(), 0, "a draw takes no discount code");
+    await page.getByLabel("Payment (test card)").selectOption("tok_ok");
+    await page.getByTestId("draw-enter").click();
+    await entered(page);
+    assert.match(
+      await page.getByTestId("draw-entry-state").textContent(),
+      new RegExp(`\\${shown} is authorized`),
+    );
+    const facts = await page.getByTestId("draw-entry-facts").textContent();
+    assert.match(facts, /Shipping \(Express\)\$25\.00/);
+    assert.match(facts, /Price\$100\.00/);
+    assert.equal(await page.locator("img[src=x]").count(), 0);
+    await page.shot();
   });
 });

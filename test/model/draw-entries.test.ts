@@ -20,6 +20,7 @@ function pending(extra: Partial<EntryRow> = {}): EntryRow {
     sku: "SNKR-42",
     amount: 18_000,
     currency: "EUR",
+    pricing: null,
     token: "tok_ok",
     keyHash: "a".repeat(64),
     bodyHash: "b".repeat(64),

@@ -1456,9 +1456,15 @@ export interface components {
              */
             state: "pending" | "entered" | "withdrawn" | "void" | "won" | "lost";
             reason: string | null;
+            /** @description What is authorized on the card, and charged if the entry wins: totals.total */
             amount: {
                 amount: number;
                 currency: string;
+            };
+            totals: components["schemas"]["Totals"] & unknown;
+            shippingMethod?: {
+                id: string;
+                name: string;
             };
             /** Format: date-time */
             enteredAt: string | null;
@@ -1477,9 +1483,17 @@ export interface components {
             email: string;
             name?: string;
             shippingAddress?: components["schemas"]["Address"] & unknown;
+            /** @description Where the shop has shipping zones: the method (GET /v1/shipping-methods) the unit ships by if the entry wins; required there for a product that ships, as at checkout */
+            shipping?: {
+                /**
+                 * @description A method GET /v1/shipping-methods offers for the address
+                 * @example standard
+                 */
+                method: string;
+            };
             /** @description The variant entered for (a size) */
             sku: string;
-            /** @description The card, as the gateway's token: its price is authorized now, captured only if the entry wins */
+            /** @description The card, as the gateway's token: the entry's total (its price, with shipping and tax as a checkout of it to the address) is authorized now, captured only if the entry wins */
             paymentToken: string;
             /** @description The Turnstile widget's token (action `join`); required when the shop set TURNSTILE_SECRET */
             turnstileToken?: string;
@@ -3169,7 +3183,7 @@ export interface operations {
                     "application/json": components["schemas"]["DrawEntered"];
                 };
             };
-            /** @description Invalid body or Idempotency-Key */
+            /** @description Invalid body or Idempotency-Key; a shipping method missing or not offered for the address (validation_failed, as checkout answers it) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3232,7 +3246,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description draw_sku_not_drawn, payment_token_invalid, idempotency_key_mismatch */
+            /** @description draw_sku_not_drawn, payment_token_invalid, idempotency_key_mismatch; shipping_unavailable (the shop does not ship to the address) and amount_below_minimum, as checkout answers them: nothing is entered or held */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3252,7 +3266,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description service_unavailable (the gateway or the entries could not be reached: repeat with the same key), payments_not_configured, draw_not_configured; Retry-After */
+            /** @description service_unavailable (the gateway, the entries or the pricing settings could not be reached: repeat with the same key), payments_not_configured, draw_not_configured; Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before retrying */

@@ -5,7 +5,8 @@ import { createRouter } from "../../http/router";
 import { scopeOf } from "../../http/scope";
 import { AppError } from "../../shared/errors";
 import { problems } from "../../shared/problem";
-import { Address } from "../orders.schemas";
+import { ShippingChoice } from "../intake/checkout.schemas";
+import { Address, Totals } from "../orders.schemas";
 import { drawRunner } from "./draw.service";
 import { enter } from "./enter";
 import { drawOf, entryIdOf, readEntry, withdraw } from "./entries.service";
@@ -17,10 +18,14 @@ const EntryRequest = z
     shippingAddress: Address.optional().openapi({
       description: "Where the unit goes if the entry wins; required for a product that ships",
     }),
+    shipping: ShippingChoice.optional().openapi({
+      description:
+        "Where the shop has shipping zones: the method (GET /v1/shipping-methods) the unit ships by if the entry wins; required there for a product that ships, as at checkout",
+    }),
     sku: z.string().min(1).max(64).openapi({ description: "The variant entered for (a size)" }),
     paymentToken: z.string().min(1).max(255).openapi({
       description:
-        "The card, as the gateway's token: its price is authorized now, captured only if the entry wins",
+        "The card, as the gateway's token: the entry's total (its price, with shipping and tax as a checkout of it to the address) is authorized now, captured only if the entry wins",
     }),
     turnstileToken: z.string().min(1).max(2048).optional().openapi({
       description:
@@ -40,7 +45,14 @@ const Entry = z
         "entered: in the draw; pending: its authorization is not done (the buyer must act, or the gateway did not answer); withdrawn; void: it never entered; won: drawn and charged; lost: not drawn (its authorization is cancelled)",
     }),
     reason: z.string().nullable(),
-    amount: z.object({ amount: z.number().int(), currency: z.string() }),
+    amount: z.object({ amount: z.number().int(), currency: z.string() }).openapi({
+      description: "What is authorized on the card, and charged if the entry wins: totals.total",
+    }),
+    totals: Totals.openapi({
+      description:
+        "How the amount comes about, as a checkout of the unit to the address would price it (no discount code); an entry made before entries were priced: its unit price alone",
+    }),
+    shippingMethod: z.object({ id: z.string(), name: z.string() }).optional(),
     enteredAt: z.iso.datetime().nullable(),
     closesAt: z.iso.datetime(),
     authorizationExpiresAt: z.iso.datetime().nullable(),
@@ -96,7 +108,11 @@ const enterRoute = createRoute({
       content: { "application/json": { schema: Entered } },
     },
     ...problems(
-      { status: 400, description: "Invalid body or Idempotency-Key" },
+      {
+        status: 400,
+        description:
+          "Invalid body or Idempotency-Key; a shipping method missing or not offered for the address (validation_failed, as checkout answers it)",
+      },
       { status: 402, description: "payment_declined: the card refused the authorization; nothing is held" },
       { status: 403, description: "turnstile_required, turnstile_failed" },
       { status: 404, description: "draw_not_found" },
@@ -107,13 +123,14 @@ const enterRoute = createRoute({
       },
       {
         status: 422,
-        description: "draw_sku_not_drawn, payment_token_invalid, idempotency_key_mismatch",
+        description:
+          "draw_sku_not_drawn, payment_token_invalid, idempotency_key_mismatch; shipping_unavailable (the shop does not ship to the address) and amount_below_minimum, as checkout answers them: nothing is entered or held",
       },
       { status: 429, description: "rate_limited (Retry-After)" },
       {
         status: 503,
         description:
-          "service_unavailable (the gateway or the entries could not be reached: repeat with the same key), payments_not_configured, draw_not_configured; Retry-After",
+          "service_unavailable (the gateway, the entries or the pricing settings could not be reached: repeat with the same key), payments_not_configured, draw_not_configured; Retry-After",
       },
     ),
   },

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CartPricingRecord } from "../../pricing/cart-pricing.schemas";
 import { Money } from "../../shared/money";
 
 const Id = z.string().min(1).max(64);
@@ -29,6 +30,9 @@ export const DrawnOrder = z.object({
     tokenHash: z.string().regex(/^[0-9a-f]{64}$/),
     items: z.array(Item).length(1),
     total: Money,
+    // The entry's pricing (shipping, tax), as a checkout order keeps its own; none for an entry made
+    // before entries were priced (its unit price was its total).
+    pricing: CartPricingRecord.optional(),
     customer: z.object({ email: z.string().min(3).max(254), name: z.string().max(200).optional() }),
     shippingAddress: z.record(z.string(), z.string().max(200)).optional(),
     paymentToken: z.string().min(1).max(255),
@@ -37,6 +41,8 @@ export const DrawnOrder = z.object({
     createdAt: z.iso.datetime(),
   }),
   chargeId: z.string().min(1).max(255),
+  /** What the capture charged (the whole authorization): it must be the order's total. */
+  captured: Money,
   intentId: z.string().min(1).max(255).nullable(),
   orderToken: z.string().min(1).max(100),
 });

@@ -21,6 +21,7 @@ import {
   unavailable,
   viewOf,
 } from "./entries.service";
+import { priceEntry } from "./entry-price";
 
 /** An authorization must hold this long past the close, for the winners' captures. */
 const CAPTURE_MARGIN_MS = 6 * 3_600_000;
@@ -97,6 +98,8 @@ export async function enter(
       request.shippingAddress ?? null,
       request.sku,
       request.paymentToken,
+      // Appended only when chosen, so a request without one hashes as it did before methods existed.
+      ...(request.shipping ? [request.shipping.method] : []),
     ]),
   );
   const known = await book.entryByKey(keyHash).catch((error: unknown) => {
@@ -120,6 +123,14 @@ export async function enter(
       });
     }
     if (now >= window.closesAt) throw new AppError("draw_closed", { detail: "Entries are closed" });
+  }
+  // Priced before anything is written (pure reading); the same request again keeps the price it began
+  // with, whatever the settings say now (its entry is carried on, or answered, as it stands).
+  const price: Pick<EntryRow, "amount" | "currency" | "pricing"> =
+    replay && known
+      ? { amount: known.amount, currency: known.currency, pricing: known.pricing }
+      : await priceEntry(scope, product, variant, request);
+  if (!replay) {
     await spendJoin(env, client.headers);
     await checkTurnstile(env, request.turnstileToken, { ip: client.ip, hostname: client.hostname });
   }
@@ -132,8 +143,9 @@ export async function enter(
       name: request.name ?? null,
       address: request.shippingAddress ?? null,
       sku: request.sku,
-      amount: variant.price.amount,
-      currency: variant.price.currency,
+      amount: price.amount,
+      currency: price.currency,
+      pricing: price.pricing,
       token: request.paymentToken,
       keyHash,
       bodyHash,

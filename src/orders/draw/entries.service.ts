@@ -7,6 +7,8 @@ import type { PaymentAction } from "../../payments/gateway";
 import { gatewayFor } from "../../payments/gateways";
 import { AppError } from "../../shared/errors";
 import { logEvent } from "../../shared/log";
+import type { Order } from "../orders.schemas";
+import { totalsOf } from "../orders.view";
 import { drawRunner, productOf } from "./draw.service";
 import { authorizationOf, RELEASED } from "./duties";
 import { drawnOrderToken } from "./winners";
@@ -15,6 +17,8 @@ export type EntryRequest = {
   email: string;
   name?: string;
   shippingAddress?: Record<string, string>;
+  /** The shipping method chosen for the address (as checkout's `shipping`), where the shop has zones. */
+  shipping?: { method: string };
   sku: string;
   paymentToken: string;
   turnstileToken?: string;
@@ -27,7 +31,10 @@ export type EntryView = {
   sku: string;
   state: EntryState;
   reason: string | null;
+  /** What is authorized, and charged if the entry wins: `totals.total`. */
   amount: { amount: number; currency: string };
+  totals: Order["totals"];
+  shippingMethod?: { id: string; name: string };
   enteredAt: string | null;
   closesAt: string;
   authorizationExpiresAt: string | null;
@@ -88,6 +95,9 @@ export function entryIdOf(env: Env, authorization: string | undefined): string {
 }
 
 export function viewOf(entry: EntryRow, window: DrawWindow, env?: Env): EntryView {
+  const amount = { amount: entry.amount, currency: entry.currency };
+  // An entry made before entries were priced authorized its unit price alone.
+  const pricing = entry.pricing ?? undefined;
   return {
     ...(env && entry.orderId
       ? { order: { orderId: entry.orderId, orderToken: drawnOrderToken(env, entry.orderId) } }
@@ -97,7 +107,9 @@ export function viewOf(entry: EntryRow, window: DrawWindow, env?: Env): EntryVie
     sku: entry.sku,
     state: entry.state,
     reason: entry.reason,
-    amount: { amount: entry.amount, currency: entry.currency },
+    amount,
+    totals: totalsOf([{ quantity: 1, unitPrice: amount }], amount, pricing),
+    ...(pricing?.shippingMethod ? { shippingMethod: pricing.shippingMethod } : {}),
     enteredAt: entry.enteredAt === null ? null : new Date(entry.enteredAt).toISOString(),
     closesAt: new Date(window.closesAt).toISOString(),
     authorizationExpiresAt: entry.authExpiresAt === null ? null : new Date(entry.authExpiresAt).toISOString(),

@@ -81,6 +81,9 @@ async function captureOne(
     switch (outcome.status) {
       case "succeeded": {
         const orderToken = drawnOrderToken(env, slot.orderId);
+        // What was captured is the entry's authorization: its own price, kept since it entered.
+        const captured = authorizationOf(entry).amount;
+        const money = (amount: number) => ({ amount, currency: entry.currency });
         const order: DrawnOrder = {
           order: {
             id: slot.orderId,
@@ -92,10 +95,13 @@ async function captureOne(
                 productId: setup.product,
                 title: setup.titles[entry.sku] ?? entry.sku,
                 quantity: 1,
-                unitPrice: { amount: entry.amount, currency: entry.currency },
+                // One unit: its price is the subtotal its entry was priced with (or, for an entry
+                // made before entries were priced, the amount it authorized).
+                unitPrice: money(entry.pricing?.subtotal ?? entry.amount),
               },
             ],
-            total: { amount: entry.amount, currency: entry.currency },
+            total: money(entry.amount),
+            ...(entry.pricing ? { pricing: entry.pricing } : {}),
             customer: { email: entry.email, ...(entry.name ? { name: entry.name } : {}) },
             ...(entry.address ? { shippingAddress: entry.address } : {}),
             paymentToken: entry.token,
@@ -104,6 +110,7 @@ async function captureOne(
             createdAt: new Date().toISOString(),
           },
           chargeId: outcome.chargeId,
+          captured,
           intentId: outcome.intentId ?? entry.intentId,
           orderToken,
         };

@@ -13,6 +13,16 @@ const Line = z
   })
   .strict();
 
+/** The buyer's choice of shipping method, as checkout and a draw's entry take it. */
+export const ShippingChoice = z
+  .object({
+    method: z.string().min(1).max(63).openapi({
+      description: "A method GET /v1/shipping-methods offers for the address",
+      example: "standard",
+    }),
+  })
+  .strict();
+
 export const CheckoutRequest = z
   .object({
     items: z
@@ -40,16 +50,9 @@ export const CheckoutRequest = z
       })
       .strict(),
     shippingAddress: Address.optional(),
-    shipping: z
-      .object({
-        method: z.string().min(1).max(63).openapi({
-          description: "A method GET /v1/shipping-methods offers for the address",
-          example: "standard",
-        }),
-      })
-      .strict()
-      .optional()
-      .openapi({ description: "Required for a cart that ships once the shop has shipping zones" }),
+    shipping: ShippingChoice.optional().openapi({
+      description: "Required for a cart that ships once the shop has shipping zones",
+    }),
     discountCode: singleLine(64)
       .optional()
       .openapi({ description: "A discount code (case does not matter)", example: "SPRING15" }),

@@ -1,6 +1,8 @@
+import { pricedTotal } from "../../pricing/cart-pricing.schemas";
+import type { Money } from "../../shared/money";
 import { lineBook } from "./after-sale";
 import { usesReturnable } from "./code-uses";
-import type { Lifecycle, OrderRow } from "./order";
+import type { AcceptedOrder, Lifecycle, OrderRow } from "./order";
 import { owedWork } from "./states";
 
 /**
@@ -132,4 +134,21 @@ function changeViolations(before: Lifecycle, after: Lifecycle): string[] {
 export function checkOrder(before: OrderRow | null, after: OrderRow, now: number): void {
   const wrong = [...orderViolations(after, now), ...(before ? changeViolations(before, after) : [])];
   if (wrong.length > 0) throw new InvariantViolation(after.id, wrong);
+}
+
+/**
+ * What is wrong with an order a draw charged, before it is recorded (nothing, for a sound one): what
+ * the capture took is the order's total, and a priced order's total is its pricing's.
+ */
+export function drawnChargeViolations(order: AcceptedOrder, captured: Money): string[] {
+  const wrong: string[] = [];
+  if (captured.amount !== order.total.amount || captured.currency !== order.total.currency) {
+    wrong.push(
+      `the amount captured (${captured.amount} ${captured.currency}) is the order's total (${order.total.amount} ${order.total.currency})`,
+    );
+  }
+  if (order.pricing && pricedTotal(order.pricing) !== order.total.amount) {
+    wrong.push("the order's total is its pricing's");
+  }
+  return wrong;
 }

@@ -1,5 +1,6 @@
 import type { SkuHold } from "../../inventory/inventory.holds";
 import type { GatewayEvent } from "../../payments/gateway";
+import type { Money } from "../../shared/money";
 import type {
   AfterSaleRefusal,
   Fulfillment,
@@ -9,7 +10,7 @@ import type {
 } from "../lifecycle/after-sale";
 import { announcements } from "../lifecycle/announcements";
 import { decide, type LifecycleEvent } from "../lifecycle/decide";
-import { checkOrder, InvariantViolation } from "../lifecycle/invariants";
+import { checkOrder, drawnChargeViolations, InvariantViolation } from "../lifecycle/invariants";
 import {
   type AcceptedOrder,
   acceptedLifecycle,
@@ -139,10 +140,20 @@ export class OrderLoop {
    */
   acceptDrawn(
     order: AcceptedOrder,
-    charge: { chargeId: string; intentId: string | null },
+    charge: { chargeId: string; captured: Money; intentId: string | null },
     orderToken: string,
   ) {
     const now = this.#ports.clock.now();
+    // A charge that is not the order's total is a breach: nothing is recorded, and the draw's walk,
+    // whose step fails, comes back to it.
+    const wrong = drawnChargeViolations(order, charge.captured);
+    if (wrong.length > 0) {
+      this.#ports.log("error", "a drawn order was refused: its charge is not its total", {
+        orderId: order.id,
+        violations: wrong,
+      });
+      throw new InvariantViolation(order.id, wrong);
+    }
     return this.#ports.store.transaction(() => {
       if (this.#ports.store.order(order.id)) return false;
       const row: OrderRow = {

@@ -89,8 +89,8 @@ export class OrderShard extends DurableObject<Env> {
 
   /** Records an order a draw won and charged (see OrderLoop.acceptDrawn); false if it was recorded before. */
   recordDrawn(input: DrawnOrder): boolean {
-    const { order, chargeId, intentId, orderToken } = DrawnOrder.parse(input);
-    const recorded = this.#loop.acceptDrawn(order, { chargeId, intentId }, orderToken);
+    const { order, chargeId, captured, intentId, orderToken } = DrawnOrder.parse(input);
+    const recorded = this.#loop.acceptDrawn(order, { chargeId, captured, intentId }, orderToken);
     this.#arm(Date.now());
     return recorded;
   }
