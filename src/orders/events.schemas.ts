@@ -60,7 +60,10 @@ const DrawEntry = z
     email: z.string(),
     state: z.enum(["entered", "won", "lost"]),
     reason: z.string().nullable().openapi({ description: "For draw.lost: not_drawn, or capture_failed" }),
-    amount: z.object({ amount: z.number().int(), currency: z.string() }),
+    amount: z.object({ amount: z.number().int(), currency: z.string() }).openapi({
+      description:
+        "What the entry authorized and a winner is charged: the unit's price with its shipping and tax, as a checkout of it would be",
+    }),
     enteredAt: z.iso.datetime(),
     closesAt: z.iso.datetime(),
     orderId: z.string().optional().openapi({ description: "For draw.won: the order the unit was sold in" }),

@@ -1135,6 +1135,7 @@ export interface components {
             state: "entered" | "won" | "lost";
             /** @description For draw.lost: not_drawn, or capture_failed */
             reason: string | null;
+            /** @description What the entry authorized and a winner is charged: the unit's price with its shipping and tax, as a checkout of it would be */
             amount: {
                 amount: number;
                 currency: string;
