@@ -145,8 +145,9 @@ async function holdsOf(entryId: string) {
   return (await simulator().authorizations()).filter((one) => one.ownerId === entryId);
 }
 
-async function chargesOf(entryId: string) {
-  const response = await admin("GET", `/v1/admin/simulator/charges?orderId=${entryId}`);
+/** The simulator's charges of an order (a draw's capture is charged to the order the unit went to). */
+async function chargesOf(orderId: string) {
+  const response = await admin("GET", `/v1/admin/simulator/charges?orderId=${orderId}`);
   return (await response.json<{ charges: { amount: Money; status: string }[] }>()).charges;
 }
 
@@ -181,7 +182,7 @@ describe("a draw's entry, priced as checkout prices", () => {
     expect(order.total).toEqual(quoted.total);
     expect(order.totals).toMatchObject(quoted);
     expect(order).toMatchObject({ shippingMethod: { id: "ground" }, shippingAddress: CALIFORNIA });
-    expect((await chargesOf(entered.entry.entryId)).map((charge) => charge.amount)).toEqual([quoted.total]);
+    expect((await chargesOf(orderId)).map((charge) => charge.amount)).toEqual([quoted.total]);
     // The D1 copy lists it with the same totals.
     const listed = await (await admin("GET", "/v1/admin/orders?status=paid&limit=100")).json<{
       items: AdminOrder[];
@@ -244,7 +245,7 @@ describe("a draw's entry, priced as checkout prices", () => {
     const order = await adminOrder(orderId);
     expect(order.total).toEqual(quoted.total);
     expect(order.totals).toMatchObject(quoted);
-    expect((await chargesOf(entered.entry.entryId)).map((charge) => charge.amount)).toEqual([quoted.total]);
+    expect((await chargesOf(orderId)).map((charge) => charge.amount)).toEqual([quoted.total]);
   }, 90_000);
 
   it("draws an entry kept before entries were priced at its unit price, with no tax or shipping", async () => {
@@ -275,7 +276,7 @@ describe("a draw's entry, priced as checkout prices", () => {
       shipping: { amount: 0 },
       tax: { amount: 0 },
     });
-    expect((await chargesOf(entered.entry.entryId)).map((charge) => charge.amount.amount)).toEqual([1_999]);
+    expect((await chargesOf(orderId)).map((charge) => charge.amount.amount)).toEqual([1_999]);
   }, 90_000);
 
   it("refuses to record a drawn order whose capture is not its total, or whose total is not its pricing's", async () => {
