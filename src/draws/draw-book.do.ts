@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { CartPricingRecord } from "../pricing/cart-pricing.schemas";
 import { type DrawWindow, type EntryRow, EntryStore, type TimelineBucket } from "./entries.store";
-import { assertEntry, decideEntry, type EntryAnswer, type EntryEvent } from "./entry.machine";
+import { assertEntry, assertNewEntry, decideEntry, type EntryAnswer, type EntryEvent } from "./entry.machine";
 
 const Id = z.string().min(1).max(80);
 const Hex64 = z.string().regex(/^[0-9a-f]{64}$/);
@@ -152,7 +152,7 @@ export class DrawBook extends DurableObject<Env> {
       enteredAt: null,
       leftAt: null,
     };
-    assertEntry(entry, window);
+    assertNewEntry(entry, window);
     // A customer's attempt still pending under another key gives way to this one: it never enters,
     // owing the cancel of any authorization it asked for and the release of its card's claim.
     let superseded: EntryRow | null = null;

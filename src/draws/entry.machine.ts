@@ -144,7 +144,7 @@ export function decideEntry(entry: EntryRow, event: EntryEvent, clock: BookClock
 /**
  * What holds of every entry at rest, asserted on every write: an entered entry has its authorization
  * and entered before the close; an entry that left the draw owes no "maybe" (it either owes a cancel
- * or knows there is nothing to cancel) and says when it left; a priced entry's amount is its total.
+ * or knows there is nothing to cancel) and says when it left.
  */
 export function assertEntry(entry: EntryRow, window: DrawWindow) {
   const fail = (what: string) => {
@@ -180,7 +180,15 @@ export function assertEntry(entry: EntryRow, window: DrawWindow) {
       break;
   }
   if (entry.card === "held" && !entry.fingerprint) fail("holds a card claim without a card");
-  // What is authorized (and captured) is what the entry was priced at, to the unit.
+}
+
+/**
+ * What holds of an entry as it begins: what it authorizes (and a winner is charged) is what it was
+ * priced at, to the unit. Asserted when it is written first, not on every write: a row that broke it
+ * could otherwise never be cancelled, withdrawn or told it lost.
+ */
+export function assertNewEntry(entry: EntryRow, window: DrawWindow) {
+  assertEntry(entry, window);
   if (entry.pricing && pricedTotal(entry.pricing) !== entry.amount)
-    fail("its amount is not its pricing's total");
+    throw new Error(`entry ${entry.entryId} breaks an invariant: its amount is not its pricing's total`);
 }

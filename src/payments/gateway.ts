@@ -99,7 +99,7 @@ export type AuthorizeOutcome =
  * may or may not be made: ask `lookupAuthorization` (or capture again: it is idempotent).
  */
 export type CaptureOutcome =
-  | { status: "succeeded"; chargeId: string; intentId?: string }
+  | { status: "succeeded"; chargeId: string; captured: Money; intentId?: string }
   | { status: "failed"; reason: string; intentId?: string }
   | { status: "not_authorized"; state: "requires_action" | "pending" | "none"; intentId?: string }
   | { status: "unknown"; reason: string; intentId?: string }
@@ -114,7 +114,7 @@ export type CaptureOutcome =
  */
 export type AuthorizationLookup =
   | { status: "authorized"; expiresAt: string; intentId?: string }
-  | { status: "captured"; chargeId: string; intentId?: string }
+  | { status: "captured"; chargeId: string; captured: Money; intentId?: string }
   | { status: "cancelled"; expired: boolean; intentId?: string }
   | { status: "failed"; reason: string; intentId?: string }
   | { status: "requires_action"; action: PaymentAction; intentId?: string }

@@ -113,7 +113,7 @@ export class SimulatedGateway implements PaymentGateway {
     const intentId = hold.id;
     switch (hold.status) {
       case "captured":
-        return { status: "succeeded", chargeId: hold.chargeId as string, intentId };
+        return { status: "succeeded", chargeId: hold.chargeId as string, captured: hold.amount, intentId };
       case "requires_action":
         return { status: "not_authorized", state: "requires_action", intentId };
       case "cancelled":
@@ -155,7 +155,7 @@ function holdLookupOf(hold: SimulatedAuthorization | null): AuthorizationLookup 
     case "authorized":
       return { status: "authorized", expiresAt: hold.expiresAt as string, intentId };
     case "captured":
-      return { status: "captured", chargeId: hold.chargeId as string, intentId };
+      return { status: "captured", chargeId: hold.chargeId as string, captured: hold.amount, intentId };
     case "cancelled":
     case "expired":
       return { status: "cancelled", expired: hold.status === "expired", intentId };

@@ -302,7 +302,12 @@ function holdOf(intent: Stripe.PaymentIntent): AuthorizationLookup {
       return { status: "authorized", expiresAt: new Date(expiresAt).toISOString(), intentId };
     }
     case "succeeded":
-      return { status: "captured", chargeId: intent.id, intentId };
+      return {
+        status: "captured",
+        chargeId: intent.id,
+        captured: { amount: intent.amount_received, currency: intent.currency.toUpperCase() },
+        intentId,
+      };
     case "canceled":
       // Stripe cancels a hold that lapses uncaptured itself, as `automatic`.
       return { status: "cancelled", expired: intent.cancellation_reason === "automatic", intentId };
@@ -324,7 +329,7 @@ function holdOf(intent: Stripe.PaymentIntent): AuthorizationLookup {
 function captureOutcomeOf(hold: AuthorizationLookup, intentId: string): CaptureOutcome {
   switch (hold.status) {
     case "captured":
-      return { status: "succeeded", chargeId: hold.chargeId, intentId };
+      return { status: "succeeded", chargeId: hold.chargeId, captured: hold.captured, intentId };
     case "cancelled":
       return {
         status: "failed",

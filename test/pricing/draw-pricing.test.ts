@@ -279,6 +279,42 @@ describe("a draw's entry, priced as checkout prices", () => {
     expect((await chargesOf(orderId)).map((charge) => charge.amount.amount)).toEqual([1_999]);
   }, 90_000);
 
+  it("passes on, uncharged, a winner whose kept pricing contradicts its amount, and finishes the draw", async () => {
+    await useSettings(usShop());
+    const draw = await drawProduct(3_000);
+    const body = { shippingAddress: CALIFORNIA, shipping: { method: "ground" } };
+    const bad = await (await enter(draw, body)).json<Entered>();
+    const good = await (await enter(draw, body)).json<Entered>();
+    // A row whose pricing no longer adds up to what it authorized (damaged, or written by other code).
+    const stub = drawBook(env, draw.id, shardOfEntry(bad.entry.entryId) ?? 0);
+    await runInDurableObject(stub, (_book: DrawBook, state) => {
+      state.storage.sql.exec(
+        "UPDATE entries SET pricing = json_set(pricing, '$.shipping', 0) WHERE entry_id = ?",
+        bad.entry.entryId,
+      );
+    });
+    // The other entrant still wins (two units, two entrants), and the draw ends.
+    await wonOrder(draw, good);
+    const deadline = Date.now() + 60_000;
+    let view = await readEntry(draw, bad.entryToken);
+    while (view.state !== "lost" && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      view = await readEntry(draw, bad.entryToken);
+    }
+    expect(view).toMatchObject({ state: "lost" });
+    expect(view.order).toBeUndefined();
+    const record = await (await call(`/v1/drops/${draw.id}/draw/proof`)).json<{
+      state: string;
+      passedOn: string[];
+    }>();
+    expect(record.state).toBe("drawn");
+    expect(record.passedOn).toContain(bad.entry.entryId);
+    // Never charged: its hold is released, not captured.
+    await expect
+      .poll(async () => (await holdsOf(bad.entry.entryId)).map((hold) => hold.status), { timeout: 30_000 })
+      .toEqual(["cancelled"]);
+  }, 120_000);
+
   it("refuses to record a drawn order whose capture is not its total, or whose total is not its pricing's", async () => {
     const usd = (amount: number) => ({ amount, currency: "USD" });
     const pricing = {

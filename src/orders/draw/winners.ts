@@ -1,13 +1,16 @@
 import { createHmac } from "node:crypto";
 import { drawBook, shardOfEntry } from "../../draws/draws";
+import type { EntryRow } from "../../draws/entries.store";
 import type { EntryEvent } from "../../draws/entry.machine";
 import type { PaymentGateway } from "../../payments/gateway";
 import { gatewayTurns } from "../../payments/gateway-pacer.do";
 import { sha256Hex } from "../../shared/crypto";
 import { logEvent } from "../../shared/log";
+import type { Money } from "../../shared/money";
+import { drawnChargeViolations } from "../lifecycle/invariants";
 import { orderShard, shardOfOrder } from "../shards";
 import type { DrawStore, RankedRow } from "./draw.store";
-import type { DrawnOrder } from "./drawn-order";
+import { DrawnOrder } from "./drawn-order";
 import { authorizationOf } from "./duties";
 
 /** Entries given a unit per step of the walk, at most (and never more than the gateway's pace allows). */
@@ -76,47 +79,36 @@ async function captureOne(
   try {
     const entry = await book.entry(ranked.entryId);
     if (!slot || !entry) throw new Error(`entry ${ranked.entryId} or its slot is missing`);
+    const orderToken = drawnOrderToken(env, slot.orderId);
+    const order = await orderOf(setup, slot, entry, orderToken);
+    // The order is checked as its shard will check it before any money moves: an entry that cannot
+    // become a sound order (a row its pricing contradicts) passes its unit on uncharged, its hold
+    // released with the losers', rather than be captured into an order no shard will record.
+    const unsound = soundness(order, authorizationOf(entry).amount);
+    if (unsound.length > 0) {
+      logEvent("error", "a draw's winner cannot become a sound order; its unit is passed on uncharged", {
+        product: setup.product,
+        entryId: entry.entryId,
+        problems: unsound,
+      });
+      store.passed(entry.entryId, slot.orderId);
+      return "ok";
+    }
     // The charge names the order it becomes, so refunds and disputes made at the gateway reach it.
     const outcome = await (await gateway()).capture(authorizationOf(entry), slot.orderId);
     switch (outcome.status) {
       case "succeeded": {
-        const orderToken = drawnOrderToken(env, slot.orderId);
-        // What was captured is the entry's authorization: its own price, kept since it entered.
-        const captured = authorizationOf(entry).amount;
-        const money = (amount: number) => ({ amount, currency: entry.currency });
-        const order: DrawnOrder = {
-          order: {
-            id: slot.orderId,
-            keyHash: await sha256Hex(`draw|${entry.entryId}`),
-            tokenHash: await sha256Hex(orderToken),
-            items: [
-              {
-                sku: entry.sku,
-                productId: setup.product,
-                title: setup.titles[entry.sku] ?? entry.sku,
-                quantity: 1,
-                // One unit: its price is the subtotal its entry was priced with (or, for an entry
-                // made before entries were priced, the amount it authorized).
-                unitPrice: money(entry.pricing?.subtotal ?? entry.amount),
-              },
-            ],
-            total: money(entry.amount),
-            ...(entry.pricing ? { pricing: entry.pricing } : {}),
-            customer: { email: entry.email, ...(entry.name ? { name: entry.name } : {}) },
-            ...(entry.address ? { shippingAddress: entry.address } : {}),
-            paymentToken: entry.token,
-            holds: slot.holds,
-            holdExpiresAt: slot.holds[0]?.expiresAt ?? new Date().toISOString(),
-            createdAt: new Date().toISOString(),
-          },
+        const drawn: DrawnOrder = {
+          order,
           chargeId: outcome.chargeId,
-          captured,
+          // What the gateway says it captured, which the shard holds to the order's total.
+          captured: outcome.captured,
           intentId: outcome.intentId ?? entry.intentId,
           orderToken,
         };
         const shard = shardOfOrder(env, slot.orderId);
         if (shard === null) throw new Error(`slot ${slot.orderId} names no order shard`);
-        await orderShard(env, shard).recordDrawn(order);
+        await orderShard(env, shard).recordDrawn(drawn);
         await book.apply(entry.entryId, { type: "won", chargeId: outcome.chargeId, orderId: slot.orderId });
         store.won(entry.entryId, slot.orderId);
         return "ok";
@@ -141,6 +133,47 @@ async function captureOne(
     });
     return "wait";
   }
+}
+
+/** The order a winning entry becomes, as its shard records it. */
+async function orderOf(
+  setup: WalkSetup,
+  slot: NonNullable<ReturnType<DrawStore["slot"]>>,
+  entry: EntryRow,
+  orderToken: string,
+): Promise<DrawnOrder["order"]> {
+  const money = (amount: number) => ({ amount, currency: entry.currency });
+  return {
+    id: slot.orderId,
+    keyHash: await sha256Hex(`draw|${entry.entryId}`),
+    tokenHash: await sha256Hex(orderToken),
+    items: [
+      {
+        sku: entry.sku,
+        productId: setup.product,
+        title: setup.titles[entry.sku] ?? entry.sku,
+        quantity: 1,
+        // One unit: its price is the subtotal its entry was priced with (or, for an entry made before
+        // entries were priced, the amount it authorized).
+        unitPrice: money(entry.pricing?.subtotal ?? entry.amount),
+      },
+    ],
+    total: money(entry.amount),
+    ...(entry.pricing ? { pricing: entry.pricing } : {}),
+    customer: { email: entry.email, ...(entry.name ? { name: entry.name } : {}) },
+    ...(entry.address ? { shippingAddress: entry.address } : {}),
+    paymentToken: entry.token,
+    holds: slot.holds,
+    holdExpiresAt: slot.holds[0]?.expiresAt ?? new Date().toISOString(),
+    createdAt: new Date().toISOString(),
+  };
+}
+
+/** Why the shard would refuse this order charged `authorized` (none: it is sound). */
+function soundness(order: DrawnOrder["order"], authorized: Money): string[] {
+  const parsed = DrawnOrder.shape.order.safeParse(order);
+  if (!parsed.success) return parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`);
+  return drawnChargeViolations(parsed.data, authorized);
 }
 
 /**
