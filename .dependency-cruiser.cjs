@@ -10,6 +10,7 @@
  *                                                    folder that orchestrates the others
  *   drops/, draws/                                   waiting rooms, passes, Turnstile; draws' entry
  *                                                    books and their proof
+ *   pricing/                                         tax, shipping, discount codes: a cart's price
  *   inventory/                                       stock and allowance objects
  *   catalog/, payments/, metrics/                    products; payment gateways; sale counters
  *   http/, db/                                       plumbing
@@ -25,15 +26,19 @@ const above = {
   webhooks: [ROOT, "^src/(admin|storefront|ops)/"],
   orders: [ROOT, "^src/(admin|storefront|ops|webhooks)/"],
   "drops|draws": [ROOT, "^src/(admin|storefront|ops|webhooks|orders)/"],
-  inventory: [ROOT, "^src/(admin|storefront|ops|webhooks|orders|drops|draws)/"],
-  "catalog|payments|metrics": [ROOT, "^src/(admin|storefront|ops|webhooks|orders|drops|draws|inventory)/"],
+  pricing: [ROOT, "^src/(admin|storefront|ops|webhooks|orders|drops|draws)/"],
+  inventory: [ROOT, "^src/(admin|storefront|ops|webhooks|orders|drops|draws|pricing)/"],
+  "catalog|payments|metrics": [
+    ROOT,
+    "^src/(admin|storefront|ops|webhooks|orders|drops|draws|pricing|inventory)/",
+  ],
   "http|db": [
     ROOT,
-    "^src/(admin|storefront|ops|webhooks|orders|drops|draws|inventory|catalog|payments|metrics)/",
+    "^src/(admin|storefront|ops|webhooks|orders|drops|draws|pricing|inventory|catalog|payments|metrics)/",
   ],
   shared: [
     ROOT,
-    "^src/(admin|storefront|ops|webhooks|orders|drops|draws|inventory|catalog|payments|metrics|http|db)/",
+    "^src/(admin|storefront|ops|webhooks|orders|drops|draws|pricing|inventory|catalog|payments|metrics|http|db)/",
   ],
 };
 
