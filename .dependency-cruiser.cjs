@@ -12,7 +12,7 @@
  *                                                    books and their proof
  *   pricing/                                         tax, shipping, discount codes: a cart's price
  *   inventory/                                       stock and allowance objects
- *   catalog/, payments/, metrics/                    products; payment gateways; sale counters
+ *   catalog/, payments/, metrics/, email/            products; payment gateways; sale counters; the mailer
  *   http/, db/                                       plumbing
  *   shared/                                          plumbing every folder may use
  *
@@ -28,24 +28,24 @@ const above = {
   "drops|draws": [ROOT, "^src/(admin|storefront|ops|webhooks|orders)/"],
   pricing: [ROOT, "^src/(admin|storefront|ops|webhooks|orders|drops|draws)/"],
   inventory: [ROOT, "^src/(admin|storefront|ops|webhooks|orders|drops|draws|pricing)/"],
-  "catalog|payments|metrics": [
+  "catalog|payments|metrics|email": [
     ROOT,
     "^src/(admin|storefront|ops|webhooks|orders|drops|draws|pricing|inventory)/",
   ],
   "http|db": [
     ROOT,
-    "^src/(admin|storefront|ops|webhooks|orders|drops|draws|pricing|inventory|catalog|payments|metrics)/",
+    "^src/(admin|storefront|ops|webhooks|orders|drops|draws|pricing|inventory|catalog|payments|metrics|email)/",
   ],
   shared: [
     ROOT,
-    "^src/(admin|storefront|ops|webhooks|orders|drops|draws|pricing|inventory|catalog|payments|metrics|http|db)/",
+    "^src/(admin|storefront|ops|webhooks|orders|drops|draws|pricing|inventory|catalog|payments|metrics|email|http|db)/",
   ],
 };
 
 /** The folders of one layer may not import one another either: they are separate capabilities. */
 const siblings = [
   ["admin", "storefront"],
-  ["catalog", "payments", "metrics"],
+  ["catalog", "payments", "metrics", "email"],
   ["http", "db"],
 ];
 
