@@ -78,7 +78,12 @@ describe("Stripe authorizations (manual capture)", () => {
   it("captures once: a repeated capture answers the same charge, and Stripe refuses a second capture", async () => {
     const ref = await authorized(hold("pm_card_visa"));
     const first = await gateway.capture(ref);
-    expect(first).toEqual({ status: "succeeded", chargeId: ref.intentId, intentId: ref.intentId });
+    expect(first).toEqual({
+      status: "succeeded",
+      chargeId: ref.intentId,
+      captured: { amount: 2500, currency: "USD" },
+      intentId: ref.intentId,
+    });
     expect(await gateway.capture(ref)).toEqual(first);
     expect(await gateway.capture({ ...ref, intentId: null })).toEqual(first);
     const intent = await fake<Intent>(`/payment_intents/${ref.intentId}`);
