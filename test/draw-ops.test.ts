@@ -2,8 +2,11 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { setDraw } from "../src/catalog/catalog.service";
 import { DrawBook } from "../src/draws/draw-book.do";
-import { DRAW_SHARDS } from "../src/draws/draws";
+import { customerShard, DRAW_SHARDS } from "../src/draws/draws";
+import { DrawRunner } from "../src/orders/draw/draw-runner.do";
+import { customerKey } from "../src/shared/customer-key";
 import {
+  authorizations,
   type DrawProduct,
   drawProduct,
   drawReaches,
@@ -12,7 +15,7 @@ import {
   entryCall,
   eventually,
 } from "./draws.helpers";
-import { admin, breakMethod, call, takeD1Down, testScope } from "./helpers";
+import { admin, breakMethod, call, takeD1Down, testScope, unique } from "./helpers";
 
 /** The operator's view of a draw (entries over time, its progress) and a cancelled draw in the catalog. */
 
@@ -265,5 +268,153 @@ describe("a cancelled draw in the catalog", () => {
       const product = await (await call(`/v1/products/${draw.id}`)).json<ProductBody>();
       expect(product.draw?.cancelledAt).toBe(cancelledAt);
     }, 30_000);
+  }, 90_000);
+});
+
+/** Holds every draw's alarm until the returned function lets them go: only the admin request acts. */
+function holdDrawAlarms(): () => void {
+  const original = Reflect.get(DrawRunner.prototype, "alarm") as (...args: unknown[]) => Promise<void>;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const restore = breakMethod(
+    DrawRunner.prototype,
+    "alarm",
+    async function (this: unknown, ...args: unknown[]) {
+      await gate;
+      return original.apply(this, args);
+    },
+  );
+  return () => {
+    restore();
+    release();
+  };
+}
+
+const bookName = (book: DrawBook) => (Reflect.get(book, "ctx") as DurableObjectState).id.name ?? "";
+
+/** Whether each of the draw's books is frozen, by shard. */
+async function frozenBooks(draw: DrawProduct): Promise<boolean[]> {
+  return Promise.all(
+    Array.from({ length: DRAW_SHARDS }, async (_, shard) => {
+      const { window } = await env.DRAW_BOOKS.getByName(`${draw.id}:${shard}`).counts();
+      return window?.frozenAt !== null && window?.frozenAt !== undefined;
+    }),
+  );
+}
+
+describe("a cancel stops entries at once", () => {
+  it("refuses a pending entry resumed after the cancel (back from 3-D Secure) and cancels its hold, even before its book froze", async () => {
+    const draw = await drawProduct();
+    const key = unique("k");
+    const body = { email: "resume@example.com", paymentToken: "tok_3ds.card_rs" };
+    const waiting = await enter(draw, body, key);
+    expect(waiting.status).toBe(202);
+    const first = await waiting.json<Entered>();
+    // No book can be frozen (slow, unreachable, or not reached yet).
+    const restore = breakMethod(DrawBook.prototype, "freeze");
+    try {
+      expect((await admin("DELETE", `/v1/admin/products/${draw.id}/draw`)).status).toBe(200);
+      const [hold] = await authorizations(first.entry.entryId);
+      await env.SIMULATOR.getByName("simulator").answerChallenge(hold?.id ?? "", true);
+      const resumed = await enter(draw, body, key);
+      expect(resumed.status).toBe(409);
+      expect(await resumed.json()).toMatchObject({
+        code: "draw_closed",
+        cancelledAt: expect.stringMatching(/^\d{4}-/),
+      });
+      expect((await authorizations(first.entry.entryId)).map((one) => one.status)).toEqual(["cancelled"]);
+    } finally {
+      restore();
+    }
+  }, 60_000);
+
+  it("freezes every book before the DELETE answers, so a stale catalog copy (D1 down) lets no entry in", async () => {
+    const draw = await drawProduct();
+    expect((await call(`/v1/products/${draw.id}`)).status).toBe(200);
+    const letAlarmsGo = holdDrawAlarms();
+    const restoreD1 = takeD1Down();
+    try {
+      expect((await admin("DELETE", `/v1/admin/products/${draw.id}/draw`)).status).toBe(200);
+      expect(await frozenBooks(draw)).toEqual(Array(DRAW_SHARDS).fill(true));
+      const late = await enter(draw, { email: "late@example.com", paymentToken: "tok_ok.card_lt" });
+      expect(late.status).toBe(409);
+      expect(await late.json()).toMatchObject({ code: "draw_closed" });
+    } finally {
+      restoreD1();
+      letAlarmsGo();
+    }
+  }, 60_000);
+
+  it("freezes the other books when one does not answer, and tells their entrants", async () => {
+    const draw = await drawProduct();
+    // An entrant whose book is not the failing one (shard 0), so it is told only if the others go on.
+    let email = "";
+    for (let i = 0; !email || customerShard(draw.id, customerKey(email)) === 0; i++)
+      email = `other${i}@example.com`;
+    const entered = await (await enter(draw, { email, paymentToken: "tok_ok.card_ob" })).json<Entered>();
+    const freeze = Reflect.get(DrawBook.prototype, "freeze") as (...args: unknown[]) => unknown;
+    const restore = breakMethod(DrawBook.prototype, "freeze", function (this: DrawBook, ...args: unknown[]) {
+      if (bookName(this) === `${draw.id}:0`) throw new Error("freeze: Durable Object is overloaded");
+      return freeze.apply(this, args);
+    });
+    const letAlarmsGo = holdDrawAlarms();
+    try {
+      expect((await admin("DELETE", `/v1/admin/products/${draw.id}/draw`)).status).toBe(200);
+      expect(await frozenBooks(draw)).toEqual([false, ...Array(DRAW_SHARDS - 1).fill(true)]);
+      letAlarmsGo();
+      await eventually(async () =>
+        expect(await (await entryCall(draw, entered.entryToken)).json()).toMatchObject({
+          state: "lost",
+          reason: "draw_cancelled",
+        }),
+      );
+    } finally {
+      letAlarmsGo();
+      restore();
+    }
+    await eventually(
+      async () => expect(await frozenBooks(draw)).toEqual(Array(DRAW_SHARDS).fill(true)),
+      30_000,
+    );
+  }, 90_000);
+
+  it("tells the entrants of a draw cancelled while a step runs as soon as that step ends", async () => {
+    const draw = await drawProduct();
+    const entered = await (
+      await enter(draw, { email: "slow-step@example.com", paymentToken: "tok_ok.card_ss" })
+    ).json<Entered>();
+    const notices = Reflect.get(DrawBook.prototype, "notices") as (...args: unknown[]) => unknown;
+    let stalled = false;
+    let reached!: () => void;
+    const inStep = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const restore = breakMethod(
+      DrawBook.prototype,
+      "notices",
+      async function (this: unknown, ...args: unknown[]) {
+        if (!stalled) {
+          stalled = true;
+          reached();
+          await new Promise((resolve) => setTimeout(resolve, 1_500));
+        }
+        return notices.apply(this, args);
+      },
+    );
+    try {
+      await inStep;
+      const asked = Date.now();
+      expect((await admin("DELETE", `/v1/admin/products/${draw.id}/draw`)).status).toBe(200);
+      expect(await frozenBooks(draw)).toEqual(Array(DRAW_SHARDS).fill(true));
+      await eventually(async () =>
+        expect(await (await entryCall(draw, entered.entryToken)).json()).toMatchObject({ state: "lost" }),
+      );
+      // Not at the next sweep (5 to 15 s later): the step that ran at the cancel comes back at once.
+      expect(Date.now() - asked).toBeLessThan(4_000);
+    } finally {
+      restore();
+    }
   }, 90_000);
 });

@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { Product } from "../../catalog/catalog.schemas";
 import { setDrawCancelled } from "../../catalog/catalog.service";
 import { DRAW_SHARDS, drawBook } from "../../draws/draws";
+import type { DrawWindow } from "../../draws/entries.store";
 import {
   commitmentOf,
   type DrawRecord,
@@ -27,6 +28,7 @@ import { logEvent } from "../../shared/log";
 import { newOrderId } from "../shards";
 import { type DrawPhase, type DrawRow, DrawStore } from "./draw.store";
 import { sweepDuties } from "./duties";
+import { freezeBooks } from "./freeze";
 import { tellEntrants } from "./notices";
 import { tellLosers, walk } from "./winners";
 
@@ -84,6 +86,8 @@ const WATCHDOG_MS = 10_000;
  * the alarm shows it only if that has not happened this long after.
  */
 const SHOW_GRACE_MS = 5_000;
+/** The catalog's write of a cancel is given this long before it is tried again. */
+const SHOW_TIMEOUT_MS = 10_000;
 /** The shop's address for the catalog's edge cache keys, when no admin request ever named one. */
 const NO_ORIGIN = "https://draws.invalid";
 /**
@@ -266,6 +270,9 @@ export class DrawRunner extends DurableObject<Env> {
       });
       next = now + SWEEP_AGAIN_MS;
     }
+    // The phase changed while the step ran (the shop cancelled the draw): the new phase's work now,
+    // not at the time the old phase asked for (a cancel's alarm, set meanwhile, is overwritten below).
+    if (this.#store.draw()?.phase !== draw.phase) next = Date.now();
     if (next === null && this.#woken) next = Date.now() + SWEEP_AGAIN_MS;
     this.#woken = false;
     if (next === null) await this.ctx.storage.deleteAlarm();
@@ -387,10 +394,17 @@ export class DrawRunner extends DurableObject<Env> {
         return swept.looked === 0 ? null : now + SWEEP_EVERY_MS;
       }
       case "cancelled": {
-        // The catalog first, and whatever it answers the rest goes on: D1 being down delays the
-        // cancel's showing (retried every step), never the release of the entrants' holds.
-        const shown = await this.#showCancel(draw, setup.product, now);
-        if (!(await this.#cancelEntries(setup, now))) return now + SWEEP_AGAIN_MS;
+        // Every book frozen first, all at once (the admin request froze them already, unless one did
+        // not answer): no entry gets in however stale a catalog copy is. Then the catalog and the
+        // entrants' news side by side: D1 being slow or down delays the cancel's showing (retried),
+        // never the release of the entrants' holds.
+        const window = windowOfSetup(setup);
+        const frozen = await freezeBooks(this.env, window, now, this.#cancelledBooks);
+        const [shown, told] = await Promise.all([
+          this.#showCancel(draw, setup.product, now),
+          this.#tellCancelled(window, frozen),
+        ]);
+        if (!told) return now + SWEEP_AGAIN_MS;
         const released = await this.#giveBackPool(setup).catch(() => false);
         const swept = await sweep();
         if (swept.exhausted) return now;
@@ -414,14 +428,26 @@ export class DrawRunner extends DurableObject<Env> {
       origin: draw.origin ?? NO_ORIGIN,
       waitUntil: (promise: Promise<unknown>) => this.ctx.waitUntil(promise),
     };
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await setDrawCancelled(scope, product, cancelled.draw, cancelled.cancelledAt);
+      // A D1 that hangs must not hold the step back: the write is tried again later.
+      await Promise.race([
+        setDrawCancelled(scope, product, cancelled.draw, cancelled.cancelledAt),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error("the catalog's write did not answer in time")),
+            SHOW_TIMEOUT_MS,
+          );
+        }),
+      ]);
     } catch (error) {
       logEvent("warn", "a cancelled draw could not be shown in the catalog yet; it is tried again", {
         product,
         error: String(error),
       });
       return false;
+    } finally {
+      clearTimeout(timer);
     }
     this.#store.cancelShown();
     return true;
@@ -471,25 +497,38 @@ export class DrawRunner extends DurableObject<Env> {
     await sweep();
   }
 
-  /** A cancelled draw freezes its books and tells every entry in them that it lost. */
-  async #cancelEntries(setup: Setup, now: number): Promise<boolean> {
-    const window = { product: setup.product, opensAt: setup.opensAt, closesAt: setup.closesAt };
-    for (let shard = 0; shard < DRAW_SHARDS; shard++) {
-      if (this.#cancelledBooks.has(shard)) continue;
-      const book = drawBook(this.env, setup.product, shard);
-      if ((await book.freeze(window, Math.max(now, setup.closesAt))).kind !== "frozen") return false;
-      for (let cursor = ""; ; ) {
-        const page = await book.frozenEntries(cursor, PAGE);
-        if (!page) return false;
-        await book.applyMany(
-          page.entries.map(({ entryId }) => ({ entryId, event: { type: "lost", reason: "draw_cancelled" } })),
-        );
-        if (page.entries.length < PAGE) break;
-        cursor = page.entries.at(-1)?.entryId ?? cursor;
-      }
-      this.#cancelledBooks.add(shard);
-    }
-    return true;
+  /**
+   * Tells every entry of the frozen books that it lost (the draw was cancelled), the books side by side;
+   * true once every book has been told (a book that fails is told at a later step).
+   */
+  async #tellCancelled(window: DrawWindow, frozen: ReadonlySet<number>): Promise<boolean> {
+    await Promise.all(
+      [...frozen].map(async (shard) => {
+        const book = drawBook(this.env, window.product, shard);
+        try {
+          for (let cursor = ""; ; ) {
+            const page = await book.frozenEntries(cursor, PAGE);
+            if (!page) return;
+            await book.applyMany(
+              page.entries.map(({ entryId }) => ({
+                entryId,
+                event: { type: "lost", reason: "draw_cancelled" },
+              })),
+            );
+            if (page.entries.length < PAGE) break;
+            cursor = page.entries.at(-1)?.entryId ?? cursor;
+          }
+          this.#cancelledBooks.add(shard);
+        } catch (error) {
+          logEvent("warn", "a cancelled draw's book could not be told yet", {
+            product: window.product,
+            shard,
+            error: String(error),
+          });
+        }
+      }),
+    );
+    return this.#cancelledBooks.size === DRAW_SHARDS;
   }
 
   /**
@@ -603,6 +642,12 @@ export class DrawRunner extends DurableObject<Env> {
     return Setup.parse(JSON.parse(draw.setup));
   }
 }
+
+const windowOfSetup = (setup: Setup): DrawWindow => ({
+  product: setup.product,
+  opensAt: setup.opensAt,
+  closesAt: setup.closesAt,
+});
 
 /** What makes two setups the same draw: the shop's settings (not what is read from the catalog then). */
 const settingsOf = (setup: Setup) =>

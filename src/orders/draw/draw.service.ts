@@ -1,12 +1,13 @@
 import type { DrawSettings, Product } from "../../catalog/catalog.schemas";
 import { readProduct, setDraw, setDrawCancelled } from "../../catalog/catalog.service";
-import { DRAW_SHARDS, drawBook } from "../../draws/draws";
+import { DRAW_SHARDS, drawBook, windowOf } from "../../draws/draws";
 import type { EntryState, TimelineBucket } from "../../draws/entries.store";
 import type { Scope } from "../../http/scope";
 import { bucketCount } from "../../inventory/inventory.service";
 import { AppError } from "../../shared/errors";
 import { logEvent } from "../../shared/log";
 import type { DrawStatus } from "./draw-runner.do";
+import { freezeBooks } from "./freeze";
 
 /** A product as the catalog serves it (by id or slug), or null. */
 export async function productOf(scope: Scope, idOrSlug: string): Promise<Product | null> {
@@ -220,6 +221,10 @@ export async function cancelDraw(scope: Scope, productId: string): Promise<DrawS
       throw new AppError("draw_not_found", { detail: `${productId} has no draw` });
     throw new AppError("draw_not_cancellable", { detail: "Its winners are being charged, or it is drawn" });
   }
+  // Entries stop now, everywhere: every book frozen before the answer, whatever the catalog's copies
+  // still show (a book that does not answer is frozen by the draw's alarm).
+  const now = await runner.status();
+  if (now?.phase === "cancelled") await freezeBooks(scope.env, windowOf(productId, now), Date.now());
   const shown = await runner.cancelledDraw();
   if (shown) {
     try {
