@@ -418,3 +418,52 @@ describe("a cancel stops entries at once", () => {
     }
   }, 90_000);
 });
+
+describe("a cancelled draw's catalog copies", () => {
+  it("are published again after a product edit that raced the cancel left them showing the draw open", async () => {
+    const draw = await drawProduct();
+    const current = await (await call(`/v1/products/${draw.id}`)).json<Record<string, unknown>>();
+    const { id: _id, updatedAt: _updatedAt, draw: _draw, ...input } = current;
+    // The edit's D1 batch answers only once the cancel is done: it read the product before the cancel
+    // and publishes it (without the cancel) after.
+    const prototype = Object.getPrototypeOf(env.DB);
+    const batch = Reflect.get(prototype, "batch") as (...args: unknown[]) => Promise<unknown>;
+    let letGo!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      letGo = resolve;
+    });
+    let reached!: () => void;
+    const atGate = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    let armed = true;
+    const restore = breakMethod(prototype, "batch", async function (this: unknown, ...args: unknown[]) {
+      const result = await batch.apply(this, args);
+      if (armed) {
+        armed = false;
+        reached();
+        await gate;
+      }
+      return result;
+    });
+    try {
+      const edit = admin("PUT", `/v1/admin/products/${draw.id}`, { ...input, title: "edited" });
+      await atGate;
+      expect((await admin("DELETE", `/v1/admin/products/${draw.id}/draw`)).status).toBe(200);
+      letGo();
+      expect((await edit).status).toBe(200);
+    } finally {
+      restore();
+    }
+    const raced = await (await call(`/v1/products/${draw.id}`)).json<{ title: string } & ProductBody>();
+    expect(raced.title).toBe("edited");
+    expect(raced.draw?.cancelledAt).toBeUndefined();
+    await eventually(async () => {
+      const product = await (await call(`/v1/products/${draw.id}`)).json<{ title: string } & ProductBody>();
+      expect(product).toMatchObject({
+        title: "edited",
+        draw: { cancelledAt: expect.stringMatching(/^\d{4}-/) },
+      });
+    }, 60_000);
+  }, 120_000);
+});

@@ -86,6 +86,12 @@ const WATCHDOG_MS = 10_000;
  * the alarm shows it only if that has not happened this long after.
  */
 const SHOW_GRACE_MS = 5_000;
+/**
+ * A cancel shown in the catalog is shown again this long after it: an admin write (a product edit, a
+ * setup's publication) that read the product before the cancel and published after it has ended by
+ * then (a request has 30 s), and its stale copy is replaced.
+ */
+const REPUBLISH_AFTER_MS = 35_000;
 /** The catalog's write of a cancel is given this long before it is tried again. */
 const SHOW_TIMEOUT_MS = 10_000;
 /** The shop's address for the catalog's edge cache keys, when no admin request ever named one. */
@@ -400,7 +406,7 @@ export class DrawRunner extends DurableObject<Env> {
         // never the release of the entrants' holds.
         const window = windowOfSetup(setup);
         const frozen = await freezeBooks(this.env, window, now, this.#cancelledBooks);
-        const [shown, told] = await Promise.all([
+        const [showAt, told] = await Promise.all([
           this.#showCancel(draw, setup.product, now),
           this.#tellCancelled(window, frozen),
         ]);
@@ -408,29 +414,50 @@ export class DrawRunner extends DurableObject<Env> {
         const released = await this.#giveBackPool(setup).catch(() => false);
         const swept = await sweep();
         if (swept.exhausted) return now;
-        if (!shown || !released || swept.left > 0) return now + SWEEP_AGAIN_MS;
-        return swept.looked === 0 ? null : now + SWEEP_EVERY_MS;
+        if (!released || swept.left > 0) return now + SWEEP_AGAIN_MS;
+        return earliest(swept.looked === 0 ? null : now + SWEEP_EVERY_MS, showAt);
       }
     }
   }
 
   /**
    * Shows the cancel in the catalog (D1, then its caches), unless it does already or the request that
-   * cancelled it may still be doing so; true once it is shown (or the product is gone).
+   * cancelled it may still be doing so; then once more, REPUBLISH_AFTER_MS after the cancel. Answers
+   * when to come back for it (null: done).
    */
-  async #showCancel(draw: DrawRow, product: string, now: number): Promise<boolean> {
-    if (draw.cancelShown) return true;
-    if (this.#requestShowsCancel && now < (draw.cancelledAt ?? 0) + SHOW_GRACE_MS) return false;
+  async #showCancel(draw: DrawRow, product: string, now: number): Promise<number | null> {
+    if (draw.cancelShownAgain) return null;
+    const cancelledAt = draw.cancelledAt ?? now;
+    if (draw.cancelShown) {
+      // A product edit, or a setup's publication, that read the product before the cancel's write and
+      // published after it leaves the caches (Cache API, KV) showing the draw open: published again
+      // once every such request must have ended.
+      const again = cancelledAt + REPUBLISH_AFTER_MS;
+      if (now < again) return again;
+      if (!(await this.#writeCancel(product))) return now + SWEEP_AGAIN_MS;
+      this.#store.cancelShownAgain();
+      return null;
+    }
+    const grace = cancelledAt + SHOW_GRACE_MS;
+    if (this.#requestShowsCancel && now < grace) return grace;
+    if (!(await this.#writeCancel(product))) return now + SWEEP_AGAIN_MS;
+    this.#store.cancelShown();
+    return cancelledAt + REPUBLISH_AFTER_MS;
+  }
+
+  /** Writes the cancelled draw in the catalog (D1, then its caches); false when it did not land. */
+  async #writeCancel(product: string): Promise<boolean> {
     const cancelled = this.cancelledDraw();
     if (!cancelled) return true;
     const scope = {
       env: this.env,
-      origin: draw.origin ?? NO_ORIGIN,
+      origin: this.#store.draw()?.origin ?? NO_ORIGIN,
       waitUntil: (promise: Promise<unknown>) => this.ctx.waitUntil(promise),
     };
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      // A D1 that hangs must not hold the step back: the write is tried again later.
+      // A D1 that hangs must not hold the step back: the write is tried again later. A product gone
+      // (archived) has nothing to show.
       await Promise.race([
         setDrawCancelled(scope, product, cancelled.draw, cancelled.cancelledAt),
         new Promise((_, reject) => {
@@ -440,6 +467,7 @@ export class DrawRunner extends DurableObject<Env> {
           );
         }),
       ]);
+      return true;
     } catch (error) {
       logEvent("warn", "a cancelled draw could not be shown in the catalog yet; it is tried again", {
         product,
@@ -449,8 +477,6 @@ export class DrawRunner extends DurableObject<Env> {
     } finally {
       clearTimeout(timer);
     }
-    this.#store.cancelShown();
-    return true;
   }
 
   /** Holds every wanted slot in stock, a batch at a time; short stock gives back what was held. */
@@ -642,6 +668,9 @@ export class DrawRunner extends DurableObject<Env> {
     return Setup.parse(JSON.parse(draw.setup));
   }
 }
+
+/** The earlier of two times to come back (null: none). */
+const earliest = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
 
 const windowOfSetup = (setup: Setup): DrawWindow => ({
   product: setup.product,

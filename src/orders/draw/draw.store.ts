@@ -34,6 +34,8 @@ export type DrawRow = {
   /** When it was cancelled, and whether the catalog shows it so yet. */
   cancelledAt: number | null;
   cancelShown: boolean;
+  /** And shown once more after every admin write that raced the cancel must have ended. */
+  cancelShownAgain: boolean;
   origin: string | null;
 };
 
@@ -84,6 +86,7 @@ const MIGRATIONS = [
   "ALTER TABLE draw ADD COLUMN cancelled_at INTEGER",
   "ALTER TABLE draw ADD COLUMN cancel_shown INTEGER NOT NULL DEFAULT 0",
   "ALTER TABLE draw ADD COLUMN origin TEXT",
+  // cancel_shown: 0 not yet, 1 shown, 2 shown again once every admin write racing the cancel has ended.
 ];
 
 type RawRanked = {
@@ -142,7 +145,8 @@ export class DrawStore {
           revealAt: raw.reveal_at,
           beaconRandomness: raw.beacon_randomness,
           cancelledAt: raw.cancelled_at,
-          cancelShown: raw.cancel_shown === 1,
+          cancelShown: raw.cancel_shown >= 1,
+          cancelShownAgain: raw.cancel_shown === 2,
           origin: raw.origin,
         }
       : null;
@@ -196,7 +200,14 @@ export class DrawStore {
 
   /** The catalog shows the cancel now. */
   cancelShown() {
-    this.#sql.exec("UPDATE draw SET cancel_shown = 1 WHERE id = 1 AND phase = 'cancelled'");
+    this.#sql.exec(
+      "UPDATE draw SET cancel_shown = 1 WHERE id = 1 AND phase = 'cancelled' AND cancel_shown = 0",
+    );
+  }
+
+  /** The catalog was shown the cancel again, after the writes that raced it. */
+  cancelShownAgain() {
+    this.#sql.exec("UPDATE draw SET cancel_shown = 2 WHERE id = 1 AND phase = 'cancelled'");
   }
 
   /** The shop's address, for the catalog's edge cache keys (kept from the latest admin request). */
