@@ -149,21 +149,43 @@ describe("a draw's entries over time", () => {
       "?bucketSeconds=1",
       "?from=yesterday",
       `?from=${new Date().toISOString()}&to=${new Date(Date.now() - MINUTE).toISOString()}`,
+      "?from=1969-12-31T23:00:00Z&to=1970-01-01T01:00:00Z",
+      "?from=1969-12-31T23:00:00Z",
     ]) {
       const refused = await timeline(draw, query);
       expect([query, refused.status]).toEqual([query, 400]);
       expect(refused.headers.get("Content-Type")).toContain("application/problem+json");
       expect(await refused.json()).toMatchObject({ code: "validation_failed" });
     }
+    // Only `from` sent, after the close (the default `to`): the error names `from`.
+    const late = await timeline(draw, `?from=${new Date(Date.now() + 7_200_000).toISOString()}`);
+    expect(late.status).toBe(400);
+    expect(await late.json()).toMatchObject({ errors: [{ path: "from" }] });
     expect((await admin("GET", "/v1/admin/products/no-such-product/draw/timeline")).status).toBe(404);
-    const restore = breakMethod(DrawBook.prototype, "timeline");
+    const restore = breakMethod(DrawBook.prototype, "timeline", () => {
+      throw new Error("timeline: Durable Object is overloaded");
+    });
     try {
       const down = await timeline(draw, "");
       expect(down.status).toBe(503);
       expect(down.headers.get("Retry-After")).toBe("2");
-      expect(await down.json()).toMatchObject({ code: "service_unavailable" });
+      const problem = await down.json<{ code: string; detail: string }>();
+      expect(problem.code).toBe("service_unavailable");
+      expect(problem.detail).not.toMatch(/Error|overloaded/);
     } finally {
       restore();
+    }
+    // A fault inside a book is not an outage: no Retry-After, and nothing of it answered.
+    const restoreFault = breakMethod(DrawBook.prototype, "timeline", () => {
+      throw new TypeError("something is wrong in the book");
+    });
+    try {
+      const broken = await timeline(draw, "");
+      expect(broken.status).toBe(500);
+      expect(broken.headers.get("Retry-After")).toBeNull();
+      expect(await broken.text()).not.toMatch(/something is wrong/);
+    } finally {
+      restoreFault();
     }
     expect((await timeline(draw, "")).status).toBe(200);
   });

@@ -60,12 +60,16 @@ const Status = z
   })
   .openapi("DrawStatus");
 
+/** A time the timeline can start or end at: none before 1970 (the books count from the epoch). */
+const TimelineTime = z.iso
+  .datetime()
+  .refine((value) => Date.parse(value) >= 0, { message: "Must not be before 1970-01-01T00:00:00Z" });
+
 const TimelineQuery = z.object({
-  from: z.iso
-    .datetime()
-    .optional()
-    .openapi({ description: "From this time (default: the draw's open), rounded down to a bucket" }),
-  to: z.iso.datetime().optional().openapi({
+  from: TimelineTime.optional().openapi({
+    description: "From this time (default: the draw's open), rounded down to a bucket",
+  }),
+  to: TimelineTime.optional().openapi({
     description: "Up to this time (default: now, or the close once it passed), rounded up to a bucket",
   }),
   bucketSeconds: z.coerce.number().int().min(60).max(86_400).optional().openapi({

@@ -87,19 +87,34 @@ export async function setUpDraw(
   return { product, status };
 }
 
-/** An entry book that did not answer: the operator's view is asked again shortly. */
-const bookDown = (error: unknown) =>
-  new AppError("service_unavailable", {
-    detail: `An entry book of the draw could not be reached: ${String(error)}`,
-    headers: { "Retry-After": "2" },
-  });
+/**
+ * Whether a book's failure is its object being unreachable or overloaded (Durable Object errors say
+ * `retryable` or `overloaded`, or name themselves): worth asking again shortly. Anything else is a
+ * fault that asking again will not mend.
+ */
+function unreachable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const flags = error as Error & { retryable?: boolean; overloaded?: boolean };
+  return (
+    Boolean(flags.retryable || flags.overloaded) ||
+    /Durable Object|Network connection lost|overloaded/i.test(error.message)
+  );
+}
 
-/** The same call to each of the draw's entry books, at once; 503 should any fail to answer. */
+/**
+ * The same call to each of the draw's entry books, at once: 503 (Retry-After) should a book be
+ * unreachable, the error itself otherwise (the details logged, never answered).
+ */
 function everyBook<T>(env: Env, productId: string, ask: (book: ReturnType<typeof drawBook>) => Promise<T>) {
   return Promise.all(
     Array.from({ length: DRAW_SHARDS }, (_, shard) => ask(drawBook(env, productId, shard))),
   ).catch((error: unknown) => {
-    throw bookDown(error);
+    if (!unreachable(error)) throw error;
+    logEvent("warn", "an entry book of a draw did not answer", { productId, error: String(error) });
+    throw new AppError("service_unavailable", {
+      detail: "An entry book of the draw could not be reached",
+      headers: { "Retry-After": "2" },
+    });
   });
 }
 
@@ -163,12 +178,17 @@ export async function drawTimeline(
   const [opensAt, closesAt] = [Date.parse(status.opensAt), Date.parse(status.closesAt)];
   const from = query.from ? Date.parse(query.from) : opensAt;
   const to = query.to ? Date.parse(query.to) : Math.min(Math.max(now, from + 60_000), closesAt);
+  // The parameter to blame is one the client sent: `from` when `to` is the default.
   const refuse = (message: string) =>
     new AppError("validation_failed", {
       detail: message,
-      errors: [{ path: "to", message, in: "query" }],
+      errors: [{ path: query.to ? "to" : "from", message, in: "query" }],
     });
-  if (!(from < to)) throw refuse("to must come after from");
+  if (!(from < to)) {
+    throw refuse(
+      query.to ? "to must come after from" : "from must come before the draw's close (or give to)",
+    );
+  }
   if (to - from > MAX_SPAN_MS) throw refuse("A timeline covers 31 days at most");
   const least = query.bucketSeconds ?? 60;
   const bucketSeconds =
