@@ -1,6 +1,7 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { setDraw } from "../src/catalog/catalog.service";
+import { setDraw, setDrawCancelled } from "../src/catalog/catalog.service";
 import { DrawBook } from "../src/draws/draw-book.do";
 import { customerShard, DRAW_SHARDS } from "../src/draws/draws";
 import { DrawRunner } from "../src/orders/draw/draw-runner.do";
@@ -488,4 +489,67 @@ describe("a cancelled draw's catalog copies", () => {
       });
     }, 60_000);
   }, 120_000);
+});
+
+describe("a cancel's edges", () => {
+  it("answers a DELETE that cancelled with the draw's status even when a book cannot be counted", async () => {
+    const draw = await drawProduct();
+    const counts = Reflect.get(DrawBook.prototype, "counts") as (...args: unknown[]) => unknown;
+    const restore = breakMethod(DrawBook.prototype, "counts", function (this: DrawBook, ...args: unknown[]) {
+      if (bookName(this) === `${draw.id}:3`) throw new Error("counts: Durable Object is overloaded");
+      return counts.apply(this, args);
+    });
+    try {
+      const cancelled = await admin("DELETE", `/v1/admin/products/${draw.id}/draw`);
+      expect(cancelled.status).toBe(200);
+      const status = await cancelled.json<Status & { books?: unknown }>();
+      expect(status).toMatchObject({ phase: "cancelled", cancelledAt: expect.stringMatching(/^\d{4}-/) });
+      expect(status.books).toBeUndefined();
+      expect(status.authorizations).toBeUndefined();
+    } finally {
+      restore();
+    }
+  });
+
+  it("gives one time of cancel to every view of a draw cancelled before the time was kept", async () => {
+    const draw = await drawProduct();
+    expect((await admin("DELETE", `/v1/admin/products/${draw.id}/draw`)).status).toBe(200);
+    const runner = env.DRAWS.getByName(draw.id);
+    await runInDurableObject(runner, (_, state) => {
+      state.storage.sql.exec("UPDATE draw SET cancelled_at = NULL");
+    });
+    const status = await runner.status();
+    const shown = await runner.cancelledDraw();
+    expect(status?.cancelledAt).toMatch(/^\d{4}-/);
+    expect(shown?.cancelledAt).toBe(status?.cancelledAt);
+    expect((await runner.status())?.cancelledAt).toBe(status?.cancelledAt);
+  });
+
+  it("shows a cancel in the catalog only on the draw it cancelled (the same commitment)", async () => {
+    const draw = await drawProduct();
+    const { scope, settled } = testScope();
+    const status = await statusOf(draw);
+    const other = { opensAt: status.opensAt, closesAt: status.closesAt, units: { [draw.sku]: 3 } };
+    expect(
+      await setDrawCancelled(
+        scope,
+        draw.id,
+        { ...other, commitment: "0".repeat(64) },
+        new Date().toISOString(),
+      ),
+    ).toBe(false);
+    await settled();
+    expect(
+      (await (await call(`/v1/products/${draw.id}`)).json<ProductBody>()).draw?.cancelledAt,
+    ).toBeUndefined();
+    expect(
+      await setDrawCancelled(
+        scope,
+        draw.id,
+        { ...other, commitment: draw.commitment },
+        new Date().toISOString(),
+      ),
+    ).toBe(true);
+    await settled();
+  });
 });

@@ -45,7 +45,8 @@ const Status = z
       })
       .optional()
       .openapi({
-        description: "The entry books' counts by state, as they are now (also while entries are taken)",
+        description:
+          "The entry books' counts by state, as they are now (also while entries are taken); left out of a cancel's answer when a book could not be counted",
       }),
     authorizations: z
       .object({

@@ -1564,7 +1564,7 @@ export interface components {
             won: number;
             /** @description Entries ranked to win whose capture failed: their unit went on */
             passedOn: number;
-            /** @description The entry books' counts by state, as they are now (also while entries are taken) */
+            /** @description The entry books' counts by state, as they are now (also while entries are taken); left out of a cancel's answer when a book could not be counted */
             books?: {
                 pending: number;
                 entered: number;

@@ -92,6 +92,10 @@ const SHOW_GRACE_MS = 5_000;
  * then (a request has 30 s), and its stale copy is replaced.
  */
 const REPUBLISH_AFTER_MS = 35_000;
+/** A failed write of the cancel in the catalog is tried again 5 s later, then twice as late each time up to this. */
+const SHOW_BACKOFF_MAX_MS = 5 * 60_000;
+/** Failures in a row after which each is logged as an error, for an operator to look (about 2.5 min). */
+const SHOW_FAILURES_LOGGED = 5;
 /** The catalog's write of a cancel is given this long before it is tried again. */
 const SHOW_TIMEOUT_MS = 10_000;
 /** The shop's address for the catalog's edge cache keys, when no admin request ever named one. */
@@ -123,11 +127,21 @@ export class DrawRunner extends DurableObject<Env> {
   readonly #cancelledBooks = new Set<number>();
   /** A request cancelled the draw and shows it in the catalog itself (see SHOW_GRACE_MS). */
   #requestShowsCancel = false;
+  /** The catalog's writes of the cancel that failed in a row, and when to try the next. */
+  #showFailures = 0;
+  #showRetryAt = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#store = new DrawStore(ctx.storage.sql);
-    ctx.blockConcurrencyWhile(async () => this.#store.migrate());
+    ctx.blockConcurrencyWhile(async () => {
+      this.#store.migrate();
+      // A draw cancelled before the catalog was told of cancels (its alarm long done) is shown now.
+      const draw = this.#store.draw();
+      if (draw?.phase === "cancelled" && !draw.cancelShownAgain && (await ctx.storage.getAlarm()) === null) {
+        await ctx.storage.setAlarm(Date.now());
+      }
+    });
   }
 
   /**
@@ -178,7 +192,7 @@ export class DrawRunner extends DurableObject<Env> {
       commitment: draw.commitment,
       opensAt: new Date(setup.opensAt).toISOString(),
       closesAt: new Date(setup.closesAt).toISOString(),
-      cancelledAt: draw.cancelledAt === null ? null : new Date(draw.cancelledAt).toISOString(),
+      cancelledAt: draw.phase === "cancelled" ? new Date(this.#cancelledAt(draw)).toISOString() : null,
       units: setup.units,
       held: this.#store.slotCount("held") + this.#store.slotCount("assigned"),
       givenBack: this.#store.slotCount("released"),
@@ -326,8 +340,19 @@ export class DrawRunner extends DurableObject<Env> {
         ...(setup.beacon ? { beacon: setup.beacon } : {}),
         commitment: draw.commitment,
       },
-      cancelledAt: new Date(draw.cancelledAt ?? Date.now()).toISOString(),
+      cancelledAt: new Date(this.#cancelledAt(draw)).toISOString(),
     };
+  }
+
+  /**
+   * When a cancelled draw was cancelled, the same for every view. A draw cancelled before the time was
+   * kept has it noted by the migration; should one still lack it, the first asked is kept.
+   */
+  #cancelledAt(draw: DrawRow): number {
+    if (draw.cancelledAt !== null) return draw.cancelledAt;
+    const now = Date.now();
+    this.#store.noteCancelledAt(now);
+    return now;
   }
 
   /** The catalog shows the cancel (a request showed it). */
@@ -427,7 +452,7 @@ export class DrawRunner extends DurableObject<Env> {
    */
   async #showCancel(draw: DrawRow, product: string, now: number): Promise<number | null> {
     if (draw.cancelShownAgain) return null;
-    const cancelledAt = draw.cancelledAt ?? now;
+    const cancelledAt = this.#cancelledAt(draw);
     if (draw.cancelShown) {
       // A product edit, or a setup's publication, that read the product before the cancel's write and
       // published after it leaves the caches (Cache API, KV) showing the draw open: published again
@@ -440,7 +465,21 @@ export class DrawRunner extends DurableObject<Env> {
     }
     const grace = cancelledAt + SHOW_GRACE_MS;
     if (this.#requestShowsCancel && now < grace) return grace;
-    if (!(await this.#writeCancel(product))) return now + SWEEP_AGAIN_MS;
+    if (now < this.#showRetryAt) return this.#showRetryAt;
+    if (!(await this.#writeCancel(product))) {
+      // Backing off: D1 refusing this write (down, or refusing the row) must not cost a step every 5 s.
+      this.#showFailures++;
+      this.#showRetryAt = now + Math.min(SWEEP_AGAIN_MS * 2 ** (this.#showFailures - 1), SHOW_BACKOFF_MAX_MS);
+      if (this.#showFailures >= SHOW_FAILURES_LOGGED) {
+        logEvent("error", "a cancelled draw keeps failing to be shown in the catalog", {
+          product,
+          failures: this.#showFailures,
+          nextTryAt: new Date(this.#showRetryAt).toISOString(),
+        });
+      }
+      return this.#showRetryAt;
+    }
+    this.#showFailures = 0;
     this.#store.cancelShown();
     return cancelledAt + REPUBLISH_AFTER_MS;
   }

@@ -257,5 +257,13 @@ export async function cancelDraw(scope: Scope, productId: string): Promise<DrawS
       });
     }
   }
-  return drawStatus(scope.env, productId);
+  // The cancel took effect: a book that cannot be counted leaves its figures out of the answer (the
+  // status route gives them) rather than answer a failure for it.
+  return drawStatus(scope.env, productId).catch((error: unknown) => {
+    logEvent("warn", "a cancelled draw is answered without its books' counts", {
+      productId,
+      error: String(error),
+    });
+    return statusOf(scope.env, productId);
+  });
 }

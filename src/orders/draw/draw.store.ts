@@ -86,6 +86,8 @@ const MIGRATIONS = [
   "ALTER TABLE draw ADD COLUMN cancelled_at INTEGER",
   "ALTER TABLE draw ADD COLUMN cancel_shown INTEGER NOT NULL DEFAULT 0",
   "ALTER TABLE draw ADD COLUMN origin TEXT",
+  // A draw cancelled before the time was kept: cancelled now, as far as the catalog is told.
+  "UPDATE draw SET cancelled_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) WHERE phase = 'cancelled' AND cancelled_at IS NULL",
   // cancel_shown: 0 not yet, 1 shown, 2 shown again once every admin write racing the cancel has ended.
 ];
 
@@ -202,6 +204,14 @@ export class DrawStore {
   cancelShown() {
     this.#sql.exec(
       "UPDATE draw SET cancel_shown = 1 WHERE id = 1 AND phase = 'cancelled' AND cancel_shown = 0",
+    );
+  }
+
+  /** Notes when a cancelled draw that lacks the time was cancelled (the first time asked). */
+  noteCancelledAt(at: number) {
+    this.#sql.exec(
+      "UPDATE draw SET cancelled_at = ? WHERE id = 1 AND phase = 'cancelled' AND cancelled_at IS NULL",
+      at,
     );
   }
 
