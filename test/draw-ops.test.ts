@@ -16,7 +16,7 @@ import {
   entryCall,
   eventually,
 } from "./draws.helpers";
-import { admin, breakMethod, call, takeD1Down, testScope, unique } from "./helpers";
+import { admin, breakMethod, call, createProduct, takeD1Down, testScope, unique } from "./helpers";
 
 /** The operator's view of a draw (entries over time, its progress) and a cancelled draw in the catalog. */
 
@@ -38,7 +38,7 @@ type Status = {
   passedOn: number;
   held: number;
   givenBack: number;
-  authorizations: { cancelled: number; toCancel: number };
+  authorizations: { released: number; toCancel: number };
 };
 
 const MINUTE = 60_000;
@@ -193,7 +193,7 @@ describe("a draw's entries over time", () => {
 });
 
 describe("a draw's progress", () => {
-  it("counts the captures, the entry passed on, the authorizations cancelled and the unit given back", async () => {
+  it("counts the captures, the entry passed on, the authorizations released and the unit given back", async () => {
     const draw = await drawProduct({ onHand: 3, units: 3, closesInMs: 3_000 });
     const tokens = ["tok_ok.card_pa", "tok_capture_fails.card_pb", "tok_ok.card_pc"];
     for (const [i, paymentToken] of tokens.entries()) {
@@ -215,11 +215,30 @@ describe("a draw's progress", () => {
           givenBack: 1,
           cancelledAt: null,
           // The withdrawn entry's, and the one whose capture failed (cancelled after it).
-          authorizations: { cancelled: 2, toCancel: 0 },
+          authorizations: { released: 2, toCancel: 0 },
         }),
       40_000,
     );
   }, 90_000);
+});
+
+describe("a short draw's progress", () => {
+  it("counts as given back only the units it held, not the ones it never could", async () => {
+    const product = await createProduct();
+    const sku = product.variants[0]?.sku ?? "";
+    expect((await admin("PUT", `/v1/admin/inventory/${sku}`, { onHand: 2 })).status).toBe(200);
+    const setup = await admin("POST", `/v1/admin/products/${product.id}/draw`, {
+      opensAt: new Date(Date.now() - MINUTE).toISOString(),
+      closesAt: new Date(Date.now() + 3_600_000).toISOString(),
+      units: { [sku]: 5 },
+    });
+    expect(await setup.json()).toMatchObject({ code: "draw_stock_short" });
+    await eventually(async () => {
+      const status = await (await admin("GET", `/v1/admin/products/${product.id}/draw`)).json<Status>();
+      expect(status).toMatchObject({ phase: "short", held: 0, givenBack: 2 });
+    });
+    expect((await call(`/v1/inventory/${sku}`)).status).toBe(200);
+  });
 });
 
 type ProductBody = { draw?: { cancelledAt?: string; commitment: string } };

@@ -26,7 +26,8 @@ const Status = z
     units: z.record(z.string(), z.number().int()),
     held: z.number().int().openapi({ description: "Units held in stock for the draw" }),
     givenBack: z.number().int().openapi({
-      description: "Units given back to stock: those nobody won, or every unit of a cancelled draw",
+      description:
+        "Units that were held for the draw and given back to stock: those nobody won, or every held unit of a cancelled (or short) draw; units never held are not counted",
     }),
     entries: z.number().int().openapi({ description: "Entries in the frozen list (once closed)" }),
     won: z.number().int().openapi({ description: "Units sold to winners (captured)" }),
@@ -50,7 +51,10 @@ const Status = z
       }),
     authorizations: z
       .object({
-        cancelled: z.number().int().openapi({ description: "Cancelled at the gateway" }),
+        released: z.number().int().openapi({
+          description:
+            "No longer held: cancelled at the gateway, or, for one in doubt, found failed or never made there",
+        }),
         toCancel: z.number().int().openapi({
           description:
             "Still to cancel: held by entries that left the draw (withdrawn, never entered, lost), the sweep's work left",

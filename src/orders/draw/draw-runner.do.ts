@@ -59,7 +59,7 @@ export type DrawStatus = {
   units: Record<string, number>;
   /** Units held for the draw and not yet sold to a winner. */
   held: number;
-  /** Units given back to stock (nobody won them, or the draw was cancelled or short). */
+  /** Units held for the draw and given back to stock (nobody won them, or the draw was cancelled or short); never the units it never held. */
   givenBack: number;
   /** Entries in the frozen list (once the draw closed). */
   entries: number;
@@ -615,7 +615,7 @@ export class DrawRunner extends DurableObject<Env> {
     }));
     for (let at = 0; at < wanted.length; at += RELEASE_BATCH) {
       const chunk = wanted.slice(at, at + RELEASE_BATCH);
-      this.#store.releaseSlots(given(await settleOrders(this.env, chunk, "released", true)));
+      this.#store.fenceSlots(given(await settleOrders(this.env, chunk, "released", true)));
     }
     return (await this.#giveBack("all")) && this.#store.slotCount("wanted") === 0;
   }

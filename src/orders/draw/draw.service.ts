@@ -126,20 +126,20 @@ async function statusOf(env: Env, productId: string): Promise<DrawStatus> {
 
 /**
  * Where a product's draw stands, with its entry books' counts as they are now (the frozen list's
- * count, `entries`, is only known from the close) and the entrants' authorizations cancelled and
+ * count, `entries`, is only known from the close) and the entrants' authorizations released and
  * still to cancel.
  */
 export async function drawStatus(
   env: Env,
   productId: string,
-): Promise<DrawStatus & { books: BookCounts; authorizations: { cancelled: number; toCancel: number } }> {
+): Promise<DrawStatus & { books: BookCounts; authorizations: { released: number; toCancel: number } }> {
   const status = await statusOf(env, productId);
   const books: BookCounts = { pending: 0, entered: 0, withdrawn: 0, void: 0, won: 0, lost: 0 };
-  const authorizations = { cancelled: 0, toCancel: 0 };
+  const authorizations = { released: 0, toCancel: 0 };
   const answers = await everyBook(env, productId, async (book) => book.counts());
   for (const { counts: book, authorizations: auth } of answers) {
     for (const state of Object.keys(books) as (keyof BookCounts)[]) books[state] += book[state];
-    authorizations.cancelled += auth.cancelled;
+    authorizations.released += auth.released;
     authorizations.toCancel += auth.toCancel;
   }
   return { ...status, books, authorizations };

@@ -283,6 +283,11 @@ export class DrawStore {
       : null;
   }
 
+  /** Slots never held, fenced against a hold that lands late: nothing of theirs was given back. */
+  fenceSlots(orderIds: string[]) {
+    for (const id of orderIds) this.#sql.exec("UPDATE slots SET state = 'fenced' WHERE order_id = ?", id);
+  }
+
   releaseSlots(orderIds: string[]) {
     for (const id of orderIds) this.#sql.exec("UPDATE slots SET state = 'released' WHERE order_id = ?", id);
   }
