@@ -572,3 +572,24 @@ describe("a cancel's edges", () => {
     await settled();
   });
 });
+
+describe("a book's counts", () => {
+  it("read a covering index, not the entries' rows", async () => {
+    const draw = await drawProduct();
+    const book = env.DRAW_BOOKS.getByName(`${draw.id}:0`);
+    await book.counts();
+    const plans = await runInDurableObject(book, (_, state) =>
+      [
+        "SELECT state, COUNT(*) AS n FROM entries GROUP BY state",
+        "SELECT SUM(auth = 'done'), SUM(auth IN ('maybe', 'owed') AND state NOT IN ('pending', 'entered')) FROM entries",
+      ].map((query) =>
+        state.storage.sql
+          .exec<{ detail: string }>(`EXPLAIN QUERY PLAN ${query}`)
+          .toArray()
+          .map((row) => row.detail)
+          .join(" | "),
+      ),
+    );
+    for (const plan of plans) expect(plan).toMatch(/USING COVERING INDEX entries_state_auth/);
+  });
+});
