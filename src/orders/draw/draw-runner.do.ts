@@ -1,13 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import type { Product } from "../../catalog/catalog.schemas";
-import { setDrawCancelled } from "../../catalog/catalog.service";
 import { DRAW_SHARDS, drawBook } from "../../draws/draws";
-import type { DrawWindow } from "../../draws/entries.store";
 import {
   commitmentOf,
   type DrawRecord,
-  drandRandomnessMatches,
   type EntryTree,
   entryTree,
   mixBeacon,
@@ -15,97 +12,35 @@ import {
   type Receipt,
   rank,
 } from "../../draws/proof";
-import {
-  everyBucket,
-  holdCarts,
-  type OrderHolds,
-  pinOrders,
-  settleOrders,
-} from "../../inventory/inventory.holds";
 import { gatewayFor } from "../../payments/gateways";
 import { settings } from "../../shared/config";
 import { logEvent } from "../../shared/log";
 import { newOrderId } from "../shards";
-import { type DrawPhase, type DrawRow, DrawStore } from "./draw.store";
+import { fetchBeacon } from "./beacon";
+import { CancelPublication } from "./cancel-publication";
+import { type DrawRow, DrawStore } from "./draw.store";
+import { type DrawSetup, type DrawStatus, Setup, settingsOf, windowOfSetup } from "./draw-setup";
 import { sweepDuties } from "./duties";
-import { freezeBooks } from "./freeze";
+import { freezeBooks, PAGE, tellCancelled } from "./freeze";
 import { tellEntrants } from "./notices";
+import { giveBack, giveBackPool, holdPool } from "./pool";
+import { recordOf } from "./record";
 import { tellLosers, walk } from "./winners";
 
 const Origin = z.url().max(200);
 
-const Setup = z
-  .object({
-    product: z.string().min(1).max(64),
-    opensAt: z.number().int(),
-    closesAt: z.number().int(),
-    units: z.record(z.string().min(1).max(64), z.number().int().min(1).max(100_000)),
-    buckets: z.record(z.string().min(1).max(64), z.number().int().min(1).max(32)),
-    titles: z.record(z.string().min(1).max(64), z.string().max(600)),
-    beacon: z.object({ chain: z.string(), round: z.number().int() }).strict().optional(),
-  })
-  .strict();
-export type DrawSetup = z.input<typeof Setup>;
-type Setup = z.infer<typeof Setup>;
-
-export type DrawStatus = {
-  phase: DrawPhase;
-  detail: string | null;
-  commitment: string;
-  opensAt: string;
-  closesAt: string;
-  /** When the draw was cancelled (null: it was not). */
-  cancelledAt: string | null;
-  units: Record<string, number>;
-  /** Units held for the draw and not yet sold to a winner. */
-  held: number;
-  /** Units held for the draw and given back to stock (nobody won them, or the draw was cancelled or short); never the units it never held. */
-  givenBack: number;
-  /** Entries in the frozen list (once the draw closed). */
-  entries: number;
-  won: number;
-  passedOn: number;
-};
-
-/** Slots held per call to the inventory (one cart per unit). */
-const POOL_BATCH = 100;
 /** While entries are taken, the sweep (and the entrants' notices) runs this often; sooner while duties remain. */
 const SWEEP_EVERY_MS = 15_000;
 const SWEEP_AGAIN_MS = 5_000;
 /** The books are frozen this long after the close, so a call that began before it has landed. */
 const CLOSE_GRACE_MS = 2_000;
-/** A pool hold outlives the draw's close by this much even if the draw never runs (then it lapses). */
-const POOL_HOLD_MS = 14 * 86_400_000;
-const PAGE = 1_000;
-/** Slots given back per call to the inventory (an object takes at most 1,000 order ids a call). */
-const RELEASE_BATCH = 500;
 /** Each step first sets the alarm this far ahead, in case the step is cut off. */
 const WATCHDOG_MS = 10_000;
-/**
- * A cancel asked by a request is shown in the catalog by that request (at its own location's caches);
- * the alarm shows it only if that has not happened this long after.
- */
-const SHOW_GRACE_MS = 5_000;
-/**
- * A cancel shown in the catalog is shown again this long after it: an admin write (a product edit, a
- * setup's publication) that read the product before the cancel and published after it has ended by
- * then (a request has 30 s), and its stale copy is replaced.
- */
-const REPUBLISH_AFTER_MS = 35_000;
-/** A failed write of the cancel in the catalog is tried again 5 s later, then twice as late each time up to this. */
-const SHOW_BACKOFF_MAX_MS = 5 * 60_000;
-/** Failures in a row after which each is logged as an error, for an operator to look (about 2.5 min). */
-const SHOW_FAILURES_LOGGED = 5;
-/** The catalog's write of a cancel is given this long before it is tried again. */
-const SHOW_TIMEOUT_MS = 10_000;
-/** The shop's address for the catalog's edge cache keys, when no admin request ever named one. */
-const NO_ORIGIN = "https://draws.invalid";
 /**
  * A draw whose beacon round has not come this long after the close is cancelled: every hold is made to
  * outlast the close by 6 h (enter.ts), and the winners must be captured within it.
  */
 const BEACON_WAIT_MS = 3 * 3_600_000;
-const DRAND = "https://api.drand.sh";
 
 /**
  * A product's draw: the only holder of its secret seed, the owner of the units held for it, and the
@@ -125,15 +60,18 @@ export class DrawRunner extends DurableObject<Env> {
   #woken = false;
   /** The books a cancelled draw has frozen and told, since this object started. */
   readonly #cancelledBooks = new Set<number>();
-  /** A request cancelled the draw and shows it in the catalog itself (see SHOW_GRACE_MS). */
-  #requestShowsCancel = false;
-  /** The catalog's writes of the cancel that failed in a row, and when to try the next. */
-  #showFailures = 0;
-  #showRetryAt = 0;
+  /** The cancel's showing in the catalog. */
+  readonly #publication: CancelPublication;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#store = new DrawStore(ctx.storage.sql);
+    this.#publication = new CancelPublication(
+      env,
+      this.#store,
+      (promise) => ctx.waitUntil(promise),
+      () => this.cancelledDraw(),
+    );
     ctx.blockConcurrencyWhile(async () => {
       this.#store.migrate();
       // A draw cancelled before the catalog was told of cancels (its alarm long done) is shown now.
@@ -206,38 +144,7 @@ export class DrawRunner extends DurableObject<Env> {
   record(): DrawRecord | null {
     const draw = this.#store.draw();
     if (!draw) return null;
-    const setup = this.#setup(draw);
-    const state = (
-      {
-        pooling: "open",
-        short: "open",
-        open: "open",
-        closing: "open",
-        sealed: "closed",
-        drawing: "revealed",
-        drawn: "drawn",
-        cancelled: draw.digestRoot ? "closed" : "open",
-      } as const
-    )[draw.phase];
-    const record: DrawRecord = {
-      drop: setup.product,
-      opensAt: new Date(setup.opensAt).toISOString(),
-      closesAt: new Date(setup.closesAt).toISOString(),
-      commitment: draw.commitment,
-      ...(setup.beacon ? { beacon: setup.beacon } : {}),
-      state,
-      ...(draw.phase === "cancelled" ? { cancelled: draw.detail ?? "cancelled" } : {}),
-    };
-    if (state === "open") return record;
-    record.entryDigest = { root: draw.digestRoot ?? "", count: draw.digestCount ?? 0 };
-    record.unitsBySku = setup.units;
-    if (state === "closed") return record;
-    record.seed = draw.seed;
-    if (draw.beaconRandomness) record.beaconRandomness = draw.beaconRandomness;
-    if (state === "revealed") return record;
-    record.winners = this.#store.withOutcome("won").map((entry) => entry.entryId);
-    record.passedOn = this.#store.withOutcome("passed").map((entry) => entry.entryId);
-    return record;
+    return recordOf(draw, this.#setup(draw), this.#store);
   }
 
   /** A page of the frozen list, once it is sealed (null before). */
@@ -321,7 +228,7 @@ export class DrawRunner extends DurableObject<Env> {
     if (origin) this.#store.setOrigin(Origin.parse(origin));
     if (phase !== "cancelled") {
       this.#store.cancel(phase, detail, Date.now());
-      this.#requestShowsCancel = origin !== undefined;
+      this.#publication.requestShows = origin !== undefined;
       void this.ctx.storage.setAlarm(Date.now());
     }
     return true;
@@ -377,12 +284,12 @@ export class DrawRunner extends DurableObject<Env> {
     switch (draw.phase) {
       case "pooling": {
         const before = this.#store.slotCount("wanted");
-        await this.#pool(setup);
+        await holdPool(this.env, this.#store, this.ctx.storage, setup);
         // No slot held this step (objects failing): again in a second, not at once.
         return this.#store.slotCount("wanted") < before ? now : now + 1_000;
       }
       case "short":
-        return (await this.#giveBackPool(setup)) ? null : now + SWEEP_AGAIN_MS;
+        return (await giveBackPool(this.env, this.#store, setup)) ? null : now + SWEEP_AGAIN_MS;
       case "open": {
         // The close first: an entry book that fails the sweep never holds the close back.
         const closeAt = setup.closesAt + CLOSE_GRACE_MS;
@@ -417,7 +324,7 @@ export class DrawRunner extends DurableObject<Env> {
       }
       case "drawn": {
         if (await tellLosers(this.env, this.#store, setup.product)) return now;
-        const released = await this.#giveBack("free").catch(() => false);
+        const released = await giveBack(this.env, this.#store, "free").catch(() => false);
         const swept = await sweep();
         // The losers' holds are released as fast as the gateway's pace allows, a budget per step.
         if (swept.exhausted) return now;
@@ -432,11 +339,11 @@ export class DrawRunner extends DurableObject<Env> {
         const window = windowOfSetup(setup);
         const frozen = await freezeBooks(this.env, window, now, this.#cancelledBooks);
         const [showAt, told] = await Promise.all([
-          this.#showCancel(draw, setup.product, now),
-          this.#tellCancelled(window, frozen),
+          this.#publication.show(draw, this.#cancelledAt(draw), setup.product, now),
+          tellCancelled(this.env, window, frozen, this.#cancelledBooks),
         ]);
         if (!told) return now + SWEEP_AGAIN_MS;
-        const released = await this.#giveBackPool(setup).catch(() => false);
+        const released = await giveBackPool(this.env, this.#store, setup).catch(() => false);
         const swept = await sweep();
         if (swept.exhausted) return now;
         if (!released || swept.left > 0) return now + SWEEP_AGAIN_MS;
@@ -445,192 +352,11 @@ export class DrawRunner extends DurableObject<Env> {
     }
   }
 
-  /**
-   * Shows the cancel in the catalog (D1, then its caches), unless it does already or the request that
-   * cancelled it may still be doing so; then once more, REPUBLISH_AFTER_MS after the cancel. Answers
-   * when to come back for it (null: done).
-   */
-  async #showCancel(draw: DrawRow, product: string, now: number): Promise<number | null> {
-    if (draw.cancelShownAgain) return null;
-    const cancelledAt = this.#cancelledAt(draw);
-    if (draw.cancelShown) {
-      // A product edit, or a setup's publication, that read the product before the cancel's write and
-      // published after it leaves the caches (Cache API, KV) showing the draw open: published again
-      // once every such request must have ended.
-      const again = cancelledAt + REPUBLISH_AFTER_MS;
-      if (now < again) return again;
-      if (!(await this.#writeCancel(product))) return now + SWEEP_AGAIN_MS;
-      this.#store.cancelShownAgain();
-      return null;
-    }
-    const grace = cancelledAt + SHOW_GRACE_MS;
-    if (this.#requestShowsCancel && now < grace) return grace;
-    if (now < this.#showRetryAt) return this.#showRetryAt;
-    if (!(await this.#writeCancel(product))) {
-      // Backing off: D1 refusing this write (down, or refusing the row) must not cost a step every 5 s.
-      this.#showFailures++;
-      this.#showRetryAt = now + Math.min(SWEEP_AGAIN_MS * 2 ** (this.#showFailures - 1), SHOW_BACKOFF_MAX_MS);
-      if (this.#showFailures >= SHOW_FAILURES_LOGGED) {
-        logEvent("error", "a cancelled draw keeps failing to be shown in the catalog", {
-          product,
-          failures: this.#showFailures,
-          nextTryAt: new Date(this.#showRetryAt).toISOString(),
-        });
-      }
-      return this.#showRetryAt;
-    }
-    this.#showFailures = 0;
-    this.#store.cancelShown();
-    return cancelledAt + REPUBLISH_AFTER_MS;
-  }
-
-  /** Writes the cancelled draw in the catalog (D1, then its caches); false when it did not land. */
-  async #writeCancel(product: string): Promise<boolean> {
-    const cancelled = this.cancelledDraw();
-    if (!cancelled) return true;
-    const scope = {
-      env: this.env,
-      origin: this.#store.draw()?.origin ?? NO_ORIGIN,
-      waitUntil: (promise: Promise<unknown>) => this.ctx.waitUntil(promise),
-    };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      // A D1 that hangs must not hold the step back: the write is tried again later. A product gone
-      // (archived) has nothing to show.
-      await Promise.race([
-        setDrawCancelled(scope, product, cancelled.draw, cancelled.cancelledAt),
-        new Promise((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error("the catalog's write did not answer in time")),
-            SHOW_TIMEOUT_MS,
-          );
-        }),
-      ]);
-      return true;
-    } catch (error) {
-      logEvent("warn", "a cancelled draw could not be shown in the catalog yet; it is tried again", {
-        product,
-        error: String(error),
-      });
-      return false;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** Holds every wanted slot in stock, a batch at a time; short stock gives back what was held. */
-  async #pool(setup: Setup) {
-    const wanted = this.#store.wantedSlots(POOL_BATCH);
-    if (wanted.length === 0) {
-      this.#store.setPhase("open", "pooling");
-      return;
-    }
-    const answers = await holdCarts(
-      this.env,
-      wanted.map((slot) => ({
-        orderId: slot.orderId,
-        lines: [{ sku: slot.sku, quantity: 1, buckets: setup.buckets[slot.sku] ?? 1 }],
-        expiresAtMs: setup.closesAt + POOL_HOLD_MS,
-      })),
-    );
-    const held: OrderHolds[] = [];
-    const short: string[] = [];
-    answers.forEach((answer, i) => {
-      const slot = wanted[i];
-      if (!slot) return;
-      if (answer.ok) held.push({ orderId: slot.orderId, holds: answer.holds });
-      else if (!("unavailable" in answer)) short.push(slot.sku);
-    });
-    // Pinned: a pool hold has no expiry while the draw stands; only the draw gives it back. A slot
-    // whose pin was not answered stays wanted: the next step holds it again (the same hold, by its
-    // order id) and pins it.
-    const pins = await pinOrders(this.env, held);
-    const pinned = held.filter((slot) => pins.get(slot.orderId)?.every(({ result }) => result.ok));
-    this.ctx.storage.transactionSync(() => {
-      for (const slot of pinned) this.#store.slotHeld(slot.orderId, slot.holds);
-    });
-    if (short.length > 0) {
-      this.#store.setPhase("short", "pooling", `not enough stock of ${[...new Set(short)].join(", ")}`);
-      await this.#giveBackPool(setup);
-    }
-  }
-
   /** Sweeps in the phases that run often at most every SWEEP_AGAIN_MS. */
   async #sweepNow(sweep: () => Promise<unknown>, now: number) {
     if (now - this.#sweptAt < SWEEP_AGAIN_MS) return;
     this.#sweptAt = now;
     await sweep();
-  }
-
-  /**
-   * Tells every entry of the frozen books that it lost (the draw was cancelled), the books side by side;
-   * true once every book has been told (a book that fails is told at a later step).
-   */
-  async #tellCancelled(window: DrawWindow, frozen: ReadonlySet<number>): Promise<boolean> {
-    await Promise.all(
-      [...frozen].map(async (shard) => {
-        const book = drawBook(this.env, window.product, shard);
-        try {
-          for (let cursor = ""; ; ) {
-            const page = await book.frozenEntries(cursor, PAGE);
-            if (!page) return;
-            await book.applyMany(
-              page.entries.map(({ entryId }) => ({
-                entryId,
-                event: { type: "lost", reason: "draw_cancelled" },
-              })),
-            );
-            if (page.entries.length < PAGE) break;
-            cursor = page.entries.at(-1)?.entryId ?? cursor;
-          }
-          this.#cancelledBooks.add(shard);
-        } catch (error) {
-          logEvent("warn", "a cancelled draw's book could not be told yet", {
-            product: window.product,
-            shard,
-            error: String(error),
-          });
-        }
-      }),
-    );
-    return this.#cancelledBooks.size === DRAW_SHARDS;
-  }
-
-  /**
-   * Gives every unit the draw holds back to stock (a short draw, a cancelled one), and fences the slots
-   * never held (a hold that lands late is refused). Answers whether all of it is back; what an object
-   * did not answer is given back at the next step.
-   */
-  async #giveBackPool(setup: Setup): Promise<boolean> {
-    const wanted = this.#store.wantedSlots(Number.MAX_SAFE_INTEGER).map((slot) => ({
-      orderId: slot.orderId,
-      holds: [
-        {
-          sku: slot.sku,
-          quantity: 1,
-          expiresAt: new Date(setup.closesAt).toISOString(),
-          buckets: everyBucket(setup.buckets[slot.sku] ?? 1).map((bucket) => ({ bucket, quantity: 1 })),
-        },
-      ],
-    }));
-    for (let at = 0; at < wanted.length; at += RELEASE_BATCH) {
-      const chunk = wanted.slice(at, at + RELEASE_BATCH);
-      this.#store.fenceSlots(given(await settleOrders(this.env, chunk, "released", true)));
-    }
-    return (await this.#giveBack("all")) && this.#store.slotCount("wanted") === 0;
-  }
-
-  /** Gives back the held slots (`free`: those no winner has), RELEASE_BATCH at a time; true when none is left. */
-  async #giveBack(which: "free" | "all"): Promise<boolean> {
-    const slots = this.#store.heldSlots(which);
-    let all = true;
-    for (let at = 0; at < slots.length; at += RELEASE_BATCH) {
-      const chunk = slots.slice(at, at + RELEASE_BATCH);
-      const released = given(await settleOrders(this.env, chunk, "released", true));
-      this.#store.releaseSlots(released);
-      all &&= released.length === chunk.length;
-    }
-    return all;
   }
 
   /** Freezes every book, gathers their frozen lists into one, then seals it: its digest is public. */
@@ -666,7 +392,7 @@ export class DrawRunner extends DurableObject<Env> {
   async #reveal(draw: DrawRow, setup: Setup): Promise<boolean> {
     let seed = draw.seed;
     if (setup.beacon) {
-      const randomness = draw.beaconRandomness ?? (await this.#beacon(setup.beacon));
+      const randomness = draw.beaconRandomness ?? (await fetchBeacon(this.env, setup.beacon));
       if (!randomness) return false;
       if (!draw.beaconRandomness) this.#store.setBeaconRandomness(randomness);
       seed = await mixBeacon(draw.seed, { ...setup.beacon, randomness });
@@ -680,29 +406,6 @@ export class DrawRunner extends DurableObject<Env> {
     return true;
   }
 
-  /** The beacon round's randomness from drand's relay, once the round is out (null before, or on failure). */
-  async #beacon(beacon: { chain: string; round: number }): Promise<string | null> {
-    try {
-      const base = this.env.DRAND_URL || DRAND;
-      const response = await fetch(`${base}/${beacon.chain}/public/${beacon.round}`, {
-        signal: AbortSignal.timeout(10_000),
-      });
-      if (!response.ok) return null;
-      const round = await response.json<{ round: number; randomness: string; signature: string }>();
-      if (
-        round.round !== beacon.round ||
-        !(await drandRandomnessMatches(round.signature, round.randomness))
-      ) {
-        logEvent("error", "the draw's beacon round does not check out", { round: beacon.round });
-        return null;
-      }
-      return round.randomness;
-    } catch (error) {
-      logEvent("warn", "the draw's beacon round could not be fetched yet", { error: String(error) });
-      return null;
-    }
-  }
-
   #setup(draw: DrawRow): Setup {
     return Setup.parse(JSON.parse(draw.setup));
   }
@@ -710,34 +413,3 @@ export class DrawRunner extends DurableObject<Env> {
 
 /** The earlier of two times to come back (null: none). */
 const earliest = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
-
-const windowOfSetup = (setup: Setup): DrawWindow => ({
-  product: setup.product,
-  opensAt: setup.opensAt,
-  closesAt: setup.closesAt,
-});
-
-/** What makes two setups the same draw: the shop's settings (not what is read from the catalog then). */
-const settingsOf = (setup: Setup) =>
-  JSON.stringify([
-    setup.product,
-    setup.opensAt,
-    setup.closesAt,
-    Object.entries(setup.units).sort(([a], [b]) => (a < b ? -1 : 1)),
-    setup.beacon ?? null,
-  ]);
-
-/** The slots whose every hold is back in stock (or was never there to give back). */
-function given(answers: Awaited<ReturnType<typeof settleOrders>>): string[] {
-  return [...answers]
-    .filter(([, outcomes]) =>
-      outcomes.every(
-        ({ result }) =>
-          result.ok ||
-          (result.error !== "committed" &&
-            result.error !== "unreachable" &&
-            result.error !== "invalid_argument"),
-      ),
-    )
-    .map(([orderId]) => orderId);
-}

@@ -6,7 +6,7 @@ import type { Scope } from "../../http/scope";
 import { bucketCount } from "../../inventory/inventory.service";
 import { AppError } from "../../shared/errors";
 import { logEvent } from "../../shared/log";
-import type { DrawStatus } from "./draw-runner.do";
+import type { DrawStatus } from "./draw-setup";
 import { freezeBooks } from "./freeze";
 
 /** A product as the catalog serves it (by id or slug), or null. */

@@ -2,6 +2,9 @@ import { DRAW_SHARDS, drawBook } from "../../draws/draws";
 import type { DrawWindow } from "../../draws/entries.store";
 import { logEvent } from "../../shared/log";
 
+/** Entries read from a book at a time. */
+export const PAGE = 1_000;
+
 /**
  * Freezes a draw's books at once, all in parallel (for a cancel: at its close at the earliest, so a
  * book freezes before it), skipping `done`. A book that fails or does not answer never keeps the
@@ -35,4 +38,44 @@ export async function freezeBooks(
     });
   }
   return frozen;
+}
+
+/**
+ * Tells every entry of the frozen books that it lost (the draw was cancelled), the books side by side,
+ * adding each book told to `told`; true once every book has been told (a book that fails is told at a
+ * later step).
+ */
+export async function tellCancelled(
+  env: Env,
+  window: DrawWindow,
+  frozen: ReadonlySet<number>,
+  told: Set<number>,
+): Promise<boolean> {
+  await Promise.all(
+    [...frozen].map(async (shard) => {
+      const book = drawBook(env, window.product, shard);
+      try {
+        for (let cursor = ""; ; ) {
+          const page = await book.frozenEntries(cursor, PAGE);
+          if (!page) return;
+          await book.applyMany(
+            page.entries.map(({ entryId }) => ({
+              entryId,
+              event: { type: "lost", reason: "draw_cancelled" },
+            })),
+          );
+          if (page.entries.length < PAGE) break;
+          cursor = page.entries.at(-1)?.entryId ?? cursor;
+        }
+        told.add(shard);
+      } catch (error) {
+        logEvent("warn", "a cancelled draw's book could not be told yet", {
+          product: window.product,
+          shard,
+          error: String(error),
+        });
+      }
+    }),
+  );
+  return told.size === DRAW_SHARDS;
 }
