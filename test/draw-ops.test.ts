@@ -1,6 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { setDraw, setDrawCancelled } from "../src/catalog/catalog.service";
 import { DrawBook } from "../src/draws/draw-book.do";
 import { customerShard, DRAW_SHARDS } from "../src/draws/draws";
@@ -592,4 +592,31 @@ describe("a book's counts", () => {
     );
     for (const plan of plans) expect(plan).toMatch(/USING COVERING INDEX entries_state_auth/);
   });
+});
+
+describe("a cancelled draw's catalog write while D1 refuses it", () => {
+  it("is tried again later and later (5 s, doubling), not at every step", async () => {
+    const draw = await drawProduct();
+    const tries: number[] = [];
+    const spy = vi.spyOn(console, "error").mockImplementation((line: unknown) => {
+      if (String(line).includes("could not be shown in the catalog yet") && String(line).includes(draw.id)) {
+        tries.push(Date.now());
+      }
+    });
+    const restore = takeD1Down();
+    try {
+      const asked = Date.now();
+      expect((await admin("DELETE", `/v1/admin/products/${draw.id}/draw`)).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 32_000));
+      // After the request's 5 s grace: at about 5, 10 and 20 s (then 40 s), where every 5 s would be 6;
+      // the object may be evicted while it waits, and keeps its backoff.
+      expect(tries.length).toBeGreaterThanOrEqual(2);
+      expect(tries.length).toBeLessThanOrEqual(4);
+      const gaps = tries.slice(1).map((at, i) => at - (tries[i] ?? asked));
+      expect(gaps.at(-1)).toBeGreaterThanOrEqual(9_000);
+    } finally {
+      restore();
+      spy.mockRestore();
+    }
+  }, 60_000);
 });

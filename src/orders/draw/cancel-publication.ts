@@ -34,9 +34,6 @@ type CancelledDraw = { draw: NonNullable<Product["draw"]>; cancelledAt: string }
 export class CancelPublication {
   /** A request cancelled the draw and shows it in the catalog itself (see SHOW_GRACE_MS). */
   requestShows = false;
-  /** The catalog's writes of the cancel that failed in a row, and when to try the next. */
-  #failures = 0;
-  #retryAt = 0;
   readonly #env: Env;
   readonly #store: DrawStore;
   readonly #waitUntil: (promise: Promise<unknown>) => void;
@@ -73,21 +70,22 @@ export class CancelPublication {
     }
     const grace = cancelledAt + SHOW_GRACE_MS;
     if (this.requestShows && now < grace) return grace;
-    if (now < this.#retryAt) return this.#retryAt;
+    if (draw.showRetryAt !== null && now < draw.showRetryAt) return draw.showRetryAt;
     if (!(await this.#write(product))) {
       // Backing off: D1 refusing this write (down, or refusing the row) must not cost a step every 5 s.
-      this.#failures++;
-      this.#retryAt = now + Math.min(SHOW_AGAIN_MS * 2 ** (this.#failures - 1), SHOW_BACKOFF_MAX_MS);
-      if (this.#failures >= SHOW_FAILURES_LOGGED) {
+      // Kept in storage: an object evicted while it waits keeps its backoff.
+      const failures = draw.showFailures + 1;
+      const retryAt = now + Math.min(SHOW_AGAIN_MS * 2 ** (failures - 1), SHOW_BACKOFF_MAX_MS);
+      this.#store.cancelShowFailed(failures, retryAt);
+      if (failures >= SHOW_FAILURES_LOGGED) {
         logEvent("error", "a cancelled draw keeps failing to be shown in the catalog", {
           product,
-          failures: this.#failures,
-          nextTryAt: new Date(this.#retryAt).toISOString(),
+          failures,
+          nextTryAt: new Date(retryAt).toISOString(),
         });
       }
-      return this.#retryAt;
+      return retryAt;
     }
-    this.#failures = 0;
     this.#store.cancelShown();
     return cancelledAt + REPUBLISH_AFTER_MS;
   }

@@ -36,6 +36,9 @@ export type DrawRow = {
   cancelShown: boolean;
   /** And shown once more after every admin write that raced the cancel must have ended. */
   cancelShownAgain: boolean;
+  /** The catalog's writes of the cancel that failed in a row, and when to try the next (kept: an object evicted between tries keeps its backoff). */
+  showFailures: number;
+  showRetryAt: number | null;
   origin: string | null;
 };
 
@@ -89,6 +92,8 @@ const MIGRATIONS = [
   // A draw cancelled before the time was kept: cancelled now, as far as the catalog is told.
   "UPDATE draw SET cancelled_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) WHERE phase = 'cancelled' AND cancelled_at IS NULL",
   // cancel_shown: 0 not yet, 1 shown, 2 shown again once every admin write racing the cancel has ended.
+  "ALTER TABLE draw ADD COLUMN show_failures INTEGER NOT NULL DEFAULT 0",
+  "ALTER TABLE draw ADD COLUMN show_retry_at INTEGER",
 ];
 
 type RawRanked = {
@@ -133,6 +138,8 @@ export class DrawStore {
         cancelled_at: number | null;
         cancel_shown: number;
         origin: string | null;
+        show_failures: number;
+        show_retry_at: number | null;
       }>("SELECT * FROM draw WHERE id = 1")
       .toArray()[0];
     return raw
@@ -150,6 +157,8 @@ export class DrawStore {
           cancelShown: raw.cancel_shown >= 1,
           cancelShownAgain: raw.cancel_shown === 2,
           origin: raw.origin,
+          showFailures: raw.show_failures,
+          showRetryAt: raw.show_retry_at,
         }
       : null;
   }
@@ -203,8 +212,13 @@ export class DrawStore {
   /** The catalog shows the cancel now. */
   cancelShown() {
     this.#sql.exec(
-      "UPDATE draw SET cancel_shown = 1 WHERE id = 1 AND phase = 'cancelled' AND cancel_shown = 0",
+      "UPDATE draw SET cancel_shown = 1, show_failures = 0, show_retry_at = NULL WHERE id = 1 AND phase = 'cancelled' AND cancel_shown = 0",
     );
+  }
+
+  /** The catalog's write of the cancel failed again: tried next at `retryAt`. */
+  cancelShowFailed(failures: number, retryAt: number) {
+    this.#sql.exec("UPDATE draw SET show_failures = ?, show_retry_at = ? WHERE id = 1", failures, retryAt);
   }
 
   /** Notes when a cancelled draw that lacks the time was cancelled (the first time asked). */
