@@ -1,7 +1,7 @@
 // A product's draw on the products screen: set one up (its window, the units drawn per size, an
 // optional drand round), each refusal beside its field; then where it stands (its progress figures
-// and its entries over time, an inline SVG chart), polled every 3 s while the screen shows it, with a
-// link to its public proof.
+// and its entries over time, an inline SVG chart), polled while the screen shows it (the figures every
+// 5 s, the chart every 30 s), with a link to its public proof.
 import { api, field, fieldErrors, isoOf, outcome, when } from "./admin-api.js";
 import { readableText, svg, time } from "./ops-charts.js";
 import { el } from "./ui.js";
@@ -17,12 +17,12 @@ const PHASES = {
   cancelled: "Cancelled: every entry lost, every authorization cancelled, the units back in stock",
 };
 
-/** The draw's progress once entries are in: what was charged, passed on, cancelled and given back. */
+/** The draw's progress once entries are in: what was charged, passed on, released and given back. */
 function progressFigures(status) {
   const figures = [
     ["captured", "Captured (winners charged)", status.won],
     ["passed-on", "Passed on (capture failed)", status.passedOn],
-    ["cancelled", "Authorizations cancelled", status.authorizations?.cancelled ?? 0],
+    ["released", "Authorizations released (cancelled, or none held)", status.authorizations?.released ?? 0],
     ["to-cancel", "Authorizations still to cancel", status.authorizations?.toCancel ?? 0],
     ["given-back", "Units given back to stock", status.givenBack],
     ["held", "Units still held", status.held],
@@ -113,11 +113,15 @@ function timelineChart(timeline) {
 }
 
 const COLORS = { entered: "#2b6cb0", withdrawn: "#c05621" };
+const STATUS_EVERY_MS = 5_000;
+const CHART_EVERY_MS = 30_000;
 
 /**
  * Where the draw stands: its status line, its progress figures and its entries over time, refreshed
- * every 3 s while the panel is on the page and until nothing is left to do (drawn or cancelled, every
- * authorization settled and every unit either sold or back in stock).
+ * while the panel is on the page and until nothing is left to do (drawn or cancelled, every
+ * authorization settled and every unit either sold or back in stock). Each poll costs every entry
+ * book a count, and the chart a read of every entry: the figures every 5 s, the chart every 30 s (its
+ * closed buckets never change), sooner only for its first entries and its last look.
  */
 function statusLine(product) {
   const line = el("p", { class: "muted", "data-testid": "draw-status", "aria-live": "polite" }, "Loading…");
@@ -125,8 +129,10 @@ function statusLine(product) {
   const chart = el("div", {});
   const base = `/v1/admin/products/${encodeURIComponent(product.id)}/draw`;
   let timer = null;
+  let chartAt = null;
+  let charted = 0;
   const again = () => {
-    timer = setTimeout(() => line.isConnected && refresh(), 3000);
+    timer = setTimeout(() => line.isConnected && refresh(), STATUS_EVERY_MS);
   };
   const refresh = async () => {
     clearTimeout(timer);
@@ -153,18 +159,24 @@ function statusLine(product) {
       .filter((part) => part !== null && part !== "")
       .join(" · ");
     progress.replaceChildren(progressFigures(status));
-    if (status.phase !== "short" && status.phase !== "pooling") {
-      try {
-        chart.replaceChildren(timelineChart(await api("GET", `${base}/timeline`)));
-      } catch (error) {
-        // The last chart drawn stays; the figures above are current.
-        chart.dataset.error = error.message;
-      }
-    }
     const settled =
       (status.authorizations?.toCancel ?? 0) === 0 && status.held === 0 && (status.books?.pending ?? 0) === 0;
     const done =
       status.phase === "short" || ((status.phase === "drawn" || status.phase === "cancelled") && settled);
+    const entries = (status.books?.entered ?? 0) + (status.books?.withdrawn ?? 0);
+    const chartDue =
+      chartAt === null || Date.now() - chartAt >= CHART_EVERY_MS || done || (charted === 0 && entries > 0);
+    if (status.phase !== "short" && status.phase !== "pooling" && chartDue) {
+      try {
+        const timeline = await api("GET", `${base}/timeline`);
+        chart.replaceChildren(timelineChart(timeline));
+        chartAt = Date.now();
+        charted = timeline.entered;
+      } catch (error) {
+        // The last chart drawn stays (asked again at the next poll); the figures above are current.
+        chart.dataset.error = error.message;
+      }
+    }
     if (!done) again();
   };
   line.refresh = refresh;

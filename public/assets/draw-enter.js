@@ -29,7 +29,10 @@ const REFUSALS = {
     problem.opensAt
       ? `Entries are not open yet: they open ${at(problem.opensAt)}.`
       : "Entries are not open yet.",
-  draw_closed: () => "Entries are closed: the draw is under way.",
+  draw_closed: (problem) =>
+    problem.cancelledAt
+      ? "This draw was cancelled; nobody was charged."
+      : "Entries are closed: the draw is under way.",
   draw_already_entered: () => "This email already has an entry in this draw: one entry per person.",
   draw_card_used: () => "This card is already entered in this draw: one entry per card. Use another card.",
   draw_sku_not_drawn: () => "That size is not part of this draw. Pick one of the sizes listed.",
@@ -103,9 +106,10 @@ function markFields(form, errors = []) {
 
 /**
  * The entry form for `item`'s draw. `onEntered({ entry, entryToken })` is called once the entry is
- * in. An attempt waiting on the bank's 3-D Secure page when this page opens is sent again by itself.
+ * in; `onCancelled(cancelledAt)` when the draw turns out to have been cancelled since the page was
+ * loaded. An attempt waiting on the bank's 3-D Secure page when this page opens is sent again by itself.
  */
-export function entryForm(item, { onEntered }) {
+export function entryForm(item, { onEntered, onCancelled }) {
   const sizes = item.variants.filter((variant) => item.draw.units[variant.sku]);
   const ships = item.requiresShipping !== false;
   const refusal = el("p", { class: "refusal", role: "alert", "data-testid": "draw-refusal" });
@@ -218,6 +222,9 @@ export function entryForm(item, { onEntered }) {
         continue;
       }
       if (ENDS_ATTEMPT.has(answer.code)) saveAttempt(item.id, null);
+      // The draw was cancelled since this page was loaded: the page shows it as such.
+      if (answer.code === "draw_closed" && answer.cancelledAt && onCancelled)
+        return onCancelled(answer.cancelledAt);
       markFields(form, answer.errors);
       refuse(refusalOf(response.status, answer));
       return;

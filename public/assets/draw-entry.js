@@ -115,7 +115,9 @@ export function entryView(item, token, { onGone }) {
       ["Amount", money(entry.amount)],
       ...partsOf(entry),
       entry.enteredAt ? ["Entered", at(entry.enteredAt)] : null,
-      ["Entries close", at(entry.closesAt)],
+      item.draw?.cancelledAt
+        ? ["Cancelled", at(item.draw.cancelledAt)]
+        : ["Entries close", at(entry.closesAt)],
       entry.state === "entered" && entry.authorizationExpiresAt
         ? ["Authorization held until", at(entry.authorizationExpiresAt)]
         : null,
@@ -146,8 +148,13 @@ export function entryView(item, token, { onGone }) {
               "Enter again",
             )
           : null,
-        // A cancelled draw publishes no sealed list, so it gives no receipts.
-        !open && entry.state !== "withdrawn" && entry.state !== "void" && entry.reason !== "draw_cancelled"
+        // A cancelled draw publishes no sealed list, so it gives no receipts (even to an entry not yet
+        // told it lost).
+        !open &&
+        !item.draw?.cancelledAt &&
+        entry.state !== "withdrawn" &&
+        entry.state !== "void" &&
+        entry.reason !== "draw_cancelled"
           ? el(
               "button",
               {

@@ -84,6 +84,8 @@ export function drawPanel(item) {
           keepEntryToken(item.id, entryToken);
           showEntry(entryToken, entry);
         },
+        onCancelled: (cancelledAt) =>
+          section.replaceWith(drawPanel({ ...item, draw: { ...item.draw, cancelledAt } })),
       }),
     );
   }
@@ -105,7 +107,7 @@ export function drawPanel(item) {
   if (token) showEntry(token);
   else showForm();
   tick();
-  return el(
+  const section = el(
     "section",
     { class: "draw", "data-testid": "draw" },
     el("h2", {}, "Sold by draw"),
@@ -121,4 +123,5 @@ export function drawPanel(item) {
     slot,
     proofPanel(item).element,
   );
+  return section;
 }

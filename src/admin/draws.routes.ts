@@ -26,7 +26,8 @@ const Status = z
     units: z.record(z.string(), z.number().int()),
     held: z.number().int().openapi({ description: "Units held in stock for the draw" }),
     givenBack: z.number().int().openapi({
-      description: "Units given back to stock: those nobody won, or every unit of a cancelled draw",
+      description:
+        "Units that were held for the draw and given back to stock: those nobody won, or every held unit of a cancelled (or short) draw; units never held are not counted",
     }),
     entries: z.number().int().openapi({ description: "Entries in the frozen list (once closed)" }),
     won: z.number().int().openapi({ description: "Units sold to winners (captured)" }),
@@ -45,11 +46,15 @@ const Status = z
       })
       .optional()
       .openapi({
-        description: "The entry books' counts by state, as they are now (also while entries are taken)",
+        description:
+          "The entry books' counts by state, as they are now (also while entries are taken); left out of a cancel's answer when a book could not be counted",
       }),
     authorizations: z
       .object({
-        cancelled: z.number().int().openapi({ description: "Cancelled at the gateway" }),
+        released: z.number().int().openapi({
+          description:
+            "No longer held: cancelled at the gateway, or, for one in doubt, found failed or never made there",
+        }),
         toCancel: z.number().int().openapi({
           description:
             "Still to cancel: held by entries that left the draw (withdrawn, never entered, lost), the sweep's work left",
@@ -60,12 +65,16 @@ const Status = z
   })
   .openapi("DrawStatus");
 
+/** A time the timeline can start or end at: none before 1970 (the books count from the epoch). */
+const TimelineTime = z.iso
+  .datetime()
+  .refine((value) => Date.parse(value) >= 0, { message: "Must not be before 1970-01-01T00:00:00Z" });
+
 const TimelineQuery = z.object({
-  from: z.iso
-    .datetime()
-    .optional()
-    .openapi({ description: "From this time (default: the draw's open), rounded down to a bucket" }),
-  to: z.iso.datetime().optional().openapi({
+  from: TimelineTime.optional().openapi({
+    description: "From this time (default: the draw's open), rounded down to a bucket",
+  }),
+  to: TimelineTime.optional().openapi({
     description: "Up to this time (default: now, or the close once it passed), rounded up to a bucket",
   }),
   bucketSeconds: z.coerce.number().int().min(60).max(86_400).optional().openapi({

@@ -218,8 +218,9 @@ export async function writeDraw(db: Database, id: string, draw: ProductRow["draw
 
 /**
  * Shows an active product's draw as cancelled at `cancelledAt` (the draw's settings as the catalog
- * has them, or `draw` should its publication never have landed); false for no such product. The
- * same call again writes the same.
+ * has them, or `draw` should its publication never have landed); false for no such product, or one
+ * whose draw is another (its commitment differs: a cancel never lands on a newer draw). The same call
+ * again writes the same.
  */
 export async function writeDrawCancelled(
   db: Database,
@@ -234,7 +235,13 @@ export async function writeDrawCancelled(
       draw: sql`json_set(COALESCE(${products.draw}, ${JSON.stringify(draw)}), '$.cancelledAt', ${cancelledAt})`,
       updatedAt: now,
     })
-    .where(and(eq(products.id, id), eq(products.status, "active")))
+    .where(
+      and(
+        eq(products.id, id),
+        eq(products.status, "active"),
+        sql`(${products.draw} IS NULL OR json_extract(${products.draw}, '$.commitment') = ${draw.commitment})`,
+      ),
+    )
     .returning({ id: products.id });
   return rows.length > 0;
 }

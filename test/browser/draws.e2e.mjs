@@ -206,7 +206,7 @@ describe("a draw from the product page", () => {
     await figure("given-back").filter({ hasText: /^1$/ }).waitFor({ timeout: 20_000 });
     assert.equal(await figure("captured").textContent(), "1");
     assert.equal(await figure("passed-on").textContent(), "0");
-    assert.equal(await figure("cancelled").textContent(), "1");
+    assert.equal(await figure("released").textContent(), "1");
     assert.equal(await figure("held").textContent(), "0");
     assert.match(
       await panel.getByTestId("draw-timeline").locator("figcaption").textContent(),
@@ -231,6 +231,15 @@ describe("a draw from the product page", () => {
     // copy once more: the catalog's answers allow stale-while-revalidate).
     const shown = await (await fetch(`${BASE}/v1/products/${slug}`)).json();
     assert.match(shown.draw.cancelledAt ?? "", /^\d{4}-/);
+    // The page loaded before the cancel: its entry is refused as cancelled, and the page says so.
+    await before.getByTestId("draw-email").fill(`too-late-${run}@example.com`);
+    await before.getByLabel("Payment (test card)").selectOption("tok_ok");
+    await before.getByTestId("draw-enter").click();
+    await before
+      .getByTestId("draw-cancelled")
+      .filter({ hasText: "This draw was cancelled; nobody was charged" })
+      .waitFor({ timeout: 20_000 });
+    assert.equal(await before.getByTestId("draw-form").count(), 0);
     const page = await newPage("draw-cancelled");
     await page.goto(`${BASE}/products/${slug}`);
     await page

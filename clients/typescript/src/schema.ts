@@ -1556,7 +1556,7 @@ export interface components {
             };
             /** @description Units held in stock for the draw */
             held: number;
-            /** @description Units given back to stock: those nobody won, or every unit of a cancelled draw */
+            /** @description Units that were held for the draw and given back to stock: those nobody won, or every held unit of a cancelled (or short) draw; units never held are not counted */
             givenBack: number;
             /** @description Entries in the frozen list (once closed) */
             entries: number;
@@ -1564,7 +1564,7 @@ export interface components {
             won: number;
             /** @description Entries ranked to win whose capture failed: their unit went on */
             passedOn: number;
-            /** @description The entry books' counts by state, as they are now (also while entries are taken) */
+            /** @description The entry books' counts by state, as they are now (also while entries are taken); left out of a cancel's answer when a book could not be counted */
             books?: {
                 pending: number;
                 entered: number;
@@ -1575,8 +1575,8 @@ export interface components {
             };
             /** @description The entrants' card authorizations (the winners' are captured: `won`) */
             authorizations?: {
-                /** @description Cancelled at the gateway */
-                cancelled: number;
+                /** @description No longer held: cancelled at the gateway, or, for one in doubt, found failed or never made there */
+                released: number;
                 /** @description Still to cancel: held by entries that left the draw (withdrawn, never entered, lost), the sweep's work left */
                 toCancel: number;
             };

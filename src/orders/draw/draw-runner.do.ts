@@ -1,12 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import type { Product } from "../../catalog/catalog.schemas";
-import { setDrawCancelled } from "../../catalog/catalog.service";
 import { DRAW_SHARDS, drawBook } from "../../draws/draws";
 import {
   commitmentOf,
   type DrawRecord,
-  drandRandomnessMatches,
   type EntryTree,
   entryTree,
   mixBeacon,
@@ -14,84 +12,35 @@ import {
   type Receipt,
   rank,
 } from "../../draws/proof";
-import {
-  everyBucket,
-  holdCarts,
-  type OrderHolds,
-  pinOrders,
-  settleOrders,
-} from "../../inventory/inventory.holds";
 import { gatewayFor } from "../../payments/gateways";
 import { settings } from "../../shared/config";
 import { logEvent } from "../../shared/log";
 import { newOrderId } from "../shards";
-import { type DrawPhase, type DrawRow, DrawStore } from "./draw.store";
+import { fetchBeacon } from "./beacon";
+import { CancelPublication } from "./cancel-publication";
+import { type DrawRow, DrawStore } from "./draw.store";
+import { type DrawSetup, type DrawStatus, Setup, settingsOf, windowOfSetup } from "./draw-setup";
 import { sweepDuties } from "./duties";
+import { freezeBooks, PAGE, tellCancelled } from "./freeze";
 import { tellEntrants } from "./notices";
+import { giveBack, giveBackPool, holdPool } from "./pool";
+import { recordOf } from "./record";
 import { tellLosers, walk } from "./winners";
 
 const Origin = z.url().max(200);
 
-const Setup = z
-  .object({
-    product: z.string().min(1).max(64),
-    opensAt: z.number().int(),
-    closesAt: z.number().int(),
-    units: z.record(z.string().min(1).max(64), z.number().int().min(1).max(100_000)),
-    buckets: z.record(z.string().min(1).max(64), z.number().int().min(1).max(32)),
-    titles: z.record(z.string().min(1).max(64), z.string().max(600)),
-    beacon: z.object({ chain: z.string(), round: z.number().int() }).strict().optional(),
-  })
-  .strict();
-export type DrawSetup = z.input<typeof Setup>;
-type Setup = z.infer<typeof Setup>;
-
-export type DrawStatus = {
-  phase: DrawPhase;
-  detail: string | null;
-  commitment: string;
-  opensAt: string;
-  closesAt: string;
-  /** When the draw was cancelled (null: it was not). */
-  cancelledAt: string | null;
-  units: Record<string, number>;
-  /** Units held for the draw and not yet sold to a winner. */
-  held: number;
-  /** Units given back to stock (nobody won them, or the draw was cancelled or short). */
-  givenBack: number;
-  /** Entries in the frozen list (once the draw closed). */
-  entries: number;
-  won: number;
-  passedOn: number;
-};
-
-/** Slots held per call to the inventory (one cart per unit). */
-const POOL_BATCH = 100;
 /** While entries are taken, the sweep (and the entrants' notices) runs this often; sooner while duties remain. */
 const SWEEP_EVERY_MS = 15_000;
 const SWEEP_AGAIN_MS = 5_000;
 /** The books are frozen this long after the close, so a call that began before it has landed. */
 const CLOSE_GRACE_MS = 2_000;
-/** A pool hold outlives the draw's close by this much even if the draw never runs (then it lapses). */
-const POOL_HOLD_MS = 14 * 86_400_000;
-const PAGE = 1_000;
-/** Slots given back per call to the inventory (an object takes at most 1,000 order ids a call). */
-const RELEASE_BATCH = 500;
 /** Each step first sets the alarm this far ahead, in case the step is cut off. */
 const WATCHDOG_MS = 10_000;
-/**
- * A cancel asked by a request is shown in the catalog by that request (at its own location's caches);
- * the alarm shows it only if that has not happened this long after.
- */
-const SHOW_GRACE_MS = 5_000;
-/** The shop's address for the catalog's edge cache keys, when no admin request ever named one. */
-const NO_ORIGIN = "https://draws.invalid";
 /**
  * A draw whose beacon round has not come this long after the close is cancelled: every hold is made to
  * outlast the close by 6 h (enter.ts), and the winners must be captured within it.
  */
 const BEACON_WAIT_MS = 3 * 3_600_000;
-const DRAND = "https://api.drand.sh";
 
 /**
  * A product's draw: the only holder of its secret seed, the owner of the units held for it, and the
@@ -111,13 +60,26 @@ export class DrawRunner extends DurableObject<Env> {
   #woken = false;
   /** The books a cancelled draw has frozen and told, since this object started. */
   readonly #cancelledBooks = new Set<number>();
-  /** A request cancelled the draw and shows it in the catalog itself (see SHOW_GRACE_MS). */
-  #requestShowsCancel = false;
+  /** The cancel's showing in the catalog. */
+  readonly #publication: CancelPublication;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#store = new DrawStore(ctx.storage.sql);
-    ctx.blockConcurrencyWhile(async () => this.#store.migrate());
+    this.#publication = new CancelPublication(
+      env,
+      this.#store,
+      (promise) => ctx.waitUntil(promise),
+      () => this.cancelledDraw(),
+    );
+    ctx.blockConcurrencyWhile(async () => {
+      this.#store.migrate();
+      // A draw cancelled before the catalog was told of cancels (its alarm long done) is shown now.
+      const draw = this.#store.draw();
+      if (draw?.phase === "cancelled" && !draw.cancelShownAgain && (await ctx.storage.getAlarm()) === null) {
+        await ctx.storage.setAlarm(Date.now());
+      }
+    });
   }
 
   /**
@@ -168,7 +130,7 @@ export class DrawRunner extends DurableObject<Env> {
       commitment: draw.commitment,
       opensAt: new Date(setup.opensAt).toISOString(),
       closesAt: new Date(setup.closesAt).toISOString(),
-      cancelledAt: draw.cancelledAt === null ? null : new Date(draw.cancelledAt).toISOString(),
+      cancelledAt: draw.phase === "cancelled" ? new Date(this.#cancelledAt(draw)).toISOString() : null,
       units: setup.units,
       held: this.#store.slotCount("held") + this.#store.slotCount("assigned"),
       givenBack: this.#store.slotCount("released"),
@@ -182,38 +144,7 @@ export class DrawRunner extends DurableObject<Env> {
   record(): DrawRecord | null {
     const draw = this.#store.draw();
     if (!draw) return null;
-    const setup = this.#setup(draw);
-    const state = (
-      {
-        pooling: "open",
-        short: "open",
-        open: "open",
-        closing: "open",
-        sealed: "closed",
-        drawing: "revealed",
-        drawn: "drawn",
-        cancelled: draw.digestRoot ? "closed" : "open",
-      } as const
-    )[draw.phase];
-    const record: DrawRecord = {
-      drop: setup.product,
-      opensAt: new Date(setup.opensAt).toISOString(),
-      closesAt: new Date(setup.closesAt).toISOString(),
-      commitment: draw.commitment,
-      ...(setup.beacon ? { beacon: setup.beacon } : {}),
-      state,
-      ...(draw.phase === "cancelled" ? { cancelled: draw.detail ?? "cancelled" } : {}),
-    };
-    if (state === "open") return record;
-    record.entryDigest = { root: draw.digestRoot ?? "", count: draw.digestCount ?? 0 };
-    record.unitsBySku = setup.units;
-    if (state === "closed") return record;
-    record.seed = draw.seed;
-    if (draw.beaconRandomness) record.beaconRandomness = draw.beaconRandomness;
-    if (state === "revealed") return record;
-    record.winners = this.#store.withOutcome("won").map((entry) => entry.entryId);
-    record.passedOn = this.#store.withOutcome("passed").map((entry) => entry.entryId);
-    return record;
+    return recordOf(draw, this.#setup(draw), this.#store);
   }
 
   /** A page of the frozen list, once it is sealed (null before). */
@@ -266,6 +197,9 @@ export class DrawRunner extends DurableObject<Env> {
       });
       next = now + SWEEP_AGAIN_MS;
     }
+    // The phase changed while the step ran (the shop cancelled the draw): the new phase's work now,
+    // not at the time the old phase asked for (a cancel's alarm, set meanwhile, is overwritten below).
+    if (this.#store.draw()?.phase !== draw.phase) next = Date.now();
     if (next === null && this.#woken) next = Date.now() + SWEEP_AGAIN_MS;
     this.#woken = false;
     if (next === null) await this.ctx.storage.deleteAlarm();
@@ -294,7 +228,7 @@ export class DrawRunner extends DurableObject<Env> {
     if (origin) this.#store.setOrigin(Origin.parse(origin));
     if (phase !== "cancelled") {
       this.#store.cancel(phase, detail, Date.now());
-      this.#requestShowsCancel = origin !== undefined;
+      this.#publication.requestShows = origin !== undefined;
       void this.ctx.storage.setAlarm(Date.now());
     }
     return true;
@@ -313,8 +247,19 @@ export class DrawRunner extends DurableObject<Env> {
         ...(setup.beacon ? { beacon: setup.beacon } : {}),
         commitment: draw.commitment,
       },
-      cancelledAt: new Date(draw.cancelledAt ?? Date.now()).toISOString(),
+      cancelledAt: new Date(this.#cancelledAt(draw)).toISOString(),
     };
+  }
+
+  /**
+   * When a cancelled draw was cancelled, the same for every view. A draw cancelled before the time was
+   * kept has it noted by the migration; should one still lack it, the first asked is kept.
+   */
+  #cancelledAt(draw: DrawRow): number {
+    if (draw.cancelledAt !== null) return draw.cancelledAt;
+    const now = Date.now();
+    this.#store.noteCancelledAt(now);
+    return now;
   }
 
   /** The catalog shows the cancel (a request showed it). */
@@ -339,12 +284,12 @@ export class DrawRunner extends DurableObject<Env> {
     switch (draw.phase) {
       case "pooling": {
         const before = this.#store.slotCount("wanted");
-        await this.#pool(setup);
+        await holdPool(this.env, this.#store, this.ctx.storage, setup);
         // No slot held this step (objects failing): again in a second, not at once.
         return this.#store.slotCount("wanted") < before ? now : now + 1_000;
       }
       case "short":
-        return (await this.#giveBackPool(setup)) ? null : now + SWEEP_AGAIN_MS;
+        return (await giveBackPool(this.env, this.#store, setup)) ? null : now + SWEEP_AGAIN_MS;
       case "open": {
         // The close first: an entry book that fails the sweep never holds the close back.
         const closeAt = setup.closesAt + CLOSE_GRACE_MS;
@@ -379,7 +324,7 @@ export class DrawRunner extends DurableObject<Env> {
       }
       case "drawn": {
         if (await tellLosers(this.env, this.#store, setup.product)) return now;
-        const released = await this.#giveBack("free").catch(() => false);
+        const released = await giveBack(this.env, this.#store, "free").catch(() => false);
         const swept = await sweep();
         // The losers' holds are released as fast as the gateway's pace allows, a budget per step.
         if (swept.exhausted) return now;
@@ -387,80 +332,23 @@ export class DrawRunner extends DurableObject<Env> {
         return swept.looked === 0 ? null : now + SWEEP_EVERY_MS;
       }
       case "cancelled": {
-        // The catalog first, and whatever it answers the rest goes on: D1 being down delays the
-        // cancel's showing (retried every step), never the release of the entrants' holds.
-        const shown = await this.#showCancel(draw, setup.product, now);
-        if (!(await this.#cancelEntries(setup, now))) return now + SWEEP_AGAIN_MS;
-        const released = await this.#giveBackPool(setup).catch(() => false);
+        // Every book frozen first, all at once (the admin request froze them already, unless one did
+        // not answer): no entry gets in however stale a catalog copy is. Then the catalog and the
+        // entrants' news side by side: D1 being slow or down delays the cancel's showing (retried),
+        // never the release of the entrants' holds.
+        const window = windowOfSetup(setup);
+        const frozen = await freezeBooks(this.env, window, now, this.#cancelledBooks);
+        const [showAt, told] = await Promise.all([
+          this.#publication.show(draw, this.#cancelledAt(draw), setup.product, now),
+          tellCancelled(this.env, window, frozen, this.#cancelledBooks),
+        ]);
+        if (!told) return now + SWEEP_AGAIN_MS;
+        const released = await giveBackPool(this.env, this.#store, setup).catch(() => false);
         const swept = await sweep();
         if (swept.exhausted) return now;
-        if (!shown || !released || swept.left > 0) return now + SWEEP_AGAIN_MS;
-        return swept.looked === 0 ? null : now + SWEEP_EVERY_MS;
+        if (!released || swept.left > 0) return now + SWEEP_AGAIN_MS;
+        return earliest(swept.looked === 0 ? null : now + SWEEP_EVERY_MS, showAt);
       }
-    }
-  }
-
-  /**
-   * Shows the cancel in the catalog (D1, then its caches), unless it does already or the request that
-   * cancelled it may still be doing so; true once it is shown (or the product is gone).
-   */
-  async #showCancel(draw: DrawRow, product: string, now: number): Promise<boolean> {
-    if (draw.cancelShown) return true;
-    if (this.#requestShowsCancel && now < (draw.cancelledAt ?? 0) + SHOW_GRACE_MS) return false;
-    const cancelled = this.cancelledDraw();
-    if (!cancelled) return true;
-    const scope = {
-      env: this.env,
-      origin: draw.origin ?? NO_ORIGIN,
-      waitUntil: (promise: Promise<unknown>) => this.ctx.waitUntil(promise),
-    };
-    try {
-      await setDrawCancelled(scope, product, cancelled.draw, cancelled.cancelledAt);
-    } catch (error) {
-      logEvent("warn", "a cancelled draw could not be shown in the catalog yet; it is tried again", {
-        product,
-        error: String(error),
-      });
-      return false;
-    }
-    this.#store.cancelShown();
-    return true;
-  }
-
-  /** Holds every wanted slot in stock, a batch at a time; short stock gives back what was held. */
-  async #pool(setup: Setup) {
-    const wanted = this.#store.wantedSlots(POOL_BATCH);
-    if (wanted.length === 0) {
-      this.#store.setPhase("open", "pooling");
-      return;
-    }
-    const answers = await holdCarts(
-      this.env,
-      wanted.map((slot) => ({
-        orderId: slot.orderId,
-        lines: [{ sku: slot.sku, quantity: 1, buckets: setup.buckets[slot.sku] ?? 1 }],
-        expiresAtMs: setup.closesAt + POOL_HOLD_MS,
-      })),
-    );
-    const held: OrderHolds[] = [];
-    const short: string[] = [];
-    answers.forEach((answer, i) => {
-      const slot = wanted[i];
-      if (!slot) return;
-      if (answer.ok) held.push({ orderId: slot.orderId, holds: answer.holds });
-      else if (!("unavailable" in answer)) short.push(slot.sku);
-    });
-    // Pinned: a pool hold has no expiry while the draw stands; only the draw gives it back. A slot
-    // whose pin was not answered stays wanted: the next step holds it again (the same hold, by its
-    // order id) and pins it.
-    const pins = await pinOrders(this.env, held);
-    const pinned = held.filter((slot) => pins.get(slot.orderId)?.every(({ result }) => result.ok));
-    this.ctx.storage.transactionSync(() => {
-      for (const slot of pinned) this.#store.slotHeld(slot.orderId, slot.holds);
-    });
-    if (short.length > 0) {
-      this.#store.setPhase("short", "pooling", `not enough stock of ${[...new Set(short)].join(", ")}`);
-      await this.#giveBackPool(setup);
     }
   }
 
@@ -469,64 +357,6 @@ export class DrawRunner extends DurableObject<Env> {
     if (now - this.#sweptAt < SWEEP_AGAIN_MS) return;
     this.#sweptAt = now;
     await sweep();
-  }
-
-  /** A cancelled draw freezes its books and tells every entry in them that it lost. */
-  async #cancelEntries(setup: Setup, now: number): Promise<boolean> {
-    const window = { product: setup.product, opensAt: setup.opensAt, closesAt: setup.closesAt };
-    for (let shard = 0; shard < DRAW_SHARDS; shard++) {
-      if (this.#cancelledBooks.has(shard)) continue;
-      const book = drawBook(this.env, setup.product, shard);
-      if ((await book.freeze(window, Math.max(now, setup.closesAt))).kind !== "frozen") return false;
-      for (let cursor = ""; ; ) {
-        const page = await book.frozenEntries(cursor, PAGE);
-        if (!page) return false;
-        await book.applyMany(
-          page.entries.map(({ entryId }) => ({ entryId, event: { type: "lost", reason: "draw_cancelled" } })),
-        );
-        if (page.entries.length < PAGE) break;
-        cursor = page.entries.at(-1)?.entryId ?? cursor;
-      }
-      this.#cancelledBooks.add(shard);
-    }
-    return true;
-  }
-
-  /**
-   * Gives every unit the draw holds back to stock (a short draw, a cancelled one), and fences the slots
-   * never held (a hold that lands late is refused). Answers whether all of it is back; what an object
-   * did not answer is given back at the next step.
-   */
-  async #giveBackPool(setup: Setup): Promise<boolean> {
-    const wanted = this.#store.wantedSlots(Number.MAX_SAFE_INTEGER).map((slot) => ({
-      orderId: slot.orderId,
-      holds: [
-        {
-          sku: slot.sku,
-          quantity: 1,
-          expiresAt: new Date(setup.closesAt).toISOString(),
-          buckets: everyBucket(setup.buckets[slot.sku] ?? 1).map((bucket) => ({ bucket, quantity: 1 })),
-        },
-      ],
-    }));
-    for (let at = 0; at < wanted.length; at += RELEASE_BATCH) {
-      const chunk = wanted.slice(at, at + RELEASE_BATCH);
-      this.#store.releaseSlots(given(await settleOrders(this.env, chunk, "released", true)));
-    }
-    return (await this.#giveBack("all")) && this.#store.slotCount("wanted") === 0;
-  }
-
-  /** Gives back the held slots (`free`: those no winner has), RELEASE_BATCH at a time; true when none is left. */
-  async #giveBack(which: "free" | "all"): Promise<boolean> {
-    const slots = this.#store.heldSlots(which);
-    let all = true;
-    for (let at = 0; at < slots.length; at += RELEASE_BATCH) {
-      const chunk = slots.slice(at, at + RELEASE_BATCH);
-      const released = given(await settleOrders(this.env, chunk, "released", true));
-      this.#store.releaseSlots(released);
-      all &&= released.length === chunk.length;
-    }
-    return all;
   }
 
   /** Freezes every book, gathers their frozen lists into one, then seals it: its digest is public. */
@@ -562,7 +392,7 @@ export class DrawRunner extends DurableObject<Env> {
   async #reveal(draw: DrawRow, setup: Setup): Promise<boolean> {
     let seed = draw.seed;
     if (setup.beacon) {
-      const randomness = draw.beaconRandomness ?? (await this.#beacon(setup.beacon));
+      const randomness = draw.beaconRandomness ?? (await fetchBeacon(this.env, setup.beacon));
       if (!randomness) return false;
       if (!draw.beaconRandomness) this.#store.setBeaconRandomness(randomness);
       seed = await mixBeacon(draw.seed, { ...setup.beacon, randomness });
@@ -576,55 +406,10 @@ export class DrawRunner extends DurableObject<Env> {
     return true;
   }
 
-  /** The beacon round's randomness from drand's relay, once the round is out (null before, or on failure). */
-  async #beacon(beacon: { chain: string; round: number }): Promise<string | null> {
-    try {
-      const base = this.env.DRAND_URL || DRAND;
-      const response = await fetch(`${base}/${beacon.chain}/public/${beacon.round}`, {
-        signal: AbortSignal.timeout(10_000),
-      });
-      if (!response.ok) return null;
-      const round = await response.json<{ round: number; randomness: string; signature: string }>();
-      if (
-        round.round !== beacon.round ||
-        !(await drandRandomnessMatches(round.signature, round.randomness))
-      ) {
-        logEvent("error", "the draw's beacon round does not check out", { round: beacon.round });
-        return null;
-      }
-      return round.randomness;
-    } catch (error) {
-      logEvent("warn", "the draw's beacon round could not be fetched yet", { error: String(error) });
-      return null;
-    }
-  }
-
   #setup(draw: DrawRow): Setup {
     return Setup.parse(JSON.parse(draw.setup));
   }
 }
 
-/** What makes two setups the same draw: the shop's settings (not what is read from the catalog then). */
-const settingsOf = (setup: Setup) =>
-  JSON.stringify([
-    setup.product,
-    setup.opensAt,
-    setup.closesAt,
-    Object.entries(setup.units).sort(([a], [b]) => (a < b ? -1 : 1)),
-    setup.beacon ?? null,
-  ]);
-
-/** The slots whose every hold is back in stock (or was never there to give back). */
-function given(answers: Awaited<ReturnType<typeof settleOrders>>): string[] {
-  return [...answers]
-    .filter(([, outcomes]) =>
-      outcomes.every(
-        ({ result }) =>
-          result.ok ||
-          (result.error !== "committed" &&
-            result.error !== "unreachable" &&
-            result.error !== "invalid_argument"),
-      ),
-    )
-    .map(([orderId]) => orderId);
-}
+/** The earlier of two times to come back (null: none). */
+const earliest = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));

@@ -1,12 +1,13 @@
 import type { DrawSettings, Product } from "../../catalog/catalog.schemas";
 import { readProduct, setDraw, setDrawCancelled } from "../../catalog/catalog.service";
-import { DRAW_SHARDS, drawBook } from "../../draws/draws";
+import { DRAW_SHARDS, drawBook, windowOf } from "../../draws/draws";
 import type { EntryState, TimelineBucket } from "../../draws/entries.store";
 import type { Scope } from "../../http/scope";
 import { bucketCount } from "../../inventory/inventory.service";
 import { AppError } from "../../shared/errors";
 import { logEvent } from "../../shared/log";
-import type { DrawStatus } from "./draw-runner.do";
+import type { DrawStatus } from "./draw-setup";
+import { freezeBooks } from "./freeze";
 
 /** A product as the catalog serves it (by id or slug), or null. */
 export async function productOf(scope: Scope, idOrSlug: string): Promise<Product | null> {
@@ -86,19 +87,34 @@ export async function setUpDraw(
   return { product, status };
 }
 
-/** An entry book that did not answer: the operator's view is asked again shortly. */
-const bookDown = (error: unknown) =>
-  new AppError("service_unavailable", {
-    detail: `An entry book of the draw could not be reached: ${String(error)}`,
-    headers: { "Retry-After": "2" },
-  });
+/**
+ * Whether a book's failure is its object being unreachable or overloaded (Durable Object errors say
+ * `retryable` or `overloaded`, or name themselves): worth asking again shortly. Anything else is a
+ * fault that asking again will not mend.
+ */
+function unreachable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const flags = error as Error & { retryable?: boolean; overloaded?: boolean };
+  return (
+    Boolean(flags.retryable || flags.overloaded) ||
+    /Durable Object|Network connection lost|overloaded/i.test(error.message)
+  );
+}
 
-/** The same call to each of the draw's entry books, at once; 503 should any fail to answer. */
+/**
+ * The same call to each of the draw's entry books, at once: 503 (Retry-After) should a book be
+ * unreachable, the error itself otherwise (the details logged, never answered).
+ */
 function everyBook<T>(env: Env, productId: string, ask: (book: ReturnType<typeof drawBook>) => Promise<T>) {
   return Promise.all(
     Array.from({ length: DRAW_SHARDS }, (_, shard) => ask(drawBook(env, productId, shard))),
   ).catch((error: unknown) => {
-    throw bookDown(error);
+    if (!unreachable(error)) throw error;
+    logEvent("warn", "an entry book of a draw did not answer", { productId, error: String(error) });
+    throw new AppError("service_unavailable", {
+      detail: "An entry book of the draw could not be reached",
+      headers: { "Retry-After": "2" },
+    });
   });
 }
 
@@ -110,20 +126,20 @@ async function statusOf(env: Env, productId: string): Promise<DrawStatus> {
 
 /**
  * Where a product's draw stands, with its entry books' counts as they are now (the frozen list's
- * count, `entries`, is only known from the close) and the entrants' authorizations cancelled and
+ * count, `entries`, is only known from the close) and the entrants' authorizations released and
  * still to cancel.
  */
 export async function drawStatus(
   env: Env,
   productId: string,
-): Promise<DrawStatus & { books: BookCounts; authorizations: { cancelled: number; toCancel: number } }> {
+): Promise<DrawStatus & { books: BookCounts; authorizations: { released: number; toCancel: number } }> {
   const status = await statusOf(env, productId);
   const books: BookCounts = { pending: 0, entered: 0, withdrawn: 0, void: 0, won: 0, lost: 0 };
-  const authorizations = { cancelled: 0, toCancel: 0 };
+  const authorizations = { released: 0, toCancel: 0 };
   const answers = await everyBook(env, productId, async (book) => book.counts());
   for (const { counts: book, authorizations: auth } of answers) {
     for (const state of Object.keys(books) as (keyof BookCounts)[]) books[state] += book[state];
-    authorizations.cancelled += auth.cancelled;
+    authorizations.released += auth.released;
     authorizations.toCancel += auth.toCancel;
   }
   return { ...status, books, authorizations };
@@ -162,12 +178,17 @@ export async function drawTimeline(
   const [opensAt, closesAt] = [Date.parse(status.opensAt), Date.parse(status.closesAt)];
   const from = query.from ? Date.parse(query.from) : opensAt;
   const to = query.to ? Date.parse(query.to) : Math.min(Math.max(now, from + 60_000), closesAt);
+  // The parameter to blame is one the client sent: `from` when `to` is the default.
   const refuse = (message: string) =>
     new AppError("validation_failed", {
       detail: message,
-      errors: [{ path: "to", message, in: "query" }],
+      errors: [{ path: query.to ? "to" : "from", message, in: "query" }],
     });
-  if (!(from < to)) throw refuse("to must come after from");
+  if (!(from < to)) {
+    throw refuse(
+      query.to ? "to must come after from" : "from must come before the draw's close (or give to)",
+    );
+  }
   if (to - from > MAX_SPAN_MS) throw refuse("A timeline covers 31 days at most");
   const least = query.bucketSeconds ?? 60;
   const bucketSeconds =
@@ -220,6 +241,10 @@ export async function cancelDraw(scope: Scope, productId: string): Promise<DrawS
       throw new AppError("draw_not_found", { detail: `${productId} has no draw` });
     throw new AppError("draw_not_cancellable", { detail: "Its winners are being charged, or it is drawn" });
   }
+  // Entries stop now, everywhere: every book frozen before the answer, whatever the catalog's copies
+  // still show (a book that does not answer is frozen by the draw's alarm).
+  const now = await runner.status();
+  if (now?.phase === "cancelled") await freezeBooks(scope.env, windowOf(productId, now), Date.now());
   const shown = await runner.cancelledDraw();
   if (shown) {
     try {
@@ -232,5 +257,13 @@ export async function cancelDraw(scope: Scope, productId: string): Promise<DrawS
       });
     }
   }
-  return drawStatus(scope.env, productId);
+  // The cancel took effect: a book that cannot be counted leaves its figures out of the answer (the
+  // status route gives them) rather than answer a failure for it.
+  return drawStatus(scope.env, productId).catch((error: unknown) => {
+    logEvent("warn", "a cancelled draw is answered without its books' counts", {
+      productId,
+      error: String(error),
+    });
+    return statusOf(scope.env, productId);
+  });
 }

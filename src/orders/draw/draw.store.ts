@@ -34,6 +34,11 @@ export type DrawRow = {
   /** When it was cancelled, and whether the catalog shows it so yet. */
   cancelledAt: number | null;
   cancelShown: boolean;
+  /** And shown once more after every admin write that raced the cancel must have ended. */
+  cancelShownAgain: boolean;
+  /** The catalog's writes of the cancel that failed in a row, and when to try the next (kept: an object evicted between tries keeps its backoff). */
+  showFailures: number;
+  showRetryAt: number | null;
   origin: string | null;
 };
 
@@ -84,6 +89,11 @@ const MIGRATIONS = [
   "ALTER TABLE draw ADD COLUMN cancelled_at INTEGER",
   "ALTER TABLE draw ADD COLUMN cancel_shown INTEGER NOT NULL DEFAULT 0",
   "ALTER TABLE draw ADD COLUMN origin TEXT",
+  // A draw cancelled before the time was kept: cancelled now, as far as the catalog is told.
+  "UPDATE draw SET cancelled_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) WHERE phase = 'cancelled' AND cancelled_at IS NULL",
+  // cancel_shown: 0 not yet, 1 shown, 2 shown again once every admin write racing the cancel has ended.
+  "ALTER TABLE draw ADD COLUMN show_failures INTEGER NOT NULL DEFAULT 0",
+  "ALTER TABLE draw ADD COLUMN show_retry_at INTEGER",
 ];
 
 type RawRanked = {
@@ -128,6 +138,8 @@ export class DrawStore {
         cancelled_at: number | null;
         cancel_shown: number;
         origin: string | null;
+        show_failures: number;
+        show_retry_at: number | null;
       }>("SELECT * FROM draw WHERE id = 1")
       .toArray()[0];
     return raw
@@ -142,8 +154,11 @@ export class DrawStore {
           revealAt: raw.reveal_at,
           beaconRandomness: raw.beacon_randomness,
           cancelledAt: raw.cancelled_at,
-          cancelShown: raw.cancel_shown === 1,
+          cancelShown: raw.cancel_shown >= 1,
+          cancelShownAgain: raw.cancel_shown === 2,
           origin: raw.origin,
+          showFailures: raw.show_failures,
+          showRetryAt: raw.show_retry_at,
         }
       : null;
   }
@@ -196,7 +211,27 @@ export class DrawStore {
 
   /** The catalog shows the cancel now. */
   cancelShown() {
-    this.#sql.exec("UPDATE draw SET cancel_shown = 1 WHERE id = 1 AND phase = 'cancelled'");
+    this.#sql.exec(
+      "UPDATE draw SET cancel_shown = 1, show_failures = 0, show_retry_at = NULL WHERE id = 1 AND phase = 'cancelled' AND cancel_shown = 0",
+    );
+  }
+
+  /** The catalog's write of the cancel failed again: tried next at `retryAt`. */
+  cancelShowFailed(failures: number, retryAt: number) {
+    this.#sql.exec("UPDATE draw SET show_failures = ?, show_retry_at = ? WHERE id = 1", failures, retryAt);
+  }
+
+  /** Notes when a cancelled draw that lacks the time was cancelled (the first time asked). */
+  noteCancelledAt(at: number) {
+    this.#sql.exec(
+      "UPDATE draw SET cancelled_at = ? WHERE id = 1 AND phase = 'cancelled' AND cancelled_at IS NULL",
+      at,
+    );
+  }
+
+  /** The catalog was shown the cancel again, after the writes that raced it. */
+  cancelShownAgain() {
+    this.#sql.exec("UPDATE draw SET cancel_shown = 2 WHERE id = 1 AND phase = 'cancelled'");
   }
 
   /** The shop's address, for the catalog's edge cache keys (kept from the latest admin request). */
@@ -260,6 +295,11 @@ export class DrawStore {
     return raw
       ? { orderId: raw.order_id, sku: raw.sku, holds: JSON.parse(raw.hold) as SkuHold[], state: raw.state }
       : null;
+  }
+
+  /** Slots never held, fenced against a hold that lands late: nothing of theirs was given back. */
+  fenceSlots(orderIds: string[]) {
+    for (const id of orderIds) this.#sql.exec("UPDATE slots SET state = 'fenced' WHERE order_id = ?", id);
   }
 
   releaseSlots(orderIds: string[]) {

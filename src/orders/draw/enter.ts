@@ -109,12 +109,7 @@ export async function enter(
   const replay = known?.bodyHash === bodyHash && !(known.state === "void" && known.reason === "abandoned");
   if (!replay) {
     // A draw the catalog shows cancelled is refused before anything is asked of the buyer's card.
-    if (product.draw?.cancelledAt) {
-      throw new AppError("draw_closed", {
-        detail: "This draw was cancelled; nobody was charged",
-        extensions: { cancelledAt: product.draw.cancelledAt },
-      });
-    }
+    if (product.draw?.cancelledAt) throw cancelled(product.draw.cancelledAt);
     if (now < window.opensAt) {
       throw new AppError("draw_not_open", {
         detail: `Entries open at ${new Date(window.opensAt).toISOString()}`,
@@ -178,11 +173,28 @@ export async function enter(
   if (entry.state !== "pending") {
     return { status: 200, entry: viewOf(entry, window, env), entryToken: token, replayed: true };
   }
-  return carryOn(env, window, entry, token);
+  return carryOn(env, window, entry, token, product.draw?.cancelledAt);
 }
 
-/** Carries a pending entry on: its card's claim, its authorization, its entry. */
-async function carryOn(env: Env, window: DrawWindow, pending: EntryRow, token: string): Promise<EntryAnswer> {
+/** The refusal of an entry in a draw that was cancelled. */
+const cancelled = (cancelledAt: string) =>
+  new AppError("draw_closed", {
+    detail: "This draw was cancelled; nobody was charged",
+    extensions: { cancelledAt },
+  });
+
+/**
+ * Carries a pending entry on: its card's claim, its authorization, its entry. In a draw the catalog
+ * shows cancelled (`cancelledAt`) it ends at once, whatever its book says (the cancel may not have
+ * frozen it yet): any authorization it may have is cancelled, never used.
+ */
+async function carryOn(
+  env: Env,
+  window: DrawWindow,
+  pending: EntryRow,
+  token: string,
+  cancelledAt: string | undefined,
+): Promise<EntryAnswer> {
   const book = drawBook(env, window.product, shardOfEntry(pending.entryId) ?? 0);
   /** The attempt ends without an entry: what it left is settled now if it can be, and its refusal told. */
   const fail = async (reason: string, held: "none" | "maybe", refusal: AppError): Promise<never> => {
@@ -190,6 +202,7 @@ async function carryOn(env: Env, window: DrawWindow, pending: EntryRow, token: s
     if (answer) await cancelNow(env, window, await releaseCardNow(env, window, answer.entry));
     throw refusal;
   };
+  if (cancelledAt) return fail("closed", "maybe", cancelled(cancelledAt));
   const gateway = await gatewayFor(env);
   let entry = pending;
   if (entry.fingerprint === null) {
