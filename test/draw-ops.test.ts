@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from "vitest";
 import { setDraw, setDrawCancelled } from "../src/catalog/catalog.service";
 import { DrawBook } from "../src/draws/draw-book.do";
 import { customerShard, DRAW_SHARDS } from "../src/draws/draws";
+import type { Timeline } from "../src/orders/draw/draw.service";
 import { DrawRunner } from "../src/orders/draw/draw-runner.do";
 import { customerKey } from "../src/shared/customer-key";
 import {
@@ -19,15 +20,6 @@ import {
 import { admin, breakMethod, call, createProduct, takeD1Down, testScope, unique } from "./helpers";
 
 /** The operator's view of a draw (entries over time, its progress) and a cancelled draw in the catalog. */
-
-type Timeline = {
-  from: string;
-  to: string;
-  bucketSeconds: number;
-  entered: number;
-  withdrawn: number;
-  points: { at: string; entered: number; withdrawn: number }[];
-};
 
 type Status = {
   phase: string;

@@ -37,6 +37,17 @@ async function createDrawProduct(api, { name, sizes, stock, price }) {
   return { productId: product.id, skus };
 }
 
+/**
+ * The shipping method entrants choose, as the storefront asks for it: the first the shop offers for
+ * the entrants' address (a shop with shipping zones requires one, as checkout does); none where the
+ * shop has no zones.
+ */
+async function shippingChoice(api, sku) {
+  const query = new URLSearchParams({ country: ADDRESS.country, items: `${sku}:1` });
+  const { methods } = await api.call("GET", `/v1/shipping-methods?${query}`);
+  return methods[0] ? { method: methods[0].id } : null;
+}
+
 /** Opens the product's draw now, closing at `closesAt`, with `units` of each size held for it. */
 async function openDraw(api, product, { units, closesAt }) {
   const unitsBySku = Object.fromEntries(product.skus.map((sku) => [sku, units]));
@@ -45,7 +56,8 @@ async function openDraw(api, product, { units, closesAt }) {
     closesAt: new Date(closesAt).toISOString(),
     units: unitsBySku,
   });
-  return { ...product, units: unitsBySku, closesAt, commitment: answer.status.commitment };
+  const shipping = await shippingChoice(api, product.skus[0]);
+  return { ...product, units: unitsBySku, closesAt, commitment: answer.status.commitment, shipping };
 }
 
 /**
@@ -84,7 +96,11 @@ export function entrantsOf(count, sizes) {
 /** One entry request, retried under its key after a 429, a 503 or a lost connection. */
 async function enterOnce(pool, draw, body, ip, latencies, { deadline }) {
   const key = randomUUID();
-  const payload = JSON.stringify({ ...body, shippingAddress: ADDRESS });
+  const payload = JSON.stringify({
+    ...body,
+    shippingAddress: ADDRESS,
+    ...(draw.shipping ? { shipping: draw.shipping } : {}),
+  });
   for (let attempt = 1; ; attempt++) {
     const sent = performance.now();
     try {

@@ -91,6 +91,9 @@ function attemptFor(productId, fingerprint) {
   return attempt;
 }
 
+/** The form field an error's path names, where its name differs from the API's. */
+const FIELD_OF = { paymentToken: "payment", method: "shippingMethod" };
+
 /** A problem's field errors, each under the input it names (`shippingAddress.city` is `city`). */
 function markFields(form, errors = []) {
   for (const old of form.querySelectorAll(".field-error")) old.remove();
@@ -98,7 +101,9 @@ function markFields(form, errors = []) {
     const last = String(error.path ?? "")
       .split(".")
       .pop();
-    const input = form.elements.namedItem(last === "paymentToken" ? "payment" : last);
+    const named = form.elements.namedItem(FIELD_OF[last] ?? last);
+    // A group of radios (the shipping methods) is marked after the list that holds them.
+    const input = named?.after ? named : named?.[named.length - 1]?.closest("label")?.parentElement;
     if (!input?.after) continue;
     input.after(el("small", { class: "field-error", "data-testid": "field-error" }, error.message ?? ""));
   }

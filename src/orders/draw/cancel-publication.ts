@@ -9,9 +9,9 @@ import type { DrawRow, DrawStore } from "./draw.store";
  */
 const SHOW_GRACE_MS = 5_000;
 /**
- * A cancel shown in the catalog is shown again this long after it: an admin write (a product edit, a
- * setup's publication) that read the product before the cancel and published after it has ended by
- * then (a request has 30 s), and its stale copy is replaced.
+ * A cancel shown in the catalog is shown again this long after that write landed: an admin write (a
+ * product edit, a setup's publication) that read the product before it and published after it has
+ * ended by then (a request has 30 s), and its stale copy is replaced.
  */
 const REPUBLISH_AFTER_MS = 35_000;
 /** A failed write of the cancel in the catalog is tried again 5 s later, then twice as late each time up to this. */
@@ -53,41 +53,50 @@ export class CancelPublication {
 
   /**
    * Shows the cancel in the catalog (D1, then its caches), unless it does already or the request that
-   * cancelled it may still be doing so; then once more, REPUBLISH_AFTER_MS after the cancel. Answers
-   * when to come back for it (null: done).
+   * cancelled it may still be doing so; then once more, REPUBLISH_AFTER_MS after that write landed.
+   * Answers when to come back for it (null: done).
    */
   async show(draw: DrawRow, cancelledAt: number, product: string, now: number): Promise<number | null> {
     if (draw.cancelShownAgain) return null;
+    if (!draw.cancelShown) {
+      const grace = cancelledAt + SHOW_GRACE_MS;
+      if (this.requestShows && now < grace) return grace;
+    }
+    if (draw.showRetryAt !== null && now < draw.showRetryAt) return draw.showRetryAt;
+    if (!(await this.#write(product))) return this.#failed(draw, product, now);
     if (draw.cancelShown) {
-      // A product edit, or a setup's publication, that read the product before the cancel's write and
-      // published after it leaves the caches (Cache API, KV) showing the draw open: published again
-      // once every such request must have ended.
-      const again = cancelledAt + REPUBLISH_AFTER_MS;
-      if (now < again) return again;
-      if (!(await this.#write(product))) return now + SHOW_AGAIN_MS;
       this.#store.cancelShownAgain();
       return null;
     }
-    const grace = cancelledAt + SHOW_GRACE_MS;
-    if (this.requestShows && now < grace) return grace;
-    if (draw.showRetryAt !== null && now < draw.showRetryAt) return draw.showRetryAt;
-    if (!(await this.#write(product))) {
-      // Backing off: D1 refusing this write (down, or refusing the row) must not cost a step every 5 s.
-      // Kept in storage: an object evicted while it waits keeps its backoff.
-      const failures = draw.showFailures + 1;
-      const retryAt = now + Math.min(SHOW_AGAIN_MS * 2 ** (failures - 1), SHOW_BACKOFF_MAX_MS);
-      this.#store.cancelShowFailed(failures, retryAt);
-      if (failures >= SHOW_FAILURES_LOGGED) {
-        logEvent("error", "a cancelled draw keeps failing to be shown in the catalog", {
-          product,
-          failures,
-          nextTryAt: new Date(retryAt).toISOString(),
-        });
-      }
-      return retryAt;
+    // A product edit, or a setup's publication, that read the product before this write and published
+    // after it leaves the caches (Cache API, KV) showing the draw open: published again once every such
+    // request must have ended.
+    const again = Math.max(now, cancelledAt) + REPUBLISH_AFTER_MS;
+    this.#store.cancelShown(again);
+    return again;
+  }
+
+  /** The request that cancelled the draw showed it in the catalog at `now`: shown again later. */
+  shownByRequest(now: number) {
+    this.#store.cancelShown(now + REPUBLISH_AFTER_MS);
+  }
+
+  /**
+   * Backs off after a failed write, the first or the second: D1 refusing it (down, or refusing the
+   * row) must not cost a step every 5 s. Kept in storage: an object evicted while it waits keeps it.
+   */
+  #failed(draw: DrawRow, product: string, now: number): number {
+    const failures = draw.showFailures + 1;
+    const retryAt = now + Math.min(SHOW_AGAIN_MS * 2 ** (failures - 1), SHOW_BACKOFF_MAX_MS);
+    this.#store.cancelShowFailed(failures, retryAt);
+    if (failures >= SHOW_FAILURES_LOGGED) {
+      logEvent("error", "a cancelled draw keeps failing to be shown in the catalog", {
+        product,
+        failures,
+        nextTryAt: new Date(retryAt).toISOString(),
+      });
     }
-    this.#store.cancelShown();
-    return cancelledAt + REPUBLISH_AFTER_MS;
+    return retryAt;
   }
 
   /** Writes the cancelled draw in the catalog (D1, then its caches); false when it did not land. */

@@ -264,7 +264,7 @@ export class DrawRunner extends DurableObject<Env> {
 
   /** The catalog shows the cancel (a request showed it). */
   cancelShown(): void {
-    this.#store.cancelShown();
+    this.#publication.shownByRequest(Date.now());
   }
 
   /** Moves the draw on from its phase; answers when to come back (null: nothing left to do). */

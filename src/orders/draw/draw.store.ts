@@ -210,9 +210,10 @@ export class DrawStore {
   }
 
   /** The catalog shows the cancel now. */
-  cancelShown() {
+  cancelShown(republishAt: number) {
     this.#sql.exec(
-      "UPDATE draw SET cancel_shown = 1, show_failures = 0, show_retry_at = NULL WHERE id = 1 AND phase = 'cancelled' AND cancel_shown = 0",
+      "UPDATE draw SET cancel_shown = 1, show_failures = 0, show_retry_at = ? WHERE id = 1 AND phase = 'cancelled' AND cancel_shown = 0",
+      republishAt,
     );
   }
 
