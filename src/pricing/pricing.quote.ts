@@ -33,7 +33,10 @@ export type CartPricing = {
 };
 
 /** A cart line as the pricing maths takes it, from the catalog's pricing of its SKU. */
-export function pricingLine(sku: PricedSku, quantity: number): PricingLine {
+export function pricingLine(
+  sku: Pick<PricedSku, "sku" | "productId" | "category" | "price" | "requiresShipping">,
+  quantity: number,
+): PricingLine {
   return {
     sku: sku.sku,
     productId: sku.productId,

@@ -1,6 +1,7 @@
 import type { Product } from "../../catalog/catalog.schemas";
 import { setDrawCancelled } from "../../catalog/catalog.service";
 import { logEvent } from "../../shared/log";
+import { withTimeout } from "../../shared/timeout";
 import type { DrawRow, DrawStore } from "./draw.store";
 
 /**
@@ -108,19 +109,14 @@ export class CancelPublication {
       origin: this.#store.draw()?.origin ?? NO_ORIGIN,
       waitUntil: this.#waitUntil,
     };
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       // A D1 that hangs must not hold the step back: the write is tried again later. A product gone
       // (archived) has nothing to show.
-      await Promise.race([
+      await withTimeout(
         setDrawCancelled(scope, product, cancelled.draw, cancelled.cancelledAt),
-        new Promise((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error("the catalog's write did not answer in time")),
-            SHOW_TIMEOUT_MS,
-          );
-        }),
-      ]);
+        SHOW_TIMEOUT_MS,
+        "the catalog's write did not answer in time",
+      );
       return true;
     } catch (error) {
       logEvent("warn", "a cancelled draw could not be shown in the catalog yet; it is tried again", {
@@ -128,8 +124,6 @@ export class CancelPublication {
         error: String(error),
       });
       return false;
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -241,12 +241,11 @@ export async function cancelDraw(scope: Scope, productId: string): Promise<DrawS
       throw new AppError("draw_not_found", { detail: `${productId} has no draw` });
     throw new AppError("draw_not_cancellable", { detail: "Its winners are being charged, or it is drawn" });
   }
-  // Entries stop now, everywhere: every book frozen before the answer, whatever the catalog's copies
-  // still show (a book that does not answer is frozen by the draw's alarm).
-  const now = await runner.status();
-  if (now?.phase === "cancelled") await freezeBooks(scope.env, windowOf(productId, now), Date.now());
   const shown = await runner.cancelledDraw();
   if (shown) {
+    // Entries stop now, everywhere: every book frozen before the answer, whatever the catalog's copies
+    // still show (a book that does not answer is frozen by the draw's alarm).
+    await freezeBooks(scope.env, windowOf(productId, shown.draw), Date.now());
     try {
       await setDrawCancelled(scope, productId, shown.draw, shown.cancelledAt);
       await runner.cancelShown();

@@ -1,6 +1,6 @@
 import type { Product } from "../../catalog/catalog.schemas";
 import type { Scope } from "../../http/scope";
-import { type CartPricing, quoteCart } from "../../pricing/pricing.quote";
+import { type CartPricing, pricingLine, quoteCart } from "../../pricing/pricing.quote";
 import { AppError } from "../../shared/errors";
 import { chargeMinimumRefusal } from "../intake/charge-minimum";
 import type { EntryRequest } from "./entries.service";
@@ -23,16 +23,17 @@ export async function priceEntry(
   const currency = variant.price.currency;
   const address = request.shippingAddress;
   const quote = await quoteCart(scope, {
-    // One unit, as checkout's pricingLine makes a line from the catalog's pricing of a SKU.
     lines: [
-      {
-        sku: variant.sku,
-        productId: product.id,
-        category: product.category,
-        quantity: 1,
-        unitPrice: variant.price.amount,
-        ships: product.requiresShipping !== false,
-      },
+      pricingLine(
+        {
+          sku: variant.sku,
+          productId: product.id,
+          category: product.category,
+          price: variant.price,
+          requiresShipping: product.requiresShipping !== false,
+        },
+        1,
+      ),
     ],
     currency,
     // The route checked the address (Address: a country is always there).

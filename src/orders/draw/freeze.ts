@@ -1,31 +1,18 @@
 import { DRAW_SHARDS, drawBook } from "../../draws/draws";
 import type { DrawWindow } from "../../draws/entries.store";
 import { logEvent } from "../../shared/log";
+import { withTimeout } from "../../shared/timeout";
 
 /** Entries read from a book at a time. */
 export const PAGE = 1_000;
 /** A book that has not answered its freeze by then is counted not frozen (tried again by the caller). */
 const FREEZE_TIMEOUT_MS = 10_000;
 
-/** The book's answer, or a rejection once `ms` have passed without one. */
-async function within<P extends Promise<unknown>>(ms: number, call: P): Promise<Awaited<P>> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      call,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer in ${ms / 1000} s`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
  * Freezes a draw's books at once, all in parallel (for a cancel: at its close at the earliest, so a
  * book freezes before it), skipping `done`. A book that fails, or does not answer within 10 s, never
- * keeps the others open nor the caller waiting; answers the shards now frozen, the others being tried again by the caller.
+ * keeps the others open nor the caller waiting; answers the shards now frozen, the others being tried
+ * again by the caller.
  */
 export async function freezeBooks(
   env: Env,
@@ -36,9 +23,9 @@ export async function freezeBooks(
   const shards = Array.from({ length: DRAW_SHARDS }, (_, shard) => shard).filter((shard) => !done.has(shard));
   const answers = await Promise.allSettled(
     shards.map((shard) =>
-      within(
+      withTimeout(
+        Promise.resolve(drawBook(env, window.product, shard).freeze(window, Math.max(now, window.closesAt))),
         FREEZE_TIMEOUT_MS,
-        drawBook(env, window.product, shard).freeze(window, Math.max(now, window.closesAt)),
       ),
     ),
   );
